@@ -1,0 +1,1 @@
+//! The baseline band index (stub).

@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+pub mod image_id;
+pub mod index;
+pub mod phash;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use image_id::ImageId;
+// INDEX-REEXPORT pub use index::{BandLayout, RankedCandidate, SearchParams, SearchableSISIndex};
+pub use phash::{HashAlgorithm, ImageError, ImageHash, LumaImage};
