@@ -1,0 +1,182 @@
+//! `dealer-free-sis bench`: the user's `openssl speed` (DESIGN.md §5.1).
+//!
+//! Each measurement is one record: `primitive`, `implementation` (`"dealer-free-sis"`), `op`,
+//! and the fields DESIGN.md §5.1 lists for that primitive (plus `threads`). With `--json` the
+//! records are printed one JSON object per line and nothing else goes to stdout; otherwise as a
+//! table. Figures are single-threaded unless `--threads` says otherwise.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use phr_sis::phash::decode::{DecodedImage, decode};
+use phr_sis::phash::{pillow_convert, phash};
+use rayon::prelude::*;
+use serde_json::{Map, Value, json};
+
+use super::{bundled_images, expand_paths};
+use crate::cli::{BenchArgs, Primitive};
+use crate::{Outcome, UsageError};
+
+/// One measurement, in the order its fields are printed.
+struct Record(Map<String, Value>);
+
+impl Record {
+    fn new(primitive: &str, op: &str, threads: u16) -> Record {
+        let mut m = Map::new();
+        m.insert("primitive".into(), json!(primitive));
+        m.insert("implementation".into(), json!("dealer-free-sis"));
+        m.insert("op".into(), json!(op));
+        m.insert("threads".into(), json!(threads));
+        Record(m)
+    }
+
+    fn with(mut self, key: &str, value: Value) -> Record {
+        self.0.insert(key.to_owned(), value);
+        self
+    }
+}
+
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let mut primitives = args.primitives.clone();
+    if primitives.is_empty() {
+        primitives = vec![Primitive::Phash, Primitive::Index];
+    }
+    primitives.sort();
+    primitives.dedup();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(usize::from(args.threads))
+        .build()
+        .context("starting worker threads")?;
+    if !args.json {
+        println!("{:<10} {:<18} {:<44} result", "primitive", "op", "parameters");
+    }
+    for primitive in primitives {
+        let records = match primitive {
+            Primitive::Phash => pool.install(|| bench_phash(args))?,
+            Primitive::Index => pool.install(|| bench_index(args))?,
+        };
+        for record in records {
+            print_record(&record, args.json);
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_record(record: &Record, json: bool) {
+    if json {
+        println!("{}", Value::Object(record.0.clone()));
+        return;
+    }
+    let get = |k: &str| record.0.get(k).map(ToString::to_string).unwrap_or_default();
+    let skip = ["primitive", "implementation", "op"];
+    let result_keys = ["per_second", "p50_ms", "p99_ms", "bytes_per_entry", "mb_per_s"];
+    let params: Vec<String> = record
+        .0
+        .iter()
+        .filter(|(k, _)| !skip.contains(&k.as_str()) && !result_keys.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let results: Vec<String> = record
+        .0
+        .iter()
+        .filter(|(k, _)| result_keys.contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={}", format_number(v)))
+        .collect();
+    println!(
+        "{:<10} {:<18} {:<44} {}",
+        get("primitive").trim_matches('"'),
+        get("op").trim_matches('"'),
+        params.join(" "),
+        results.join(" ")
+    );
+}
+
+fn format_number(v: &Value) -> String {
+    match v.as_f64() {
+        Some(f) if f >= 100.0 => format!("{f:.0}"),
+        Some(f) => format!("{f:.3}"),
+        None => v.to_string(),
+    }
+}
+
+/// Runs `pass` (which processes `per_pass` items) until `min_time` has passed, at least twice
+/// (the first pass warms caches and is not counted), and returns items per second.
+fn throughput(min_time: Duration, per_pass: usize, mut pass: impl FnMut()) -> f64 {
+    pass();
+    let start = Instant::now();
+    let mut passes = 0u64;
+    while passes == 0 || start.elapsed() < min_time {
+        pass();
+        passes += 1;
+    }
+    (passes as f64 * per_pass as f64) / start.elapsed().as_secs_f64()
+}
+
+fn bench_phash(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
+    let dir = match &args.images {
+        Some(dir) if dir.is_dir() => dir.clone(),
+        Some(dir) => {
+            return Err(UsageError(format!("--images {}: not a folder", dir.display())).into());
+        }
+        None => bundled_images()?,
+    };
+    let files: Vec<PathBuf> = expand_paths(std::slice::from_ref(&dir))
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    // Only images that decode take part; a broken file would measure error handling.
+    let decoded: Vec<(PathBuf, DecodedImage)> = files
+        .iter()
+        .filter_map(|p| {
+            let bytes = std::fs::read(p).ok()?;
+            decode(&bytes).ok().map(|d| (p.clone(), d))
+        })
+        .collect();
+    if decoded.is_empty() {
+        return Err(UsageError(format!("no decodable images in {}", dir.display())).into());
+    }
+    let min_time = Duration::from_millis(if args.quick { 300 } else { 2000 });
+    let n = decoded.len();
+    let parallel = args.threads > 1;
+
+    let hash_decoded = throughput(min_time, n, || {
+        let work = |(_, d): &(PathBuf, DecodedImage)| phash(&pillow_convert::to_luma(d));
+        let sum: u64 = if parallel {
+            decoded.par_iter().map(|x| work(x).0).reduce(|| 0, u64::wrapping_add)
+        } else {
+            decoded.iter().map(|x| work(x).0).fold(0, u64::wrapping_add)
+        };
+        std::hint::black_box(sum);
+    });
+    let open_decode_hash = throughput(min_time, n, || {
+        let work = |(p, _): &(PathBuf, DecodedImage)| {
+            phr_sis::phash::hash_file(p, phr_sis::HashAlgorithm::Phash).map_or(0, |h| h.0)
+        };
+        let sum: u64 = if parallel {
+            decoded.par_iter().map(work).reduce(|| 0, u64::wrapping_add)
+        } else {
+            decoded.iter().map(work).fold(0, u64::wrapping_add)
+        };
+        std::hint::black_box(sum);
+    });
+    let folder = dir.display().to_string();
+    Ok(vec![
+        Record::new("phash", "hash_decoded", args.threads)
+            .with("images", json!(n))
+            .with("folder", json!(folder))
+            .with("per_second", json!(round3(hash_decoded))),
+        Record::new("phash", "open_decode_hash", args.threads)
+            .with("images", json!(n))
+            .with("folder", json!(folder))
+            .with("per_second", json!(round3(open_decode_hash))),
+    ])
+}
+
+fn bench_index(_args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
+    Ok(Vec::new())
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
