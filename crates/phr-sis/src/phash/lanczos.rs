@@ -301,6 +301,53 @@ mod tests {
             .collect()
     }
 
+    /// The LCG image of `scripts/gen_resize_vectors.py`.
+    fn lcg_image(w: usize, h: usize, seed: u32, kind: u32) -> Vec<u8> {
+        let mut x = seed;
+        let noise: Vec<u8> = (0..w * h)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 24) as u8
+            })
+            .collect();
+        match kind {
+            1 => noise
+                .chunks_exact(w)
+                .flat_map(|row| {
+                    (0..w).map(move |c| {
+                        let window = &row[c.saturating_sub(7)..=c];
+                        (window.iter().map(|&v| u32::from(v)).sum::<u32>() / window.len() as u32)
+                            as u8
+                    })
+                })
+                .collect(),
+            2 => noise.iter().map(|&v| if v >= 128 { 200 } else { 30 }).collect(),
+            _ => noise,
+        }
+    }
+
+    #[test]
+    fn resize_matches_pillow_vectors() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/vectors/lanczos/pillow_resize.txt"
+        ))
+        .unwrap();
+        let mut cases = 0;
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let f: Vec<&str> = line.split(' ').collect();
+            let n = |i: usize| f[i].parse::<usize>().unwrap();
+            let (w, h, ow, oh) = (n(0), n(1), n(4), n(5));
+            let px = lcg_image(w, h, f[2].parse().unwrap(), f[3].parse().unwrap());
+            let want: Vec<u8> = (0..ow * oh)
+                .map(|i| u8::from_str_radix(&f[6][2 * i..2 * i + 2], 16).unwrap())
+                .collect();
+            assert_eq!(resize(&px, w, h, ow, oh), want, "{w}x{h} -> {ow}x{oh} ({line:.40})");
+            cases += 1;
+        }
+        assert!(cases >= 200);
+    }
+
     #[test]
     fn resize_matches_the_definition_for_many_shapes() {
         let shapes = [
@@ -316,6 +363,10 @@ mod tests {
             (37, 1000, 8, 8),
             (640, 480, 32, 32),
             (101, 103, 9, 8),
+            (25, 80, 32, 32),
+            (25, 44, 8, 8),
+            (25, 42, 8, 8),
+            (40, 80, 8, 8),
         ];
         for (i, &(w, h, ow, oh)) in shapes.iter().enumerate() {
             let px = noise(w * h, i as u32 + 7);
