@@ -7,5 +7,5 @@ pub mod phash;
 pub mod testing;
 
 pub use image_id::ImageId;
-// INDEX-REEXPORT pub use index::{BandLayout, RankedCandidate, SearchParams, SearchableSISIndex};
+pub use index::{BandLayout, RankedCandidate, SearchParams, SearchableSISIndex};
 pub use phash::{HashAlgorithm, ImageError, ImageHash, LumaImage};

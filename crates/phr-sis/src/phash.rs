@@ -259,6 +259,11 @@ pub struct FileError {
 /// # Errors
 /// Any [`ImageError`] the decoder reports; never panics on malformed input.
 pub fn decode_luma(bytes: &[u8]) -> Result<LumaImage, ImageError> {
+    if ImageFormat::sniff(bytes) == Some(ImageFormat::Png) {
+        if let Some(result) = decode::decode_png_luma(bytes) {
+            return result;
+        }
+    }
     let decoded = decode::decode(bytes)?;
     Ok(pillow_convert::to_luma(&decoded))
 }

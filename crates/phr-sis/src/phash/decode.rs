@@ -25,7 +25,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::cell::Cell;
 
-use super::ImageError;
+use super::{ImageError, LumaImage, pillow_convert};
 
 /// Pillow's decompression-bomb limit (`2 * Image.MAX_IMAGE_PIXELS`): larger images are refused.
 pub const MAX_PIXELS: u64 = 2 * 89_478_485;
@@ -208,90 +208,138 @@ fn png_error(e: png::DecodingError) -> ImageError {
     }
 }
 
-fn decode_png(bytes: &[u8]) -> Result<DecodedImage, ImageError> {
+/// A PNG reader past its header, with what the row decoders need to know.
+struct PngStream<'a> {
+    reader: png::Reader<Cursor<&'a [u8]>>,
+    width: u32,
+    height: u32,
+    color: png::ColorType,
+    depth: png::BitDepth,
+    interlaced: bool,
+    palette: Vec<[u8; 3]>,
+}
+
+fn open_png(bytes: &[u8]) -> Result<PngStream<'_>, ImageError> {
     let mut decoder = png::Decoder::new_with_limits(
         Cursor::new(bytes),
-        png::Limits {
-            bytes: usize::MAX,
-        },
+        png::Limits { bytes: usize::MAX },
     );
     decoder.set_transformations(png::Transformations::IDENTITY);
-    let mut reader = decoder.read_info().map_err(png_error)?;
+    let reader = decoder.read_info().map_err(png_error)?;
     let info = reader.info();
     let (width, height) = (info.width, info.height);
-    let count = check_size(width, height)?;
-    let color = info.color_type;
-    let depth = info.bit_depth;
-    let palette: Vec<[u8; 3]> = info
+    check_size(width, height)?;
+    let palette = info
         .palette
         .as_deref()
         .map(|p| p.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
         .unwrap_or_default();
-    let size = reader.output_buffer_size().ok_or(ImageError::TooLarge {
+    Ok(PngStream {
         width,
         height,
-        limit: MAX_PIXELS,
-    })?;
-    let mut buf = vec![0u8; size];
-    let frame = reader.next_frame(&mut buf).map_err(png_error)?;
-    let line = frame.line_size;
-    let w = width as usize;
-    let rows = || buf.chunks_exact(line).take(height as usize);
+        color: info.color_type,
+        depth: info.bit_depth,
+        interlaced: info.interlaced,
+        palette,
+        reader,
+    })
+}
 
-    use png::{BitDepth, ColorType};
-    let data = match (color, depth) {
-        (ColorType::Grayscale, BitDepth::Sixteen) => PixelData::I16(
-            rows()
-                .flat_map(|r| r.chunks_exact(2).take(w))
-                .map(|s| u16::from_be_bytes([s[0], s[1]]))
-                .collect(),
-        ),
-        (ColorType::Grayscale, BitDepth::Eight) => PixelData::L(rows().flat_map(|r| &r[..w]).copied().collect()),
-        (ColorType::Grayscale, BitDepth::One) => {
-            PixelData::Bilevel(unpack_bits(rows(), w, 1).map(|v| if v != 0 { 255 } else { 0 }).collect())
-        }
-        (ColorType::Grayscale, BitDepth::Two) => {
-            PixelData::L(unpack_bits(rows(), w, 2).map(|v| v * 0x55).collect())
-        }
-        (ColorType::Grayscale, BitDepth::Four) => {
-            PixelData::L(unpack_bits(rows(), w, 4).map(|v| v * 0x11).collect())
-        }
-        (ColorType::Indexed, d) => {
-            let bits = match d {
-                BitDepth::One => 1,
-                BitDepth::Two => 2,
-                BitDepth::Four => 4,
-                BitDepth::Eight => 8,
-                BitDepth::Sixteen => {
-                    return Err(ImageError::Corrupt {
-                        format: "PNG",
-                        reason: "16-bit palette image".to_owned(),
-                    });
+impl PngStream<'_> {
+    /// Calls `row` with each unfiltered, de-interlaced row of raw samples, top to bottom.
+    fn for_each_row(mut self, mut row: impl FnMut(&[u8])) -> Result<(), ImageError> {
+        if self.interlaced {
+            let size = self.reader.output_buffer_size().ok_or(ImageError::TooLarge {
+                width: self.width,
+                height: self.height,
+                limit: MAX_PIXELS,
+            })?;
+            let mut buf = vec![0u8; size];
+            let frame = self.reader.next_frame(&mut buf).map_err(png_error)?;
+            buf.chunks_exact(frame.line_size)
+                .take(self.height as usize)
+                .for_each(row);
+        } else {
+            for _ in 0..self.height {
+                match self.reader.next_row().map_err(png_error)? {
+                    Some(r) => row(r.data()),
+                    None => return Err(ImageError::Truncated { format: "PNG" }),
                 }
-            };
-            PixelData::P {
-                indices: unpack_bits(rows(), w, bits).collect(),
-                palette,
             }
         }
-        (ColorType::Rgb, BitDepth::Eight) => PixelData::Rgb(rows().flat_map(|r| &r[..3 * w]).copied().collect()),
-        (ColorType::Rgb, BitDepth::Sixteen) => PixelData::Rgb(high_bytes(rows(), 3 * w)),
-        (ColorType::GrayscaleAlpha, BitDepth::Eight) => {
-            PixelData::La(rows().flat_map(|r| &r[..2 * w]).copied().collect())
+        Ok(())
+    }
+
+    /// Bits per palette index or grey sample, for the sub-byte layouts.
+    fn index_bits(&self) -> u32 {
+        match self.depth {
+            png::BitDepth::One => 1,
+            png::BitDepth::Two => 2,
+            png::BitDepth::Four => 4,
+            png::BitDepth::Eight => 8,
+            png::BitDepth::Sixteen => 16,
         }
-        // Pillow opens 16-bit grey+alpha as RGBA from the high bytes (rawmode LA;16B); its grey
-        // value is the high byte of the grey sample either way.
-        (ColorType::GrayscaleAlpha, BitDepth::Sixteen) => PixelData::La(high_bytes(rows(), 2 * w)),
-        (ColorType::Rgba, BitDepth::Eight) => PixelData::Rgba(rows().flat_map(|r| &r[..4 * w]).copied().collect()),
-        (ColorType::Rgba, BitDepth::Sixteen) => PixelData::Rgba(high_bytes(rows(), 4 * w)),
-        (c, d) => {
-            return Err(ImageError::Corrupt {
-                format: "PNG",
-                reason: format!("invalid colour type {c:?} with bit depth {d:?}"),
-            });
+    }
+}
+
+fn decode_png(bytes: &[u8]) -> Result<DecodedImage, ImageError> {
+    use png::{BitDepth, ColorType};
+    let stream = open_png(bytes)?;
+    let (width, height) = (stream.width, stream.height);
+    let w = width as usize;
+    let n = w * height as usize;
+    let bits = stream.index_bits();
+    let corrupt = |reason: String| ImageError::Corrupt { format: "PNG", reason };
+    let data = match (stream.color, stream.depth) {
+        (ColorType::Grayscale, BitDepth::Sixteen) => {
+            let mut v = Vec::with_capacity(n);
+            stream.for_each_row(|r| {
+                v.extend(r.chunks_exact(2).take(w).map(|s| u16::from_be_bytes([s[0], s[1]])));
+            })?;
+            PixelData::I16(v)
+        }
+        (ColorType::Grayscale, BitDepth::One) => {
+            let mut v = Vec::with_capacity(n);
+            stream.for_each_row(|r| v.extend(unpack_row(r, w, 1).map(|b| if b != 0 { 255 } else { 0 })))?;
+            PixelData::Bilevel(v)
+        }
+        (ColorType::Grayscale, BitDepth::Two | BitDepth::Four | BitDepth::Eight) => {
+            // Pillow's L;2 and L;4 unpackers scale to 0..=255 (×85, ×17).
+            let scale = (255 / ((1u32 << bits) - 1)) as u8;
+            let mut v = Vec::with_capacity(n);
+            stream.for_each_row(|r| v.extend(unpack_row(r, w, bits).map(|s| s * scale)))?;
+            PixelData::L(v)
+        }
+        (ColorType::Indexed, BitDepth::Sixteen) => return Err(corrupt("16-bit palette image".to_owned())),
+        (ColorType::Indexed, _) => {
+            let palette = stream.palette.clone();
+            let mut v = Vec::with_capacity(n);
+            stream.for_each_row(|r| v.extend(unpack_row(r, w, bits)))?;
+            PixelData::P { indices: v, palette }
+        }
+        (color, depth) => {
+            let channels = match color {
+                ColorType::Rgb => 3,
+                ColorType::GrayscaleAlpha => 2,
+                ColorType::Rgba => 4,
+                ColorType::Grayscale | ColorType::Indexed => {
+                    return Err(corrupt(format!("invalid colour type {color:?} with bit depth {depth:?}")));
+                }
+            };
+            let mut v = Vec::with_capacity(n * channels);
+            stream.for_each_row(|r| match depth {
+                // 16-bit samples keep their most significant byte (Pillow's `*;16B` rawmodes;
+                // 16-bit grey+alpha opens as RGBA in Pillow, with the same grey value).
+                BitDepth::Sixteen => v.extend(r.chunks_exact(2).take(w * channels).map(|s| s[0])),
+                _ => v.extend_from_slice(r.get(..w * channels).unwrap_or(r)),
+            })?;
+            match color {
+                ColorType::Rgb => PixelData::Rgb(v),
+                ColorType::GrayscaleAlpha => PixelData::La(v),
+                _ => PixelData::Rgba(v),
+            }
         }
     };
-    debug_assert_eq!(sample_count(&data), count * channels(&data));
     Ok(DecodedImage {
         width,
         height,
@@ -300,55 +348,43 @@ fn decode_png(bytes: &[u8]) -> Result<DecodedImage, ImageError> {
     })
 }
 
-/// Unpacks `bits`-bit samples (MSB first) of `width` pixels from each row.
-fn unpack_bits<'a>(
-    rows: impl Iterator<Item = &'a [u8]> + 'a,
-    width: usize,
-    bits: u32,
-) -> impl Iterator<Item = u8> + 'a {
+/// PNG straight to grey, row by row: the fast path for the 8-bit layouts (no intermediate
+/// image), with the very same per-pixel formulas as [`super::pillow_convert`]. `None` for the
+/// layouts it does not cover, which go through [`decode`] instead.
+pub(super) fn decode_png_luma(bytes: &[u8]) -> Option<Result<LumaImage, ImageError>> {
+    use png::{BitDepth, ColorType};
+    let stream = match open_png(bytes) {
+        Ok(s) => s,
+        Err(e) => return Some(Err(e)),
+    };
+    if stream.depth != BitDepth::Eight {
+        return None;
+    }
+    let (width, height) = (stream.width, stream.height);
+    let w = width as usize;
+    let mut out = Vec::with_capacity(w * height as usize);
+    let result = match stream.color {
+        ColorType::Grayscale => stream.for_each_row(|r| out.extend_from_slice(r.get(..w).unwrap_or(r))),
+        ColorType::Rgb => stream.for_each_row(|r| pillow_convert::extend_luma_from_rgb(r, 3, &mut out)),
+        ColorType::Rgba => stream.for_each_row(|r| pillow_convert::extend_luma_from_rgb(r, 4, &mut out)),
+        ColorType::GrayscaleAlpha => stream.for_each_row(|r| out.extend(r.iter().step_by(2).take(w))),
+        ColorType::Indexed => {
+            let table = pillow_convert::palette_luma(&stream.palette);
+            stream.for_each_row(|r| out.extend(r.iter().take(w).map(|&i| table[usize::from(i)])))
+        }
+    };
+    Some(result.and_then(|()| LumaImage::new(width, height, out)))
+}
+
+/// Unpacks `bits`-bit samples (MSB first) of `width` pixels from one row.
+fn unpack_row(row: &[u8], width: usize, bits: u32) -> impl Iterator<Item = u8> + '_ {
     let per_byte = (8 / bits) as usize;
     let mask = ((1u16 << bits) - 1) as u8;
-    rows.flat_map(move |row| {
-        (0..width).map(move |x| {
-            let byte = row.get(x / per_byte).copied().unwrap_or(0);
-            let shift = 8 - bits * (x % per_byte + 1) as u32;
-            (byte >> shift) & mask
-        })
+    (0..width).map(move |x| {
+        let byte = row.get(x / per_byte).copied().unwrap_or(0);
+        let shift = 8 - bits * (x % per_byte + 1) as u32;
+        (byte >> shift) & mask
     })
-}
-
-/// The most significant byte of each big-endian 16-bit sample (Pillow's `*;16B` rawmodes).
-fn high_bytes<'a>(rows: impl Iterator<Item = &'a [u8]>, samples: usize) -> Vec<u8> {
-    rows.flat_map(|r| r.chunks_exact(2).take(samples).map(|s| s[0])).collect()
-}
-
-fn channels(data: &PixelData) -> usize {
-    match data {
-        PixelData::La(_) => 2,
-        PixelData::Rgb(_) => 3,
-        PixelData::Rgba(_) | PixelData::Cmyk(_) => 4,
-        PixelData::Bilevel(_)
-        | PixelData::L(_)
-        | PixelData::P { .. }
-        | PixelData::I16(_)
-        | PixelData::I(_)
-        | PixelData::F(_) => 1,
-    }
-}
-
-fn sample_count(data: &PixelData) -> usize {
-    match data {
-        PixelData::Bilevel(v)
-        | PixelData::L(v)
-        | PixelData::La(v)
-        | PixelData::Rgb(v)
-        | PixelData::Rgba(v)
-        | PixelData::Cmyk(v) => v.len(),
-        PixelData::P { indices, .. } => indices.len(),
-        PixelData::I16(v) => v.len(),
-        PixelData::I(v) => v.len(),
-        PixelData::F(v) => v.len(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -41,10 +41,7 @@ pub fn to_luma(image: &DecodedImage) -> LumaImage {
             })
             .collect(),
         PixelData::P { indices, palette } => {
-            let mut table = [0u8; 256];
-            for (entry, rgb) in table.iter_mut().zip(palette) {
-                *entry = luma_of(i32::from(rgb[0]), i32::from(rgb[1]), i32::from(rgb[2]));
-            }
+            let table = palette_luma(palette);
             indices.iter().map(|&i| table[usize::from(i)]).collect()
         }
         PixelData::I16(v) => v.iter().map(|&s| s.min(255) as u8).collect(),
@@ -69,37 +66,63 @@ pub fn to_luma(image: &DecodedImage) -> LumaImage {
     }
 }
 
+/// The grey value of every palette index (Pillow's `p2l`); indices past the palette are black.
+pub(super) fn palette_luma(palette: &[[u8; 3]]) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    for (entry, rgb) in table.iter_mut().zip(palette) {
+        *entry = luma_of(i32::from(rgb[0]), i32::from(rgb[1]), i32::from(rgb[2]));
+    }
+    table
+}
+
+/// Appends the grey values of interleaved RGB (`channels` = 3) or RGBA (4) samples to `out`.
+pub(super) fn extend_luma_from_rgb(samples: &[u8], channels: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + samples.len() / channels, 0);
+    if let Some(dst) = out.get_mut(start..) {
+        rgb_to_luma_into(samples, channels, dst);
+    }
+}
+
 /// Pillow's `L24(rgb) >> 16`.
 #[inline(always)]
 fn luma_of(r: i32, g: i32, b: i32) -> u8 {
     ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16) as u8
 }
 
-/// The RGB(A) → L kernel, dispatched on the CPU's features.
+/// The RGB(A) → L kernel into a new buffer.
 fn rgb_to_luma(samples: &[u8], channels: usize) -> Vec<u8> {
+    let mut out = vec![0u8; samples.len() / channels];
+    rgb_to_luma_into(samples, channels, &mut out);
+    out
+}
+
+/// The RGB(A) → L kernel, dispatched on the CPU's features; fills `out` (one byte per pixel).
+fn rgb_to_luma_into(samples: &[u8], channels: usize, out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         #[allow(unsafe_code)]
         // SAFETY: `rgb_to_luma_avx2` only needs AVX2, which the CPU was just found to have.
-        return unsafe { rgb_to_luma_avx2(samples, channels) };
+        return unsafe { rgb_to_luma_avx2(samples, channels, out) };
     }
-    rgb_to_luma_portable(samples, channels)
+    rgb_to_luma_body(samples, channels, out);
 }
 
+#[cfg(test)]
 fn rgb_to_luma_portable(samples: &[u8], channels: usize) -> Vec<u8> {
-    rgb_to_luma_body(samples, channels)
+    let mut out = vec![0u8; samples.len() / channels];
+    rgb_to_luma_body(samples, channels, &mut out);
+    out
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn rgb_to_luma_avx2(samples: &[u8], channels: usize) -> Vec<u8> {
-    rgb_to_luma_body(samples, channels)
+fn rgb_to_luma_avx2(samples: &[u8], channels: usize, out: &mut [u8]) {
+    rgb_to_luma_body(samples, channels, out);
 }
 
 #[inline(always)]
-fn rgb_to_luma_body(samples: &[u8], channels: usize) -> Vec<u8> {
-    let n = samples.len() / channels;
-    let mut out = vec![0u8; n];
+fn rgb_to_luma_body(samples: &[u8], channels: usize, out: &mut [u8]) {
     if channels == 3 {
         for (o, p) in out.iter_mut().zip(samples.chunks_exact(3)) {
             *o = luma_of(i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
@@ -109,7 +132,6 @@ fn rgb_to_luma_body(samples: &[u8], channels: usize) -> Vec<u8> {
             *o = luma_of(i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
         }
     }
-    out
 }
 
 #[cfg(test)]
