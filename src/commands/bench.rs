@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use phr_sis::phash::decode::{DecodedImage, decode};
-use phr_sis::phash::{pillow_convert, phash};
+use phr_sis::phash::{phash, pillow_convert};
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -49,7 +49,10 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
         .build()
         .context("starting worker threads")?;
     if !args.json {
-        println!("{:<10} {:<18} {:<44} result", "primitive", "op", "parameters");
+        println!(
+            "{:<10} {:<18} {:<44} result",
+            "primitive", "op", "parameters"
+        );
     }
     for primitive in primitives {
         let records = match primitive {
@@ -70,7 +73,13 @@ fn print_record(record: &Record, json: bool) {
     }
     let get = |k: &str| record.0.get(k).map(ToString::to_string).unwrap_or_default();
     let skip = ["primitive", "implementation", "op"];
-    let result_keys = ["per_second", "p50_ms", "p99_ms", "bytes_per_entry", "mb_per_s"];
+    let result_keys = [
+        "per_second",
+        "p50_ms",
+        "p99_ms",
+        "bytes_per_entry",
+        "mb_per_s",
+    ];
     let params: Vec<String> = record
         .0
         .iter()
@@ -143,7 +152,10 @@ fn bench_phash(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
     let hash_decoded = throughput(min_time, n, || {
         let work = |(_, d): &(PathBuf, DecodedImage)| phash(&pillow_convert::to_luma(d));
         let sum: u64 = if parallel {
-            decoded.par_iter().map(|x| work(x).0).reduce(|| 0, u64::wrapping_add)
+            decoded
+                .par_iter()
+                .map(|x| work(x).0)
+                .reduce(|| 0, u64::wrapping_add)
         } else {
             decoded.iter().map(|x| work(x).0).fold(0, u64::wrapping_add)
         };
@@ -173,8 +185,63 @@ fn bench_phash(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
     ])
 }
 
-fn bench_index(_args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
-    Ok(Vec::new())
+fn bench_index(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
+    use phr_sis::index::synthetic;
+    use phr_sis::{SearchParams, SearchableSISIndex};
+    use rand::SeedableRng;
+
+    let sizes = if args.entries.is_empty() {
+        vec![if args.quick { 100_000 } else { 1_000_000 }]
+    } else {
+        args.entries.clone()
+    };
+    if sizes.contains(&0) {
+        return Err(UsageError("--entries must be at least 1".to_owned()).into());
+    }
+    let query_count = if args.quick { 300 } else { 2000 };
+    let params = SearchParams::default();
+    let mut records = Vec::new();
+    for &entries in &sizes {
+        for distribution in ["random", "clustered"] {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(0x1de8);
+            let data = match distribution {
+                "random" => synthetic::random_entries(entries, &mut rng),
+                _ => synthetic::clustered_entries(entries, &mut rng),
+            };
+            let mut index = SearchableSISIndex::new();
+            index.insert_many(data.iter().copied())?;
+            let queries = synthetic::queries_for(&data, query_count, &mut rng);
+            let bytes_per_entry = index.memory_bytes() as f64 / entries as f64;
+            let ranked = synthetic::measure_query_latency(&index, &queries, &params);
+            let scanned =
+                synthetic::measure_scan_latency(&index, &queries, params.topk, params.max_hamming);
+            for (op, stats) in [("rank_candidates", ranked), ("scan", scanned)] {
+                records.push(
+                    Record::new("index", op, 1)
+                        .with("entries", json!(entries))
+                        .with("distribution", json!(distribution))
+                        .with("queries", json!(queries.len()))
+                        .with("topk", json!(params.topk))
+                        .with(
+                            "min_band_votes",
+                            json!(if op == "scan" {
+                                0
+                            } else {
+                                params.min_band_votes
+                            }),
+                        )
+                        .with("p50_ms", json!(round4(stats.p50_ms)))
+                        .with("p99_ms", json!(round4(stats.p99_ms)))
+                        .with("bytes_per_entry", json!(round3(bytes_per_entry))),
+                );
+            }
+        }
+    }
+    Ok(records)
+}
+
+fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
 }
 
 fn round3(v: f64) -> f64 {

@@ -27,16 +27,35 @@ fn stages(c: &mut Criterion) {
     let mut g = c.benchmark_group("phash_png_stages");
     g.throughput(Throughput::Elements(pngs.len() as u64));
     g.bench_function("decode", |b| {
-        b.iter(|| pngs.iter().map(|p| decode(black_box(p)).unwrap().width).sum::<u32>())
+        b.iter(|| {
+            pngs.iter()
+                .map(|p| decode(black_box(p)).unwrap().width)
+                .sum::<u32>()
+        })
     });
     g.bench_function("convert_l", |b| {
-        b.iter(|| decoded.iter().map(|d| pillow_convert::to_luma(black_box(d)).width()).sum::<u32>())
+        b.iter(|| {
+            decoded
+                .iter()
+                .map(|d| pillow_convert::to_luma(black_box(d)).width())
+                .sum::<u32>()
+        })
     });
     g.bench_function("resize_32", |b| {
-        b.iter(|| lumas.iter().map(|l| black_box(l).resize_lanczos(32, 32).pixels()[0]).count())
+        b.iter(|| {
+            lumas
+                .iter()
+                .map(|l| black_box(l).resize_lanczos(32, 32).pixels()[0])
+                .count()
+        })
     });
     g.bench_function("phash_from_luma", |b| {
-        b.iter(|| lumas.iter().map(|l| phash(black_box(l)).0).fold(0, u64::wrapping_add))
+        b.iter(|| {
+            lumas
+                .iter()
+                .map(|l| phash(black_box(l)).0)
+                .fold(0, u64::wrapping_add)
+        })
     });
     g.bench_function("hash_decoded", |b| {
         b.iter(|| {
@@ -57,7 +76,11 @@ fn end_to_end(c: &mut Criterion) {
             b.iter(|| {
                 files
                     .iter()
-                    .map(|f| HashAlgorithm::Phash.hash(&phr_sis::phash::decode_luma(black_box(f)).unwrap()).0)
+                    .map(|f| {
+                        HashAlgorithm::Phash
+                            .hash(&phr_sis::phash::decode_luma(black_box(f)).unwrap())
+                            .0
+                    })
                     .fold(0, u64::wrapping_add)
             })
         });

@@ -23,8 +23,8 @@
 //! IDCT, fancy upsampling), which gave Pillow's exact pixels on every file measured. Lossy WebP
 //! is decoded by a pure-Rust decoder and may differ from libwebp by a few levels.
 
-pub mod decode;
 mod dct;
+pub mod decode;
 mod lanczos;
 pub mod pillow_convert;
 
@@ -50,7 +50,10 @@ impl ImageHash {
 
     /// Builds a hash from booleans in imagehash's row-major order (first = most significant).
     fn from_bits(bits: impl IntoIterator<Item = bool>) -> ImageHash {
-        ImageHash(bits.into_iter().fold(0u64, |acc, b| (acc << 1) | u64::from(b)))
+        ImageHash(
+            bits.into_iter()
+                .fold(0u64, |acc, b| (acc << 1) | u64::from(b)),
+        )
     }
 }
 
@@ -142,10 +145,7 @@ impl LumaImage {
         if pixels.len() as u64 != u64::from(width) * u64::from(height) {
             return Err(ImageError::Corrupt {
                 format: "raw",
-                reason: format!(
-                    "{} pixels given for a {width}x{height} image",
-                    pixels.len()
-                ),
+                reason: format!("{} pixels given for a {width}x{height} image", pixels.len()),
             });
         }
         Ok(LumaImage {
@@ -259,10 +259,10 @@ pub struct FileError {
 /// # Errors
 /// Any [`ImageError`] the decoder reports; never panics on malformed input.
 pub fn decode_luma(bytes: &[u8]) -> Result<LumaImage, ImageError> {
-    if ImageFormat::sniff(bytes) == Some(ImageFormat::Png) {
-        if let Some(result) = decode::decode_png_luma(bytes) {
-            return result;
-        }
+    if ImageFormat::sniff(bytes) == Some(ImageFormat::Png)
+        && let Some(result) = decode::decode_png_luma(bytes)
+    {
+        return result;
     }
     let decoded = decode::decode(bytes)?;
     Ok(pillow_convert::to_luma(&decoded))
@@ -349,7 +349,10 @@ mod tests {
 
     #[test]
     fn luma_image_rejects_inconsistent_sizes() {
-        assert!(matches!(LumaImage::new(0, 3, vec![]), Err(ImageError::Empty)));
+        assert!(matches!(
+            LumaImage::new(0, 3, vec![]),
+            Err(ImageError::Empty)
+        ));
         assert!(matches!(
             LumaImage::new(2, 2, vec![0; 3]),
             Err(ImageError::Corrupt { .. })

@@ -29,7 +29,10 @@ fn truncated_files_are_errors_at_every_cut() {
         let len = bytes.len();
         for cut in [1, 8, 20, 64, len / 4, len / 2, len - len / 10, len - 64] {
             let result = decode_luma(&bytes[..cut]);
-            assert!(result.is_err(), "{name} cut at {cut}/{len} decoded without error");
+            assert!(
+                result.is_err(),
+                "{name} cut at {cut}/{len} decoded without error"
+            );
         }
     }
 }
@@ -47,13 +50,19 @@ fn png_cut_after_its_pixel_data_still_hashes_like_pillow() {
 fn truncated_jpeg_is_reported_as_truncated() {
     let bytes = fixture("images/sk_chelsea.jpg");
     let err = decode_luma(&bytes[..bytes.len() / 2]).unwrap_err();
-    assert!(matches!(err, ImageError::Truncated { format: "JPEG" }), "{err}");
+    assert!(
+        matches!(err, ImageError::Truncated { format: "JPEG" }),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_bytes_are_unknown_format() {
     assert!(matches!(decode_luma(b""), Err(ImageError::UnknownFormat)));
-    assert!(matches!(decode_luma(b"%PDF-1.7"), Err(ImageError::UnknownFormat)));
+    assert!(matches!(
+        decode_luma(b"%PDF-1.7"),
+        Err(ImageError::UnknownFormat)
+    ));
 }
 
 proptest! {

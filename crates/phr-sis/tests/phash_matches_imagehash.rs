@@ -38,14 +38,21 @@ fn check_set(set: &str) {
                     jpeg_exact += 1;
                 }
                 if got.hamming(want) > 2 {
-                    failures.push(format!("{name} {}: {got} vs {want} (JPEG, > 2 bits)", algo.name()));
+                    failures.push(format!(
+                        "{name} {}: {got} vs {want} (JPEG, > 2 bits)",
+                        algo.name()
+                    ));
                 }
             } else if got != want {
                 failures.push(format!("{name} {}: {got} vs {want}", algo.name()));
             }
         }
     }
-    assert!(failures.is_empty(), "{set}: mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{set}: mismatches:\n{}",
+        failures.join("\n")
+    );
     assert!(
         jpeg_exact * 10 >= jpeg_total * 9,
         "{set}: only {jpeg_exact}/{jpeg_total} JPEG hashes exact"

@@ -20,10 +20,10 @@
 //! [`MAX_PIXELS`] pixels are refused before their pixels are allocated, as Pillow refuses
 //! decompression bombs. No input makes these functions panic.
 
+use std::cell::Cell;
 use std::io::{BufRead, Cursor, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
-use std::cell::Cell;
 
 use super::{ImageError, LumaImage, pillow_convert};
 
@@ -220,10 +220,8 @@ struct PngStream<'a> {
 }
 
 fn open_png(bytes: &[u8]) -> Result<PngStream<'_>, ImageError> {
-    let mut decoder = png::Decoder::new_with_limits(
-        Cursor::new(bytes),
-        png::Limits { bytes: usize::MAX },
-    );
+    let mut decoder =
+        png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: usize::MAX });
     decoder.set_transformations(png::Transformations::IDENTITY);
     let reader = decoder.read_info().map_err(png_error)?;
     let info = reader.info();
@@ -249,11 +247,14 @@ impl PngStream<'_> {
     /// Calls `row` with each unfiltered, de-interlaced row of raw samples, top to bottom.
     fn for_each_row(mut self, mut row: impl FnMut(&[u8])) -> Result<(), ImageError> {
         if self.interlaced {
-            let size = self.reader.output_buffer_size().ok_or(ImageError::TooLarge {
-                width: self.width,
-                height: self.height,
-                limit: MAX_PIXELS,
-            })?;
+            let size = self
+                .reader
+                .output_buffer_size()
+                .ok_or(ImageError::TooLarge {
+                    width: self.width,
+                    height: self.height,
+                    limit: MAX_PIXELS,
+                })?;
             let mut buf = vec![0u8; size];
             let frame = self.reader.next_frame(&mut buf).map_err(png_error)?;
             buf.chunks_exact(frame.line_size)
@@ -289,18 +290,27 @@ fn decode_png(bytes: &[u8]) -> Result<DecodedImage, ImageError> {
     let w = width as usize;
     let n = w * height as usize;
     let bits = stream.index_bits();
-    let corrupt = |reason: String| ImageError::Corrupt { format: "PNG", reason };
+    let corrupt = |reason: String| ImageError::Corrupt {
+        format: "PNG",
+        reason,
+    };
     let data = match (stream.color, stream.depth) {
         (ColorType::Grayscale, BitDepth::Sixteen) => {
             let mut v = Vec::with_capacity(n);
             stream.for_each_row(|r| {
-                v.extend(r.chunks_exact(2).take(w).map(|s| u16::from_be_bytes([s[0], s[1]])));
+                v.extend(
+                    r.chunks_exact(2)
+                        .take(w)
+                        .map(|s| u16::from_be_bytes([s[0], s[1]])),
+                );
             })?;
             PixelData::I16(v)
         }
         (ColorType::Grayscale, BitDepth::One) => {
             let mut v = Vec::with_capacity(n);
-            stream.for_each_row(|r| v.extend(unpack_row(r, w, 1).map(|b| if b != 0 { 255 } else { 0 })))?;
+            stream.for_each_row(|r| {
+                v.extend(unpack_row(r, w, 1).map(|b| if b != 0 { 255 } else { 0 }))
+            })?;
             PixelData::Bilevel(v)
         }
         (ColorType::Grayscale, BitDepth::Two | BitDepth::Four | BitDepth::Eight) => {
@@ -310,12 +320,17 @@ fn decode_png(bytes: &[u8]) -> Result<DecodedImage, ImageError> {
             stream.for_each_row(|r| v.extend(unpack_row(r, w, bits).map(|s| s * scale)))?;
             PixelData::L(v)
         }
-        (ColorType::Indexed, BitDepth::Sixteen) => return Err(corrupt("16-bit palette image".to_owned())),
+        (ColorType::Indexed, BitDepth::Sixteen) => {
+            return Err(corrupt("16-bit palette image".to_owned()));
+        }
         (ColorType::Indexed, _) => {
             let palette = stream.palette.clone();
             let mut v = Vec::with_capacity(n);
             stream.for_each_row(|r| v.extend(unpack_row(r, w, bits)))?;
-            PixelData::P { indices: v, palette }
+            PixelData::P {
+                indices: v,
+                palette,
+            }
         }
         (color, depth) => {
             let channels = match color {
@@ -323,7 +338,9 @@ fn decode_png(bytes: &[u8]) -> Result<DecodedImage, ImageError> {
                 ColorType::GrayscaleAlpha => 2,
                 ColorType::Rgba => 4,
                 ColorType::Grayscale | ColorType::Indexed => {
-                    return Err(corrupt(format!("invalid colour type {color:?} with bit depth {depth:?}")));
+                    return Err(corrupt(format!(
+                        "invalid colour type {color:?} with bit depth {depth:?}"
+                    )));
                 }
             };
             let mut v = Vec::with_capacity(n * channels);
@@ -364,10 +381,18 @@ pub(super) fn decode_png_luma(bytes: &[u8]) -> Option<Result<LumaImage, ImageErr
     let w = width as usize;
     let mut out = Vec::with_capacity(w * height as usize);
     let result = match stream.color {
-        ColorType::Grayscale => stream.for_each_row(|r| out.extend_from_slice(r.get(..w).unwrap_or(r))),
-        ColorType::Rgb => stream.for_each_row(|r| pillow_convert::extend_luma_from_rgb(r, 3, &mut out)),
-        ColorType::Rgba => stream.for_each_row(|r| pillow_convert::extend_luma_from_rgb(r, 4, &mut out)),
-        ColorType::GrayscaleAlpha => stream.for_each_row(|r| out.extend(r.iter().step_by(2).take(w))),
+        ColorType::Grayscale => {
+            stream.for_each_row(|r| out.extend_from_slice(r.get(..w).unwrap_or(r)))
+        }
+        ColorType::Rgb => {
+            stream.for_each_row(|r| pillow_convert::extend_luma_from_rgb(r, 3, &mut out))
+        }
+        ColorType::Rgba => {
+            stream.for_each_row(|r| pillow_convert::extend_luma_from_rgb(r, 4, &mut out))
+        }
+        ColorType::GrayscaleAlpha => {
+            stream.for_each_row(|r| out.extend(r.iter().step_by(2).take(w)))
+        }
         ColorType::Indexed => {
             let table = pillow_convert::palette_luma(&stream.palette);
             stream.for_each_row(|r| out.extend(r.iter().take(w).map(|&i| table[usize::from(i)])))
@@ -442,7 +467,9 @@ fn decode_jpeg(bytes: &[u8]) -> Result<DecodedImage, ImageError> {
                 .unwrap_or_else(|| "libjpeg error".to_owned());
             Err(ImageError::Corrupt {
                 format: "JPEG",
-                reason: reason.trim_start_matches("libjpeg fatal error: ").to_owned(),
+                reason: reason
+                    .trim_start_matches("libjpeg fatal error: ")
+                    .to_owned(),
             })
         }
     }
@@ -479,7 +506,10 @@ fn decode_jpeg_inner(reader: EofWatch<'_>) -> Result<DecodedImage, ImageError> {
                 .map_err(corrupt)?;
             let px: Vec<u8> = started.read_scanlines().map_err(corrupt)?;
             // Pillow reads 4-channel JPEGs as "CMYK;I": Adobe's inverted polarity.
-            (PixelData::Cmyk(px.into_iter().map(|v| 255 - v).collect()), started.finish())
+            (
+                PixelData::Cmyk(px.into_iter().map(|v| 255 - v).collect()),
+                started.finish(),
+            )
         }
         (_, 3) => {
             let mut started = decompress.rgb().map_err(corrupt)?;
@@ -539,7 +569,11 @@ fn decode_gif(bytes: &[u8]) -> Result<DecodedImage, ImageError> {
     let count = check_size(width, height)?;
     let fill = frame.transparent.unwrap_or(0);
     let mut indices = vec![fill; count];
-    for (y, row) in frame.buffer.chunks_exact(usize::from(frame.width).max(1)).enumerate() {
+    for (y, row) in frame
+        .buffer
+        .chunks_exact(usize::from(frame.width).max(1))
+        .enumerate()
+    {
         let start = (top as usize + y) * width as usize + left as usize;
         if let Some(dst) = indices.get_mut(start..start + row.len()) {
             dst.copy_from_slice(row);
@@ -604,8 +638,12 @@ fn decode_with_image_crate(bytes: &[u8], format: ImageFormat) -> Result<DecodedI
         D::ImageLumaA16(b) => PixelData::La(b.into_raw().iter().map(|v| (v >> 8) as u8).collect()),
         D::ImageRgb16(b) => PixelData::Rgb(b.into_raw().iter().map(|v| (v >> 8) as u8).collect()),
         D::ImageRgba16(b) => PixelData::Rgba(b.into_raw().iter().map(|v| (v >> 8) as u8).collect()),
-        D::ImageRgb32F(b) => PixelData::Rgb(b.into_raw().iter().map(|v| unit_float_to_u8(*v)).collect()),
-        D::ImageRgba32F(b) => PixelData::Rgba(b.into_raw().iter().map(|v| unit_float_to_u8(*v)).collect()),
+        D::ImageRgb32F(b) => {
+            PixelData::Rgb(b.into_raw().iter().map(|v| unit_float_to_u8(*v)).collect())
+        }
+        D::ImageRgba32F(b) => {
+            PixelData::Rgba(b.into_raw().iter().map(|v| unit_float_to_u8(*v)).collect())
+        }
         other => {
             return Err(ImageError::Unsupported {
                 format: name,
@@ -631,10 +669,19 @@ mod tests {
 
     #[test]
     fn sniff_recognises_magic_numbers_only() {
-        assert_eq!(ImageFormat::sniff(b"\x89PNG\r\n\x1a\nxxxx"), Some(ImageFormat::Png));
-        assert_eq!(ImageFormat::sniff(b"\xff\xd8\xff\xe0"), Some(ImageFormat::Jpeg));
+        assert_eq!(
+            ImageFormat::sniff(b"\x89PNG\r\n\x1a\nxxxx"),
+            Some(ImageFormat::Png)
+        );
+        assert_eq!(
+            ImageFormat::sniff(b"\xff\xd8\xff\xe0"),
+            Some(ImageFormat::Jpeg)
+        );
         assert_eq!(ImageFormat::sniff(b"GIF89a"), Some(ImageFormat::Gif));
-        assert_eq!(ImageFormat::sniff(b"RIFF\0\0\0\0WEBPVP8L"), Some(ImageFormat::WebP));
+        assert_eq!(
+            ImageFormat::sniff(b"RIFF\0\0\0\0WEBPVP8L"),
+            Some(ImageFormat::WebP)
+        );
         assert_eq!(ImageFormat::sniff(b"RIFF\0\0\0\0WAVE"), None);
         assert_eq!(ImageFormat::sniff(b""), None);
         assert_eq!(ImageFormat::sniff(b"hello"), None);
@@ -642,7 +689,10 @@ mod tests {
 
     #[test]
     fn decode_rejects_garbage_with_typed_errors() {
-        assert!(matches!(decode(b"not an image"), Err(ImageError::UnknownFormat)));
+        assert!(matches!(
+            decode(b"not an image"),
+            Err(ImageError::UnknownFormat)
+        ));
         for magic in [
             &b"\x89PNG\r\n\x1a\n"[..],
             b"\xff\xd8\xff",

@@ -1,0 +1,71 @@
+//! End-to-end: `dealer-free-sis bench --json` prints DESIGN.md §5.1 records and nothing else.
+
+use std::process::Command;
+
+use phr_sis::testing::fixtures_dir;
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_dealer-free-sis"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+fn check_common(r: &Value, primitive: &str) {
+    assert_eq!(r["primitive"], primitive);
+    assert_eq!(r["implementation"], "dealer-free-sis");
+    assert!(r["op"].is_string());
+}
+
+#[test]
+fn bench_phash_json_has_the_design_fields() {
+    let dir = fixtures_dir().join("images-modes");
+    let records = bench(&["phash", "--quick", "--json", "--images", dir.to_str().unwrap()]);
+    let ops: Vec<&str> = records.iter().map(|r| r["op"].as_str().unwrap()).collect();
+    assert_eq!(ops, ["hash_decoded", "open_decode_hash"]);
+    for r in &records {
+        check_common(r, "phash");
+        assert_eq!(r["images"], 24);
+        assert!(r["per_second"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn bench_index_json_has_the_design_fields() {
+    let records = bench(&["index", "--quick", "--json", "--entries", "5000"]);
+    assert_eq!(records.len(), 4);
+    for r in &records {
+        check_common(r, "index");
+        assert!(["rank_candidates", "scan"].contains(&r["op"].as_str().unwrap()));
+        assert_eq!(r["entries"], 5000);
+        for field in ["p50_ms", "p99_ms", "bytes_per_entry"] {
+            assert!(r[field].as_f64().unwrap() > 0.0, "{field} in {r}");
+        }
+        assert!(r["p50_ms"].as_f64() <= r["p99_ms"].as_f64());
+    }
+}
+
+#[test]
+fn bench_rejects_bad_arguments_with_exit_2() {
+    let status = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dealer-free-sis"))
+            .arg("bench")
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(status(&["no-such-primitive"]), Some(2));
+    assert_eq!(status(&["phash", "--images", "/no/such/dir"]), Some(2));
+    assert_eq!(status(&["index", "--entries", "0"]), Some(2));
+    assert_eq!(status(&["--threads", "0"]), Some(2));
+}

@@ -1,0 +1,110 @@
+//! End-to-end: the `dealer-free-sis phash` binary, run as a user runs it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use phr_sis::testing::{fixtures_dir, reference_hashes};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dealer-free-sis"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn phash_of_the_bundled_folder_prints_imagehash_lines_in_sorted_order() {
+    let dir = fixtures_dir().join("images");
+    let out = run(&["phash", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut expected = reference_hashes("images");
+    expected.sort_by(|a, b| a.path.cmp(&b.path));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), expected.len());
+    for (line, row) in lines.iter().zip(&expected) {
+        let (hex, path) = line.split_once("  ").unwrap();
+        assert_eq!(Path::new(path), row.path.as_path());
+        assert_eq!(hex, row.phash, "{path}");
+    }
+}
+
+#[test]
+fn phash_keeps_the_order_given_and_every_algorithm_matches() {
+    let rows = reference_hashes("images-modes");
+    let picked = [&rows[5], &rows[0], &rows[17]];
+    for (algo, pick) in [
+        ("phash", 0usize),
+        ("dhash", 1),
+        ("ahash", 2),
+    ] {
+        let mut args = vec!["phash", "--algo", algo];
+        let paths: Vec<String> = picked.iter().map(|r| r.path.display().to_string()).collect();
+        args.extend(paths.iter().map(String::as_str));
+        let out = run(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let got: Vec<String> = stdout(&out)
+            .lines()
+            .map(|l| l.split_once("  ").unwrap().0.to_owned())
+            .collect();
+        let want: Vec<&String> = picked
+            .iter()
+            .map(|r| [&r.phash, &r.dhash, &r.ahash][pick])
+            .collect();
+        assert_eq!(got.iter().collect::<Vec<_>>(), want, "{algo}");
+    }
+}
+
+#[test]
+fn phash_json_prints_one_object_per_image() {
+    let row = &reference_hashes("images")[0];
+    let out = run(&["phash", "--json", row.path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v["hash"], row.phash.as_str());
+    assert_eq!(v["algo"], "phash");
+    assert_eq!(v["path"], row.path.to_str().unwrap());
+}
+
+#[test]
+fn phash_reports_bad_files_and_still_hashes_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let not_image = tmp.path().join("notes.png");
+    std::fs::write(&not_image, b"this is not a PNG").unwrap();
+    let truncated = tmp.path().join("cut.jpg");
+    let jpeg = std::fs::read(fixtures_dir().join("images/sk_chelsea.jpg")).unwrap();
+    std::fs::write(&truncated, &jpeg[..jpeg.len() / 2]).unwrap();
+    let good = reference_hashes("images")[3].clone();
+    let missing = tmp.path().join("missing.png");
+    let out = run(&[
+        "phash",
+        not_image.to_str().unwrap(),
+        good.path.to_str().unwrap(),
+        truncated.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stdout(&out),
+        format!("{}  {}\n", good.phash, good.path.display())
+    );
+    let err = stderr(&out);
+    assert!(err.contains("notes.png") && err.contains("not a supported image"), "{err}");
+    assert!(err.contains("cut.jpg") && err.contains("truncated"), "{err}");
+    assert!(err.contains("missing.png") && err.contains("No such file"), "{err}");
+}
+
+#[test]
+fn phash_bad_usage_exits_2() {
+    assert_eq!(run(&["phash"]).status.code(), Some(2));
+    assert_eq!(run(&["phash", "--algo", "sha1", "x.png"]).status.code(), Some(2));
+    assert_eq!(run(&["no-such-command"]).status.code(), Some(2));
+}
