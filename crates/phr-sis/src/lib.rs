@@ -2,10 +2,12 @@
 
 pub mod image_id;
 pub mod index;
+pub mod params;
 pub mod phash;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use image_id::ImageId;
 pub use index::{BandLayout, RankedCandidate, SearchParams, SearchableSISIndex};
+pub use params::{NodeId, ParamsError, Threshold};
 pub use phash::{HashAlgorithm, ImageError, ImageHash, LumaImage};
