@@ -25,6 +25,69 @@ pub(crate) enum Command {
     Phash(PhashArgs),
     /// Measure the speed of each primitive on this machine (like `openssl speed`).
     Bench(BenchArgs),
+    /// Split an image file into one share per node (any T of N reconstruct it).
+    ///
+    /// Writes `DIR/<file name>.<i>.share` for i = 1..N and prints their paths.
+    Split(SplitArgs),
+    /// Verify shares and reconstruct the image from any T good ones.
+    ///
+    /// Bad shares are named on stderr and routed around; with fewer than T good shares nothing
+    /// is written and the exit code is 1.
+    Combine(CombineArgs),
+}
+
+/// The sharing scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SchemeArg {
+    /// Shamir over GF(2^8): information-theoretic, each share as large as the image.
+    Shamir,
+    /// AES-256-GCM + Reed-Solomon + Shamir-shared key: each share about size/T.
+    Compact,
+}
+
+/// How image sizes are padded (what share sizes reveal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PaddingArg {
+    /// Exact sizes.
+    None,
+    /// Next power of two.
+    Pow2,
+    /// Next m·2^k with 8 <= m < 16 (at most 12.5% larger).
+    Eighths,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SplitArgs {
+    /// Shares needed to reconstruct (T).
+    #[arg(long, short = 't')]
+    pub(crate) threshold: u8,
+    /// Number of shares / nodes (N, at most 255).
+    #[arg(long, short = 'n')]
+    pub(crate) nodes: u8,
+    /// The sharing scheme.
+    #[arg(long, value_enum, default_value = "shamir")]
+    pub(crate) scheme: SchemeArg,
+    /// Size padding.
+    #[arg(long, value_enum, default_value = "eighths")]
+    pub(crate) padding: PaddingArg,
+    /// The image id to record (16 hex digits; default random).
+    #[arg(long)]
+    pub(crate) id: Option<phr_sis::ImageId>,
+    /// Folder for the share files (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// The image file.
+    pub(crate) file: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CombineArgs {
+    /// Where to write the reconstructed image.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+    /// Share files.
+    #[arg(required = true, value_name = "SHARE")]
+    pub(crate) shares: Vec<PathBuf>,
 }
 
 /// Which imagehash function to reproduce.
@@ -58,6 +121,9 @@ pub(crate) enum Primitive {
     Phash,
     /// The band index: ranked queries and the exhaustive scan.
     Index,
+    /// Shamir secret sharing over GF(2^8): split and combine of 1 MiB secrets.
+    #[value(name = "shamir-gf256")]
+    ShamirGf256,
 }
 
 #[derive(Debug, clap::Args)]

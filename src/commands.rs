@@ -2,6 +2,7 @@
 
 mod bench;
 mod phash;
+mod shares;
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Phash(args) => phash::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Split(args) => shares::split(&args),
+        Command::Combine(args) => shares::combine(&args),
     }
 }
 

@@ -1,4 +1,5 @@
 //! End-to-end: the `dealer-free-sis phash` binary, run as a user runs it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::Path;
 use std::process::{Command, Output};

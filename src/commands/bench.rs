@@ -40,7 +40,7 @@ impl Record {
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
     let mut primitives = args.primitives.clone();
     if primitives.is_empty() {
-        primitives = vec![Primitive::Phash, Primitive::Index];
+        primitives = vec![Primitive::Phash, Primitive::Index, Primitive::ShamirGf256];
     }
     primitives.sort();
     primitives.dedup();
@@ -58,6 +58,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
         let records = match primitive {
             Primitive::Phash => pool.install(|| bench_phash(args))?,
             Primitive::Index => pool.install(|| bench_index(args))?,
+            Primitive::ShamirGf256 => bench_shamir(args)?,
         };
         for record in records {
             print_record(&record, args.json);
@@ -235,6 +236,43 @@ fn bench_index(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
                         .with("bytes_per_entry", json!(round3(bytes_per_entry))),
                 );
             }
+        }
+    }
+    Ok(records)
+}
+
+/// Shamir over GF(2^8): split (including drawing the coefficients) and combine of 1 MiB secrets.
+fn bench_shamir(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
+    use phr_sis::Threshold;
+    use phr_sis::shamir;
+    use rand::{RngCore, SeedableRng};
+
+    let size = 1 << 20;
+    let min_time = Duration::from_millis(if args.quick { 300 } else { 2000 });
+    let mut secret = vec![0u8; size];
+    let mut rng = rand_chacha::ChaCha12Rng::from_os_rng();
+    rng.fill_bytes(&mut secret);
+    let mut records = Vec::new();
+    for (t, n) in [(3u8, 5u8), (5, 10)] {
+        let threshold = Threshold::new(t, n)?;
+        let split_rate = throughput(min_time, 1, || {
+            std::hint::black_box(shamir::split(&secret, threshold, &mut rng));
+        });
+        let shares = shamir::split(&secret, threshold, &mut rng);
+        let combine_rate = throughput(min_time, 1, || {
+            std::hint::black_box(shamir::combine(&shares, t).map(|s| s.len()).unwrap_or(0));
+        });
+        for (op, per_second) in [("split", split_rate), ("combine", combine_rate)] {
+            records.push(
+                Record::new("shamir-gf256", op, 1)
+                    .with("t", json!(t))
+                    .with("n", json!(n))
+                    .with("size_bytes", json!(size))
+                    .with("rng", json!("ChaCha12"))
+                    .with("kernel", json!(format!("{:?}", phr_sis::gf256::kernel())))
+                    .with("mb_per_s", json!(round3(per_second * size as f64 / 1e6)))
+                    .with("per_second", json!(round3(per_second))),
+            );
         }
     }
     Ok(records)

@@ -3,6 +3,7 @@
 //! Python imagehash (the reference users compare against) is timed on the same files by
 //! `scripts/bench_phash.sh`; the `image_hasher` crate is the Rust peer and is measured here in
 //! the same run (its hashes differ from imagehash's: it is a speed reference only).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use phr_sis::phash::decode::decode;
@@ -45,8 +46,8 @@ fn stages(c: &mut Criterion) {
         b.iter(|| {
             lumas
                 .iter()
-                .map(|l| black_box(l).resize_lanczos(32, 32).pixels()[0])
-                .count()
+                .map(|l| u32::from(black_box(l).resize_lanczos(32, 32).pixels()[0]))
+                .sum::<u32>()
         })
     });
     g.bench_function("phash_from_luma", |b| {

@@ -1,9 +1,14 @@
 #![doc = include_str!("../README.md")]
 
+pub mod fp61;
+pub mod gf256;
 pub mod image_id;
 pub mod index;
 pub mod params;
 pub mod phash;
+pub mod shamir;
+pub mod share;
+pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 

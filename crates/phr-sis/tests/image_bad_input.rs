@@ -1,5 +1,6 @@
 //! Corrupt, truncated and foreign input gets a typed error, never a panic and never a hash of
 //! made-up pixels.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use phr_sis::phash::{ImageError, decode_luma};
 use phr_sis::testing::fixtures_dir;

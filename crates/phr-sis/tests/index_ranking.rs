@@ -1,6 +1,7 @@
 //! Property tests of the band index against a brute-force reference: ranking, candidates and
 //! scan after random inserts and removes over collections with many band collisions, and the
 //! serialisation's round trip and robustness.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
 

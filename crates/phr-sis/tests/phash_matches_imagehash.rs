@@ -1,6 +1,7 @@
 //! Every fixture image hashes to exactly what Python imagehash 4.3.2 on Pillow 13 gave
 //! (`tests/fixtures/*/reference_hashes.csv`): lossless images bit for bit for every algorithm;
 //! JPEGs exactly on at least 90% and within 2 bits on all.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use phr_sis::phash::{HashAlgorithm, ImageHash, hash_file};
 use phr_sis::testing::{ReferenceHashes, reference_hashes};

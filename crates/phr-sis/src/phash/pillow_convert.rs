@@ -197,7 +197,10 @@ mod tests {
         assert_eq!(i16.pixels(), &[0, 17, 255, 255, 255]);
         let i = to_luma(&img(PixelData::I(vec![-5, 0, 100, 255, 1000]), 5));
         assert_eq!(i.pixels(), &[0, 0, 100, 255, 255]);
-        let f = to_luma(&img(PixelData::F(vec![-1.0, 0.9, 100.99, 254.999, 300.0, f32::NAN]), 6));
+        let f = to_luma(&img(
+            PixelData::F(vec![-1.0, 0.9, 100.99, 254.999, 300.0, f32::NAN]),
+            6,
+        ));
         assert_eq!(f.pixels(), &[0, 0, 100, 254, 255, 0]);
         let p = to_luma(&img(
             PixelData::P {

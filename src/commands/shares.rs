@@ -1,0 +1,137 @@
+//! `dealer-free-sis split` and `combine`: image shares without the search.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use phr_sis::share::{Padding, Scheme, Share, SplitOptions, reconstruct, split_image};
+use phr_sis::{ImageId, Threshold};
+use rand::Rng;
+
+use crate::cli::{CombineArgs, PaddingArg, SchemeArg, SplitArgs};
+use crate::{Outcome, UsageError};
+
+pub(crate) fn split(args: &SplitArgs) -> anyhow::Result<Outcome> {
+    let threshold = Threshold::from_usize(usize::from(args.threshold), usize::from(args.nodes))
+        .map_err(|e| UsageError(e.to_string()))?;
+    let image =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let name = args
+        .file
+        .file_name()
+        .ok_or_else(|| UsageError(format!("{}: not a file name", args.file.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let options = SplitOptions {
+        scheme: match args.scheme {
+            SchemeArg::Shamir => Scheme::Shamir,
+            SchemeArg::Compact => Scheme::Compact,
+        },
+        padding: match args.padding {
+            PaddingArg::None => Padding::None,
+            PaddingArg::Pow2 => Padding::PowerOfTwo,
+            PaddingArg::Eighths => Padding::Eighths,
+        },
+    };
+    let mut rng = rand::rng();
+    let id = args.id.unwrap_or_else(|| ImageId(rng.random()));
+    let shares = split_image(&image, id, threshold, &options, &mut rng)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    for share in &shares {
+        let path = args.out.join(format!("{name}.{}.share", share.index()));
+        write_atomically(&path, &share.to_bytes())?;
+        println!("{}", path.display());
+    }
+    eprintln!(
+        "split {} ({} bytes, image id {id}) into {} {} shares, any {} reconstruct",
+        args.file.display(),
+        image.len(),
+        shares.len(),
+        options.scheme.name(),
+        threshold.t()
+    );
+    Ok(Outcome::Success)
+}
+
+pub(crate) fn combine(args: &CombineArgs) -> anyhow::Result<Outcome> {
+    let mut shares = Vec::new();
+    let mut unreadable = Vec::new();
+    for path in &args.shares {
+        match std::fs::read(path) {
+            Ok(bytes) => match Share::from_bytes(&bytes) {
+                Ok(share) => shares.push((path.clone(), share)),
+                Err(e) => unreadable.push(format!("{}: {e}", path.display())),
+            },
+            Err(e) => unreadable.push(format!("{}: {e}", path.display())),
+        }
+    }
+    for message in &unreadable {
+        eprintln!("dealer-free-sis: bad share {message}");
+    }
+    if shares.is_empty() {
+        anyhow::bail!("no readable shares; nothing written");
+    }
+    let path_of = |node| {
+        shares
+            .iter()
+            .find(|(_, s)| s.index() == node)
+            .map_or_else(PathBuf::new, |(p, _)| p.clone())
+    };
+    let list: Vec<Share> = shares.iter().map(|(_, s)| s.clone()).collect();
+    match reconstruct(&list) {
+        Ok(done) => {
+            for bad in &done.rejected {
+                eprintln!(
+                    "dealer-free-sis: bad share {} (node {}): {}; not used",
+                    path_of(bad.node).display(),
+                    bad.node,
+                    bad.reason
+                );
+            }
+            write_atomically(&args.out, &done.image)?;
+            let used: Vec<String> = done.used.iter().map(ToString::to_string).collect();
+            eprintln!(
+                "reconstructed image {} ({} bytes) from nodes {} into {}",
+                done.image_id,
+                done.image.len(),
+                used.join(","),
+                args.out.display()
+            );
+            Ok(Outcome::Success)
+        }
+        Err(phr_sis::share::ShareError::NotEnoughValidShares { needed, valid, bad }) => {
+            for b in &bad {
+                eprintln!(
+                    "dealer-free-sis: bad share {} (node {}): {}",
+                    path_of(b.node).display(),
+                    b.node,
+                    b.reason
+                );
+            }
+            anyhow::bail!(
+                "only {} valid shares, {needed} needed; nothing written",
+                valid.len()
+            )
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("nothing written")),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so an interrupted run
+/// never leaves a half-written file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
