@@ -12,7 +12,11 @@ fn bench(args: &[&str]) -> Vec<Value> {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -29,7 +33,13 @@ fn check_common(r: &Value, primitive: &str) {
 #[test]
 fn bench_phash_json_has_the_design_fields() {
     let dir = fixtures_dir().join("images-modes");
-    let records = bench(&["phash", "--quick", "--json", "--images", dir.to_str().unwrap()]);
+    let records = bench(&[
+        "phash",
+        "--quick",
+        "--json",
+        "--images",
+        dir.to_str().unwrap(),
+    ]);
     let ops: Vec<&str> = records.iter().map(|r| r["op"].as_str().unwrap()).collect();
     assert_eq!(ops, ["hash_decoded", "open_decode_hash"]);
     for r in &records {

@@ -2,24 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{run, stderr, stdout};
 use phr_sis::testing::{fixtures_dir, reference_hashes};
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dealer-free-sis"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
 
 #[test]
 fn phash_of_the_bundled_folder_prints_imagehash_lines_in_sorted_order() {
@@ -41,13 +29,12 @@ fn phash_of_the_bundled_folder_prints_imagehash_lines_in_sorted_order() {
 fn phash_keeps_the_order_given_and_every_algorithm_matches() {
     let rows = reference_hashes("images-modes");
     let picked = [&rows[5], &rows[0], &rows[17]];
-    for (algo, pick) in [
-        ("phash", 0usize),
-        ("dhash", 1),
-        ("ahash", 2),
-    ] {
+    for (algo, pick) in [("phash", 0usize), ("dhash", 1), ("ahash", 2)] {
         let mut args = vec!["phash", "--algo", algo];
-        let paths: Vec<String> = picked.iter().map(|r| r.path.display().to_string()).collect();
+        let paths: Vec<String> = picked
+            .iter()
+            .map(|r| r.path.display().to_string())
+            .collect();
         args.extend(paths.iter().map(String::as_str));
         let out = run(&args);
         assert!(out.status.success(), "{}", stderr(&out));
@@ -98,14 +85,26 @@ fn phash_reports_bad_files_and_still_hashes_the_rest() {
         format!("{}  {}\n", good.phash, good.path.display())
     );
     let err = stderr(&out);
-    assert!(err.contains("notes.png") && err.contains("not a supported image"), "{err}");
-    assert!(err.contains("cut.jpg") && err.contains("truncated"), "{err}");
-    assert!(err.contains("missing.png") && err.contains("No such file"), "{err}");
+    assert!(
+        err.contains("notes.png") && err.contains("not a supported image"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cut.jpg") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(
+        err.contains("missing.png") && err.contains("No such file"),
+        "{err}"
+    );
 }
 
 #[test]
 fn phash_bad_usage_exits_2() {
     assert_eq!(run(&["phash"]).status.code(), Some(2));
-    assert_eq!(run(&["phash", "--algo", "sha1", "x.png"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["phash", "--algo", "sha1", "x.png"]).status.code(),
+        Some(2)
+    );
     assert_eq!(run(&["no-such-command"]).status.code(), Some(2));
 }

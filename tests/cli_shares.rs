@@ -2,20 +2,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{run, stderr};
 use phr_sis::testing::fixtures_dir;
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dealer-free-sis"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn split(dir: &Path, scheme: &str) -> Vec<String> {
     let image = fixtures_dir().join("images/sk_coins.png");
@@ -33,7 +25,11 @@ fn split(dir: &Path, scheme: &str) -> Vec<String> {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     (1..=5)
-        .map(|i| dir.join(format!("sk_coins.png.{i}.share")).display().to_string())
+        .map(|i| {
+            dir.join(format!("sk_coins.png.{i}.share"))
+                .display()
+                .to_string()
+        })
         .collect()
 }
 
@@ -52,7 +48,11 @@ fn split_then_combine_any_three_gives_the_same_bytes() {
             args.extend(pick.iter().map(|&i| shares[i].as_str()));
             let out = run(&args);
             assert!(out.status.success(), "{scheme} {pick:?}: {}", stderr(&out));
-            assert_eq!(std::fs::read(&out_file).unwrap(), original, "{scheme} {pick:?}");
+            assert_eq!(
+                std::fs::read(&out_file).unwrap(),
+                original,
+                "{scheme} {pick:?}"
+            );
         }
     }
 }
@@ -76,7 +76,10 @@ fn combine_names_a_tampered_share_and_routes_around_it() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("sk_coins.png.2.share") && err.contains("node 2"), "{err}");
+    assert!(
+        err.contains("sk_coins.png.2.share") && err.contains("node 2"),
+        "{err}"
+    );
     let original = std::fs::read(fixtures_dir().join("images/sk_coins.png")).unwrap();
     assert_eq!(std::fs::read(&out_file).unwrap(), original);
 }
@@ -103,8 +106,14 @@ fn combine_with_too_few_good_shares_writes_nothing_and_exits_1() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(!out_file.exists(), "nothing may be written");
     let err = stderr(&out);
-    assert!(err.contains("sk_coins.png.3.share") && err.contains("truncated"), "{err}");
-    assert!(err.contains("sk_coins.png.1.share") && err.contains("node 1"), "{err}");
+    assert!(
+        err.contains("sk_coins.png.3.share") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sk_coins.png.1.share") && err.contains("node 1"),
+        "{err}"
+    );
     assert!(err.contains("1 valid shares, 3 needed"), "{err}");
 }
 
@@ -118,7 +127,9 @@ fn split_with_bad_parameters_exits_2() {
         vec!["split", "-t", "4", "-n", "3", "--out", dir, img],
         vec!["split", "-t", "0", "-n", "3", "--out", dir, img],
         vec!["split", "-t", "2", "-n", "300", "--out", dir, img],
-        vec!["split", "-t", "2", "-n", "3", "--scheme", "xor", "--out", dir, img],
+        vec![
+            "split", "-t", "2", "-n", "3", "--scheme", "xor", "--out", dir, img,
+        ],
         vec!["combine", "--out", dir],
     ] {
         let out = run(&args);
