@@ -94,7 +94,7 @@ fn print_record(record: &Record, json: bool) {
         .map(|(k, v)| format!("{k}={}", format_number(v)))
         .collect();
     println!(
-        "{:<10} {:<18} {:<44} {}",
+        "{:<13} {:<17} {:<44} {}",
         get("primitive").trim_matches('"'),
         get("op").trim_matches('"'),
         params.join(" "),
