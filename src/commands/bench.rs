@@ -50,7 +50,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
         .context("starting worker threads")?;
     if !args.json {
         println!(
-            "{:<10} {:<18} {:<44} result",
+            "{:<13} {:<17} {:<44} result",
             "primitive", "op", "parameters"
         );
     }
