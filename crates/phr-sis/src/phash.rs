@@ -8,8 +8,8 @@
 //! |---|---|---|
 //! | open | `PIL.Image.open(f)`: the file's own mode (RGB, RGBA, P, LA, L, I;16, I, F, 1, CMYK); EXIF orientation **not** applied | [`decode`] (PNG via `png`, JPEG via libjpeg-turbo code in `mozjpeg`, GIF via `gif`, BMP/TIFF/WebP via `image`) |
 //! | `convert("L")` | Pillow's per-mode converters (ITU-R 601 in 16.16 fixed point, palette lookup, clipping of I;16/I/F, CMYK→RGB→L) | [`pillow_convert`] |
-//! | `resize(…, LANCZOS)` | Pillow's separable 22-bit fixed-point kernels, horizontal then vertical pass | [`lanczos`] |
-//! | `scipy.fftpack.dct` | pocketfft's DCT-II (float64), along axis 0 then axis 1 | [`dct`] |
+//! | `resize(…, LANCZOS)` | Pillow's separable 22-bit fixed-point kernels, in Pillow 13.0's pass order | `phash/lanczos.rs` |
+//! | `scipy.fftpack.dct` | pocketfft's DCT-II (float64), along axis 0 then axis 1 | `phash/dct.rs` |
 //! | `numpy.median`, `>` | mean of the two middle values; strict comparison | [`phash`] |
 //!
 //! The hex text of an [`ImageHash`] is imagehash's `str(hash)`: the bits in row-major order,

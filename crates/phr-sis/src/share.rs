@@ -141,7 +141,7 @@ impl std::fmt::Debug for Share {
 }
 
 impl Share {
-    /// The canonical encoding (see [`format`]).
+    /// The canonical encoding (see [`format`](mod@format)).
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
         format::encode(self)
