@@ -1,0 +1,136 @@
+//! DLEQ proofs of RFC 9497 §2.2: `GenerateProof` (with `ComputeCompositesFast`) and
+//! `VerifyProof` (with `ComputeComposites`), batched over any number of
+//! (blinded, evaluated) element pairs with one proof.
+
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::Identity;
+use subtle::ConstantTimeEq;
+
+use super::hash::{hash_to_scalar, sha512};
+use super::{ELEMENT_LEN, Mode, OprfError};
+
+/// Length-prefixed encoding `I2OSP(len(x), 2) || x` of a 32-byte element.
+const LEN_32: [u8; 2] = (ELEMENT_LEN as u16).to_be_bytes();
+
+/// `ComputeComposites` / `ComputeCompositesFast` shared part: the weights `d_i`.
+fn composite_weights(
+    mode: Mode,
+    b: &RistrettoPoint,
+    c: &[RistrettoPoint],
+    d: &[RistrettoPoint],
+) -> Result<Vec<Scalar>, OprfError> {
+    if c.len() != d.len() {
+        return Err(OprfError::LengthMismatch);
+    }
+    if c.is_empty() {
+        return Err(OprfError::EmptyBatch);
+    }
+    if c.len() > usize::from(u16::MAX) + 1 {
+        return Err(OprfError::BatchTooLarge);
+    }
+    let ctx = mode.context_string();
+    let bm = b.compress().to_bytes();
+    let seed_dst = [b"Seed-".as_slice(), &ctx].concat();
+    let seed_dst_len = u16::try_from(seed_dst.len())
+        .map_err(|_| OprfError::BatchTooLarge)?
+        .to_be_bytes();
+    let seed = sha512(&[&LEN_32, &bm, &seed_dst_len, &seed_dst]);
+    let h2s_dst = mode.dst(b"HashToScalar-");
+    let mut out = Vec::with_capacity(c.len());
+    for (i, (ci, di)) in c.iter().zip(d).enumerate() {
+        let idx = u16::try_from(i).map_err(|_| OprfError::BatchTooLarge)?;
+        let ci = ci.compress().to_bytes();
+        let di = di.compress().to_bytes();
+        out.push(hash_to_scalar(
+            &[
+                &64u16.to_be_bytes(),
+                &seed,
+                &idx.to_be_bytes(),
+                &LEN_32,
+                &ci,
+                &LEN_32,
+                &di,
+                b"Composite",
+            ],
+            &h2s_dst,
+        ));
+    }
+    Ok(out)
+}
+
+/// The challenge `c = HashToScalar(Bm, M, Z, t2, t3, "Challenge")`.
+fn challenge(
+    mode: Mode,
+    b: &RistrettoPoint,
+    m: &RistrettoPoint,
+    z: &RistrettoPoint,
+    t2: &RistrettoPoint,
+    t3: &RistrettoPoint,
+) -> Scalar {
+    let parts = [b, m, z, t2, t3].map(|p| p.compress().to_bytes());
+    hash_to_scalar(
+        &[
+            &LEN_32,
+            &parts[0],
+            &LEN_32,
+            &parts[1],
+            &LEN_32,
+            &parts[2],
+            &LEN_32,
+            &parts[3],
+            &LEN_32,
+            &parts[4],
+            b"Challenge",
+        ],
+        &mode.dst(b"HashToScalar-"),
+    )
+}
+
+/// `GenerateProof(k, G, B = k·G, C, D)` with proof randomness `r`; returns `(c, s)`.
+pub(super) fn generate_proof(
+    mode: Mode,
+    k: &Scalar,
+    b: &RistrettoPoint,
+    c: &[RistrettoPoint],
+    d: &[RistrettoPoint],
+    r: &Scalar,
+) -> Result<(Scalar, Scalar), OprfError> {
+    let weights = composite_weights(mode, b, c, d)?;
+    // ComputeCompositesFast: M = Σ d_i·C_i, Z = k·M.
+    let m: RistrettoPoint = weights.iter().zip(c).map(|(w, ci)| w * ci).sum();
+    let z = k * m;
+    let t2 = r * RISTRETTO_BASEPOINT_POINT;
+    let t3 = r * m;
+    let ch = challenge(mode, b, &m, &z, &t2, &t3);
+    let s = r - ch * k;
+    Ok((ch, s))
+}
+
+/// `VerifyProof(G, B, C, D, (c, s))`.
+pub(super) fn verify_proof(
+    mode: Mode,
+    b: &RistrettoPoint,
+    c: &[RistrettoPoint],
+    d: &[RistrettoPoint],
+    proof_c: &Scalar,
+    proof_s: &Scalar,
+) -> Result<(), OprfError> {
+    let weights = composite_weights(mode, b, c, d)?;
+    // ComputeComposites: M = Σ d_i·C_i, Z = Σ d_i·D_i.
+    let mut m = RistrettoPoint::identity();
+    let mut z = RistrettoPoint::identity();
+    for ((w, ci), di) in weights.iter().zip(c).zip(d) {
+        m += w * ci;
+        z += w * di;
+    }
+    let t2 = proof_s * RISTRETTO_BASEPOINT_POINT + proof_c * b;
+    let t3 = proof_s * m + proof_c * z;
+    let expected = challenge(mode, b, &m, &z, &t2, &t3);
+    if bool::from(expected.ct_eq(proof_c)) {
+        Ok(())
+    } else {
+        Err(OprfError::InvalidProof)
+    }
+}
