@@ -136,6 +136,15 @@ fn decode_scalar(bytes: &[u8; SCALAR_LEN]) -> Result<Scalar, OprfError> {
     Option::<Scalar>::from(Scalar::from_canonical_bytes(*bytes)).ok_or(OprfError::InvalidScalar)
 }
 
+/// A canonical, non-zero scalar (secret keys and blinds must not be zero).
+fn decode_nonzero_scalar(bytes: &[u8; SCALAR_LEN]) -> Result<Scalar, OprfError> {
+    let s = decode_scalar(bytes)?;
+    if s == Scalar::ZERO {
+        return Err(OprfError::ZeroScalar);
+    }
+    Ok(s)
+}
+
 fn random_scalar<R: rand::CryptoRng + ?Sized>(rng: &mut R) -> Scalar {
     loop {
         let mut wide = [0u8; 64];
@@ -213,11 +222,7 @@ impl SecretKey {
     /// # Errors
     /// [`OprfError::InvalidScalar`] if non-canonical, [`OprfError::ZeroScalar`] if zero.
     pub fn from_bytes(bytes: &[u8; SCALAR_LEN]) -> Result<Self, OprfError> {
-        let s = decode_scalar(bytes)?;
-        if s == Scalar::ZERO {
-            return Err(OprfError::ZeroScalar);
-        }
-        Ok(Self(s))
+        decode_nonzero_scalar(bytes).map(Self)
     }
 
     /// Serializes the secret key (`SerializeScalar`).
@@ -249,11 +254,7 @@ impl Blind {
     /// # Errors
     /// [`OprfError::InvalidScalar`] if non-canonical, [`OprfError::ZeroScalar`] if zero.
     pub fn from_bytes(bytes: &[u8; SCALAR_LEN]) -> Result<Self, OprfError> {
-        let s = decode_scalar(bytes)?;
-        if s == Scalar::ZERO {
-            return Err(OprfError::ZeroScalar);
-        }
-        Ok(Self(s))
+        decode_nonzero_scalar(bytes).map(Self)
     }
 
     /// Serializes the blind.

@@ -132,6 +132,16 @@ impl Coefficients {
             }
             bounds.push((xmin as usize, taps));
         }
+        Coefficients::from_table(in_len, ksize, bounds, weights)
+    }
+
+    /// A table from its parts; the SIMD layouts are derived lazily on first use.
+    fn from_table(
+        in_len: usize,
+        ksize: usize,
+        bounds: Vec<(usize, usize)>,
+        weights: Vec<i32>,
+    ) -> Coefficients {
         Coefficients {
             in_len,
             ksize,
@@ -1110,16 +1120,7 @@ mod tests {
     /// A table with arbitrary weights (not a Lanczos one).
     fn synthetic(in_len: usize, bounds: Vec<(usize, usize)>, weights: Vec<i32>) -> Coefficients {
         let ksize = weights.len() / bounds.len();
-        Coefficients {
-            in_len,
-            ksize,
-            bounds,
-            weights,
-            #[cfg(target_arch = "x86_64")]
-            rows: OnceLock::new(),
-            #[cfg(target_arch = "x86_64")]
-            pairs: OnceLock::new(),
-        }
+        Coefficients::from_table(in_len, ksize, bounds, weights)
     }
 
     /// Every `lo` at its most negative, `−2^(shift−1)`, under pixels of 255 fills the kernels'
