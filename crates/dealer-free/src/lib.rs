@@ -1,4 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod dkg;
+pub mod identity;
 pub mod oprf;
 pub mod vss;
+pub mod wire;

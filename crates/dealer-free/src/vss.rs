@@ -712,3 +712,28 @@ pub fn interpolate_at_zero(shares: &[(NodeId, Scalar)]) -> Result<Scalar, VssErr
     }
     Ok(secret)
 }
+
+/// The Lagrange coefficients at 0 for distinct node ids: `λ_i = Π_{m≠i} x_m/(x_m − x_i)`,
+/// so that `Σ λ_i·f(x_i) = f(0)` for every polynomial of degree below `ids.len()`. The
+/// denominators are inverted together (one field inversion). Ids must be distinct (a
+/// repeated id gives a zero denominator, and then all-zero coefficients).
+#[must_use]
+pub fn lagrange_at_zero(ids: &[NodeId]) -> Vec<Scalar> {
+    let xs: Vec<Scalar> = ids.iter().map(|id| node_scalar(*id)).collect();
+    let mut nums = Vec::with_capacity(xs.len());
+    let mut dens = Vec::with_capacity(xs.len());
+    for (i, x_i) in xs.iter().enumerate() {
+        let mut num = Scalar::ONE;
+        let mut den = Scalar::ONE;
+        for (m, x_m) in xs.iter().enumerate() {
+            if m != i {
+                num *= x_m;
+                den *= x_m - x_i;
+            }
+        }
+        nums.push(num);
+        dens.push(den);
+    }
+    Scalar::invert_batch_alloc(&mut dens);
+    nums.iter().zip(&dens).map(|(n, d)| n * d).collect()
+}

@@ -1,0 +1,249 @@
+//! Round 2 of GJKR (step 1(b)): complaints, and an echo that checks the broadcast.
+//!
+//! > Each player `P_j` verifies the shares he received from the other players. For each
+//! > `i = 1, …, n`, `P_j` checks if `g^{s_ij} h^{s'_ij} = Π_k (C_ik)^{j^k}`. If the check
+//! > fails for an index `i`, `P_j` broadcasts a complaint against `P_i`.
+//!
+//! Every node sends one [`ComplaintMessage`], even with no complaint: it carries the
+//! *echo*, a hash of the commitment digest of every dealer whose deal this node holds
+//! ([`echo_hash`]). A receiver recomputes the echo from its own view over the same dealers;
+//! a difference means some dealer sent different commitments to different nodes (or the
+//! echoing node lies), and then round 3 carries the signed digests that settle it.
+//!
+//! Layout: `version ‖ kind ‖ sender ‖ echo (32) ‖ count (u16) ‖ (accused ‖ reason)* ‖
+//! signature (64)`, complaints sorted by accused, at most one per dealer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use phr_sis::NodeId;
+use rand::CryptoRng;
+use sha2::{Digest, Sha512};
+
+use super::{Core, DkgError, DkgMessage, Outgoing, Recipient, Round, SessionId, deal, justify};
+use crate::identity::Signature;
+use crate::wire::{MessageKind, Reader, WireError, Writer};
+
+const ECHO_DOMAIN: &[u8] = b"dealer-free-sis/v1/dkg-echo";
+
+/// Why a node complains against a dealer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ComplaintReason {
+    /// No deal with a valid signature arrived from the dealer.
+    MissingDeal,
+    /// The share did not open or does not match the commitment.
+    InvalidShare,
+}
+
+impl ComplaintReason {
+    fn to_byte(self) -> u8 {
+        match self {
+            ComplaintReason::MissingDeal => 1,
+            ComplaintReason::InvalidShare => 2,
+        }
+    }
+
+    fn from_byte(b: u8) -> Result<ComplaintReason, WireError> {
+        match b {
+            1 => Ok(ComplaintReason::MissingDeal),
+            2 => Ok(ComplaintReason::InvalidShare),
+            other => Err(WireError::InvalidField {
+                field: "complaint reason",
+                reason: format!("unknown reason {other}"),
+            }),
+        }
+    }
+}
+
+/// One complaint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Complaint {
+    /// The dealer complained against.
+    pub accused: NodeId,
+    /// Why.
+    pub reason: ComplaintReason,
+}
+
+/// The round-2 broadcast of one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComplaintMessage {
+    /// The sender.
+    pub sender: NodeId,
+    /// [`echo_hash`] of the digests the sender holds.
+    pub echo: [u8; 32],
+    /// Complaints, sorted by accused.
+    pub complaints: Vec<Complaint>,
+    /// The sender's signature.
+    pub signature: Signature,
+}
+
+impl ComplaintMessage {
+    fn body(sender: NodeId, echo: &[u8; 32], complaints: &[Complaint]) -> Writer {
+        let mut w = Writer::new(MessageKind::DkgComplaint);
+        w.node(sender);
+        w.bytes(echo);
+        w.u16(u16::try_from(complaints.len()).unwrap_or(u16::MAX));
+        for c in complaints {
+            w.node(c.accused);
+            w.u8(c.reason.to_byte());
+        }
+        w
+    }
+
+    /// The canonical encoding.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = ComplaintMessage::body(self.sender, &self.echo, &self.complaints);
+        self.signature.write(&mut w);
+        w.finish()
+    }
+
+    /// Decodes a complaint message.
+    ///
+    /// # Errors
+    /// A [`WireError`] naming the first bad field (complaints out of order, against the
+    /// sender itself, or repeated are invalid).
+    pub fn from_bytes(bytes: &[u8]) -> Result<ComplaintMessage, WireError> {
+        let mut r = Reader::new(bytes, MessageKind::DkgComplaint)?;
+        let sender = r.node("sender")?;
+        let echo = r.array::<32>("echo")?;
+        let count = r.u16("complaint count")?;
+        let mut complaints: Vec<Complaint> = Vec::new();
+        for _ in 0..count {
+            let accused = r.node("accused")?;
+            let reason = ComplaintReason::from_byte(r.u8("complaint reason")?)?;
+            if accused == sender || complaints.last().is_some_and(|c| c.accused >= accused) {
+                return Err(WireError::InvalidField {
+                    field: "complaints",
+                    reason: "must be sorted, unique and not against the sender".into(),
+                });
+            }
+            complaints.push(Complaint { accused, reason });
+        }
+        let signature = Signature::read(&mut r)?;
+        r.finish()?;
+        Ok(ComplaintMessage {
+            sender,
+            echo,
+            complaints,
+            signature,
+        })
+    }
+}
+
+/// `H(domain ‖ session ‖ (dealer ‖ digest)*)` over the given dealers, in id order.
+#[must_use]
+pub fn echo_hash<'a>(
+    session: &SessionId,
+    digests: impl IntoIterator<Item = (&'a NodeId, &'a [u8; 32])>,
+) -> [u8; 32] {
+    let mut h = Sha512::new()
+        .chain_update(ECHO_DOMAIN)
+        .chain_update(session.as_bytes());
+    for (id, d) in digests {
+        h.update([id.get()]);
+        h.update(d);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&h.finalize()[..32]);
+    out
+}
+
+/// End of round 1: complain about every dealer without a valid share, echo the rest.
+pub(super) fn send<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<Outgoing> {
+    let me = core.id();
+    let mut complaints = Vec::new();
+    for dealer in core.others().collect::<Vec<_>>() {
+        let reason = match core.deals.get(&dealer) {
+            None => Some(ComplaintReason::MissingDeal),
+            Some(d) if d.share.is_none() => Some(ComplaintReason::InvalidShare),
+            Some(_) => core
+                .misbehaviour
+                .falsely_accuses(dealer)
+                .then_some(ComplaintReason::InvalidShare),
+        };
+        if let Some(reason) = reason {
+            complaints.push(Complaint {
+                accused: dealer,
+                reason,
+            });
+        }
+    }
+    let digests = deal::held_digests(core);
+    let echo = echo_hash(&core.params.session, &digests);
+    let w = ComplaintMessage::body(me, &echo, &complaints);
+    let bytes = super::sign_body(&core.keys, &core.params.session, w, rng);
+    broadcast(core, Round::Complain, bytes)
+}
+
+/// Queues a broadcast and delivers it to this node too, so that every round processes its
+/// own message like the others'.
+pub(super) fn broadcast(core: &mut Core, round: Round, bytes: Vec<u8>) -> Vec<Outgoing> {
+    let me = core.id();
+    if let Ok(msg) = DkgMessage::from_bytes(&bytes, core.params.threshold) {
+        core.inbox.insert(me, (bytes.clone(), msg));
+    }
+    if core.misbehaviour.is_silent() {
+        return Vec::new();
+    }
+    vec![Outgoing {
+        round,
+        from: me,
+        to: Recipient::All,
+        bytes,
+    }]
+}
+
+/// Complaints against each dealer: accused → (accuser → reason).
+pub(crate) type ComplaintsAgainst = BTreeMap<NodeId, BTreeMap<NodeId, ComplaintReason>>;
+
+/// End of round 2: collect complaints, check echoes, send justifications and evidence.
+pub(super) fn finish<R: CryptoRng + ?Sized>(
+    core: &mut Core,
+    rng: &mut R,
+) -> Result<(Box<justify::Pending>, Vec<Outgoing>), DkgError> {
+    let inbox = core.take_inbox();
+    let msgs = core.verify_broadcasts(Round::Complain, inbox, rng);
+    let session = core.params.session;
+    let held = deal::held_digests(core);
+    let participants: BTreeSet<NodeId> = core.params.participants.keys().copied().collect();
+    let mut against: ComplaintsAgainst = BTreeMap::new();
+    let mut echo_mismatch = false;
+    for (from, msg) in &msgs {
+        let DkgMessage::Complaint(m) = msg else {
+            continue;
+        };
+        let mut missing = BTreeSet::new();
+        for c in &m.complaints {
+            if participants.contains(&c.accused) {
+                against
+                    .entry(c.accused)
+                    .or_default()
+                    .insert(*from, c.reason);
+            }
+            if c.reason == ComplaintReason::MissingDeal {
+                missing.insert(c.accused);
+            }
+        }
+        // The dealers the sender claims to hold: all but those it says are missing.
+        let claimed: Vec<NodeId> = participants.difference(&missing).copied().collect();
+        if claimed.iter().all(|d| held.contains_key(d)) {
+            let expected = echo_hash(
+                &session,
+                claimed.iter().filter_map(|d| held.get_key_value(d)),
+            );
+            if expected != m.echo {
+                echo_mismatch = true;
+                core.reject(
+                    *from,
+                    Round::Complain,
+                    "echo differs from this node's view of the commitments",
+                );
+            }
+        }
+    }
+    let pending = Box::new(justify::Pending {
+        complaints: against,
+    });
+    let out = justify::send(core, &pending, echo_mismatch, rng);
+    Ok((pending, out))
+}
