@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 //! The DKG's fault matrix: for (t, n) in {(2,3), (3,5), (4,7), (6,10)} and each documented
 //! misbehaviour shown by up to t − 1 nodes, the honest nodes agree on QUAL and the public key,
 //! and their key shares interpolate to the secret of that key; with t or more disqualified
@@ -109,7 +110,7 @@ fn check_fault(name: &str, m: impl Fn(u8) -> Misbehaviour + Copy) {
             t - 1
         };
         for k in [1, max] {
-            let faulty = faulty_set(t, n, k, m);
+            let faulty = faulty_set(n, k, m);
             let r = run(t, n, &faulty, seed as u64 * 100 + u64::from(k));
             let out = assert_honest_agree(t, &r, &faulty);
             for (id, mis) in &faulty {
@@ -159,7 +160,7 @@ fn bad_commitment_disqualifies() {
 fn silent_nodes_are_disqualified_and_unconfirmed() {
     check_fault("silent", |_| Misbehaviour::Silent);
     // (6,10) with 5 silent nodes: only 5 < t nodes can ever confirm.
-    let faulty = faulty_set(6, 10, 5, |_| Misbehaviour::Silent);
+    let faulty = faulty_set(10, 5, |_| Misbehaviour::Silent);
     let r = run(6, 10, &faulty, 7);
     for id in NodeId::first(5) {
         assert!(matches!(
@@ -207,7 +208,7 @@ fn t_or_more_disqualified_dealers_end_with_an_error() {
             Misbehaviour::BadJustification { victim: node(1) },
             Misbehaviour::Silent,
         ] {
-            let faulty = faulty_set(t, n, t, |_| m);
+            let faulty = faulty_set(n, t, |_| m);
             let r = run(t, n, &faulty, 1000 + seed as u64);
             let mut keys = BTreeSet::new();
             for (id, o) in &r.outcomes {
@@ -232,7 +233,7 @@ fn t_or_more_disqualified_dealers_end_with_an_error() {
 
 #[test]
 fn errors_name_the_culprits() {
-    let faulty = faulty_set(3, 5, 3, |_| Misbehaviour::BadCommitment);
+    let faulty = faulty_set(5, 3, |_| Misbehaviour::BadCommitment);
     let r = run(3, 5, &faulty, 5);
     let Err(e) = &r.outcomes[&node(1)] else {
         panic!("expected an error");
