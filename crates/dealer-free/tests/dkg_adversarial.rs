@@ -90,14 +90,8 @@ fn assert_honest_agree(
     first.clone()
 }
 
-fn faulty_set(
-    t: u8,
-    n: u8,
-    k: u8,
-    m: impl Fn(u8) -> Misbehaviour,
-) -> BTreeMap<NodeId, Misbehaviour> {
-    // The highest k ids misbehave; victims are honest (low ids).
-    let _ = t;
+/// The highest `k` of `n` ids misbehave; victims are honest (low ids).
+fn faulty_set(n: u8, k: u8, m: impl Fn(u8) -> Misbehaviour) -> BTreeMap<NodeId, Misbehaviour> {
     (n - k + 1..=n).map(|i| (node(i), m(i))).collect()
 }
 
