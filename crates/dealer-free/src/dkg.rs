@@ -117,6 +117,10 @@ impl SessionId {
         SessionId(out)
     }
 
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> SessionId {
+        SessionId(bytes)
+    }
+
     /// The 32 id bytes.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8; 32] {

@@ -102,6 +102,14 @@ impl Signature {
         out
     }
 
+    /// Decodes `R ‖ s` (`None` if `s` is not canonical; `R` is checked at verification).
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8; SIGNATURE_LEN]) -> Option<Signature> {
+        let (r, s) = bytes.split_first_chunk::<32>()?;
+        let s: [u8; 32] = s.try_into().ok()?;
+        Option::<Scalar>::from(Scalar::from_canonical_bytes(s)).map(|s| Signature { r: *r, s })
+    }
+
     /// Writes the signature.
     pub fn write(&self, w: &mut Writer) {
         w.bytes(&self.to_bytes());

@@ -3,5 +3,6 @@
 pub mod dkg;
 pub mod identity;
 pub mod oprf;
+pub mod reshare;
 pub mod vss;
 pub mod wire;
