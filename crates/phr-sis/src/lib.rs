@@ -11,8 +11,10 @@ pub mod share;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod token_index;
 
 pub use image_id::ImageId;
 pub use index::{BandLayout, RankedCandidate, SearchParams, SearchableSISIndex};
 pub use params::{NodeId, ParamsError, Threshold};
 pub use phash::{HashAlgorithm, ImageError, ImageHash, LumaImage};
+pub use token_index::TokenIndex;
