@@ -126,7 +126,7 @@ fn ours(threshold: Threshold, keys: &BTreeMap<NodeId, NodeKeys>, rng: &mut ChaCh
 fn print_bytes() {
     eprintln!("bytes on the wire, whole DKG (all nodes)");
     eprintln!(
-        "{:>4} {:>4} {:>14} {:>14} {:>10}",
+        "{:>4} {:>4} {:>14} {:>14} {:>11}",
         "n", "t", "dealer-free", "frost", "ours/frost"
     );
     for &n in sizes() {
@@ -137,7 +137,7 @@ fn print_bytes() {
         let ours = ours(threshold, &keys, &mut rng);
         let frost = frost_dkg(t, n, &mut Rng06(ChaCha20Rng::seed_from_u64(1)));
         eprintln!(
-            "{n:>4} {t:>4} {ours:>14} {frost:>14} {:>9.2}×",
+            "{n:>4} {t:>4} {ours:>14} {frost:>14} {:>10.2}×",
             ours as f64 / frost as f64
         );
     }
