@@ -34,6 +34,16 @@ pub(crate) enum Command {
     /// Bad shares are named on stderr and routed around; with fewer than T good shares nothing
     /// is written and the exit code is 1.
     Combine(CombineArgs),
+    /// Run the distributed key generation among N in-process nodes and report what it cost.
+    ///
+    /// Every node runs the full protocol (GJKR over ristretto255: deal, complain, justify,
+    /// confirm) in this one process, in lockstep. Prints per round the messages, bytes on the
+    /// wire (a broadcast counts once per recipient) and CPU time of all nodes together (one
+    /// thread, so wall-clock time is CPU time); then the qualified set, the disqualified
+    /// nodes and why, whether every honest node agrees on the group key, QUAL and transcript,
+    /// and the group public key. Exit code 0 when the honest nodes agree on a key, 1 when the
+    /// run ends without one (each honest node's error is printed), 2 for bad parameters.
+    Dkg(DkgArgs),
 }
 
 /// The sharing scheme.
@@ -90,6 +100,28 @@ pub(crate) struct CombineArgs {
     pub(crate) shares: Vec<PathBuf>,
 }
 
+#[derive(Debug, clap::Args)]
+pub(crate) struct DkgArgs {
+    /// Number of nodes (N, 2 to 255).
+    #[arg(long, short = 'n')]
+    pub(crate) nodes: usize,
+    /// Shares needed to use the key (T, 2 to N).
+    #[arg(long, short = 't')]
+    pub(crate) threshold: usize,
+    /// Nodes that misbehave: comma-separated `ID=MISBEHAVIOUR`, e.g. `4=silent,5=bad-share:1`.
+    ///
+    /// Misbehaviours: honest, silent, bad-commitment, equivocate, bad-share:VICTIM,
+    /// bad-justification:VICTIM, false-complaint:ACCUSED.
+    #[arg(long, value_name = "SPEC")]
+    pub(crate) faulty: Option<String>,
+    /// Seed of the ChaCha20 generator every node draws from (the same seed gives the same run).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 /// Which imagehash function to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Algo {
@@ -124,6 +156,8 @@ pub(crate) enum Primitive {
     /// Shamir secret sharing over GF(2^8): split and combine of 1 MiB secrets.
     #[value(name = "shamir-gf256")]
     ShamirGf256,
+    /// Distributed key generation: a whole run, all nodes in one process.
+    Dkg,
 }
 
 #[derive(Debug, clap::Args)]
@@ -146,4 +180,8 @@ pub(crate) struct BenchArgs {
     /// Index sizes for the `index` primitive (default 1000000; 100000 with --quick).
     #[arg(long, value_name = "N", value_delimiter = ',')]
     pub(crate) entries: Vec<usize>,
+    /// Node counts for the `dkg` primitive, t = floor(n/2) + 1 (default 5,16,32,64; 5,16 with
+    /// --quick).
+    #[arg(long = "n", value_name = "N", value_delimiter = ',')]
+    pub(crate) dkg_nodes: Vec<usize>,
 }

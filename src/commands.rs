@@ -1,6 +1,7 @@
 //! One module per subcommand; each is thin glue over the library crates.
 
 mod bench;
+mod dkg;
 mod phash;
 mod shares;
 
@@ -16,6 +17,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bench(args) => bench::run(&args),
         Command::Split(args) => shares::split(&args),
         Command::Combine(args) => shares::combine(&args),
+        Command::Dkg(args) => dkg::run(&args),
     }
 }
 

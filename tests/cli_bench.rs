@@ -79,4 +79,19 @@ fn bench_rejects_bad_arguments_with_exit_2() {
     assert_eq!(status(&["phash", "--images", "/no/such/dir"]), Some(2));
     assert_eq!(status(&["index", "--entries", "0"]), Some(2));
     assert_eq!(status(&["--threads", "0"]), Some(2));
+    assert_eq!(status(&["dkg", "--n", "1"]), Some(2));
+}
+
+#[test]
+fn bench_dkg_json_has_the_design_fields() {
+    let records = bench(&["dkg", "--quick", "--json", "--n", "3,5"]);
+    let ns: Vec<u64> = records.iter().map(|r| r["n"].as_u64().unwrap()).collect();
+    assert_eq!(ns, [3, 5]);
+    for r in &records {
+        check_common(r, "dkg");
+        assert_eq!(r["op"], "run");
+        assert_eq!(r["t"].as_u64().unwrap(), r["n"].as_u64().unwrap() / 2 + 1);
+        assert!(r["cpu_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["bytes"].as_u64().unwrap() > 0, "{r}");
+    }
 }

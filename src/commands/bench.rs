@@ -40,7 +40,12 @@ impl Record {
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
     let mut primitives = args.primitives.clone();
     if primitives.is_empty() {
-        primitives = vec![Primitive::Phash, Primitive::Index, Primitive::ShamirGf256];
+        primitives = vec![
+            Primitive::Phash,
+            Primitive::Index,
+            Primitive::ShamirGf256,
+            Primitive::Dkg,
+        ];
     }
     primitives.sort();
     primitives.dedup();
@@ -59,6 +64,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
             Primitive::Phash => pool.install(|| bench_phash(args))?,
             Primitive::Index => pool.install(|| bench_index(args))?,
             Primitive::ShamirGf256 => bench_shamir(args)?,
+            Primitive::Dkg => bench_dkg(args)?,
         };
         for record in records {
             print_record(&record, args.json);
@@ -80,6 +86,8 @@ fn print_record(record: &Record, json: bool) {
         "p99_ms",
         "bytes_per_entry",
         "mb_per_s",
+        "cpu_s",
+        "bytes",
     ];
     let params: Vec<String> = record
         .0
@@ -274,6 +282,56 @@ fn bench_shamir(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
                     .with("per_second", json!(round3(per_second))),
             );
         }
+    }
+    Ok(records)
+}
+
+/// The whole DKG (every node, all rounds, in one process on one thread) for each node count,
+/// with t = floor(n/2) + 1 and no faulty node. `cpu_s` is the mean over repeated runs (at
+/// least one, until the time budget is spent), `bytes` what one run puts on the wire.
+fn bench_dkg(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
+    use std::collections::BTreeMap;
+
+    let sizes = if args.dkg_nodes.is_empty() {
+        if args.quick {
+            vec![5, 16]
+        } else {
+            vec![5, 16, 32, 64]
+        }
+    } else {
+        args.dkg_nodes.clone()
+    };
+    let min_time = Duration::from_millis(if args.quick { 300 } else { 2000 });
+    let mut records = Vec::new();
+    for &n in &sizes {
+        if !(2..=255).contains(&n) {
+            return Err(UsageError(format!("--n {n}: the DKG needs 2 to 255 nodes")).into());
+        }
+        let threshold = super::dkg::parse_threshold(n / 2 + 1, n)?;
+        let start = Instant::now();
+        let mut runs = 0u32;
+        let mut cpu = Duration::ZERO;
+        let mut bytes = 0;
+        while runs == 0 || start.elapsed() < min_time {
+            let run = super::dkg::run_local(threshold, &BTreeMap::new(), u64::from(runs))?;
+            if run.outcomes.values().any(Result::is_err) {
+                anyhow::bail!("an honest DKG run with n = {n} failed");
+            }
+            cpu += run.cpu();
+            bytes = run.bytes();
+            runs += 1;
+        }
+        records.push(
+            Record::new("dkg", "run", 1)
+                .with("n", json!(n))
+                .with("t", json!(threshold.t()))
+                .with("runs", json!(runs))
+                .with(
+                    "cpu_s",
+                    json!((cpu.as_secs_f64() / f64::from(runs) * 1e6).round() / 1e6),
+                )
+                .with("bytes", json!(bytes)),
+        );
     }
     Ok(records)
 }
