@@ -28,9 +28,14 @@
 //!   output is `<redacted>`.
 //!
 //! The crate is sans-IO: all functions are pure computations on bytes and values.
+//!
+//! Built on top: [`threshold`] (the VOPRF evaluated by `t` of `n` key-share holders) and
+//! [`tokens`] (search tokens for pHash bands, in fixed-size requests).
 
 mod dleq;
 mod hash;
+pub mod threshold;
+pub mod tokens;
 
 use core::fmt;
 
