@@ -39,7 +39,6 @@ pub mod tokens;
 
 use core::fmt;
 
-use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
@@ -239,7 +238,7 @@ impl SecretKey {
     /// The matching public key `skS · G`.
     #[must_use]
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0 * RISTRETTO_BASEPOINT_POINT)
+        PublicKey(RistrettoPoint::mul_base(&self.0))
     }
 }
 

@@ -1,11 +1,15 @@
 //! DLEQ proofs of RFC 9497 §2.2: `GenerateProof` (with `ComputeCompositesFast`) and
 //! `VerifyProof` (with `ComputeComposites`), batched over any number of
 //! (blinded, evaluated) element pairs with one proof.
+//!
+//! Only the secret scalars (`k`, `r`) are multiplied in constant time. The composites
+//! `M = Σ d_i·C_i` and `Z = Σ d_i·D_i`, and everything the verifier computes, involve only
+//! public values (elements on the wire, weights hashed from them, the proof) and use
+//! variable-time multiscalar multiplication.
 
-use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::Identity;
+use curve25519_dalek::traits::VartimeMultiscalarMul;
 use subtle::ConstantTimeEq;
 
 use super::hash::{hash_to_scalar, sha512};
@@ -98,10 +102,10 @@ pub(super) fn generate_proof(
     r: &Scalar,
 ) -> Result<(Scalar, Scalar), OprfError> {
     let weights = composite_weights(mode, b, c, d)?;
-    // ComputeCompositesFast: M = Σ d_i·C_i, Z = k·M.
-    let m: RistrettoPoint = weights.iter().zip(c).map(|(w, ci)| w * ci).sum();
+    // ComputeCompositesFast: M = Σ d_i·C_i (public), Z = k·M.
+    let m = RistrettoPoint::vartime_multiscalar_mul(&weights, c);
     let z = k * m;
-    let t2 = r * RISTRETTO_BASEPOINT_POINT;
+    let t2 = RistrettoPoint::mul_base(r);
     let t3 = r * m;
     let ch = challenge(mode, b, &m, &z, &t2, &t3);
     let s = r - ch * k;
@@ -119,14 +123,11 @@ pub(super) fn verify_proof(
 ) -> Result<(), OprfError> {
     let weights = composite_weights(mode, b, c, d)?;
     // ComputeComposites: M = Σ d_i·C_i, Z = Σ d_i·D_i.
-    let mut m = RistrettoPoint::identity();
-    let mut z = RistrettoPoint::identity();
-    for ((w, ci), di) in weights.iter().zip(c).zip(d) {
-        m += w * ci;
-        z += w * di;
-    }
-    let t2 = proof_s * RISTRETTO_BASEPOINT_POINT + proof_c * b;
-    let t3 = proof_s * m + proof_c * z;
+    let m = RistrettoPoint::vartime_multiscalar_mul(&weights, c);
+    let z = RistrettoPoint::vartime_multiscalar_mul(&weights, d);
+    // t2 = s·G + c·B, t3 = s·M + c·Z.
+    let t2 = RistrettoPoint::vartime_double_scalar_mul_basepoint(proof_c, b, proof_s);
+    let t3 = RistrettoPoint::vartime_multiscalar_mul([proof_s, proof_c], [&m, &z]);
     let expected = challenge(mode, b, &m, &z, &t2, &t3);
     if bool::from(expected.ct_eq(proof_c)) {
         Ok(())

@@ -650,7 +650,7 @@ mod tests {
                 error: OprfError::IdentityElement
             })
         );
-        let mut bad = bytes.clone();
+        let mut bad = bytes;
         bad[36..68].copy_from_slice(&[0xffu8; 32]);
         assert_eq!(
             PartialEvaluation::from_bytes(&bad),
