@@ -474,9 +474,16 @@ pub fn verifiable_blind_evaluate_batch_with_proof_randomness(
     r: &ProofRandomness,
 ) -> Result<(Vec<EvaluationElement>, Proof), OprfError> {
     let c: Vec<RistrettoPoint> = blinded.iter().map(|b| b.0).collect();
-    let d: Vec<RistrettoPoint> = c.iter().map(|ci| sk.0 * ci).collect();
+    let (d, d_enc) = dleq::evaluate_and_encode(&sk.0, &c);
+    let c_enc = dleq::encode_all(&c);
     let pk = sk.public_key();
-    let (pc, ps) = dleq::generate_proof(Mode::Voprf, &sk.0, &pk.0, &c, &d, &r.0)?;
+    let pairs = dleq::Pairs {
+        c: &c,
+        c_enc: &c_enc,
+        d: &d,
+        d_enc: &d_enc,
+    };
+    let (pc, ps) = dleq::generate_proof(Mode::Voprf, &sk.0, &pk.0, &pairs, &r.0)?;
     Ok((
         d.into_iter().map(EvaluationElement).collect(),
         Proof { c: pc, s: ps },
@@ -528,7 +535,14 @@ pub fn verifiable_finalize_batch(
     }
     let c: Vec<RistrettoPoint> = blinded.iter().map(|b| b.0).collect();
     let d: Vec<RistrettoPoint> = evaluated.iter().map(|e| e.0).collect();
-    dleq::verify_proof(Mode::Voprf, &pk.0, &c, &d, &proof.c, &proof.s)?;
+    let (c_enc, d_enc) = (dleq::encode_all(&c), dleq::encode_all(&d));
+    let pairs = dleq::Pairs {
+        c: &c,
+        c_enc: &c_enc,
+        d: &d,
+        d_enc: &d_enc,
+    };
+    dleq::verify_proof(Mode::Voprf, &pk.0, &pairs, &proof.c, &proof.s)?;
     inputs
         .iter()
         .zip(blinds)

@@ -418,10 +418,17 @@ pub fn partial_evaluate<R: rand::CryptoRng + ?Sized>(
 ) -> Result<PartialEvaluation, OprfError> {
     check_batch(blinded.len())?;
     let c: Vec<RistrettoPoint> = blinded.iter().map(|b| b.0).collect();
-    let d: Vec<RistrettoPoint> = c.iter().map(|ci| share.scalar * ci).collect();
+    let (d, d_enc) = dleq::evaluate_and_encode(&share.scalar, &c);
+    let c_enc = dleq::encode_all(&c);
     let y = share.verification_share();
+    let pairs = dleq::Pairs {
+        c: &c,
+        c_enc: &c_enc,
+        d: &d,
+        d_enc: &d_enc,
+    };
     let mut r = random_scalar(rng);
-    let proof = dleq::generate_proof(Mode::Voprf, &share.scalar, &y.0, &c, &d, &r);
+    let proof = dleq::generate_proof(Mode::Voprf, &share.scalar, &y.0, &pairs, &r);
     r.zeroize();
     let (pc, ps) = proof?;
     Ok(PartialEvaluation {
@@ -482,6 +489,8 @@ pub(super) fn combine_filtered(
     check_batch(blinded.len())?;
     let needed = usize::from(threshold.t());
     let c: Vec<RistrettoPoint> = blinded.iter().map(|b| b.0).collect();
+    // Encoded once for all nodes' proofs.
+    let c_enc = dleq::encode_all(&c);
     let mut seen = BTreeSet::new();
     let mut valid: Vec<&PartialEvaluation> = Vec::new();
     let mut failed = Vec::new();
@@ -491,7 +500,14 @@ pub(super) fn combine_filtered(
         } else if let Some(y) = verification_shares.get(&p.node) {
             if p.elements.len() == blinded.len() {
                 let d: Vec<RistrettoPoint> = p.elements.iter().map(|e| e.0).collect();
-                dleq::verify_proof(Mode::Voprf, &y.0, &c, &d, &p.proof.c, &p.proof.s)
+                let d_enc = dleq::encode_all(&d);
+                let pairs = dleq::Pairs {
+                    c: &c,
+                    c_enc: &c_enc,
+                    d: &d,
+                    d_enc: &d_enc,
+                };
+                dleq::verify_proof(Mode::Voprf, &y.0, &pairs, &p.proof.c, &p.proof.s)
                     .map_err(|_| PartialFailure::InvalidProof)
             } else {
                 Err(PartialFailure::WrongBatchLength {
