@@ -228,6 +228,15 @@ impl KeyShare {
     }
 }
 
+impl TryFrom<(NodeId, Scalar)> for KeyShare {
+    type Error = OprfError;
+
+    /// As [`KeyShare::new`], from the `(node, scalar)` pair a DKG outputs.
+    fn try_from((id, scalar): (NodeId, Scalar)) -> Result<KeyShare, OprfError> {
+        KeyShare::new(id, scalar)
+    }
+}
+
 impl Drop for KeyShare {
     fn drop(&mut self) {
         self.scalar.zeroize();
