@@ -156,6 +156,12 @@ pub(crate) enum Primitive {
     /// Shamir secret sharing over GF(2^8): split and combine of 1 MiB secrets.
     #[value(name = "shamir-gf256")]
     ShamirGf256,
+    /// The RFC 9497 VOPRF (ristretto255-SHA512): server evaluation and client finalize.
+    #[value(name = "voprf-ristretto255")]
+    VoprfRistretto255,
+    /// The threshold VOPRF: one node's partial evaluation and the client's combination.
+    #[value(name = "threshold-voprf")]
+    ThresholdVoprf,
     /// Distributed key generation: a whole run, all nodes in one process.
     Dkg,
 }

@@ -65,6 +65,36 @@ fn bench_index_json_has_the_design_fields() {
 }
 
 #[test]
+fn bench_voprf_json_has_the_design_fields() {
+    let records = bench(&["voprf-ristretto255", "threshold-voprf", "--quick", "--json"]);
+    let ops: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r["primitive"].as_str().unwrap(), r["op"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("voprf-ristretto255", "server_evaluate"),
+            ("voprf-ristretto255", "client_finalize"),
+            ("voprf-ristretto255", "server_evaluate"),
+            ("voprf-ristretto255", "client_finalize"),
+            ("threshold-voprf", "partial_evaluate"),
+            ("threshold-voprf", "combine"),
+            ("threshold-voprf", "partial_evaluate"),
+            ("threshold-voprf", "combine"),
+        ]
+    );
+    for r in &records {
+        check_common(r, r["primitive"].as_str().unwrap());
+        assert!(r["batch"].as_u64().unwrap() >= 1);
+        assert!(r["per_second"].as_f64().unwrap() > 0.0, "{r}");
+        if r["primitive"] == "threshold-voprf" {
+            assert!(r["t"].as_u64().unwrap() <= r["n"].as_u64().unwrap());
+        }
+    }
+}
+
+#[test]
 fn bench_rejects_bad_arguments_with_exit_2() {
     let status = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_dealer-free-sis"))

@@ -44,6 +44,8 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
             Primitive::Phash,
             Primitive::Index,
             Primitive::ShamirGf256,
+            Primitive::VoprfRistretto255,
+            Primitive::ThresholdVoprf,
             Primitive::Dkg,
         ];
     }
@@ -55,7 +57,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
         .context("starting worker threads")?;
     if !args.json {
         println!(
-            "{:<13} {:<17} {:<44} result",
+            "{:<18} {:<17} {:<44} result",
             "primitive", "op", "parameters"
         );
     }
@@ -64,6 +66,8 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
             Primitive::Phash => pool.install(|| bench_phash(args))?,
             Primitive::Index => pool.install(|| bench_index(args))?,
             Primitive::ShamirGf256 => bench_shamir(args)?,
+            Primitive::VoprfRistretto255 => bench_voprf(args)?,
+            Primitive::ThresholdVoprf => bench_threshold_voprf(args)?,
             Primitive::Dkg => bench_dkg(args)?,
         };
         for record in records {
@@ -102,7 +106,7 @@ fn print_record(record: &Record, json: bool) {
         .map(|(k, v)| format!("{k}={}", format_number(v)))
         .collect();
     println!(
-        "{:<13} {:<17} {:<44} {}",
+        "{:<18} {:<17} {:<44} {}",
         get("primitive").trim_matches('"'),
         get("op").trim_matches('"'),
         params.join(" "),
@@ -332,6 +336,121 @@ fn bench_dkg(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
                 )
                 .with("bytes", json!(bytes)),
         );
+    }
+    Ok(records)
+}
+
+/// A client's batch: random 32-byte inputs, their blinds and blinded elements (VOPRF mode).
+struct BlindedBatch {
+    inputs: Vec<Vec<u8>>,
+    blinds: Vec<dealer_free::oprf::Blind>,
+    blinded: Vec<dealer_free::oprf::BlindedElement>,
+}
+
+fn blinded_batch(batch: usize, rng: &mut rand_chacha::ChaCha12Rng) -> anyhow::Result<BlindedBatch> {
+    use dealer_free::oprf::{Mode, blind};
+    use rand::RngCore;
+
+    let mut b = BlindedBatch {
+        inputs: Vec::with_capacity(batch),
+        blinds: Vec::with_capacity(batch),
+        blinded: Vec::with_capacity(batch),
+    };
+    for _ in 0..batch {
+        let mut input = vec![0u8; 32];
+        rng.fill_bytes(&mut input);
+        let (factor, element) = blind(Mode::Voprf, &input, rng)?;
+        b.inputs.push(input);
+        b.blinds.push(factor);
+        b.blinded.push(element);
+    }
+    Ok(b)
+}
+
+/// RFC 9497 VOPRF: the server's batched evaluation with one proof, and the client's proof
+/// verification plus finalize; `per_second` counts elements.
+fn bench_voprf(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
+    use dealer_free::oprf::{
+        SecretKey, verifiable_blind_evaluate_batch, verifiable_finalize_batch,
+    };
+    use rand::SeedableRng;
+
+    let min_time = Duration::from_millis(if args.quick { 300 } else { 2000 });
+    let mut rng = rand_chacha::ChaCha12Rng::from_os_rng();
+    let sk = SecretKey::random(&mut rng);
+    let pk = sk.public_key();
+    let mut records = Vec::new();
+    for batch in [1usize, 16] {
+        let BlindedBatch {
+            inputs,
+            blinds,
+            blinded,
+        } = blinded_batch(batch, &mut rng)?;
+        let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+        let server = throughput(min_time, batch, || {
+            std::hint::black_box(verifiable_blind_evaluate_batch(&sk, &blinded, &mut rng).ok());
+        });
+        let (evaluated, proof) = verifiable_blind_evaluate_batch(&sk, &blinded, &mut rng)?;
+        let client = throughput(min_time, batch, || {
+            std::hint::black_box(
+                verifiable_finalize_batch(&refs, &blinds, &blinded, &evaluated, &pk, &proof).ok(),
+            );
+        });
+        for (op, per_second) in [("server_evaluate", server), ("client_finalize", client)] {
+            records.push(
+                Record::new("voprf-ristretto255", op, 1)
+                    .with("batch", json!(batch))
+                    .with("per_second", json!(round3(per_second))),
+            );
+        }
+    }
+    Ok(records)
+}
+
+/// Threshold VOPRF, batches of 16: one node's partial evaluation (with its proof), and the
+/// client's verification of `t` partials plus their combination; `per_second` counts
+/// elements.
+fn bench_threshold_voprf(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
+    use dealer_free::oprf::threshold::{
+        KeyShare, combine, partial_evaluate, verification_shares_of,
+    };
+    use dealer_free::vss::FeldmanDealer;
+    use phr_sis::Threshold;
+    use rand::SeedableRng;
+
+    const BATCH: usize = 16;
+    let min_time = Duration::from_millis(if args.quick { 300 } else { 2000 });
+    let mut rng = rand_chacha::ChaCha12Rng::from_os_rng();
+    let blinded = blinded_batch(BATCH, &mut rng)?.blinded;
+    let mut records = Vec::new();
+    for (t, n) in [(3u8, 5u8), (11, 21)] {
+        let threshold = Threshold::new(t, n)?;
+        let dealer = FeldmanDealer::new(threshold, &mut rng);
+        let shares = threshold
+            .nodes()
+            .map(|j| KeyShare::new(j, dealer.share(j)))
+            .collect::<Vec<_>>();
+        let verification = verification_shares_of(&shares);
+        let first = shares.first().context("no key shares")?;
+        let partial = throughput(min_time, BATCH, || {
+            std::hint::black_box(partial_evaluate(first, &blinded, &mut rng).ok());
+        });
+        let partials = shares[..usize::from(t)]
+            .iter()
+            .map(|s| partial_evaluate(s, &blinded, &mut rng))
+            .collect::<Result<Vec<_>, _>>()?;
+        let combined = throughput(min_time, BATCH, || {
+            std::hint::black_box(combine(&blinded, &partials, &verification, threshold).ok());
+        });
+        for (op, per_second) in [("partial_evaluate", partial), ("combine", combined)] {
+            records.push(
+                Record::new("threshold-voprf", op, 1)
+                    .with("t", json!(t))
+                    .with("n", json!(n))
+                    .with("batch", json!(BATCH))
+                    .with("per_second", json!(round3(per_second))),
+            );
+        }
     }
     Ok(records)
 }

@@ -480,6 +480,19 @@ impl KeyShare {
         &self.secret
     }
 
+    /// The key share carried by a Pedersen VSS share (its value `s_j`; the blinding part is
+    /// not part of the key).
+    #[must_use]
+    pub fn from_pedersen_share(share: &PedersenShare) -> KeyShare {
+        KeyShare::new(share.id(), share.value())
+    }
+
+    /// The public verification share `Y_j = x_j·G`.
+    #[must_use]
+    pub fn verification_share(&self) -> crate::oprf::PublicKey {
+        crate::oprf::PublicKey::from_secret_scalar(&self.secret)
+    }
+
     /// The 32-byte scalar (for storage encrypted at rest).
     #[must_use]
     pub fn to_bytes(&self) -> zeroize::Zeroizing<[u8; 32]> {

@@ -28,13 +28,17 @@
 //!   output is `<redacted>`.
 //!
 //! The crate is sans-IO: all functions are pure computations on bytes and values.
+//!
+//! Built on top: [`threshold`] (the VOPRF evaluated by `t` of `n` key-share holders) and
+//! [`tokens`] (search tokens for pHash bands, in fixed-size requests).
 
 mod dleq;
 mod hash;
+pub mod threshold;
+pub mod tokens;
 
 use core::fmt;
 
-use curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
@@ -207,6 +211,13 @@ element_type!(
     PublicKey
 );
 
+impl PublicKey {
+    /// `s·G` for a secret scalar (a key share's verification share).
+    pub(crate) fn from_secret_scalar(s: &Scalar) -> PublicKey {
+        PublicKey(RistrettoPoint::mul_base(s))
+    }
+}
+
 /// The server's secret key `skS`. Zeroized on drop; `Debug` is redacted.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SecretKey(Scalar);
@@ -234,7 +245,7 @@ impl SecretKey {
     /// The matching public key `skS · G`.
     #[must_use]
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0 * RISTRETTO_BASEPOINT_POINT)
+        PublicKey(RistrettoPoint::mul_base(&self.0))
     }
 }
 
@@ -470,9 +481,16 @@ pub fn verifiable_blind_evaluate_batch_with_proof_randomness(
     r: &ProofRandomness,
 ) -> Result<(Vec<EvaluationElement>, Proof), OprfError> {
     let c: Vec<RistrettoPoint> = blinded.iter().map(|b| b.0).collect();
-    let d: Vec<RistrettoPoint> = c.iter().map(|ci| sk.0 * ci).collect();
+    let (d, d_enc) = dleq::evaluate_and_encode(&sk.0, &c);
+    let c_enc = dleq::encode_all(&c);
     let pk = sk.public_key();
-    let (pc, ps) = dleq::generate_proof(Mode::Voprf, &sk.0, &pk.0, &c, &d, &r.0)?;
+    let pairs = dleq::Pairs {
+        c: &c,
+        c_enc: &c_enc,
+        d: &d,
+        d_enc: &d_enc,
+    };
+    let (pc, ps) = dleq::generate_proof(Mode::Voprf, &sk.0, &pk.0, &pairs, &r.0)?;
     Ok((
         d.into_iter().map(EvaluationElement).collect(),
         Proof { c: pc, s: ps },
@@ -524,7 +542,14 @@ pub fn verifiable_finalize_batch(
     }
     let c: Vec<RistrettoPoint> = blinded.iter().map(|b| b.0).collect();
     let d: Vec<RistrettoPoint> = evaluated.iter().map(|e| e.0).collect();
-    dleq::verify_proof(Mode::Voprf, &pk.0, &c, &d, &proof.c, &proof.s)?;
+    let (c_enc, d_enc) = (dleq::encode_all(&c), dleq::encode_all(&d));
+    let pairs = dleq::Pairs {
+        c: &c,
+        c_enc: &c_enc,
+        d: &d,
+        d_enc: &d_enc,
+    };
+    dleq::verify_proof(Mode::Voprf, &pk.0, &pairs, &proof.c, &proof.s)?;
     inputs
         .iter()
         .zip(blinds)

@@ -1,0 +1,625 @@
+//! Threshold VOPRF evaluation: `t` of `n` nodes evaluate the RFC 9497 VOPRF under a key
+//! that none of them holds.
+//!
+//! The OPRF key `k` is Shamir-shared (by a DKG, or by a [`FeldmanDealer`](crate::vss::FeldmanDealer)
+//! in tests): node `j` holds a [`KeyShare`] `x_j = f(j)` with `f(0) = k`, and everybody
+//! knows its *verification share* `Y_j = x_j·G`, a [`PublicKey`].
+//!
+//! * Node `j` answers a batch of blinded elements `B_1…B_m` with a [`PartialEvaluation`]:
+//!   `Z_{j,i} = x_j·B_i` and **one** batched RFC 9497 DLEQ proof (`GenerateProof` of VOPRF
+//!   mode, §2.2.1, with public key `Y_j`) that all `Z_{j,i}` use the discrete log of `Y_j`
+//!   ([`partial_evaluate`]).
+//! * The client verifies every node's proof, keeps any `t` valid partials from a set `S`,
+//!   and combines them with Lagrange coefficients at 0,
+//!   `Z_i = Σ_{j∈S} λ_j·Z_{j,i} = (Σ_{j∈S} λ_j·x_j)·B_i = k·B_i` ([`combine`]). The
+//!   coefficients are computed once per set; each element costs one (variable-time, public
+//!   data) multiscalar multiplication.
+//! * It then finalizes exactly as RFC 9497 `Finalize` does ([`finalize_batch`]).
+//!
+//! Guarantees:
+//! * The output equals the single-key RFC 9497 VOPRF output under `k` (with public key
+//!   `k·G`), for any `t`-subset of honest nodes; tests check it against
+//!   [`verifiable_finalize`](super::verifiable_finalize).
+//! * A partial that cannot be used (unknown node, node seen twice, wrong batch length,
+//!   proof that does not verify) is never combined; such nodes are named, in
+//!   [`CombineReport::failed`] or [`ThresholdError::NotEnoughValidPartials`]
+//!   ([`ThresholdError::culprits`]). `t − 1` corrupted nodes can therefore neither change
+//!   the output nor stop it while `t` honest nodes answer.
+//! * [`KeyShare`]s are zeroized on drop and their `Debug` output is redacted; all
+//!   randomness comes from the caller's [`rand::CryptoRng`].
+//! * [`PartialEvaluation::from_bytes`] never panics: truncation, trailing bytes, an unknown
+//!   version, node id 0, an empty batch and invalid points are typed [`WireError`]s.
+//!
+//! Wire encoding of a [`PartialEvaluation`] (version [`PARTIAL_EVALUATION_VERSION`]):
+//! `version (1) ‖ node id (1) ‖ count (u16, big-endian) ‖ count × element (32) ‖ proof (64)`.
+//!
+//! # References
+//! * RFC 9497, "Oblivious Pseudorandom Functions (OPRFs) Using Prime-Order Groups", §2.2
+//!   (batched DLEQ proofs) and §3.3.2 (VOPRF mode).
+//! * S. Jarecki, A. Kiayias, H. Krawczyk, J. Xu, "TOPPSS: Cost-minimal Password-Protected
+//!   Secret Sharing based on Threshold OPRF", ACNS 2017 (threshold evaluation by Lagrange
+//!   combination of `x_j·B`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+use phr_sis::{NodeId, Threshold};
+use zeroize::Zeroize;
+
+use super::{
+    Blind, BlindedElement, ELEMENT_LEN, EvaluationElement, Mode, OUTPUT_LEN, OprfError, PROOF_LEN,
+    Proof, PublicKey, dleq, finalize_hash, random_scalar,
+};
+
+/// The current version byte of the [`PartialEvaluation`] wire encoding.
+pub const PARTIAL_EVALUATION_VERSION: u8 = 1;
+
+/// The most elements one partial evaluation (or one request) may carry: the count is a
+/// `u16` on the wire.
+pub const MAX_BATCH: usize = u16::MAX as usize;
+
+/// Errors decoding a wire message ([`PartialEvaluation`], token requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The message ends before its declared contents.
+    #[error("message truncated: {needed} bytes needed, {found} present")]
+    Truncated {
+        /// The number of bytes the header announces.
+        needed: usize,
+        /// The number of bytes present.
+        found: usize,
+    },
+    /// Bytes follow the declared contents.
+    #[error("{extra} trailing bytes after the message")]
+    TrailingBytes {
+        /// How many bytes are left over.
+        extra: usize,
+    },
+    /// The version byte is not one this code understands.
+    #[error("unsupported message version {0}")]
+    UnsupportedVersion(u8),
+    /// The node id byte is 0, which is no node.
+    #[error("node id 0 is not a node")]
+    ZeroNodeId,
+    /// The message declares no elements.
+    #[error("message carries no elements")]
+    EmptyBatch,
+    /// An element is not a valid, non-identity ristretto255 encoding.
+    #[error("element {index} is invalid: {error}")]
+    BadElement {
+        /// The position of the element in the message.
+        index: usize,
+        /// Why it was rejected.
+        error: OprfError,
+    },
+    /// The proof has a non-canonical scalar.
+    #[error("invalid proof encoding: {0}")]
+    BadProof(OprfError),
+    /// A header field has a value the message layout does not allow.
+    #[error("invalid header field {field}")]
+    BadHeader {
+        /// The name of the field.
+        field: &'static str,
+    },
+}
+
+/// Why one node's partial evaluation was not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PartialFailure {
+    /// The node has no verification share.
+    #[error("unknown node")]
+    UnknownNode,
+    /// The node already sent a partial evaluation in this set; only its first one counts.
+    #[error("duplicate partial evaluation")]
+    DuplicateNode,
+    /// The partial carries a different number of elements than the request.
+    #[error("{found} elements for a batch of {expected}")]
+    WrongBatchLength {
+        /// The request's batch size.
+        expected: usize,
+        /// The number of elements the node returned.
+        found: usize,
+    },
+    /// The DLEQ proof does not verify against the node's verification share.
+    #[error("proof does not verify")]
+    InvalidProof,
+}
+
+/// Errors of threshold VOPRF evaluation and combination.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ThresholdError {
+    /// Fewer than `t` partial evaluations could be used.
+    #[error("{} valid partial evaluations, {needed} needed; failed: {failed:?}", valid.len())]
+    NotEnoughValidPartials {
+        /// The threshold `t`.
+        needed: usize,
+        /// The nodes whose partials verified.
+        valid: Vec<NodeId>,
+        /// The nodes whose partials were rejected, with the reason, in input order.
+        failed: Vec<(NodeId, PartialFailure)>,
+    },
+    /// A verification share is the identity element, which no valid key share gives.
+    #[error("verification share of node {node} is the identity")]
+    IdentityVerificationShare {
+        /// The node.
+        node: NodeId,
+    },
+    /// An OPRF-level error (empty or oversized batch, mismatched lengths, zero key share, …).
+    #[error(transparent)]
+    Oprf(#[from] OprfError),
+}
+
+impl ThresholdError {
+    /// The nodes this error blames (those whose partial evaluation was rejected), in input
+    /// order; empty for errors that blame no node.
+    #[must_use]
+    pub fn culprits(&self) -> Vec<NodeId> {
+        match self {
+            ThresholdError::NotEnoughValidPartials { failed, .. } => {
+                failed.iter().map(|(node, _)| *node).collect()
+            }
+            ThresholdError::IdentityVerificationShare { node } => vec![*node],
+            ThresholdError::Oprf(_) => Vec::new(),
+        }
+    }
+}
+
+pub use crate::dkg::KeyShare;
+
+/// Verification shares as public keys, from the points a DKG outputs.
+///
+/// # Errors
+/// [`ThresholdError::IdentityVerificationShare`] naming a node whose point is the identity.
+pub fn verification_shares_from_points(
+    points: &BTreeMap<NodeId, RistrettoPoint>,
+) -> Result<BTreeMap<NodeId, PublicKey>, ThresholdError> {
+    points
+        .iter()
+        .map(|(node, point)| {
+            if point.is_identity() {
+                Err(ThresholdError::IdentityVerificationShare { node: *node })
+            } else {
+                Ok((*node, PublicKey(*point)))
+            }
+        })
+        .collect()
+}
+
+/// The verification shares of a set of key shares (tests and simulations that hold them
+/// all).
+#[must_use]
+pub fn verification_shares_of(shares: &[KeyShare]) -> BTreeMap<NodeId, PublicKey> {
+    shares
+        .iter()
+        .map(|s| (s.id(), s.verification_share()))
+        .collect()
+}
+
+/// One node's answer to a batch: `x_j·B_i` for every blinded element, with one DLEQ proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialEvaluation {
+    /// The answering node.
+    pub node: NodeId,
+    /// `x_j·B_i`, in the order of the request.
+    pub elements: Vec<EvaluationElement>,
+    /// One batched DLEQ proof that every element uses `log_G Y_j`.
+    pub proof: Proof,
+}
+
+impl PartialEvaluation {
+    /// The encoded length of a partial evaluation of `count` elements.
+    #[must_use]
+    pub const fn encoded_len(count: usize) -> usize {
+        4 + count * ELEMENT_LEN + PROOF_LEN
+    }
+
+    /// `version ‖ node id ‖ count (u16 BE) ‖ elements ‖ proof`.
+    ///
+    /// # Errors
+    /// [`OprfError::BatchTooLarge`] above [`MAX_BATCH`] elements (never for a partial built
+    /// by [`partial_evaluate`]).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, OprfError> {
+        let count = u16::try_from(self.elements.len()).map_err(|_| OprfError::BatchTooLarge)?;
+        let mut out = Vec::with_capacity(Self::encoded_len(self.elements.len()));
+        out.push(PARTIAL_EVALUATION_VERSION);
+        out.push(self.node.get());
+        out.extend_from_slice(&count.to_be_bytes());
+        for e in &self.elements {
+            out.extend_from_slice(&e.to_bytes());
+        }
+        out.extend_from_slice(&self.proof.to_bytes());
+        Ok(out)
+    }
+
+    /// Decodes a partial evaluation. Never panics.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`], [`WireError::TrailingBytes`],
+    /// [`WireError::UnsupportedVersion`], [`WireError::ZeroNodeId`],
+    /// [`WireError::EmptyBatch`], [`WireError::BadElement`] (invalid or identity point),
+    /// [`WireError::BadProof`] (non-canonical scalar).
+    pub fn from_bytes(bytes: &[u8]) -> Result<PartialEvaluation, WireError> {
+        let header = bytes.get(..4).ok_or(WireError::Truncated {
+            needed: 4,
+            found: bytes.len(),
+        })?;
+        if header[0] != PARTIAL_EVALUATION_VERSION {
+            return Err(WireError::UnsupportedVersion(header[0]));
+        }
+        let node = NodeId::new(header[1]).map_err(|_| WireError::ZeroNodeId)?;
+        let count = usize::from(u16::from_be_bytes([header[2], header[3]]));
+        if count == 0 {
+            return Err(WireError::EmptyBatch);
+        }
+        let body = check_len(bytes, Self::encoded_len(count))?;
+        let (elements, proof) = body[4..].split_at(count * ELEMENT_LEN);
+        let elements = decode_elements(elements)?;
+        let proof = proof
+            .try_into()
+            .map_err(|_| WireError::Truncated {
+                needed: Self::encoded_len(count),
+                found: bytes.len(),
+            })
+            .and_then(|p: &[u8; PROOF_LEN]| Proof::from_bytes(p).map_err(WireError::BadProof))?;
+        Ok(PartialEvaluation {
+            node,
+            elements,
+            proof,
+        })
+    }
+}
+
+/// `bytes` if it is exactly `needed` long, else the matching [`WireError`].
+pub(super) fn check_len(bytes: &[u8], needed: usize) -> Result<&[u8], WireError> {
+    match bytes.len().cmp(&needed) {
+        core::cmp::Ordering::Less => Err(WireError::Truncated {
+            needed,
+            found: bytes.len(),
+        }),
+        core::cmp::Ordering::Greater => Err(WireError::TrailingBytes {
+            extra: bytes.len() - needed,
+        }),
+        core::cmp::Ordering::Equal => Ok(bytes),
+    }
+}
+
+/// Decodes consecutive 32-byte elements (the length is a multiple of 32).
+pub(super) fn decode_elements<T>(bytes: &[u8]) -> Result<Vec<T>, WireError>
+where
+    T: ElementDecode,
+{
+    bytes
+        .chunks_exact(ELEMENT_LEN)
+        .enumerate()
+        .map(|(index, chunk)| {
+            let arr: &[u8; ELEMENT_LEN] = chunk.try_into().map_err(|_| WireError::Truncated {
+                needed: ELEMENT_LEN,
+                found: chunk.len(),
+            })?;
+            T::decode(arr).map_err(|error| WireError::BadElement { index, error })
+        })
+        .collect()
+}
+
+/// Element types decodable from 32 bytes.
+pub(super) trait ElementDecode: Sized {
+    fn decode(bytes: &[u8; ELEMENT_LEN]) -> Result<Self, OprfError>;
+}
+
+impl ElementDecode for EvaluationElement {
+    fn decode(bytes: &[u8; ELEMENT_LEN]) -> Result<Self, OprfError> {
+        EvaluationElement::from_bytes(bytes)
+    }
+}
+
+impl ElementDecode for BlindedElement {
+    fn decode(bytes: &[u8; ELEMENT_LEN]) -> Result<Self, OprfError> {
+        BlindedElement::from_bytes(bytes)
+    }
+}
+
+fn check_batch(len: usize) -> Result<(), OprfError> {
+    if len == 0 {
+        return Err(OprfError::EmptyBatch);
+    }
+    if len > MAX_BATCH {
+        return Err(OprfError::BatchTooLarge);
+    }
+    Ok(())
+}
+
+/// Node side: evaluates a batch under the key share, `x_j·B_i`, with one batched DLEQ proof
+/// against `Y_j`.
+///
+/// # Errors
+/// [`OprfError::EmptyBatch`] / [`OprfError::BatchTooLarge`] for batch sizes outside
+/// `1..=`[`MAX_BATCH`].
+pub fn partial_evaluate<R: rand::CryptoRng + ?Sized>(
+    share: &KeyShare,
+    blinded: &[BlindedElement],
+    rng: &mut R,
+) -> Result<PartialEvaluation, OprfError> {
+    check_batch(blinded.len())?;
+    // A zero share's evaluations would be the identity, which cannot be sent.
+    if *share.secret() == Scalar::ZERO {
+        return Err(OprfError::ZeroScalar);
+    }
+    let c: Vec<RistrettoPoint> = blinded.iter().map(|b| b.0).collect();
+    let (d, d_enc) = dleq::evaluate_and_encode(share.secret(), &c);
+    let c_enc = dleq::encode_all(&c);
+    let y = share.verification_share();
+    let pairs = dleq::Pairs {
+        c: &c,
+        c_enc: &c_enc,
+        d: &d,
+        d_enc: &d_enc,
+    };
+    let mut r = random_scalar(rng);
+    let proof = dleq::generate_proof(Mode::Voprf, share.secret(), &y.0, &pairs, &r);
+    r.zeroize();
+    let (pc, ps) = proof?;
+    Ok(PartialEvaluation {
+        node: share.id(),
+        elements: d.into_iter().map(EvaluationElement).collect(),
+        proof: Proof { c: pc, s: ps },
+    })
+}
+
+/// The result of a successful [`combine_with_report`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CombineReport {
+    /// `k·B_i` for every blinded element, in order.
+    pub elements: Vec<EvaluationElement>,
+    /// The `t` nodes whose partials were combined, in input order.
+    pub used: Vec<NodeId>,
+    /// The nodes whose partials were rejected, with the reason, in input order (possibly
+    /// non-empty even on success).
+    pub failed: Vec<(NodeId, PartialFailure)>,
+}
+
+/// Lagrange coefficients at 0 for the x-coordinates `ids` (distinct):
+/// `λ_i = Π_{m≠i} x_m / (x_m − x_i)`, with one batched inversion.
+fn lagrange_at_zero(ids: &[NodeId]) -> Vec<Scalar> {
+    let xs: Vec<Scalar> = ids.iter().map(|id| Scalar::from(id.get())).collect();
+    let mut nums = Vec::with_capacity(xs.len());
+    let mut dens = Vec::with_capacity(xs.len());
+    for (i, xi) in xs.iter().enumerate() {
+        let mut num = Scalar::ONE;
+        let mut den = Scalar::ONE;
+        for (m, xm) in xs.iter().enumerate() {
+            if m != i {
+                num *= xm;
+                den *= xm - xi;
+            }
+        }
+        nums.push(num);
+        dens.push(den);
+    }
+    // The dens are non-zero: the ids are distinct and smaller than ℓ.
+    Scalar::invert_batch_alloc(&mut dens);
+    nums.iter().zip(&dens).map(|(n, d)| n * d).collect()
+}
+
+/// Client side: verifies every partial, combines the first `t` valid ones, and reports
+/// which nodes were used and which were rejected.
+///
+/// Only the elements at positions where `wanted` is true are combined (the others are
+/// returned as the first valid node's partial element; callers that pass a filter must
+/// ignore them).
+pub(super) fn combine_filtered(
+    blinded: &[BlindedElement],
+    partials: &[PartialEvaluation],
+    verification_shares: &BTreeMap<NodeId, PublicKey>,
+    threshold: Threshold,
+    wanted: impl Fn(usize) -> bool,
+) -> Result<CombineReport, ThresholdError> {
+    check_batch(blinded.len())?;
+    let needed = usize::from(threshold.t());
+    let c: Vec<RistrettoPoint> = blinded.iter().map(|b| b.0).collect();
+    // Encoded once for all nodes' proofs.
+    let c_enc = dleq::encode_all(&c);
+    let mut seen = BTreeSet::new();
+    let mut valid: Vec<&PartialEvaluation> = Vec::new();
+    let mut failed = Vec::new();
+    for p in partials {
+        let verdict = if !seen.insert(p.node) {
+            Err(PartialFailure::DuplicateNode)
+        } else if let Some(y) = verification_shares.get(&p.node) {
+            if p.elements.len() == blinded.len() {
+                let d: Vec<RistrettoPoint> = p.elements.iter().map(|e| e.0).collect();
+                let d_enc = dleq::encode_all(&d);
+                let pairs = dleq::Pairs {
+                    c: &c,
+                    c_enc: &c_enc,
+                    d: &d,
+                    d_enc: &d_enc,
+                };
+                dleq::verify_proof(Mode::Voprf, &y.0, &pairs, &p.proof.c, &p.proof.s)
+                    .map_err(|_| PartialFailure::InvalidProof)
+            } else {
+                Err(PartialFailure::WrongBatchLength {
+                    expected: blinded.len(),
+                    found: p.elements.len(),
+                })
+            }
+        } else {
+            Err(PartialFailure::UnknownNode)
+        };
+        match verdict {
+            Ok(()) => valid.push(p),
+            Err(reason) => failed.push((p.node, reason)),
+        }
+    }
+    if valid.len() < needed {
+        return Err(ThresholdError::NotEnoughValidPartials {
+            needed,
+            valid: valid.iter().map(|p| p.node).collect(),
+            failed,
+        });
+    }
+    let chosen = &valid[..needed];
+    let used: Vec<NodeId> = chosen.iter().map(|p| p.node).collect();
+    let lambdas = lagrange_at_zero(&used);
+    let elements = (0..blinded.len())
+        .map(|i| {
+            if wanted(i) {
+                EvaluationElement(RistrettoPoint::vartime_multiscalar_mul(
+                    &lambdas,
+                    chosen.iter().map(|p| p.elements[i].0),
+                ))
+            } else {
+                chosen[0].elements[i]
+            }
+        })
+        .collect();
+    Ok(CombineReport {
+        elements,
+        used,
+        failed,
+    })
+}
+
+/// Client side: verifies every partial's proof, combines the first `t` valid ones with
+/// Lagrange coefficients at 0, and reports the nodes used and rejected.
+///
+/// # Errors
+/// [`ThresholdError::NotEnoughValidPartials`] (naming every rejected node) if fewer than
+/// `t` partials are valid; [`ThresholdError::Oprf`] with [`OprfError::EmptyBatch`] /
+/// [`OprfError::BatchTooLarge`] for a batch size outside `1..=`[`MAX_BATCH`].
+pub fn combine_with_report(
+    blinded: &[BlindedElement],
+    partials: &[PartialEvaluation],
+    verification_shares: &BTreeMap<NodeId, PublicKey>,
+    threshold: Threshold,
+) -> Result<CombineReport, ThresholdError> {
+    combine_filtered(blinded, partials, verification_shares, threshold, |_| true)
+}
+
+/// Client side: verifies every partial's proof and combines any `t` valid ones into
+/// `k·B_i` for every blinded element; finalize them with [`finalize_batch`].
+///
+/// # Errors
+/// As [`combine_with_report`].
+pub fn combine(
+    blinded: &[BlindedElement],
+    partials: &[PartialEvaluation],
+    verification_shares: &BTreeMap<NodeId, PublicKey>,
+    threshold: Threshold,
+) -> Result<Vec<EvaluationElement>, ThresholdError> {
+    combine_with_report(blinded, partials, verification_shares, threshold).map(|r| r.elements)
+}
+
+/// Client side: RFC 9497 `Finalize` of the combined elements (the proofs were checked in
+/// [`combine`]): `Hash(len ‖ input ‖ len ‖ blind⁻¹·Z ‖ "Finalize")` for each input.
+///
+/// # Errors
+/// [`OprfError::LengthMismatch`] if the slices differ in length;
+/// [`OprfError::InputTooLong`] if an input exceeds 65535 bytes.
+pub fn finalize_batch(
+    inputs: &[&[u8]],
+    blinds: &[Blind],
+    combined: &[EvaluationElement],
+) -> Result<Vec<[u8; OUTPUT_LEN]>, OprfError> {
+    if blinds.len() != inputs.len() || combined.len() != inputs.len() {
+        return Err(OprfError::LengthMismatch);
+    }
+    inputs
+        .iter()
+        .zip(blinds)
+        .zip(combined)
+        .map(|((input, b), z)| finalize_hash(input, b, z))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+    use super::*;
+    use crate::oprf::blind;
+    use rand::SeedableRng;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn wire_golden_and_rejections() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let id = NodeId::new(3).unwrap();
+        let share = KeyShare::from_bytes(id, &[7u8; 32]).unwrap();
+        let (_, be) = blind(Mode::Voprf, b"golden", &mut rng).unwrap();
+        let p = partial_evaluate(&share, &[be], &mut rng).unwrap();
+        let bytes = p.to_bytes().unwrap();
+        assert_eq!(bytes.len(), PartialEvaluation::encoded_len(1));
+        assert_eq!(
+            hex(&bytes),
+            // version 1, node 3, count 1, element, proof (c ‖ s).
+            "01030001\
+             72bd53a8c7da4e9630a4a138593c3831dcb24ee421fde99e9539f40d956c874d\
+             dc2c05e31682fcdfd8ac4a75e7ffc5360baea0bc1ac9102a30cc85b361dcc500\
+             c33300d3e2f64e0ed5536e9c589582cd24fd7f0ae9a8790a34f455feea866b04"
+        );
+        assert_eq!(PartialEvaluation::from_bytes(&bytes).unwrap(), p);
+        for cut in 0..bytes.len() {
+            assert!(matches!(
+                PartialEvaluation::from_bytes(&bytes[..cut]),
+                Err(WireError::Truncated { .. } | WireError::EmptyBatch)
+            ));
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(
+            PartialEvaluation::from_bytes(&long),
+            Err(WireError::TrailingBytes { extra: 1 })
+        );
+        let mut bad = bytes.clone();
+        bad[0] = 2;
+        assert_eq!(
+            PartialEvaluation::from_bytes(&bad),
+            Err(WireError::UnsupportedVersion(2))
+        );
+        let mut bad = bytes.clone();
+        bad[1] = 0;
+        assert_eq!(
+            PartialEvaluation::from_bytes(&bad),
+            Err(WireError::ZeroNodeId)
+        );
+        let mut bad = bytes.clone();
+        bad[4..36].copy_from_slice(&[0u8; 32]);
+        assert_eq!(
+            PartialEvaluation::from_bytes(&bad),
+            Err(WireError::BadElement {
+                index: 0,
+                error: OprfError::IdentityElement
+            })
+        );
+        let mut bad = bytes;
+        bad[36..68].copy_from_slice(&[0xffu8; 32]);
+        assert_eq!(
+            PartialEvaluation::from_bytes(&bad),
+            Err(WireError::BadProof(OprfError::InvalidScalar))
+        );
+        assert_eq!(
+            PartialEvaluation::from_bytes(&[1, 1, 0, 0]),
+            Err(WireError::EmptyBatch)
+        );
+        assert_eq!(
+            format!("{share:?}"),
+            "KeyShare { id: NodeId(3), secret: \"<redacted>\" }"
+        );
+    }
+
+    #[test]
+    fn lagrange_reconstructs_constant() {
+        // f(x) = 5 + 2x: shares at 1, 4 interpolate to 5.
+        let ids = [NodeId::new(1).unwrap(), NodeId::new(4).unwrap()];
+        let l = lagrange_at_zero(&ids);
+        let f = |x: u64| Scalar::from(5u64) + Scalar::from(2u64) * Scalar::from(x);
+        assert_eq!(l[0] * f(1) + l[1] * f(4), Scalar::from(5u64));
+    }
+}
