@@ -652,6 +652,9 @@ pub(crate) struct HeldDeal {
     pub(crate) share: Option<PedersenShare>,
 }
 
+/// A received message: its bytes and its decoding.
+pub(crate) type Received = (Vec<u8>, DkgMessage);
+
 /// State shared by every round.
 pub(crate) struct Core {
     pub(crate) params: DkgParams,
@@ -708,13 +711,18 @@ impl Core {
         round: Round,
         inbox: BTreeMap<NodeId, (Vec<u8>, DkgMessage)>,
         rng: &mut R,
-    ) -> BTreeMap<NodeId, DkgMessage> {
+    ) -> BTreeMap<NodeId, Received> {
         let session = self.params.session;
-        let entries: Vec<(NodeId, Vec<u8>, Option<Signature>, DkgMessage)> = inbox
+        let entries: Vec<(NodeId, Vec<u8>, Option<Signature>, Received)> = inbox
             .into_iter()
             .map(|(from, (bytes, msg))| {
                 let sig = message_signature(&msg);
-                (from, signed_bytes(&session, body_of(&bytes)), sig, msg)
+                (
+                    from,
+                    signed_bytes(&session, body_of(&bytes)),
+                    sig,
+                    (bytes, msg),
+                )
             })
             .collect();
         let mut keys = Vec::with_capacity(entries.len());

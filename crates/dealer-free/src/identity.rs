@@ -23,7 +23,9 @@
 //! * C. P. Schnorr, "Efficient Signature Generation by Smart Cards", J. Cryptology 1991.
 //! * D. J. Bernstein et al., "High-speed high-security signatures" (Ed25519), 2011.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Mutex;
 
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit};
@@ -215,7 +217,7 @@ impl SigningKey {
     }
 
     fn from_scalar(secret: Scalar) -> SigningKey {
-        let point = secret * RISTRETTO_BASEPOINT_POINT;
+        let point = RistrettoPoint::mul_base(&secret);
         SigningKey {
             secret,
             public: VerifyingKey {
@@ -236,7 +238,7 @@ impl SigningKey {
         let mut fresh = [0u8; 32];
         rng.fill_bytes(&mut fresh);
         let mut k = hash_to_scalar(&[NONCE_DOMAIN, self.secret.as_bytes(), &fresh, msg]);
-        let r = (k * RISTRETTO_BASEPOINT_POINT).compress().to_bytes();
+        let r = RistrettoPoint::mul_base(&k).compress().to_bytes();
         let c = self.public.challenge(&r, msg);
         let s = k + c * self.secret;
         k.zeroize();
@@ -336,12 +338,29 @@ impl NodePublicKeys {
 }
 
 /// A node's long-term secret keys. Zeroized on drop; `Debug` is redacted.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+///
+/// The static–static Diffie–Hellman point with each peer is computed once and kept (a
+/// constant-time scalar multiplication per peer, not per message); the kept secrets are
+/// zeroized when the keys are dropped.
+#[derive(Zeroize, ZeroizeOnDrop)]
 pub struct NodeKeys {
     #[zeroize(skip)]
     id: NodeId,
     signing: SigningKey,
     encryption: Scalar,
+    #[zeroize(skip)]
+    shared: Mutex<HashMap<[u8; 32], zeroize::Zeroizing<[u8; 32]>>>,
+}
+
+impl Clone for NodeKeys {
+    fn clone(&self) -> NodeKeys {
+        NodeKeys {
+            id: self.id,
+            signing: self.signing.clone(),
+            encryption: self.encryption,
+            shared: Mutex::default(),
+        }
+    }
 }
 
 /// Why a sealed message could not be opened.
@@ -361,6 +380,7 @@ impl NodeKeys {
             id,
             signing: SigningKey::random(rng),
             encryption: random_nonzero_scalar(rng),
+            shared: Mutex::default(),
         }
     }
 
@@ -382,6 +402,7 @@ impl NodeKeys {
             id,
             signing: SigningKey::from_scalar(scalar(a, "signing key")?),
             encryption: scalar(b, "encryption key")?,
+            shared: Mutex::default(),
         })
     }
 
@@ -406,13 +427,28 @@ impl NodeKeys {
     pub fn public(&self) -> NodePublicKeys {
         NodePublicKeys {
             signing: self.signing.verifying_key(),
-            encryption: self.encryption * RISTRETTO_BASEPOINT_POINT,
+            encryption: RistrettoPoint::mul_base(&self.encryption),
         }
     }
 
     /// Signs `msg`.
     pub fn sign<R: CryptoRng + ?Sized>(&self, msg: &[u8], rng: &mut R) -> Signature {
         self.signing.sign(msg, rng)
+    }
+
+    /// `encryption · peer_key`, compressed; computed once per peer.
+    fn shared_secret(&self, peer_key: &RistrettoPoint) -> zeroize::Zeroizing<[u8; 32]> {
+        let peer = peer_key.compress().to_bytes();
+        if let Ok(cache) = self.shared.lock()
+            && let Some(s) = cache.get(&peer)
+        {
+            return s.clone();
+        }
+        let s = zeroize::Zeroizing::new((self.encryption * peer_key).compress().to_bytes());
+        if let Ok(mut cache) = self.shared.lock() {
+            cache.insert(peer, s.clone());
+        }
+        s
     }
 
     fn pairwise_cipher(
@@ -423,16 +459,15 @@ impl NodeKeys {
         sender: NodeId,
         recipient: NodeId,
     ) -> Aes256Gcm {
-        let mut shared = (self.encryption * peer_key).compress().to_bytes();
+        let shared = self.shared_secret(peer_key);
         let mut digest = Sha512::new()
             .chain_update(SEAL_DOMAIN)
             .chain_update(session)
             .chain_update([sender.get(), recipient.get()])
             .chain_update(u16::try_from(label.len()).unwrap_or(u16::MAX).to_be_bytes())
             .chain_update(label)
-            .chain_update(shared)
+            .chain_update(shared.as_slice())
             .finalize();
-        shared.zeroize();
         let cipher = Aes256Gcm::new(aes_gcm::Key::<Aes256Gcm>::from_slice(&digest[..32]));
         digest.zeroize();
         cipher

@@ -97,8 +97,8 @@ fn faulty_set(n: u8, k: u8, m: impl Fn(u8) -> Misbehaviour) -> BTreeMap<NodeId, 
 
 fn check_fault(name: &str, m: impl Fn(u8) -> Misbehaviour + Copy) {
     for (seed, (t, n)) in PARAMS.into_iter().enumerate() {
-        let max = if matches!(m(n), Misbehaviour::Silent) {
-            // A silent node never confirms: t honest confirmers are needed.
+        let max = if matches!(m(n), Misbehaviour::Silent | Misbehaviour::BadProof) {
+            // A silent node never confirms validly: t honest confirmers are needed.
             (t - 1).min(n - t)
         } else {
             t - 1
@@ -174,6 +174,19 @@ fn false_complaints_do_not_disqualify_honest_dealers() {
     check_fault("false-complaint", |_| Misbehaviour::FalseComplaint {
         accused: node(1),
     });
+}
+
+#[test]
+fn bad_confirmation_proofs_are_named() {
+    check_fault("bad-proof", |_| Misbehaviour::BadProof);
+    let faulty = faulty_set(5, 2, |_| Misbehaviour::BadProof);
+    let r = run(3, 5, &faulty, 500);
+    for id in NodeId::first(3) {
+        let o = r.outcomes[&id].as_ref().unwrap();
+        assert_eq!(o.invalid_confirmations, BTreeSet::from([node(4), node(5)]));
+        assert!(!o.verification_shares.contains_key(&node(4)));
+        assert!(o.disqualified.is_empty());
+    }
 }
 
 #[test]

@@ -202,7 +202,11 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Result<(Box<justify::Pending>, Vec<Outgoing>), DkgError> {
     let inbox = core.take_inbox();
-    let msgs = core.verify_broadcasts(Round::Complain, inbox, rng);
+    let msgs: BTreeMap<NodeId, DkgMessage> = core
+        .verify_broadcasts(Round::Complain, inbox, rng)
+        .into_iter()
+        .map(|(from, (_, m))| (from, m))
+        .collect();
     let session = core.params.session;
     let held = deal::held_digests(core);
     let participants: BTreeSet<NodeId> = core.params.participants.keys().copied().collect();

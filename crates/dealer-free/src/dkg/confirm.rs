@@ -32,7 +32,7 @@ use zeroize::Zeroize;
 use super::complain::broadcast;
 use super::{Core, Disqualification, DkgError, DkgMessage, DkgOutput, KeyShare, Outgoing, Round};
 use crate::identity::{Signature, hash_to_scalar, random_nonzero_scalar, random_weight};
-use crate::vss::{PedersenCommitment, PedersenShare, generator_g, generator_h};
+use crate::vss::{PedersenCommitment, PedersenShare, generator_g, generator_h, generator_h_table};
 use crate::wire::{MessageKind, Reader, WireError, Writer};
 
 const TRANSCRIPT_DOMAIN: &[u8] = b"dealer-free-sis/v1/dkg-transcript";
@@ -146,23 +146,31 @@ pub fn transcript_hash(
     out
 }
 
+/// `Y ‖ R1 ‖ R2`, compressed, as the message carries them.
+type ProofPoints = [u8; 96];
+
 fn challenge(
     session: &super::SessionId,
     transcript: &[u8; 32],
     j: NodeId,
-    y: &RistrettoPoint,
-    r1: &RistrettoPoint,
-    r2: &RistrettoPoint,
+    points: &ProofPoints,
 ) -> Scalar {
     hash_to_scalar(&[
         PROOF_DOMAIN,
         session.as_bytes(),
         transcript,
         &[j.get()],
-        y.compress().as_bytes(),
-        r1.compress().as_bytes(),
-        r2.compress().as_bytes(),
+        points,
     ])
+}
+
+/// The compressed `Y ‖ R1 ‖ R2` of an encoded confirmation (offsets 35..131).
+fn proof_points(bytes: &[u8]) -> ProofPoints {
+    let mut out = [0u8; 96];
+    if let Some(src) = bytes.get(35..131) {
+        out.copy_from_slice(src);
+    }
+    out
 }
 
 /// What the last round needs.
@@ -226,13 +234,23 @@ pub(super) fn send<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Vec<Outgoing> {
     let me = core.id();
-    let x = pending.key_share.secret();
-    let y = x * generator_g();
+    let wrong;
+    let x = if matches!(core.misbehaviour, super::Misbehaviour::BadProof) {
+        wrong = pending.key_share.secret() + Scalar::ONE;
+        &wrong
+    } else {
+        pending.key_share.secret()
+    };
+    let y = RistrettoPoint::mul_base(x);
     let mut k = random_nonzero_scalar(rng);
     let mut k_blinding = random_nonzero_scalar(rng);
-    let r1 = k * generator_g();
-    let r2 = r1 + k_blinding * generator_h();
-    let c = challenge(&core.params.session, &pending.transcript, me, &y, &r1, &r2);
+    let r1 = RistrettoPoint::mul_base(&k);
+    let r2 = r1 + &k_blinding * generator_h_table();
+    let mut points = [0u8; 96];
+    for (slot, p) in points.chunks_exact_mut(32).zip([&y, &r1, &r2]) {
+        slot.copy_from_slice(p.compress().as_bytes());
+    }
+    let c = challenge(&core.params.session, &pending.transcript, me, &points);
     let proof = RepresentationProof {
         r1,
         r2,
@@ -246,36 +264,18 @@ pub(super) fn send<R: CryptoRng + ?Sized>(
     broadcast(core, Round::Confirm, bytes)
 }
 
-/// `A(j) = Σ_k j^k·A_k`.
-fn evaluate(aggregate: &[RistrettoPoint], j: NodeId) -> RistrettoPoint {
-    let x = Scalar::from(j.get());
-    let mut power = Scalar::ONE;
-    let powers: Vec<Scalar> = aggregate
-        .iter()
-        .map(|_| {
-            let p = power;
-            power *= x;
-            p
-        })
-        .collect();
-    RistrettoPoint::vartime_multiscalar_mul(&powers, aggregate)
-}
-
-fn verify_one(session: &super::SessionId, p: &Pending, m: &ConfirmationMessage) -> bool {
-    let c = challenge(
-        session,
-        &p.transcript,
-        m.sender,
-        &m.verification_share,
-        &m.proof.r1,
-        &m.proof.r2,
-    );
+fn verify_one(
+    session: &super::SessionId,
+    p: &Pending,
+    (m, encoded): &(ConfirmationMessage, ProofPoints),
+) -> bool {
+    let c = challenge(session, &p.transcript, m.sender, encoded);
     let g = generator_g();
     let lhs1 = RistrettoPoint::vartime_multiscalar_mul(
         [m.proof.z, -c, -Scalar::ONE],
         [g, m.verification_share, m.proof.r1],
     );
-    let a = evaluate(&p.aggregate, m.sender);
+    let a = crate::vss::evaluate_commitment(&p.aggregate, m.sender);
     let lhs2 = RistrettoPoint::vartime_multiscalar_mul(
         [m.proof.z, m.proof.z_blinding, -c, -Scalar::ONE],
         [g, generator_h(), a, m.proof.r2],
@@ -288,22 +288,15 @@ fn verify_one(session: &super::SessionId, p: &Pending, m: &ConfirmationMessage) 
 fn verify_batch<R: CryptoRng + ?Sized>(
     session: &super::SessionId,
     p: &Pending,
-    msgs: &[&ConfirmationMessage],
+    msgs: &[(ConfirmationMessage, ProofPoints)],
     rng: &mut R,
 ) -> bool {
     let mut scalars = Vec::with_capacity(3 * msgs.len() + p.aggregate.len() + 2);
     let mut points = Vec::with_capacity(scalars.capacity());
     let (mut g, mut h) = (Scalar::ZERO, Scalar::ZERO);
     let mut a_coeffs = vec![Scalar::ZERO; p.aggregate.len()];
-    for m in msgs {
-        let c = challenge(
-            session,
-            &p.transcript,
-            m.sender,
-            &m.verification_share,
-            &m.proof.r1,
-            &m.proof.r2,
-        );
+    for (m, encoded) in msgs {
+        let c = challenge(session, &p.transcript, m.sender, encoded);
         let (u, v) = (random_weight(rng), random_weight(rng));
         g += (u + v) * m.proof.z;
         h += v * m.proof.z_blinding;
@@ -332,13 +325,14 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
     let inbox = core.take_inbox();
     let msgs = core.verify_broadcasts(Round::Confirm, inbox, rng);
     let session = core.params.session;
-    let confirmations: Vec<ConfirmationMessage> = msgs
+    let entries: Vec<(ConfirmationMessage, ProofPoints)> = msgs
         .into_values()
-        .filter_map(|m| match m {
-            DkgMessage::Confirmation(c) => Some(c),
+        .filter_map(|(bytes, m)| match m {
+            DkgMessage::Confirmation(c) => Some((c, proof_points(&bytes))),
             _ => None,
         })
         .collect();
+    let confirmations: Vec<&ConfirmationMessage> = entries.iter().map(|(c, _)| c).collect();
     let mismatched: BTreeSet<NodeId> = confirmations
         .iter()
         .filter(|c| c.transcript != pending.transcript)
@@ -347,13 +341,13 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
     if !mismatched.is_empty() {
         return Err(DkgError::TranscriptMismatch { nodes: mismatched });
     }
-    let refs: Vec<&ConfirmationMessage> = confirmations.iter().collect();
-    let invalid: BTreeSet<NodeId> = if verify_batch(&session, &pending, &refs, rng) {
+    let invalid: BTreeSet<NodeId> = if verify_batch(&session, &pending, &entries, rng) {
         BTreeSet::new()
     } else {
-        refs.iter()
-            .filter(|m| !verify_one(&session, &pending, m))
-            .map(|m| m.sender)
+        entries
+            .iter()
+            .filter(|e| !verify_one(&session, &pending, e))
+            .map(|(m, _)| m.sender)
             .collect()
     };
     let verification_shares: BTreeMap<NodeId, RistrettoPoint> = confirmations

@@ -53,17 +53,34 @@ pub struct Deal {
     pub encrypted_share: [u8; ENCRYPTED_SHARE_LEN],
 }
 
+/// The layout of a deal, from its parts (the commitment already encoded).
+fn encode(
+    dealer: NodeId,
+    recipient: NodeId,
+    commitment: &[u8],
+    signature: &Signature,
+    encrypted_share: &[u8; ENCRYPTED_SHARE_LEN],
+) -> Vec<u8> {
+    let mut w = Writer::new(MessageKind::DkgDeal);
+    w.node(dealer);
+    w.node(recipient);
+    w.bytes(commitment);
+    signature.write(&mut w);
+    w.bytes(encrypted_share);
+    w.finish()
+}
+
 impl Deal {
     /// The canonical encoding.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Writer::new(MessageKind::DkgDeal);
-        w.node(self.dealer);
-        w.node(self.recipient);
-        w.bytes(&self.commitment.to_bytes());
-        self.signature.write(&mut w);
-        w.bytes(&self.encrypted_share);
-        w.finish()
+        encode(
+            self.dealer,
+            self.recipient,
+            &self.commitment.to_bytes(),
+            &self.signature,
+            &self.encrypted_share,
+        )
     }
 
     /// Decodes a deal of a session with threshold `threshold`.
@@ -134,17 +151,18 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
     if matches!(core.misbehaviour, Misbehaviour::BadCommitment) {
         commitment = corrupt_commitment(&commitment, threshold, rng);
     }
+    // Compressing a point costs a field inversion: encode each commitment once, not once per
+    // recipient.
     let sign = |c: &PedersenCommitment, rng: &mut R| {
-        let digest = commitment_digest(&session, me, &c.to_bytes());
-        (
-            digest,
-            core.keys.sign(&commitment_signed_bytes(&digest), rng),
-        )
+        let bytes = c.to_bytes();
+        let digest = commitment_digest(&session, me, &bytes);
+        let sig = core.keys.sign(&commitment_signed_bytes(&digest), rng);
+        (bytes, digest, sig)
     };
-    let (digest, signature) = sign(&commitment, rng);
+    let (commitment_bytes, digest, signature) = sign(&commitment, rng);
     let alternative = other.as_ref().map(|d| {
-        let (dg, sig) = sign(d.commitment(), rng);
-        (d, dg, sig)
+        let (bytes, dg, sig) = sign(d.commitment(), rng);
+        (d, bytes, dg, sig)
     });
     core.deals.insert(
         me,
@@ -162,9 +180,9 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
         let Some(to_keys) = core.params.participants.get(&to) else {
             continue;
         };
-        let (this_dealer, this_commitment, this_digest, this_sig) = match &alternative {
-            Some((alt, dg, sig)) if pos >= half => (*alt, alt.commitment(), *dg, *sig),
-            _ => (&dealer, &commitment, digest, signature),
+        let (this_dealer, this_bytes, this_digest, this_sig) = match &alternative {
+            Some((alt, bytes, dg, sig)) if pos >= half => (*alt, bytes, *dg, *sig),
+            _ => (&dealer, &commitment_bytes, digest, signature),
         };
         let share = this_dealer.share(to);
         let mut value = share.value();
@@ -186,19 +204,12 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
         if sealed.len() == ENCRYPTED_SHARE_LEN {
             encrypted_share.copy_from_slice(&sealed);
         }
-        let deal = Deal {
-            dealer: me,
-            recipient: to,
-            commitment: this_commitment.clone(),
-            signature: this_sig,
-            encrypted_share,
-        };
         if !core.misbehaviour.is_silent() {
             out.push(Outgoing {
                 round: Round::Deal,
                 from: me,
                 to: Recipient::Node(to),
-                bytes: deal.to_bytes(),
+                bytes: encode(me, to, this_bytes, &this_sig, &encrypted_share),
             });
         }
     }

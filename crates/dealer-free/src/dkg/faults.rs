@@ -38,6 +38,10 @@ pub enum Misbehaviour {
     /// Sends one commitment (with matching shares) to the lower half of the other nodes and
     /// a different one to the upper half.
     Equivocate,
+    /// Confirms with a verification share that is not its key share's (and a proof for it),
+    /// so its proof fails: it is named in `invalid_confirmations` and gets no verification
+    /// share.
+    BadProof,
     /// Complains against an honest `accused` although its share was fine.
     FalseComplaint {
         /// The dealer falsely accused.
@@ -92,13 +96,14 @@ impl fmt::Display for Misbehaviour {
             Misbehaviour::BadCommitment => f.write_str("bad-commitment"),
             Misbehaviour::Silent => f.write_str("silent"),
             Misbehaviour::Equivocate => f.write_str("equivocate"),
+            Misbehaviour::BadProof => f.write_str("bad-proof"),
             Misbehaviour::FalseComplaint { accused } => write!(f, "false-complaint:{accused}"),
         }
     }
 }
 
 /// The names [`Misbehaviour::from_str`] accepts.
-pub const MISBEHAVIOUR_NAMES: &str = "honest, silent, bad-commitment, equivocate, \
+pub const MISBEHAVIOUR_NAMES: &str = "honest, silent, bad-commitment, equivocate, bad-proof, \
      bad-share:VICTIM, bad-justification:VICTIM, false-complaint:ACCUSED";
 
 impl FromStr for Misbehaviour {
@@ -118,6 +123,7 @@ impl FromStr for Misbehaviour {
             "silent" => Misbehaviour::Silent,
             "bad-commitment" => Misbehaviour::BadCommitment,
             "equivocate" => Misbehaviour::Equivocate,
+            "bad-proof" => Misbehaviour::BadProof,
             "bad-share" => Misbehaviour::BadShare {
                 victim: node("VICTIM")?,
             },
@@ -140,6 +146,7 @@ impl FromStr for Misbehaviour {
                     | Misbehaviour::Silent
                     | Misbehaviour::BadCommitment
                     | Misbehaviour::Equivocate
+                    | Misbehaviour::BadProof
             )
         {
             return Err(format!("{name} takes no node id"));

@@ -250,7 +250,11 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Result<(Box<confirm::Pending>, Vec<Outgoing>), DkgError> {
     let inbox = core.take_inbox();
-    let msgs = core.verify_broadcasts(Round::Justify, inbox, rng);
+    let msgs: BTreeMap<NodeId, DkgMessage> = core
+        .verify_broadcasts(Round::Justify, inbox, rng)
+        .into_iter()
+        .map(|(from, (_, m))| (from, m))
+        .collect();
     let session = core.params.session;
     let me = core.id();
     let justifications: BTreeMap<NodeId, JustificationMessage> = msgs
