@@ -3,23 +3,104 @@
 //! Run it with `cargo run --release --example demo_phash_sis`.
 //!
 //! In practice each storage node runs on its own machine, operated by someone else; here five
-//! nodes are five share stores in a temporary folder, and the "network" is a function call.
-//! The steps are the ones a real deployment takes: the owner's client hashes and splits each
-//! image, every node keeps one share durably (integrity-checked under its own key), the client
-//! searches by example, and it reconstructs the best match from shares it verifies itself.
+//! nodes are five share stores in a temporary folder, and the "network" is a function call
+//! that passes the wire bytes of each message. The steps are the ones a real deployment takes:
+//! the nodes first generate a joint OPRF key by a distributed key generation (no dealer ever
+//! holds it); the owner's client hashes and splits each image, obtains the image's band tokens
+//! from the threshold VOPRF under that key, and gives every node one share and the tokens;
+//! each node keeps its share durably (integrity-checked under its own key) and indexes the
+//! tokens, never seeing a band value or a hash; the client searches by example through the
+//! nodes' token indexes, and it reconstructs the best match from shares it verifies itself.
 
+use std::collections::BTreeMap;
 use std::error::Error;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use dealer_free::dkg::{KeyShare, local};
+use dealer_free::oprf::PublicKey;
+use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
+use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
 use phr_sis::phash::decode::{PixelData, decode};
 use phr_sis::phash::{LumaImage, decode_luma, phash};
 use phr_sis::share::{Share, SplitOptions, reconstruct, split_image};
 use phr_sis::store::{ImageRecord, MacKey, ShareStore};
-use phr_sis::{ImageId, NodeId, SearchParams, SearchableSISIndex, Threshold};
-use rand::Rng;
+use phr_sis::token_index::Token;
+use phr_sis::{
+    BandLayout, ImageHash, ImageId, NodeId, RankedCandidate, SearchParams, SearchableSISIndex,
+    Threshold, TokenIndex,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 
 const NODES: u8 = 5;
 const THRESHOLD: u8 = 3;
+/// The node whose OPRF service is offline for token requests (it still stores and indexes).
+const OPRF_OFFLINE: u8 = 2;
+
+/// One storage node: its share store, its DKG key share and its token index. It holds no
+/// hash and no band value.
+struct Node {
+    id: NodeId,
+    store: ShareStore,
+    key_share: KeyShare,
+    tokens: TokenIndex,
+    oprf_online: bool,
+}
+
+impl Node {
+    /// Answers a token request (wire bytes in, wire bytes out), or `None` when offline.
+    fn answer_token_request(
+        &self,
+        request: &[u8],
+        rng: &mut impl rand::CryptoRng,
+    ) -> Result<Option<Vec<u8>>, Box<dyn Error>> {
+        if !self.oprf_online {
+            return Ok(None);
+        }
+        let request = TokenRequest::from_bytes(request)?;
+        let partial = tokens::respond(&self.key_share, &request, rng)?;
+        Ok(Some(partial.to_bytes()?))
+    }
+}
+
+/// What the client knows of the OPRF key: the verification share of every node.
+struct OprfPublic {
+    context: TokenContext,
+    verification_shares: BTreeMap<NodeId, PublicKey>,
+    threshold: Threshold,
+}
+
+/// The client's side of one token request: blind the hash's bands into one fixed-size
+/// request, send it to every node, verify the answers' proofs, combine `t` of them and
+/// unblind. Returns the tokens (one per band) and the nodes that answered.
+fn band_tokens(
+    oprf: &OprfPublic,
+    nodes: &[Node],
+    hash: ImageHash,
+    rng: &mut (impl rand::CryptoRng + ?Sized),
+) -> Result<(Vec<Token>, Vec<NodeId>), Box<dyn Error>> {
+    let (state, request) = TokenRequest::new(&oprf.context, hash, rng)?;
+    let request = request.to_bytes();
+    let bands = oprf.context.tokens_per_image();
+    if request.len() != TokenRequest::encoded_len(bands, 1) {
+        return Err("a token request is not of the fixed size".into());
+    }
+    let mut partials = Vec::new();
+    let mut answered = Vec::new();
+    for node in nodes {
+        let mut node_rng = rand::rng();
+        if let Some(answer) = node.answer_token_request(&request, &mut node_rng)? {
+            if answer.len() != PartialEvaluation::encoded_len(bands) {
+                return Err("a node's answer is not of the fixed size".into());
+            }
+            partials.push(PartialEvaluation::from_bytes(&answer)?);
+            answered.push(node.id);
+        }
+    }
+    let tokens = tokens::finish(state, &partials, &oprf.verification_shares, oprf.threshold)?;
+    Ok((tokens.iter().map(|t| *t.as_bytes()).collect(), answered))
+}
 
 fn main() -> Result<(), Box<dyn Error>> {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
@@ -34,22 +115,95 @@ fn main() -> Result<(), Box<dyn Error>> {
         threshold.t(),
         threshold.t() - 1
     );
-    let mut stores = Vec::new();
+    let mut paths = Vec::new();
     for node in threshold.nodes() {
         let path = workdir.path().join(format!("node-{node}.redb"));
-        stores.push(ShareStore::open(&path, MacKey::generate(&mut rng))?);
         println!("  node {node}: {}", path.display());
+        paths.push((node, path));
+    }
+
+    // ---------------------------------------------------------------- Stage 0: key generation
+    println!("\n-- Stage 0: the nodes generate the search-token key --");
+    println!(
+        "The nodes run a distributed key generation (GJKR, four rounds): each ends with a share\n\
+         of one OPRF key that nobody holds, and everyone learns every node's public\n\
+         verification share. Any {THRESHOLD} nodes can evaluate the OPRF; fewer cannot.\n"
+    );
+    let mut dkg_rng = ChaCha20Rng::seed_from_u64(2024);
+    let run = local::run(
+        threshold,
+        b"demo_phash_sis",
+        &BTreeMap::new(),
+        &mut dkg_rng,
+        &mut || Duration::ZERO,
+    )?;
+    let (messages, wire_bytes) = (run.messages(), run.bytes());
+    let mut outputs = BTreeMap::new();
+    for (id, outcome) in run.outcomes {
+        outputs.insert(id, outcome?);
+    }
+    let first = outputs
+        .values()
+        .next()
+        .ok_or("the DKG produced no output")?;
+    let (group_key, shares_public, qualified) = (
+        first.group_public_key,
+        first.verification_shares.clone(),
+        first.qualified.clone(),
+    );
+    if outputs.len() != usize::from(NODES)
+        || outputs.values().any(|o| {
+            o.group_public_key != group_key
+                || o.verification_shares != shares_public
+                || o.qualified != qualified
+        })
+    {
+        return Err("the nodes disagree on the DKG's result".into());
+    }
+    let qualified: Vec<String> = qualified.iter().map(ToString::to_string).collect();
+    println!(
+        "  qualified nodes {}; group key {}…; {} messages, {} bytes on the wire",
+        qualified.join(", "),
+        hex(&group_key.compress().as_bytes()[..8]),
+        messages,
+        wire_bytes
+    );
+    let oprf = OprfPublic {
+        context: TokenContext::new(b"demo collection", BandLayout::default())?,
+        verification_shares: verification_shares_from_points(&shares_public)?,
+        threshold,
+    };
+    let mut nodes = Vec::new();
+    for (id, path) in paths {
+        let output = outputs.remove(&id).ok_or("a node has no key share")?;
+        nodes.push(Node {
+            id,
+            store: ShareStore::open(&path, MacKey::generate(&mut rng))?,
+            key_share: output.key_share,
+            tokens: TokenIndex::new(),
+            oprf_online: id != NodeId::new(OPRF_OFFLINE)?,
+        });
     }
 
     // ---------------------------------------------------------------- Stage 1: ingest
+    let bands = oprf.context.tokens_per_image();
     println!("\n-- Stage 1: ingest --");
     println!(
-        "For each image the client computes its 64-bit pHash (identical to Python imagehash's),\n\
-         adds it to its search index, splits the file into {NODES} shares (Shamir over GF(2^8);\n\
-         any {THRESHOLD} recover it), and hands share i to node i, which stores it atomically.\n"
+        "For each image the client computes its 64-bit pHash (identical to Python imagehash's)\n\
+         and keeps it to itself. It gets the image's {bands} band tokens from the threshold VOPRF:\n\
+         one fixed-size request of {bands} blinded band values ({} bytes) goes to every node;\n\
+         node {OPRF_OFFLINE}'s OPRF service is offline, so nodes 1, 3, 4 and 5 each answer with {bands}\n\
+         evaluations and one DLEQ proof ({} bytes), and the client checks every proof, combines\n\
+         {THRESHOLD} answers and unblinds. It splits the file into {NODES} shares (Shamir over GF(2^8);\n\
+         any {THRESHOLD} recover it) and hands node i share i and the tokens; the node stores the\n\
+         share atomically and indexes the tokens. A node never sees a hash or a band value, only\n\
+         which images share one (equal tokens, as for band 0 of some images below).\n",
+        TokenRequest::encoded_len(bands, 1),
+        PartialEvaluation::encoded_len(bands),
     );
-    let mut index = SearchableSISIndex::new();
-    let mut names = std::collections::BTreeMap::new();
+    // The owner's own hashes, on the client: the nodes never receive them.
+    let mut owner_hashes: BTreeMap<ImageId, ImageHash> = BTreeMap::new();
+    let mut names = BTreeMap::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&fixtures)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("png" | "jpg")))
@@ -59,22 +213,28 @@ fn main() -> Result<(), Box<dyn Error>> {
         let bytes = std::fs::read(path)?;
         let hash = phash(&decode_luma(&bytes)?);
         let id = ImageId(rng.random());
+        let (band_tokens, _) = band_tokens(&oprf, &nodes, hash, &mut rng)?;
         let shares = split_image(&bytes, id, threshold, &SplitOptions::default(), &mut rng)?;
-        for (store, share) in stores.iter().zip(&shares) {
+        for (node, share) in nodes.iter_mut().zip(&shares) {
             let record = ImageRecord {
                 share: share.to_bytes(),
                 ..ImageRecord::default()
             };
-            store.put_image(id, &record)?;
+            node.store.put_image(id, &record)?;
+            node.tokens.insert(id, &band_tokens)?;
         }
-        index.insert(id, hash)?;
+        owner_hashes.insert(id, hash);
         let name = file_name(path);
-        println!("  {id}  pHash {hash}  {name} ({} bytes)", bytes.len());
+        println!(
+            "  {id}  pHash {hash}  token 0 {}…  {name} ({} bytes)",
+            hex(&band_tokens[0][..4]),
+            bytes.len()
+        );
         names.insert(id, name);
     }
     println!(
-        "\n{} images ingested; every node holds one share of each.",
-        index.len()
+        "\n{} images ingested; every node holds one share and the {bands} tokens of each.",
+        owner_hashes.len()
     );
 
     // ---------------------------------------------------------------- Stage 2: search
@@ -82,10 +242,17 @@ fn main() -> Result<(), Box<dyn Error>> {
     let original = fixtures.join("sk_astronaut.png");
     let query = degraded_copy(&original)?;
     let query_hash = phash(&decode_luma(&query)?);
+    let moved = phash(&decode_luma(&std::fs::read(&original)?)?).hamming(query_hash);
+    let how_far = if moved == 0 {
+        "exactly the original's".to_owned()
+    } else {
+        format!("{moved} bits from the original's")
+    };
     println!(
         "The query is {} shrunk to 50% and re-encoded as a JPEG of quality 40 ({} bytes):\n\
-         a different file with a different pHash, {query_hash}. Its bands (8 bands of 8 bits)\n\
-         select candidates that share at least one band; those are ranked by Hamming distance.\n",
+         a different file, whose pHash {query_hash} is {how_far}. Its {bands} band tokens come\n\
+         from the threshold VOPRF as at ingest; each node looks them up in its token index and\n\
+         returns the images that share at least one band (a shared token is a shared band).\n",
         file_name(&original),
         query.len()
     );
@@ -94,7 +261,28 @@ fn main() -> Result<(), Box<dyn Error>> {
         min_band_votes: 1,
         max_hamming: 20,
     };
-    let hits = index.rank_candidates(query_hash, &params);
+    let (query_tokens, answered) = band_tokens(&oprf, &nodes, query_hash, &mut rng)?;
+    let answered: Vec<String> = answered.iter().map(ToString::to_string).collect();
+    let per_node: Vec<Vec<(ImageId, u32)>> = nodes
+        .iter()
+        .map(|n| n.tokens.candidates(&query_tokens, params.min_band_votes))
+        .collect();
+    let candidates = per_node.first().ok_or("no node answered")?.clone();
+    if per_node.iter().any(|c| *c != candidates) {
+        return Err("the nodes' token indexes disagree".into());
+    }
+    println!(
+        "  query tokens from the answers of nodes {}; all {NODES} token indexes return the same {} candidate{}",
+        answered.join(", "),
+        candidates.len(),
+        if candidates.len() == 1 { "" } else { "s" }
+    );
+    println!(
+        "\nRanking by Hamming distance still needs the hashes: until the secure-ranking (MPC)\n\
+         stage exists, the client ranks the candidates itself, with the pHashes it keeps of\n\
+         its own images.\n"
+    );
+    let hits = rank_locally(&candidates, &owner_hashes, query_hash, &params);
     println!("  rank  image id          distance  band votes  file");
     for (rank, hit) in hits.iter().enumerate() {
         println!(
@@ -106,6 +294,15 @@ fn main() -> Result<(), Box<dyn Error>> {
             names.get(&hit.id).map_or("?", String::as_str)
         );
     }
+    // Cross-check against the plaintext index over the same hashes (client side only).
+    let mut plaintext = SearchableSISIndex::new();
+    plaintext.insert_many(owner_hashes.iter().map(|(id, h)| (*id, *h)))?;
+    if plaintext.candidates(query_hash, params.min_band_votes) != candidates
+        || plaintext.rank_candidates(query_hash, &params) != hits
+    {
+        return Err("the token search differs from the plaintext index".into());
+    }
+    println!("  cross-check: equal to SearchableSISIndex::rank_candidates on the same hashes");
     let best = hits.first().ok_or("no match found")?;
 
     // ---------------------------------------------------------------- retrieval
@@ -117,14 +314,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         best.id
     );
     let mut received = Vec::new();
-    for (node, store) in threshold.nodes().zip(&stores).take(4) {
-        let mut bytes = store.get_share(best.id)?.ok_or("share missing")?;
-        if node == NodeId::new(2)? {
+    for node in nodes.iter().take(4) {
+        let mut bytes = node.store.get_share(best.id)?.ok_or("share missing")?;
+        if node.id == NodeId::new(2)? {
             let last = bytes.len() - 100;
             bytes[last] ^= 0x40;
         }
         received.push(Share::from_bytes(&bytes)?);
-        println!("  received {} bytes from node {node}", bytes.len());
+        println!("  received {} bytes from node {}", bytes.len(), node.id);
     }
     let done = reconstruct(&received)?;
     for bad in &done.rejected {
@@ -139,14 +336,42 @@ fn main() -> Result<(), Box<dyn Error>> {
     let original_bytes = std::fs::read(fixtures.join(name))?;
     if done.image[..] == original_bytes[..] {
         println!(
-            "\nThe {} reconstructed bytes are identical to {name}. No node ever held the image,\n\
-             and the misbehaving node was caught and routed around.",
+            "\nThe {} reconstructed bytes are identical to {name}. No node ever held the image\n\
+             or its hash, and the misbehaving node was caught and routed around.",
             done.image.len()
         );
         Ok(())
     } else {
         Err("reconstructed bytes differ from the original".into())
     }
+}
+
+/// The client's ranking of the nodes' candidates with its own hashes: within
+/// `params.max_hamming`, by distance then id, the best `params.topk`.
+fn rank_locally(
+    candidates: &[(ImageId, u32)],
+    hashes: &BTreeMap<ImageId, ImageHash>,
+    query: ImageHash,
+    params: &SearchParams,
+) -> Vec<RankedCandidate> {
+    let mut ranked: Vec<RankedCandidate> = candidates
+        .iter()
+        .filter_map(|&(id, band_votes)| {
+            let distance = hashes.get(&id)?.hamming(query);
+            (distance <= params.max_hamming).then_some(RankedCandidate {
+                id,
+                distance,
+                band_votes,
+            })
+        })
+        .collect();
+    ranked.sort_by_key(|c| (c.distance, c.id));
+    ranked.truncate(params.topk);
+    ranked
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn file_name(path: &Path) -> String {

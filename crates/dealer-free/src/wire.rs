@@ -21,8 +21,9 @@ use phr_sis::NodeId;
 pub const WIRE_VERSION: u8 = 1;
 
 /// The largest message any decoder accepts, in bytes (a DKG deal for t = 255 is 8.3 KB; a
-/// justification revealing 254 shares is 33 KB).
-pub const MAX_MESSAGE_LEN: usize = 1 << 20;
+/// justification revealing 254 shares is 33 KB; a partial evaluation or a token request of
+/// 65535 elements, the most their `u16` count allows, is 2.1 MB).
+pub const MAX_MESSAGE_LEN: usize = 1 << 22;
 
 /// Which message a byte string claims to be (the second header byte).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +45,10 @@ pub enum MessageKind {
     ReshareJustification,
     /// Resharing round 4: transcript hash.
     ReshareConfirmation,
+    /// Threshold VOPRF: one node's evaluations of a batch with one batched DLEQ proof.
+    OprfPartialEvaluation,
+    /// Search tokens: a fixed-size batch of blinded band inputs.
+    TokenRequest,
 }
 
 impl MessageKind {
@@ -59,6 +64,8 @@ impl MessageKind {
             MessageKind::ReshareComplaint => 0x22,
             MessageKind::ReshareJustification => 0x23,
             MessageKind::ReshareConfirmation => 0x24,
+            MessageKind::OprfPartialEvaluation => 0x31,
+            MessageKind::TokenRequest => 0x32,
         }
     }
 
@@ -76,6 +83,8 @@ impl MessageKind {
             0x22 => MessageKind::ReshareComplaint,
             0x23 => MessageKind::ReshareJustification,
             0x24 => MessageKind::ReshareConfirmation,
+            0x31 => MessageKind::OprfPartialEvaluation,
+            0x32 => MessageKind::TokenRequest,
             other => return Err(WireError::UnknownKind(other)),
         })
     }
@@ -291,6 +300,27 @@ impl<'a> Reader<'a> {
         decode_point(&bytes).ok_or(WireError::InvalidPoint { field })
     }
 
+    /// `count` consecutive canonical, non-identity points. The length is checked before
+    /// anything is decoded or allocated.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`], [`WireError::InvalidPoint`].
+    pub fn points(
+        &mut self,
+        field: &'static str,
+        count: usize,
+    ) -> Result<Vec<RistrettoPoint>, WireError> {
+        let need = count.saturating_mul(32);
+        if self.rest.len() < need {
+            return Err(WireError::Truncated {
+                field,
+                need,
+                got: self.rest.len(),
+            });
+        }
+        (0..count).map(|_| self.point(field)).collect()
+    }
+
     /// A canonical scalar.
     ///
     /// # Errors
@@ -385,5 +415,34 @@ mod tests {
         ));
         let r = Reader::new(&[1, 0x11, 5], MessageKind::DkgDeal).unwrap();
         assert_eq!(r.finish(), Err(WireError::TrailingBytes(1)));
+        let mut r = Reader::new(&[1, 0x31, 0, 1], MessageKind::OprfPartialEvaluation).unwrap();
+        assert_eq!(
+            r.points("element", 1),
+            Err(WireError::Truncated {
+                field: "element",
+                need: 32,
+                got: 2
+            })
+        );
+    }
+
+    #[test]
+    fn kinds_round_trip_through_their_byte() {
+        for kind in [
+            MessageKind::DkgDeal,
+            MessageKind::DkgComplaint,
+            MessageKind::DkgJustification,
+            MessageKind::DkgConfirmation,
+            MessageKind::ReshareDeal,
+            MessageKind::ReshareComplaint,
+            MessageKind::ReshareJustification,
+            MessageKind::ReshareConfirmation,
+            MessageKind::OprfPartialEvaluation,
+            MessageKind::TokenRequest,
+        ] {
+            assert_eq!(MessageKind::from_byte(kind.to_byte()), Ok(kind));
+        }
+        assert_eq!(MessageKind::OprfPartialEvaluation.to_byte(), 0x31);
+        assert_eq!(MessageKind::TokenRequest.to_byte(), 0x32);
     }
 }

@@ -3,8 +3,8 @@
 //! whatever the hash: images with 1 to 8 distinct band values, and batches of images with
 //! any amount of shared bands, give identical sizes for the same image count.
 
-use dealer_free::oprf::threshold::WireError;
 use dealer_free::oprf::tokens::{TOKENS_PER_REQUEST, TokenContext, TokenRequest};
+use dealer_free::wire::WireError;
 use phr_sis::{BandLayout, ImageHash};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -88,7 +88,7 @@ fn other_layouts_fix_their_own_size() {
             long.push(0);
             assert_eq!(
                 TokenRequest::from_bytes(&long),
-                Err(WireError::TrailingBytes { extra: 1 })
+                Err(WireError::TrailingBytes(1))
             );
         }
     }

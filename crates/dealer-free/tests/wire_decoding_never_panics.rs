@@ -1,10 +1,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 //! Decoding partial evaluations and token requests never panics: arbitrary bytes and
 //! mutations of valid encodings give a value or a typed error, and whatever decodes
-//! re-encodes to the same bytes.
+//! re-encodes to the same bytes. Both are messages of the crate's wire layer, so neither
+//! decodes as the other (their kind bytes differ).
 
 use dealer_free::oprf::threshold::{KeyShare, PartialEvaluation, partial_evaluate};
 use dealer_free::oprf::tokens::{TokenContext, TokenRequest};
+use dealer_free::wire::{MessageKind, peek_kind};
 use phr_sis::{BandLayout, ImageHash, NodeId};
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -42,6 +44,10 @@ proptest! {
         truncate in any::<bool>(),
     ) {
         let (request, partial) = valid_encodings(seed, images);
+        prop_assert_eq!(peek_kind(&request), Ok(MessageKind::TokenRequest));
+        prop_assert_eq!(peek_kind(&partial), Ok(MessageKind::OprfPartialEvaluation));
+        prop_assert!(PartialEvaluation::from_bytes(&request).is_err());
+        prop_assert!(TokenRequest::from_bytes(&partial).is_err());
         for mut bytes in [request, partial] {
             for (at, x) in &flips {
                 let i = at % bytes.len();

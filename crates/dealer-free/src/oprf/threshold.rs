@@ -28,10 +28,13 @@
 //! * [`KeyShare`]s are zeroized on drop and their `Debug` output is redacted; all
 //!   randomness comes from the caller's [`rand::CryptoRng`].
 //! * [`PartialEvaluation::from_bytes`] never panics: truncation, trailing bytes, an unknown
-//!   version, node id 0, an empty batch and invalid points are typed [`WireError`]s.
+//!   version or kind, node id 0, an empty batch, invalid points and non-canonical scalars
+//!   are typed [`WireError`]s of the crate's wire layer ([`crate::wire`]).
 //!
-//! Wire encoding of a [`PartialEvaluation`] (version [`PARTIAL_EVALUATION_VERSION`]):
-//! `version (1) ‖ node id (1) ‖ count (u16, big-endian) ‖ count × element (32) ‖ proof (64)`.
+//! Wire encoding of a [`PartialEvaluation`], in the layout of [`crate::wire`] (kind
+//! [`MessageKind::OprfPartialEvaluation`]):
+//! `version (1) ‖ kind (1) ‖ node id (1) ‖ count (u16, big-endian) ‖ count × element (32) ‖
+//! proof c (32) ‖ proof s (32)`.
 //!
 //! # References
 //! * RFC 9497, "Oblivious Pseudorandom Functions (OPRFs) Using Prime-Order Groups", §2.2
@@ -48,63 +51,16 @@ use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use phr_sis::{NodeId, Threshold};
 use zeroize::Zeroize;
 
+use crate::wire::{MessageKind, Reader, WireError, Writer};
+
 use super::{
     Blind, BlindedElement, ELEMENT_LEN, EvaluationElement, Mode, OUTPUT_LEN, OprfError, PROOF_LEN,
     Proof, PublicKey, dleq, finalize_hash, random_scalar,
 };
 
-/// The current version byte of the [`PartialEvaluation`] wire encoding.
-pub const PARTIAL_EVALUATION_VERSION: u8 = 1;
-
 /// The most elements one partial evaluation (or one request) may carry: the count is a
 /// `u16` on the wire.
 pub const MAX_BATCH: usize = u16::MAX as usize;
-
-/// Errors decoding a wire message ([`PartialEvaluation`], token requests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum WireError {
-    /// The message ends before its declared contents.
-    #[error("message truncated: {needed} bytes needed, {found} present")]
-    Truncated {
-        /// The number of bytes the header announces.
-        needed: usize,
-        /// The number of bytes present.
-        found: usize,
-    },
-    /// Bytes follow the declared contents.
-    #[error("{extra} trailing bytes after the message")]
-    TrailingBytes {
-        /// How many bytes are left over.
-        extra: usize,
-    },
-    /// The version byte is not one this code understands.
-    #[error("unsupported message version {0}")]
-    UnsupportedVersion(u8),
-    /// The node id byte is 0, which is no node.
-    #[error("node id 0 is not a node")]
-    ZeroNodeId,
-    /// The message declares no elements.
-    #[error("message carries no elements")]
-    EmptyBatch,
-    /// An element is not a valid, non-identity ristretto255 encoding.
-    #[error("element {index} is invalid: {error}")]
-    BadElement {
-        /// The position of the element in the message.
-        index: usize,
-        /// Why it was rejected.
-        error: OprfError,
-    },
-    /// The proof has a non-canonical scalar.
-    #[error("invalid proof encoding: {0}")]
-    BadProof(OprfError),
-    /// A header field has a value the message layout does not allow.
-    #[error("invalid header field {field}")]
-    BadHeader {
-        /// The name of the field.
-        field: &'static str,
-    },
-}
 
 /// Why one node's partial evaluation was not used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -215,111 +171,64 @@ impl PartialEvaluation {
     /// The encoded length of a partial evaluation of `count` elements.
     #[must_use]
     pub const fn encoded_len(count: usize) -> usize {
-        4 + count * ELEMENT_LEN + PROOF_LEN
+        2 + 3 + count * ELEMENT_LEN + PROOF_LEN
     }
 
-    /// `version ‖ node id ‖ count (u16 BE) ‖ elements ‖ proof`.
+    /// `version ‖ kind ‖ node id ‖ count (u16 BE) ‖ elements ‖ proof`.
     ///
     /// # Errors
     /// [`OprfError::BatchTooLarge`] above [`MAX_BATCH`] elements (never for a partial built
     /// by [`partial_evaluate`]).
     pub fn to_bytes(&self) -> Result<Vec<u8>, OprfError> {
         let count = u16::try_from(self.elements.len()).map_err(|_| OprfError::BatchTooLarge)?;
-        let mut out = Vec::with_capacity(Self::encoded_len(self.elements.len()));
-        out.push(PARTIAL_EVALUATION_VERSION);
-        out.push(self.node.get());
-        out.extend_from_slice(&count.to_be_bytes());
+        let mut w = Writer::new(MessageKind::OprfPartialEvaluation);
+        w.node(self.node);
+        w.u16(count);
         for e in &self.elements {
-            out.extend_from_slice(&e.to_bytes());
+            w.point(&e.0);
         }
-        out.extend_from_slice(&self.proof.to_bytes());
-        Ok(out)
+        w.scalar(&self.proof.c);
+        w.scalar(&self.proof.s);
+        Ok(w.finish())
     }
 
     /// Decodes a partial evaluation. Never panics.
     ///
     /// # Errors
-    /// [`WireError::Truncated`], [`WireError::TrailingBytes`],
-    /// [`WireError::UnsupportedVersion`], [`WireError::ZeroNodeId`],
-    /// [`WireError::EmptyBatch`], [`WireError::BadElement`] (invalid or identity point),
-    /// [`WireError::BadProof`] (non-canonical scalar).
+    /// A [`WireError`] naming the first bad field: [`WireError::Truncated`],
+    /// [`WireError::TrailingBytes`], [`WireError::UnknownVersion`],
+    /// [`WireError::UnknownKind`] / [`WireError::UnexpectedKind`],
+    /// [`WireError::InvalidNodeId`] (node id 0), [`WireError::InvalidField`] (an empty
+    /// batch), [`WireError::InvalidPoint`] (an invalid or identity element),
+    /// [`WireError::InvalidScalar`] (a non-canonical proof scalar).
     pub fn from_bytes(bytes: &[u8]) -> Result<PartialEvaluation, WireError> {
-        let header = bytes.get(..4).ok_or(WireError::Truncated {
-            needed: 4,
-            found: bytes.len(),
-        })?;
-        if header[0] != PARTIAL_EVALUATION_VERSION {
-            return Err(WireError::UnsupportedVersion(header[0]));
-        }
-        let node = NodeId::new(header[1]).map_err(|_| WireError::ZeroNodeId)?;
-        let count = usize::from(u16::from_be_bytes([header[2], header[3]]));
+        let mut r = Reader::new(bytes, MessageKind::OprfPartialEvaluation)?;
+        let node = r.node("node")?;
+        let count = usize::from(r.u16("count")?);
         if count == 0 {
-            return Err(WireError::EmptyBatch);
+            return Err(empty_batch("count"));
         }
-        let body = check_len(bytes, Self::encoded_len(count))?;
-        let (elements, proof) = body[4..].split_at(count * ELEMENT_LEN);
-        let elements = decode_elements(elements)?;
-        let proof = proof
-            .try_into()
-            .map_err(|_| WireError::Truncated {
-                needed: Self::encoded_len(count),
-                found: bytes.len(),
-            })
-            .and_then(|p: &[u8; PROOF_LEN]| Proof::from_bytes(p).map_err(WireError::BadProof))?;
+        let elements = r
+            .points("element", count)?
+            .into_iter()
+            .map(EvaluationElement)
+            .collect();
+        let c = r.scalar("proof c")?;
+        let s = r.scalar("proof s")?;
+        r.finish()?;
         Ok(PartialEvaluation {
             node,
             elements,
-            proof,
+            proof: Proof { c, s },
         })
     }
 }
 
-/// `bytes` if it is exactly `needed` long, else the matching [`WireError`].
-pub(super) fn check_len(bytes: &[u8], needed: usize) -> Result<&[u8], WireError> {
-    match bytes.len().cmp(&needed) {
-        core::cmp::Ordering::Less => Err(WireError::Truncated {
-            needed,
-            found: bytes.len(),
-        }),
-        core::cmp::Ordering::Greater => Err(WireError::TrailingBytes {
-            extra: bytes.len() - needed,
-        }),
-        core::cmp::Ordering::Equal => Ok(bytes),
-    }
-}
-
-/// Decodes consecutive 32-byte elements (the length is a multiple of 32).
-pub(super) fn decode_elements<T>(bytes: &[u8]) -> Result<Vec<T>, WireError>
-where
-    T: ElementDecode,
-{
-    bytes
-        .chunks_exact(ELEMENT_LEN)
-        .enumerate()
-        .map(|(index, chunk)| {
-            let arr: &[u8; ELEMENT_LEN] = chunk.try_into().map_err(|_| WireError::Truncated {
-                needed: ELEMENT_LEN,
-                found: chunk.len(),
-            })?;
-            T::decode(arr).map_err(|error| WireError::BadElement { index, error })
-        })
-        .collect()
-}
-
-/// Element types decodable from 32 bytes.
-pub(super) trait ElementDecode: Sized {
-    fn decode(bytes: &[u8; ELEMENT_LEN]) -> Result<Self, OprfError>;
-}
-
-impl ElementDecode for EvaluationElement {
-    fn decode(bytes: &[u8; ELEMENT_LEN]) -> Result<Self, OprfError> {
-        EvaluationElement::from_bytes(bytes)
-    }
-}
-
-impl ElementDecode for BlindedElement {
-    fn decode(bytes: &[u8; ELEMENT_LEN]) -> Result<Self, OprfError> {
-        BlindedElement::from_bytes(bytes)
+/// The error of a message that declares no elements.
+pub(super) fn empty_batch(field: &'static str) -> WireError {
+    WireError::InvalidField {
+        field,
+        reason: "the batch is empty".to_owned(),
     }
 }
 
@@ -558,8 +467,10 @@ mod tests {
         assert_eq!(bytes.len(), PartialEvaluation::encoded_len(1));
         assert_eq!(
             hex(&bytes),
-            // version 1, node 3, count 1, element, proof (c ‖ s).
-            "01030001\
+            // version 1, kind 0x31 (partial evaluation), node 3, count 1, element, proof
+            // (c ‖ s).
+            "0131\
+             030001\
              72bd53a8c7da4e9630a4a138593c3831dcb24ee421fde99e9539f40d956c874d\
              dc2c05e31682fcdfd8ac4a75e7ffc5360baea0bc1ac9102a30cc85b361dcc500\
              c33300d3e2f64e0ed5536e9c589582cd24fd7f0ae9a8790a34f455feea866b04"
@@ -568,46 +479,52 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(matches!(
                 PartialEvaluation::from_bytes(&bytes[..cut]),
-                Err(WireError::Truncated { .. } | WireError::EmptyBatch)
+                Err(WireError::Truncated { .. } | WireError::InvalidField { .. })
             ));
         }
         let mut long = bytes.clone();
         long.push(0);
         assert_eq!(
             PartialEvaluation::from_bytes(&long),
-            Err(WireError::TrailingBytes { extra: 1 })
+            Err(WireError::TrailingBytes(1))
         );
         let mut bad = bytes.clone();
         bad[0] = 2;
         assert_eq!(
             PartialEvaluation::from_bytes(&bad),
-            Err(WireError::UnsupportedVersion(2))
+            Err(WireError::UnknownVersion(2))
         );
         let mut bad = bytes.clone();
-        bad[1] = 0;
+        bad[1] = MessageKind::TokenRequest.to_byte();
         assert_eq!(
             PartialEvaluation::from_bytes(&bad),
-            Err(WireError::ZeroNodeId)
-        );
-        let mut bad = bytes.clone();
-        bad[4..36].copy_from_slice(&[0u8; 32]);
-        assert_eq!(
-            PartialEvaluation::from_bytes(&bad),
-            Err(WireError::BadElement {
-                index: 0,
-                error: OprfError::IdentityElement
+            Err(WireError::UnexpectedKind {
+                expected: MessageKind::OprfPartialEvaluation,
+                got: MessageKind::TokenRequest
             })
         );
-        let mut bad = bytes;
-        bad[36..68].copy_from_slice(&[0xffu8; 32]);
+        let mut bad = bytes.clone();
+        bad[2] = 0;
         assert_eq!(
             PartialEvaluation::from_bytes(&bad),
-            Err(WireError::BadProof(OprfError::InvalidScalar))
+            Err(WireError::InvalidNodeId { field: "node" })
         );
+        let mut bad = bytes.clone();
+        bad[5..37].copy_from_slice(&[0u8; 32]);
         assert_eq!(
-            PartialEvaluation::from_bytes(&[1, 1, 0, 0]),
-            Err(WireError::EmptyBatch)
+            PartialEvaluation::from_bytes(&bad),
+            Err(WireError::InvalidPoint { field: "element" })
         );
+        let mut bad = bytes;
+        bad[37..69].copy_from_slice(&[0xffu8; 32]);
+        assert_eq!(
+            PartialEvaluation::from_bytes(&bad),
+            Err(WireError::InvalidScalar { field: "proof c" })
+        );
+        assert!(matches!(
+            PartialEvaluation::from_bytes(&[1, 0x31, 1, 0, 0]),
+            Err(WireError::InvalidField { field: "count", .. })
+        ));
         assert_eq!(
             format!("{share:?}"),
             "KeyShare { id: NodeId(3), secret: \"<redacted>\" }"

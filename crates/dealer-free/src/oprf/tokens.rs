@@ -34,8 +34,9 @@
 //! value and the access pattern of queries; a client allowed to query the OPRF can
 //! enumerate all band tokens, so OPRF access must be authenticated and rate-limited.
 //!
-//! Wire encoding of a [`TokenRequest`] (version [`TOKEN_REQUEST_VERSION`]):
-//! `version (1) ‖ bands (1) ‖ images (u16 BE) ‖ bands·images × blinded element (32)`.
+//! Wire encoding of a [`TokenRequest`], in the layout of [`crate::wire`] (kind
+//! [`MessageKind::TokenRequest`]):
+//! `version (1) ‖ kind (1) ‖ bands (1) ‖ images (u16 BE) ‖ bands·images × blinded element (32)`.
 //!
 //! # References
 //! * RFC 9497 (VOPRF mode, ristretto255-SHA512).
@@ -48,19 +49,16 @@ use phr_sis::{BandLayout, ImageHash, NodeId, Threshold};
 use zeroize::Zeroize;
 
 use super::threshold::{
-    KeyShare, MAX_BATCH, PartialEvaluation, ThresholdError, WireError, check_len, combine_filtered,
-    decode_elements,
+    KeyShare, MAX_BATCH, PartialEvaluation, ThresholdError, combine_filtered, empty_batch,
 };
 use super::{
     Blind, BlindedElement, ELEMENT_LEN, Mode, OUTPUT_LEN, OprfError, PublicKey, blind_with_blind,
     finalize_hash, random_scalar,
 };
+use crate::wire::{MessageKind, Reader, WireError, Writer};
 
 /// The domain string every token input starts with.
 pub const TOKEN_DOMAIN: &[u8] = b"dealer-free-sis/v1/band-token";
-
-/// The current version byte of the [`TokenRequest`] wire encoding.
-pub const TOKEN_REQUEST_VERSION: u8 = 1;
 
 /// Blinded elements per image in a request with the default layout (8 bands): one per band.
 /// For other layouts it is [`BandLayout::bands`].
@@ -377,54 +375,55 @@ impl TokenRequest {
     /// The encoded length of a request for `images` images of `bands` bands.
     #[must_use]
     pub const fn encoded_len(bands: usize, images: usize) -> usize {
-        4 + bands * images * ELEMENT_LEN
+        2 + 3 + bands * images * ELEMENT_LEN
     }
 
-    /// `version ‖ bands ‖ images (u16 BE) ‖ blinded elements`.
+    /// `version ‖ kind ‖ bands ‖ images (u16 BE) ‖ blinded elements`.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(Self::encoded_len(self.bands(), self.images()));
-        out.push(TOKEN_REQUEST_VERSION);
-        out.push(self.bands);
-        out.extend_from_slice(&self.images.to_be_bytes());
+        let mut w = Writer::new(MessageKind::TokenRequest);
+        w.u8(self.bands);
+        w.u16(self.images);
         for b in &self.blinded {
-            out.extend_from_slice(&b.to_bytes());
+            w.point(&b.0);
         }
-        out
+        w.finish()
     }
 
     /// Decodes a request. Never panics.
     ///
     /// # Errors
-    /// [`WireError::Truncated`], [`WireError::TrailingBytes`],
-    /// [`WireError::UnsupportedVersion`], [`WireError::BadHeader`] (a band count no
-    /// [`BandLayout`] has, or more than 65535 elements), [`WireError::EmptyBatch`] (no
-    /// images), [`WireError::BadElement`].
+    /// A [`WireError`] naming the first bad field: [`WireError::Truncated`],
+    /// [`WireError::TrailingBytes`], [`WireError::UnknownVersion`],
+    /// [`WireError::UnknownKind`] / [`WireError::UnexpectedKind`],
+    /// [`WireError::InvalidField`] (a band count no [`BandLayout`] has, no images, or more
+    /// than 65535 elements), [`WireError::InvalidPoint`].
     pub fn from_bytes(bytes: &[u8]) -> Result<TokenRequest, WireError> {
-        let header = bytes.get(..4).ok_or(WireError::Truncated {
-            needed: 4,
-            found: bytes.len(),
-        })?;
-        if header[0] != TOKEN_REQUEST_VERSION {
-            return Err(WireError::UnsupportedVersion(header[0]));
-        }
-        let bands = header[1];
+        let mut r = Reader::new(bytes, MessageKind::TokenRequest)?;
+        let bands = r.u8("bands")?;
         if !matches!(bands, 4 | 8 | 16 | 32 | 64) {
-            return Err(WireError::BadHeader { field: "bands" });
+            return Err(WireError::InvalidField {
+                field: "bands",
+                reason: format!("{bands} bands; a layout has 4, 8, 16, 32 or 64"),
+            });
         }
-        let images = u16::from_be_bytes([header[2], header[3]]);
+        let images = r.u16("images")?;
         if images == 0 {
-            return Err(WireError::EmptyBatch);
+            return Err(empty_batch("images"));
         }
         let count = usize::from(bands) * usize::from(images);
         if count > MAX_BATCH {
-            return Err(WireError::BadHeader { field: "images" });
+            return Err(WireError::InvalidField {
+                field: "images",
+                reason: format!("{count} elements; at most {MAX_BATCH} fit in one request"),
+            });
         }
-        let bytes = check_len(
-            bytes,
-            Self::encoded_len(usize::from(bands), usize::from(images)),
-        )?;
-        let blinded = decode_elements(&bytes[4..])?;
+        let blinded = r
+            .points("blinded element", count)?
+            .into_iter()
+            .map(BlindedElement)
+            .collect();
+        r.finish()?;
         Ok(TokenRequest {
             bands,
             images,
@@ -525,34 +524,50 @@ mod tests {
             Err(TokenError::CollectionTooLong { len: 256 })
         ));
         assert_eq!(
-            TokenRequest::from_bytes(&[1, 8, 0]),
+            TokenRequest::from_bytes(&[1, 0x32, 8, 0]),
             Err(WireError::Truncated {
-                needed: 4,
-                found: 3
+                field: "images",
+                need: 2,
+                got: 1
             })
         );
         assert_eq!(
-            TokenRequest::from_bytes(&[2, 8, 0, 1]),
-            Err(WireError::UnsupportedVersion(2))
+            TokenRequest::from_bytes(&[2, 0x32, 8, 0, 1]),
+            Err(WireError::UnknownVersion(2))
         );
         assert_eq!(
-            TokenRequest::from_bytes(&[1, 7, 0, 1]),
-            Err(WireError::BadHeader { field: "bands" })
-        );
-        assert_eq!(
-            TokenRequest::from_bytes(&[1, 8, 0, 0]),
-            Err(WireError::EmptyBatch)
-        );
-        assert_eq!(
-            TokenRequest::from_bytes(&[1, 64, 0xff, 0xff]),
-            Err(WireError::BadHeader { field: "images" })
-        );
-        assert_eq!(
-            TokenRequest::from_bytes(&[1, 4, 0, 1]),
-            Err(WireError::Truncated {
-                needed: 132,
-                found: 4
+            TokenRequest::from_bytes(&[1, 0x31, 8, 0, 1]),
+            Err(WireError::UnexpectedKind {
+                expected: MessageKind::TokenRequest,
+                got: MessageKind::OprfPartialEvaluation
             })
         );
+        assert!(matches!(
+            TokenRequest::from_bytes(&[1, 0x32, 7, 0, 1]),
+            Err(WireError::InvalidField { field: "bands", .. })
+        ));
+        assert!(matches!(
+            TokenRequest::from_bytes(&[1, 0x32, 8, 0, 0]),
+            Err(WireError::InvalidField {
+                field: "images",
+                ..
+            })
+        ));
+        assert!(matches!(
+            TokenRequest::from_bytes(&[1, 0x32, 64, 0xff, 0xff]),
+            Err(WireError::InvalidField {
+                field: "images",
+                ..
+            })
+        ));
+        assert_eq!(
+            TokenRequest::from_bytes(&[1, 0x32, 4, 0, 1]),
+            Err(WireError::Truncated {
+                field: "blinded element",
+                need: 128,
+                got: 0
+            })
+        );
+        assert_eq!(TokenRequest::encoded_len(4, 1), 133);
     }
 }
