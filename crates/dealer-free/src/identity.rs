@@ -337,6 +337,9 @@ impl NodePublicKeys {
     }
 }
 
+/// A peer's encryption key and the Diffie–Hellman secret shared with it.
+type SharedSecret = (RistrettoPoint, zeroize::Zeroizing<[u8; 32]>);
+
 /// A node's long-term secret keys. Zeroized on drop; `Debug` is redacted.
 ///
 /// The static–static Diffie–Hellman point with each peer is computed once and kept (a
@@ -349,7 +352,7 @@ pub struct NodeKeys {
     signing: SigningKey,
     encryption: Scalar,
     #[zeroize(skip)]
-    shared: Mutex<HashMap<[u8; 32], zeroize::Zeroizing<[u8; 32]>>>,
+    shared: Mutex<HashMap<NodeId, SharedSecret>>,
 }
 
 impl Clone for NodeKeys {
@@ -436,30 +439,36 @@ impl NodeKeys {
         self.signing.sign(msg, rng)
     }
 
-    /// `encryption · peer_key`, compressed; computed once per peer.
-    fn shared_secret(&self, peer_key: &RistrettoPoint) -> zeroize::Zeroizing<[u8; 32]> {
-        let peer = peer_key.compress().to_bytes();
+    /// `encryption · peer_key`, compressed; computed once per peer (kept by node id, and
+    /// recomputed if that node's key is not the one kept).
+    fn shared_secret(
+        &self,
+        peer: NodeId,
+        peer_key: &RistrettoPoint,
+    ) -> zeroize::Zeroizing<[u8; 32]> {
         if let Ok(cache) = self.shared.lock()
-            && let Some(s) = cache.get(&peer)
+            && let Some((key, s)) = cache.get(&peer)
+            && key == peer_key
         {
             return s.clone();
         }
         let s = zeroize::Zeroizing::new((self.encryption * peer_key).compress().to_bytes());
         if let Ok(mut cache) = self.shared.lock() {
-            cache.insert(peer, s.clone());
+            cache.insert(peer, (*peer_key, s.clone()));
         }
         s
     }
 
     fn pairwise_cipher(
         &self,
+        peer: NodeId,
         peer_key: &RistrettoPoint,
         session: &[u8; 32],
         label: &[u8],
         sender: NodeId,
         recipient: NodeId,
     ) -> Aes256Gcm {
-        let shared = self.shared_secret(peer_key);
+        let shared = self.shared_secret(peer, peer_key);
         let mut digest = Sha512::new()
             .chain_update(SEAL_DOMAIN)
             .chain_update(session)
@@ -485,7 +494,7 @@ impl NodeKeys {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Vec<u8> {
-        let cipher = self.pairwise_cipher(to_key, session, label, self.id, to);
+        let cipher = self.pairwise_cipher(to, to_key, session, label, self.id, to);
         cipher
             .encrypt(
                 &aes_gcm::Nonce::default(),
@@ -510,7 +519,7 @@ impl NodeKeys {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, OpenError> {
-        let cipher = self.pairwise_cipher(from_key, session, label, from, self.id);
+        let cipher = self.pairwise_cipher(from, from_key, session, label, from, self.id);
         cipher
             .decrypt(
                 &aes_gcm::Nonce::default(),

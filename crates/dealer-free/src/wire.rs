@@ -162,7 +162,13 @@ impl Writer {
     /// A buffer that starts with the header of `kind`.
     #[must_use]
     pub fn new(kind: MessageKind) -> Writer {
-        let mut bytes = Vec::with_capacity(256);
+        Writer::with_capacity(kind, 256)
+    }
+
+    /// [`Writer::new`] for a message of about `len` bytes (one allocation).
+    #[must_use]
+    pub fn with_capacity(kind: MessageKind, len: usize) -> Writer {
+        let mut bytes = Vec::with_capacity(len.max(2));
         bytes.push(WIRE_VERSION);
         bytes.push(kind.to_byte());
         Writer { bytes }

@@ -61,7 +61,8 @@ fn encode(
     signature: &Signature,
     encrypted_share: &[u8; ENCRYPTED_SHARE_LEN],
 ) -> Vec<u8> {
-    let mut w = Writer::new(MessageKind::DkgDeal);
+    let len = 4 + commitment.len() + crate::identity::SIGNATURE_LEN + ENCRYPTED_SHARE_LEN;
+    let mut w = Writer::with_capacity(MessageKind::DkgDeal, len);
     w.node(dealer);
     w.node(recipient);
     w.bytes(commitment);
