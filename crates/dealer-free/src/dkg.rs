@@ -725,25 +725,14 @@ impl Core {
                 )
             })
             .collect();
-        let mut keys = Vec::with_capacity(entries.len());
-        for (from, _, _, _) in &entries {
-            keys.push(self.params.participants.get(from).map(|k| k.signing));
-        }
-        let mut items = Vec::new();
-        let mut index = Vec::new();
-        for (i, ((_, msg, sig, _), key)) in entries.iter().zip(&keys).enumerate() {
-            if let (Some(sig), Some(key)) = (sig, key) {
-                items.push((key, msg.as_slice(), sig));
-                index.push(i);
-            }
-        }
-        let failing: BTreeSet<usize> = match crate::identity::verify_batch_vartime(&items, rng) {
-            Ok(()) => BTreeSet::new(),
-            Err(bad) => bad
-                .into_iter()
-                .filter_map(|b| index.get(b).copied())
-                .collect(),
-        };
+        let checks: Vec<_> = entries
+            .iter()
+            .map(|(from, msg, sig, _)| {
+                let key = self.params.participants.get(from).map(|k| &k.signing);
+                (key, msg.as_slice(), sig.as_ref())
+            })
+            .collect();
+        let failing = crate::identity::failing_signatures(&checks, rng);
         let mut out = BTreeMap::new();
         for (i, (from, _, _, msg)) in entries.into_iter().enumerate() {
             if failing.contains(&i) {

@@ -298,6 +298,32 @@ pub fn verify_batch_vartime<R: CryptoRng + ?Sized>(
     }
 }
 
+/// The indices of the entries that fail: no key, no signature, or a signature that does not
+/// verify — all checked with one [`verify_batch_vartime`].
+pub fn failing_signatures<R: CryptoRng + ?Sized>(
+    entries: &[(Option<&VerifyingKey>, &[u8], Option<&Signature>)],
+    rng: &mut R,
+) -> std::collections::BTreeSet<usize> {
+    let mut items = Vec::with_capacity(entries.len());
+    let mut index = Vec::with_capacity(entries.len());
+    let mut failing = std::collections::BTreeSet::new();
+    for (i, (key, msg, sig)) in entries.iter().enumerate() {
+        match (key, sig) {
+            (Some(key), Some(sig)) => {
+                items.push((*key, *msg, *sig));
+                index.push(i);
+            }
+            _ => {
+                failing.insert(i);
+            }
+        }
+    }
+    if let Err(bad) = verify_batch_vartime(&items, rng) {
+        failing.extend(bad.into_iter().filter_map(|b| index.get(b).copied()));
+    }
+    failing
+}
+
 /// A node's public identity: what every other node must know about it in advance.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct NodePublicKeys {

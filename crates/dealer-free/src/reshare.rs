@@ -51,7 +51,7 @@ use crate::dkg::deal::{commitment_digest, commitment_signed_bytes};
 use crate::dkg::{
     Disqualification, KeyShare, Recipient, Rejected, SessionId, body_of, signed_bytes,
 };
-use crate::identity::{NodeKeys, NodePublicKeys, SEAL_OVERHEAD, Signature, verify_batch_vartime};
+use crate::identity::{NodeKeys, NodePublicKeys, SEAL_OVERHEAD, Signature};
 use crate::vss::{FeldmanCommitment, FeldmanDealer, lagrange_at_zero, verify_share};
 use crate::wire::{MessageKind, Reader, WireError, Writer, peek_kind};
 
@@ -625,28 +625,19 @@ impl ReshareSession {
                 (from, signed_bytes(&session, body_of(&bytes)), sig, body)
             })
             .collect();
-        let keys: Vec<_> = entries
+        let checks: Vec<_> = entries
             .iter()
-            .map(|(f, _, _, _)| everyone.get(f).map(|k| k.signing))
+            .map(|(f, m, sig, body)| {
+                // A deal carries no message signature; one arriving after round 1 is dropped.
+                let sig = if matches!(body, Body::Deal(_)) {
+                    None
+                } else {
+                    sig.as_ref()
+                };
+                (everyone.get(f).map(|k| &k.signing), m.as_slice(), sig)
+            })
             .collect();
-        let mut items = Vec::new();
-        let mut index = Vec::new();
-        for (i, ((_, m, sig, body), key)) in entries.iter().zip(&keys).enumerate() {
-            if matches!(body, Body::Deal(_)) {
-                continue;
-            }
-            if let (Some(sig), Some(key)) = (sig, key) {
-                items.push((key, m.as_slice(), sig));
-                index.push(i);
-            }
-        }
-        let bad: BTreeSet<usize> = match verify_batch_vartime(&items, rng) {
-            Ok(()) => BTreeSet::new(),
-            Err(b) => b
-                .into_iter()
-                .filter_map(|x| index.get(x).copied())
-                .collect(),
-        };
+        let bad = crate::identity::failing_signatures(&checks, rng);
         let mut out = BTreeMap::new();
         for (i, (from, _, _, body)) in entries.into_iter().enumerate() {
             if bad.contains(&i) {
@@ -775,21 +766,15 @@ impl ReshareSession {
             .iter()
             .map(|(_, dg, _)| commitment_signed_bytes(dg))
             .collect();
-        let keys: Vec<_> = deals
-            .iter()
-            .map(|(f, _, _)| self.params.dealers.get(f).map(|k| k.signing))
-            .collect();
-        let items: Vec<_> = deals
+        let sig_checks: Vec<_> = deals
             .iter()
             .zip(&signed)
-            .zip(&keys)
-            .filter_map(|(((_, _, d), m), k)| k.as_ref().map(|k| (k, m.as_slice(), &d.signature)))
+            .map(|((f, _, d), m)| {
+                let key = self.params.dealers.get(f).map(|k| &k.signing);
+                (key, m.as_slice(), Some(&d.signature))
+            })
             .collect();
-        let bad: BTreeSet<usize> = verify_batch_vartime(&items, rng)
-            .err()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let bad = crate::identity::failing_signatures(&sig_checks, rng);
         let mut checks = Vec::new();
         for (i, (from, digest, d)) in deals.into_iter().enumerate() {
             if bad.contains(&i) {

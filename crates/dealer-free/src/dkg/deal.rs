@@ -252,25 +252,15 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec
         .iter()
         .map(|(_, _, d)| commitment_signed_bytes(d))
         .collect();
-    let keys: Vec<_> = received
+    let checks: Vec<_> = received
         .iter()
-        .map(|(from, _, _)| core.params.participants.get(from).map(|k| k.signing))
+        .zip(&signed)
+        .map(|((from, deal, _), msg)| {
+            let key = core.params.participants.get(from).map(|k| &k.signing);
+            (key, msg.as_slice(), Some(&deal.signature))
+        })
         .collect();
-    let mut items = Vec::new();
-    let mut index = Vec::new();
-    for (i, (((_, deal, _), msg), key)) in received.iter().zip(&signed).zip(&keys).enumerate() {
-        if let Some(key) = key {
-            items.push((key, msg.as_slice(), &deal.signature));
-            index.push(i);
-        }
-    }
-    let bad_sig: Vec<usize> = match crate::identity::verify_batch_vartime(&items, rng) {
-        Ok(()) => Vec::new(),
-        Err(bad) => bad
-            .into_iter()
-            .filter_map(|b| index.get(b).copied())
-            .collect(),
-    };
+    let bad_sig = crate::identity::failing_signatures(&checks, rng);
     // Open the shares of the deals whose signature holds.
     let mut opened: Vec<(NodeId, Deal, [u8; 32], Option<PedersenShare>)> = Vec::new();
     for (i, (from, deal, digest)) in received.into_iter().enumerate() {

@@ -291,29 +291,6 @@ pub struct CombineReport {
     pub failed: Vec<(NodeId, PartialFailure)>,
 }
 
-/// Lagrange coefficients at 0 for the x-coordinates `ids` (distinct):
-/// `λ_i = Π_{m≠i} x_m / (x_m − x_i)`, with one batched inversion.
-fn lagrange_at_zero(ids: &[NodeId]) -> Vec<Scalar> {
-    let xs: Vec<Scalar> = ids.iter().map(|id| Scalar::from(id.get())).collect();
-    let mut nums = Vec::with_capacity(xs.len());
-    let mut dens = Vec::with_capacity(xs.len());
-    for (i, xi) in xs.iter().enumerate() {
-        let mut num = Scalar::ONE;
-        let mut den = Scalar::ONE;
-        for (m, xm) in xs.iter().enumerate() {
-            if m != i {
-                num *= xm;
-                den *= xm - xi;
-            }
-        }
-        nums.push(num);
-        dens.push(den);
-    }
-    // The dens are non-zero: the ids are distinct and smaller than ℓ.
-    Scalar::invert_batch_alloc(&mut dens);
-    nums.iter().zip(&dens).map(|(n, d)| n * d).collect()
-}
-
 /// Client side: verifies every partial, combines the first `t` valid ones, and reports
 /// which nodes were used and which were rejected.
 ///
@@ -373,7 +350,7 @@ pub(super) fn combine_filtered(
     }
     let chosen = &valid[..needed];
     let used: Vec<NodeId> = chosen.iter().map(|p| p.node).collect();
-    let lambdas = lagrange_at_zero(&used);
+    let lambdas = crate::vss::lagrange_at_zero(&used);
     let elements = (0..blinded.len())
         .map(|i| {
             if wanted(i) {
@@ -535,7 +512,7 @@ mod tests {
     fn lagrange_reconstructs_constant() {
         // f(x) = 5 + 2x: shares at 1, 4 interpolate to 5.
         let ids = [NodeId::new(1).unwrap(), NodeId::new(4).unwrap()];
-        let l = lagrange_at_zero(&ids);
+        let l = crate::vss::lagrange_at_zero(&ids);
         let f = |x: u64| Scalar::from(5u64) + Scalar::from(2u64) * Scalar::from(x);
         assert_eq!(l[0] * f(1) + l[1] * f(4), Scalar::from(5u64));
     }
