@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 //! The threshold VOPRF output equals the single-key RFC 9497 VOPRF output under the combined
-//! key, for any `t`-subset of nodes; bad partials are named and skipped; with fewer than `t`
+//! key, for any `t`-subset of nodes, with keys dealt by Feldman VSS and with keys from the
+//! DKG; bad partials are named and skipped; with fewer than `t`
 //! valid partials the error names the failing nodes.
 
 use std::collections::BTreeMap;
@@ -58,6 +59,57 @@ fn setup(t: u8, n: u8, rng: &mut ChaCha20Rng) -> Setup {
         shares,
         verification,
         key,
+    }
+}
+
+/// A key from the DKG among n in-process nodes: the key shares and verification shares
+/// the nodes output; the single key is only assembled here, by the test, to compare.
+fn dkg_setup(t: u8, n: u8, rng: &mut ChaCha20Rng) -> Setup {
+    let threshold = Threshold::new(t, n).unwrap();
+    let run = dealer_free::dkg::local::run(
+        threshold,
+        b"threshold VOPRF test",
+        &BTreeMap::new(),
+        rng,
+        &mut || std::time::Duration::ZERO,
+    )
+    .unwrap();
+    let outputs: Vec<_> = run.outcomes.into_values().map(Result::unwrap).collect();
+    let shares: Vec<KeyShare> = outputs.iter().map(|o| o.key_share.clone()).collect();
+    let verification = verification_shares_from_points(&outputs[0].verification_shares).unwrap();
+    let pairs: Vec<(NodeId, curve25519_dalek::scalar::Scalar)> = shares
+        .iter()
+        .take(usize::from(t))
+        .map(|s| (s.id(), *s.secret()))
+        .collect();
+    let x = dealer_free::vss::interpolate_at_zero(&pairs).unwrap();
+    let key = SecretKey::from_bytes(&x.to_bytes()).unwrap();
+    assert_eq!(
+        key.public_key().to_bytes(),
+        outputs[0].group_public_key.compress().to_bytes(),
+        "the shares interpolate to the DKG's group key"
+    );
+    Setup {
+        threshold,
+        shares,
+        verification,
+        key,
+    }
+}
+
+#[test]
+fn with_dkg_keys_the_threshold_output_is_the_rfc_output_under_the_group_key() {
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    for (t, n) in [(2, 3), (3, 5), (4, 7)] {
+        let s = dkg_setup(t, n, &mut rng);
+        let b = batch(8, &mut rng);
+        let expected = single_key_outputs(&s, &b, &mut rng);
+        let all = partials(&s, &b, &mut rng);
+        for subset in [&all[..usize::from(t)], &all[usize::from(n - t)..]] {
+            let combined = combine(&b.blinded, subset, &s.verification, s.threshold).unwrap();
+            let out = finalize_batch(&input_refs(&b), &b.blinds, &combined).unwrap();
+            assert_eq!(out, expected, "({t},{n})");
+        }
     }
 }
 
