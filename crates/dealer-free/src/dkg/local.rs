@@ -115,6 +115,7 @@ pub fn run_with_keys<R: CryptoRng + ?Sized>(
         outbox.extend(out);
     }
     let mut rounds = Vec::new();
+    // Starting (dealing) is charged to round 1, each round's end to that round.
     let mut pending_cpu = start_cpu;
     for round in [Round::Deal, Round::Complain, Round::Justify, Round::Confirm] {
         let mut stats = RoundStats {
@@ -146,7 +147,6 @@ pub fn run_with_keys<R: CryptoRng + ?Sized>(
                 }
             }
         }
-        let mut next_cpu = Duration::ZERO;
         for (id, session) in std::mem::take(&mut sessions) {
             let t0 = clock();
             let result = session.end_round(rng);
@@ -170,8 +170,7 @@ pub fn run_with_keys<R: CryptoRng + ?Sized>(
                 }
             }
         }
-        next_cpu += Duration::ZERO;
-        pending_cpu = next_cpu;
+        pending_cpu = Duration::ZERO;
         rounds.push(stats);
     }
     Ok(LocalRun {
