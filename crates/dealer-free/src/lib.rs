@@ -2,6 +2,7 @@
 
 pub mod dkg;
 pub mod identity;
+pub mod mpc;
 pub mod oprf;
 pub mod reshare;
 pub mod vss;

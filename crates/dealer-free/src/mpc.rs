@@ -1,0 +1,263 @@
+//! Secure Hamming distance on secret-shared pHash bits (DESIGN §4.5): the arithmetic of the
+//! secure ranking, sans-IO.
+//!
+//! * **Ingest** ([`share_hash_bits`]): the image owner Shamir-shares each of the 64 bits of
+//!   a pHash over GF(2^61 − 1) with degree `t − 1`; node `j` keeps [`HashBitShares`].
+//! * **Query**: the querier shares its own bits the same way, to a chosen set `S` of at least
+//!   `2t − 1` nodes.
+//! * **Distance shares** ([`distance_share`]): for each candidate, node `j` computes
+//!   `d(j) = Σ_k x_k(j) + y_k(j) − 2·x_k(j)·y_k(j)`, a point of a polynomial `d` of degree
+//!   `2t − 2` with `d(0)` = the Hamming distance (for bits `x, y ∈ {0,1}`,
+//!   `x + y − 2xy = x ⊕ y`).
+//! * **Re-randomisation** ([`masks`]): before it leaves the node, `d(j)` is masked with
+//!   `z(j)`, where `z` is a random polynomial of degree `2t − 2` with `z(0) = 0`, the sum of
+//!   zero-sharings every node of `S` dealt the others ahead of time. The querier then sees a
+//!   uniformly random polynomial of degree `2t − 2` through `(0, distance)`: the distance and
+//!   nothing else.
+//!
+//! **Why masking is necessary.** Unmasked, the coefficients of `d` above degree 0 mix the
+//! stored sharing polynomials with the querier's. A querier that sends, for one bit `k`, the
+//! sharing `y_k(x) = x` in one query and `y_k(x) = 0` in another learns `1 − 2·s_k` from the
+//! difference of the opened linear coefficients: the stored bit `s_k`. The test
+//! `secure_distance_leakage.rs` runs exactly this attack against an unmasked variant (which
+//! recovers every bit) and against this protocol (which recovers none).
+//!
+//! What each party learns: a node sees shares of degree `t − 1` (of stored and query bits),
+//! which `t − 1` nodes together cannot tell from random; the querier learns the distances of
+//! the candidates it is sent, nothing else about stored bits.
+//!
+//! # References
+//! * M. Ben-Or, S. Goldwasser, A. Wigderson, "Completeness Theorems for Non-Cryptographic
+//!   Fault-Tolerant Distributed Computation", STOC 1988 (degree-`2t − 2` products and their
+//!   re-randomisation).
+
+pub mod masks;
+
+use phr_sis::fp61::{Fp61, split_values_for};
+use phr_sis::{ImageHash, NodeId, ParamsError, Threshold};
+use rand::CryptoRng;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Bits in a pHash.
+pub const HASH_BITS: usize = 64;
+
+/// Errors of the secure distance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MpcError {
+    /// Fewer nodes than a degree-`2t − 2` product needs.
+    #[error("secure distance needs at least 2t − 1 = {needed} nodes, {got} given: {nodes:?}")]
+    TooFewNodes {
+        /// `2t − 1`.
+        needed: usize,
+        /// How many were given.
+        got: usize,
+        /// The nodes given.
+        nodes: Vec<NodeId>,
+    },
+    /// The parameters cannot work.
+    #[error("invalid parameters: {0}")]
+    Params(String),
+    /// The mask pool holds fewer masks than candidates.
+    #[error("{needed} masks needed, {available} left in the pool")]
+    MasksExhausted {
+        /// Masks needed.
+        needed: usize,
+        /// Masks available.
+        available: usize,
+    },
+}
+
+impl From<ParamsError> for MpcError {
+    fn from(e: ParamsError) -> MpcError {
+        MpcError::Params(e.to_string())
+    }
+}
+
+/// A node's shares of the 64 bits of one hash (bit 63 of the hash first, like the bands).
+/// Zeroized on drop; `Debug` is redacted.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct HashBitShares(pub(crate) [Fp61; HASH_BITS]);
+
+impl HashBitShares {
+    /// The shares, bit 63 first.
+    #[must_use]
+    pub fn shares(&self) -> &[Fp61; HASH_BITS] {
+        &self.0
+    }
+
+    /// Shares from their stored values.
+    #[must_use]
+    pub fn from_shares(shares: [Fp61; HASH_BITS]) -> HashBitShares {
+        HashBitShares(shares)
+    }
+
+    /// `8 · 64` bytes, little-endian field elements (for the node's store).
+    #[must_use]
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(
+            self.0
+                .iter()
+                .flat_map(|v| v.value().to_le_bytes())
+                .collect(),
+        )
+    }
+
+    /// Decodes [`HashBitShares::to_bytes`].
+    ///
+    /// # Errors
+    /// `None` for a wrong length or a value that is not a canonical field element.
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8]) -> Option<HashBitShares> {
+        if bytes.len() != 8 * HASH_BITS {
+            return None;
+        }
+        let mut out = [Fp61::ZERO; HASH_BITS];
+        for (slot, chunk) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+            let word = u64::from_le_bytes(chunk.try_into().ok()?);
+            *slot = Fp61::from_canonical(word)?;
+        }
+        Some(HashBitShares(out))
+    }
+}
+
+impl std::fmt::Debug for HashBitShares {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashBitShares(<redacted>)")
+    }
+}
+
+/// The bits of a hash as field elements, bit 63 first.
+fn bits(hash: ImageHash) -> [Fp61; HASH_BITS] {
+    let mut out = [Fp61::ZERO; HASH_BITS];
+    for (k, slot) in out.iter_mut().enumerate() {
+        *slot = Fp61::from((hash.0 >> (63 - k)) & 1 == 1);
+    }
+    out
+}
+
+/// Shares the 64 bits of `hash` with degree `t − 1` among `nodes` (every node at ingest; the
+/// chosen servers `S` at query time).
+///
+/// # Errors
+/// [`MpcError::Params`] for `t = 0`, fewer than `t` nodes or a repeated node.
+pub fn share_hash_bits<R: CryptoRng + ?Sized>(
+    hash: ImageHash,
+    t: u8,
+    nodes: &[NodeId],
+    rng: &mut R,
+) -> Result<Vec<(NodeId, HashBitShares)>, MpcError> {
+    let mut values = bits(hash);
+    let shared =
+        split_values_for(&values, t, nodes, rng).map_err(|e| MpcError::Params(e.to_string()));
+    values.zeroize();
+    Ok(shared?
+        .into_iter()
+        .map(|(id, mut v)| {
+            let mut arr = [Fp61::ZERO; HASH_BITS];
+            for (slot, x) in arr.iter_mut().zip(&v) {
+                *slot = *x;
+            }
+            v.zeroize();
+            (id, HashBitShares(arr))
+        })
+        .collect())
+}
+
+/// Node side: the (unmasked) share `d(j) = Σ_k x_k + y_k − 2·x_k·y_k` of the Hamming
+/// distance between a stored hash and the query, from this node's shares of both.
+#[must_use]
+pub fn distance_share(stored: &HashBitShares, query: &HashBitShares) -> Fp61 {
+    let two = Fp61::from(2u8);
+    stored
+        .0
+        .iter()
+        .zip(&query.0)
+        .map(|(x, y)| *x + *y - two * *x * *y)
+        .sum()
+}
+
+/// Checks that `servers` can compute a secure distance for threshold `threshold`: at least
+/// `2t − 1` distinct nodes.
+///
+/// # Errors
+/// [`MpcError::TooFewNodes`] saying how many are needed and which were given.
+pub fn check_servers(threshold: Threshold, servers: &[NodeId]) -> Result<(), MpcError> {
+    let needed = usize::from(threshold.search_quorum());
+    let mut distinct = servers.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() != servers.len() {
+        return Err(MpcError::Params("a server is listed twice".into()));
+    }
+    if servers.len() < needed {
+        return Err(MpcError::TooFewNodes {
+            needed,
+            got: servers.len(),
+            nodes: servers.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phr_sis::fp61::lagrange_at_zero;
+    use rand::{Rng, SeedableRng};
+
+    fn node(i: u8) -> NodeId {
+        NodeId::new(i).unwrap()
+    }
+
+    #[test]
+    fn opened_distance_shares_give_the_hamming_distance() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+        for t in 2u8..=4 {
+            let servers: Vec<NodeId> = (1..=2 * t - 1).map(node).collect();
+            for _ in 0..20 {
+                let (a, b) = (ImageHash(rng.random()), ImageHash(rng.random()));
+                let sa = share_hash_bits(a, t, &servers, &mut rng).unwrap();
+                let sb = share_hash_bits(b, t, &servers, &mut rng).unwrap();
+                let d: Vec<Fp61> = sa
+                    .iter()
+                    .zip(&sb)
+                    .map(|((_, x), (_, y))| distance_share(x, y))
+                    .collect();
+                let l = lagrange_at_zero(&servers).unwrap();
+                let opened: Fp61 = l.iter().zip(&d).map(|(l, d)| *l * *d).sum();
+                assert_eq!(opened, Fp61::from(a.hamming(b)));
+            }
+        }
+    }
+
+    #[test]
+    fn too_few_servers_is_an_error_naming_them() {
+        let th = Threshold::new(3, 5).unwrap();
+        let e = check_servers(th, &[node(1), node(2), node(4), node(5)]).unwrap_err();
+        assert!(matches!(
+            e,
+            MpcError::TooFewNodes {
+                needed: 5,
+                got: 4,
+                ..
+            }
+        ));
+        assert!(e.to_string().contains("2t − 1 = 5"), "{e}");
+        assert!(check_servers(th, &[node(1), node(1), node(2), node(3), node(4)]).is_err());
+        assert!(check_servers(th, &[node(1), node(2), node(3), node(4), node(5)]).is_ok());
+    }
+
+    #[test]
+    fn bit_shares_round_trip_and_redact() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(6);
+        let s = share_hash_bits(ImageHash(7), 2, &[node(1), node(2)], &mut rng).unwrap();
+        let b = s[0].1.to_bytes();
+        assert_eq!(
+            HashBitShares::from_bytes(&b).unwrap().shares(),
+            s[0].1.shares()
+        );
+        assert!(HashBitShares::from_bytes(&b[1..]).is_none());
+        assert_eq!(format!("{:?}", s[0].1), "HashBitShares(<redacted>)");
+    }
+}

@@ -1,0 +1,183 @@
+//! Re-randomisation masks: random zero-sharings of degree `2t − 2`, dealt by the nodes to
+//! each other ahead of time, so that no dealer is needed and no node knows the sum.
+//!
+//! For a fixed server set `S`, every node `i ∈ S` deals, for each future candidate, a random
+//! polynomial `g_i` of degree `2t − 2` with `g_i(0) = 0` and sends `g_i(j)` to every `j ∈ S`
+//! ([`deal_zero_sharings`]). Node `j`'s mask for that candidate is `z(j) = Σ_i g_i(j)`
+//! ([`MaskPool`]). `z` is a uniformly random zero-sharing of degree `2t − 2` as soon as one
+//! dealer is honest, and any `t − 1` nodes learn nothing about it beyond their own points.
+//! The querier receives `d(j) + z(j)` and can open the constant term only.
+//!
+//! Every node must consume masks in the same order (one per candidate, candidates sorted by
+//! image id), and masks dealt for one server set are only valid for that set. The masks are
+//! secret: the pool zeroizes them when it drops them.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use phr_sis::NodeId;
+use phr_sis::fp61::Fp61;
+use rand::CryptoRng;
+use zeroize::Zeroize;
+
+use super::{HashBitShares, MpcError, distance_share};
+
+/// One dealer's zero-sharings for `count` candidates: `g_c(j)` for every server `j` and
+/// candidate `c` (random `g_c` of degree `degree` with `g_c(0) = 0`).
+pub fn deal_zero_sharings<R: CryptoRng + ?Sized>(
+    servers: &[NodeId],
+    degree: usize,
+    count: usize,
+    rng: &mut R,
+) -> BTreeMap<NodeId, Vec<Fp61>> {
+    let mut out: BTreeMap<NodeId, Vec<Fp61>> = servers
+        .iter()
+        .map(|j| (*j, Vec::with_capacity(count)))
+        .collect();
+    let mut coefficients = vec![Fp61::ZERO; degree];
+    for _ in 0..count {
+        for c in &mut coefficients {
+            *c = Fp61::random(rng);
+        }
+        for (j, values) in &mut out {
+            let x = Fp61::from(*j);
+            // Horner without a constant term: ((c_D·x + c_{D−1})·x + … + c_1)·x.
+            let v = coefficients
+                .iter()
+                .rev()
+                .fold(Fp61::ZERO, |acc, c| acc * x + *c)
+                * x;
+            values.push(v);
+        }
+    }
+    coefficients.zeroize();
+    out
+}
+
+/// A node's masks for one server set, in candidate order. Zeroized on drop.
+#[derive(Default)]
+pub struct MaskPool {
+    masks: VecDeque<Fp61>,
+}
+
+impl MaskPool {
+    /// The pool from every dealer's values for this node (`Σ_i g_i(j)` per candidate).
+    ///
+    /// # Errors
+    /// [`MpcError::Params`] if the dealers sent different numbers of values.
+    pub fn from_deals(deals: &[&[Fp61]]) -> Result<MaskPool, MpcError> {
+        let len = deals.first().map_or(0, |d| d.len());
+        if deals.iter().any(|d| d.len() != len) {
+            return Err(MpcError::Params(
+                "zero-sharing deals of different lengths".into(),
+            ));
+        }
+        let masks = (0..len)
+            .map(|c| deals.iter().filter_map(|d| d.get(c)).copied().sum())
+            .collect();
+        Ok(MaskPool { masks })
+    }
+
+    /// Masks left.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.masks.len()
+    }
+
+    /// Whether no mask is left.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.masks.is_empty()
+    }
+
+    /// The next `n` masks (removed from the pool).
+    ///
+    /// # Errors
+    /// [`MpcError::MasksExhausted`] if fewer than `n` are left (none is taken then).
+    pub fn take(&mut self, n: usize) -> Result<Vec<Fp61>, MpcError> {
+        if n > self.masks.len() {
+            return Err(MpcError::MasksExhausted {
+                needed: n,
+                available: self.masks.len(),
+            });
+        }
+        Ok(self.masks.drain(..n).collect())
+    }
+}
+
+impl Drop for MaskPool {
+    fn drop(&mut self) {
+        for m in &mut self.masks {
+            m.zeroize();
+        }
+    }
+}
+
+impl std::fmt::Debug for MaskPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MaskPool({} masks, <redacted>)", self.masks.len())
+    }
+}
+
+/// Node side: the masked distance share `d_c(j) + z_c(j)` of every candidate `c` (in the
+/// order given, which must be the same at every server), consuming one mask per candidate.
+///
+/// # Errors
+/// [`MpcError::MasksExhausted`] if the pool has fewer masks than candidates.
+pub fn masked_distance_shares(
+    candidates: &[&HashBitShares],
+    query: &HashBitShares,
+    pool: &mut MaskPool,
+) -> Result<Vec<Fp61>, MpcError> {
+    let masks = pool.take(candidates.len())?;
+    Ok(candidates
+        .iter()
+        .zip(masks)
+        .map(|(stored, mut z)| {
+            let v = distance_share(stored, query) + z;
+            z.zeroize();
+            v
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phr_sis::fp61::lagrange_at_zero;
+    use rand::SeedableRng;
+
+    #[test]
+    fn summed_deals_are_zero_sharings() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let servers: Vec<NodeId> = NodeId::first(5).collect();
+        let deals: Vec<BTreeMap<NodeId, Vec<Fp61>>> = servers
+            .iter()
+            .map(|_| deal_zero_sharings(&servers, 4, 10, &mut rng))
+            .collect();
+        let mut pools: Vec<MaskPool> = servers
+            .iter()
+            .map(|j| {
+                let mine: Vec<&[Fp61]> = deals.iter().map(|d| d[j].as_slice()).collect();
+                MaskPool::from_deals(&mine).unwrap()
+            })
+            .collect();
+        let l = lagrange_at_zero(&servers).unwrap();
+        for _ in 0..10 {
+            let z: Vec<Fp61> = pools.iter_mut().map(|p| p.take(1).unwrap()[0]).collect();
+            assert_eq!(
+                l.iter().zip(&z).map(|(l, z)| *l * *z).sum::<Fp61>(),
+                Fp61::ZERO
+            );
+            assert!(z.iter().any(|v| *v != Fp61::ZERO));
+        }
+        assert!(matches!(
+            pools[0].take(1),
+            Err(MpcError::MasksExhausted {
+                needed: 1,
+                available: 0
+            })
+        ));
+        let short = [Fp61::ONE];
+        assert!(MaskPool::from_deals(&[&short, &[]]).is_err());
+    }
+}
