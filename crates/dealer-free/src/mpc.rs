@@ -32,6 +32,7 @@
 //!   re-randomisation).
 
 pub mod masks;
+pub mod rank;
 
 use phr_sis::fp61::{Fp61, split_values_for};
 use phr_sis::{ImageHash, NodeId, ParamsError, Threshold};
