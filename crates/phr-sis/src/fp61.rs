@@ -22,8 +22,9 @@
 //!
 //! # Caller obligations
 //! Use a CSPRNG. Values are field elements: to share integers `≥ p`, reduce them first (or
-//! choose a representation below `p`). As for [`crate::shamir`], wrong shares are not
-//! detected.
+//! choose a representation below `p`). As for [`crate::shamir`], [`combine_values`] does not
+//! detect wrong shares; [`reed_solomon::decode`] opens from more shares than needed, correcting
+//! and naming wrong ones.
 //!
 //! # References
 //! - A. Shamir, "How to share a secret", CACM 22(11), 1979.
@@ -40,6 +41,8 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::params::{NodeId, Threshold};
 use crate::shamir::{ShamirError, check_nodes, check_shares};
+
+pub mod reed_solomon;
 
 /// The modulus p = 2^61 − 1.
 pub const P: u64 = (1 << 61) - 1;
