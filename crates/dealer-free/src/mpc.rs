@@ -32,6 +32,7 @@
 //!   re-randomisation).
 
 pub mod masks;
+pub mod open;
 pub mod rank;
 
 use phr_sis::fp61::{Fp61, split_values_for};
@@ -59,6 +60,15 @@ pub enum MpcError {
     /// The parameters cannot work.
     #[error("invalid parameters: {0}")]
     Params(String),
+    /// A candidate's distance shares are too far off to decode: more nodes returned wrong
+    /// shares than the answers can correct.
+    #[error("distance shares from nodes {answered:?} cannot be decoded: {reason}")]
+    TooManyWrongShares {
+        /// The nodes that answered.
+        answered: Vec<NodeId>,
+        /// The decoder's explanation.
+        reason: String,
+    },
     /// The mask pool holds fewer masks than candidates.
     #[error("{needed} masks needed, {available} left in the pool")]
     MasksExhausted {
