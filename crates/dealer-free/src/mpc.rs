@@ -31,6 +31,7 @@
 //!   Fault-Tolerant Distributed Computation", STOC 1988 (degree-`2t − 2` products and their
 //!   re-randomisation).
 
+pub mod local;
 pub mod masks;
 pub mod open;
 pub mod rank;
@@ -177,15 +178,29 @@ pub fn share_hash_bits<R: CryptoRng + ?Sized>(
 
 /// Node side: the (unmasked) share `d(j) = Σ_k x_k + y_k − 2·x_k·y_k` of the Hamming
 /// distance between a stored hash and the query, from this node's shares of both.
+///
+/// Computed as `Σx + Σy − 2·Σ x·y` with one modular reduction per sum: the 64 products are
+/// below 2^122 each, so they add up in a `u128` without overflow. Constant time.
 #[must_use]
 pub fn distance_share(stored: &HashBitShares, query: &HashBitShares) -> Fp61 {
+    let mut sum: u128 = 0;
+    let mut dot: u128 = 0;
+    for (x, y) in stored.0.iter().zip(&query.0) {
+        let (x, y) = (u128::from(x.value()), u128::from(y.value()));
+        sum += x + y;
+        dot += x * y;
+    }
     let two = Fp61::from(2u8);
-    stored
-        .0
-        .iter()
-        .zip(&query.0)
-        .map(|(x, y)| *x + *y - two * *x * *y)
-        .sum()
+    reduce_u128(sum) - two * reduce_u128(dot)
+}
+
+/// `v mod p` for any `u128` below 2^128 (constant time).
+fn reduce_u128(v: u128) -> Fp61 {
+    const P: u128 = phr_sis::fp61::P as u128;
+    // v = hi·2^61 + lo ≡ hi + lo (mod p), twice: below 2^67 + 2^61, then below 2^62.
+    let r = (v & P) + (v >> 61);
+    let r = (r & P) + (r >> 61);
+    Fp61::from_u64(u64::try_from(r).unwrap_or(u64::MAX))
 }
 
 /// Checks that `servers` can compute a secure distance for threshold `threshold`: at least
@@ -239,6 +254,30 @@ mod tests {
                 let opened: Fp61 = l.iter().zip(&d).map(|(l, d)| *l * *d).sum();
                 assert_eq!(opened, Fp61::from(a.hamming(b)));
             }
+        }
+    }
+
+    #[test]
+    fn lazy_reduction_equals_field_arithmetic() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+        let max = HashBitShares([Fp61::from_u64(phr_sis::fp61::P - 1); HASH_BITS]);
+        let reference = |a: &HashBitShares, b: &HashBitShares| -> Fp61 {
+            let two = Fp61::from(2u8);
+            a.0.iter()
+                .zip(&b.0)
+                .map(|(x, y)| *x + *y - two * *x * *y)
+                .sum()
+        };
+        assert_eq!(distance_share(&max, &max), reference(&max, &max));
+        for _ in 0..200 {
+            let mut a = [Fp61::ZERO; HASH_BITS];
+            let mut b = [Fp61::ZERO; HASH_BITS];
+            for (x, y) in a.iter_mut().zip(&mut b) {
+                *x = Fp61::random(&mut rng);
+                *y = Fp61::random(&mut rng);
+            }
+            let (a, b) = (HashBitShares(a), HashBitShares(b));
+            assert_eq!(distance_share(&a, &b), reference(&a, &b));
         }
     }
 

@@ -87,3 +87,62 @@ fn rank_rejects_inconsistent_input() {
     assert!(rank(&[(ImageId(1), 3)], &[], &SearchParams::default()).is_err());
     assert!(rank(&[(ImageId(1), 3)], &[65], &SearchParams::default()).is_err());
 }
+
+#[test]
+fn the_local_driver_ranks_like_the_baseline() {
+    use dealer_free::mpc::local::LocalCollection;
+    use phr_sis::Threshold;
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let th = Threshold::new(3, 5).unwrap();
+    let query = ImageHash(rng.random());
+    let images: Vec<(ImageId, ImageHash)> = (0..300u64)
+        .map(|i| {
+            let h = if i % 4 == 0 {
+                query.0 ^ (rng.random::<u64>() & rng.random::<u64>())
+            } else {
+                rng.random()
+            };
+            (ImageId(1000 - i), ImageHash(h))
+        })
+        .collect();
+    let collection = LocalCollection::ingest(th, &images, &mut rng).unwrap();
+    let mut index = SearchableSISIndex::new();
+    index.insert_many(images.iter().copied()).unwrap();
+    let params = SearchParams {
+        topk: 10,
+        min_band_votes: 1,
+        max_hamming: 30,
+    };
+    let by_id: BTreeMap<ImageId, usize> = images
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
+    let candidates: Vec<(usize, u32)> = index
+        .candidates(query, params.min_band_votes)
+        .into_iter()
+        .map(|(id, v)| (by_id[&id], v))
+        .collect();
+    let servers: Vec<NodeId> = NodeId::first(5).collect();
+    let mut pools = collection
+        .deal_masks(&servers, candidates.len(), &mut rng)
+        .unwrap();
+    let (ranked, opened) = collection
+        .query(query, &candidates, &servers, &mut pools, &params, &mut rng)
+        .unwrap();
+    assert!(opened.wrong.is_empty());
+    assert_eq!(ranked, index.rank_candidates(query, &params));
+    assert!(!ranked.is_empty());
+    // Four servers are too few for t = 3.
+    let err = collection
+        .query(
+            query,
+            &candidates,
+            &servers[..4],
+            &mut pools,
+            &params,
+            &mut rng,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("2t − 1 = 5"), "{err}");
+}

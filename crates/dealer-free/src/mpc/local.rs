@@ -1,0 +1,141 @@
+//! The whole secure ranking among in-process nodes, for tests, benchmarks and the
+//! `bench secure-ranking` command: every node's stored bit shares, the masks dealt ahead of
+//! time, the query, the nodes' masked distance shares, the opening and the ranking — the
+//! same functions a networked deployment calls, without the network.
+
+use std::collections::BTreeMap;
+
+use phr_sis::fp61::Fp61;
+use phr_sis::{ImageHash, ImageId, NodeId, RankedCandidate, SearchParams, Threshold};
+use rand::CryptoRng;
+
+use super::masks::{MaskPool, deal_zero_sharings, masked_distance_shares};
+use super::open::{Opened, open_distances};
+use super::rank::rank;
+use super::{HashBitShares, MpcError, check_servers, share_hash_bits};
+
+/// The nodes' bit shares of a collection.
+#[derive(Debug)]
+pub struct LocalCollection {
+    threshold: Threshold,
+    ids: Vec<ImageId>,
+    /// Per node (all `n`), one entry per image in `ids` order.
+    shares: BTreeMap<NodeId, Vec<HashBitShares>>,
+}
+
+impl LocalCollection {
+    /// Shares every image's bits to nodes `1..=n` (the ingest).
+    ///
+    /// # Errors
+    /// [`MpcError::Params`] for parameters that cannot work.
+    pub fn ingest<R: CryptoRng + ?Sized>(
+        threshold: Threshold,
+        images: &[(ImageId, ImageHash)],
+        rng: &mut R,
+    ) -> Result<LocalCollection, MpcError> {
+        let nodes: Vec<NodeId> = threshold.nodes().collect();
+        let mut shares: BTreeMap<NodeId, Vec<HashBitShares>> = nodes
+            .iter()
+            .map(|n| (*n, Vec::with_capacity(images.len())))
+            .collect();
+        for (_, hash) in images {
+            for (node, s) in share_hash_bits(*hash, threshold.t(), &nodes, rng)? {
+                shares.entry(node).or_default().push(s);
+            }
+        }
+        Ok(LocalCollection {
+            threshold,
+            ids: images.iter().map(|(id, _)| *id).collect(),
+            shares,
+        })
+    }
+
+    /// Every server's mask pool for `count` candidates (the offline phase).
+    ///
+    /// # Errors
+    /// [`MpcError::TooFewNodes`] for fewer than `2t − 1` servers.
+    pub fn deal_masks<R: CryptoRng + ?Sized>(
+        &self,
+        servers: &[NodeId],
+        count: usize,
+        rng: &mut R,
+    ) -> Result<BTreeMap<NodeId, MaskPool>, MpcError> {
+        check_servers(self.threshold, servers)?;
+        let degree = usize::from(self.threshold.search_quorum()) - 1;
+        let deals: Vec<BTreeMap<NodeId, Vec<Fp61>>> = servers
+            .iter()
+            .map(|_| deal_zero_sharings(servers, degree, count, rng))
+            .collect();
+        servers
+            .iter()
+            .map(|j| {
+                let mine: Vec<&[Fp61]> = deals
+                    .iter()
+                    .filter_map(|d| d.get(j).map(Vec::as_slice))
+                    .collect();
+                MaskPool::from_deals(&mine).map(|p| (*j, p))
+            })
+            .collect()
+    }
+
+    /// One node's answer: its masked distance share of each candidate (indices into the
+    /// collection, in the order given).
+    ///
+    /// # Errors
+    /// [`MpcError::Params`] for an unknown node or candidate, [`MpcError::MasksExhausted`].
+    pub fn answer(
+        &self,
+        node: NodeId,
+        candidates: &[usize],
+        query: &HashBitShares,
+        pool: &mut MaskPool,
+    ) -> Result<Vec<Fp61>, MpcError> {
+        let mine = self
+            .shares
+            .get(&node)
+            .ok_or_else(|| MpcError::Params(format!("node {node} holds no shares")))?;
+        let stored: Vec<&HashBitShares> = candidates
+            .iter()
+            .map(|c| {
+                mine.get(*c)
+                    .ok_or_else(|| MpcError::Params(format!("no image at index {c}")))
+            })
+            .collect::<Result<_, _>>()?;
+        masked_distance_shares(&stored, query, pool)
+    }
+
+    /// The whole query: share the query bits to `servers`, collect every server's answer,
+    /// open and rank the candidates `(index into the collection, band votes)`.
+    ///
+    /// # Errors
+    /// As [`LocalCollection::answer`] and [`open_distances`].
+    pub fn query<R: CryptoRng + ?Sized>(
+        &self,
+        query: ImageHash,
+        candidates: &[(usize, u32)],
+        servers: &[NodeId],
+        pools: &mut BTreeMap<NodeId, MaskPool>,
+        params: &SearchParams,
+        rng: &mut R,
+    ) -> Result<(Vec<RankedCandidate>, Opened), MpcError> {
+        check_servers(self.threshold, servers)?;
+        let query_shares = share_hash_bits(query, self.threshold.t(), servers, rng)?;
+        let indices: Vec<usize> = candidates.iter().map(|(i, _)| *i).collect();
+        let mut answers = Vec::with_capacity(servers.len());
+        for (node, q) in &query_shares {
+            let pool = pools
+                .get_mut(node)
+                .ok_or_else(|| MpcError::Params(format!("no masks for node {node}")))?;
+            answers.push((*node, self.answer(*node, &indices, q, pool)?));
+        }
+        let refs: Vec<(NodeId, &[Fp61])> =
+            answers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        let opened = open_distances(&refs, self.threshold.t())?;
+        let with_ids: Vec<(ImageId, u32)> = candidates
+            .iter()
+            .filter_map(|(i, votes)| self.ids.get(*i).map(|id| (*id, *votes)))
+            .collect();
+        let ranked = rank(&with_ids, &opened.distances, params)?;
+        Ok((ranked, opened))
+    }
+}
