@@ -164,6 +164,9 @@ pub(crate) enum Primitive {
     ThresholdVoprf,
     /// Distributed key generation: a whole run, all nodes in one process.
     Dkg,
+    /// The secure ranking: a node's masked distance shares and a whole query, in process.
+    #[value(name = "secure-ranking")]
+    SecureRanking,
 }
 
 #[derive(Debug, clap::Args)]

@@ -125,3 +125,25 @@ fn bench_dkg_json_has_the_design_fields() {
         assert!(r["bytes"].as_u64().unwrap() > 0, "{r}");
     }
 }
+
+#[test]
+fn bench_secure_ranking_json_has_the_design_fields() {
+    let records = bench(&["secure-ranking", "--quick", "--json"]);
+    let tn: Vec<(u64, u64)> = records
+        .iter()
+        .map(|r| (r["t"].as_u64().unwrap(), r["n"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(tn, [(2, 3), (3, 5), (5, 9)]);
+    for r in &records {
+        check_common(r, "secure-ranking");
+        assert_eq!(r["op"], "query");
+        assert_eq!(r["candidates"].as_u64().unwrap(), 1_000);
+        assert!(r["query_ms"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["node_candidates_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(
+            r["bytes_per_candidate_per_node"].as_f64().unwrap(),
+            8.0,
+            "{r}"
+        );
+    }
+}
