@@ -762,19 +762,14 @@ impl ReshareSession {
                 ));
             }
         }
-        let signed: Vec<Vec<u8>> = deals
+        let claims: Vec<_> = deals
             .iter()
-            .map(|(_, dg, _)| commitment_signed_bytes(dg))
-            .collect();
-        let sig_checks: Vec<_> = deals
-            .iter()
-            .zip(&signed)
-            .map(|((f, _, d), m)| {
+            .map(|(f, digest, d)| {
                 let key = self.params.dealers.get(f).map(|k| &k.signing);
-                (key, m.as_slice(), Some(&d.signature))
+                (key, digest, &d.signature)
             })
             .collect();
-        let bad = crate::identity::failing_signatures(&sig_checks, rng);
+        let bad = crate::dkg::deal::failing_commitment_signatures(&claims, rng);
         let mut checks = Vec::new();
         for (i, (from, digest, d)) in deals.into_iter().enumerate() {
             if bad.contains(&i) {

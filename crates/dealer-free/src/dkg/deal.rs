@@ -16,7 +16,7 @@
 //! Layout: `version ‖ kind ‖ dealer ‖ recipient ‖ commitment (32·t) ‖ signature (64) ‖
 //! encrypted share (64 + 16)`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use curve25519_dalek::scalar::Scalar;
 use phr_sis::{NodeId, Threshold};
@@ -25,7 +25,7 @@ use sha2::{Digest, Sha512};
 
 use super::faults::Misbehaviour;
 use super::{Core, DkgMessage, HeldDeal, Outgoing, Recipient, Round, SessionId, complain};
-use crate::identity::{SEAL_OVERHEAD, Signature, random_scalar};
+use crate::identity::{SEAL_OVERHEAD, Signature, VerifyingKey, random_scalar};
 use crate::vss::{
     PedersenCommitment, PedersenDealer, PedersenShare, verify_pedersen_batch_vartime,
 };
@@ -139,6 +139,24 @@ pub fn commitment_signed_bytes(digest: &[u8; 32]) -> Vec<u8> {
     [COMMITMENT_SIGNATURE_DOMAIN, digest].concat()
 }
 
+/// The indices of the `(dealer's key, commitment digest, signature)` claims that fail (no
+/// key, or a signature that does not verify), checked in one batch.
+pub(crate) fn failing_commitment_signatures<R: CryptoRng + ?Sized>(
+    claims: &[(Option<&VerifyingKey>, &[u8; 32], &Signature)],
+    rng: &mut R,
+) -> BTreeSet<usize> {
+    let signed: Vec<Vec<u8>> = claims
+        .iter()
+        .map(|(_, digest, _)| commitment_signed_bytes(digest))
+        .collect();
+    let checks: Vec<_> = claims
+        .iter()
+        .zip(&signed)
+        .map(|((key, _, sig), msg)| (*key, msg.as_slice(), Some(*sig)))
+        .collect();
+    crate::identity::failing_signatures(&checks, rng)
+}
+
 /// Round 1, sending side: deal to every other participant.
 pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<Outgoing> {
     let threshold = core.params.threshold;
@@ -248,19 +266,14 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec
             received.push((from, deal, digest));
         }
     }
-    let signed: Vec<Vec<u8>> = received
+    let claims: Vec<_> = received
         .iter()
-        .map(|(_, _, d)| commitment_signed_bytes(d))
-        .collect();
-    let checks: Vec<_> = received
-        .iter()
-        .zip(&signed)
-        .map(|((from, deal, _), msg)| {
+        .map(|(from, deal, digest)| {
             let key = core.params.participants.get(from).map(|k| &k.signing);
-            (key, msg.as_slice(), Some(&deal.signature))
+            (key, digest, &deal.signature)
         })
         .collect();
-    let bad_sig = crate::identity::failing_signatures(&checks, rng);
+    let bad_sig = failing_commitment_signatures(&claims, rng);
     // Open the shares of the deals whose signature holds.
     let mut opened: Vec<(NodeId, Deal, [u8; 32], Option<PedersenShare>)> = Vec::new();
     for (i, (from, deal, digest)) in received.into_iter().enumerate() {
