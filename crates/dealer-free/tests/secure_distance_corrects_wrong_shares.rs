@@ -3,12 +3,10 @@
 //! shares as a Reed–Solomon codeword: wrong shares are corrected and their senders named;
 //! exactly 2t − 1 answers open without correction; fewer are an error naming who answered.
 
-use std::collections::BTreeMap;
-
-use dealer_free::mpc::masks::{MaskPool, deal_zero_sharings, masked_distance_shares};
-use dealer_free::mpc::{HashBitShares, share_hash_bits};
+use dealer_free::mpc::local::LocalCollection;
+use dealer_free::mpc::share_hash_bits;
 use phr_sis::fp61::Fp61;
-use phr_sis::{ImageHash, NodeId};
+use phr_sis::{ImageHash, ImageId, NodeId, Threshold};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -26,37 +24,22 @@ fn wrong_distance_shares_are_corrected_and_named() {
         let servers: Vec<NodeId> = NodeId::first(n).collect();
         let hashes: Vec<ImageHash> = (0..6).map(|_| ImageHash(rng.random())).collect();
         let query = ImageHash(rng.random());
-        let stored: Vec<Vec<HashBitShares>> = hashes
-            .iter()
-            .map(|h| {
-                share_hash_bits(*h, t, &servers, &mut rng)
-                    .unwrap()
-                    .into_iter()
-                    .map(|(_, s)| s)
-                    .collect()
-            })
+        let images: Vec<(ImageId, ImageHash)> = (0u64..)
+            .zip(&hashes)
+            .map(|(i, h)| (ImageId(i), *h))
             .collect();
-        let q: Vec<HashBitShares> = share_hash_bits(query, t, &servers, &mut rng)
-            .unwrap()
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect();
-        let degree = usize::from(2 * t - 2);
-        let deals: Vec<BTreeMap<NodeId, Vec<Fp61>>> = servers
+        let collection =
+            LocalCollection::ingest(Threshold::new(t, n).unwrap(), &images, &mut rng).unwrap();
+        let mut pools = collection
+            .deal_masks(&servers, hashes.len(), &mut rng)
+            .unwrap();
+        let q = share_hash_bits(query, t, &servers, &mut rng).unwrap();
+        let candidates: Vec<usize> = (0..hashes.len()).collect();
+        let mut answers: Vec<(NodeId, Vec<Fp61>)> = q
             .iter()
-            .map(|_| deal_zero_sharings(&servers, degree, hashes.len(), &mut rng))
-            .collect();
-        let mut answers: Vec<(NodeId, Vec<Fp61>)> = servers
-            .iter()
-            .enumerate()
-            .map(|(pos, j)| {
-                let mine: Vec<&[Fp61]> = deals.iter().map(|d| d[j].as_slice()).collect();
-                let mut pool = MaskPool::from_deals(&mine).unwrap();
-                let cands: Vec<&HashBitShares> = stored.iter().map(|s| &s[pos]).collect();
-                (
-                    *j,
-                    masked_distance_shares(&cands, &q[pos], &mut pool).unwrap(),
-                )
+            .map(|(j, share)| {
+                let pool = pools.get_mut(j).unwrap();
+                (*j, collection.answer(*j, &candidates, share, pool).unwrap())
             })
             .collect();
         for (id, values) in &mut answers {

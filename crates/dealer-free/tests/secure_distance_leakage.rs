@@ -77,6 +77,15 @@ fn pools(servers: &[NodeId], count: usize, rng: &mut ChaCha20Rng) -> Vec<MaskPoo
         .collect()
 }
 
+/// Every server's shares of `hash` for t = 2.
+fn stored_shares(hash: ImageHash, servers: &[NodeId], rng: &mut ChaCha20Rng) -> Vec<HashBitShares> {
+    share_hash_bits(hash, 2, servers, rng)
+        .unwrap()
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect()
+}
+
 fn stored_bit(hash: ImageHash, k: usize) -> bool {
     (hash.0 >> (63 - k)) & 1 == 1
 }
@@ -86,11 +95,7 @@ fn naive_unmasked_distances_leak_every_stored_bit() {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let servers: Vec<NodeId> = NodeId::first(3).collect();
     let hash = ImageHash(rng.random());
-    let stored: Vec<HashBitShares> = share_hash_bits(hash, 2, &servers, &mut rng)
-        .unwrap()
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let stored = stored_shares(hash, &servers, &mut rng);
     for k in 0..HASH_BITS {
         let a = coefficients(answers(&stored, &probe_query(&servers, k, true), None));
         let b = coefficients(answers(&stored, &probe_query(&servers, k, false), None));
@@ -109,11 +114,7 @@ fn masked_distances_reveal_only_the_distance() {
     let mut rng = ChaCha20Rng::seed_from_u64(2);
     let servers: Vec<NodeId> = NodeId::first(3).collect();
     let hash = ImageHash(rng.random());
-    let stored: Vec<HashBitShares> = share_hash_bits(hash, 2, &servers, &mut rng)
-        .unwrap()
-        .into_iter()
-        .map(|(_, s)| s)
-        .collect();
+    let stored = stored_shares(hash, &servers, &mut rng);
     let mut pools = pools(&servers, 2 * HASH_BITS, &mut rng);
     let lambdas = lagrange_at_zero(&servers).unwrap();
     for k in 0..HASH_BITS {

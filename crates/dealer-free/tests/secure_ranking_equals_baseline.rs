@@ -5,11 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use dealer_free::mpc::masks::{MaskPool, deal_zero_sharings, masked_distance_shares};
+use dealer_free::mpc::local::LocalCollection;
 use dealer_free::mpc::rank::rank;
-use dealer_free::mpc::{HashBitShares, share_hash_bits};
-use phr_sis::fp61::{Fp61, lagrange_at_zero};
-use phr_sis::{ImageHash, ImageId, NodeId, SearchParams, SearchableSISIndex};
+use phr_sis::{ImageHash, ImageId, NodeId, SearchParams, SearchableSISIndex, Threshold};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -40,44 +38,28 @@ fn secure_ranking_equals_the_baseline() {
         index.insert_many(entries.iter().copied()).unwrap();
         let expected = index.rank_candidates(query, &params);
 
-        // The nodes' stored bit shares, per image.
-        let mut stored: BTreeMap<ImageId, Vec<HashBitShares>> = BTreeMap::new();
-        for (id, h) in &entries {
-            let s = share_hash_bits(*h, t, &servers, &mut rng).unwrap();
-            stored.insert(*id, s.into_iter().map(|(_, s)| s).collect());
-        }
-        // Candidates as a token index would return them (same rule as the baseline).
-        let candidates = index.candidates(query, params.min_band_votes);
-        let query_shares: Vec<HashBitShares> = share_hash_bits(query, t, &servers, &mut rng)
-            .unwrap()
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect();
-        // Masks dealt by every server for this query's candidates.
-        let degree = usize::from(2 * t - 2);
-        let deals: Vec<BTreeMap<NodeId, Vec<Fp61>>> = servers
-            .iter()
-            .map(|_| deal_zero_sharings(&servers, degree, candidates.len(), &mut rng))
-            .collect();
-        let answers: Vec<Vec<Fp61>> = servers
+        // The nodes' bit shares, masks dealt ahead of time, and the whole secure query over
+        // the candidates a token index would return (the same rule as the baseline's).
+        let collection =
+            LocalCollection::ingest(Threshold::new(t, 2 * t - 1).unwrap(), &entries, &mut rng)
+                .unwrap();
+        let position: BTreeMap<ImageId, usize> = entries
             .iter()
             .enumerate()
-            .map(|(pos, j)| {
-                let mine: Vec<&[Fp61]> = deals.iter().map(|d| d[j].as_slice()).collect();
-                let mut pool = MaskPool::from_deals(&mine).unwrap();
-                let cands: Vec<&HashBitShares> =
-                    candidates.iter().map(|(id, _)| &stored[id][pos]).collect();
-                masked_distance_shares(&cands, &query_shares[pos], &mut pool).unwrap()
-            })
+            .map(|(i, (id, _))| (*id, i))
             .collect();
-        let lambdas = lagrange_at_zero(&servers).unwrap();
-        let distances: Vec<u32> = (0..candidates.len())
-            .map(|c| {
-                let v: Fp61 = lambdas.iter().zip(&answers).map(|(l, a)| *l * a[c]).sum();
-                u32::try_from(v.value()).unwrap()
-            })
+        let candidates: Vec<(usize, u32)> = index
+            .candidates(query, params.min_band_votes)
+            .into_iter()
+            .map(|(id, votes)| (position[&id], votes))
             .collect();
-        let got = rank(&candidates, &distances, &params).unwrap();
+        let mut pools = collection
+            .deal_masks(&servers, candidates.len(), &mut rng)
+            .unwrap();
+        let (got, opened) = collection
+            .query(query, &candidates, &servers, &mut pools, &params, &mut rng)
+            .unwrap();
+        assert!(opened.wrong.is_empty());
         assert_eq!(got, expected, "case {case}");
     }
 }
@@ -90,8 +72,6 @@ fn rank_rejects_inconsistent_input() {
 
 #[test]
 fn the_local_driver_ranks_like_the_baseline() {
-    use dealer_free::mpc::local::LocalCollection;
-    use phr_sis::Threshold;
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let th = Threshold::new(3, 5).unwrap();
     let query = ImageHash(rng.random());
