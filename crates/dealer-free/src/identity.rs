@@ -602,11 +602,7 @@ mod tests {
         assert_eq!(verify_batch_vartime(&items, &mut rng), Err(vec![2, 4]));
         let mut bytes = sigs[0].to_bytes();
         bytes[0] ^= 1;
-        let mut w = Writer::new(crate::wire::MessageKind::DkgDeal);
-        w.bytes(&bytes);
-        let enc = w.finish();
-        let mut r = Reader::new(&enc, crate::wire::MessageKind::DkgDeal).unwrap();
-        let bad = Signature::read(&mut r).unwrap();
+        let bad = Signature::from_bytes(&bytes).unwrap();
         assert!(!vks[0].verify(&msgs[0], &bad));
         assert_eq!(format!("{:?}", keys[0]), "SigningKey(<redacted>)");
     }
