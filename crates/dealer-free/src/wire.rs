@@ -16,6 +16,7 @@ use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
 use phr_sis::NodeId;
+use phr_sis::fp61::Fp61;
 
 /// The wire version of every message this crate encodes.
 pub const WIRE_VERSION: u8 = 1;
@@ -49,6 +50,16 @@ pub enum MessageKind {
     OprfPartialEvaluation,
     /// Search tokens: a fixed-size batch of blinded band inputs.
     TokenRequest,
+    /// Secure ranking: the querier's bit shares and the candidates, to one server.
+    DistanceRequest,
+    /// Secure ranking: one server's masked distance shares.
+    DistanceResponse,
+    /// Secure-ranking masks: a dealer's signed digests of its zero-sharings, to every server.
+    MaskCommitment,
+    /// Secure-ranking masks: one server's points of a dealer's zero-sharings.
+    MaskDeal,
+    /// Secure-ranking masks: a server's random linear combination of a dealer's points.
+    MaskCheck,
 }
 
 impl MessageKind {
@@ -66,6 +77,11 @@ impl MessageKind {
             MessageKind::ReshareConfirmation => 0x24,
             MessageKind::OprfPartialEvaluation => 0x31,
             MessageKind::TokenRequest => 0x32,
+            MessageKind::DistanceRequest => 0x41,
+            MessageKind::DistanceResponse => 0x42,
+            MessageKind::MaskCommitment => 0x43,
+            MessageKind::MaskDeal => 0x44,
+            MessageKind::MaskCheck => 0x45,
         }
     }
 
@@ -85,6 +101,11 @@ impl MessageKind {
             0x24 => MessageKind::ReshareConfirmation,
             0x31 => MessageKind::OprfPartialEvaluation,
             0x32 => MessageKind::TokenRequest,
+            0x41 => MessageKind::DistanceRequest,
+            0x42 => MessageKind::DistanceResponse,
+            0x43 => MessageKind::MaskCommitment,
+            0x44 => MessageKind::MaskDeal,
+            0x45 => MessageKind::MaskCheck,
             other => return Err(WireError::UnknownKind(other)),
         })
     }
@@ -189,6 +210,21 @@ impl Writer {
         self.bytes.extend_from_slice(&v.to_be_bytes());
     }
 
+    /// A big-endian `u32` count.
+    pub fn u32(&mut self, v: u32) {
+        self.bytes.extend_from_slice(&v.to_be_bytes());
+    }
+
+    /// A big-endian `u64`.
+    pub fn u64(&mut self, v: u64) {
+        self.bytes.extend_from_slice(&v.to_be_bytes());
+    }
+
+    /// A field element of GF(2^61 − 1), 8 bytes little-endian (canonical).
+    pub fn fp61(&mut self, v: Fp61) {
+        self.bytes.extend_from_slice(&v.value().to_le_bytes());
+    }
+
     /// Raw bytes of a fixed-size field.
     pub fn bytes(&mut self, v: &[u8]) {
         self.bytes.extend_from_slice(v);
@@ -286,6 +322,34 @@ impl<'a> Reader<'a> {
     /// [`WireError::Truncated`].
     pub fn u16(&mut self, field: &'static str) -> Result<u16, WireError> {
         self.array::<2>(field).map(u16::from_be_bytes)
+    }
+
+    /// A big-endian `u32`.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`].
+    pub fn u32(&mut self, field: &'static str) -> Result<u32, WireError> {
+        self.array::<4>(field).map(u32::from_be_bytes)
+    }
+
+    /// A big-endian `u64`.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`].
+    pub fn u64(&mut self, field: &'static str) -> Result<u64, WireError> {
+        self.array::<8>(field).map(u64::from_be_bytes)
+    }
+
+    /// A canonical field element of GF(2^61 − 1) (8 bytes little-endian, below p).
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`], [`WireError::InvalidField`] for a value not below p.
+    pub fn fp61(&mut self, field: &'static str) -> Result<Fp61, WireError> {
+        let word = u64::from_le_bytes(self.array::<8>(field)?);
+        Fp61::from_canonical(word).ok_or_else(|| WireError::InvalidField {
+            field,
+            reason: format!("{word} is not below 2^61 − 1"),
+        })
     }
 
     /// A node id (1 to 255).
@@ -445,6 +509,11 @@ mod tests {
             MessageKind::ReshareConfirmation,
             MessageKind::OprfPartialEvaluation,
             MessageKind::TokenRequest,
+            MessageKind::DistanceRequest,
+            MessageKind::DistanceResponse,
+            MessageKind::MaskCommitment,
+            MessageKind::MaskDeal,
+            MessageKind::MaskCheck,
         ] {
             assert_eq!(MessageKind::from_byte(kind.to_byte()), Ok(kind));
         }

@@ -14,6 +14,35 @@ use super::open::{Opened, open_distances};
 use super::rank::rank;
 use super::{HashBitShares, MpcError, check_servers, share_hash_bits};
 
+/// The offline phase among in-process servers: every server of `servers` deals zero-sharings
+/// of degree `2t − 2` for `count` candidates to the others; returns every server's pool.
+///
+/// # Errors
+/// [`MpcError::TooFewNodes`] for fewer than `2t − 1` servers.
+pub fn deal_masks<R: CryptoRng + ?Sized>(
+    threshold: Threshold,
+    servers: &[NodeId],
+    count: usize,
+    rng: &mut R,
+) -> Result<BTreeMap<NodeId, MaskPool>, MpcError> {
+    check_servers(threshold, servers)?;
+    let degree = usize::from(threshold.search_quorum()) - 1;
+    let deals: Vec<BTreeMap<NodeId, Vec<Fp61>>> = servers
+        .iter()
+        .map(|_| deal_zero_sharings(servers, degree, count, rng))
+        .collect();
+    servers
+        .iter()
+        .map(|j| {
+            let mine: Vec<&[Fp61]> = deals
+                .iter()
+                .filter_map(|d| d.get(j).map(Vec::as_slice))
+                .collect();
+            MaskPool::from_deals(&mine).map(|p| (*j, p))
+        })
+        .collect()
+}
+
 /// The nodes' bit shares of a collection.
 #[derive(Debug)]
 pub struct LocalCollection {
@@ -50,32 +79,17 @@ impl LocalCollection {
         })
     }
 
-    /// Every server's mask pool for `count` candidates (the offline phase).
+    /// Every server's mask pool for `count` candidates (the offline phase, [`deal_masks`]).
     ///
     /// # Errors
-    /// [`MpcError::TooFewNodes`] for fewer than `2t − 1` servers.
+    /// As [`deal_masks`].
     pub fn deal_masks<R: CryptoRng + ?Sized>(
         &self,
         servers: &[NodeId],
         count: usize,
         rng: &mut R,
     ) -> Result<BTreeMap<NodeId, MaskPool>, MpcError> {
-        check_servers(self.threshold, servers)?;
-        let degree = usize::from(self.threshold.search_quorum()) - 1;
-        let deals: Vec<BTreeMap<NodeId, Vec<Fp61>>> = servers
-            .iter()
-            .map(|_| deal_zero_sharings(servers, degree, count, rng))
-            .collect();
-        servers
-            .iter()
-            .map(|j| {
-                let mine: Vec<&[Fp61]> = deals
-                    .iter()
-                    .filter_map(|d| d.get(j).map(Vec::as_slice))
-                    .collect();
-                MaskPool::from_deals(&mine).map(|p| (*j, p))
-            })
-            .collect()
+        deal_masks(self.threshold, servers, count, rng)
     }
 
     /// One node's answer: its masked distance share of each candidate (indices into the
