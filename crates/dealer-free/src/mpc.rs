@@ -33,6 +33,7 @@
 
 pub mod local;
 pub mod masks;
+pub mod messages;
 pub mod open;
 pub mod rank;
 

@@ -50,6 +50,10 @@ pub enum MessageKind {
     OprfPartialEvaluation,
     /// Search tokens: a fixed-size batch of blinded band inputs.
     TokenRequest,
+    /// Stage-2: the query's band tokens, to every server.
+    CandidateRequest,
+    /// Stage-2: one server's candidates with their band votes.
+    CandidateResponse,
     /// Secure ranking: the querier's bit shares and the candidates, to one server.
     DistanceRequest,
     /// Secure ranking: one server's masked distance shares.
@@ -77,6 +81,8 @@ impl MessageKind {
             MessageKind::ReshareConfirmation => 0x24,
             MessageKind::OprfPartialEvaluation => 0x31,
             MessageKind::TokenRequest => 0x32,
+            MessageKind::CandidateRequest => 0x33,
+            MessageKind::CandidateResponse => 0x34,
             MessageKind::DistanceRequest => 0x41,
             MessageKind::DistanceResponse => 0x42,
             MessageKind::MaskCommitment => 0x43,
@@ -101,6 +107,8 @@ impl MessageKind {
             0x24 => MessageKind::ReshareConfirmation,
             0x31 => MessageKind::OprfPartialEvaluation,
             0x32 => MessageKind::TokenRequest,
+            0x33 => MessageKind::CandidateRequest,
+            0x34 => MessageKind::CandidateResponse,
             0x41 => MessageKind::DistanceRequest,
             0x42 => MessageKind::DistanceResponse,
             0x43 => MessageKind::MaskCommitment,
@@ -509,6 +517,8 @@ mod tests {
             MessageKind::ReshareConfirmation,
             MessageKind::OprfPartialEvaluation,
             MessageKind::TokenRequest,
+            MessageKind::CandidateRequest,
+            MessageKind::CandidateResponse,
             MessageKind::DistanceRequest,
             MessageKind::DistanceResponse,
             MessageKind::MaskCommitment,
