@@ -1,0 +1,341 @@
+//! A whole dealer-free deployment in one process: `n` nodes, each with its own durable share
+//! store (redb, in a folder of its own), its DKG key share and its token index, and the
+//! owner's client. Every exchange goes through the wire encoding of its message, so the
+//! bytes counted are the bytes a networked deployment sends.
+//!
+//! [`LocalDeployment::create`] runs the distributed key generation among the nodes (no
+//! dealer); [`LocalDeployment::ingest`] is Stage-1: for each image the client computes the
+//! band tokens with the threshold VOPRF (one batched request per group of images), splits
+//! the file into image shares and the pHash into bit shares, and each node stores its share
+//! and bit shares atomically in its store and indexes the tokens. The nodes never see a
+//! hash, a band value or a file name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dealer_free::dkg::{KeyShare, local};
+use dealer_free::mpc::{HashBitShares, share_hash_bits};
+use dealer_free::oprf::PublicKey;
+use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
+use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
+use phr_sis::share::{SplitOptions, split_image};
+use phr_sis::store::{ImageRecord, MacKey, ShareStore};
+use phr_sis::token_index::Token;
+use phr_sis::{BandLayout, ImageHash, ImageId, NodeId, Threshold, TokenIndex};
+use rand::{CryptoRng, Rng};
+
+use crate::SimError;
+
+/// One storage node. It holds no hash, band value or file name.
+pub struct LocalNode {
+    id: NodeId,
+    store: ShareStore,
+    key_share: KeyShare,
+    tokens: TokenIndex,
+}
+
+impl LocalNode {
+    /// The node's id.
+    #[must_use]
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The node's durable store.
+    #[must_use]
+    pub fn store(&self) -> &ShareStore {
+        &self.store
+    }
+
+    /// The node's token index.
+    #[must_use]
+    pub fn tokens(&self) -> &TokenIndex {
+        &self.tokens
+    }
+
+    /// The node's DKG key share.
+    #[must_use]
+    pub fn key_share(&self) -> &KeyShare {
+        &self.key_share
+    }
+
+    /// The node's stored bit shares of `id`.
+    ///
+    /// # Errors
+    /// [`SimError::Store`] if the store fails, [`SimError::Corrupt`] if the stored bytes are
+    /// no bit shares.
+    pub fn bit_shares(&self, id: ImageId) -> Result<Option<HashBitShares>, SimError> {
+        let Some(bytes) = self.store.get_bit_shares(id)? else {
+            return Ok(None);
+        };
+        HashBitShares::from_bytes(&bytes)
+            .map(Some)
+            .ok_or_else(|| SimError::Corrupt(format!("node {}'s bit shares of {id}", self.id)))
+    }
+}
+
+impl std::fmt::Debug for LocalNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalNode")
+            .field("id", &self.id)
+            .field("store", &self.store.path())
+            .field("images", &self.tokens.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the client knows of the OPRF key: every node's public verification share.
+#[derive(Debug, Clone)]
+pub struct OprfPublic {
+    /// The collection's token context.
+    pub context: TokenContext,
+    /// Every node's verification share.
+    pub verification_shares: BTreeMap<NodeId, PublicKey>,
+}
+
+/// One image handed to [`LocalDeployment::ingest`].
+#[derive(Debug, Clone, Copy)]
+pub struct IngestImage<'a> {
+    /// The file's bytes (shared losslessly).
+    pub bytes: &'a [u8],
+    /// Its pHash (the client's own; bit-shared, never sent in the clear).
+    pub hash: ImageHash,
+}
+
+/// Bytes on the wire of the ingest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestBytes {
+    /// Token requests, once per node asked.
+    pub token_requests: usize,
+    /// The nodes' partial evaluations.
+    pub token_responses: usize,
+    /// Image shares, bit shares and tokens to the nodes.
+    pub store: usize,
+}
+
+/// `n` in-process nodes and the client's public OPRF view.
+pub struct LocalDeployment {
+    threshold: Threshold,
+    nodes: Vec<LocalNode>,
+    oprf: OprfPublic,
+    dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for LocalDeployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalDeployment")
+            .field("threshold", &self.threshold)
+            .field("dir", &self.dir)
+            .field("nodes", &self.nodes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalDeployment {
+    /// Runs the DKG among nodes `1..=n` and opens each node's store under `dir`
+    /// (`node-<i>.redb`), or under a temporary folder removed on drop when `dir` is `None`.
+    ///
+    /// # Errors
+    /// [`SimError::Params`] if `2t − 1 > n` (no secure search possible), [`SimError::Dkg`] if
+    /// the DKG ends without a key, [`SimError::Io`]/[`SimError::Store`] for the stores.
+    pub fn create<R: CryptoRng + ?Sized>(
+        threshold: Threshold,
+        dir: Option<&Path>,
+        rng: &mut R,
+    ) -> Result<LocalDeployment, SimError> {
+        if usize::from(threshold.search_quorum()) > usize::from(threshold.n()) {
+            return Err(SimError::Params(format!(
+                "secure search needs 2t − 1 = {} nodes but there are only n = {}",
+                threshold.search_quorum(),
+                threshold.n()
+            )));
+        }
+        let (temp, dir) = match dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                (None, d.to_owned())
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("dealer-free-sis-nodes-")
+                    .tempdir()?;
+                let d = t.path().to_owned();
+                (Some(t), d)
+            }
+        };
+        let run = local::run(
+            threshold,
+            b"dealer-free-sis local deployment",
+            &BTreeMap::new(),
+            rng,
+            &mut || Duration::ZERO,
+        )
+        .map_err(|e| SimError::Dkg(e.to_string()))?;
+        let mut outputs = BTreeMap::new();
+        for (id, outcome) in run.outcomes {
+            outputs.insert(
+                id,
+                outcome.map_err(|e| SimError::Dkg(format!("node {id}: {e}")))?,
+            );
+        }
+        let first = outputs
+            .values()
+            .next()
+            .ok_or_else(|| SimError::Dkg("no node finished".into()))?;
+        let public = first.verification_shares.clone();
+        if outputs.values().any(|o| o.verification_shares != public) {
+            return Err(SimError::Dkg("the nodes disagree on the key".into()));
+        }
+        let oprf = OprfPublic {
+            context: TokenContext::new(b"dealer-free-sis", BandLayout::default())
+                .map_err(|e| SimError::Params(e.to_string()))?,
+            verification_shares: verification_shares_from_points(&public)
+                .map_err(|e| SimError::Dkg(e.to_string()))?,
+        };
+        let mut nodes = Vec::with_capacity(outputs.len());
+        for (id, output) in outputs {
+            let path = dir.join(format!("node-{id}.redb"));
+            nodes.push(LocalNode {
+                id,
+                store: ShareStore::open(&path, MacKey::generate(rng))?,
+                key_share: output.key_share,
+                tokens: TokenIndex::new(),
+            });
+        }
+        Ok(LocalDeployment {
+            threshold,
+            nodes,
+            oprf,
+            dir,
+            _temp: temp,
+        })
+    }
+
+    /// The threshold.
+    #[must_use]
+    pub fn threshold(&self) -> Threshold {
+        self.threshold
+    }
+
+    /// The nodes, by id.
+    #[must_use]
+    pub fn nodes(&self) -> &[LocalNode] {
+        &self.nodes
+    }
+
+    /// Node `id`, if it exists.
+    #[must_use]
+    pub fn node(&self, id: NodeId) -> Option<&LocalNode> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The client's view of the OPRF key.
+    #[must_use]
+    pub fn oprf(&self) -> &OprfPublic {
+        &self.oprf
+    }
+
+    /// The folder of the node stores.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The band tokens of every hash (image by image, band order) from the threshold VOPRF
+    /// answered by the nodes `from`, batched [`TokenContext::max_images`] images per request.
+    /// Returns the tokens and the bytes of requests and answers.
+    ///
+    /// # Errors
+    /// [`SimError::Oprf`] if fewer than `t` answers verify, [`SimError::Params`] for an
+    /// unknown node.
+    pub fn band_tokens<R: CryptoRng + ?Sized>(
+        &self,
+        hashes: &[ImageHash],
+        from: &[NodeId],
+        rng: &mut R,
+    ) -> Result<(Vec<Vec<Token>>, IngestBytes), SimError> {
+        let mut out = Vec::with_capacity(hashes.len());
+        let mut bytes = IngestBytes::default();
+        for group in hashes.chunks(self.oprf.context.max_images().max(1)) {
+            let (state, request) = TokenRequest::for_images(&self.oprf.context, group, rng)
+                .map_err(|e| SimError::Oprf(e.to_string()))?;
+            let wire = request.to_bytes();
+            let mut partials = Vec::with_capacity(from.len());
+            for id in from {
+                let node = self
+                    .node(*id)
+                    .ok_or_else(|| SimError::Params(format!("there is no node {id}")))?;
+                bytes.token_requests += wire.len();
+                let received =
+                    TokenRequest::from_bytes(&wire).map_err(|e| SimError::Oprf(e.to_string()))?;
+                let answer = tokens::respond(&node.key_share, &received, rng)
+                    .and_then(|p| p.to_bytes())
+                    .map_err(|e| SimError::Oprf(e.to_string()))?;
+                bytes.token_responses += answer.len();
+                partials.push(
+                    PartialEvaluation::from_bytes(&answer)
+                        .map_err(|e| SimError::Oprf(e.to_string()))?,
+                );
+            }
+            let images = tokens::finish_images(
+                state,
+                &partials,
+                &self.oprf.verification_shares,
+                self.threshold,
+            )
+            .map_err(|e| SimError::Oprf(e.to_string()))?;
+            out.extend(
+                images
+                    .into_iter()
+                    .map(|tokens| tokens.iter().map(|t| *t.as_bytes()).collect()),
+            );
+        }
+        Ok((out, bytes))
+    }
+
+    /// Stage-1 for `images`: tokens from the threshold VOPRF of every node, image shares
+    /// (Shamir over GF(2^8) by default), bit shares of the pHash, one atomic record per node
+    /// and image, and the tokens indexed. Returns the new ids (random, drawn from `rng`) in
+    /// the order of `images`, and the bytes sent.
+    ///
+    /// # Errors
+    /// [`SimError::Share`] for an image that cannot be split, [`SimError::Store`] if a
+    /// store fails (images stored before stay stored), [`SimError::Oprf`].
+    pub fn ingest<R: CryptoRng + ?Sized>(
+        &mut self,
+        images: &[IngestImage<'_>],
+        options: &SplitOptions,
+        rng: &mut R,
+    ) -> Result<(Vec<ImageId>, IngestBytes), SimError> {
+        let all: Vec<NodeId> = self.threshold.nodes().collect();
+        let hashes: Vec<ImageHash> = images.iter().map(|i| i.hash).collect();
+        let (tokens, mut bytes) = self.band_tokens(&hashes, &all, rng)?;
+        let mut ids = Vec::with_capacity(images.len());
+        for (image, tokens) in images.iter().zip(&tokens) {
+            let id = ImageId(rng.random());
+            let shares = split_image(image.bytes, id, self.threshold, options, rng)
+                .map_err(|e| SimError::Share(e.to_string()))?;
+            let bit_shares = share_hash_bits(image.hash, self.threshold.t(), &all, rng)
+                .map_err(|e| SimError::Params(e.to_string()))?;
+            for ((node, share), (bit_node, bits)) in
+                self.nodes.iter_mut().zip(&shares).zip(&bit_shares)
+            {
+                debug_assert_eq!(node.id, *bit_node);
+                let record = ImageRecord {
+                    share: share.to_bytes(),
+                    bit_shares: bits.to_bytes().to_vec(),
+                    meta: Vec::new(),
+                };
+                bytes.store += record.share.len() + record.bit_shares.len() + 32 * tokens.len();
+                node.store.put_image(id, &record)?;
+                node.tokens
+                    .insert(id, tokens)
+                    .map_err(|e| SimError::Corrupt(e.to_string()))?;
+            }
+            ids.push(id);
+        }
+        Ok((ids, bytes))
+    }
+}

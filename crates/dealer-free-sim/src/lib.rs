@@ -1,0 +1,52 @@
+//! dealer-free-sis in process: the nodes and the client of a dealer-free deployment in one
+//! process, driving the sans-IO protocols of `dealer-free` with every message passed through
+//! its wire encoding, timed and with its bytes counted.
+//!
+//! * [`deployment`]: `n` nodes with durable stores, the DKG among them, and Stage-1 (ingest).
+//! * [`ranking`]: Stage-2's secure ranking, [`ranking::rank_candidates_secure`], and its
+//!   comparison with the plaintext baseline, [`ranking::compare_secure_vs_baseline`] →
+//!   [`ranking::SecureDistanceComparison`] (versioned JSON).
+//!
+//! Clocks live here, not in the protocol crates: every time reported is measured on the
+//! calling thread, on which all parties run one after another.
+
+pub mod deployment;
+pub mod ranking;
+
+pub use deployment::{IngestImage, LocalDeployment};
+pub use ranking::{
+    SecureDistanceComparison, ServerFault, compare_secure_vs_baseline, rank_candidates_secure,
+};
+
+/// What went wrong in an in-process run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// Parameters that cannot work.
+    #[error("invalid parameters: {0}")]
+    Params(String),
+    /// The distributed key generation ended without a key.
+    #[error("key generation failed: {0}")]
+    Dkg(String),
+    /// The threshold VOPRF failed.
+    #[error("token evaluation failed: {0}")]
+    Oprf(String),
+    /// The secure distance failed.
+    #[error(transparent)]
+    Mpc(#[from] dealer_free::mpc::MpcError),
+    /// An image could not be split.
+    #[error("sharing failed: {0}")]
+    Share(String),
+    /// A message could not be encoded or decoded.
+    #[error("malformed message: {0}")]
+    Wire(String),
+    /// Stored or returned data is inconsistent.
+    #[error("inconsistent data: {0}")]
+    Corrupt(String),
+    /// A node's store failed.
+    #[error(transparent)]
+    Store(#[from] phr_sis::store::StoreError),
+    /// A file operation failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
