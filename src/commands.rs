@@ -2,6 +2,7 @@
 
 mod bench;
 mod dkg;
+mod experiment;
 mod phash;
 mod shares;
 
@@ -18,6 +19,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Split(args) => shares::split(&args),
         Command::Combine(args) => shares::combine(&args),
         Command::Dkg(args) => dkg::run(&args),
+        Command::Experiment(args) => experiment::run(&args),
     }
 }
 
