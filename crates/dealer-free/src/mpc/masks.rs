@@ -12,7 +12,7 @@
 //! image id), and masks dealt for one server set are only valid for that set. The masks are
 //! secret: the pool zeroizes them when it drops them.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use phr_sis::NodeId;
 use phr_sis::fp61::Fp61;
@@ -20,6 +20,13 @@ use rand::CryptoRng;
 use zeroize::Zeroize;
 
 use super::{HashBitShares, MpcError, distance_share};
+
+pub mod check;
+
+pub use check::{
+    MAX_MASKS, MaskCheck, MaskCommitment, MaskDeal, Rejection, Verdict, deal_checked,
+    deal_from_values, judge,
+};
 
 /// One dealer's zero-sharings for `count` candidates: `g_c(j)` for every server `j` and
 /// candidate `c` (random `g_c` of degree `degree` with `g_c(0) = 0`).
@@ -74,6 +81,89 @@ impl MaskPool {
         let masks = (0..len)
             .map(|c| deals.iter().filter_map(|d| d.get(c)).copied().sum())
             .collect();
+        Ok(MaskPool { masks })
+    }
+
+    /// Node `node`'s pool from the checked dealing of one session: the verdicts of every
+    /// dealer ([`judge`], the same at every server since they judge the same broadcast data)
+    /// and the deals `node` received (verified with [`MaskDeal::verify`]). Only accepted
+    /// dealers' masks are summed; the blinding sharing is dropped. An accepted dealer whose
+    /// deal to `node` is missing (it failed verification: `node` then sent no check and is
+    /// named in the verdict) contributes nothing, so `node`'s distance shares will be off and
+    /// corrected by the querier's decoding.
+    ///
+    /// # Errors
+    /// [`MpcError::MasksRejected`] unless at least `t` dealers were accepted (so at least one
+    /// honest dealer contributes when at most `t − 1` are corrupt); [`MpcError::Params`] for
+    /// verdicts of different sessions or counts, a dealer judged twice, or a deal that is
+    /// not `node`'s, of another session, or of the wrong length.
+    pub fn from_checked_deals(
+        node: NodeId,
+        verdicts: &[Verdict],
+        deals: &[MaskDeal],
+        t: u8,
+    ) -> Result<MaskPool, MpcError> {
+        let session = verdicts.first().map(Verdict::session);
+        let mut accepted: BTreeMap<NodeId, u32> = BTreeMap::new();
+        let mut rejected = Vec::new();
+        for v in verdicts {
+            if Some(v.session()) != session {
+                return Err(MpcError::Params("verdicts of different sessions".into()));
+            }
+            if accepted.contains_key(&v.dealer()) || rejected.contains(&v.dealer()) {
+                return Err(MpcError::Params(format!(
+                    "dealer {} judged twice",
+                    v.dealer()
+                )));
+            }
+            match v {
+                Verdict::Accepted { dealer, count, .. } => {
+                    accepted.insert(*dealer, *count);
+                }
+                Verdict::Rejected { dealer, .. } => rejected.push(*dealer),
+            }
+        }
+        if accepted.len() < usize::from(t) || t == 0 {
+            rejected.sort_unstable();
+            return Err(MpcError::MasksRejected {
+                accepted: accepted.into_keys().collect(),
+                rejected,
+                needed: usize::from(t),
+            });
+        }
+        let mut counts = accepted.values().copied();
+        let count = counts.next().unwrap_or(0);
+        if counts.any(|c| c != count) {
+            return Err(MpcError::Params(
+                "accepted dealers dealt different numbers of masks".into(),
+            ));
+        }
+        let mut masks = VecDeque::from(vec![Fp61::ZERO; count as usize]);
+        let mut used = BTreeSet::new();
+        for d in deals {
+            if d.recipient() != node || Some(d.session()) != session {
+                return Err(MpcError::Params(format!(
+                    "a deal from {} is not {node}'s of this session",
+                    d.dealer()
+                )));
+            }
+            if !accepted.contains_key(&d.dealer()) {
+                continue;
+            }
+            if !used.insert(d.dealer()) {
+                return Err(MpcError::Params(format!("two deals from {}", d.dealer())));
+            }
+            if d.masks().len() != count as usize {
+                return Err(MpcError::Params(format!(
+                    "dealer {}'s deal holds {} masks, not {count}",
+                    d.dealer(),
+                    d.masks().len()
+                )));
+            }
+            for (m, v) in masks.iter_mut().zip(d.masks()) {
+                *m += *v;
+            }
+        }
         Ok(MaskPool { masks })
     }
 
