@@ -8,9 +8,24 @@
 //! dealer is honest, and any `t − 1` nodes learn nothing about it beyond their own points.
 //! The querier receives `d(j) + z(j)` and can open the constant term only.
 //!
+//! **Checked dealing** ([`check`]): a cheating dealer with `g_i(0) = c ≠ 0` would shift every
+//! distance by `c`, so the dealing is verifiable, like the DKG's shares. Each dealer commits
+//! to its points ([`MaskCommitment`], one salted digest per recipient), deals `K` mask
+//! sharings plus one *blinding* sharing ([`deal_checked`], [`MaskDeal`]); each recipient
+//! checks its deal and broadcasts one random linear combination of its points, blinded
+//! ([`MaskDeal::verify`], [`MaskCheck`]); every server decodes those as a Reed–Solomon
+//! codeword of degree `2t − 2` and accepts the dealer iff it decodes with constant term 0
+//! ([`judge`], [`Verdict`]), naming the servers off the codeword. A node's pool sums the
+//! accepted dealers' masks only, and needs at least `t` of them
+//! ([`MaskPool::from_checked_deals`], [`MpcError::MasksRejected`]), so that with at most
+//! `t − 1` corrupt nodes one honest dealer contributes and the masks stay uniformly random.
+//! The blinding sharing is dropped. Soundness error `≈ K/p` per commitment (Schwartz–Zippel);
+//! with exactly `2t − 1` servers only the constant term can be tested.
+//! [`deal_zero_sharings`] and [`MaskPool::from_deals`] remain the unchecked building blocks.
+//!
 //! Every node must consume masks in the same order (one per candidate, candidates sorted by
 //! image id), and masks dealt for one server set are only valid for that set. The masks are
-//! secret: the pool zeroizes them when it drops them.
+//! secret: the pool zeroizes them when it drops them, and so does a [`MaskDeal`].
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
