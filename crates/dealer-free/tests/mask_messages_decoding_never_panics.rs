@@ -6,6 +6,7 @@
 use dealer_free::mpc::masks::{MaskCheck, MaskCommitment, MaskDeal, deal_checked};
 use dealer_free::wire::{MessageKind, peek_kind};
 use phr_sis::NodeId;
+use phr_sis::fp61::Fp61;
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -106,4 +107,19 @@ fn huge_declared_counts_are_refused_before_allocating() {
     bytes.extend(3u32.to_be_bytes());
     bytes.extend(u16::MAX.to_be_bytes());
     assert!(MaskCommitment::from_bytes(&bytes).is_err());
+}
+
+#[test]
+fn check_layout_is_fixed() {
+    let check = MaskCheck {
+        session: [0x11; 32],
+        dealer: NodeId::new(1).unwrap(),
+        node: NodeId::new(2).unwrap(),
+        value: Fp61::from(0x0102u32),
+    };
+    let mut expected = vec![1, 0x45];
+    expected.extend([0x11; 32]);
+    expected.extend([1, 2, 0x02, 0x01, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(check.to_bytes(), expected);
+    assert_eq!(MaskCheck::from_bytes(&expected).unwrap(), check);
 }

@@ -230,6 +230,12 @@ pub fn deal_checked<R: CryptoRng + ?Sized>(
     if count > MAX_MASKS {
         return Err(params(format!("at most {MAX_MASKS} masks per session")));
     }
+    let mut sorted = servers.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != servers.len() {
+        return Err(params("a server is listed twice"));
+    }
     let degree = 2 * usize::from(t) - 2;
     let values = deal_zero_sharings(servers, degree, count + 1, rng);
     deal_from_values(session, dealer, values.into_iter().collect(), rng)
@@ -707,6 +713,37 @@ mod tests {
         let mut other = deals[1].clone();
         other.recipient = deals[2].recipient;
         assert!(other.verify(&c).is_err());
+    }
+
+    #[test]
+    fn a_deal_failing_verification_is_named_missing_and_left_out_of_the_pool() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        let servers: Vec<NodeId> = NodeId::first(5).collect();
+        let mut all = Vec::new();
+        let mut verdicts = Vec::new();
+        for dealer in &servers {
+            let (c, mut deals) = deal_checked([3; 32], *dealer, &servers, 2, 3, &mut rng).unwrap();
+            if dealer.get() == 1 {
+                deals[4].values[1] += Fp61::ONE; // after committing: node 5's deal fails
+            }
+            let checks: Vec<MaskCheck> = deals.iter().filter_map(|d| d.verify(&c).ok()).collect();
+            verdicts.push(judge(&c, &checks, 2).unwrap());
+            all.push(deals);
+        }
+        assert_eq!(verdicts[0].named(), vec![servers[4]]);
+        assert!(verdicts.iter().all(Verdict::is_accepted));
+        let mine: Vec<MaskDeal> = all.iter().skip(1).map(|d| d[4].clone()).collect();
+        let pool = super::super::MaskPool::from_checked_deals(servers[4], &verdicts, &mine, 2);
+        assert_eq!(pool.unwrap().len(), 3);
+        // Misuse is an error: another node's deals, a dealer judged twice.
+        let theirs: Vec<MaskDeal> = all.iter().map(|d| d[0].clone()).collect();
+        assert!(
+            super::super::MaskPool::from_checked_deals(servers[4], &verdicts, &theirs, 2).is_err()
+        );
+        let twice = [verdicts[0].clone(), verdicts[0].clone()];
+        assert!(super::super::MaskPool::from_checked_deals(servers[0], &twice, &[], 2).is_err());
+        let dup = [servers[0], servers[0], servers[1]];
+        assert!(deal_checked([3; 32], servers[0], &dup, 2, 1, &mut rng).is_err());
     }
 
     #[test]
