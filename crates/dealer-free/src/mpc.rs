@@ -79,6 +79,21 @@ pub enum MpcError {
         /// Masks available.
         available: usize,
     },
+    /// Too few dealers passed the check of their zero-sharings ([`masks::judge`]): with fewer
+    /// than `t` accepted, all of them could be corrupt and the masks known to them.
+    #[error(
+        "only {} dealers' masks were accepted ({accepted:?}; rejected {rejected:?}), \
+         {needed} needed",
+        accepted.len()
+    )]
+    MasksRejected {
+        /// The dealers accepted, sorted.
+        accepted: Vec<NodeId>,
+        /// The dealers rejected, sorted.
+        rejected: Vec<NodeId>,
+        /// `t`.
+        needed: usize,
+    },
 }
 
 impl From<ParamsError> for MpcError {

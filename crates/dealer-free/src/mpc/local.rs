@@ -9,38 +9,95 @@ use phr_sis::fp61::Fp61;
 use phr_sis::{ImageHash, ImageId, NodeId, RankedCandidate, SearchParams, Threshold};
 use rand::CryptoRng;
 
-use super::masks::{MaskPool, deal_zero_sharings, masked_distance_shares};
+use super::masks::{
+    MaskCheck, MaskDeal, MaskPool, Verdict, deal_from_values, deal_zero_sharings, judge,
+    masked_distance_shares,
+};
 use super::open::{Opened, open_distances};
 use super::rank::rank;
 use super::{HashBitShares, MpcError, check_servers, share_hash_bits};
 
 /// The offline phase among in-process servers: every server of `servers` deals zero-sharings
-/// of degree `2t − 2` for `count` candidates to the others; returns every server's pool.
+/// of degree `2t − 2` for `count` candidates to the others, checked ([`judge`]);
+/// returns every server's pool, built from the accepted dealers.
 ///
 /// # Errors
-/// [`MpcError::TooFewNodes`] for fewer than `2t − 1` servers.
+/// [`MpcError::TooFewNodes`] for fewer than `2t − 1` servers, [`MpcError::MasksRejected`] if
+/// fewer than `t` dealers are accepted.
 pub fn deal_masks<R: CryptoRng + ?Sized>(
     threshold: Threshold,
     servers: &[NodeId],
     count: usize,
     rng: &mut R,
 ) -> Result<BTreeMap<NodeId, MaskPool>, MpcError> {
+    deal_masks_with(threshold, servers, count, rng, |_, _| {}, |_| {}).map(|d| d.pools)
+}
+
+/// The outcome of a checked dealing among in-process servers.
+#[derive(Debug)]
+pub struct CheckedDealing {
+    /// Every server's pool.
+    pub pools: BTreeMap<NodeId, MaskPool>,
+    /// The verdict on every dealer, by dealer.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// [`deal_masks`] with hooks that let tests make servers cheat: `deal_hook(dealer, points)`
+/// may change a dealer's points (per recipient, `count + 1` of them, the blinding sharing's
+/// last) before it commits to them, and `check_hook` may change any check before it is
+/// broadcast.
+///
+/// # Errors
+/// As [`deal_masks`].
+pub fn deal_masks_with<R, D, C>(
+    threshold: Threshold,
+    servers: &[NodeId],
+    count: usize,
+    rng: &mut R,
+    mut deal_hook: D,
+    mut check_hook: C,
+) -> Result<CheckedDealing, MpcError>
+where
+    R: CryptoRng + ?Sized,
+    D: FnMut(NodeId, &mut BTreeMap<NodeId, Vec<Fp61>>),
+    C: FnMut(&mut MaskCheck),
+{
     check_servers(threshold, servers)?;
+    let t = threshold.t();
     let degree = usize::from(threshold.search_quorum()) - 1;
-    let deals: Vec<BTreeMap<NodeId, Vec<Fp61>>> = servers
-        .iter()
-        .map(|_| deal_zero_sharings(servers, degree, count, rng))
-        .collect();
-    servers
-        .iter()
-        .map(|j| {
-            let mine: Vec<&[Fp61]> = deals
-                .iter()
-                .filter_map(|d| d.get(j).map(Vec::as_slice))
-                .collect();
-            MaskPool::from_deals(&mine).map(|p| (*j, p))
-        })
-        .collect()
+    let mut session = [0u8; 32];
+    rng.fill_bytes(&mut session);
+    let mut commitments = Vec::with_capacity(servers.len());
+    let mut received: BTreeMap<NodeId, Vec<MaskDeal>> = BTreeMap::new();
+    for dealer in servers {
+        let mut points = deal_zero_sharings(servers, degree, count + 1, rng);
+        deal_hook(*dealer, &mut points);
+        let (commitment, deals) =
+            deal_from_values(session, *dealer, points.into_iter().collect(), rng)?;
+        commitments.push(commitment);
+        for d in deals {
+            received.entry(d.recipient()).or_default().push(d);
+        }
+    }
+    let mut verdicts = Vec::with_capacity(commitments.len());
+    for commitment in &commitments {
+        let mut checks = Vec::with_capacity(servers.len());
+        for deal in received.values().flatten() {
+            if deal.dealer() == commitment.dealer()
+                && let Ok(mut check) = deal.verify(commitment)
+            {
+                check_hook(&mut check);
+                checks.push(check);
+            }
+        }
+        verdicts.push(judge(commitment, &checks, t)?);
+    }
+    let mut pools = BTreeMap::new();
+    for j in servers {
+        let mine = received.remove(j).unwrap_or_default();
+        pools.insert(*j, MaskPool::from_checked_deals(*j, &verdicts, &mine, t)?);
+    }
+    Ok(CheckedDealing { pools, verdicts })
 }
 
 /// The nodes' bit shares of a collection.

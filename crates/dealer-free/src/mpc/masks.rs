@@ -8,11 +8,26 @@
 //! dealer is honest, and any `t − 1` nodes learn nothing about it beyond their own points.
 //! The querier receives `d(j) + z(j)` and can open the constant term only.
 //!
+//! **Checked dealing** ([`check`]): a cheating dealer with `g_i(0) = c ≠ 0` would shift every
+//! distance by `c`, so the dealing is verifiable, like the DKG's shares. Each dealer commits
+//! to its points ([`MaskCommitment`], one salted digest per recipient), deals `K` mask
+//! sharings plus one *blinding* sharing ([`deal_checked`], [`MaskDeal`]); each recipient
+//! checks its deal and broadcasts one random linear combination of its points, blinded
+//! ([`MaskDeal::verify`], [`MaskCheck`]); every server decodes those as a Reed–Solomon
+//! codeword of degree `2t − 2` and accepts the dealer iff it decodes with constant term 0
+//! ([`judge`], [`Verdict`]), naming the servers off the codeword. A node's pool sums the
+//! accepted dealers' masks only, and needs at least `t` of them
+//! ([`MaskPool::from_checked_deals`], [`MpcError::MasksRejected`]), so that with at most
+//! `t − 1` corrupt nodes one honest dealer contributes and the masks stay uniformly random.
+//! The blinding sharing is dropped. Soundness error `≈ K/p` per commitment (Schwartz–Zippel);
+//! with exactly `2t − 1` servers only the constant term can be tested.
+//! [`deal_zero_sharings`] and [`MaskPool::from_deals`] remain the unchecked building blocks.
+//!
 //! Every node must consume masks in the same order (one per candidate, candidates sorted by
 //! image id), and masks dealt for one server set are only valid for that set. The masks are
-//! secret: the pool zeroizes them when it drops them.
+//! secret: the pool zeroizes them when it drops them, and so does a [`MaskDeal`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use phr_sis::NodeId;
 use phr_sis::fp61::Fp61;
@@ -20,6 +35,13 @@ use rand::CryptoRng;
 use zeroize::Zeroize;
 
 use super::{HashBitShares, MpcError, distance_share};
+
+pub mod check;
+
+pub use check::{
+    MAX_MASKS, MaskCheck, MaskCommitment, MaskDeal, Rejection, Verdict, deal_checked,
+    deal_from_values, judge,
+};
 
 /// One dealer's zero-sharings for `count` candidates: `g_c(j)` for every server `j` and
 /// candidate `c` (random `g_c` of degree `degree` with `g_c(0) = 0`).
@@ -74,6 +96,89 @@ impl MaskPool {
         let masks = (0..len)
             .map(|c| deals.iter().filter_map(|d| d.get(c)).copied().sum())
             .collect();
+        Ok(MaskPool { masks })
+    }
+
+    /// Node `node`'s pool from the checked dealing of one session: the verdicts of every
+    /// dealer ([`judge`], the same at every server since they judge the same broadcast data)
+    /// and the deals `node` received (verified with [`MaskDeal::verify`]). Only accepted
+    /// dealers' masks are summed; the blinding sharing is dropped. An accepted dealer whose
+    /// deal to `node` is missing (it failed verification: `node` then sent no check and is
+    /// named in the verdict) contributes nothing, so `node`'s distance shares will be off and
+    /// corrected by the querier's decoding.
+    ///
+    /// # Errors
+    /// [`MpcError::MasksRejected`] unless at least `t` dealers were accepted (so at least one
+    /// honest dealer contributes when at most `t − 1` are corrupt); [`MpcError::Params`] for
+    /// verdicts of different sessions or counts, a dealer judged twice, or a deal that is
+    /// not `node`'s, of another session, or of the wrong length.
+    pub fn from_checked_deals(
+        node: NodeId,
+        verdicts: &[Verdict],
+        deals: &[MaskDeal],
+        t: u8,
+    ) -> Result<MaskPool, MpcError> {
+        let session = verdicts.first().map(Verdict::session);
+        let mut accepted: BTreeMap<NodeId, u32> = BTreeMap::new();
+        let mut rejected = Vec::new();
+        for v in verdicts {
+            if Some(v.session()) != session {
+                return Err(MpcError::Params("verdicts of different sessions".into()));
+            }
+            if accepted.contains_key(&v.dealer()) || rejected.contains(&v.dealer()) {
+                return Err(MpcError::Params(format!(
+                    "dealer {} judged twice",
+                    v.dealer()
+                )));
+            }
+            match v {
+                Verdict::Accepted { dealer, count, .. } => {
+                    accepted.insert(*dealer, *count);
+                }
+                Verdict::Rejected { dealer, .. } => rejected.push(*dealer),
+            }
+        }
+        if accepted.len() < usize::from(t) || t == 0 {
+            rejected.sort_unstable();
+            return Err(MpcError::MasksRejected {
+                accepted: accepted.into_keys().collect(),
+                rejected,
+                needed: usize::from(t),
+            });
+        }
+        let mut counts = accepted.values().copied();
+        let count = counts.next().unwrap_or(0);
+        if counts.any(|c| c != count) {
+            return Err(MpcError::Params(
+                "accepted dealers dealt different numbers of masks".into(),
+            ));
+        }
+        let mut masks = VecDeque::from(vec![Fp61::ZERO; count as usize]);
+        let mut used = BTreeSet::new();
+        for d in deals {
+            if d.recipient() != node || Some(d.session()) != session {
+                return Err(MpcError::Params(format!(
+                    "a deal from {} is not {node}'s of this session",
+                    d.dealer()
+                )));
+            }
+            if !accepted.contains_key(&d.dealer()) {
+                continue;
+            }
+            if !used.insert(d.dealer()) {
+                return Err(MpcError::Params(format!("two deals from {}", d.dealer())));
+            }
+            if d.masks().len() != count as usize {
+                return Err(MpcError::Params(format!(
+                    "dealer {}'s deal holds {} masks, not {count}",
+                    d.dealer(),
+                    d.masks().len()
+                )));
+            }
+            for (m, v) in masks.iter_mut().zip(d.masks()) {
+                *m += *v;
+            }
+        }
         Ok(MaskPool { masks })
     }
 

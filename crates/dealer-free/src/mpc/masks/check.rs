@@ -1,0 +1,763 @@
+//! Verifiable mask dealing: a batched random-linear-combination check that a dealer's
+//! sharings are zero-sharings of degree at most `2t − 2`, without revealing them.
+//!
+//! 1. **Deal** ([`deal_checked`], [`deal_from_values`]). For a session id, servers `S`,
+//!    threshold `t` and `K` masks, dealer `i` draws `K + 1` random zero-sharings of degree
+//!    `2t − 2`; the last one, the *blinding* sharing `b`, is used by the check only and never
+//!    as a mask. Recipient `j` gets a [`MaskDeal`] with its `K + 1` points and a random salt;
+//!    every server gets the same [`MaskCommitment`]: one digest per recipient, SHA-256 over a
+//!    domain label, the session, the dealer, the recipient, the salt and the points.
+//! 2. **Challenge** ([`MaskCommitment::challenge`]): `ρ ∈ GF(p)` from SHA-256 over a label
+//!    and the whole encoded commitment, so the dealer fixes its points before `ρ` exists.
+//! 3. **Check** ([`MaskDeal::verify`]): recipient `j` checks its deal against the commitment
+//!    and broadcasts `v_j = b(j) + Σ_{c<K} ρ^{c+1}·g_c(j)` ([`MaskCheck`]).
+//! 4. **Judge** ([`judge`]): every server decodes the `v_j` as a Reed–Solomon codeword of
+//!    degree `2t − 2` over the servers that sent a check. The dealer is accepted iff it decodes
+//!    and the constant term is 0; the servers off the codeword are named (the dealer sent them
+//!    bad points, or they lied; either way their distance shares will be corrected by the
+//!    querier's decoding). It is rejected, and named, if the constant term is not 0 or the
+//!    checks are no codeword.
+//!
+//! **Soundness.** If some `g_c` has `g_c(0) ≠ 0` or degree above `2t − 2`, the combination
+//! `b + Σ ρ^{c+1}·g_c` is, as a polynomial in `ρ` of degree `K`, non-zero in the offending
+//! coefficient, so by Schwartz–Zippel it passes for at most `K` of the `p` values of `ρ`:
+//! error `≈ K/p ≈ K·2^−61` per commitment. `ρ` is a hash of the commitment, so a dealer can
+//! try many commitments offline: `H` hash evaluations succeed with probability `≈ H·K/p`.
+//!
+//! **Hiding.** `b` is a fresh uniform zero-sharing of degree `2t − 2`, independent of the
+//! masks and used once, so the broadcast `v_j` are a uniform zero-sharing too: they reveal
+//! nothing about the `g_c`. The salts keep the digests from being searched for the points.
+//!
+//! **With exactly `2t − 1` checks** the codeword has no redundancy (any `2t − 1` values lie
+//! on a polynomial of degree `2t − 2`): only the constant-term test is possible. That is
+//! still the test that matters for masks used at exactly those points, but no wrong check can
+//! be told apart, and a single server lying in its check gets an honest dealer rejected. With
+//! `m` checks, up to `⌊(m − 2t + 1)/2⌋` wrong checks are corrected and named, and a degree
+//! above `2t − 2` is caught.
+//!
+//! The commitment must reach every server unchanged: the transport signs it with the
+//! dealer's `identity::NodeKeys` and the servers compare what they received (not done here).
+
+use std::collections::BTreeSet;
+
+use phr_sis::NodeId;
+use phr_sis::fp61::Fp61;
+use phr_sis::fp61::reed_solomon::{DecodeError, decode};
+use rand::CryptoRng;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
+
+use super::deal_zero_sharings;
+use crate::mpc::{MpcError, reduce_u128};
+use crate::wire::{MessageKind, Reader, WireError, Writer};
+
+/// The most masks one commitment can cover (a [`MaskDeal`] of `MAX_MASKS + 1` points stays
+/// below [`crate::wire::MAX_MESSAGE_LEN`]). Deal more in several sessions.
+pub const MAX_MASKS: usize = 500_000;
+
+const DIGEST_LABEL: &[u8] = b"dealer-free-sis/mpc/mask-deal/v1";
+const CHALLENGE_LABEL: &[u8] = b"dealer-free-sis/mpc/mask-challenge/v1";
+
+/// A dealer's commitment to its zero-sharings: one digest per server. Broadcast to every
+/// server of `S`; public.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskCommitment {
+    session: [u8; 32],
+    dealer: NodeId,
+    servers: Vec<NodeId>,
+    count: u32,
+    digests: Vec<[u8; 32]>,
+}
+
+/// One recipient's points of a dealer's `K + 1` zero-sharings (the last is the blinding
+/// sharing), and the salt of its digest. Secret: zeroized on drop, `Debug` redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MaskDeal {
+    session: [u8; 32],
+    dealer: NodeId,
+    recipient: NodeId,
+    salt: [u8; 32],
+    values: Vec<Fp61>,
+}
+
+/// A recipient's check value of one dealer's deal, broadcast to every server. Public.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaskCheck {
+    /// The dealing session.
+    pub session: [u8; 32],
+    /// The dealer checked.
+    pub dealer: NodeId,
+    /// The recipient that computed the check.
+    pub node: NodeId,
+    /// `b(j) + Σ_{c<K} ρ^{c+1}·g_c(j)`.
+    pub value: Fp61,
+}
+
+/// Why a dealer was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The checks decode, but to a polynomial with a non-zero constant term: some sharing
+    /// does not share 0.
+    NonZeroConstant,
+    /// The checks are no codeword of degree `2t − 2` within the correctable distance: the
+    /// degree is too high, or too many points are wrong.
+    NotACodeword,
+}
+
+/// The outcome of [`judge`] for one dealer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// The dealer's sharings are zero-sharings of degree at most `2t − 2` (except for the
+    /// servers named).
+    Accepted {
+        /// The dealing session.
+        session: [u8; 32],
+        /// The dealer.
+        dealer: NodeId,
+        /// Masks dealt.
+        count: u32,
+        /// Servers whose check is off the decoded codeword, sorted.
+        off_codeword: Vec<NodeId>,
+        /// Servers of `S` that sent no check, sorted.
+        missing: Vec<NodeId>,
+    },
+    /// The dealer cheated (or too many servers lied about it): its masks are not used.
+    Rejected {
+        /// The dealing session.
+        session: [u8; 32],
+        /// The dealer.
+        dealer: NodeId,
+        /// Why.
+        reason: Rejection,
+    },
+}
+
+impl Verdict {
+    /// The dealer judged.
+    #[must_use]
+    pub fn dealer(&self) -> NodeId {
+        match self {
+            Verdict::Accepted { dealer, .. } | Verdict::Rejected { dealer, .. } => *dealer,
+        }
+    }
+
+    /// The session.
+    #[must_use]
+    pub fn session(&self) -> [u8; 32] {
+        match self {
+            Verdict::Accepted { session, .. } | Verdict::Rejected { session, .. } => *session,
+        }
+    }
+
+    /// Whether the dealer's masks are used.
+    #[must_use]
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Verdict::Accepted { .. })
+    }
+
+    /// Servers named for this dealer: off the codeword or silent (empty when rejected).
+    #[must_use]
+    pub fn named(&self) -> Vec<NodeId> {
+        match self {
+            Verdict::Accepted {
+                off_codeword,
+                missing,
+                ..
+            } => {
+                let mut v: Vec<NodeId> = off_codeword.iter().chain(missing).copied().collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            }
+            Verdict::Rejected { .. } => Vec::new(),
+        }
+    }
+}
+
+fn digest(
+    session: &[u8; 32],
+    dealer: NodeId,
+    recipient: NodeId,
+    salt: &[u8; 32],
+    values: &[Fp61],
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(DIGEST_LABEL);
+    h.update(session);
+    h.update([dealer.get(), recipient.get()]);
+    h.update(salt);
+    h.update(
+        u64::try_from(values.len())
+            .unwrap_or(u64::MAX)
+            .to_be_bytes(),
+    );
+    for v in values {
+        h.update(v.value().to_le_bytes());
+    }
+    h.finalize().into()
+}
+
+fn params(e: impl Into<String>) -> MpcError {
+    MpcError::Params(e.into())
+}
+
+fn invalid(field: &'static str, reason: &str) -> WireError {
+    WireError::InvalidField {
+        field,
+        reason: reason.to_owned(),
+    }
+}
+
+/// Dealer side: `count` random zero-sharings of degree `2t − 2` and the blinding sharing, for
+/// the servers `servers` (sorted in the commitment); returns the commitment to broadcast and
+/// one deal per server (in sorted order).
+///
+/// # Errors
+/// As [`deal_from_values`].
+pub fn deal_checked<R: CryptoRng + ?Sized>(
+    session: [u8; 32],
+    dealer: NodeId,
+    servers: &[NodeId],
+    t: u8,
+    count: usize,
+    rng: &mut R,
+) -> Result<(MaskCommitment, Vec<MaskDeal>), MpcError> {
+    if t == 0 {
+        return Err(params("t = 0"));
+    }
+    if count > MAX_MASKS {
+        return Err(params(format!("at most {MAX_MASKS} masks per session")));
+    }
+    let mut sorted = servers.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != servers.len() {
+        return Err(params("a server is listed twice"));
+    }
+    let degree = 2 * usize::from(t) - 2;
+    let values = deal_zero_sharings(servers, degree, count + 1, rng);
+    deal_from_values(session, dealer, values.into_iter().collect(), rng)
+}
+
+/// Dealer side from given points: `values` holds, per server, its `K + 1` points (the last
+/// of the blinding sharing). [`deal_checked`] draws them honestly; tests pass others.
+///
+/// # Errors
+/// [`MpcError::Params`] for no or repeated servers, a dealer not among them, point lists of
+/// different or zero lengths, or more than [`MAX_MASKS`] masks.
+pub fn deal_from_values<R: CryptoRng + ?Sized>(
+    session: [u8; 32],
+    dealer: NodeId,
+    mut values: Vec<(NodeId, Vec<Fp61>)>,
+    rng: &mut R,
+) -> Result<(MaskCommitment, Vec<MaskDeal>), MpcError> {
+    values.sort_unstable_by_key(|(j, _)| *j);
+    let servers: Vec<NodeId> = values.iter().map(|(j, _)| *j).collect();
+    if servers.windows(2).any(|w| w.first() == w.get(1)) {
+        return Err(params("a server is listed twice"));
+    }
+    if !servers.contains(&dealer) {
+        return Err(params(format!("dealer {dealer} is not a server")));
+    }
+    let len = values.first().map_or(0, |(_, v)| v.len());
+    if len == 0 || values.iter().any(|(_, v)| v.len() != len) {
+        return Err(params("point lists of zero or different lengths"));
+    }
+    let count = u32::try_from(len - 1)
+        .ok()
+        .filter(|c| *c as usize <= MAX_MASKS)
+        .ok_or_else(|| params(format!("at most {MAX_MASKS} masks per session")))?;
+    let mut deals = Vec::with_capacity(values.len());
+    let mut digests = Vec::with_capacity(values.len());
+    for (recipient, v) in values {
+        let mut salt = [0u8; 32];
+        rng.fill_bytes(&mut salt);
+        digests.push(digest(&session, dealer, recipient, &salt, &v));
+        deals.push(MaskDeal {
+            session,
+            dealer,
+            recipient,
+            salt,
+            values: v,
+        });
+    }
+    Ok((
+        MaskCommitment {
+            session,
+            dealer,
+            servers,
+            count,
+            digests,
+        },
+        deals,
+    ))
+}
+
+impl MaskCommitment {
+    /// The dealing session.
+    #[must_use]
+    pub fn session(&self) -> [u8; 32] {
+        self.session
+    }
+
+    /// The dealer.
+    #[must_use]
+    pub fn dealer(&self) -> NodeId {
+        self.dealer
+    }
+
+    /// The servers `S`, ascending.
+    #[must_use]
+    pub fn servers(&self) -> &[NodeId] {
+        &self.servers
+    }
+
+    /// Masks dealt, `K` (each deal holds `K + 1` points).
+    #[must_use]
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// One digest per server, in [`MaskCommitment::servers`] order.
+    #[must_use]
+    pub fn digests(&self) -> &[[u8; 32]] {
+        &self.digests
+    }
+
+    /// The challenge `ρ`: SHA-256 over a label and the encoded commitment, reduced mod `p`
+    /// (from 128 bits: the bias is below 2^−66).
+    #[must_use]
+    pub fn challenge(&self) -> Fp61 {
+        let mut h = Sha256::new();
+        h.update(CHALLENGE_LABEL);
+        h.update(self.to_bytes());
+        let out: [u8; 32] = h.finalize().into();
+        let mut head = [0u8; 16];
+        head.copy_from_slice(out.get(..16).unwrap_or(&[0u8; 16]));
+        reduce_u128(u128::from_le_bytes(head))
+    }
+
+    /// `version ‖ kind ‖ session (32) ‖ dealer ‖ count (u32 BE) ‖ servers (u16 BE) ‖
+    /// (server ‖ digest (32))*`, servers ascending.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(
+            MessageKind::MaskCommitment,
+            2 + 32 + 1 + 4 + 2 + 33 * self.servers.len(),
+        );
+        w.bytes(&self.session);
+        w.node(self.dealer);
+        w.u32(self.count);
+        w.u16(u16::try_from(self.servers.len()).unwrap_or(u16::MAX));
+        for (j, d) in self.servers.iter().zip(&self.digests) {
+            w.node(*j);
+            w.bytes(d);
+        }
+        w.finish()
+    }
+
+    /// Decodes [`MaskCommitment::to_bytes`]. Never panics.
+    ///
+    /// # Errors
+    /// A [`WireError`]: truncation, trailing bytes, a wrong header, node id 0, no servers,
+    /// servers not strictly ascending, the dealer not among them, a count above
+    /// [`MAX_MASKS`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<MaskCommitment, WireError> {
+        let mut r = Reader::new(bytes, MessageKind::MaskCommitment)?;
+        let session = r.array::<32>("session")?;
+        let dealer = r.node("dealer")?;
+        let count = r.u32("count")?;
+        if count as usize > MAX_MASKS {
+            return Err(invalid("count", "more masks than MAX_MASKS"));
+        }
+        let n = usize::from(r.u16("servers")?);
+        if n == 0 || n > 255 {
+            return Err(invalid("servers", "1 to 255 servers"));
+        }
+        if r.remaining() < 33 * n {
+            return Err(WireError::Truncated {
+                field: "digests",
+                need: 33 * n,
+                got: r.remaining(),
+            });
+        }
+        let mut servers: Vec<NodeId> = Vec::with_capacity(n);
+        let mut digests = Vec::with_capacity(n);
+        for _ in 0..n {
+            let j = r.node("server")?;
+            if servers.last().is_some_and(|last| *last >= j) {
+                return Err(invalid("server", "servers not strictly ascending"));
+            }
+            servers.push(j);
+            digests.push(r.array::<32>("digest")?);
+        }
+        r.finish()?;
+        if !servers.contains(&dealer) {
+            return Err(invalid("dealer", "the dealer is not a server"));
+        }
+        Ok(MaskCommitment {
+            session,
+            dealer,
+            servers,
+            count,
+            digests,
+        })
+    }
+}
+
+impl MaskDeal {
+    /// The dealing session.
+    #[must_use]
+    pub fn session(&self) -> [u8; 32] {
+        self.session
+    }
+
+    /// The dealer.
+    #[must_use]
+    pub fn dealer(&self) -> NodeId {
+        self.dealer
+    }
+
+    /// The recipient.
+    #[must_use]
+    pub fn recipient(&self) -> NodeId {
+        self.recipient
+    }
+
+    /// The `K + 1` points, the blinding sharing's last. Secret.
+    #[must_use]
+    pub fn values(&self) -> &[Fp61] {
+        &self.values
+    }
+
+    /// The `K` mask points (without the blinding sharing's). Secret.
+    #[must_use]
+    pub fn masks(&self) -> &[Fp61] {
+        self.values.split_last().map_or(&[], |(_, m)| m)
+    }
+
+    /// Recipient side: checks the deal against the broadcast commitment (session, dealer,
+    /// recipient among the servers, `K + 1` points, digest) and computes the check value
+    /// `v_j = b(j) + Σ_{c<K} ρ^{c+1}·g_c(j)` to broadcast.
+    ///
+    /// # Errors
+    /// [`MpcError::Params`] naming the mismatch.
+    pub fn verify(&self, commitment: &MaskCommitment) -> Result<MaskCheck, MpcError> {
+        if self.session != commitment.session || self.dealer != commitment.dealer {
+            return Err(params("the deal belongs to another session or dealer"));
+        }
+        let Some(k) = commitment.servers.iter().position(|j| *j == self.recipient) else {
+            return Err(params(format!(
+                "recipient {} is not a server of the commitment",
+                self.recipient
+            )));
+        };
+        if self.values.len() != commitment.count as usize + 1 {
+            return Err(params(format!(
+                "{} points, the commitment says {} + 1",
+                self.values.len(),
+                commitment.count
+            )));
+        }
+        let d = digest(
+            &self.session,
+            self.dealer,
+            self.recipient,
+            &self.salt,
+            &self.values,
+        );
+        if commitment.digests.get(k) != Some(&d) {
+            return Err(params(format!(
+                "dealer {}'s points for {} do not match its commitment",
+                self.dealer, self.recipient
+            )));
+        }
+        let rho = commitment.challenge();
+        let (blinding, masks) = self
+            .values
+            .split_last()
+            .ok_or_else(|| params("an empty deal"))?;
+        let combined = masks.iter().rev().fold(Fp61::ZERO, |acc, v| acc * rho + *v) * rho;
+        Ok(MaskCheck {
+            session: self.session,
+            dealer: self.dealer,
+            node: self.recipient,
+            value: combined + *blinding,
+        })
+    }
+
+    /// `version ‖ kind ‖ session (32) ‖ dealer ‖ recipient ‖ salt (32) ‖ count K (u32 BE) ‖
+    /// K + 1 points (8 bytes LE each)`. The bytes are secret: zeroize them after sending.
+    #[must_use]
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let count = self.values.len().saturating_sub(1);
+        let mut w = Writer::with_capacity(MessageKind::MaskDeal, 72 + 8 * self.values.len());
+        w.bytes(&self.session);
+        w.node(self.dealer);
+        w.node(self.recipient);
+        w.bytes(&self.salt);
+        w.u32(u32::try_from(count).unwrap_or(u32::MAX));
+        for v in &self.values {
+            w.fp61(*v);
+        }
+        zeroize::Zeroizing::new(w.finish())
+    }
+
+    /// Decodes [`MaskDeal::to_bytes`]. Never panics; the length is checked before the
+    /// points are allocated.
+    ///
+    /// # Errors
+    /// A [`WireError`]: truncation, trailing bytes, a wrong header, node id 0, a count above
+    /// [`MAX_MASKS`], a point not below `p`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<MaskDeal, WireError> {
+        let mut r = Reader::new(bytes, MessageKind::MaskDeal)?;
+        let session = r.array::<32>("session")?;
+        let dealer = r.node("dealer")?;
+        let recipient = r.node("recipient")?;
+        let salt = r.array::<32>("salt")?;
+        let count = r.u32("count")? as usize;
+        if count > MAX_MASKS {
+            return Err(invalid("count", "more masks than MAX_MASKS"));
+        }
+        let need = 8 * (count + 1);
+        if r.remaining() < need {
+            return Err(WireError::Truncated {
+                field: "points",
+                need,
+                got: r.remaining(),
+            });
+        }
+        let mut deal = MaskDeal {
+            session,
+            dealer,
+            recipient,
+            salt,
+            values: Vec::with_capacity(count + 1),
+        };
+        for _ in 0..=count {
+            deal.values.push(r.fp61("point")?);
+        }
+        r.finish()?;
+        Ok(deal)
+    }
+}
+
+impl Drop for MaskDeal {
+    fn drop(&mut self) {
+        self.values.zeroize();
+        self.salt.zeroize();
+    }
+}
+
+impl std::fmt::Debug for MaskDeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "MaskDeal {{ dealer: {}, recipient: {}, {} points, <redacted> }}",
+            self.dealer,
+            self.recipient,
+            self.values.len()
+        )
+    }
+}
+
+impl MaskCheck {
+    /// The encoded length.
+    pub const ENCODED_LEN: usize = 2 + 32 + 1 + 1 + 8;
+
+    /// `version ‖ kind ‖ session (32) ‖ dealer ‖ node ‖ value (8 bytes LE)`.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(MessageKind::MaskCheck, MaskCheck::ENCODED_LEN);
+        w.bytes(&self.session);
+        w.node(self.dealer);
+        w.node(self.node);
+        w.fp61(self.value);
+        w.finish()
+    }
+
+    /// Decodes [`MaskCheck::to_bytes`]. Never panics.
+    ///
+    /// # Errors
+    /// A [`WireError`]: truncation, trailing bytes, a wrong header, node id 0, a value not
+    /// below `p`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<MaskCheck, WireError> {
+        let mut r = Reader::new(bytes, MessageKind::MaskCheck)?;
+        let session = r.array::<32>("session")?;
+        let dealer = r.node("dealer")?;
+        let node = r.node("node")?;
+        let value = r.fp61("value")?;
+        r.finish()?;
+        Ok(MaskCheck {
+            session,
+            dealer,
+            node,
+            value,
+        })
+    }
+}
+
+/// Every server: judges one dealer from its broadcast commitment and the checks received,
+/// for threshold `t` (see the module documentation). Every server runs it on the same
+/// broadcast data and reaches the same verdict.
+///
+/// # Errors
+/// [`MpcError::Params`] for `t = 0`, a check of another session or dealer, from a node not in
+/// `S`, or repeated; [`MpcError::TooFewNodes`] with fewer than `2t − 1` checks (or servers).
+pub fn judge(
+    commitment: &MaskCommitment,
+    checks: &[MaskCheck],
+    t: u8,
+) -> Result<Verdict, MpcError> {
+    if t == 0 {
+        return Err(params("t = 0"));
+    }
+    let needed = 2 * usize::from(t) - 1;
+    if commitment.servers.len() < needed {
+        return Err(MpcError::TooFewNodes {
+            needed,
+            got: commitment.servers.len(),
+            nodes: commitment.servers.clone(),
+        });
+    }
+    let mut seen = BTreeSet::new();
+    let mut points = Vec::with_capacity(checks.len());
+    for c in checks {
+        if c.session != commitment.session || c.dealer != commitment.dealer {
+            return Err(params(format!(
+                "node {}'s check belongs to another session or dealer",
+                c.node
+            )));
+        }
+        if !commitment.servers.contains(&c.node) {
+            return Err(params(format!("node {} is not a server", c.node)));
+        }
+        if !seen.insert(c.node) {
+            return Err(params(format!("node {} sent two checks", c.node)));
+        }
+        points.push((c.node, c.value));
+    }
+    if points.len() < needed {
+        return Err(MpcError::TooFewNodes {
+            needed,
+            got: points.len(),
+            nodes: seen.into_iter().collect(),
+        });
+    }
+    let (session, dealer) = (commitment.session, commitment.dealer);
+    match decode(&points, needed - 1) {
+        Ok(d) if d.value_at_zero == Fp61::ZERO => Ok(Verdict::Accepted {
+            session,
+            dealer,
+            count: commitment.count,
+            off_codeword: d.wrong,
+            missing: commitment
+                .servers
+                .iter()
+                .filter(|j| !seen.contains(j))
+                .copied()
+                .collect(),
+        }),
+        Ok(_) => Ok(Verdict::Rejected {
+            session,
+            dealer,
+            reason: Rejection::NonZeroConstant,
+        }),
+        Err(DecodeError::TooManyErrors { .. }) => Ok(Verdict::Rejected {
+            session,
+            dealer,
+            reason: Rejection::NotACodeword,
+        }),
+        Err(e) => Err(params(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn setup(t: u8, n: u8) -> (MaskCommitment, Vec<MaskDeal>) {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(n));
+        let servers: Vec<NodeId> = NodeId::first(n).collect();
+        deal_checked([7; 32], servers[0], &servers, t, 4, &mut rng).unwrap()
+    }
+
+    #[test]
+    fn honest_deal_verifies_and_is_accepted() {
+        let (c, deals) = setup(3, 6);
+        let checks: Vec<MaskCheck> = deals.iter().map(|d| d.verify(&c).unwrap()).collect();
+        let v = judge(&c, &checks, 3).unwrap();
+        assert!(v.is_accepted());
+        assert!(v.named().is_empty());
+        let v = judge(&c, &checks[..5], 3).unwrap();
+        assert_eq!(v.named(), vec![NodeId::new(6).unwrap()]);
+        assert!(matches!(
+            judge(&c, &checks[..4], 3),
+            Err(MpcError::TooFewNodes { needed: 5, .. })
+        ));
+        let twice = [checks[0], checks[0], checks[1], checks[2], checks[3]];
+        assert!(judge(&c, &twice, 3).is_err());
+        assert_eq!(deals[0].masks().len(), 4);
+        assert!(format!("{:?}", deals[0]).contains("<redacted>"));
+    }
+
+    #[test]
+    fn tampered_deal_fails_verification() {
+        let (c, deals) = setup(2, 3);
+        let mut bad = deals[1].clone();
+        bad.values[0] += Fp61::ONE;
+        assert!(bad.verify(&c).is_err());
+        let mut other = deals[1].clone();
+        other.recipient = deals[2].recipient;
+        assert!(other.verify(&c).is_err());
+    }
+
+    #[test]
+    fn a_deal_failing_verification_is_named_missing_and_left_out_of_the_pool() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(9);
+        let servers: Vec<NodeId> = NodeId::first(5).collect();
+        let mut all = Vec::new();
+        let mut verdicts = Vec::new();
+        for dealer in &servers {
+            let (c, mut deals) = deal_checked([3; 32], *dealer, &servers, 2, 3, &mut rng).unwrap();
+            if dealer.get() == 1 {
+                deals[4].values[1] += Fp61::ONE; // after committing: node 5's deal fails
+            }
+            let checks: Vec<MaskCheck> = deals.iter().filter_map(|d| d.verify(&c).ok()).collect();
+            verdicts.push(judge(&c, &checks, 2).unwrap());
+            all.push(deals);
+        }
+        assert_eq!(verdicts[0].named(), vec![servers[4]]);
+        assert!(verdicts.iter().all(Verdict::is_accepted));
+        let mine: Vec<MaskDeal> = all.iter().skip(1).map(|d| d[4].clone()).collect();
+        let pool = super::super::MaskPool::from_checked_deals(servers[4], &verdicts, &mine, 2);
+        assert_eq!(pool.unwrap().len(), 3);
+        // Misuse is an error: another node's deals, a dealer judged twice.
+        let theirs: Vec<MaskDeal> = all.iter().map(|d| d[0].clone()).collect();
+        assert!(
+            super::super::MaskPool::from_checked_deals(servers[4], &verdicts, &theirs, 2).is_err()
+        );
+        let twice = [verdicts[0].clone(), verdicts[0].clone()];
+        assert!(super::super::MaskPool::from_checked_deals(servers[0], &twice, &[], 2).is_err());
+        let dup = [servers[0], servers[0], servers[1]];
+        assert!(deal_checked([3; 32], servers[0], &dup, 2, 1, &mut rng).is_err());
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        let (c, deals) = setup(2, 4);
+        assert_eq!(MaskCommitment::from_bytes(&c.to_bytes()).unwrap(), c);
+        assert_eq!(
+            MaskDeal::from_bytes(&deals[2].to_bytes()).unwrap(),
+            deals[2]
+        );
+        let check = deals[2].verify(&c).unwrap();
+        let b = check.to_bytes();
+        assert_eq!(b.len(), MaskCheck::ENCODED_LEN);
+        assert_eq!(MaskCheck::from_bytes(&b).unwrap(), check);
+        assert!(MaskCheck::from_bytes(&c.to_bytes()).is_err());
+    }
+}
