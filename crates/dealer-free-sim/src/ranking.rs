@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use dealer_free::mpc::masks::{MaskCheck, MaskCommitment, MaskDeal};
 use dealer_free::mpc::messages::{
     CandidateRequest, CandidateResponse, DistanceRequest, DistanceResponse, SessionId,
 };
@@ -118,10 +119,13 @@ pub enum ServerFault {
     DropsCandidate,
 }
 
-/// Bytes of the offline phase for `servers` servers and `count` candidates: every server
-/// deals every other server its points of `count` zero-sharings.
+/// Bytes of the offline phase for `servers` servers and `count` candidates, from the
+/// encoded sizes of its messages: every dealer sends every other server its commitment and
+/// its deal, and every recipient broadcasts its check of every dealer to the other servers.
 fn mask_offline_bytes(servers: usize, count: usize) -> usize {
-    servers * servers.saturating_sub(1) * 8 * count
+    let others = servers.saturating_sub(1);
+    servers * others * (MaskCommitment::encoded_len(servers) + MaskDeal::encoded_len(count))
+        + servers * servers * others * MaskCheck::ENCODED_LEN
 }
 
 fn ms(d: Duration) -> f64 {

@@ -115,11 +115,14 @@ fn check_layout_is_fixed() {
         session: [0x11; 32],
         dealer: NodeId::new(1).unwrap(),
         node: NodeId::new(2).unwrap(),
-        value: Fp61::from(0x0102u32),
+        values: [Fp61::from(0x0102u32), Fp61::ZERO, Fp61::ONE],
     };
     let mut expected = vec![1, 0x45];
     expected.extend([0x11; 32]);
     expected.extend([1, 2, 0x02, 0x01, 0, 0, 0, 0, 0, 0]);
+    expected.extend([0; 8]);
+    expected.extend([1, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(expected.len(), MaskCheck::ENCODED_LEN);
     assert_eq!(check.to_bytes(), expected);
     assert_eq!(MaskCheck::from_bytes(&expected).unwrap(), check);
 }

@@ -211,7 +211,7 @@ fn recipient_lying_in_its_check_is_named_and_the_dealer_stays_accepted() {
             |_, _| {},
             |check| {
                 if check.node == node(4) && check.dealer == node(2) {
-                    check.value += Fp61::ONE;
+                    check.values[1] += Fp61::ONE;
                 }
             },
         )
@@ -231,7 +231,7 @@ fn recipient_lying_in_its_check_is_named_and_the_dealer_stays_accepted() {
         |_, _| {},
         |check| {
             if check.node == node(3) && check.dealer == node(1) {
-                check.value += Fp61::ONE;
+                check.values[1] += Fp61::ONE;
             }
         },
     )

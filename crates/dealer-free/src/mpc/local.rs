@@ -10,7 +10,7 @@ use phr_sis::{ImageHash, ImageId, NodeId, RankedCandidate, SearchParams, Thresho
 use rand::CryptoRng;
 
 use super::masks::{
-    MaskCheck, MaskDeal, MaskPool, Verdict, deal_from_values, deal_zero_sharings, judge,
+    CHECKS, MaskCheck, MaskDeal, MaskPool, Verdict, deal_from_values, deal_zero_sharings, judge,
     masked_distance_shares,
 };
 use super::open::{Opened, open_distances};
@@ -43,7 +43,7 @@ pub struct CheckedDealing {
 }
 
 /// [`deal_masks`] with hooks that let tests make servers cheat: `deal_hook(dealer, points)`
-/// may change a dealer's points (per recipient, `count + 1` of them, the blinding sharing's
+/// may change a dealer's points (per recipient, `count + CHECKS` of them, the blinding sharings'
 /// last) before it commits to them, and `check_hook` may change any check before it is
 /// broadcast.
 ///
@@ -70,7 +70,7 @@ where
     let mut commitments = Vec::with_capacity(servers.len());
     let mut received: BTreeMap<NodeId, Vec<MaskDeal>> = BTreeMap::new();
     for dealer in servers {
-        let mut points = deal_zero_sharings(servers, degree, count + 1, rng);
+        let mut points = deal_zero_sharings(servers, degree, count + CHECKS, rng);
         deal_hook(*dealer, &mut points);
         let (commitment, deals) =
             deal_from_values(session, *dealer, points.into_iter().collect(), rng)?;

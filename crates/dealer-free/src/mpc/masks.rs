@@ -11,15 +11,16 @@
 //! **Checked dealing** ([`check`]): a cheating dealer with `g_i(0) = c ≠ 0` would shift every
 //! distance by `c`, so the dealing is verifiable, like the DKG's shares. Each dealer commits
 //! to its points ([`MaskCommitment`], one salted digest per recipient), deals `K` mask
-//! sharings plus one *blinding* sharing ([`deal_checked`], [`MaskDeal`]); each recipient
-//! checks its deal and broadcasts one random linear combination of its points, blinded
+//! sharings plus [`CHECKS`] *blinding* sharings ([`deal_checked`], [`MaskDeal`]); each recipient
+//! checks its deal and broadcasts [`CHECKS`] random linear combinations of its points, blinded
 //! ([`MaskDeal::verify`], [`MaskCheck`]); every server decodes those as a Reed–Solomon
 //! codeword of degree `2t − 2` and accepts the dealer iff it decodes with constant term 0
 //! ([`judge`], [`Verdict`]), naming the servers off the codeword. A node's pool sums the
 //! accepted dealers' masks only, and needs at least `t` of them
 //! ([`MaskPool::from_checked_deals`], [`MpcError::MasksRejected`]), so that with at most
 //! `t − 1` corrupt nodes one honest dealer contributes and the masks stay uniformly random.
-//! The blinding sharing is dropped. Soundness error `≈ K/p` per commitment (Schwartz–Zippel);
+//! The blinding sharings are dropped. Soundness error `≈ (K/p)^CHECKS` per commitment
+//! (Schwartz–Zippel, independent challenges);
 //! with exactly `2t − 1` servers only the constant term can be tested.
 //! [`deal_zero_sharings`] and [`MaskPool::from_deals`] remain the unchecked building blocks.
 //!
@@ -39,7 +40,7 @@ use super::{HashBitShares, MpcError, distance_share};
 pub mod check;
 
 pub use check::{
-    MAX_MASKS, MaskCheck, MaskCommitment, MaskDeal, Rejection, Verdict, deal_checked,
+    CHECKS, MAX_MASKS, MaskCheck, MaskCommitment, MaskDeal, Rejection, Verdict, deal_checked,
     deal_from_values, judge,
 };
 
@@ -102,7 +103,7 @@ impl MaskPool {
     /// Node `node`'s pool from the checked dealing of one session: the verdicts of every
     /// dealer ([`judge`], the same at every server since they judge the same broadcast data)
     /// and the deals `node` received (verified with [`MaskDeal::verify`]). Only accepted
-    /// dealers' masks are summed; the blinding sharing is dropped. An accepted dealer whose
+    /// dealers' masks are summed; the blinding sharings are dropped. An accepted dealer whose
     /// deal to `node` is missing (it failed verification: `node` then sent no check and is
     /// named in the verdict) contributes nothing, so `node`'s distance shares will be off and
     /// corrected by the querier's decoding.

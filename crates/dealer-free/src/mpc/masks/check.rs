@@ -2,31 +2,36 @@
 //! sharings are zero-sharings of degree at most `2t − 2`, without revealing them.
 //!
 //! 1. **Deal** ([`deal_checked`], [`deal_from_values`]). For a session id, servers `S`,
-//!    threshold `t` and `K` masks, dealer `i` draws `K + 1` random zero-sharings of degree
-//!    `2t − 2`; the last one, the *blinding* sharing `b`, is used by the check only and never
-//!    as a mask. Recipient `j` gets a [`MaskDeal`] with its `K + 1` points and a random salt;
+//!    threshold `t` and `K` masks, dealer `i` draws `K + CHECKS` random zero-sharings of
+//!    degree `2t − 2`; the last [`CHECKS`], the *blinding* sharings `b_l`, are used by the
+//!    check only and never as masks. Recipient `j` gets a [`MaskDeal`] with its `K + CHECKS`
+//!    points and a random salt;
 //!    every server gets the same [`MaskCommitment`]: one digest per recipient, SHA-256 over a
 //!    domain label, the session, the dealer, the recipient, the salt and the points.
-//! 2. **Challenge** ([`MaskCommitment::challenge`]): `ρ ∈ GF(p)` from SHA-256 over a label
-//!    and the whole encoded commitment, so the dealer fixes its points before `ρ` exists.
+//! 2. **Challenges** ([`MaskCommitment::challenges`]): `ρ_l ∈ GF(p)` from SHA-256 over a
+//!    label, `l` and the whole encoded commitment, so the dealer fixes its points before any
+//!    `ρ_l` exists.
 //! 3. **Check** ([`MaskDeal::verify`]): recipient `j` checks its deal against the commitment
-//!    and broadcasts `v_j = b(j) + Σ_{c<K} ρ^{c+1}·g_c(j)` ([`MaskCheck`]).
-//! 4. **Judge** ([`judge`]): every server decodes the `v_j` as a Reed–Solomon codeword of
-//!    degree `2t − 2` over the servers that sent a check. The dealer is accepted iff it decodes
-//!    and the constant term is 0; the servers off the codeword are named (the dealer sent them
+//!    and broadcasts `v_{l,j} = b_l(j) + Σ_{c<K} ρ_l^{c+1}·g_c(j)` for every `l`
+//!    ([`MaskCheck`]).
+//! 4. **Judge** ([`judge`]): every server decodes, for every `l`, the `v_{l,j}` as a
+//!    Reed–Solomon codeword of degree `2t − 2` over the servers that sent a check. The dealer
+//!    is accepted iff all decode with constant term 0; the servers off the codeword are named (the dealer sent them
 //!    bad points, or they lied; either way their distance shares will be corrected by the
 //!    querier's decoding). It is rejected, and named, if the constant term is not 0 or the
 //!    checks are no codeword.
 //!
 //! **Soundness.** If some `g_c` has `g_c(0) ≠ 0` or degree above `2t − 2`, the combination
-//! `b + Σ ρ^{c+1}·g_c` is, as a polynomial in `ρ` of degree `K`, non-zero in the offending
-//! coefficient, so by Schwartz–Zippel it passes for at most `K` of the `p` values of `ρ`:
-//! error `≈ K/p ≈ K·2^−61` per commitment. `ρ` is a hash of the commitment, so a dealer can
-//! try many commitments offline: `H` hash evaluations succeed with probability `≈ H·K/p`.
+//! `b_l + Σ ρ_l^{c+1}·g_c` is, as a polynomial in `ρ_l` of degree `K`, non-zero in the
+//! offending coefficient, so by Schwartz–Zippel it passes for at most `K` of the `p` values of
+//! `ρ_l`: `≈ K/p ≈ K·2^−61` per challenge, `(K/p)^CHECKS` for all. The challenges are hashes of
+//! the commitment, so a dealer can try many commitments offline: `H` hash evaluations succeed
+//! with probability `≈ H·(K/p)^CHECKS` (`2^−95` for `K = 2^16`, `H = 2^40`; a single
+//! challenge would give `2^−5`).
 //!
-//! **Hiding.** `b` is a fresh uniform zero-sharing of degree `2t − 2`, independent of the
-//! masks and used once, so the broadcast `v_j` are a uniform zero-sharing too: they reveal
-//! nothing about the `g_c`. The salts keep the digests from being searched for the points.
+//! **Hiding.** Each `b_l` is a fresh uniform zero-sharing of degree `2t − 2`, independent of
+//! the masks and used once, so each lane of broadcast `v_{l,j}` is a uniform zero-sharing
+//! too: they reveal nothing about the `g_c`. The salts keep the digests from being searched for the points.
 //!
 //! **With exactly `2t − 1` checks** the codeword has no redundancy (any `2t − 1` values lie
 //! on a polynomial of degree `2t − 2`): only the constant-term test is possible. That is
@@ -51,7 +56,11 @@ use super::deal_zero_sharings;
 use crate::mpc::{MpcError, reduce_u128};
 use crate::wire::{MessageKind, Reader, WireError, Writer};
 
-/// The most masks one commitment can cover (a [`MaskDeal`] of `MAX_MASKS + 1` points stays
+/// Independent challenges per commitment, each with its own blinding sharing: a dealer that
+/// grinds `H` commitments passes all of them with probability `≈ H·(K/p)^CHECKS`.
+pub const CHECKS: usize = 3;
+
+/// The most masks one commitment can cover (a [`MaskDeal`] of `MAX_MASKS + CHECKS` points stays
 /// below [`crate::wire::MAX_MESSAGE_LEN`]). Deal more in several sessions.
 pub const MAX_MASKS: usize = 500_000;
 
@@ -69,8 +78,8 @@ pub struct MaskCommitment {
     digests: Vec<[u8; 32]>,
 }
 
-/// One recipient's points of a dealer's `K + 1` zero-sharings (the last is the blinding
-/// sharing), and the salt of its digest. Secret: zeroized on drop, `Debug` redacted.
+/// One recipient's points of a dealer's `K + CHECKS` zero-sharings (the last [`CHECKS`]
+/// are the blinding sharings), and the salt of its digest. Secret: zeroized on drop, `Debug` redacted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MaskDeal {
     session: [u8; 32],
@@ -89,8 +98,8 @@ pub struct MaskCheck {
     pub dealer: NodeId,
     /// The recipient that computed the check.
     pub node: NodeId,
-    /// `b(j) + Σ_{c<K} ρ^{c+1}·g_c(j)`.
-    pub value: Fp61,
+    /// `b_l(j) + Σ_{c<K} ρ_l^{c+1}·g_c(j)` for each challenge `l`.
+    pub values: [Fp61; CHECKS],
 }
 
 /// Why a dealer was rejected.
@@ -210,7 +219,7 @@ fn invalid(field: &'static str, reason: &str) -> WireError {
     }
 }
 
-/// Dealer side: `count` random zero-sharings of degree `2t − 2` and the blinding sharing, for
+/// Dealer side: `count` random zero-sharings of degree `2t − 2` and the blinding sharings, for
 /// the servers `servers` (sorted in the commitment); returns the commitment to broadcast and
 /// one deal per server (in sorted order).
 ///
@@ -237,12 +246,12 @@ pub fn deal_checked<R: CryptoRng + ?Sized>(
         return Err(params("a server is listed twice"));
     }
     let degree = 2 * usize::from(t) - 2;
-    let values = deal_zero_sharings(servers, degree, count + 1, rng);
+    let values = deal_zero_sharings(servers, degree, count + CHECKS, rng);
     deal_from_values(session, dealer, values.into_iter().collect(), rng)
 }
 
-/// Dealer side from given points: `values` holds, per server, its `K + 1` points (the last
-/// of the blinding sharing). [`deal_checked`] draws them honestly; tests pass others.
+/// Dealer side from given points: `values` holds, per server, its `K + CHECKS` points (the
+/// last [`CHECKS`] of the blinding sharings). [`deal_checked`] draws them honestly; tests pass others.
 ///
 /// # Errors
 /// [`MpcError::Params`] for no or repeated servers, a dealer not among them, point lists of
@@ -262,10 +271,12 @@ pub fn deal_from_values<R: CryptoRng + ?Sized>(
         return Err(params(format!("dealer {dealer} is not a server")));
     }
     let len = values.first().map_or(0, |(_, v)| v.len());
-    if len == 0 || values.iter().any(|(_, v)| v.len() != len) {
-        return Err(params("point lists of zero or different lengths"));
+    if len < CHECKS || values.iter().any(|(_, v)| v.len() != len) {
+        return Err(params(format!(
+            "point lists of different lengths or shorter than the {CHECKS} blinding sharings"
+        )));
     }
-    let count = u32::try_from(len - 1)
+    let count = u32::try_from(len - CHECKS)
         .ok()
         .filter(|c| *c as usize <= MAX_MASKS)
         .ok_or_else(|| params(format!("at most {MAX_MASKS} masks per session")))?;
@@ -314,7 +325,7 @@ impl MaskCommitment {
         &self.servers
     }
 
-    /// Masks dealt, `K` (each deal holds `K + 1` points).
+    /// Masks dealt, `K` (each deal holds `K + CHECKS` points).
     #[must_use]
     pub fn count(&self) -> u32 {
         self.count
@@ -326,17 +337,29 @@ impl MaskCommitment {
         &self.digests
     }
 
-    /// The challenge `ρ`: SHA-256 over a label and the encoded commitment, reduced mod `p`
-    /// (from 128 bits: the bias is below 2^−66).
+    /// The encoded length of a commitment to `servers` servers.
     #[must_use]
-    pub fn challenge(&self) -> Fp61 {
-        let mut h = Sha256::new();
-        h.update(CHALLENGE_LABEL);
-        h.update(self.to_bytes());
-        let out: [u8; 32] = h.finalize().into();
-        let mut head = [0u8; 16];
-        head.copy_from_slice(out.get(..16).unwrap_or(&[0u8; 16]));
-        reduce_u128(u128::from_le_bytes(head))
+    pub const fn encoded_len(servers: usize) -> usize {
+        2 + 32 + 1 + 4 + 2 + 33 * servers
+    }
+
+    /// The challenges `ρ_0 … ρ_{CHECKS−1}`: SHA-256 over a label, the challenge's index and
+    /// the encoded commitment, reduced mod `p` (from 128 bits: the bias is below 2^−66).
+    #[must_use]
+    pub fn challenges(&self) -> [Fp61; CHECKS] {
+        let encoded = self.to_bytes();
+        let mut out = [Fp61::ZERO; CHECKS];
+        for (l, rho) in (0u8..).zip(out.iter_mut()) {
+            let mut h = Sha256::new();
+            h.update(CHALLENGE_LABEL);
+            h.update([l]);
+            h.update(&encoded);
+            let digest: [u8; 32] = h.finalize().into();
+            let mut head = [0u8; 16];
+            head.copy_from_slice(digest.get(..16).unwrap_or(&[0u8; 16]));
+            *rho = reduce_u128(u128::from_le_bytes(head));
+        }
+        out
     }
 
     /// `version ‖ kind ‖ session (32) ‖ dealer ‖ count (u32 BE) ‖ servers (u16 BE) ‖
@@ -345,7 +368,7 @@ impl MaskCommitment {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(
             MessageKind::MaskCommitment,
-            2 + 32 + 1 + 4 + 2 + 33 * self.servers.len(),
+            MaskCommitment::encoded_len(self.servers.len()),
         );
         w.bytes(&self.session);
         w.node(self.dealer);
@@ -426,21 +449,23 @@ impl MaskDeal {
         self.recipient
     }
 
-    /// The `K + 1` points, the blinding sharing's last. Secret.
+    /// The `K + CHECKS` points, the blinding sharings' last. Secret.
     #[must_use]
     pub fn values(&self) -> &[Fp61] {
         &self.values
     }
 
-    /// The `K` mask points (without the blinding sharing's). Secret.
+    /// The `K` mask points (without the blinding sharings'). Secret.
     #[must_use]
     pub fn masks(&self) -> &[Fp61] {
-        self.values.split_last().map_or(&[], |(_, m)| m)
+        self.values
+            .get(..self.values.len().saturating_sub(CHECKS))
+            .unwrap_or(&[])
     }
 
     /// Recipient side: checks the deal against the broadcast commitment (session, dealer,
-    /// recipient among the servers, `K + 1` points, digest) and computes the check value
-    /// `v_j = b(j) + Σ_{c<K} ρ^{c+1}·g_c(j)` to broadcast.
+    /// recipient among the servers, `K + CHECKS` points, digest) and computes the check values
+    /// `v_l = b_l(j) + Σ_{c<K} ρ_l^{c+1}·g_c(j)` to broadcast.
     ///
     /// # Errors
     /// [`MpcError::Params`] naming the mismatch.
@@ -454,9 +479,9 @@ impl MaskDeal {
                 self.recipient
             )));
         };
-        if self.values.len() != commitment.count as usize + 1 {
+        if self.values.len() != commitment.count as usize + CHECKS {
             return Err(params(format!(
-                "{} points, the commitment says {} + 1",
+                "{} points, the commitment says {} + {CHECKS}",
                 self.values.len(),
                 commitment.count
             )));
@@ -474,25 +499,31 @@ impl MaskDeal {
                 self.dealer, self.recipient
             )));
         }
-        let rho = commitment.challenge();
-        let (blinding, masks) = self
-            .values
-            .split_last()
-            .ok_or_else(|| params("an empty deal"))?;
-        let combined = masks.iter().rev().fold(Fp61::ZERO, |acc, v| acc * rho + *v) * rho;
+        let split = self.values.len() - CHECKS;
+        let (masks, blinding) = self.values.split_at(split);
+        let mut values = [Fp61::ZERO; CHECKS];
+        for ((v, rho), b) in values.iter_mut().zip(commitment.challenges()).zip(blinding) {
+            *v = masks.iter().rev().fold(Fp61::ZERO, |acc, m| acc * rho + *m) * rho + *b;
+        }
         Ok(MaskCheck {
             session: self.session,
             dealer: self.dealer,
             node: self.recipient,
-            value: combined + *blinding,
+            values,
         })
     }
 
+    /// The encoded length of a deal of `count` masks.
+    #[must_use]
+    pub const fn encoded_len(count: usize) -> usize {
+        72 + 8 * (count + CHECKS)
+    }
+
     /// `version ‖ kind ‖ session (32) ‖ dealer ‖ recipient ‖ salt (32) ‖ count K (u32 BE) ‖
-    /// K + 1 points (8 bytes LE each)`. The bytes are secret: zeroize them after sending.
+    /// K + CHECKS points (8 bytes LE each)`. The bytes are secret: zeroize them after sending.
     #[must_use]
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        let count = self.values.len().saturating_sub(1);
+        let count = self.values.len().saturating_sub(CHECKS);
         let mut w = Writer::with_capacity(MessageKind::MaskDeal, 72 + 8 * self.values.len());
         w.bytes(&self.session);
         w.node(self.dealer);
@@ -521,7 +552,7 @@ impl MaskDeal {
         if count > MAX_MASKS {
             return Err(invalid("count", "more masks than MAX_MASKS"));
         }
-        let need = 8 * (count + 1);
+        let need = 8 * (count + CHECKS);
         if r.remaining() < need {
             return Err(WireError::Truncated {
                 field: "points",
@@ -534,9 +565,9 @@ impl MaskDeal {
             dealer,
             recipient,
             salt,
-            values: Vec::with_capacity(count + 1),
+            values: Vec::with_capacity(count + CHECKS),
         };
-        for _ in 0..=count {
+        for _ in 0..count + CHECKS {
             deal.values.push(r.fp61("point")?);
         }
         r.finish()?;
@@ -565,16 +596,18 @@ impl std::fmt::Debug for MaskDeal {
 
 impl MaskCheck {
     /// The encoded length.
-    pub const ENCODED_LEN: usize = 2 + 32 + 1 + 1 + 8;
+    pub const ENCODED_LEN: usize = 2 + 32 + 1 + 1 + 8 * CHECKS;
 
-    /// `version ‖ kind ‖ session (32) ‖ dealer ‖ node ‖ value (8 bytes LE)`.
+    /// `version ‖ kind ‖ session (32) ‖ dealer ‖ node ‖ CHECKS values (8 bytes LE each)`.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(MessageKind::MaskCheck, MaskCheck::ENCODED_LEN);
         w.bytes(&self.session);
         w.node(self.dealer);
         w.node(self.node);
-        w.fp61(self.value);
+        for v in self.values {
+            w.fp61(v);
+        }
         w.finish()
     }
 
@@ -588,13 +621,16 @@ impl MaskCheck {
         let session = r.array::<32>("session")?;
         let dealer = r.node("dealer")?;
         let node = r.node("node")?;
-        let value = r.fp61("value")?;
+        let mut values = [Fp61::ZERO; CHECKS];
+        for v in &mut values {
+            *v = r.fp61("value")?;
+        }
         r.finish()?;
         Ok(MaskCheck {
             session,
             dealer,
             node,
-            value,
+            values,
         })
     }
 }
@@ -637,7 +673,7 @@ pub fn judge(
         if !seen.insert(c.node) {
             return Err(params(format!("node {} sent two checks", c.node)));
         }
-        points.push((c.node, c.value));
+        points.push((c.node, c.values));
     }
     if points.len() < needed {
         return Err(MpcError::TooFewNodes {
@@ -647,31 +683,39 @@ pub fn judge(
         });
     }
     let (session, dealer) = (commitment.session, commitment.dealer);
-    match decode(&points, needed - 1) {
-        Ok(d) if d.value_at_zero == Fp61::ZERO => Ok(Verdict::Accepted {
+    let mut off_codeword: BTreeSet<NodeId> = BTreeSet::new();
+    for l in 0..CHECKS {
+        let lane: Vec<(NodeId, Fp61)> = points
+            .iter()
+            .map(|(node, v)| (*node, v.get(l).copied().unwrap_or(Fp61::ZERO)))
+            .collect();
+        let reason = match decode(&lane, needed - 1) {
+            Ok(d) if d.value_at_zero == Fp61::ZERO => {
+                off_codeword.extend(d.wrong);
+                continue;
+            }
+            Ok(_) => Rejection::NonZeroConstant,
+            Err(DecodeError::TooManyErrors { .. }) => Rejection::NotACodeword,
+            Err(e) => return Err(params(e.to_string())),
+        };
+        return Ok(Verdict::Rejected {
             session,
             dealer,
-            count: commitment.count,
-            off_codeword: d.wrong,
-            missing: commitment
-                .servers
-                .iter()
-                .filter(|j| !seen.contains(j))
-                .copied()
-                .collect(),
-        }),
-        Ok(_) => Ok(Verdict::Rejected {
-            session,
-            dealer,
-            reason: Rejection::NonZeroConstant,
-        }),
-        Err(DecodeError::TooManyErrors { .. }) => Ok(Verdict::Rejected {
-            session,
-            dealer,
-            reason: Rejection::NotACodeword,
-        }),
-        Err(e) => Err(params(e.to_string())),
+            reason,
+        });
     }
+    Ok(Verdict::Accepted {
+        session,
+        dealer,
+        count: commitment.count,
+        off_codeword: off_codeword.into_iter().collect(),
+        missing: commitment
+            .servers
+            .iter()
+            .filter(|j| !seen.contains(j))
+            .copied()
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -750,6 +794,8 @@ mod tests {
     fn messages_round_trip() {
         let (c, deals) = setup(2, 4);
         assert_eq!(MaskCommitment::from_bytes(&c.to_bytes()).unwrap(), c);
+        assert_eq!(c.to_bytes().len(), MaskCommitment::encoded_len(4));
+        assert_eq!(deals[2].to_bytes().len(), MaskDeal::encoded_len(4));
         assert_eq!(
             MaskDeal::from_bytes(&deals[2].to_bytes()).unwrap(),
             deals[2]
