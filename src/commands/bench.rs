@@ -465,9 +465,14 @@ fn round4(v: f64) -> f64 {
 /// `--quick`): `query_ms` is a whole query (share the query bits, every server's masked
 /// distance shares, opening, ranking; the masks are dealt beforehand, as the nodes do ahead of
 /// time), `node_candidates_per_s` one node's answer, `bytes_per_candidate_per_node` the size
-/// of that answer per candidate.
+/// of that answer's wire encoding per candidate, `baseline_rank_ms` the plaintext
+/// `rank_candidates` over the same hashes, `masks_offline_ms` and
+/// `masks_offline_bytes_per_candidate` the checked dealing of the query's masks (all servers,
+/// all messages).
 fn bench_secure_ranking(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
     use dealer_free::mpc::local::LocalCollection;
+    use dealer_free::mpc::masks::{MaskCheck, MaskCommitment, MaskDeal};
+    use dealer_free::mpc::messages::DistanceResponse;
     use phr_sis::{ImageHash, ImageId, NodeId, SearchParams, Threshold};
     use rand::{Rng, SeedableRng};
 
@@ -493,11 +498,14 @@ fn bench_secure_ranking(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
         let first = servers.first().copied().context("no servers")?;
         let query_shares = dealer_free::mpc::share_hash_bits(query, t, &servers, &mut rng)?;
         let (_, first_share) = query_shares.first().context("no query share")?;
-        // Time only the query, not the dealing of its masks.
+        // Time the query apart from the (checked) dealing of its masks, the offline phase.
         let (mut query_time, mut node_time, mut runs) = (Duration::ZERO, Duration::ZERO, 0u32);
+        let mut offline_time = Duration::ZERO;
         let mut answer_bytes = 0usize;
         while runs == 0 || query_time + node_time < min_time {
+            let start = Instant::now();
             let mut pools = collection.deal_masks(&servers, 2 * count, &mut rng)?;
+            offline_time += start.elapsed();
             let start = Instant::now();
             let (ranked, _) =
                 collection.query(query, &candidates, &servers, &mut pools, &params, &mut rng)?;
@@ -507,10 +515,31 @@ fn bench_secure_ranking(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
             let start = Instant::now();
             let answer = collection.answer(first, &indices, first_share, pool)?;
             node_time += start.elapsed();
-            // What the node sends: each share as its canonical 8-byte little-endian value.
-            answer_bytes = answer.iter().map(|v| v.value().to_le_bytes().len()).sum();
+            // What the node sends: its answer's wire encoding.
+            answer_bytes = DistanceResponse {
+                session: [0; 32],
+                server: first,
+                shares: answer,
+            }
+            .to_bytes()?
+            .len();
             runs += 1;
         }
+        let mut index = phr_sis::SearchableSISIndex::new();
+        index.insert_many(images.iter().copied())?;
+        let (mut baseline_time, mut baseline_runs) = (Duration::ZERO, 0u32);
+        while baseline_runs == 0 || baseline_time < min_time / 4 {
+            let start = Instant::now();
+            std::hint::black_box(index.rank_candidates(query, &params));
+            baseline_time += start.elapsed();
+            baseline_runs += 1;
+        }
+        let baseline_ms = baseline_time.as_secs_f64() * 1e3 / f64::from(baseline_runs);
+        let servers_n = usize::from(n);
+        let offline_bytes = servers_n
+            * (servers_n - 1)
+            * (MaskCommitment::encoded_len(servers_n) + MaskDeal::encoded_len(count))
+            + servers_n * servers_n * (servers_n - 1) * MaskCheck::ENCODED_LEN;
         let per_run = f64::from(runs);
         records.push(
             Record::new("secure-ranking", "query", 1)
@@ -527,7 +556,16 @@ fn bench_secure_ranking(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
                 )
                 .with(
                     "bytes_per_candidate_per_node",
-                    json!(answer_bytes as f64 / count as f64),
+                    json!(round4(answer_bytes as f64 / count as f64)),
+                )
+                .with("baseline_rank_ms", json!(round4(baseline_ms)))
+                .with(
+                    "masks_offline_ms",
+                    json!(round3(offline_time.as_secs_f64() * 1e3 / per_run / 2.0)),
+                )
+                .with(
+                    "masks_offline_bytes_per_candidate",
+                    json!(round4(offline_bytes as f64 / count as f64)),
                 ),
         );
     }

@@ -1,8 +1,9 @@
 //! The secure ranking, in process: a node's masked distance shares (candidates per second on
 //! one core) and a whole query (share the query, every server answers, open, rank) over 1,000,
 //! 10,000 and 100,000 candidates for (t, n) = (2,3), (3,5), (5,9), beside the plaintext
-//! baseline `SearchableSISIndex::rank_candidates` over the same images. Each server sends one
-//! field element (8 bytes) per candidate.
+//! baseline `SearchableSISIndex::rank_candidates` over the same images, and the offline phase
+//! (every server's checked dealing of the masks for that many candidates). Each server sends
+//! one field element (8 bytes) per candidate.
 //!
 //! `cargo bench -p dealer-free --bench mpc -- --warm-up-time 1 --measurement-time 3`
 #![allow(clippy::expect_used)] // bench code: a failed expect is a failed benchmark
@@ -89,6 +90,15 @@ fn bench_mpc(c: &mut Criterion) {
                     },
                     criterion::BatchSize::LargeInput,
                 );
+            });
+            group.bench_function(BenchmarkId::new("masks_offline", count), |b| {
+                b.iter(|| {
+                    black_box(
+                        collection
+                            .deal_masks(&servers, count, &mut mask_rng)
+                            .expect("masks"),
+                    )
+                });
             });
             if t == 3 {
                 let mut index = SearchableSISIndex::new();

@@ -35,7 +35,7 @@ use phr_sis::fp61::Fp61;
 use rand::CryptoRng;
 use zeroize::Zeroize;
 
-use super::{HashBitShares, MpcError, distance_share};
+use super::{HashBitShares, MpcError, PreparedQuery};
 
 pub mod check;
 
@@ -235,11 +235,12 @@ pub fn masked_distance_shares(
     pool: &mut MaskPool,
 ) -> Result<Vec<Fp61>, MpcError> {
     let masks = pool.take(candidates.len())?;
+    let prepared = PreparedQuery::new(query);
     Ok(candidates
         .iter()
         .zip(masks)
         .map(|(stored, mut z)| {
-            let v = distance_share(stored, query) + z;
+            let v = prepared.distance_share(stored) + z;
             z.zeroize();
             v
         })
