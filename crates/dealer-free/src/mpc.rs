@@ -241,13 +241,14 @@ impl PreparedQuery {
     /// products below 2^122, so none overflows. Constant time.
     #[must_use]
     pub fn distance_share(&self, stored: &HashBitShares) -> Fp61 {
-        let mut acc = [0u128; 4];
-        for (x, w) in stored.0.chunks_exact(4).zip(self.weights.chunks_exact(4)) {
-            for ((a, x), w) in acc.iter_mut().zip(x).zip(w) {
-                *a += u128::from(x.value()) * u128::from(*w);
-            }
+        let (x, w) = (&stored.0, &self.weights);
+        let (mut a, mut b, mut c, mut d) = (0u128, 0u128, 0u128, 0u128);
+        for i in (0..HASH_BITS).step_by(4) {
+            a += u128::from(x[i].value()) * u128::from(w[i]);
+            b += u128::from(x[i + 1].value()) * u128::from(w[i + 1]);
+            c += u128::from(x[i + 2].value()) * u128::from(w[i + 2]);
+            d += u128::from(x[i + 3].value()) * u128::from(w[i + 3]);
         }
-        let [a, b, c, d] = acc;
         reduce_u128(a) + reduce_u128(b) + reduce_u128(c) + reduce_u128(d) + self.constant
     }
 }
