@@ -10,7 +10,8 @@
 //! from the threshold VOPRF under that key, and gives every node one share and the tokens;
 //! each node keeps its share durably (integrity-checked under its own key) and indexes the
 //! tokens, never seeing a band value or a hash; the client searches by example through the
-//! nodes' token indexes, and it reconstructs the best match from shares it verifies itself.
+//! nodes' token indexes, the nodes rank the candidates by a secure Hamming distance on shared
+//! hash bits, and the client reconstructs the best match from shares it verifies itself.
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -18,9 +19,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dealer_free::dkg::{KeyShare, local};
+use dealer_free::mpc::messages::{DistanceRequest, DistanceResponse};
+use dealer_free::mpc::open::open_distances;
+use dealer_free::mpc::{self, HashBitShares, share_hash_bits};
 use dealer_free::oprf::PublicKey;
 use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
 use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
+use phr_sis::fp61::Fp61;
 use phr_sis::phash::decode::{PixelData, decode};
 use phr_sis::phash::{LumaImage, decode_luma, phash};
 use phr_sis::share::{Share, SplitOptions, reconstruct, split_image};
@@ -195,9 +200,11 @@ fn main() -> Result<(), Box<dyn Error>> {
          node {OPRF_OFFLINE}'s OPRF service is offline, so nodes 1, 3, 4 and 5 each answer with {bands}\n\
          evaluations and one DLEQ proof ({} bytes), and the client checks every proof, combines\n\
          {THRESHOLD} answers and unblinds. It splits the file into {NODES} shares (Shamir over GF(2^8);\n\
-         any {THRESHOLD} recover it) and hands node i share i and the tokens; the node stores the\n\
-         share atomically and indexes the tokens. A node never sees a hash or a band value, only\n\
-         which images share one (equal tokens, as for band 0 of some images below).\n",
+         any {THRESHOLD} recover it) and each of the 64 pHash bits into {NODES} shares over the prime\n\
+         field 2^61 − 1 (for the secure ranking), and hands node i its shares and the tokens; the\n\
+         node stores its shares in one atomic record and indexes the tokens. A node never sees a\n\
+         hash or a band value, only which images share one (equal tokens, as for band 0 of some\n\
+         images below).\n",
         TokenRequest::encoded_len(bands, 1),
         PartialEvaluation::encoded_len(bands),
     );
@@ -215,10 +222,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         let id = ImageId(rng.random());
         let (band_tokens, _) = band_tokens(&oprf, &nodes, hash, &mut rng)?;
         let shares = split_image(&bytes, id, threshold, &SplitOptions::default(), &mut rng)?;
-        for (node, share) in nodes.iter_mut().zip(&shares) {
+        let all: Vec<NodeId> = threshold.nodes().collect();
+        let bit_shares = share_hash_bits(hash, threshold.t(), &all, &mut rng)?;
+        for ((node, share), (_, bits)) in nodes.iter_mut().zip(&shares).zip(&bit_shares) {
             let record = ImageRecord {
                 share: share.to_bytes(),
-                ..ImageRecord::default()
+                bit_shares: bits.to_bytes().to_vec(),
+                meta: Vec::new(),
             };
             node.store.put_image(id, &record)?;
             node.tokens.insert(id, &band_tokens)?;
@@ -277,12 +287,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         candidates.len(),
         if candidates.len() == 1 { "" } else { "s" }
     );
-    println!(
-        "\nRanking by Hamming distance still needs the hashes: until the secure-ranking (MPC)\n\
-         stage exists, the client ranks the candidates itself, with the pHashes it keeps of\n\
-         its own images.\n"
-    );
-    let hits = rank_locally(&candidates, &owner_hashes, query_hash, &params);
+    let hits = secure_ranking(
+        &nodes,
+        threshold,
+        &candidates,
+        query_hash,
+        &params,
+        &mut rng,
+    )?;
     println!("  rank  image id          distance  band votes  file");
     for (rank, hit) in hits.iter().enumerate() {
         println!(
@@ -346,28 +358,73 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 }
 
-/// The client's ranking of the nodes' candidates with its own hashes: within
-/// `params.max_hamming`, by distance then id, the best `params.topk`.
-fn rank_locally(
+/// The secure ranking (MPC): the nodes compute masked shares of each candidate's Hamming
+/// distance to the query from the bit shares in their stores; the client opens the distances
+/// and ranks them.
+fn secure_ranking(
+    nodes: &[Node],
+    threshold: Threshold,
     candidates: &[(ImageId, u32)],
-    hashes: &BTreeMap<ImageId, ImageHash>,
     query: ImageHash,
     params: &SearchParams,
-) -> Vec<RankedCandidate> {
-    let mut ranked: Vec<RankedCandidate> = candidates
+    rng: &mut (impl rand::CryptoRng + ?Sized),
+) -> Result<Vec<RankedCandidate>, Box<dyn Error>> {
+    let servers: Vec<NodeId> = nodes.iter().map(|n| n.id).collect();
+    println!(
+        "\nThe ranking by Hamming distance runs as a small multi-party computation among the {}\n\
+         nodes (any 2t − 1 = {} of them suffice). Ahead of time the nodes deal each other random\n\
+         zero-sharings, checked without revealing them, to re-randomise their answers. The\n\
+         client shares its query's 64 bits among the nodes, one {}-byte request each; every\n\
+         node computes, from the bit shares in its store, a masked share of each candidate's\n\
+         distance and returns 8 bytes per candidate.\n",
+        servers.len(),
+        threshold.search_quorum(),
+        DistanceRequest::encoded_len(candidates.len()),
+    );
+    let mut pools = mpc::local::deal_masks(threshold, &servers, candidates.len(), rng)?;
+    let ids: Vec<ImageId> = candidates.iter().map(|(id, _)| *id).collect();
+    let mut answers = Vec::new();
+    for (server, query_shares) in share_hash_bits(query, threshold.t(), &servers, rng)? {
+        let request = DistanceRequest {
+            session: [7; 32],
+            server,
+            candidates: ids.clone(),
+            query: query_shares,
+        }
+        .to_bytes()?;
+        // On the node: decode, read the bit shares from the store, answer.
+        let node = nodes
+            .iter()
+            .find(|n| n.id == server)
+            .ok_or("unknown node")?;
+        let received = DistanceRequest::from_bytes(&request)?;
+        let pool = pools.get_mut(&server).ok_or("no masks")?;
+        let response = received.respond(
+            server,
+            |id| {
+                node.store
+                    .get_bit_shares(id)
+                    .ok()
+                    .flatten()
+                    .and_then(|b| HashBitShares::from_bytes(&b))
+            },
+            pool,
+        )?;
+        answers.push(DistanceResponse::from_bytes(&response.to_bytes()?)?);
+    }
+    let refs: Vec<(NodeId, &[Fp61])> = answers
         .iter()
-        .filter_map(|&(id, band_votes)| {
-            let distance = hashes.get(&id)?.hamming(query);
-            (distance <= params.max_hamming).then_some(RankedCandidate {
-                id,
-                distance,
-                band_votes,
-            })
-        })
+        .map(|a| (a.server, a.shares.as_slice()))
         .collect();
-    ranked.sort_by_key(|c| (c.distance, c.id));
-    ranked.truncate(params.topk);
-    ranked
+    let opened = open_distances(&refs, threshold.t())?;
+    println!(
+        "  the client opens each candidate's distance from the {} shares and ranks as the\n  \
+         plaintext index would; no node saw a stored hash or the query's. (With more than\n  \
+         2t − 1 nodes answering, the shares form a Reed–Solomon codeword and a node returning\n  \
+         wrong shares is corrected and named: tests/secure_distance_corrects_wrong_shares.rs.)\n",
+        servers.len()
+    );
+    Ok(mpc::rank::rank(candidates, &opened.distances, params)?)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -362,7 +362,10 @@ mod tests {
                 *y = Fp61::random(&mut rng);
             }
             let (a, b) = (HashBitShares(a), HashBitShares(b));
-            assert_eq!(PreparedQuery::new(&b).distance_share(&a), distance_share(&a, &b));
+            assert_eq!(
+                PreparedQuery::new(&b).distance_share(&a),
+                distance_share(&a, &b)
+            );
         }
     }
 
