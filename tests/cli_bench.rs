@@ -140,9 +140,16 @@ fn bench_secure_ranking_json_has_the_design_fields() {
         assert_eq!(r["candidates"].as_u64().unwrap(), 1_000);
         assert!(r["query_ms"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["node_candidates_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        // One 8-byte field element per candidate, plus the 39-byte message header.
         assert_eq!(
             r["bytes_per_candidate_per_node"].as_f64().unwrap(),
-            8.0,
+            (39.0 + 8.0 * 1000.0) / 1000.0,
+            "{r}"
+        );
+        assert!(r["baseline_rank_ms"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["masks_offline_ms"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(
+            r["masks_offline_bytes_per_candidate"].as_f64().unwrap() > 8.0,
             "{r}"
         );
     }
