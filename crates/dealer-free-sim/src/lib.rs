@@ -11,7 +11,9 @@
 //! calling thread, on which all parties run one after another.
 
 pub mod deployment;
+pub mod network;
 pub mod ranking;
+pub mod trace;
 
 pub use deployment::{IngestImage, LocalDeployment};
 pub use ranking::{
