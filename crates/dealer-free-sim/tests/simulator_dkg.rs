@@ -168,3 +168,35 @@ fn dealer_setup_is_cheaper_than_the_dkg() {
             < wan.stage_latency(trace, Stage::Dkg, 0).total
     );
 }
+
+#[test]
+fn every_misbehaviour_of_t_minus_1_nodes_is_tolerated() {
+    let th = Threshold::new(3, 5).unwrap();
+    let kinds = [
+        Misbehaviour::Silent,
+        Misbehaviour::Equivocate,
+        Misbehaviour::BadProof,
+        Misbehaviour::BadJustification { victim: id(1) },
+        Misbehaviour::FalseComplaint { accused: id(2) },
+    ];
+    for (i, m) in kinds.into_iter().enumerate() {
+        let faulty = BTreeMap::from([(id(4), m), (id(5), m)]);
+        let mut sim = DealerFreeSimulator::new(th, 100 + i as u64);
+        let out = sim.run_dkg(&faulty, &BTreeSet::new()).unwrap();
+        assert!(out.honest_agree, "{m}: {:?}", out.failures);
+        assert_eq!(out.qualified.contains(&id(4)), !m.is_disqualifying(), "{m}");
+        assert!(out.qualified.is_superset(&out.honest), "{m}");
+    }
+}
+
+#[test]
+fn too_many_crashed_nodes_leave_no_key() {
+    let th = Threshold::new(3, 5).unwrap();
+    let crashed = BTreeSet::from([id(3), id(4), id(5)]);
+    let mut sim = DealerFreeSimulator::new(th, 8);
+    let out = sim.run_dkg(&BTreeMap::new(), &crashed).unwrap();
+    assert!(!out.honest_agree);
+    assert!(out.group_public_key.is_none() && out.key_shares.is_empty());
+    assert_eq!(out.failures.len(), 2);
+    assert!(sim.key_material().is_none());
+}
