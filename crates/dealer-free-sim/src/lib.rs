@@ -6,17 +6,30 @@
 //! * [`ranking`]: Stage-2's secure ranking, [`ranking::rank_candidates_secure`], and its
 //!   comparison with the plaintext baseline, [`ranking::compare_secure_vs_baseline`] →
 //!   [`ranking::SecureDistanceComparison`] (versioned JSON).
+//! * [`simulator`]: [`DealerFreeSimulator`], every party driven round by round with each
+//!   delivered message and each party's CPU recorded: the DKG (with faulty and crashed
+//!   nodes) and the dealer-based baseline of the key setup.
+//! * [`trace`]: the records ([`Trace`]: stage, round, sender, recipient, encoded bytes, CPU)
+//!   and their serialisable aggregates per stage, round and party.
+//! * [`network`]: [`NetworkModel`] (LAN and WAN presets) replaying a trace's rounds as
+//!   deterministic wall-clock latency.
 //!
 //! Clocks live here, not in the protocol crates: every time reported is measured on the
 //! calling thread, on which all parties run one after another.
 
 pub mod deployment;
+pub mod network;
 pub mod ranking;
+pub mod simulator;
+pub mod trace;
 
 pub use deployment::{IngestImage, LocalDeployment};
+pub use network::{NetworkModel, NetworkPreset, StageLatency};
 pub use ranking::{
     SecureDistanceComparison, ServerFault, compare_secure_vs_baseline, rank_candidates_secure,
 };
+pub use simulator::{DealerFreeSimulator, DealerSetupSummary, DkgRunSummary, KeyMaterial};
+pub use trace::{CpuRecord, MessageRecord, Party, Stage, Trace, TraceSummary};
 
 /// What went wrong in an in-process run.
 #[derive(Debug, thiserror::Error)]
