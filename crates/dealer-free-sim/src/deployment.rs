@@ -12,20 +12,22 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dealer_free::dkg::{KeyShare, local};
 use dealer_free::mpc::{HashBitShares, share_hash_bits};
 use dealer_free::oprf::PublicKey;
 use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
 use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
-use phr_sis::share::{SplitOptions, split_image};
+use phr_sis::share::{Share, SplitOptions, reconstruct, split_image};
 use phr_sis::store::{ImageRecord, MacKey, ShareStore};
 use phr_sis::token_index::Token;
 use phr_sis::{BandLayout, ImageHash, ImageId, NodeId, Threshold, TokenIndex};
 use rand::{CryptoRng, Rng};
 
 use crate::SimError;
+use crate::trace::{Party, Stage, StageRecorder, Trace};
+use dealer_free::wire::MessageKind;
 
 /// One storage node. It holds no hash, band value or file name.
 pub struct LocalNode {
@@ -113,6 +115,20 @@ pub struct IngestBytes {
     /// Image shares, bit shares and tokens to the nodes.
     pub store: usize,
 }
+
+/// Bytes of the message that hands a node its record of one image: a 2-byte header, the
+/// image id (8), the share, the bit shares and the tokens (32 each), with a 4-byte length
+/// before each variable field.
+#[must_use]
+pub fn store_message_len(record: &ImageRecord, tokens: usize) -> usize {
+    2 + 8 + 4 + record.share.len() + 4 + record.bit_shares.len() + 4 + 32 * tokens
+}
+
+/// Bytes of a request for one image's share: header and image id.
+pub const SHARE_REQUEST_LEN: usize = 2 + 8;
+
+/// Bytes of a node's acknowledgement of one stored image: header, image id, node id.
+pub const STORE_ACK_LEN: usize = 2 + 8 + 1;
 
 /// `n` in-process nodes and the client's public OPRF view.
 pub struct LocalDeployment {
@@ -256,41 +272,82 @@ impl LocalDeployment {
         from: &[NodeId],
         rng: &mut R,
     ) -> Result<(Vec<Vec<Token>>, IngestBytes), SimError> {
+        let mut scratch = Trace::new();
+        let mut rec = StageRecorder::new(&mut scratch, Stage::Stage1);
+        self.band_tokens_recorded(hashes, from, rng, &mut rec)
+    }
+
+    /// [`LocalDeployment::band_tokens`], recording its rounds (`token-request`,
+    /// `token-response`, `token-combine`) with every message and each party's CPU time.
+    ///
+    /// # Errors
+    /// As [`LocalDeployment::band_tokens`].
+    pub fn band_tokens_recorded<R: CryptoRng + ?Sized>(
+        &self,
+        hashes: &[ImageHash],
+        from: &[NodeId],
+        rng: &mut R,
+        rec: &mut StageRecorder<'_>,
+    ) -> Result<(Vec<Vec<Token>>, IngestBytes), SimError> {
+        let oprf = |e: &dyn std::fmt::Display| SimError::Oprf(e.to_string());
         let mut out = Vec::with_capacity(hashes.len());
         let mut bytes = IngestBytes::default();
         for group in hashes.chunks(self.oprf.context.max_images().max(1)) {
-            let (state, request) = TokenRequest::for_images(&self.oprf.context, group, rng)
-                .map_err(|e| SimError::Oprf(e.to_string()))?;
+            rec.round("token-request");
+            let start = Instant::now();
+            let (state, request) =
+                TokenRequest::for_images(&self.oprf.context, group, rng).map_err(|e| oprf(&e))?;
             let wire = request.to_bytes();
-            let mut partials = Vec::with_capacity(from.len());
+            rec.cpu(Party::Client, start.elapsed());
+            for id in from {
+                rec.message(
+                    Party::Client,
+                    Party::Node(*id),
+                    wire.len(),
+                    Some(MessageKind::TokenRequest),
+                );
+                bytes.token_requests += wire.len();
+            }
+            rec.round("token-response");
+            let mut answers = Vec::with_capacity(from.len());
             for id in from {
                 let node = self
                     .node(*id)
                     .ok_or_else(|| SimError::Params(format!("there is no node {id}")))?;
-                bytes.token_requests += wire.len();
-                let received =
-                    TokenRequest::from_bytes(&wire).map_err(|e| SimError::Oprf(e.to_string()))?;
+                let start = Instant::now();
+                let received = TokenRequest::from_bytes(&wire).map_err(|e| oprf(&e))?;
                 let answer = tokens::respond(&node.key_share, &received, rng)
                     .and_then(|p| p.to_bytes())
-                    .map_err(|e| SimError::Oprf(e.to_string()))?;
-                bytes.token_responses += answer.len();
-                partials.push(
-                    PartialEvaluation::from_bytes(&answer)
-                        .map_err(|e| SimError::Oprf(e.to_string()))?,
+                    .map_err(|e| oprf(&e))?;
+                rec.cpu(Party::Node(*id), start.elapsed());
+                rec.message(
+                    Party::Node(*id),
+                    Party::Client,
+                    answer.len(),
+                    Some(MessageKind::OprfPartialEvaluation),
                 );
+                bytes.token_responses += answer.len();
+                answers.push(answer);
             }
+            rec.round("token-combine");
+            let start = Instant::now();
+            let partials: Vec<PartialEvaluation> = answers
+                .iter()
+                .map(|a| PartialEvaluation::from_bytes(a).map_err(|e| oprf(&e)))
+                .collect::<Result<_, _>>()?;
             let images = tokens::finish_images(
                 state,
                 &partials,
                 &self.oprf.verification_shares,
                 self.threshold,
             )
-            .map_err(|e| SimError::Oprf(e.to_string()))?;
+            .map_err(|e| oprf(&e))?;
             out.extend(
                 images
                     .into_iter()
                     .map(|tokens| tokens.iter().map(|t| *t.as_bytes()).collect()),
             );
+            rec.cpu(Party::Client, start.elapsed());
         }
         Ok((out, bytes))
     }
@@ -309,33 +366,125 @@ impl LocalDeployment {
         options: &SplitOptions,
         rng: &mut R,
     ) -> Result<(Vec<ImageId>, IngestBytes), SimError> {
+        let mut scratch = Trace::new();
+        let mut rec = StageRecorder::new(&mut scratch, Stage::Stage1);
+        self.ingest_recorded(images, options, rng, &mut rec)
+    }
+
+    /// [`LocalDeployment::ingest`], recording Stage-1's rounds: the token rounds of
+    /// [`LocalDeployment::band_tokens_recorded`], then `share` (the client splits each image
+    /// and its hash and sends each node its record) and `store` (each node stores its records
+    /// atomically, indexes the tokens and acknowledges). A record's size is
+    /// [`store_message_len`]; an acknowledgement is [`STORE_ACK_LEN`] bytes.
+    ///
+    /// # Errors
+    /// As [`LocalDeployment::ingest`].
+    pub fn ingest_recorded<R: CryptoRng + ?Sized>(
+        &mut self,
+        images: &[IngestImage<'_>],
+        options: &SplitOptions,
+        rng: &mut R,
+        rec: &mut StageRecorder<'_>,
+    ) -> Result<(Vec<ImageId>, IngestBytes), SimError> {
         let all: Vec<NodeId> = self.threshold.nodes().collect();
         let hashes: Vec<ImageHash> = images.iter().map(|i| i.hash).collect();
-        let (tokens, mut bytes) = self.band_tokens(&hashes, &all, rng)?;
-        let mut ids = Vec::with_capacity(images.len());
-        for (image, tokens) in images.iter().zip(&tokens) {
+        let (tokens, mut bytes) = self.band_tokens_recorded(&hashes, &all, rng, rec)?;
+        rec.round("share");
+        let start = Instant::now();
+        let mut prepared = Vec::with_capacity(images.len());
+        for image in images {
             let id = ImageId(rng.random());
             let shares = split_image(image.bytes, id, self.threshold, options, rng)
                 .map_err(|e| SimError::Share(e.to_string()))?;
             let bit_shares = share_hash_bits(image.hash, self.threshold.t(), &all, rng)
                 .map_err(|e| SimError::Params(e.to_string()))?;
-            for ((node, share), (bit_node, bits)) in
-                self.nodes.iter_mut().zip(&shares).zip(&bit_shares)
-            {
-                debug_assert_eq!(node.id, *bit_node);
-                let record = ImageRecord {
+            let records: Vec<ImageRecord> = shares
+                .iter()
+                .zip(&bit_shares)
+                .map(|(share, (_, bits))| ImageRecord {
                     share: share.to_bytes(),
                     bit_shares: bits.to_bytes().to_vec(),
                     meta: Vec::new(),
-                };
-                bytes.store += record.share.len() + record.bit_shares.len() + 32 * tokens.len();
-                node.store.put_image(id, &record)?;
+                })
+                .collect();
+            prepared.push((id, records));
+        }
+        rec.cpu(Party::Client, start.elapsed());
+        for ((_, records), tokens) in prepared.iter().zip(&tokens) {
+            for (node, record) in all.iter().zip(records) {
+                let len = store_message_len(record, tokens.len());
+                rec.message(Party::Client, Party::Node(*node), len, None);
+                bytes.store += len;
+            }
+        }
+        rec.round("store");
+        let mut ids = Vec::with_capacity(images.len());
+        for (index, node) in self.nodes.iter_mut().enumerate() {
+            let start = Instant::now();
+            for ((id, records), tokens) in prepared.iter().zip(&tokens) {
+                let record = records
+                    .get(index)
+                    .ok_or_else(|| SimError::Corrupt("a node without its record".into()))?;
+                node.store.put_image(*id, record)?;
                 node.tokens
-                    .insert(id, tokens)
+                    .insert(*id, tokens)
                     .map_err(|e| SimError::Corrupt(e.to_string()))?;
             }
-            ids.push(id);
+            rec.cpu(Party::Node(node.id), start.elapsed());
+            for _ in &prepared {
+                rec.message(Party::Node(node.id), Party::Client, STORE_ACK_LEN, None);
+            }
         }
+        ids.extend(prepared.iter().map(|(id, _)| *id));
         Ok((ids, bytes))
+    }
+
+    /// Retrieval (the end of Stage-2): asks the nodes `from` for their shares of `id`
+    /// (`share-request`, [`SHARE_REQUEST_LEN`] bytes each), each answers with its stored
+    /// share (`share-response`), and the client verifies them and reconstructs the image
+    /// from any `t` good ones (`reconstruct`). Returns the image bytes and the nodes whose
+    /// shares were rejected.
+    ///
+    /// # Errors
+    /// [`SimError::Share`] with fewer than `t` good shares, [`SimError::Store`].
+    pub fn retrieve_recorded(
+        &self,
+        id: ImageId,
+        from: &[NodeId],
+        rec: &mut StageRecorder<'_>,
+    ) -> Result<(Vec<u8>, Vec<NodeId>), SimError> {
+        rec.round("share-request");
+        for node in from {
+            rec.message(Party::Client, Party::Node(*node), SHARE_REQUEST_LEN, None);
+        }
+        rec.round("share-response");
+        let mut answers = Vec::with_capacity(from.len());
+        for node_id in from {
+            let node = self
+                .node(*node_id)
+                .ok_or_else(|| SimError::Params(format!("there is no node {node_id}")))?;
+            let start = Instant::now();
+            let share = node.store.get_share(id)?;
+            rec.cpu(Party::Node(*node_id), start.elapsed());
+            if let Some(share) = share {
+                rec.message(
+                    Party::Node(*node_id),
+                    Party::Client,
+                    2 + 4 + share.len(),
+                    None,
+                );
+                answers.push(share);
+            }
+        }
+        rec.round("reconstruct");
+        let start = Instant::now();
+        let shares: Vec<Share> = answers
+            .iter()
+            .filter_map(|b| Share::from_bytes(b).ok())
+            .collect();
+        let done = reconstruct(&shares).map_err(|e| SimError::Share(e.to_string()))?;
+        rec.cpu(Party::Client, start.elapsed());
+        let rejected = done.rejected.iter().map(|r| r.node).collect();
+        Ok((done.image.to_vec(), rejected))
     }
 }

@@ -44,6 +44,8 @@ use serde::Serialize;
 
 use crate::SimError;
 use crate::deployment::LocalDeployment;
+use crate::trace::{Party, Stage, StageRecorder, Trace};
+use dealer_free::wire::MessageKind;
 
 /// The schema name of [`SecureDistanceComparison`]'s JSON.
 pub const COMPARISON_SCHEMA: &str = "dealer-free-sis/secure-distance-comparison";
@@ -153,6 +155,29 @@ pub fn rank_candidates_secure<R: CryptoRng + ?Sized>(
     faults: &BTreeMap<NodeId, ServerFault>,
     rng: &mut R,
 ) -> Result<SecureRanking, SimError> {
+    let mut scratch = Trace::new();
+    let mut rec = StageRecorder::new(&mut scratch, Stage::Stage2);
+    rank_candidates_secure_recorded(deployment, query, servers, params, faults, rng, &mut rec)
+}
+
+/// [`rank_candidates_secure`], recording Stage-2's rounds with every message and each
+/// party's CPU time: the token rounds, `candidate-request`, `candidate-response`,
+/// `mask-deal` and `mask-check` (the offline phase: every dealer's commitment and deal to
+/// every other server, every recipient's checks to the others; its CPU, measured for all
+/// servers together, is split evenly among them), `distance-request`, `distance-response`
+/// and `open-rank`.
+///
+/// # Errors
+/// As [`rank_candidates_secure`].
+pub fn rank_candidates_secure_recorded<R: CryptoRng + ?Sized>(
+    deployment: &LocalDeployment,
+    query: ImageHash,
+    servers: &[NodeId],
+    params: &SearchParams,
+    faults: &BTreeMap<NodeId, ServerFault>,
+    rng: &mut R,
+    rec: &mut StageRecorder<'_>,
+) -> Result<SecureRanking, SimError> {
     let threshold = deployment.threshold();
     check_servers(threshold, servers)?;
     if let Some(s) = servers.iter().find(|s| deployment.node(**s).is_none()) {
@@ -167,7 +192,7 @@ pub fn rank_candidates_secure<R: CryptoRng + ?Sized>(
 
     // 1. Tokens.
     let start = Instant::now();
-    let (tokens, token_bytes) = deployment.band_tokens(&[query], servers, rng)?;
+    let (tokens, token_bytes) = deployment.band_tokens_recorded(&[query], servers, rng, rec)?;
     let tokens = tokens.into_iter().next().unwrap_or_default();
     bytes.token_requests = token_bytes.token_requests;
     bytes.token_responses = token_bytes.token_responses;
@@ -175,6 +200,8 @@ pub fn rank_candidates_secure<R: CryptoRng + ?Sized>(
 
     // 2. Candidates.
     let start = Instant::now();
+    rec.round("candidate-request");
+    let lookup_start = Instant::now();
     let request = CandidateRequest {
         session,
         min_band_votes: params.min_band_votes,
@@ -182,8 +209,19 @@ pub fn rank_candidates_secure<R: CryptoRng + ?Sized>(
     }
     .to_bytes()
     .map_err(wire)?;
+    rec.cpu(Party::Client, lookup_start.elapsed());
+    for id in servers {
+        rec.message(
+            Party::Client,
+            Party::Node(*id),
+            request.len(),
+            Some(MessageKind::CandidateRequest),
+        );
+    }
+    rec.round("candidate-response");
     let mut lists: BTreeMap<Vec<(ImageId, u32)>, Vec<NodeId>> = BTreeMap::new();
     for id in servers {
+        let node_start = Instant::now();
         let node = deployment
             .node(*id)
             .ok_or_else(|| SimError::Params(format!("there is no node {id}")))?;
@@ -202,6 +240,13 @@ pub fn rank_candidates_secure<R: CryptoRng + ?Sized>(
         }
         .to_bytes()
         .map_err(wire)?;
+        rec.cpu(Party::Node(*id), node_start.elapsed());
+        rec.message(
+            Party::Node(*id),
+            Party::Client,
+            answer.len(),
+            Some(MessageKind::CandidateResponse),
+        );
         bytes.candidate_responses += answer.len();
         let answer = CandidateResponse::from_bytes(&answer).map_err(wire)?;
         if answer.session != session || answer.node != *id {
@@ -234,9 +279,43 @@ pub fn rank_candidates_secure<R: CryptoRng + ?Sized>(
     let start = Instant::now();
     let mut pools = local::deal_masks(threshold, servers, candidates.len(), rng)?;
     bytes.masks_offline = mask_offline_bytes(servers.len(), candidates.len());
-    time.masks_offline_ms = ms(start.elapsed());
+    let offline = start.elapsed();
+    time.masks_offline_ms = ms(offline);
+    let per_server = offline / u32::try_from(servers.len().max(1)).unwrap_or(u32::MAX);
+    rec.round("mask-deal");
+    for dealer in servers {
+        rec.cpu(Party::Node(*dealer), per_server);
+        for to in servers.iter().filter(|s| *s != dealer) {
+            rec.message(
+                Party::Node(*dealer),
+                Party::Node(*to),
+                MaskCommitment::encoded_len(servers.len()),
+                Some(MessageKind::MaskCommitment),
+            );
+            rec.message(
+                Party::Node(*dealer),
+                Party::Node(*to),
+                MaskDeal::encoded_len(candidates.len()),
+                Some(MessageKind::MaskDeal),
+            );
+        }
+    }
+    rec.round("mask-check");
+    for from in servers {
+        for to in servers.iter().filter(|s| *s != from) {
+            for _dealer in servers {
+                rec.message(
+                    Party::Node(*from),
+                    Party::Node(*to),
+                    MaskCheck::ENCODED_LEN,
+                    Some(MessageKind::MaskCheck),
+                );
+            }
+        }
+    }
 
     // 4. The query's bit shares and the servers' distance shares.
+    rec.round("distance-request");
     let start = Instant::now();
     let ids: Vec<ImageId> = candidates.iter().map(|(id, _)| *id).collect();
     let query_shares = share_hash_bits(query, threshold.t(), servers, rng)?;
@@ -255,9 +334,20 @@ pub fn rank_candidates_secure<R: CryptoRng + ?Sized>(
         })
         .collect::<Result<_, _>>()?;
     time.query_sharing_ms = ms(start.elapsed());
+    rec.cpu(Party::Client, start.elapsed());
+    for (server, request) in &requests {
+        rec.message(
+            Party::Client,
+            Party::Node(*server),
+            request.len(),
+            Some(MessageKind::DistanceRequest),
+        );
+    }
+    rec.round("distance-response");
     let start = Instant::now();
     let mut answers: Vec<(NodeId, Vec<u8>)> = Vec::with_capacity(servers.len());
     for (server, request) in &requests {
+        let node_start = Instant::now();
         bytes.distance_requests += request.len();
         let node = deployment
             .node(*server)
@@ -278,11 +368,20 @@ pub fn rank_candidates_secure<R: CryptoRng + ?Sized>(
                 *s += Fp61::ONE;
             }
         }
-        answers.push((*server, response.to_bytes().map_err(wire)?));
+        let encoded = response.to_bytes().map_err(wire)?;
+        rec.cpu(Party::Node(*server), node_start.elapsed());
+        rec.message(
+            Party::Node(*server),
+            Party::Client,
+            encoded.len(),
+            Some(MessageKind::DistanceResponse),
+        );
+        answers.push((*server, encoded));
     }
     time.node_distance_ms = ms(start.elapsed());
 
     // 5. Open and rank.
+    rec.round("open-rank");
     let start = Instant::now();
     let mut received: Vec<(NodeId, Vec<Fp61>)> = Vec::with_capacity(answers.len());
     for (server, answer) in &answers {
@@ -299,6 +398,7 @@ pub fn rank_candidates_secure<R: CryptoRng + ?Sized>(
     let opened = open_distances(&refs, threshold.t())?;
     let ranked = rank(&candidates, &opened.distances, params)?;
     time.open_and_rank_ms = ms(start.elapsed());
+    rec.cpu(Party::Client, start.elapsed());
 
     time.online_total_ms = time.tokens_ms
         + time.candidate_lookup_ms

@@ -131,6 +131,60 @@ pub struct Trace {
     pub cpu: Vec<CpuRecord>,
 }
 
+/// Records one stage's rounds into a [`Trace`] in order: [`StageRecorder::round`] starts the
+/// next round (its `step` follows the stage's last one), then messages and CPU are recorded
+/// under it. Drivers of Stage-1 and Stage-2 use it so that their rounds are numbered the same
+/// way as the DKG's.
+#[derive(Debug)]
+pub struct StageRecorder<'a> {
+    trace: &'a mut Trace,
+    stage: Stage,
+    round: String,
+    step: u32,
+}
+
+impl<'a> StageRecorder<'a> {
+    /// A recorder for `stage`; nothing is recorded before the first [`StageRecorder::round`].
+    pub fn new(trace: &'a mut Trace, stage: Stage) -> StageRecorder<'a> {
+        StageRecorder {
+            trace,
+            stage,
+            round: String::new(),
+            step: 0,
+        }
+    }
+
+    /// Starts the next round, named `name`.
+    pub fn round(&mut self, name: &str) {
+        self.step = self.trace.next_step(self.stage).max(self.step + 1);
+        self.round = name.to_owned();
+    }
+
+    /// Records a delivered message of the current round.
+    pub fn message(&mut self, from: Party, to: Party, bytes: usize, kind: Option<MessageKind>) {
+        self.trace.record_message(MessageRecord {
+            stage: self.stage,
+            round: self.round.clone(),
+            step: self.step,
+            from,
+            to,
+            bytes,
+            kind,
+        });
+    }
+
+    /// Records CPU time of `party` in the current round.
+    pub fn cpu(&mut self, party: Party, cpu: Duration) {
+        self.trace.record_cpu(CpuRecord {
+            stage: self.stage,
+            round: self.round.clone(),
+            step: self.step,
+            party,
+            cpu,
+        });
+    }
+}
+
 /// Messages, bytes and CPU of one round of a stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoundSummary {
