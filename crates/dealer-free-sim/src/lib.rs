@@ -18,6 +18,7 @@
 //! calling thread, on which all parties run one after another.
 
 pub mod deployment;
+pub mod experiment;
 pub mod network;
 pub mod ranking;
 pub mod simulator;

@@ -1,0 +1,113 @@
+//! `run_dealer_free_experiment`'s data: both designs in every stage, faults within tolerance
+//! end with the fault-free search results, and the same seed gives the same data apart from
+//! measured times.
+#![allow(clippy::unwrap_used)] // test code
+
+use dealer_free_sim::experiment::{
+    ExperimentConfig, ExperimentData, ExperimentImage, run_dealer_free_experiment,
+};
+use phr_sis::Threshold;
+use phr_sis::testing::reference_hashes;
+use serde_json::Value;
+
+fn images() -> Vec<ExperimentImage> {
+    reference_hashes("images")
+        .into_iter()
+        .map(|r| {
+            let name = r.path.file_name().unwrap().to_string_lossy().into_owned();
+            ExperimentImage {
+                bytes: name.as_bytes().to_vec(),
+                name,
+                hash: r.phash.parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+fn run(t: u8, n: u8, seed: u64) -> ExperimentData {
+    let mut config = ExperimentConfig::new(Threshold::new(t, n).unwrap(), seed);
+    config.dkg_nodes = vec![3, 5, 8];
+    run_dealer_free_experiment(&config, &images(), &mut |_, _, _| {}).unwrap()
+}
+
+/// The JSON without measured times (keys ending in `_ms`, and `cpu_ns`).
+fn without_times(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.ends_with("_ms") && k.as_str() != "cpu_ns")
+                .map(|(k, v)| (k.clone(), without_times(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_times).collect()),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn both_designs_appear_in_every_stage_and_the_secure_search_costs_more_bytes() {
+    let d = run(2, 5, 1);
+    let bytes = |design: &str, stage: &str| -> usize {
+        d.stage_communication
+            .iter()
+            .filter(|r| r.design == design && r.stage == stage)
+            .map(|r| r.bytes)
+            .sum()
+    };
+    for stage in ["Stage-1", "Stage-2"] {
+        assert!(bytes("dealer-free", stage) > 0, "{stage}");
+        assert!(bytes("dealer-based", stage) > 0, "{stage}");
+    }
+    assert!(bytes("dealer-free", "DKG") > bytes("dealer-based", "dealer setup"));
+    assert!(bytes("dealer-free", "Stage-2") > bytes("dealer-based", "Stage-2"));
+    // The image shares cost the same in both designs.
+    let shares = |design: &str| -> usize {
+        d.stage_communication
+            .iter()
+            .filter(|r| r.design == design && r.round == "share")
+            .map(|r| r.bytes)
+            .sum()
+    };
+    assert_eq!(shares("dealer-free"), shares("dealer-based"));
+    // WAN latency above LAN latency for every stage and design.
+    for lan in d.stage_latency.iter().filter(|r| r.network == "lan") {
+        let wan = d
+            .stage_latency
+            .iter()
+            .find(|r| r.network == "wan" && r.design == lan.design && r.stage == lan.stage)
+            .unwrap();
+        assert!(wan.latency_ms > lan.latency_ms, "{lan:?}");
+    }
+    assert_eq!(d.dkg_overhead.len(), 4); // n = 3 (t = 2), 5 (t = 3), 8 (t = 5, 4)
+    assert!(d.dkg_overhead.iter().all(|r| r.agree && r.bytes > r.dealer_bytes));
+    let exponent = d.dkg_bytes_exponent["t = floor(n/2) + 1"];
+    assert!((1.5..3.5).contains(&exponent), "{exponent}");
+}
+
+#[test]
+fn faults_within_tolerance_end_with_the_same_search_results() {
+    let d = run(2, 5, 2);
+    for row in &d.fault_tolerance {
+        if row.scenario.ends_with("crashed") {
+            // The DKG tolerates t − 1 = 1 silent node (with t disqualified, the corruption
+            // bound is broken and no honest node outputs a key); the secure search needs
+            // 2t − 1 = 3 live nodes and the retrieval t = 2.
+            assert_eq!(row.dkg_key, row.faulty < 2, "{row:?}");
+            if row.faulty <= 2 {
+                assert_eq!(row.search_same, Some(true), "{row:?}");
+                assert_eq!(row.retrieval_ok, Some(true), "{row:?}");
+            } else {
+                assert_eq!(row.search_same, None, "{row:?}");
+            }
+        } else {
+            assert!(row.dkg_key, "{row:?}");
+        }
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_data_apart_from_times() {
+    let a = serde_json::to_value(run(3, 5, 7)).unwrap();
+    let b = serde_json::to_value(run(3, 5, 7)).unwrap();
+    assert_eq!(without_times(&a), without_times(&b));
+}
