@@ -6,12 +6,18 @@
 //! * [`ranking`]: Stage-2's secure ranking, [`ranking::rank_candidates_secure`], and its
 //!   comparison with the plaintext baseline, [`ranking::compare_secure_vs_baseline`] →
 //!   [`ranking::SecureDistanceComparison`] (versioned JSON).
+//! * [`figures`]: charts from plain data, [`figures::write_figure`] → `<name>.json`, `.svg`,
+//!   `.png`.
+//! * [`report`]: one self-contained `index.html` over written figures,
+//!   [`report::write_index_html`].
 //!
 //! Clocks live here, not in the protocol crates: every time reported is measured on the
 //! calling thread, on which all parties run one after another.
 
 pub mod deployment;
+pub mod figures;
 pub mod ranking;
+pub mod report;
 
 pub use deployment::{IngestImage, LocalDeployment};
 pub use ranking::{
