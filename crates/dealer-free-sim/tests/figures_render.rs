@@ -175,6 +175,21 @@ fn odd_figures() -> Vec<Figure> {
     ]
 }
 
+/// A fresh temporary directory, or `$DEALER_FREE_SIS_KEEP_FIGURES/<sub>` when that variable is
+/// set (to look at the figures afterwards).
+fn out_dir(sub: &str) -> (Option<tempfile::TempDir>, PathBuf) {
+    if let Some(keep) = std::env::var_os("DEALER_FREE_SIS_KEEP_FIGURES") {
+        let dir = PathBuf::from(keep).join(sub);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        (None, dir)
+    } else {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        (Some(tmp), dir)
+    }
+}
+
 fn check_files(fig: &Figure, files: &FigureFiles) {
     for p in [&files.json, &files.svg, &files.png] {
         assert!(p.is_file(), "{} missing", p.display());
@@ -236,11 +251,11 @@ fn no_temporary_files(dir: &Path) {
 
 #[test]
 fn figures_are_written_as_json_svg_and_png() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_tmp, dir) = out_dir("figures");
     let mut written = Vec::new();
     for fig in [bars_figure(), lines_figure()] {
         let data = serde_json::json!({"runs": 20, "raw_ms": [1.0, 2.0]});
-        let files = write_figure(dir.path(), &fig, &data).unwrap();
+        let files = write_figure(dir.as_path(), &fig, &data).unwrap();
         check_files(&fig, &files);
         assert!(files.render_notes.is_empty(), "{:?}", files.render_notes);
         let json: serde_json::Value =
@@ -251,28 +266,28 @@ fn figures_are_written_as_json_svg_and_png() {
         written.push((fig, files));
     }
     // Writing again replaces the files in place.
-    let again = write_figure(dir.path(), &written[0].0, &serde_json::Value::Null).unwrap();
+    let again = write_figure(dir.as_path(), &written[0].0, &serde_json::Value::Null).unwrap();
     assert_eq!(again.json, written[0].1.json);
-    no_temporary_files(dir.path());
+    no_temporary_files(dir.as_path());
 
     let index = write_index_html(
-        dir.path(),
+        dir.as_path(),
         &written,
         "# Run\n\n| figure | median |\n|---|---|\n| DKG | 4.2 ms |\n",
         "dealer-free-sis figures",
     )
     .unwrap();
     check_index(&index, &written);
-    no_temporary_files(dir.path());
+    no_temporary_files(dir.as_path());
     browser_check(&index, written.len());
 }
 
 #[test]
 fn odd_data_renders_with_notes() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_tmp, dir) = out_dir("odd");
     let mut written = Vec::new();
     for fig in odd_figures() {
-        let files = write_figure(dir.path(), &fig, &serde_json::Value::Null)
+        let files = write_figure(dir.as_path(), &fig, &serde_json::Value::Null)
             .unwrap_or_else(|e| panic!("{}: {e}", fig.name));
         check_files(&fig, &files);
         written.push((fig, files));
@@ -293,10 +308,10 @@ fn odd_data_renders_with_notes() {
     assert!(notes("bars_log_bad").contains("≤ 0 left out"));
     assert!(notes("lines_single").is_empty());
     // NaN in the figure becomes null in the JSON.
-    let json = std::fs::read_to_string(dir.path().join("lines_bad_values.json")).unwrap();
+    let json = std::fs::read_to_string(dir.as_path().join("lines_bad_values.json")).unwrap();
     assert!(json.contains("null"));
 
-    let index = write_index_html(dir.path(), &written, "", "odd").unwrap();
+    let index = write_index_html(dir.as_path(), &written, "", "odd").unwrap();
     check_index(&index, &written);
 }
 

@@ -180,11 +180,25 @@ fn axis_range(values: impl Iterator<Item = f64>, log: bool, include_zero: bool) 
         return fallback;
     }
     let range = if log {
-        if hi / lo < 1.000_001 {
+        let (lo, hi) = if hi / lo < 1.000_001 {
             (lo / 2.0, hi * 2.0)
         } else {
             let pad = (hi / lo).powf(0.05);
             (lo / pad, hi * pad)
+        };
+        // Only powers of ten get labels on a logarithmic axis: widen a range that holds
+        // fewer than two of them to the enclosing decades (a little more, so that rounding
+        // keeps both ends labelled).
+        let powers = hi.log10().floor() - lo.log10().ceil() + 1.0;
+        if powers < 2.0 {
+            let lo10 = 10f64.powf(lo.log10().floor());
+            let mut hi10 = 10f64.powf(hi.log10().ceil());
+            if hi10 / lo10 < 9.0 {
+                hi10 *= 10.0;
+            }
+            (lo.min(lo10) / 1.02, hi.max(hi10) * 1.02)
+        } else {
+            (lo, hi)
         }
     } else {
         if include_zero {
