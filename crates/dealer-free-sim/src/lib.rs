@@ -13,15 +13,24 @@
 //!   and their serialisable aggregates per stage, round and party.
 //! * [`network`]: [`NetworkModel`] (LAN and WAN presets) replaying a trace's rounds as
 //!   deterministic wall-clock latency.
+//! * [`experiment`]: [`experiment::run_dealer_free_experiment`], the data of every overhead
+//!   figure from recorded runs; [`summary`]: `summary.md`.
+//! * [`figures`]: charts from plain data, [`figures::write_figure`] → `<name>.json`, `.svg`,
+//!   `.png`.
+//! * [`report`]: one self-contained `index.html` over written figures,
+//!   [`report::write_index_html`].
 //!
 //! Clocks live here, not in the protocol crates: every time reported is measured on the
 //! calling thread, on which all parties run one after another.
 
 pub mod deployment;
 pub mod experiment;
+pub mod figures;
 pub mod network;
 pub mod ranking;
+pub mod report;
 pub mod simulator;
+pub mod summary;
 pub mod trace;
 
 pub use deployment::{IngestImage, LocalDeployment};

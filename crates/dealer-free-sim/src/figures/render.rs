@@ -1,0 +1,522 @@
+//! Drawing a [`Figure`] on any plotters backend: the data is first cleaned ([`prepare`]: what
+//! cannot be drawn is left out and noted), then drawn ([`draw`]): title on top, chart on the
+//! left, legend on the right, notes at the bottom.
+
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{Ranged, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{FONT, Figure, FigureError, FigureKind, format_tick, render_error};
+
+/// A figure with its data cleaned for drawing.
+pub(super) struct Prepared<'a> {
+    fig: &'a Figure,
+    /// Logarithmic x axis in effect (never for bars).
+    x_log: bool,
+    y_log: bool,
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+    /// Category labels (Bars), numbered when the figure has none.
+    categories: Vec<String>,
+    /// Lines: the drawable points of each series, sorted by x.
+    lines: Vec<Vec<(f64, f64)>>,
+    /// Bars: per series, per category, the drawable value.
+    bars: Vec<Vec<Option<f64>>>,
+    /// What was left out or adjusted.
+    pub(super) render_notes: Vec<String>,
+}
+
+/// Cleans `fig`'s data: non-finite values and values ≤ 0 on a log axis are left out (with a
+/// note), axis ranges are padded and never empty.
+pub(super) fn prepare(fig: &Figure) -> Prepared<'_> {
+    let mut notes = Vec::new();
+    let y_log = fig.y_log;
+    let mut x_log = fig.x_log;
+    let mut categories = fig.categories.clone();
+    let mut lines = Vec::new();
+    let mut bars = Vec::new();
+    let (x_range, y_range);
+    if fig.series.is_empty() {
+        notes.push("no data: the figure has no series".to_owned());
+    }
+    match fig.kind {
+        FigureKind::Lines => {
+            let (mut non_finite, mut x_nonpos, mut y_nonpos, mut huge) = (0usize, 0, 0, 0);
+            for s in &fig.series {
+                let mut pts: Vec<(f64, f64)> = Vec::with_capacity(s.points.len());
+                for &(x, y) in &s.points {
+                    if !x.is_finite() || !y.is_finite() {
+                        non_finite += 1;
+                    } else if x_log && x <= 0.0 {
+                        x_nonpos += 1;
+                    } else if y_log && y <= 0.0 {
+                        y_nonpos += 1;
+                    } else if !drawable(x, x_log) || !drawable(y, y_log) {
+                        huge += 1;
+                    } else {
+                        pts.push((x, y));
+                    }
+                }
+                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+                if pts.is_empty() {
+                    notes.push(format!("series “{}” has no drawable points", s.name));
+                }
+                lines.push(pts);
+            }
+            if non_finite > 0 {
+                notes.push(format!(
+                    "{non_finite} point(s) with a non-finite coordinate left out"
+                ));
+            }
+            if x_nonpos > 0 {
+                notes.push(format!(
+                    "{x_nonpos} point(s) with x ≤ 0 left out (logarithmic x axis)"
+                ));
+            }
+            if y_nonpos > 0 {
+                notes.push(format!(
+                    "{y_nonpos} point(s) with y ≤ 0 left out (logarithmic y axis)"
+                ));
+            }
+            if huge > 0 {
+                notes.push(format!(
+                    "{huge} point(s) with a coordinate beyond ±1e250 (or beyond 1e±150 on a \
+                     logarithmic axis) left out"
+                ));
+            }
+            x_range = axis_range(lines.iter().flatten().map(|p| p.0), x_log, false);
+            y_range = axis_range(lines.iter().flatten().map(|p| p.1), y_log, false);
+        }
+        FigureKind::Bars => {
+            if x_log {
+                notes.push("logarithmic x axis ignored for a bar chart".to_owned());
+                x_log = false;
+            }
+            let longest = fig.series.iter().map(|s| s.values.len()).max().unwrap_or(0);
+            if categories.is_empty() && longest > 0 {
+                notes.push("no categories given: numbered".to_owned());
+                categories = (1..=longest).map(|i| i.to_string()).collect();
+            }
+            let (mut non_finite, mut nonpos, mut huge, mut extra, mut missing) = (0, 0, 0, 0, 0);
+            for s in &fig.series {
+                extra += s.values.len().saturating_sub(categories.len());
+                missing += categories.len().saturating_sub(s.values.len());
+                let row: Vec<Option<f64>> = (0..categories.len())
+                    .map(|i| match s.values.get(i).copied() {
+                        None => None,
+                        Some(v) if !v.is_finite() => {
+                            non_finite += 1;
+                            None
+                        }
+                        Some(v) if y_log && v <= 0.0 => {
+                            nonpos += 1;
+                            None
+                        }
+                        Some(v) if !drawable(v, y_log) => {
+                            huge += 1;
+                            None
+                        }
+                        Some(v) => Some(v),
+                    })
+                    .collect();
+                bars.push(row);
+            }
+            if non_finite > 0 {
+                notes.push(format!("{non_finite} non-finite value(s) left out"));
+            }
+            if nonpos > 0 {
+                notes.push(format!(
+                    "{nonpos} value(s) ≤ 0 left out (logarithmic y axis)"
+                ));
+            }
+            if huge > 0 {
+                notes.push(format!(
+                    "{huge} value(s) beyond ±1e250 (or beyond 1e±150 on a logarithmic axis) left out"
+                ));
+            }
+            if extra > 0 {
+                notes.push(format!(
+                    "{extra} value(s) beyond the last category left out"
+                ));
+            }
+            if missing > 0 {
+                notes.push(format!("{missing} bar(s) without a value"));
+            }
+            let n = categories.len().max(1) as f64;
+            x_range = (-0.5, n - 0.5);
+            y_range = axis_range(bars.iter().flatten().flatten().copied(), y_log, true);
+        }
+    }
+    Prepared {
+        fig,
+        x_log,
+        y_log,
+        x_range,
+        y_range,
+        categories,
+        lines,
+        bars,
+        render_notes: notes,
+    }
+}
+
+/// A padded, non-empty axis range over `values` (which are finite, and > 0 when `log`).
+/// `include_zero` (bars on a linear axis) keeps the zero baseline in range.
+fn axis_range(values: impl Iterator<Item = f64>, log: bool, include_zero: bool) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values {
+        let v = if log {
+            v.clamp(LOG_MIN, LOG_MAX)
+        } else {
+            v.clamp(-LINEAR_MAX, LINEAR_MAX)
+        };
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    let fallback = if log { (1.0, 10.0) } else { (0.0, 1.0) };
+    if !(lo.is_finite() && hi.is_finite()) {
+        return fallback;
+    }
+    let range = if log {
+        let (lo, hi) = if hi / lo < 1.000_001 {
+            (lo / 2.0, hi * 2.0)
+        } else {
+            let pad = (hi / lo).powf(0.05);
+            (lo / pad, hi * pad)
+        };
+        // Only powers of ten get labels on a logarithmic axis: widen a range that holds
+        // fewer than two of them to the enclosing decades (a little more, so that rounding
+        // keeps both ends labelled).
+        let powers = hi.log10().floor() - lo.log10().ceil() + 1.0;
+        if powers < 2.0 {
+            let lo10 = 10f64.powf(lo.log10().floor());
+            let mut hi10 = 10f64.powf(hi.log10().ceil());
+            if hi10 / lo10 < 9.0 {
+                hi10 *= 10.0;
+            }
+            (lo.min(lo10) / 1.02, hi.max(hi10) * 1.02)
+        } else {
+            (lo, hi)
+        }
+    } else {
+        if include_zero {
+            lo = lo.min(0.0);
+            hi = hi.max(0.0);
+        }
+        let span = hi - lo;
+        if span <= f64::EPSILON * hi.abs().max(lo.abs()) || span == 0.0 {
+            let pad = if hi.abs() > 0.0 { hi.abs() * 0.1 } else { 1.0 };
+            if include_zero && lo >= 0.0 {
+                (0.0, hi + pad)
+            } else {
+                (lo - pad, hi + pad)
+            }
+        } else {
+            let pad = span * 0.05;
+            let bottom = if include_zero && lo == 0.0 {
+                0.0
+            } else {
+                lo - pad
+            };
+            let top = if include_zero && hi == 0.0 {
+                0.0
+            } else {
+                hi + pad
+            };
+            (bottom, top)
+        }
+    };
+    // Keep ranges where the axes' arithmetic is exact enough (and terminates: plotters'
+    // logarithmic ticks loop over decades from the range's start).
+    let range = if log {
+        (
+            range.0.clamp(LOG_MIN, LOG_MAX),
+            range.1.clamp(LOG_MIN, LOG_MAX),
+        )
+    } else {
+        (
+            range.0.clamp(-LINEAR_MAX, LINEAR_MAX),
+            range.1.clamp(-LINEAR_MAX, LINEAR_MAX),
+        )
+    };
+    if range.0.is_finite() && range.1.is_finite() && range.1 > range.0 {
+        range
+    } else {
+        fallback
+    }
+}
+
+/// Whether a finite value (> 0 when `log`) lies within the axes' limits.
+fn drawable(v: f64, log: bool) -> bool {
+    if log {
+        (LOG_MIN..=LOG_MAX).contains(&v)
+    } else {
+        v.abs() <= LINEAR_MAX
+    }
+}
+
+/// The smallest bound of a logarithmic axis (the axis' span must stay finite: plotters
+/// counts its decades from `max / min`).
+const LOG_MIN: f64 = 1e-150;
+/// The largest bound of a logarithmic axis.
+const LOG_MAX: f64 = 1e150;
+/// The largest magnitude of a linear axis' bounds.
+const LINEAR_MAX: f64 = 1e250;
+
+/// Draws the prepared figure on `root`.
+pub(super) fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    p: &Prepared<'_>,
+) -> Result<(), FigureError> {
+    root.fill(&WHITE).map_err(render_error)?;
+    let (w, _) = root.dim_in_pixel();
+    let body = root
+        .titled(&p.fig.title, (FONT, 26).into_font().color(&BLACK))
+        .map_err(render_error)?;
+    let body = body.margin(10, 0, 0, 0);
+
+    let mut notes: Vec<&str> = p.fig.notes.iter().map(String::as_str).collect();
+    notes.extend(p.render_notes.iter().map(String::as_str));
+    const MAX_NOTES: usize = 5;
+    let shown = notes.len().min(MAX_NOTES);
+    let notes_h = if shown == 0 { 0 } else { shown as u32 * 20 + 8 };
+    let (main, notes_area) = body.split_vertically(body.dim_in_pixel().1.saturating_sub(notes_h));
+
+    let longest = p
+        .fig
+        .series
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0) as u32;
+    let legend_w = (longest * 9 + 70).clamp(120, w / 3);
+    let (chart_area, legend_area) = main.split_horizontally(w - legend_w);
+
+    match (p.x_log, p.y_log) {
+        (false, false) => draw_chart(&chart_area, p, linear(p.x_range), linear(p.y_range))?,
+        (true, false) => draw_chart(&chart_area, p, logarithmic(p.x_range), linear(p.y_range))?,
+        (false, true) => draw_chart(&chart_area, p, linear(p.x_range), logarithmic(p.y_range))?,
+        (true, true) => {
+            draw_chart(
+                &chart_area,
+                p,
+                logarithmic(p.x_range),
+                logarithmic(p.y_range),
+            )?;
+        }
+    }
+    draw_legend(&legend_area, p)?;
+
+    let note_style = (FONT, 14).into_font().color(&RGBColor(80, 80, 80));
+    for (i, note) in notes.iter().take(shown).enumerate() {
+        let text = if i + 1 == MAX_NOTES && notes.len() > MAX_NOTES {
+            format!("… and {} more note(s)", notes.len() - MAX_NOTES + 1)
+        } else {
+            format!("Note: {note}")
+        };
+        let text = fit(&notes_area, &text, &note_style, w.saturating_sub(40))?;
+        notes_area
+            .draw_text(&text, &note_style, (20, 4 + 20 * i as i32))
+            .map_err(render_error)?;
+    }
+    Ok(())
+}
+
+/// The bound every axis type used here satisfies.
+trait Axis: Ranged<ValueType = f64> + ValueFormatter<f64> {}
+impl<T: Ranged<ValueType = f64> + ValueFormatter<f64>> Axis for T {}
+
+/// A linear axis.
+fn linear(range: (f64, f64)) -> RangedCoordf64 {
+    (range.0..range.1).into()
+}
+
+/// A logarithmic axis.
+fn logarithmic(range: (f64, f64)) -> LogCoord<f64> {
+    (range.0..range.1).log_scale().into()
+}
+
+/// Draws the axes, grid and data of `p` on `area`.
+fn draw_chart<DB: DrawingBackend, X: Axis, Y: Axis>(
+    area: &DrawingArea<DB, Shift>,
+    p: &Prepared<'_>,
+    x: X,
+    y: Y,
+) -> Result<(), FigureError> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(10)
+        .margin_right(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d(x, y)
+        .map_err(render_error)?;
+    let tick = |v: &f64| format_tick(*v);
+    let bars = p.fig.kind == FigureKind::Bars;
+    {
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(p.fig.x_label.as_str())
+            .y_desc(p.fig.y_label.as_str())
+            .axis_desc_style((FONT, 18))
+            .label_style((FONT, 14))
+            .bold_line_style(RGBColor(205, 205, 205))
+            .light_line_style(RGBColor(240, 240, 240))
+            .y_labels(8)
+            .y_label_formatter(&tick)
+            .x_label_formatter(&tick);
+        if bars {
+            mesh.disable_x_mesh().x_labels(0);
+        } else {
+            mesh.x_labels(10);
+        }
+        mesh.draw().map_err(render_error)?;
+    }
+
+    if bars {
+        let ns = p.bars.len().max(1) as f64;
+        let group = 0.8;
+        let bw = group / ns;
+        let base = if p.y_log { p.y_range.0 } else { 0.0 };
+        for (j, row) in p.bars.iter().enumerate() {
+            let color = series_color(j);
+            let rects = row.iter().enumerate().filter_map(|(i, v)| {
+                let v = (*v)?;
+                let x0 = i as f64 - group / 2.0 + j as f64 * bw + bw * 0.05;
+                let x1 = x0 + bw * 0.9;
+                Some(Rectangle::new([(x0, base), (x1, v)], color.filled()))
+            });
+            chart.draw_series(rects).map_err(render_error)?;
+        }
+        // Category labels, centred under their groups (drawn here rather than as ticks so
+        // that every category is labelled whatever the tick algorithm picks).
+        let n = p.categories.len().max(1) as u32;
+        let (plot_w, _) = chart.plotting_area().dim_in_pixel();
+        let max_w = (plot_w / n).saturating_sub(6).max(10);
+        let style = (FONT, 14)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Top));
+        let (ax, ay) = area.get_base_pixel();
+        for (i, c) in p.categories.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(i as f64, p.y_range.0));
+            let label = fit(area, c, &style, max_w)?;
+            area.draw_text(&label, &style, (px - ax, py - ay + 8))
+                .map_err(render_error)?;
+        }
+    } else {
+        for (i, pts) in p.lines.iter().enumerate() {
+            let color = series_color(i);
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                .map_err(render_error)?;
+            for &pt in pts {
+                draw_marker(chart.plotting_area(), i, pt, color)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Draws the legend: one row per series with its colour (and marker), then its name.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    p: &Prepared<'_>,
+) -> Result<(), FigureError> {
+    let (w, h) = area.dim_in_pixel();
+    let style = (FONT, 15)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let row_h = 26;
+    let top = 20;
+    let rows = ((h.saturating_sub(top as u32 + 60)) / row_h as u32).max(1) as usize;
+    for (i, s) in p.fig.series.iter().enumerate() {
+        let y = top + i as i32 * row_h;
+        if i + 1 == rows && p.fig.series.len() > rows {
+            let more = format!("… {} more", p.fig.series.len() - i);
+            area.draw_text(&more, &style, (10, y))
+                .map_err(render_error)?;
+            break;
+        }
+        let color = series_color(i);
+        if p.fig.kind == FigureKind::Bars {
+            area.draw(&Rectangle::new([(10, y - 7), (34, y + 7)], color.filled()))
+                .map_err(render_error)?;
+        } else {
+            area.draw(&PathElement::new(
+                vec![(8, y), (36, y)],
+                color.stroke_width(2),
+            ))
+            .map_err(render_error)?;
+            draw_marker(area, i, (22, y), color)?;
+        }
+        let name = fit(area, &s.name, &style, w.saturating_sub(52))?;
+        area.draw_text(&name, &style, (44, y))
+            .map_err(render_error)?;
+    }
+    Ok(())
+}
+
+/// Draws the marker of series `i` at `at`: five shapes × ten colours tell up to 50 series apart.
+fn draw_marker<DB: DrawingBackend, CT: CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    i: usize,
+    at: CT::From,
+    color: RGBColor,
+) -> Result<(), FigureError> {
+    let shape = (i + i / 10) % 5;
+    let filled = color.filled();
+    let r = match shape {
+        0 => area.draw(&(EmptyElement::at(at) + Circle::new((0, 0), 4, filled))),
+        1 => area.draw(&(EmptyElement::at(at) + TriangleMarker::new((0, 0), 6, filled))),
+        2 => area.draw(&(EmptyElement::at(at) + Rectangle::new([(-4, -4), (4, 4)], filled))),
+        3 => area.draw(&(EmptyElement::at(at) + Cross::new((0, 0), 5, color.stroke_width(2)))),
+        _ => area.draw(&(EmptyElement::at(at) + Circle::new((0, 0), 5, color.stroke_width(2)))),
+    };
+    r.map_err(render_error)
+}
+
+/// `text`, shortened with "…" until it is at most `max_w` pixels wide in `style`.
+fn fit<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    style: &TextStyle<'_>,
+    max_w: u32,
+) -> Result<String, FigureError> {
+    let width = |s: &str| {
+        area.estimate_text_size(s, style)
+            .map(|d| d.0)
+            .map_err(render_error)
+    };
+    if text.is_empty() || width(text)? <= max_w {
+        return Ok(text.to_owned());
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut n = chars.len();
+    while n > 0 {
+        n -= 1;
+        let candidate: String = chars[..n].iter().collect::<String>() + "…";
+        if width(&candidate)? <= max_w {
+            return Ok(candidate);
+        }
+    }
+    Ok(String::new())
+}
+
+/// The colour of series `i`: the ten "tableau" colours, distinct and print-safe.
+fn series_color(i: usize) -> RGBColor {
+    const COLORS: [RGBColor; 10] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
+    ];
+    COLORS[i % COLORS.len()]
+}
