@@ -46,7 +46,10 @@ pub(crate) enum Command {
     Dkg(DkgArgs),
     /// Run the dealer-free experiment on a folder of images (default: the bundled samples).
     ///
-    /// With `--mpc-query-image Q`: ingests the images into N in-process nodes (the DKG among
+    /// Runs the real protocols in process — the DKG, Stage-1 (threshold-VOPRF tokens, image
+    /// and bit shares, durable stores), Stage-2 (token lookup, secure ranking, retrieval) —
+    /// records every message, and writes the overhead figures (SVG, PNG and JSON each),
+    /// summary.md and index.html to OUT. With `--mpc-query-image Q` it also ingests the images into N in-process nodes (the DKG among
     /// them, band tokens from the threshold VOPRF, image shares and pHash bit shares in each
     /// node's durable store), then ranks Q's candidates twice — by the plaintext baseline
     /// and by the secure ranking (MPC) among the chosen servers — prints both rankings side
@@ -149,6 +152,9 @@ pub(crate) struct ExperimentArgs {
     /// Output folder.
     #[arg(long, value_name = "DIR", default_value = "output/figures/dealer_free")]
     pub(crate) out: PathBuf,
+    /// Node counts of the DKG-overhead figure, comma-separated (default 3,5,8,16,32,64).
+    #[arg(long, value_name = "N", value_delimiter = ',')]
+    pub(crate) dkg_nodes: Vec<u32>,
     /// The query image of the secure-ranking comparison.
     #[arg(long, value_name = "FILE")]
     pub(crate) mpc_query_image: Option<PathBuf>,

@@ -22,7 +22,15 @@ fn query(name: &str) -> String {
 fn experiment(out: &Path, args: &[&str]) -> std::process::Output {
     let images = fixtures().display().to_string();
     let out = out.display().to_string();
-    let mut all = vec!["experiment", "--images", &images, "--out", &out];
+    let mut all = vec![
+        "experiment",
+        "--images",
+        &images,
+        "--out",
+        &out,
+        "--dkg-nodes",
+        "3,5",
+    ];
     all.extend_from_slice(args);
     run(&all)
 }
@@ -200,7 +208,6 @@ fn bad_flags_exit_2_with_a_clear_message_and_write_nothing() {
             vec!["--mpc-query-image", &q, "--nodes", "4", "--threshold", "3"],
             "2T − 1 = 5 servers",
         ),
-        (vec![], "--mpc-query-image FILE is required"),
     ];
     for (i, (args, message)) in cases.iter().enumerate() {
         let out = dir.path().join(format!("case{i}"));
@@ -228,4 +235,39 @@ fn bad_flags_exit_2_with_a_clear_message_and_write_nothing() {
         &["--mpc-query-image", &q, "--mpc-servers", "one"],
     );
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn without_a_query_it_writes_every_figure_the_summary_and_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("figures");
+    let o = experiment(&out, &["--nodes", "4", "--threshold", "2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for name in [
+        "stage_communication",
+        "dkg_overhead",
+        "stage_latency",
+        "fault_tolerance",
+    ] {
+        for ext in ["json", "svg", "png"] {
+            assert!(out.join(format!("{name}.{ext}")).is_file(), "{name}.{ext}");
+        }
+        let v: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(v["schema"], "dealer-free-sis/figure");
+        assert_eq!(v["figure"]["name"], name);
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("- seed: 0"), "{summary}");
+    assert!(summary.contains("experiment"), "{summary}");
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert_eq!(page.matches("<svg").count(), 4);
+    assert!(
+        stdout(&o).trim_end().ends_with("index.html"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!out.join("secure_distance_comparison.json").exists());
 }

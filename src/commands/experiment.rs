@@ -11,8 +11,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use dealer_free_sim::experiment::figures::experiment_figures;
+use dealer_free_sim::experiment::{ExperimentConfig, ExperimentImage, run_dealer_free_experiment};
+use dealer_free_sim::figures::write_figure;
 use dealer_free_sim::ranking::{ComparisonQuery, Hit, SecureDistanceComparison};
+use dealer_free_sim::report::write_index_html;
+use dealer_free_sim::summary::{RunInfo, summary_markdown};
 use dealer_free_sim::{IngestImage, LocalDeployment, compare_secure_vs_baseline};
+use indicatif::{ProgressBar, ProgressStyle};
 use phr_sis::phash::{decode_luma, phash};
 use phr_sis::share::SplitOptions;
 use phr_sis::{ImageHash, ImageId, NodeId, SearchParams, SearchableSISIndex, Threshold};
@@ -37,8 +43,7 @@ struct Plan {
     servers: Vec<NodeId>,
     params: SearchParams,
     images: Vec<PathBuf>,
-    query_path: PathBuf,
-    query_hash: ImageHash,
+    query: Option<(PathBuf, ImageHash)>,
 }
 
 fn plan(args: &ExperimentArgs) -> anyhow::Result<Plan> {
@@ -124,12 +129,28 @@ fn plan(args: &ExperimentArgs) -> anyhow::Result<Plan> {
             folder.display()
         )));
     }
-    let Some(query_path) = args.mpc_query_image.clone() else {
-        return Err(usage(
-            "--mpc-query-image FILE is required: the image whose matches are ranked",
-        ));
+    let query = match args.mpc_query_image.clone() {
+        None => None,
+        Some(path) => Some((path.clone(), hash_query(&path)?)),
     };
-    let query_hash = std::fs::read(&query_path)
+    for &n in &args.dkg_nodes {
+        if !(3..=255).contains(&n) {
+            return Err(usage(format!(
+                "--dkg-nodes: {n} nodes; the DKG figure takes 3 to 255"
+            )));
+        }
+    }
+    Ok(Plan {
+        threshold,
+        servers,
+        params,
+        images,
+        query,
+    })
+}
+
+fn hash_query(query_path: &Path) -> anyhow::Result<ImageHash> {
+    std::fs::read(query_path)
         .map_err(|e| e.to_string())
         .and_then(|bytes| decode_luma(&bytes).map_err(|e| e.to_string()))
         .map(|img| phash(&img))
@@ -138,15 +159,7 @@ fn plan(args: &ExperimentArgs) -> anyhow::Result<Plan> {
                 "--mpc-query-image {}: cannot read it as an image: {e}",
                 query_path.display()
             ))
-        })?;
-    Ok(Plan {
-        threshold,
-        servers,
-        params,
-        images,
-        query_path,
-        query_hash,
-    })
+        })
 }
 
 pub(crate) fn run(args: &ExperimentArgs) -> anyhow::Result<Outcome> {
@@ -183,9 +196,107 @@ pub(crate) fn run(args: &ExperimentArgs) -> anyhow::Result<Outcome> {
         return Err(usage("none of the images could be read"));
     }
 
+    let figures = run_figures(args, &plan, &files)?;
+    if let Some((query_path, query_hash)) = &plan.query {
+        compare(args, &plan, &files, query_path, *query_hash)?;
+    }
+    println!("open {}", figures.display());
+    Ok(if skipped {
+        Outcome::PartialFailure
+    } else {
+        Outcome::Success
+    })
+}
+
+/// The overhead figures: runs the experiment, writes every figure, `summary.md` and
+/// `index.html`; returns the path of `index.html`.
+fn run_figures(
+    args: &ExperimentArgs,
+    plan: &Plan,
+    files: &[(PathBuf, Vec<u8>, ImageHash)],
+) -> anyhow::Result<PathBuf> {
+    let images: Vec<ExperimentImage> = files
+        .iter()
+        .map(|(path, bytes, hash)| ExperimentImage {
+            name: display_name(path),
+            bytes: bytes.clone(),
+            hash: *hash,
+        })
+        .collect();
+    let mut config = ExperimentConfig::new(plan.threshold, args.seed);
+    if !args.dkg_nodes.is_empty() {
+        config.dkg_nodes = args
+            .dkg_nodes
+            .iter()
+            .filter_map(|n| u8::try_from(*n).ok())
+            .collect();
+    }
+    let progress = ProgressBar::new(1).with_style(
+        ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut current = String::new();
+    let data = run_dealer_free_experiment(&config, &images, &mut |stage, done, total| {
+        if stage != current {
+            if !current.is_empty() {
+                progress.finish();
+            }
+            current = stage.to_owned();
+            progress.reset();
+            progress.set_prefix(stage.to_owned());
+        }
+        progress.set_length(total as u64);
+        progress.set_position(done as u64);
+    })?;
+    progress.finish_and_clear();
+    let mut written = Vec::new();
+    for (figure, json) in experiment_figures(&data) {
+        let files = write_figure(&args.out, &figure, &json)
+            .with_context(|| format!("writing the figure {}", figure.name))?;
+        eprintln!("wrote {}", files.svg.display());
+        written.push((figure, files));
+    }
+    let run = RunInfo {
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        machine: machine(),
+    };
+    let summary = summary_markdown(&data, &run);
+    let summary_path = args.out.join("summary.md");
+    write_atomically(&summary_path, summary.as_bytes())
+        .with_context(|| format!("writing {}", summary_path.display()))?;
+    let index = write_index_html(&args.out, &written, &summary, "dealer-free-sis experiment")
+        .context("writing index.html")?;
+    Ok(index)
+}
+
+/// The CPU model and core count, from /proc/cpuinfo where there is one.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    format!("{model}, {cores} cores, {}", std::env::consts::OS)
+}
+
+/// The secure-ranking comparison for the query image.
+fn compare(
+    args: &ExperimentArgs,
+    plan: &Plan,
+    files: &[(PathBuf, Vec<u8>, ImageHash)],
+    query_path: &Path,
+    query_hash: ImageHash,
+) -> anyhow::Result<()> {
     let mut rng = ChaCha20Rng::seed_from_u64(args.seed);
     eprintln!(
-        "ingesting {} images into {} nodes (t = {}): DKG, threshold-VOPRF tokens, shares …",
+        "ingesting {} images into {} nodes (t = {}) for the secure-ranking comparison",
         files.len(),
         plan.threshold.n(),
         plan.threshold.t()
@@ -197,20 +308,19 @@ pub(crate) fn run(args: &ExperimentArgs) -> anyhow::Result<Outcome> {
         .collect();
     let (ids, _) = deployment.ingest(&images, &SplitOptions::default(), &mut rng)?;
     let mut baseline = SearchableSISIndex::new();
-    baseline.insert_many(ids.iter().zip(&files).map(|(id, (_, _, h))| (*id, *h)))?;
+    baseline.insert_many(ids.iter().zip(files).map(|(id, (_, _, h))| (*id, *h)))?;
     let names: BTreeMap<ImageId, String> = ids
         .iter()
-        .zip(&files)
+        .zip(files)
         .map(|(id, (path, _, _))| (*id, display_name(path)))
         .collect();
-
     let comparison = compare_secure_vs_baseline(
         &deployment,
         &baseline,
         &names,
         ComparisonQuery {
-            path: &plan.query_path,
-            hash: plan.query_hash,
+            path: query_path,
+            hash: query_hash,
         },
         &plan.servers,
         &plan.params,
@@ -221,11 +331,7 @@ pub(crate) fn run(args: &ExperimentArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("writing {}", target.display()))?;
     print_side_by_side(&comparison)?;
     println!("wrote {}", target.display());
-    Ok(if skipped {
-        Outcome::PartialFailure
-    } else {
-        Outcome::Success
-    })
+    Ok(())
 }
 
 fn display_name(path: &Path) -> String {

@@ -24,6 +24,8 @@
 //! times under keys ending in `_ms` or named `cpu_ns`, so that runs under one seed can be
 //! compared after dropping them.
 
+pub mod figures;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 

@@ -79,7 +79,11 @@ fn both_designs_appear_in_every_stage_and_the_secure_search_costs_more_bytes() {
         assert!(wan.latency_ms > lan.latency_ms, "{lan:?}");
     }
     assert_eq!(d.dkg_overhead.len(), 4); // n = 3 (t = 2), 5 (t = 3), 8 (t = 5, 4)
-    assert!(d.dkg_overhead.iter().all(|r| r.agree && r.bytes > r.dealer_bytes));
+    assert!(
+        d.dkg_overhead
+            .iter()
+            .all(|r| r.agree && r.bytes > r.dealer_bytes)
+    );
     let exponent = d.dkg_bytes_exponent["t = floor(n/2) + 1"];
     assert!((1.5..3.5).contains(&exponent), "{exponent}");
 }

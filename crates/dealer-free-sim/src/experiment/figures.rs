@@ -1,0 +1,214 @@
+//! The experiment's figures: [`ExperimentData`] turned into [`Figure`]s, each with the rows
+//! it was drawn from as its JSON data.
+
+use serde_json::{Value, json};
+
+use super::ExperimentData;
+use crate::figures::{Figure, FigureKind, Series};
+
+fn figure(name: &str, title: &str, kind: FigureKind, x: &str, y: &str) -> Figure {
+    Figure {
+        name: name.to_owned(),
+        title: title.to_owned(),
+        kind,
+        x_label: x.to_owned(),
+        y_label: y.to_owned(),
+        x_log: false,
+        y_log: false,
+        categories: Vec::new(),
+        series: Vec::new(),
+        notes: Vec::new(),
+    }
+}
+
+fn bars(name: &str, values: Vec<f64>) -> Series {
+    Series {
+        name: name.to_owned(),
+        points: Vec::new(),
+        values,
+    }
+}
+
+fn line(name: &str, points: Vec<(f64, f64)>) -> Series {
+    Series {
+        name: name.to_owned(),
+        points,
+        values: Vec::new(),
+    }
+}
+
+const STAGES: [(&str, &str, &str); 3] = [
+    ("key setup", "DKG", "dealer setup"),
+    ("Stage-1", "Stage-1", "Stage-1"),
+    ("Stage-2", "Stage-2", "Stage-2"),
+];
+
+/// Every figure of `data`, with its data.
+#[must_use]
+pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
+    let mut out = Vec::new();
+    let setting = format!("t = {}, n = {}, {} images", data.t, data.n, data.images);
+
+    // Stage communication.
+    let total = |design: &str, stage: &str, bytes: bool| -> f64 {
+        data.stage_communication
+            .iter()
+            .filter(|r| r.design == design && r.stage == stage)
+            .map(|r| if bytes { r.bytes } else { r.messages })
+            .sum::<usize>() as f64
+    };
+    let mut f = figure(
+        "stage_communication",
+        &format!("Bytes on the wire per stage ({setting})"),
+        FigureKind::Bars,
+        "stage",
+        "bytes on the wire (log scale)",
+    );
+    f.y_log = true;
+    f.categories = STAGES.iter().map(|s| s.0.to_owned()).collect();
+    f.series = vec![
+        bars(
+            "dealer-free",
+            STAGES
+                .iter()
+                .map(|s| total("dealer-free", s.1, true))
+                .collect(),
+        ),
+        bars(
+            "dealer-based",
+            STAGES
+                .iter()
+                .map(|s| total("dealer-based", s.2, true))
+                .collect(),
+        ),
+    ];
+    for s in STAGES {
+        f.notes.push(format!(
+            "{}: dealer-free {} messages, {} bytes; dealer-based {} messages, {} bytes",
+            s.0,
+            total("dealer-free", s.1, false),
+            total("dealer-free", s.1, true),
+            total("dealer-based", s.2, false),
+            total("dealer-based", s.2, true),
+        ));
+    }
+    out.push((f, json!({ "rounds": data.stage_communication })));
+
+    // DKG overhead.
+    let mut f = figure(
+        "dkg_overhead",
+        "DKG bytes on the wire vs number of nodes",
+        FigureKind::Lines,
+        "nodes n (log scale)",
+        "bytes on the wire (log scale)",
+    );
+    f.x_log = true;
+    f.y_log = true;
+    let rule_half = |n: u8| n / 2 + 1;
+    let rule_third = |n: u8| n.div_ceil(3) + 1;
+    f.series = vec![
+        line(
+            "DKG, t = floor(n/2) + 1",
+            data.dkg_overhead
+                .iter()
+                .filter(|r| r.t == rule_half(r.n))
+                .map(|r| (f64::from(r.n), r.bytes as f64))
+                .collect(),
+        ),
+        line(
+            "DKG, t = ceil(n/3) + 1",
+            data.dkg_overhead
+                .iter()
+                .filter(|r| r.t == rule_third(r.n))
+                .map(|r| (f64::from(r.n), r.bytes as f64))
+                .collect(),
+        ),
+        line(
+            "dealer setup, t = floor(n/2) + 1",
+            data.dkg_overhead
+                .iter()
+                .filter(|r| r.t == rule_half(r.n))
+                .map(|r| (f64::from(r.n), r.dealer_bytes as f64))
+                .collect(),
+        ),
+    ];
+    for (rule, b) in &data.dkg_bytes_exponent {
+        f.notes.push(format!("{rule}: bytes grow as n^{b:.2}"));
+    }
+    out.push((
+        f,
+        json!({ "rows": data.dkg_overhead, "bytes_exponent": data.dkg_bytes_exponent }),
+    ));
+
+    // Stage latency.
+    let latency = |design: &str, stage: &str, network: &str| -> f64 {
+        data.stage_latency
+            .iter()
+            .find(|r| r.design == design && r.stage == stage && r.network == network)
+            .map_or(0.0, |r| r.latency_ms)
+    };
+    let mut f = figure(
+        "stage_latency",
+        &format!("Latency per stage under the network model ({setting})"),
+        FigureKind::Bars,
+        "stage",
+        "latency in ms (log scale)",
+    );
+    f.y_log = true;
+    f.categories = STAGES.iter().map(|s| s.0.to_owned()).collect();
+    for network in ["lan", "wan"] {
+        for design in ["dealer-free", "dealer-based"] {
+            f.series.push(bars(
+                &format!("{design}, {}", network.to_uppercase()),
+                STAGES
+                    .iter()
+                    .map(|s| {
+                        let stage = if design == "dealer-free" { s.1 } else { s.2 };
+                        latency(design, stage, network)
+                    })
+                    .collect(),
+            ));
+        }
+    }
+    f.notes.push(
+        "LAN: 0.2 ms latency, 1 Gbit/s, 0.05 ms jitter; WAN: 40 ms, 100 Mbit/s, 5 ms jitter"
+            .to_owned(),
+    );
+    out.push((f, json!({ "rows": data.stage_latency })));
+
+    // Fault tolerance.
+    let mut f = figure(
+        "fault_tolerance",
+        &format!(
+            "DKG latency (WAN) and outcome as nodes crash (t = {}, n = {})",
+            data.t, data.n
+        ),
+        FigureKind::Lines,
+        "crashed nodes",
+        "DKG latency in ms",
+    );
+    f.series = vec![line(
+        "DKG latency, WAN",
+        data.fault_tolerance
+            .iter()
+            .filter(|r| r.scenario.ends_with("crashed"))
+            .map(|r| (r.faulty as f64, r.dkg_wan_ms))
+            .collect(),
+    )];
+    for r in &data.fault_tolerance {
+        let yes = |b: Option<bool>| match b {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "not possible",
+        };
+        f.notes.push(format!(
+            "{}: DKG key {}; same search results {}; retrieval {}",
+            r.scenario,
+            if r.dkg_key { "yes" } else { "no" },
+            yes(r.search_same),
+            yes(r.retrieval_ok)
+        ));
+    }
+    out.push((f, json!({ "rows": data.fault_tolerance })));
+    out
+}

@@ -1,0 +1,103 @@
+//! `summary.md`: a table of every figure's key numbers, and how the run was made (the exact
+//! command line, seed, version and machine).
+
+use std::fmt::Write;
+
+use crate::experiment::ExperimentData;
+
+/// How a run was made.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// The command line, as typed.
+    pub command_line: String,
+    /// The crate version.
+    pub version: String,
+    /// The machine (CPU model, cores).
+    pub machine: String,
+}
+
+/// The summary of `data` as Markdown.
+#[must_use]
+pub fn summary_markdown(data: &ExperimentData, run: &RunInfo) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# dealer-free-sis experiment\n");
+    let _ = writeln!(s, "- command: `{}`", run.command_line);
+    let _ = writeln!(s, "- seed: {}", data.seed);
+    let _ = writeln!(s, "- version: {}", run.version);
+    let _ = writeln!(s, "- machine: {}", run.machine);
+    let _ = writeln!(
+        s,
+        "- setting: t = {}, n = {}, {} images\n",
+        data.t, data.n, data.images
+    );
+    let _ = writeln!(s, "## stage_communication\n");
+    let _ = writeln!(
+        s,
+        "| design | stage | messages | bytes |\n|---|---|---:|---:|"
+    );
+    let mut totals: Vec<(&str, &str, usize, usize)> = Vec::new();
+    for r in &data.stage_communication {
+        match totals
+            .iter_mut()
+            .find(|(d, st, _, _)| *d == r.design && *st == r.stage)
+        {
+            Some(t) => {
+                t.2 += r.messages;
+                t.3 += r.bytes;
+            }
+            None => totals.push((r.design, r.stage, r.messages, r.bytes)),
+        }
+    }
+    for (d, st, m, b) in totals {
+        let _ = writeln!(s, "| {d} | {st} | {m} | {b} |");
+    }
+    let _ = writeln!(s, "\n## stage_latency\n");
+    let _ = writeln!(
+        s,
+        "| design | stage | network | latency (ms) |\n|---|---|---|---:|"
+    );
+    for r in &data.stage_latency {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.2} |",
+            r.design, r.stage, r.network, r.latency_ms
+        );
+    }
+    let _ = writeln!(s, "\n## dkg_overhead\n");
+    let _ = writeln!(
+        s,
+        "| n | t | messages | bytes | CPU (ms) | dealer setup bytes |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in &data.dkg_overhead {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.1} | {} |",
+            r.n, r.t, r.messages, r.bytes, r.cpu_ms, r.dealer_bytes
+        );
+    }
+    for (rule, b) in &data.dkg_bytes_exponent {
+        let _ = writeln!(s, "\nDKG bytes grow as n^{b:.2} for {rule}.");
+    }
+    let _ = writeln!(s, "\n## fault_tolerance\n");
+    let _ = writeln!(
+        s,
+        "| scenario | DKG key | same search results | retrieval | DKG latency WAN (ms) |\n|---|---|---|---|---:|"
+    );
+    let show = |b: Option<bool>| match b {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "not possible",
+    };
+    for r in &data.fault_tolerance {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.1} |",
+            r.scenario,
+            if r.dkg_key { "yes" } else { "no" },
+            show(r.search_same),
+            show(r.retrieval_ok),
+            r.dkg_wan_ms
+        );
+    }
+    s
+}
