@@ -8,6 +8,8 @@ mod shares;
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 use crate::cli::{Cli, Command};
 use crate::{Outcome, UsageError};
 
@@ -79,4 +81,30 @@ fn bundled_images() -> anyhow::Result<PathBuf> {
         return Ok(built);
     }
     Err(UsageError("the bundled sample images were not found; pass --images DIR".to_owned()).into())
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so an interrupted run
+/// never leaves a half-written file.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::Error::new(e).context(format!("writing {}", tmp.display())));
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }

@@ -471,7 +471,6 @@ fn round4(v: f64) -> f64 {
 /// all messages).
 fn bench_secure_ranking(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
     use dealer_free::mpc::local::LocalCollection;
-    use dealer_free::mpc::masks::{MaskCheck, MaskCommitment, MaskDeal};
     use dealer_free::mpc::messages::DistanceResponse;
     use phr_sis::{ImageHash, ImageId, NodeId, SearchParams, Threshold};
     use rand::{Rng, SeedableRng};
@@ -535,11 +534,7 @@ fn bench_secure_ranking(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
             baseline_runs += 1;
         }
         let baseline_ms = baseline_time.as_secs_f64() * 1e3 / f64::from(baseline_runs);
-        let servers_n = usize::from(n);
-        let offline_bytes = servers_n
-            * (servers_n - 1)
-            * (MaskCommitment::encoded_len(servers_n) + MaskDeal::encoded_len(count))
-            + servers_n * servers_n * (servers_n - 1) * MaskCheck::ENCODED_LEN;
+        let offline_bytes = dealer_free::mpc::masks::offline_bytes(usize::from(n), count);
         let per_run = f64::from(runs);
         records.push(
             Record::new("secure-ranking", "query", 1)

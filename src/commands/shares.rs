@@ -1,12 +1,13 @@
 //! `dealer-free-sis split` and `combine`: image shares without the search.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use phr_sis::share::{Padding, Scheme, Share, SplitOptions, reconstruct, split_image};
 use phr_sis::{ImageId, Threshold};
 use rand::Rng;
 
+use super::write_atomically;
 use crate::cli::{CombineArgs, PaddingArg, SchemeArg, SplitArgs};
 use crate::{Outcome, UsageError};
 
@@ -115,23 +116,4 @@ pub(crate) fn combine(args: &CombineArgs) -> anyhow::Result<Outcome> {
         }
         Err(e) => Err(anyhow::Error::new(e).context("nothing written")),
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so an interrupted run
-/// never leaves a half-written file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }

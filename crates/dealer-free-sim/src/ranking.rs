@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dealer_free::mpc::masks::{MaskCheck, MaskCommitment, MaskDeal};
+use dealer_free::mpc::masks::{MaskCheck, MaskCommitment, MaskDeal, offline_bytes};
 use dealer_free::mpc::messages::{
     CandidateRequest, CandidateResponse, DistanceRequest, DistanceResponse, SessionId,
 };
@@ -119,15 +119,6 @@ pub enum ServerFault {
     WrongDistanceShares,
     /// Leaves the last candidate out of its candidate list.
     DropsCandidate,
-}
-
-/// Bytes of the offline phase for `servers` servers and `count` candidates, from the
-/// encoded sizes of its messages: every dealer sends every other server its commitment and
-/// its deal, and every recipient broadcasts its check of every dealer to the other servers.
-fn mask_offline_bytes(servers: usize, count: usize) -> usize {
-    let others = servers.saturating_sub(1);
-    servers * others * (MaskCommitment::encoded_len(servers) + MaskDeal::encoded_len(count))
-        + servers * servers * others * MaskCheck::ENCODED_LEN
 }
 
 fn ms(d: Duration) -> f64 {
@@ -278,7 +269,7 @@ pub fn rank_candidates_secure_recorded<R: CryptoRng + ?Sized>(
     // 3. Masks (offline).
     let start = Instant::now();
     let mut pools = local::deal_masks(threshold, servers, candidates.len(), rng)?;
-    bytes.masks_offline = mask_offline_bytes(servers.len(), candidates.len());
+    bytes.masks_offline = offline_bytes(servers.len(), candidates.len());
     let offline = start.elapsed();
     time.masks_offline_ms = ms(offline);
     let per_server = offline / u32::try_from(servers.len().max(1)).unwrap_or(u32::MAX);

@@ -4,38 +4,7 @@
 use serde_json::{Value, json};
 
 use super::ExperimentData;
-use crate::figures::{Figure, FigureKind, Series};
-
-fn figure(name: &str, title: &str, kind: FigureKind, x: &str, y: &str) -> Figure {
-    Figure {
-        name: name.to_owned(),
-        title: title.to_owned(),
-        kind,
-        x_label: x.to_owned(),
-        y_label: y.to_owned(),
-        x_log: false,
-        y_log: false,
-        categories: Vec::new(),
-        series: Vec::new(),
-        notes: Vec::new(),
-    }
-}
-
-fn bars(name: &str, values: Vec<f64>) -> Series {
-    Series {
-        name: name.to_owned(),
-        points: Vec::new(),
-        values,
-    }
-}
-
-fn line(name: &str, points: Vec<(f64, f64)>) -> Series {
-    Series {
-        name: name.to_owned(),
-        points,
-        values: Vec::new(),
-    }
-}
+use crate::figures::{Figure, Series};
 
 const STAGES: [(&str, &str, &str); 3] = [
     ("key setup", "DKG", "dealer setup"),
@@ -57,24 +26,23 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
             .map(|r| if bytes { r.bytes } else { r.messages })
             .sum::<usize>() as f64
     };
-    let mut f = figure(
+    let mut f = Figure::bars(
         "stage_communication",
-        &format!("Bytes on the wire per stage ({setting})"),
-        FigureKind::Bars,
+        format!("Bytes on the wire per stage ({setting})"),
         "stage",
         "bytes on the wire (log scale)",
-    );
-    f.y_log = true;
-    f.categories = STAGES.iter().map(|s| s.0.to_owned()).collect();
+        STAGES.iter().map(|s| s.0.to_owned()).collect(),
+    )
+    .with_log_axes(false, true);
     f.series = vec![
-        bars(
+        Series::bars(
             "dealer-free",
             STAGES
                 .iter()
                 .map(|s| total("dealer-free", s.1, true))
                 .collect(),
         ),
-        bars(
+        Series::bars(
             "dealer-based",
             STAGES
                 .iter()
@@ -95,19 +63,17 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
     out.push((f, json!({ "rounds": data.stage_communication })));
 
     // DKG overhead.
-    let mut f = figure(
+    let mut f = Figure::lines(
         "dkg_overhead",
         "DKG bytes on the wire vs number of nodes",
-        FigureKind::Lines,
         "nodes n (log scale)",
         "bytes on the wire (log scale)",
-    );
-    f.x_log = true;
-    f.y_log = true;
+    )
+    .with_log_axes(true, true);
     let rule_half = |n: u8| n / 2 + 1;
     let rule_third = |n: u8| n.div_ceil(3) + 1;
     f.series = vec![
-        line(
+        Series::line(
             "DKG, t = floor(n/2) + 1",
             data.dkg_overhead
                 .iter()
@@ -115,7 +81,7 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
                 .map(|r| (f64::from(r.n), r.bytes as f64))
                 .collect(),
         ),
-        line(
+        Series::line(
             "DKG, t = ceil(n/3) + 1",
             data.dkg_overhead
                 .iter()
@@ -123,7 +89,7 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
                 .map(|r| (f64::from(r.n), r.bytes as f64))
                 .collect(),
         ),
-        line(
+        Series::line(
             "dealer setup, t = floor(n/2) + 1",
             data.dkg_overhead
                 .iter()
@@ -147,19 +113,18 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
             .find(|r| r.design == design && r.stage == stage && r.network == network)
             .map_or(0.0, |r| r.latency_ms)
     };
-    let mut f = figure(
+    let mut f = Figure::bars(
         "stage_latency",
-        &format!("Latency per stage under the network model ({setting})"),
-        FigureKind::Bars,
+        format!("Latency per stage under the network model ({setting})"),
         "stage",
         "latency in ms (log scale)",
-    );
-    f.y_log = true;
-    f.categories = STAGES.iter().map(|s| s.0.to_owned()).collect();
+        STAGES.iter().map(|s| s.0.to_owned()).collect(),
+    )
+    .with_log_axes(false, true);
     for network in ["lan", "wan"] {
         for design in ["dealer-free", "dealer-based"] {
-            f.series.push(bars(
-                &format!("{design}, {}", network.to_uppercase()),
+            f.series.push(Series::bars(
+                format!("{design}, {}", network.to_uppercase()),
                 STAGES
                     .iter()
                     .map(|s| {
@@ -177,17 +142,16 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
     out.push((f, json!({ "rows": data.stage_latency })));
 
     // Fault tolerance.
-    let mut f = figure(
+    let mut f = Figure::lines(
         "fault_tolerance",
-        &format!(
+        format!(
             "DKG latency (WAN) and outcome as nodes crash (t = {}, n = {})",
             data.t, data.n
         ),
-        FigureKind::Lines,
         "crashed nodes",
         "DKG latency in ms",
     );
-    f.series = vec![line(
+    f.series = vec![Series::line(
         "DKG latency, WAN",
         data.fault_tolerance
             .iter()

@@ -44,6 +44,17 @@ pub use check::{
     deal_from_values, judge,
 };
 
+/// Bytes on the wire of one checked dealing among `servers` servers for `count` masks, from
+/// the encoded sizes of its messages: every dealer sends every other server its
+/// [`MaskCommitment`] and its [`MaskDeal`], and every server sends its [`MaskCheck`] of every
+/// dealer to every other server.
+#[must_use]
+pub fn offline_bytes(servers: usize, count: usize) -> usize {
+    let others = servers.saturating_sub(1);
+    servers * others * (MaskCommitment::encoded_len(servers) + MaskDeal::encoded_len(count))
+        + servers * servers * others * MaskCheck::ENCODED_LEN
+}
+
 /// One dealer's zero-sharings for `count` candidates: `g_c(j)` for every server `j` and
 /// candidate `c` (random `g_c` of degree `degree` with `g_c(0) = 0`).
 pub fn deal_zero_sharings<R: CryptoRng + ?Sized>(
