@@ -10,7 +10,7 @@
 //! and bit shares atomically in its store and indexes the tokens. The nodes never see a
 //! hash, a band value or a file name.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ use phr_sis::{BandLayout, ImageHash, ImageId, NodeId, Threshold, TokenIndex};
 use rand::{CryptoRng, Rng};
 
 use crate::SimError;
+use crate::simulator::KeyMaterial;
 use crate::trace::{Party, Stage, StageRecorder, Trace};
 use dealer_free::wire::MessageKind;
 
@@ -116,6 +117,28 @@ pub struct IngestBytes {
     pub store: usize,
 }
 
+/// How [`LocalDeployment::ingest_with`] runs Stage-1.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// How each image is split.
+    pub split: SplitOptions,
+    /// Images per token request (`0`: as many as one request holds).
+    pub batch_images: usize,
+    /// Nodes that are down during the ingest (crashed): no token request, no record.
+    pub unreachable: BTreeSet<NodeId>,
+}
+
+/// What [`LocalDeployment::ingest_with`] did.
+#[derive(Debug, Clone, Default)]
+pub struct IngestReport {
+    /// The new ids, in the order of the images.
+    pub ids: Vec<ImageId>,
+    /// Bytes on the wire.
+    pub bytes: IngestBytes,
+    /// Per node that stored nothing or part: the ids it misses.
+    pub not_stored: BTreeMap<NodeId, Vec<ImageId>>,
+}
+
 /// Bytes of the message that hands a node its record of one image: a 2-byte header, the
 /// image id (8), the share, the bit shares and the tokens (32 each), with a 4-byte length
 /// before each variable field.
@@ -161,6 +184,65 @@ impl LocalDeployment {
         dir: Option<&Path>,
         rng: &mut R,
     ) -> Result<LocalDeployment, SimError> {
+        Self::check_quorum(threshold)?;
+        let (temp, dir) = Self::folder(dir)?;
+        let run = local::run(
+            threshold,
+            b"dealer-free-sis local deployment",
+            &BTreeMap::new(),
+            rng,
+            &mut || Duration::ZERO,
+        )
+        .map_err(|e| SimError::Dkg(e.to_string()))?;
+        let mut key_shares = BTreeMap::new();
+        let mut public = None;
+        for (id, outcome) in run.outcomes {
+            let output = outcome.map_err(|e| SimError::Dkg(format!("node {id}: {e}")))?;
+            match &public {
+                None => public = Some(output.verification_shares.clone()),
+                Some(p) if *p != output.verification_shares => {
+                    return Err(SimError::Dkg("the nodes disagree on the key".into()));
+                }
+                Some(_) => {}
+            }
+            key_shares.insert(id, output.key_share);
+        }
+        let public = public.ok_or_else(|| SimError::Dkg("no node finished".into()))?;
+        let verification_shares =
+            verification_shares_from_points(&public).map_err(|e| SimError::Dkg(e.to_string()))?;
+        Self::open(threshold, key_shares, verification_shares, temp, dir, rng)
+    }
+
+    /// A deployment whose nodes hold `key`'s shares (from a key setup run elsewhere, e.g.
+    /// [`crate::DealerFreeSimulator::run_dkg`]); stores as in [`LocalDeployment::create`].
+    ///
+    /// # Errors
+    /// [`SimError::Params`] if `2t − 1 > n` or `key` lacks a node's share,
+    /// [`SimError::Io`]/[`SimError::Store`] for the stores.
+    pub fn from_key_material<R: CryptoRng + ?Sized>(
+        threshold: Threshold,
+        key: &KeyMaterial,
+        dir: Option<&Path>,
+        rng: &mut R,
+    ) -> Result<LocalDeployment, SimError> {
+        Self::check_quorum(threshold)?;
+        if let Some(missing) = threshold.nodes().find(|n| !key.key_shares.contains_key(n)) {
+            return Err(SimError::Params(format!(
+                "the key material has no share for node {missing}"
+            )));
+        }
+        let (temp, dir) = Self::folder(dir)?;
+        Self::open(
+            threshold,
+            key.key_shares.clone(),
+            key.verification_shares.clone(),
+            temp,
+            dir,
+            rng,
+        )
+    }
+
+    fn check_quorum(threshold: Threshold) -> Result<(), SimError> {
         if usize::from(threshold.search_quorum()) > usize::from(threshold.n()) {
             return Err(SimError::Params(format!(
                 "secure search needs 2t − 1 = {} nodes but there are only n = {}",
@@ -168,7 +250,11 @@ impl LocalDeployment {
                 threshold.n()
             )));
         }
-        let (temp, dir) = match dir {
+        Ok(())
+    }
+
+    fn folder(dir: Option<&Path>) -> Result<(Option<tempfile::TempDir>, PathBuf), SimError> {
+        Ok(match dir {
             Some(d) => {
                 std::fs::create_dir_all(d)?;
                 (None, d.to_owned())
@@ -180,43 +266,29 @@ impl LocalDeployment {
                 let d = t.path().to_owned();
                 (Some(t), d)
             }
-        };
-        let run = local::run(
-            threshold,
-            b"dealer-free-sis local deployment",
-            &BTreeMap::new(),
-            rng,
-            &mut || Duration::ZERO,
-        )
-        .map_err(|e| SimError::Dkg(e.to_string()))?;
-        let mut outputs = BTreeMap::new();
-        for (id, outcome) in run.outcomes {
-            outputs.insert(
-                id,
-                outcome.map_err(|e| SimError::Dkg(format!("node {id}: {e}")))?,
-            );
-        }
-        let first = outputs
-            .values()
-            .next()
-            .ok_or_else(|| SimError::Dkg("no node finished".into()))?;
-        let public = first.verification_shares.clone();
-        if outputs.values().any(|o| o.verification_shares != public) {
-            return Err(SimError::Dkg("the nodes disagree on the key".into()));
-        }
+        })
+    }
+
+    fn open<R: CryptoRng + ?Sized>(
+        threshold: Threshold,
+        key_shares: BTreeMap<NodeId, KeyShare>,
+        verification_shares: BTreeMap<NodeId, PublicKey>,
+        temp: Option<tempfile::TempDir>,
+        dir: PathBuf,
+        rng: &mut R,
+    ) -> Result<LocalDeployment, SimError> {
         let oprf = OprfPublic {
             context: TokenContext::new(b"dealer-free-sis", BandLayout::default())
                 .map_err(|e| SimError::Params(e.to_string()))?,
-            verification_shares: verification_shares_from_points(&public)
-                .map_err(|e| SimError::Dkg(e.to_string()))?,
+            verification_shares,
         };
-        let mut nodes = Vec::with_capacity(outputs.len());
-        for (id, output) in outputs {
+        let mut nodes = Vec::with_capacity(key_shares.len());
+        for (id, key_share) in key_shares {
             let path = dir.join(format!("node-{id}.redb"));
             nodes.push(LocalNode {
                 id,
                 store: ShareStore::open(&path, MacKey::generate(rng))?,
-                key_share: output.key_share,
+                key_share,
                 tokens: TokenIndex::new(),
             });
         }
@@ -289,10 +361,28 @@ impl LocalDeployment {
         rng: &mut R,
         rec: &mut StageRecorder<'_>,
     ) -> Result<(Vec<Vec<Token>>, IngestBytes), SimError> {
+        self.band_tokens_batched(hashes, from, 0, rng, rec)
+    }
+
+    /// [`LocalDeployment::band_tokens_recorded`] with at most `batch` images per request
+    /// (`0`: as many as one request holds, [`TokenContext::max_images`]).
+    ///
+    /// # Errors
+    /// As [`LocalDeployment::band_tokens`].
+    pub fn band_tokens_batched<R: CryptoRng + ?Sized>(
+        &self,
+        hashes: &[ImageHash],
+        from: &[NodeId],
+        batch: usize,
+        rng: &mut R,
+        rec: &mut StageRecorder<'_>,
+    ) -> Result<(Vec<Vec<Token>>, IngestBytes), SimError> {
         let oprf = |e: &dyn std::fmt::Display| SimError::Oprf(e.to_string());
         let mut out = Vec::with_capacity(hashes.len());
         let mut bytes = IngestBytes::default();
-        for group in hashes.chunks(self.oprf.context.max_images().max(1)) {
+        let most = self.oprf.context.max_images().max(1);
+        let batch = if batch == 0 { most } else { batch.min(most) };
+        for group in hashes.chunks(batch) {
             rec.round("token-request");
             let start = Instant::now();
             let (state, request) =
@@ -386,15 +476,44 @@ impl LocalDeployment {
         rng: &mut R,
         rec: &mut StageRecorder<'_>,
     ) -> Result<(Vec<ImageId>, IngestBytes), SimError> {
+        let options = IngestOptions {
+            split: *options,
+            ..IngestOptions::default()
+        };
+        let report = self.ingest_with(images, &options, rng, rec)?;
+        Ok((report.ids, report.bytes))
+    }
+
+    /// Stage-1 with every option of [`IngestOptions`], recorded as in
+    /// [`LocalDeployment::ingest_recorded`]. Nodes in `options.unreachable` are neither
+    /// asked for tokens nor sent records; [`IngestReport::not_stored`] lists what each of
+    /// them misses.
+    ///
+    /// # Errors
+    /// As [`LocalDeployment::ingest`]; [`SimError::Oprf`] if fewer than `t` nodes are
+    /// reachable.
+    pub fn ingest_with<R: CryptoRng + ?Sized>(
+        &mut self,
+        images: &[IngestImage<'_>],
+        options: &IngestOptions,
+        rng: &mut R,
+        rec: &mut StageRecorder<'_>,
+    ) -> Result<IngestReport, SimError> {
         let all: Vec<NodeId> = self.threshold.nodes().collect();
+        let reachable: Vec<NodeId> = all
+            .iter()
+            .copied()
+            .filter(|n| !options.unreachable.contains(n))
+            .collect();
         let hashes: Vec<ImageHash> = images.iter().map(|i| i.hash).collect();
-        let (tokens, mut bytes) = self.band_tokens_recorded(&hashes, &all, rng, rec)?;
+        let (tokens, mut bytes) =
+            self.band_tokens_batched(&hashes, &reachable, options.batch_images, rng, rec)?;
         rec.round("share");
         let start = Instant::now();
         let mut prepared = Vec::with_capacity(images.len());
         for image in images {
             let id = ImageId(rng.random());
-            let shares = split_image(image.bytes, id, self.threshold, options, rng)
+            let shares = split_image(image.bytes, id, self.threshold, &options.split, rng)
                 .map_err(|e| SimError::Share(e.to_string()))?;
             let bit_shares = share_hash_bits(image.hash, self.threshold.t(), &all, rng)
                 .map_err(|e| SimError::Params(e.to_string()))?;
@@ -412,14 +531,20 @@ impl LocalDeployment {
         rec.cpu(Party::Client, start.elapsed());
         for ((_, records), tokens) in prepared.iter().zip(&tokens) {
             for (node, record) in all.iter().zip(records) {
-                let len = store_message_len(record, tokens.len());
-                rec.message(Party::Client, Party::Node(*node), len, None);
-                bytes.store += len;
+                if reachable.contains(node) {
+                    let len = store_message_len(record, tokens.len());
+                    rec.message(Party::Client, Party::Node(*node), len, None);
+                    bytes.store += len;
+                }
             }
         }
         rec.round("store");
-        let mut ids = Vec::with_capacity(images.len());
+        let mut not_stored = BTreeMap::new();
         for (index, node) in self.nodes.iter_mut().enumerate() {
+            if !reachable.contains(&node.id) {
+                not_stored.insert(node.id, prepared.iter().map(|(id, _)| *id).collect());
+                continue;
+            }
             let start = Instant::now();
             for ((id, records), tokens) in prepared.iter().zip(&tokens) {
                 let record = records
@@ -435,8 +560,11 @@ impl LocalDeployment {
                 rec.message(Party::Node(node.id), Party::Client, STORE_ACK_LEN, None);
             }
         }
-        ids.extend(prepared.iter().map(|(id, _)| *id));
-        Ok((ids, bytes))
+        Ok(IngestReport {
+            ids: prepared.iter().map(|(id, _)| *id).collect(),
+            bytes,
+            not_stored,
+        })
     }
 
     /// Retrieval (the end of Stage-2): asks the nodes `from` for their shares of `id`

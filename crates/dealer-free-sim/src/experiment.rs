@@ -10,6 +10,14 @@
 //!   [`NetworkModel`], both designs.
 //! * **fault_tolerance**: whether the DKG ends with a key, and the secure search and the
 //!   retrieval still work, as `k` nodes crash; the DKG with `t − 1` misbehaving nodes.
+//! * **batching**: Stage-1's messages, bytes and time vs images per token request, with and
+//!   without padding ([`batching`]).
+//! * **scaling**: how the stages' costs grow with `n` and the number of stored images, with
+//!   fitted exponents ([`scale`]).
+//!
+//! [`ExperimentConfig::figures`] selects the figure sets and [`ExperimentConfig::stages`] the
+//! stages the stage figures show. The key setup is run once, by [`DealerFreeSimulator`]; the
+//! deployment of Stage-1 and Stage-2 holds the key shares it produced.
 //!
 //! **The dealer-based design** is modelled from the same measurements: its key setup is
 //! [`DealerFreeSimulator::run_dealer_setup`]; in Stage-1 the client's token request goes to the
@@ -24,24 +32,133 @@
 //! times under keys ending in `_ms` or named `cpu_ns`, so that runs under one seed can be
 //! compared after dropping them.
 
+pub mod batching;
+pub mod dkg_sizes;
+mod faults;
 pub mod figures;
+pub mod scale;
+mod stages;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use dealer_free::dkg::Misbehaviour;
-use phr_sis::share::SplitOptions;
-use phr_sis::{ImageHash, ImageId, NodeId, SearchParams, SearchableSISIndex, Threshold};
+use phr_sis::{ImageHash, NodeId, SearchParams, Threshold};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 
 use crate::SimError;
-use crate::deployment::{IngestImage, LocalDeployment};
-use crate::network::NetworkModel;
-use crate::ranking::{ServerFault, rank_candidates_secure_recorded};
+use crate::deployment::IngestOptions;
+use crate::network::NetworkPreset;
 use crate::simulator::DealerFreeSimulator;
-use crate::trace::{CpuRecord, MessageRecord, Party, Stage, StageRecorder, Trace};
+use crate::trace::{Stage, Trace};
+
+/// One figure set of the experiment (one `<name>.{svg,png,json}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FigureSet {
+    /// `stage_communication`.
+    StageCommunication,
+    /// `dkg_overhead`.
+    DkgOverhead,
+    /// `stage_latency`.
+    StageLatency,
+    /// `batching`.
+    Batching,
+    /// `fault_tolerance`.
+    FaultTolerance,
+    /// `scaling`.
+    Scaling,
+}
+
+/// The names [`FigureSet::from_str`] accepts.
+pub const FIGURE_SET_NAMES: &str =
+    "stage_communication, dkg_overhead, stage_latency, batching, fault_tolerance, scaling";
+
+/// A figure set name that is not one of [`FIGURE_SET_NAMES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown figure set {0:?}; expected one of: {FIGURE_SET_NAMES}")]
+pub struct UnknownFigureSet(pub String);
+
+impl FigureSet {
+    /// Every set, in report order.
+    pub const ALL: [FigureSet; 6] = [
+        FigureSet::StageCommunication,
+        FigureSet::DkgOverhead,
+        FigureSet::StageLatency,
+        FigureSet::Batching,
+        FigureSet::FaultTolerance,
+        FigureSet::Scaling,
+    ];
+
+    /// The file name stem.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            FigureSet::StageCommunication => "stage_communication",
+            FigureSet::DkgOverhead => "dkg_overhead",
+            FigureSet::StageLatency => "stage_latency",
+            FigureSet::Batching => "batching",
+            FigureSet::FaultTolerance => "fault_tolerance",
+            FigureSet::Scaling => "scaling",
+        }
+    }
+}
+
+impl fmt::Display for FigureSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FigureSet {
+    type Err = UnknownFigureSet;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FigureSet::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFigureSet(s.to_owned()))
+    }
+}
+
+/// The names [`parse_stage`] accepts.
+pub const STAGE_NAMES: &str = "dkg, stage1, stage2";
+
+/// A stage of the stage figures by its flag name: "dkg" (with the dealer's setup beside it),
+/// "stage1", "stage2" (case-insensitive; "Stage-1" and "stage-1" too).
+///
+/// # Errors
+/// The unknown name, with [`STAGE_NAMES`].
+pub fn parse_stage(s: &str) -> Result<Stage, String> {
+    match s.to_ascii_lowercase().replace('-', "").as_str() {
+        "dkg" => Ok(Stage::Dkg),
+        "stage1" => Ok(Stage::Stage1),
+        "stage2" => Ok(Stage::Stage2),
+        _ => Err(format!(
+            "unknown stage {s:?}; expected one of: {STAGE_NAMES}"
+        )),
+    }
+}
+
+/// The scale runs of [`scale`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScaleConfig {
+    /// Node counts (3 to 64).
+    pub nodes: Vec<u8>,
+    /// Stored-image counts (real images first, synthetic ones after).
+    pub images: Vec<usize>,
+}
+
+impl Default for ScaleConfig {
+    fn default() -> Self {
+        ScaleConfig {
+            nodes: vec![3, 5, 9, 17, 33, 64],
+            images: vec![100, 1_000, 10_000],
+        }
+    }
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -54,10 +171,23 @@ pub struct ExperimentConfig {
     pub dkg_nodes: Vec<u8>,
     /// Search parameters of the Stage-2 query.
     pub params: SearchParams,
+    /// The figure sets to produce.
+    pub figures: BTreeSet<FigureSet>,
+    /// The stages the stage figures show (of [`Stage::Dkg`], [`Stage::Stage1`],
+    /// [`Stage::Stage2`]; the DKG brings the dealer's setup beside it).
+    pub stages: BTreeSet<Stage>,
+    /// The network presets of the latency figures.
+    pub networks: Vec<NetworkPreset>,
+    /// Images per token request of the batching figure.
+    pub batch_sizes: Vec<usize>,
+    /// The scale runs.
+    pub scale: ScaleConfig,
 }
 
 impl ExperimentConfig {
-    /// Defaults for `threshold`: DKG sizes 3, 5, 8, 16, 32, 64; the default search.
+    /// Defaults for `threshold`: every figure set and stage, DKG sizes 3, 5, 8, 16, 32, 64,
+    /// the default search, LAN and WAN, batches of 1 to 32 images, the default
+    /// [`ScaleConfig`].
     #[must_use]
     pub fn new(threshold: Threshold, seed: u64) -> ExperimentConfig {
         ExperimentConfig {
@@ -65,7 +195,20 @@ impl ExperimentConfig {
             seed,
             dkg_nodes: vec![3, 5, 8, 16, 32, 64],
             params: SearchParams::default(),
+            figures: FigureSet::ALL.into_iter().collect(),
+            stages: [Stage::Dkg, Stage::Stage1, Stage::Stage2]
+                .into_iter()
+                .collect(),
+            networks: vec![NetworkPreset::Lan, NetworkPreset::Wan],
+            batch_sizes: vec![1, 2, 4, 8, 16, 32],
+            scale: ScaleConfig::default(),
         }
+    }
+
+    /// Whether `set` is produced.
+    #[must_use]
+    pub fn wants(&self, set: FigureSet) -> bool {
+        self.figures.contains(&set)
     }
 }
 
@@ -105,7 +248,7 @@ pub struct LatencyRow {
     /// The stage's name.
     pub stage: &'static str,
     /// "lan" or "wan".
-    pub network: &'static str,
+    pub network: String,
     /// The modelled latency (from measured CPU and the network model).
     pub latency_ms: f64,
 }
@@ -167,6 +310,13 @@ pub struct ExperimentData {
     pub dkg_bytes_exponent: BTreeMap<String, f64>,
     /// Per fault scenario.
     pub fault_tolerance: Vec<FaultRow>,
+    /// The batching figure's data.
+    pub batching: Option<batching::BatchingData>,
+    /// The scaling figure's data.
+    pub scaling: Option<scale::ScalingData>,
+    /// The figure sets produced.
+    #[serde(skip)]
+    pub figures: BTreeSet<FigureSet>,
 }
 
 fn rows(trace: &Trace, design: &'static str, stages: &[Stage]) -> Vec<RoundRow> {
@@ -188,94 +338,8 @@ fn rows(trace: &Trace, design: &'static str, stages: &[Stage]) -> Vec<RoundRow> 
         .collect()
 }
 
-/// The rounds the two designs share (image shares to and from the nodes).
-const SHARED_ROUNDS: [&str; 5] = [
-    "share",
-    "store",
-    "share-request",
-    "share-response",
-    "reconstruct",
-];
-
-/// The dealer-based design's Stage-1 and Stage-2, modelled from the dealer-free trace (module
-/// documentation).
-fn dealer_based_stages(free: &Trace, ranked: usize, rank_cpu: Duration) -> Trace {
-    let mut out = Trace::new();
-    for stage in [Stage::Stage1, Stage::Stage2] {
-        let mut rec = StageRecorder::new(&mut out, stage);
-        let msgs: Vec<&MessageRecord> = free.messages.iter().filter(|m| m.stage == stage).collect();
-        let cpus: Vec<&CpuRecord> = free.cpu.iter().filter(|c| c.stage == stage).collect();
-        let steps: BTreeSet<u32> = msgs
-            .iter()
-            .map(|m| m.step)
-            .chain(cpus.iter().map(|c| c.step))
-            .collect();
-        for step in steps {
-            let name = msgs
-                .iter()
-                .map(|m| (m.step, &m.round))
-                .chain(cpus.iter().map(|c| (c.step, &c.round)))
-                .find(|(s, _)| *s == step)
-                .map(|(_, r)| r.clone())
-                .unwrap_or_default();
-            let in_step = |m: &&&MessageRecord| m.step == step;
-            let cpu_of = |party: Party| -> Duration {
-                cpus.iter()
-                    .filter(|c| c.step == step && c.party == party)
-                    .map(|c| c.cpu)
-                    .sum()
-            };
-            match name.as_str() {
-                "token-request" => {
-                    rec.round("token-request");
-                    rec.cpu(Party::Client, cpu_of(Party::Client));
-                    if let Some(m) = msgs.iter().find(in_step) {
-                        rec.message(Party::Client, Party::Dealer, m.bytes, m.kind);
-                    }
-                }
-                "token-response" => {
-                    rec.round("token-response");
-                    if let Some(m) = msgs.iter().find(in_step) {
-                        let node_cpu = match m.from {
-                            Party::Node(_) => cpu_of(m.from),
-                            _ => Duration::ZERO,
-                        };
-                        rec.cpu(Party::Dealer, node_cpu);
-                        rec.message(Party::Dealer, Party::Client, m.bytes, m.kind);
-                    }
-                }
-                "token-combine" => {
-                    rec.round("token-combine");
-                    rec.cpu(Party::Client, cpu_of(Party::Client));
-                }
-                round if SHARED_ROUNDS.contains(&round) => {
-                    rec.round(round);
-                    for c in cpus.iter().filter(|c| c.step == step) {
-                        rec.cpu(c.party, c.cpu);
-                    }
-                    for m in msgs.iter().filter(in_step) {
-                        rec.message(m.from, m.to, m.bytes, m.kind);
-                    }
-                }
-                "candidate-request" => {
-                    // The plaintext ranking replaces lookup, masks and distance shares.
-                    let server = NodeId::first(1).next().map_or(Party::Dealer, Party::Node);
-                    rec.round("rank-request");
-                    let tokens = msgs.iter().find(in_step).map_or(0, |m| m.bytes);
-                    rec.message(Party::Client, server, tokens + 24, None);
-                    rec.round("rank-response");
-                    rec.cpu(server, rank_cpu);
-                    rec.message(server, Party::Client, 2 + 4 + 16 * ranked, None);
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
 /// Least-squares slope of `ln y` on `ln x`.
-fn loglog_slope(points: &[(f64, f64)]) -> f64 {
+pub(crate) fn loglog_slope(points: &[(f64, f64)]) -> f64 {
     let pts: Vec<(f64, f64)> = points
         .iter()
         .filter(|(x, y)| *x > 0.0 && *y > 0.0)
@@ -293,71 +357,8 @@ fn loglog_slope(points: &[(f64, f64)]) -> f64 {
     if den == 0.0 { f64::NAN } else { num / den }
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
-}
-
-/// One full dealer-free run over `images` with `crashed` nodes: ingest (Stage-1), then a
-/// secure query for the image at `query` and the retrieval of the best match (Stage-2),
-/// every round recorded into `trace`. Returns the ranking's ids and whether the retrieval
-/// gave the stored bytes.
-fn stages(
-    threshold: Threshold,
-    images: &[ExperimentImage],
-    query: usize,
-    crashed: &BTreeSet<NodeId>,
-    params: &SearchParams,
-    seed: u64,
-    trace: &mut Trace,
-) -> Result<(Vec<ImageId>, bool, SearchableSISIndex), SimError> {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut deployment = LocalDeployment::create(threshold, None, &mut rng)?;
-    let ingest: Vec<IngestImage<'_>> = images
-        .iter()
-        .map(|i| IngestImage {
-            bytes: &i.bytes,
-            hash: i.hash,
-        })
-        .collect();
-    let mut rec = StageRecorder::new(trace, Stage::Stage1);
-    let (ids, _) =
-        deployment.ingest_recorded(&ingest, &SplitOptions::default(), &mut rng, &mut rec)?;
-    let mut baseline = SearchableSISIndex::new();
-    baseline
-        .insert_many(ids.iter().zip(images).map(|(id, i)| (*id, i.hash)))
-        .map_err(|e| SimError::Params(e.to_string()))?;
-    let alive: Vec<NodeId> = threshold.nodes().filter(|n| !crashed.contains(n)).collect();
-    let query_image = images
-        .get(query)
-        .ok_or_else(|| SimError::Params("no query image".into()))?;
-    let mut rec = StageRecorder::new(trace, Stage::Stage2);
-    let ranked = rank_candidates_secure_recorded(
-        &deployment,
-        query_image.hash,
-        &alive,
-        params,
-        &BTreeMap::<NodeId, ServerFault>::new(),
-        &mut rng,
-        &mut rec,
-    )?;
-    let mut retrieved = false;
-    if let Some(best) = ranked.ranked.first() {
-        let from: Vec<NodeId> = alive
-            .iter()
-            .copied()
-            .take(usize::from(threshold.t()))
-            .collect();
-        let (bytes, _) = deployment.retrieve_recorded(best.id, &from, &mut rec)?;
-        let index = ids.iter().position(|id| *id == best.id);
-        retrieved = index
-            .and_then(|i| images.get(i))
-            .is_some_and(|i| i.bytes == bytes);
-    }
-    Ok((
-        ranked.ranked.iter().map(|c| c.id).collect(),
-        retrieved,
-        baseline,
-    ))
 }
 
 /// Runs the whole experiment (module documentation). `progress(stage name, done, total)` is
@@ -382,6 +383,20 @@ pub fn run_dealer_free_experiment(
             th.n()
         )));
     }
+    let mut data = ExperimentData {
+        t: th.t(),
+        n: th.n(),
+        images: images.len(),
+        seed: config.seed,
+        stage_communication: Vec::new(),
+        stage_latency: Vec::new(),
+        dkg_overhead: Vec::new(),
+        dkg_bytes_exponent: BTreeMap::new(),
+        fault_tolerance: Vec::new(),
+        batching: None,
+        scaling: None,
+        figures: config.figures.clone(),
+    };
     // Key setup: the DKG and the dealer's.
     progress("key setup", 0, 1);
     let mut sim = DealerFreeSimulator::new(th, config.seed);
@@ -391,178 +406,116 @@ pub fn run_dealer_free_experiment(
             "the fault-free DKG ended without a key".into(),
         ));
     }
+    let key = sim
+        .key_material()
+        .cloned()
+        .ok_or_else(|| SimError::Dkg("the DKG left no key material".into()))?;
     let mut free = sim.take_trace();
     let mut dealer_sim = DealerFreeSimulator::new(th, config.seed);
     dealer_sim.run_dealer_setup()?;
     let mut based = dealer_sim.take_trace();
     progress("key setup", 1, 1);
 
-    // Stage-1 and Stage-2, fault-free.
-    progress("stages", 0, 1);
-    let query = images.len() / 2;
-    let (ranking, retrieved, baseline) = stages(
-        th,
-        images,
-        query,
-        &BTreeSet::new(),
-        &config.params,
-        config.seed,
-        &mut free,
-    )?;
-    if !retrieved {
-        return Err(SimError::Corrupt("the fault-free retrieval failed".into()));
+    let needs_stages = [
+        FigureSet::StageCommunication,
+        FigureSet::StageLatency,
+        FigureSet::FaultTolerance,
+    ]
+    .iter()
+    .any(|s| config.wants(*s));
+    if needs_stages {
+        // Stage-1 and Stage-2, fault-free.
+        progress("stages", 0, 1);
+        let query = images.len() / 2;
+        let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
+        let ingested = stages::ingest(
+            th,
+            &key,
+            images,
+            &IngestOptions::default(),
+            &mut rng,
+            &mut free,
+        )?;
+        let all: Vec<NodeId> = th.nodes().collect();
+        let found = stages::search(
+            &ingested,
+            images,
+            query,
+            &all,
+            &config.params,
+            &mut rng,
+            &mut free,
+        )?;
+        if !found.retrieved {
+            return Err(SimError::Corrupt("the fault-free retrieval failed".into()));
+        }
+        let start = Instant::now();
+        let plain = ingested
+            .baseline
+            .rank_candidates(images[query].hash, &config.params);
+        let rank_cpu = start.elapsed();
+        based.extend(stages::dealer_based_stages(&free, plain.len(), rank_cpu));
+        progress("stages", 1, 1);
+        stage_figures(config, &free, &based, &mut data);
+        if config.wants(FigureSet::FaultTolerance) {
+            data.fault_tolerance = faults::run(config, images, query, &ingested, &found, progress)?;
+        }
     }
-    let start = Instant::now();
-    let plain = baseline.rank_candidates(images[query].hash, &config.params);
-    let rank_cpu = start.elapsed();
-    based.extend(dealer_based_stages(&free, plain.len(), rank_cpu));
-    progress("stages", 1, 1);
+    if config.wants(FigureSet::DkgOverhead) {
+        (data.dkg_overhead, data.dkg_bytes_exponent) = dkg_sizes::run(config, progress)?;
+    }
+    if config.wants(FigureSet::Batching) {
+        data.batching = Some(batching::run(config, images, &key, progress)?);
+    }
+    if config.wants(FigureSet::Scaling) {
+        data.scaling = Some(scale::run(config, images, progress)?);
+    }
+    Ok(data)
+}
 
-    let mut stage_communication = rows(
-        &free,
-        "dealer-free",
-        &[Stage::Dkg, Stage::Stage1, Stage::Stage2],
-    );
-    stage_communication.extend(rows(
-        &based,
-        "dealer-based",
-        &[Stage::DealerSetup, Stage::Stage1, Stage::Stage2],
-    ));
+/// The stages of each design the stage figures show.
+fn shown(config: &ExperimentConfig) -> [Vec<Stage>; 2] {
+    let free: Vec<Stage> = [Stage::Dkg, Stage::Stage1, Stage::Stage2]
+        .into_iter()
+        .filter(|s| config.stages.contains(s))
+        .collect();
+    let based = free
+        .iter()
+        .map(|s| {
+            if *s == Stage::Dkg {
+                Stage::DealerSetup
+            } else {
+                *s
+            }
+        })
+        .collect();
+    [free, based]
+}
 
-    let mut stage_latency = Vec::new();
-    for (name, model) in [("lan", NetworkModel::lan()), ("wan", NetworkModel::wan())] {
+fn stage_figures(
+    config: &ExperimentConfig,
+    free: &Trace,
+    based: &Trace,
+    data: &mut ExperimentData,
+) {
+    let [free_stages, based_stages] = shown(config);
+    data.stage_communication = rows(free, "dealer-free", &free_stages);
+    data.stage_communication
+        .extend(rows(based, "dealer-based", &based_stages));
+    for preset in &config.networks {
+        let model = preset.model();
         for (design, trace, stages) in [
-            (
-                "dealer-free",
-                &free,
-                [Stage::Dkg, Stage::Stage1, Stage::Stage2],
-            ),
-            (
-                "dealer-based",
-                &based,
-                [Stage::DealerSetup, Stage::Stage1, Stage::Stage2],
-            ),
+            ("dealer-free", free, &free_stages),
+            ("dealer-based", based, &based_stages),
         ] {
             for stage in stages {
-                stage_latency.push(LatencyRow {
+                data.stage_latency.push(LatencyRow {
                     design,
                     stage: stage.name(),
-                    network: name,
-                    latency_ms: ms(model.stage_latency(trace, stage, config.seed).total),
+                    network: preset.name().to_owned(),
+                    latency_ms: ms(model.stage_latency(trace, *stage, config.seed).total),
                 });
             }
         }
     }
-
-    // DKG overhead vs n.
-    let mut dkg_overhead = Vec::new();
-    let total = config.dkg_nodes.len() * 2;
-    for (i, &n) in config.dkg_nodes.iter().enumerate() {
-        let mut ts = vec![n / 2 + 1, n.div_ceil(3) + 1];
-        ts.retain(|t| (2..=n).contains(t));
-        ts.dedup();
-        for (j, t) in ts.into_iter().enumerate() {
-            progress("DKG sizes", 2 * i + j, total);
-            let th = Threshold::new(t, n).map_err(|e| SimError::Params(e.to_string()))?;
-            let mut sim = DealerFreeSimulator::new(th, config.seed);
-            let run = sim.run_dkg(&BTreeMap::new(), &BTreeSet::new())?;
-            let cpu = sim.trace().stage_cpu_total(Stage::Dkg);
-            let mut dealer = DealerFreeSimulator::new(th, config.seed);
-            let setup = dealer.run_dealer_setup()?;
-            dkg_overhead.push(DkgRow {
-                n,
-                t,
-                messages: run.messages,
-                bytes: run.bytes,
-                agree: run.honest_agree,
-                cpu_ms: ms(cpu),
-                dealer_bytes: setup.bytes,
-            });
-        }
-    }
-    progress("DKG sizes", total, total);
-    let mut dkg_bytes_exponent = BTreeMap::new();
-    for (rule, pick) in [
-        ("t = floor(n/2) + 1", (|n: u8| n / 2 + 1) as fn(u8) -> u8),
-        ("t = ceil(n/3) + 1", |n: u8| n.div_ceil(3) + 1),
-    ] {
-        let pts: Vec<(f64, f64)> = dkg_overhead
-            .iter()
-            .filter(|r| r.t == pick(r.n))
-            .map(|r| (f64::from(r.n), r.bytes as f64))
-            .collect();
-        dkg_bytes_exponent.insert(
-            rule.to_owned(),
-            (loglog_slope(&pts) * 1000.0).round() / 1000.0,
-        );
-    }
-
-    // Faults.
-    let mut fault_tolerance = Vec::new();
-    let n = th.n();
-    let max_crash = usize::from(n - th.t()) + 1;
-    for k in 0..=max_crash {
-        progress("faults", k, max_crash + 2);
-        let crashed: BTreeSet<NodeId> = (0..k)
-            .filter_map(|i| u8::try_from(i).ok())
-            .filter_map(|i| NodeId::new(n - i).ok())
-            .collect();
-        let mut sim = DealerFreeSimulator::new(th, config.seed);
-        let run = sim.run_dkg(&BTreeMap::new(), &crashed)?;
-        let wan = NetworkModel::wan().stage_latency(sim.trace(), Stage::Dkg, config.seed);
-        let alive = usize::from(n) - k;
-        let (search_same, retrieval_ok) = if alive >= usize::from(th.search_quorum()) {
-            let mut t = Trace::new();
-            let (r, ok, _) = stages(
-                th,
-                images,
-                query,
-                &crashed,
-                &config.params,
-                config.seed,
-                &mut t,
-            )?;
-            (Some(r == ranking), Some(ok))
-        } else {
-            (None, None)
-        };
-        fault_tolerance.push(FaultRow {
-            scenario: format!("{k} crashed"),
-            faulty: k,
-            dkg_key: run.honest_agree,
-            search_same,
-            retrieval_ok,
-            dkg_wan_ms: ms(wan.total),
-        });
-    }
-    let bad = usize::from(th.t()) - 1;
-    let faulty: BTreeMap<NodeId, Misbehaviour> = (0..bad)
-        .filter_map(|i| u8::try_from(i).ok())
-        .filter_map(|i| NodeId::new(i + 1).ok())
-        .map(|id| (id, Misbehaviour::BadCommitment))
-        .collect();
-    let mut sim = DealerFreeSimulator::new(th, config.seed);
-    let run = sim.run_dkg(&faulty, &BTreeSet::new())?;
-    let wan = NetworkModel::wan().stage_latency(sim.trace(), Stage::Dkg, config.seed);
-    fault_tolerance.push(FaultRow {
-        scenario: format!("{bad} with bad commitments"),
-        faulty: bad,
-        dkg_key: run.honest_agree,
-        search_same: None,
-        retrieval_ok: None,
-        dkg_wan_ms: ms(wan.total),
-    });
-    progress("faults", max_crash + 2, max_crash + 2);
-
-    Ok(ExperimentData {
-        t: th.t(),
-        n,
-        images: images.len(),
-        seed: config.seed,
-        stage_communication,
-        stage_latency,
-        dkg_overhead,
-        dkg_bytes_exponent,
-        fault_tolerance,
-    })
 }

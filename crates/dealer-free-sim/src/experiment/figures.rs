@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::ExperimentData;
+use super::{ExperimentData, FigureSet, batching, scale};
 use crate::figures::{Figure, Series};
 
 const STAGES: [(&str, &str, &str); 3] = [
@@ -18,7 +18,46 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
     let mut out = Vec::new();
     let setting = format!("t = {}, n = {}, {} images", data.t, data.n, data.images);
 
-    // Stage communication.
+    let wants = |set: FigureSet| data.figures.contains(&set);
+    if wants(FigureSet::StageCommunication) {
+        out.push(stage_communication(data, &setting));
+    }
+    if wants(FigureSet::DkgOverhead) {
+        out.push(dkg_overhead(data));
+    }
+    if wants(FigureSet::StageLatency) {
+        out.push(stage_latency(data, &setting));
+    }
+    if let Some(b) = data
+        .batching
+        .as_ref()
+        .filter(|_| wants(FigureSet::Batching))
+    {
+        out.push(batching::figure(b, data));
+    }
+    if wants(FigureSet::FaultTolerance) {
+        out.push(fault_tolerance(data));
+    }
+    if let Some(s) = data.scaling.as_ref().filter(|_| wants(FigureSet::Scaling)) {
+        out.push(scale::figure(s, data));
+    }
+    out
+}
+
+/// The stages present in `data`'s rows, in report order.
+fn stages_of(data: &ExperimentData) -> Vec<(&'static str, &'static str, &'static str)> {
+    STAGES
+        .into_iter()
+        .filter(|s| {
+            data.stage_communication
+                .iter()
+                .any(|r| r.stage == s.1 || r.stage == s.2)
+        })
+        .collect()
+}
+
+fn stage_communication(data: &ExperimentData, setting: &str) -> (Figure, Value) {
+    let stages = stages_of(data);
     let total = |design: &str, stage: &str, bytes: bool| -> f64 {
         data.stage_communication
             .iter()
@@ -31,26 +70,26 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
         format!("Bytes on the wire per stage ({setting})"),
         "stage",
         "bytes on the wire (log scale)",
-        STAGES.iter().map(|s| s.0.to_owned()).collect(),
+        stages.iter().map(|s| s.0.to_owned()).collect(),
     )
     .with_log_axes(false, true);
     f.series = vec![
         Series::bars(
             "dealer-free",
-            STAGES
+            stages
                 .iter()
                 .map(|s| total("dealer-free", s.1, true))
                 .collect(),
         ),
         Series::bars(
             "dealer-based",
-            STAGES
+            stages
                 .iter()
                 .map(|s| total("dealer-based", s.2, true))
                 .collect(),
         ),
     ];
-    for s in STAGES {
+    for s in &stages {
         f.notes.push(format!(
             "{}: dealer-free {} messages, {} bytes; dealer-based {} messages, {} bytes",
             s.0,
@@ -60,9 +99,10 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
             total("dealer-based", s.2, true),
         ));
     }
-    out.push((f, json!({ "rounds": data.stage_communication })));
+    (f, json!({ "rounds": data.stage_communication }))
+}
 
-    // DKG overhead.
+fn dkg_overhead(data: &ExperimentData) -> (Figure, Value) {
     let mut f = Figure::lines(
         "dkg_overhead",
         "DKG bytes on the wire vs number of nodes",
@@ -101,12 +141,20 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
     for (rule, b) in &data.dkg_bytes_exponent {
         f.notes.push(format!("{rule}: bytes grow as n^{b:.2}"));
     }
-    out.push((
+    (
         f,
         json!({ "rows": data.dkg_overhead, "bytes_exponent": data.dkg_bytes_exponent }),
-    ));
+    )
+}
 
-    // Stage latency.
+fn stage_latency(data: &ExperimentData, setting: &str) -> (Figure, Value) {
+    let stages = stages_of(data);
+    let mut networks: Vec<&str> = Vec::new();
+    for r in &data.stage_latency {
+        if !networks.contains(&r.network.as_str()) {
+            networks.push(&r.network);
+        }
+    }
     let latency = |design: &str, stage: &str, network: &str| -> f64 {
         data.stage_latency
             .iter()
@@ -118,14 +166,14 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
         format!("Latency per stage under the network model ({setting})"),
         "stage",
         "latency in ms (log scale)",
-        STAGES.iter().map(|s| s.0.to_owned()).collect(),
+        stages.iter().map(|s| s.0.to_owned()).collect(),
     )
     .with_log_axes(false, true);
-    for network in ["lan", "wan"] {
+    for network in networks {
         for design in ["dealer-free", "dealer-based"] {
             f.series.push(Series::bars(
                 format!("{design}, {}", network.to_uppercase()),
-                STAGES
+                stages
                     .iter()
                     .map(|s| {
                         let stage = if design == "dealer-free" { s.1 } else { s.2 };
@@ -139,9 +187,10 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
         "LAN: 0.2 ms latency, 1 Gbit/s, 0.05 ms jitter; WAN: 40 ms, 100 Mbit/s, 5 ms jitter"
             .to_owned(),
     );
-    out.push((f, json!({ "rows": data.stage_latency })));
+    (f, json!({ "rows": data.stage_latency }))
+}
 
-    // Fault tolerance.
+fn fault_tolerance(data: &ExperimentData) -> (Figure, Value) {
     let mut f = Figure::lines(
         "fault_tolerance",
         format!(
@@ -173,6 +222,5 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
             yes(r.retrieval_ok)
         ));
     }
-    out.push((f, json!({ "rows": data.fault_tolerance })));
-    out
+    (f, json!({ "rows": data.fault_tolerance }))
 }
