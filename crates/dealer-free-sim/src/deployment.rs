@@ -546,11 +546,18 @@ impl LocalDeployment {
                 continue;
             }
             let start = Instant::now();
-            for ((id, records), tokens) in prepared.iter().zip(&tokens) {
-                let record = records
-                    .get(index)
-                    .ok_or_else(|| SimError::Corrupt("a node without its record".into()))?;
-                node.store.put_image(*id, record)?;
+            // One transaction per node and request: all of its records or none.
+            let batch: Vec<(ImageId, &ImageRecord)> = prepared
+                .iter()
+                .map(|(id, records)| {
+                    records
+                        .get(index)
+                        .map(|r| (*id, r))
+                        .ok_or_else(|| SimError::Corrupt("a node without its record".into()))
+                })
+                .collect::<Result<_, _>>()?;
+            node.store.put_images(&batch)?;
+            for ((id, _), tokens) in prepared.iter().zip(&tokens) {
                 node.tokens
                     .insert(*id, tokens)
                     .map_err(|e| SimError::Corrupt(e.to_string()))?;

@@ -37,6 +37,7 @@ pub mod dkg_sizes;
 mod faults;
 pub mod figures;
 pub mod scale;
+pub use scale::ScalingData;
 mod stages;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -313,7 +314,7 @@ pub struct ExperimentData {
     /// The batching figure's data.
     pub batching: Option<batching::BatchingData>,
     /// The scaling figure's data.
-    pub scaling: Option<scale::ScalingData>,
+    pub scaling: Option<ScalingData>,
     /// The figure sets produced.
     #[serde(skip)]
     pub figures: BTreeSet<FigureSet>,

@@ -388,6 +388,49 @@ impl ShareStore {
         self.write_image(id, record, false)
     }
 
+    /// Stores new images, all of them in one transaction: either every record is stored and
+    /// durable when this returns, or none is (one fsync for the batch instead of one per
+    /// image).
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] if any part of any id is stored, or an id appears twice
+    /// in `records` (nothing is changed); redb's errors if the write fails, in which case
+    /// nothing of the batch is stored.
+    pub fn put_images(&self, records: &[(ImageId, &ImageRecord)]) -> Result<(), StoreError> {
+        let sealed: Vec<(ImageId, [Vec<u8>; 3])> = records
+            .iter()
+            .map(|(id, record)| {
+                (
+                    *id,
+                    PARTS.map(|part| self.seal(part, *id, (part.field)(record))),
+                )
+            })
+            .collect();
+        let txn = self.begin_write()?;
+        let mut seen = std::collections::BTreeSet::new();
+        for (id, _) in &sealed {
+            let mut exists = !seen.insert(id.0);
+            for part in PARTS {
+                let table = txn.open_table(part.table())?;
+                exists |= table.get(id.0)?.is_some();
+            }
+            if exists {
+                txn.abort()?;
+                return Err(StoreError::AlreadyExists(*id));
+            }
+        }
+        for (i, part) in PARTS.iter().enumerate() {
+            let mut table = txn.open_table(part.table())?;
+            for (id, values) in &sealed {
+                if let Some(value) = values.get(i) {
+                    table.insert(id.0, value.as_slice())?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Overwrites a stored image with `record`, all three parts in one transaction (e.g.
     /// after a share refresh), durable when this returns.
     ///
@@ -750,6 +793,40 @@ mod tests {
             bit_shares,
             meta: seed.to_le_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn a_batch_is_stored_whole_or_not_at_all() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        let recs: Vec<ImageRecord> = (0..20).map(|i| record(i, 100 + i as usize)).collect();
+        let batch: Vec<(ImageId, &ImageRecord)> = recs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (ImageId(i as u64), r))
+            .collect();
+        store.put_images(&batch[..10])?;
+        assert_eq!(store.len()?, 10);
+        // One id already stored: nothing of the batch is stored.
+        let overlapping: Vec<(ImageId, &ImageRecord)> = batch[9..].to_vec();
+        assert!(matches!(
+            store.put_images(&overlapping),
+            Err(StoreError::AlreadyExists(ImageId(9)))
+        ));
+        assert_eq!(store.len()?, 10);
+        // An id twice in the batch: nothing is stored.
+        let twice = vec![batch[10], batch[11], batch[10]];
+        assert!(matches!(
+            store.put_images(&twice),
+            Err(StoreError::AlreadyExists(ImageId(10)))
+        ));
+        assert_eq!(store.len()?, 10);
+        store.put_images(&batch[10..])?;
+        for (id, rec) in &batch {
+            assert_eq!(store.get_image(*id)?.as_ref(), Some(*rec));
+        }
+        store.put_images(&[])?;
+        assert_eq!(store.len()?, 20);
+        Ok(())
     }
 
     #[test]

@@ -1,30 +1,454 @@
-//! The `scaling` data: how Stage-1 and Stage-2 costs grow with the number of nodes and the
-//! number of stored images, with fitted exponents.
+//! The `scaling` data: how Stage-1 and Stage-2 grow with the number of nodes and with the
+//! number of stored images, with the fitted exponent `b` of `cost ≈ a·x^b` of each.
+//!
+//! * **Nodes.** For each `n` of [`ScaleConfig::nodes`](super::ScaleConfig) with
+//!   `t = ⌈n/2⌉` (the largest threshold whose secure search, `2t − 1` servers, fits in `n`):
+//!   the DKG's key among `n` nodes, then Stage-1 over the first [`NODE_RUN_IMAGES`] images
+//!   and one secure query with its retrieval (Stage-2) among all `n` nodes.
+//! * **Stored images.** At the experiment's `(t, n)`, one deployment grows to each count of
+//!   [`ScaleConfig::images`](super::ScaleConfig): the experiment's real images first, then
+//!   synthetic ones (a random pHash drawn from the seed and a 64-byte random file), all
+//!   ingested through the same Stage-1 as the real ones. At each count one secure query for
+//!   a real image runs among all nodes, with its retrieval.
+//!
+//! Every count, message and byte is a function of the configuration, the images and the
+//! seed; measured times sit under keys ending in `_ms` (the fitted time exponents under
+//! `timing_ms`).
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use phr_sis::{ImageHash, NodeId, Threshold};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
+use serde_json::{Value, json};
 
-use super::{ExperimentConfig, ExperimentImage};
+use super::dkg_sizes::round3;
+use super::stages::{self, Ingested};
+use super::{ExperimentConfig, ExperimentData, ExperimentImage, loglog_slope, ms};
 use crate::SimError;
+use crate::deployment::{IngestImage, IngestOptions, IngestReport, LocalDeployment};
+use crate::figures::{Figure, Series};
+use crate::network::NetworkModel;
+use crate::simulator::DealerFreeSimulator;
+use crate::trace::{Stage, StageRecorder, Trace};
+
+/// Real images ingested in each run of the node sweep.
+pub const NODE_RUN_IMAGES: usize = 4;
+
+/// Bytes of a synthetic image's file.
+pub const SYNTHETIC_FILE_LEN: usize = 64;
+
+/// The most stored images a scale run takes.
+pub const MAX_SCALE_IMAGES: usize = 200_000;
+
+/// One stage's totals in one run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageCost {
+    /// Messages delivered.
+    pub messages: usize,
+    /// Bytes delivered.
+    pub bytes: usize,
+    /// CPU of all parties (measured).
+    pub cpu_ms: f64,
+    /// Latency under the WAN preset (measured CPU and the model).
+    pub wan_ms: f64,
+}
+
+impl StageCost {
+    fn of(trace: &Trace, stage: Stage, seed: u64) -> StageCost {
+        let summary = trace.stage_summary(stage);
+        StageCost {
+            messages: summary.messages,
+            bytes: summary.bytes,
+            cpu_ms: ms(trace.stage_cpu_total(stage)),
+            wan_ms: ms(NetworkModel::wan().stage_latency(trace, stage, seed).total),
+        }
+    }
+}
+
+/// One node count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodesRow {
+    /// Nodes.
+    pub n: u8,
+    /// Threshold, `⌈n/2⌉`.
+    pub t: u8,
+    /// Images ingested.
+    pub images: usize,
+    /// Candidates the query ranked.
+    pub candidates: usize,
+    /// Stage-1 over the images.
+    pub stage1: StageCost,
+    /// Stage-2: one query and one retrieval.
+    pub stage2: StageCost,
+}
+
+/// One stored-image count.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImagesRow {
+    /// Images stored.
+    pub stored: usize,
+    /// Of them, synthetic.
+    pub synthetic: usize,
+    /// Candidates the query ranked.
+    pub candidates: usize,
+    /// Stage-1 of every stored image (cumulative).
+    pub stage1: StageCost,
+    /// Stage-1 bytes per stored image.
+    pub stage1_bytes_per_image: f64,
+    /// Stage-2: one query and one retrieval over everything stored.
+    pub stage2: StageCost,
+}
 
 /// How each cost grows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ScalingData {}
+pub struct ScalingData {
+    /// Threshold of the stored-image sweep.
+    pub t: u8,
+    /// Nodes of the stored-image sweep.
+    pub n: u8,
+    /// The node sweep.
+    pub by_nodes: Vec<NodesRow>,
+    /// The stored-image sweep.
+    pub by_images: Vec<ImagesRow>,
+    /// Fitted exponents of the counts (`bytes ≈ a·x^b`, messages, candidates).
+    pub exponents: BTreeMap<String, f64>,
+    /// Fitted exponents of the measured times.
+    pub timing_ms: BTreeMap<String, f64>,
+}
+
+/// The threshold of the node sweep for `n`: `⌈n/2⌉`, at least 2.
+#[must_use]
+pub fn node_sweep_threshold(n: u8) -> u8 {
+    n.div_ceil(2).max(2)
+}
 
 /// The scale runs of `config`.
 pub(crate) fn run(
-    _config: &ExperimentConfig,
-    _images: &[ExperimentImage],
-    _progress: &mut dyn FnMut(&str, usize, usize),
+    config: &ExperimentConfig,
+    images: &[ExperimentImage],
+    progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<ScalingData, SimError> {
-    Ok(ScalingData {})
+    let query = images.len() / 2;
+    let mut by_nodes = Vec::new();
+    let nodes: BTreeSet<u8> = config.scale.nodes.iter().copied().collect();
+    let steps = nodes.len() + config.scale.images.len();
+    for (i, &n) in nodes.iter().enumerate() {
+        progress("scale", i, steps);
+        by_nodes.push(node_run(config, images, n)?);
+    }
+    let counts: BTreeSet<usize> = config
+        .scale
+        .images
+        .iter()
+        .copied()
+        .filter(|c| (1..=MAX_SCALE_IMAGES).contains(c))
+        .collect();
+    let by_images = images_runs(config, images, query, &counts, &mut |done| {
+        progress("scale", nodes.len() + done, steps);
+    })?;
+    progress("scale", steps, steps);
+
+    let mut exponents = BTreeMap::new();
+    let mut timing_ms = BTreeMap::new();
+    let fit = |pts: Vec<(f64, f64)>| round3(loglog_slope(&pts));
+    let n_of = |r: &NodesRow| f64::from(r.n);
+    let s_of = |r: &ImagesRow| r.stored as f64;
+    if by_nodes.len() >= 2 {
+        for (stage, cost) in [
+            (
+                "Stage-1",
+                (|r: &NodesRow| &r.stage1) as fn(&NodesRow) -> &StageCost,
+            ),
+            ("Stage-2", |r: &NodesRow| &r.stage2),
+        ] {
+            exponents.insert(
+                format!("{stage} bytes vs n"),
+                fit(by_nodes
+                    .iter()
+                    .map(|r| (n_of(r), cost(r).bytes as f64))
+                    .collect()),
+            );
+            exponents.insert(
+                format!("{stage} messages vs n"),
+                fit(by_nodes
+                    .iter()
+                    .map(|r| (n_of(r), cost(r).messages as f64))
+                    .collect()),
+            );
+            timing_ms.insert(
+                format!("{stage} CPU vs n"),
+                fit(by_nodes.iter().map(|r| (n_of(r), cost(r).cpu_ms)).collect()),
+            );
+        }
+    }
+    if by_images.len() >= 2 {
+        exponents.insert(
+            "Stage-1 bytes vs stored images".to_owned(),
+            fit(by_images
+                .iter()
+                .map(|r| (s_of(r), r.stage1.bytes as f64))
+                .collect()),
+        );
+        exponents.insert(
+            "Stage-2 bytes vs stored images".to_owned(),
+            fit(by_images
+                .iter()
+                .map(|r| (s_of(r), r.stage2.bytes as f64))
+                .collect()),
+        );
+        exponents.insert(
+            "candidates vs stored images".to_owned(),
+            fit(by_images
+                .iter()
+                .map(|r| (s_of(r), r.candidates as f64))
+                .collect()),
+        );
+        timing_ms.insert(
+            "Stage-1 CPU vs stored images".to_owned(),
+            fit(by_images
+                .iter()
+                .map(|r| (s_of(r), r.stage1.cpu_ms))
+                .collect()),
+        );
+        timing_ms.insert(
+            "Stage-2 CPU vs stored images".to_owned(),
+            fit(by_images
+                .iter()
+                .map(|r| (s_of(r), r.stage2.cpu_ms))
+                .collect()),
+        );
+    }
+    Ok(ScalingData {
+        t: config.threshold.t(),
+        n: config.threshold.n(),
+        by_nodes,
+        by_images,
+        exponents,
+        timing_ms,
+    })
 }
 
-/// The figure of `data`, with its data.
+/// A seed for one part of the scale runs.
+fn seed_for(config: &ExperimentConfig, part: u64) -> u64 {
+    config.seed ^ 0x5ca1_e000_0000_0000 ^ part
+}
+
+/// One node count: DKG, Stage-1 of the first images, one query.
+fn node_run(
+    config: &ExperimentConfig,
+    images: &[ExperimentImage],
+    n: u8,
+) -> Result<NodesRow, SimError> {
+    let th = Threshold::new(node_sweep_threshold(n), n)
+        .map_err(|e| SimError::Params(format!("scale nodes {n}: {e}")))?;
+    let seed = seed_for(config, u64::from(n));
+    let mut sim = DealerFreeSimulator::new(th, seed);
+    sim.run_dkg(&BTreeMap::new(), &BTreeSet::new())?;
+    let key = sim
+        .key_material()
+        .cloned()
+        .ok_or_else(|| SimError::Dkg(format!("the DKG among {n} nodes left no key")))?;
+    let used = &images[..images.len().min(NODE_RUN_IMAGES)];
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut trace = Trace::new();
+    let ingested = stages::ingest(
+        th,
+        &key,
+        used,
+        &IngestOptions::default(),
+        &mut rng,
+        &mut trace,
+    )?;
+    let all: Vec<NodeId> = th.nodes().collect();
+    let found = stages::search(
+        &ingested,
+        used,
+        used.len() / 2,
+        &all,
+        &config.params,
+        &mut rng,
+        &mut trace,
+    )?;
+    if !found.retrieved {
+        return Err(SimError::Corrupt(format!(
+            "the retrieval among {n} nodes did not give the stored image"
+        )));
+    }
+    Ok(NodesRow {
+        n,
+        t: th.t(),
+        images: used.len(),
+        candidates: found.candidates,
+        stage1: StageCost::of(&trace, Stage::Stage1, seed),
+        stage2: StageCost::of(&trace, Stage::Stage2, seed),
+    })
+}
+
+/// A synthetic image: a random pHash and a random file.
+fn synthetic<R: Rng>(rng: &mut R) -> ExperimentImage {
+    let mut bytes = vec![0; SYNTHETIC_FILE_LEN];
+    rng.fill_bytes(&mut bytes);
+    ExperimentImage {
+        name: String::new(),
+        bytes,
+        hash: ImageHash(rng.random()),
+    }
+}
+
+/// One deployment grown to each of `counts` stored images, queried at each.
+fn images_runs(
+    config: &ExperimentConfig,
+    images: &[ExperimentImage],
+    query: usize,
+    counts: &BTreeSet<usize>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<ImagesRow>, SimError> {
+    let Some(&largest) = counts.last() else {
+        return Ok(Vec::new());
+    };
+    let th = config.threshold;
+    let seed = seed_for(config, 0);
+    let mut sim = DealerFreeSimulator::new(th, seed);
+    sim.run_dkg(&BTreeMap::new(), &BTreeSet::new())?;
+    let key = sim
+        .key_material()
+        .cloned()
+        .ok_or_else(|| SimError::Dkg("the DKG left no key".into()))?;
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let mut synthetic_rng = ChaCha20Rng::seed_from_u64(seed ^ 1);
+    // The real images first, then synthetic ones, in ingest order.
+    let real = images.len().min(largest);
+    let mut all: Vec<ExperimentImage> = images[..real].to_vec();
+    all.extend((real..largest).map(|_| synthetic(&mut synthetic_rng)));
+    let query = query.min(real.saturating_sub(1));
+
+    let deployment = LocalDeployment::from_key_material(th, &key, None, &mut rng)?;
+    let mut ingested = Ingested {
+        deployment,
+        report: IngestReport::default(),
+        baseline: phr_sis::SearchableSISIndex::new(),
+    };
+    let mut stage1 = Trace::new();
+    let mut stored = 0;
+    let mut rows = Vec::new();
+    let nodes: Vec<NodeId> = th.nodes().collect();
+    for (i, &count) in counts.iter().enumerate() {
+        let batch = &all[stored..count];
+        let ingest: Vec<IngestImage<'_>> = batch
+            .iter()
+            .map(|i| IngestImage {
+                bytes: &i.bytes,
+                hash: i.hash,
+            })
+            .collect();
+        let mut rec = StageRecorder::new(&mut stage1, Stage::Stage1);
+        let report = ingested.deployment.ingest_with(
+            &ingest,
+            &IngestOptions::default(),
+            &mut rng,
+            &mut rec,
+        )?;
+        ingested
+            .baseline
+            .insert_many(report.ids.iter().zip(batch).map(|(id, i)| (*id, i.hash)))
+            .map_err(|e| SimError::Params(e.to_string()))?;
+        ingested.report.ids.extend(report.ids);
+        stored = count;
+        let mut trace = Trace::new();
+        let found = stages::search(
+            &ingested,
+            &all,
+            query,
+            &nodes,
+            &config.params,
+            &mut rng,
+            &mut trace,
+        )?;
+        if !found.retrieved {
+            return Err(SimError::Corrupt(format!(
+                "the retrieval over {count} stored images did not give the stored image"
+            )));
+        }
+        let s1 = StageCost::of(&stage1, Stage::Stage1, seed);
+        rows.push(ImagesRow {
+            stored: count,
+            synthetic: count.saturating_sub(real),
+            candidates: found.candidates,
+            stage1_bytes_per_image: (s1.bytes as f64 / count as f64 * 10.0).round() / 10.0,
+            stage1: s1,
+            stage2: StageCost::of(&trace, Stage::Stage2, seed),
+        });
+        progress(i + 1);
+    }
+    Ok(rows)
+}
+
+/// The figure of `data`, with its data: Stage-1 and Stage-2 bytes against the stored
+/// images and against `n`, on log–log axes, with the fitted exponents in the notes.
 #[must_use]
-pub fn figure(
-    data: &ScalingData,
-    _all: &super::ExperimentData,
-) -> (crate::figures::Figure, serde_json::Value) {
-    let f = crate::figures::Figure::lines("scaling", "scaling", "x", "y");
-    (f, serde_json::to_value(data).unwrap_or_default())
+pub fn figure(data: &ScalingData, _all: &ExperimentData) -> (Figure, Value) {
+    let mut f = Figure::lines(
+        "scaling",
+        format!(
+            "Bytes on the wire vs stored images (t = {}, n = {}) and vs nodes (t = ceil(n/2), {} images)",
+            data.t, data.n, NODE_RUN_IMAGES
+        ),
+        "stored images, or nodes n (log scale)",
+        "bytes on the wire (log scale)",
+    )
+    .with_log_axes(true, true);
+    let points = |f: fn(&ImagesRow) -> f64| -> Vec<(f64, f64)> {
+        data.by_images
+            .iter()
+            .map(|r| (r.stored as f64, f(r)))
+            .collect()
+    };
+    let node_points = |f: fn(&NodesRow) -> f64| -> Vec<(f64, f64)> {
+        data.by_nodes
+            .iter()
+            .map(|r| (f64::from(r.n), f(r)))
+            .collect()
+    };
+    if !data.by_images.is_empty() {
+        f.series.push(Series::line(
+            "Stage-1 (all stored images) vs stored images",
+            points(|r| r.stage1.bytes as f64),
+        ));
+        f.series.push(Series::line(
+            "Stage-2 (one query) vs stored images",
+            points(|r| r.stage2.bytes as f64),
+        ));
+    }
+    if !data.by_nodes.is_empty() {
+        f.series.push(Series::line(
+            "Stage-1 vs nodes n",
+            node_points(|r| r.stage1.bytes as f64),
+        ));
+        f.series.push(Series::line(
+            "Stage-2 (one query) vs nodes n",
+            node_points(|r| r.stage2.bytes as f64),
+        ));
+    }
+    for (what, b) in &data.exponents {
+        f.notes.push(format!("{what}: grows as x^{b:.2}"));
+    }
+    for (what, b) in &data.timing_ms {
+        f.notes
+            .push(format!("{what} (measured): grows as x^{b:.2}"));
+    }
+    if let (Some(first), Some(last)) = (data.by_images.first(), data.by_images.last()) {
+        f.notes.push(format!(
+            "{} → {} stored images: {} → {} candidates per query; Stage-2 WAN latency {:.0} → {:.0} ms",
+            first.stored,
+            last.stored,
+            first.candidates,
+            last.candidates,
+            first.stage2.wan_ms,
+            last.stage2.wan_ms
+        ));
+    }
+    let value = serde_json::to_value(data).unwrap_or_else(|_| json!({}));
+    (f, value)
 }

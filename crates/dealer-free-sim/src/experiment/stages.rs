@@ -60,6 +60,8 @@ pub(crate) struct Searched {
     pub(crate) ranking: Vec<ImageId>,
     /// Whether the best match was reconstructed with the bytes ingested.
     pub(crate) retrieved: bool,
+    /// How many candidates were ranked.
+    pub(crate) candidates: usize,
 }
 
 /// Stage-2 among the nodes `alive`: a secure query for the image at `query`, then the
@@ -113,6 +115,7 @@ pub(crate) fn search<R: CryptoRng + ?Sized>(
     Ok(Searched {
         ranking: ranked.ranked.iter().map(|c| c.id).collect(),
         retrieved,
+        candidates: ranked.candidates,
     })
 }
 

@@ -1,0 +1,99 @@
+//! The scaling data: the node sweep and the stored-image sweep run the real stages, their
+//! counts follow the protocol's structure, and the same seed gives the same data apart from
+//! measured times.
+#![allow(clippy::unwrap_used)] // test code
+
+use std::collections::BTreeSet;
+
+use dealer_free_sim::experiment::{
+    ExperimentConfig, ExperimentData, ExperimentImage, FigureSet, ScaleConfig,
+    run_dealer_free_experiment,
+};
+use phr_sis::Threshold;
+use phr_sis::testing::reference_hashes;
+use serde_json::Value;
+
+fn images() -> Vec<ExperimentImage> {
+    reference_hashes("images")
+        .into_iter()
+        .take(12)
+        .map(|r| {
+            let name = r.path.file_name().unwrap().to_string_lossy().into_owned();
+            ExperimentImage {
+                bytes: name.as_bytes().to_vec(),
+                name,
+                hash: r.phash.parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+fn run(seed: u64) -> ExperimentData {
+    let mut config = ExperimentConfig::new(Threshold::new(2, 3).unwrap(), seed);
+    config.figures = BTreeSet::from([FigureSet::Scaling]);
+    config.scale = ScaleConfig {
+        nodes: vec![3, 5, 9],
+        images: vec![10, 40, 160],
+    };
+    run_dealer_free_experiment(&config, &images(), &mut |_, _, _| {}).unwrap()
+}
+
+fn without_times(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.ends_with("_ms"))
+                .map(|(k, v)| (k.clone(), without_times(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_times).collect()),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn both_sweeps_run_and_grow_as_the_protocol_says() {
+    let d = run(3);
+    let s = d.scaling.as_ref().unwrap();
+    assert!(d.stage_communication.is_empty(), "only the scaling set ran");
+    let ns: Vec<u8> = s.by_nodes.iter().map(|r| r.n).collect();
+    assert_eq!(ns, [3, 5, 9]);
+    for r in &s.by_nodes {
+        assert_eq!(r.t, r.n.div_ceil(2));
+        assert!(r.candidates >= 1, "the query finds itself at n = {}", r.n);
+        // Every node gets a token request, a record and sends an acknowledgement per image.
+        assert!(r.stage1.messages >= 3 * usize::from(r.n) * r.images.min(1));
+    }
+    // More nodes, more bytes in both stages.
+    for w in s.by_nodes.windows(2) {
+        assert!(w[1].stage1.bytes > w[0].stage1.bytes);
+        assert!(w[1].stage2.bytes > w[0].stage2.bytes);
+    }
+    let stored: Vec<usize> = s.by_images.iter().map(|r| r.stored).collect();
+    assert_eq!(stored, [10, 40, 160]);
+    assert_eq!(s.by_images[0].synthetic, 0);
+    assert_eq!(s.by_images[2].synthetic, 160 - 12);
+    for w in s.by_images.windows(2) {
+        assert!(w[1].stage1.bytes > w[0].stage1.bytes);
+        assert!(w[1].candidates >= w[0].candidates);
+    }
+    for key in [
+        "Stage-1 bytes vs n",
+        "Stage-2 bytes vs n",
+        "Stage-1 bytes vs stored images",
+        "candidates vs stored images",
+    ] {
+        let b = s.exponents[key];
+        assert!(b.is_finite() && b > 0.0, "{key}: {b}");
+    }
+    // Stage-1 grows about linearly in the stored images once synthetic images dominate.
+    let b = s.exponents["Stage-1 bytes vs stored images"];
+    assert!((0.5..1.2).contains(&b), "{b}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_scaling_data_apart_from_times() {
+    let a = serde_json::to_value(run(5).scaling).unwrap();
+    let b = serde_json::to_value(run(5).scaling).unwrap();
+    assert_eq!(without_times(&a), without_times(&b));
+}
