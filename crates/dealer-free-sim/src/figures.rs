@@ -237,6 +237,20 @@ fn check_name(name: &str) -> Result<(), FigureError> {
     }
 }
 
+/// Output files are for reading by anyone who can read the folder (`0644` before the
+/// umask), not private like a temporary file's default `0600`.
+fn readable<'a, 'b>(builder: &'a mut tempfile::Builder<'b, 'b>) -> &'a mut tempfile::Builder<'b, 'b> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644))
+    }
+    #[cfg(not(unix))]
+    {
+        builder
+    }
+}
+
 /// Writes `bytes` to `dir/file_name` through a temporary file in `dir` and a rename.
 pub(crate) fn write_atomic(
     dir: &Path,
@@ -244,10 +258,12 @@ pub(crate) fn write_atomic(
     bytes: &[u8],
 ) -> Result<PathBuf, FigureError> {
     let target = dir.join(file_name);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut tmp = readable(
+        tempfile::Builder::new()
+            .prefix(&format!(".{file_name}."))
+            .suffix(".tmp"),
+    )
+    .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(&target).map_err(|e| FigureError::Io(e.error))?;
@@ -288,10 +304,12 @@ pub fn write_figure(
     // `.png` in `dir` which is then renamed into place.
     let png_path = dir.join(format!("{}.png", fig.name));
     {
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", fig.name))
-            .suffix(".tmp.png")
-            .tempfile_in(dir)?;
+        let tmp = readable(
+            tempfile::Builder::new()
+                .prefix(&format!(".{}.", fig.name))
+                .suffix(".tmp.png"),
+        )
+        .tempfile_in(dir)?;
         {
             let root =
                 BitMapBackend::new(tmp.path(), (FIGURE_WIDTH, FIGURE_HEIGHT)).into_drawing_area();
