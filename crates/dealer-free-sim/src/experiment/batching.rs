@@ -241,9 +241,10 @@ impl BatchingData {
                 b.lan_ms,
             ));
         }
-        for batch in [first, last] {
+        let mut padding = Vec::new();
+        for batch in [last, first] {
             if let (Some(u), Some(p)) = (self.row(batch, false), self.row(batch, true)) {
-                notes.push(format!(
+                padding.push(format!(
                     "padding at batch {batch}: {} → {} bytes ({}); token requests {} → {} \
                      bytes ({} dummy images), shares {} → {} bytes ({} buckets)",
                     u.bytes,
@@ -258,7 +259,8 @@ impl BatchingData {
                 ));
             }
         }
-        for padded in [false, true] {
+        let mut compression = Vec::new();
+        for padded in [true, false] {
             if let (Some(plain), Some(c)) =
                 (self.row(last, padded), self.compressed_row(last, padded))
             {
@@ -269,7 +271,7 @@ impl BatchingData {
                 } else {
                     ""
                 };
-                notes.push(format!(
+                compression.push(format!(
                     "compression ({}, batch {last}): payloads {} → {} bytes ({}), shares {} → \
                      {} bytes ({}){verdict}",
                     if padded { "padded" } else { "unpadded" },
@@ -282,6 +284,13 @@ impl BatchingData {
                 ));
             }
         }
+        // The most telling first: batching, padding and compression at the largest batch.
+        let mut padding = padding.into_iter();
+        let mut compression = compression.into_iter();
+        notes.extend(padding.next());
+        notes.extend(compression.next());
+        notes.extend(padding);
+        notes.extend(compression);
         notes
     }
 }
@@ -331,13 +340,13 @@ pub fn figure(data: &BatchingData, _all: &super::ExperimentData) -> (Figure, ser
             f = f.with_series(Series::line(format!("{net}, padded + deflate"), compressed));
         }
     }
+    for note in data.findings() {
+        f = f.with_note(note);
+    }
     f = f.with_note(format!(
         "one batched DLEQ proof per request and node; padded = requests filled to the batch \
          with dummy images and payloads in {} buckets; latency = measured CPU + network model",
         data.payload_padding
     ));
-    for note in data.findings() {
-        f = f.with_note(note);
-    }
     (f, serde_json::to_value(data).unwrap_or_default())
 }
