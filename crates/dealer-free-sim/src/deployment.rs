@@ -9,6 +9,21 @@
 //! the file into image shares and the pHash into bit shares, and each node stores its share
 //! and bit shares atomically in its store and indexes the tokens. The nodes never see a
 //! hash, a band value or a file name.
+//!
+//! Two client-side options of [`IngestOptions`] hide or shrink what the nodes receive
+//! without changing any message format:
+//!
+//! * **Padded token requests** ([`IngestOptions::padded`]): every token request holds
+//!   exactly `batch` images; a short last group is filled with dummy images (random hashes)
+//!   whose tokens the client drops, so the size of a request and of its answers never tells
+//!   how many images a group had. (Image payloads are padded separately, by
+//!   [`SplitOptions::padding`].)
+//! * **Compressed payloads** ([`IngestOptions::compress`]): the client deflates each file
+//!   before splitting it, when that makes it smaller, and puts a one-byte marker in front
+//!   ([`frame_payload`]); the marker is part of the shared secret, so a node learns nothing
+//!   from it that the (padded) share length does not already tell. The client remembers
+//!   which images it framed, and [`LocalDeployment::retrieve_recorded`] undoes the framing,
+//!   so retrieval returns the bytes ingested.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -124,6 +139,11 @@ pub struct IngestOptions {
     pub split: SplitOptions,
     /// Images per token request (`0`: as many as one request holds).
     pub batch_images: usize,
+    /// Every token request holds exactly `batch_images` images (with `0`: as many as the
+    /// first request), a short last group filled with dummy images whose tokens are dropped.
+    pub padded: bool,
+    /// Deflate each file before splitting when that makes it smaller ([`frame_payload`]).
+    pub compress: bool,
     /// Nodes that are down during the ingest (crashed): no token request, no record.
     pub unreachable: BTreeSet<NodeId>,
 }
@@ -137,6 +157,55 @@ pub struct IngestReport {
     pub bytes: IngestBytes,
     /// Per node that stored nothing or part: the ids it misses.
     pub not_stored: BTreeMap<NodeId, Vec<ImageId>>,
+    /// Bytes of the secrets split, all images together: the files, or their framed
+    /// (possibly deflated) payloads with [`IngestOptions::compress`]; before padding.
+    pub payload_bytes: usize,
+    /// Dummy images added to token requests by [`IngestOptions::padded`].
+    pub dummy_images: usize,
+}
+
+/// The marker of a framed payload that holds the file as it is.
+pub const PAYLOAD_RAW: u8 = 0;
+/// The marker of a framed payload that holds the file deflated (raw DEFLATE, RFC 1951).
+pub const PAYLOAD_DEFLATE: u8 = 1;
+/// The deflate level of [`frame_payload`] (miniz's default).
+pub const DEFLATE_LEVEL: u8 = 6;
+
+/// The secret shared for `file` when compression is on: [`PAYLOAD_DEFLATE`] and the file
+/// deflated if that is shorter than the file, else [`PAYLOAD_RAW`] and the file. Never more
+/// than one byte longer than `file`.
+#[must_use]
+pub fn frame_payload(file: &[u8]) -> Vec<u8> {
+    let deflated = miniz_oxide::deflate::compress_to_vec(file, DEFLATE_LEVEL);
+    let mut out = Vec::with_capacity(1 + deflated.len().min(file.len()));
+    if deflated.len() < file.len() {
+        out.push(PAYLOAD_DEFLATE);
+        out.extend_from_slice(&deflated);
+    } else {
+        out.push(PAYLOAD_RAW);
+        out.extend_from_slice(file);
+    }
+    out
+}
+
+/// The file of a payload framed by [`frame_payload`]; inflates at most
+/// [`phr_sis::share::MAX_PADDED_LEN`] bytes.
+///
+/// # Errors
+/// [`SimError::Corrupt`] for an empty payload, an unknown marker or a bad deflate stream.
+pub fn unframe_payload(payload: &[u8]) -> Result<Vec<u8>, SimError> {
+    let limit = usize::try_from(phr_sis::share::MAX_PADDED_LEN).unwrap_or(usize::MAX);
+    match payload.split_first() {
+        Some((&PAYLOAD_RAW, file)) => Ok(file.to_vec()),
+        Some((&PAYLOAD_DEFLATE, deflated)) => {
+            miniz_oxide::inflate::decompress_to_vec_with_limit(deflated, limit)
+                .map_err(|e| SimError::Corrupt(format!("a deflated payload: {e}")))
+        }
+        Some((marker, _)) => Err(SimError::Corrupt(format!(
+            "a payload with the unknown marker {marker}"
+        ))),
+        None => Err(SimError::Corrupt("an empty framed payload".into())),
+    }
 }
 
 /// Bytes of the message that hands a node its record of one image: a 2-byte header, the
@@ -158,6 +227,8 @@ pub struct LocalDeployment {
     threshold: Threshold,
     nodes: Vec<LocalNode>,
     oprf: OprfPublic,
+    /// The client's note of the images it ingested framed ([`IngestOptions::compress`]).
+    framed: BTreeSet<ImageId>,
     dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
 }
@@ -296,6 +367,7 @@ impl LocalDeployment {
             threshold,
             nodes,
             oprf,
+            framed: BTreeSet::new(),
             dir,
             _temp: temp,
         })
@@ -377,16 +449,50 @@ impl LocalDeployment {
         rng: &mut R,
         rec: &mut StageRecorder<'_>,
     ) -> Result<(Vec<Vec<Token>>, IngestBytes), SimError> {
+        self.band_tokens_padded(hashes, from, batch, false, rng, rec)
+            .map(|(tokens, bytes, _)| (tokens, bytes))
+    }
+
+    /// [`LocalDeployment::band_tokens_batched`]; with `padded`, every request holds exactly
+    /// `batch` images (with `batch = 0`: as many as the first request), a short last group
+    /// filled with dummy images (uniformly random hashes) whose tokens are dropped. The
+    /// requests are ordinary [`TokenRequest`]s: the nodes cannot tell a dummy image from a
+    /// real one. Also returns the number of dummy images.
+    ///
+    /// # Errors
+    /// As [`LocalDeployment::band_tokens`].
+    pub fn band_tokens_padded<R: CryptoRng + ?Sized>(
+        &self,
+        hashes: &[ImageHash],
+        from: &[NodeId],
+        batch: usize,
+        padded: bool,
+        rng: &mut R,
+        rec: &mut StageRecorder<'_>,
+    ) -> Result<(Vec<Vec<Token>>, IngestBytes, usize), SimError> {
         let oprf = |e: &dyn std::fmt::Display| SimError::Oprf(e.to_string());
         let mut out = Vec::with_capacity(hashes.len());
         let mut bytes = IngestBytes::default();
+        let mut dummies = 0;
         let most = self.oprf.context.max_images().max(1);
-        let batch = if batch == 0 { most } else { batch.min(most) };
+        let batch = if batch == 0 {
+            most.min(hashes.len().max(1))
+        } else {
+            batch.min(most)
+        };
         for group in hashes.chunks(batch) {
             rec.round("token-request");
             let start = Instant::now();
+            let mut request_hashes = group.to_vec();
+            if padded {
+                while request_hashes.len() < batch {
+                    request_hashes.push(ImageHash(rng.random()));
+                    dummies += 1;
+                }
+            }
             let (state, request) =
-                TokenRequest::for_images(&self.oprf.context, group, rng).map_err(|e| oprf(&e))?;
+                TokenRequest::for_images(&self.oprf.context, &request_hashes, rng)
+                    .map_err(|e| oprf(&e))?;
             let wire = request.to_bytes();
             rec.cpu(Party::Client, start.elapsed());
             for id in from {
@@ -435,11 +541,12 @@ impl LocalDeployment {
             out.extend(
                 images
                     .into_iter()
+                    .take(group.len())
                     .map(|tokens| tokens.iter().map(|t| *t.as_bytes()).collect()),
             );
             rec.cpu(Party::Client, start.elapsed());
         }
-        Ok((out, bytes))
+        Ok((out, bytes, dummies))
     }
 
     /// Stage-1 for `images`: tokens from the threshold VOPRF of every node, image shares
@@ -506,14 +613,24 @@ impl LocalDeployment {
             .filter(|n| !options.unreachable.contains(n))
             .collect();
         let hashes: Vec<ImageHash> = images.iter().map(|i| i.hash).collect();
-        let (tokens, mut bytes) =
-            self.band_tokens_batched(&hashes, &reachable, options.batch_images, rng, rec)?;
+        let (tokens, mut bytes, dummy_images) = self.band_tokens_padded(
+            &hashes,
+            &reachable,
+            options.batch_images,
+            options.padded,
+            rng,
+            rec,
+        )?;
         rec.round("share");
         let start = Instant::now();
         let mut prepared = Vec::with_capacity(images.len());
+        let mut payload_bytes = 0;
         for image in images {
             let id = ImageId(rng.random());
-            let shares = split_image(image.bytes, id, self.threshold, &options.split, rng)
+            let framed = options.compress.then(|| frame_payload(image.bytes));
+            let secret = framed.as_deref().unwrap_or(image.bytes);
+            payload_bytes += secret.len();
+            let shares = split_image(secret, id, self.threshold, &options.split, rng)
                 .map_err(|e| SimError::Share(e.to_string()))?;
             let bit_shares = share_hash_bits(image.hash, self.threshold.t(), &all, rng)
                 .map_err(|e| SimError::Params(e.to_string()))?;
@@ -537,6 +654,9 @@ impl LocalDeployment {
                     bytes.store += len;
                 }
             }
+        }
+        if options.compress {
+            self.framed.extend(prepared.iter().map(|(id, _)| *id));
         }
         rec.round("store");
         let mut not_stored = BTreeMap::new();
@@ -571,17 +691,21 @@ impl LocalDeployment {
             ids: prepared.iter().map(|(id, _)| *id).collect(),
             bytes,
             not_stored,
+            payload_bytes,
+            dummy_images,
         })
     }
 
     /// Retrieval (the end of Stage-2): asks the nodes `from` for their shares of `id`
     /// (`share-request`, [`SHARE_REQUEST_LEN`] bytes each), each answers with its stored
     /// share (`share-response`), and the client verifies them and reconstructs the image
-    /// from any `t` good ones (`reconstruct`). Returns the image bytes and the nodes whose
-    /// shares were rejected.
+    /// from any `t` good ones (`reconstruct`), undoing [`frame_payload`] for an image
+    /// ingested with [`IngestOptions::compress`]. Returns the image bytes and the nodes
+    /// whose shares were rejected.
     ///
     /// # Errors
-    /// [`SimError::Share`] with fewer than `t` good shares, [`SimError::Store`].
+    /// [`SimError::Share`] with fewer than `t` good shares, [`SimError::Store`],
+    /// [`SimError::Corrupt`] for a framed payload that does not decode.
     pub fn retrieve_recorded(
         &self,
         id: ImageId,
@@ -618,8 +742,13 @@ impl LocalDeployment {
             .filter_map(|b| Share::from_bytes(b).ok())
             .collect();
         let done = reconstruct(&shares).map_err(|e| SimError::Share(e.to_string()))?;
+        let image = if self.framed.contains(&id) {
+            unframe_payload(&done.image)?
+        } else {
+            done.image.to_vec()
+        };
         rec.cpu(Party::Client, start.elapsed());
         let rejected = done.rejected.iter().map(|r| r.node).collect();
-        Ok((done.image.to_vec(), rejected))
+        Ok((image, rejected))
     }
 }

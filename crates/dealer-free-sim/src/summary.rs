@@ -99,5 +99,39 @@ pub fn summary_markdown(data: &ExperimentData, run: &RunInfo) -> String {
             r.dkg_wan_ms
         );
     }
+    batching_section(&mut s, data);
     s
+}
+
+/// The `## batching` section: one line per run, then what each option saves or costs.
+fn batching_section(s: &mut String, data: &ExperimentData) {
+    let Some(b) = &data.batching else {
+        return;
+    };
+    let _ = writeln!(s, "\n## batching\n");
+    let _ = writeln!(
+        s,
+        "| images per request | padded | compressed | token requests | messages | bytes | token bytes | share bytes | LAN (ms) | WAN (ms) |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    for r in &b.rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} |",
+            r.batch,
+            yes(r.padded),
+            yes(r.compressed),
+            r.token_requests,
+            r.messages,
+            r.bytes,
+            r.token_bytes,
+            r.share_bytes,
+            r.lan_ms,
+            r.wan_ms
+        );
+    }
+    let _ = writeln!(s);
+    for note in b.findings() {
+        let _ = writeln!(s, "- {note}");
+    }
 }
