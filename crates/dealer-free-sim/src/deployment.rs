@@ -19,11 +19,12 @@
 //!   how many images a group had. (Image payloads are padded separately, by
 //!   [`SplitOptions::padding`].)
 //! * **Compressed payloads** ([`IngestOptions::compress`]): the client deflates each file
-//!   before splitting it, when that makes it smaller, and puts a one-byte marker in front
-//!   ([`frame_payload`]); the marker is part of the shared secret, so a node learns nothing
-//!   from it that the (padded) share length does not already tell. The client remembers
-//!   which images it framed, and [`LocalDeployment::retrieve_recorded`] undoes the framing,
-//!   so retrieval returns the bytes ingested.
+//!   before splitting it, when that makes it smaller. Every shared secret is framed
+//!   ([`frame_payload`]): a one-byte marker (raw or deflated) and the payload, so a share
+//!   says by itself how to read it back, whoever retrieves it. The marker is part of the
+//!   shared secret, so a node learns nothing from it that the (padded) share length does not
+//!   already tell; [`LocalDeployment::retrieve_recorded`] undoes the framing, so retrieval
+//!   returns the bytes ingested.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -157,8 +158,8 @@ pub struct IngestReport {
     pub bytes: IngestBytes,
     /// Per node that stored nothing or part: the ids it misses.
     pub not_stored: BTreeMap<NodeId, Vec<ImageId>>,
-    /// Bytes of the secrets split, all images together: the files, or their framed
-    /// (possibly deflated) payloads with [`IngestOptions::compress`]; before padding.
+    /// Bytes of the secrets split, all images together: the framed files ([`frame_payload`],
+    /// deflated with [`IngestOptions::compress`] where that is shorter); before padding.
     pub payload_bytes: usize,
     /// Dummy images added to token requests by [`IngestOptions::padded`].
     pub dummy_images: usize,
@@ -171,19 +172,24 @@ pub const PAYLOAD_DEFLATE: u8 = 1;
 /// The deflate level of [`frame_payload`] (miniz's default).
 pub const DEFLATE_LEVEL: u8 = 6;
 
-/// The secret shared for `file` when compression is on: [`PAYLOAD_DEFLATE`] and the file
-/// deflated if that is shorter than the file, else [`PAYLOAD_RAW`] and the file. Never more
-/// than one byte longer than `file`.
+/// The secret shared for `file`: with `compress`, [`PAYLOAD_DEFLATE`] and the file deflated
+/// if that is shorter than the file; otherwise [`PAYLOAD_RAW`] and the file. Never more than
+/// one byte longer than `file`.
 #[must_use]
-pub fn frame_payload(file: &[u8]) -> Vec<u8> {
-    let deflated = miniz_oxide::deflate::compress_to_vec(file, DEFLATE_LEVEL);
-    let mut out = Vec::with_capacity(1 + deflated.len().min(file.len()));
-    if deflated.len() < file.len() {
-        out.push(PAYLOAD_DEFLATE);
-        out.extend_from_slice(&deflated);
-    } else {
-        out.push(PAYLOAD_RAW);
-        out.extend_from_slice(file);
+pub fn frame_payload(file: &[u8], compress: bool) -> Vec<u8> {
+    let deflated = compress
+        .then(|| miniz_oxide::deflate::compress_to_vec(file, DEFLATE_LEVEL))
+        .filter(|d| d.len() < file.len());
+    let mut out = Vec::with_capacity(1 + deflated.as_ref().map_or(file.len(), Vec::len));
+    match deflated {
+        Some(d) => {
+            out.push(PAYLOAD_DEFLATE);
+            out.extend_from_slice(&d);
+        }
+        None => {
+            out.push(PAYLOAD_RAW);
+            out.extend_from_slice(file);
+        }
     }
     out
 }
@@ -227,8 +233,6 @@ pub struct LocalDeployment {
     threshold: Threshold,
     nodes: Vec<LocalNode>,
     oprf: OprfPublic,
-    /// The client's note of the images it ingested framed ([`IngestOptions::compress`]).
-    framed: BTreeSet<ImageId>,
     dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
 }
@@ -367,7 +371,6 @@ impl LocalDeployment {
             threshold,
             nodes,
             oprf,
-            framed: BTreeSet::new(),
             dir,
             _temp: temp,
         })
@@ -627,10 +630,9 @@ impl LocalDeployment {
         let mut payload_bytes = 0;
         for image in images {
             let id = ImageId(rng.random());
-            let framed = options.compress.then(|| frame_payload(image.bytes));
-            let secret = framed.as_deref().unwrap_or(image.bytes);
+            let secret = frame_payload(image.bytes, options.compress);
             payload_bytes += secret.len();
-            let shares = split_image(secret, id, self.threshold, &options.split, rng)
+            let shares = split_image(&secret, id, self.threshold, &options.split, rng)
                 .map_err(|e| SimError::Share(e.to_string()))?;
             let bit_shares = share_hash_bits(image.hash, self.threshold.t(), &all, rng)
                 .map_err(|e| SimError::Params(e.to_string()))?;
@@ -654,9 +656,6 @@ impl LocalDeployment {
                     bytes.store += len;
                 }
             }
-        }
-        if options.compress {
-            self.framed.extend(prepared.iter().map(|(id, _)| *id));
         }
         rec.round("store");
         let mut not_stored = BTreeMap::new();
@@ -699,8 +698,7 @@ impl LocalDeployment {
     /// Retrieval (the end of Stage-2): asks the nodes `from` for their shares of `id`
     /// (`share-request`, [`SHARE_REQUEST_LEN`] bytes each), each answers with its stored
     /// share (`share-response`), and the client verifies them and reconstructs the image
-    /// from any `t` good ones (`reconstruct`), undoing [`frame_payload`] for an image
-    /// ingested with [`IngestOptions::compress`]. Returns the image bytes and the nodes
+    /// from any `t` good ones (`reconstruct`), undoing [`frame_payload`]. Returns the image bytes and the nodes
     /// whose shares were rejected.
     ///
     /// # Errors
@@ -742,11 +740,7 @@ impl LocalDeployment {
             .filter_map(|b| Share::from_bytes(b).ok())
             .collect();
         let done = reconstruct(&shares).map_err(|e| SimError::Share(e.to_string()))?;
-        let image = if self.framed.contains(&id) {
-            unframe_payload(&done.image)?
-        } else {
-            done.image.to_vec()
-        };
+        let image = unframe_payload(&done.image)?;
         rec.cpu(Party::Client, start.elapsed());
         let rejected = done.rejected.iter().map(|r| r.node).collect();
         Ok((image, rejected))

@@ -239,7 +239,9 @@ fn check_name(name: &str) -> Result<(), FigureError> {
 
 /// Output files are for reading by anyone who can read the folder (`0644` before the
 /// umask), not private like a temporary file's default `0600`.
-fn readable<'a, 'b>(builder: &'a mut tempfile::Builder<'b, 'b>) -> &'a mut tempfile::Builder<'b, 'b> {
+fn readable<'a, 'b>(
+    builder: &'a mut tempfile::Builder<'b, 'b>,
+) -> &'a mut tempfile::Builder<'b, 'b> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

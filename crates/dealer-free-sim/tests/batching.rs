@@ -182,11 +182,14 @@ fn retrieval_is_byte_identical_with_padding_and_compression() {
     let mut bmp = b"BM".to_vec();
     bmp.extend((0..60_000u32).map(|i| u8::try_from((i / 97) % 7 * 31).unwrap()));
     let noise: Vec<u8> = (0..20_000).map(|_| rng.random()).collect();
-    assert_eq!(frame_payload(&bmp)[0], PAYLOAD_DEFLATE);
-    assert!(frame_payload(&bmp).len() < bmp.len() / 4);
-    assert_eq!(frame_payload(&noise)[0], PAYLOAD_RAW);
-    assert_eq!(frame_payload(&noise).len(), noise.len() + 1);
-    assert_eq!(unframe_payload(&frame_payload(&bmp)).unwrap(), bmp);
+    assert_eq!(frame_payload(&bmp, true)[0], PAYLOAD_DEFLATE);
+    assert!(frame_payload(&bmp, true).len() < bmp.len() / 4);
+    assert_eq!(frame_payload(&noise, true)[0], PAYLOAD_RAW);
+    assert_eq!(frame_payload(&noise, true).len(), noise.len() + 1);
+    assert_eq!(unframe_payload(&frame_payload(&bmp, true)).unwrap(), bmp);
+    // Without compression the file is framed as it is.
+    assert_eq!(frame_payload(&bmp, false)[0], PAYLOAD_RAW);
+    assert_eq!(unframe_payload(&frame_payload(&bmp, false)).unwrap(), bmp);
     assert!(unframe_payload(&[]).is_err());
     assert!(unframe_payload(&[7, 1, 2]).is_err());
     assert!(unframe_payload(&[PAYLOAD_DEFLATE, 0xff, 0xff]).is_err());
@@ -217,7 +220,8 @@ fn retrieval_is_byte_identical_with_padding_and_compression() {
         if compress {
             assert!(report.payload_bytes < file_bytes, "the BMP shrinks");
         } else {
-            assert_eq!(report.payload_bytes, file_bytes);
+            // Every payload is framed: one marker byte per file.
+            assert_eq!(report.payload_bytes, file_bytes + files.len());
         }
         let mut rec = StageRecorder::new(&mut trace, Stage::Stage2);
         for (id, (bytes, _)) in report.ids.iter().zip(&files) {
