@@ -246,3 +246,22 @@ fn misbehaving_nodes_up_to_the_limit_are_reported() {
         }
     }
 }
+
+/// The `fault_tolerance` section of `summary.md` at (3, 5) over every reference image
+/// (run with `--ignored --nocapture`, in release).
+#[test]
+#[ignore = "slow: the whole fault_tolerance set over every reference image"]
+fn print_the_fault_tolerance_summary_at_3_5() {
+    let all = images(usize::MAX);
+    let mut config = ExperimentConfig::new(Threshold::new(3, 5).unwrap(), 0);
+    config.figures = BTreeSet::from([FigureSet::FaultTolerance]);
+    let data = run_dealer_free_experiment(&config, &all, &mut |_, _, _| {}).unwrap();
+    let run = dealer_free_sim::summary::RunInfo {
+        command_line: String::new(),
+        version: String::new(),
+        machine: String::new(),
+    };
+    let summary = dealer_free_sim::summary::summary_markdown(&data, &run);
+    let section = summary.split("## fault_tolerance").nth(1).unwrap_or("");
+    println!("{} images\n## fault_tolerance{section}", all.len());
+}

@@ -121,17 +121,16 @@ fn dkg(
 }
 
 fn dkg_row(scenario: String, fault: String, faulty: usize, run: &DkgRun) -> FaultRow {
+    // The first failing node's error (the others' are usually the same, seen from them).
     let reason = (!run.summary.honest_agree).then(|| {
-        let failures: Vec<String> = run
-            .summary
-            .failures
-            .iter()
-            .map(|(id, e)| format!("node {id}: {e}"))
-            .collect();
-        if failures.is_empty() {
-            "no agreed key".to_owned()
-        } else {
-            format!("no agreed key ({})", failures.join("; "))
+        let failures = &run.summary.failures;
+        match failures.iter().next() {
+            None => "no agreed key".to_owned(),
+            Some((id, e)) if failures.len() == 1 => format!("no agreed key (node {id}: {e})"),
+            Some((id, e)) => format!(
+                "no agreed key (node {id}: {e}; {} more nodes failed)",
+                failures.len() - 1
+            ),
         }
     });
     FaultRow {
