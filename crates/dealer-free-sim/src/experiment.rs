@@ -8,8 +8,10 @@
 //!   bytes in `n`.
 //! * **stage_latency**: each stage's latency under the LAN and WAN presets of
 //!   [`NetworkModel`], both designs.
-//! * **fault_tolerance**: whether the DKG ends with a key, and the secure search and the
-//!   retrieval still work, as `k` nodes crash; the DKG with `t − 1` misbehaving nodes.
+//! * **fault_tolerance**: nodes crash during the DKG, Stage-1 or Stage-2, up to `t`
+//!   nodes misbehave in the DKG, DKG messages are dropped, messages are delayed: whether the
+//!   DKG ends with a key, the secure search with the fault-free ranking and the retrieval with
+//!   the right bytes, and the latency of the stage hit.
 //! * **batching**: Stage-1's messages, bytes and time vs images per token request, with and
 //!   without padding ([`batching`]).
 //! * **scaling**: how the stages' costs grow with `n` and the number of stored images, with
@@ -273,21 +275,33 @@ pub struct DkgRow {
     pub dealer_bytes: usize,
 }
 
-/// One fault scenario.
+/// One fault scenario (see the `fault_tolerance` figure set in the module documentation).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FaultRow {
-    /// What was injected.
+    /// What was injected, in words.
     pub scenario: String,
-    /// Nodes crashed or misbehaving.
+    /// The stage the fault hits: "DKG", "Stage-1" or "Stage-2".
+    pub stage: &'static str,
+    /// "crash", "misbehave:<kind>" (the `Misbehaviour`'s name), "drop" or "delay".
+    pub fault: String,
+    /// Nodes crashed, misbehaving, or whose messages were dropped or delayed.
     pub faulty: usize,
-    /// The DKG ended with an agreed key.
-    pub dkg_key: bool,
-    /// The secure search returned the fault-free ranking (`None`: not run, too few nodes).
+    /// The honest nodes agreed on a key (for a delay: the fault-free run's key); `None`: no
+    /// DKG in this scenario.
+    pub dkg_key: Option<bool>,
+    /// The dealers the honest nodes disqualified.
+    pub disqualified: Vec<u8>,
+    /// The secure search returned the fault-free ranking; `None`: not run or not possible
+    /// (see `reason`).
     pub search_same: Option<bool>,
-    /// The best match was reconstructed byte-identically.
+    /// A known image (the query's own) was reconstructed byte-identically from the alive
+    /// nodes that hold it; `Some(false)` with `reason` when too few do; `None`: not run.
     pub retrieval_ok: Option<bool>,
-    /// DKG latency under the WAN preset (measured CPU plus the model).
-    pub dkg_wan_ms: f64,
+    /// Why something was not possible (the typed error's text), if anything was not.
+    pub reason: Option<String>,
+    /// The latency of the stage hit, under the WAN preset (measured CPU plus the model,
+    /// with the scenario's delays).
+    pub latency_wan_ms: f64,
 }
 
 /// Every figure's data.

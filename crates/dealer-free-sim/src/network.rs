@@ -13,6 +13,10 @@
 //! * the round ends when its last message arrives, or when the last party's CPU ends if
 //!   that is later (or if the round has no message).
 //!
+//! [`NetworkModel::stage_latency_delayed`] replays the same way with an extra one-way delay
+//! on chosen links (sender → recipient): those messages arrive that much later, every other
+//! quantity (jitter draws included) is unchanged, so a delay can only lengthen a round.
+//!
 //! Jitter is drawn uniformly from `[0, jitter]` (whole nanoseconds) by a ChaCha20 generator
 //! seeded with the caller's seed, one draw per message in recording order, so the same
 //! trace, model and seed always give the same [`StageLatency`]. Receivers' processing is
@@ -88,13 +92,26 @@ impl NetworkModel {
     /// `seed` fixes the jitter.
     #[must_use]
     pub fn stage_latency(&self, trace: &Trace, stage: Stage, seed: u64) -> StageLatency {
+        self.stage_latency_delayed(trace, stage, seed, &BTreeMap::new())
+    }
+
+    /// [`NetworkModel::stage_latency`] with `delay[(sender, recipient)]` added to the
+    /// arrival of every message on that link (module documentation).
+    #[must_use]
+    pub fn stage_latency_delayed(
+        &self,
+        trace: &Trace,
+        stage: Stage,
+        seed: u64,
+        delay: &BTreeMap<(Party, Party), Duration>,
+    ) -> StageLatency {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let jitter_ns = u64::try_from(self.jitter.as_nanos()).unwrap_or(u64::MAX);
-        // step → (round name, CPU per party, messages as (sender, bytes) in order)
+        // step → (round name, CPU per party, messages as (sender, recipient, bytes) in order)
         struct RoundRecords {
             name: String,
             cpu: BTreeMap<Party, Duration>,
-            sends: Vec<(Party, usize)>,
+            sends: Vec<(Party, Party, usize)>,
         }
         let mut rounds: BTreeMap<u32, RoundRecords> = BTreeMap::new();
         fn entry<'a>(
@@ -117,14 +134,14 @@ impl NetworkModel {
         for m in trace.stage_messages(stage) {
             entry(&mut rounds, m.step, &m.round)
                 .sends
-                .push((m.from, m.bytes));
+                .push((m.from, m.to, m.bytes));
         }
         let mut total = Duration::ZERO;
         let mut per_round = Vec::with_capacity(rounds.len());
         for round in rounds.into_values() {
             let mut end = round.cpu.values().copied().max().unwrap_or_default();
             let mut uplink: BTreeMap<Party, usize> = BTreeMap::new();
-            for (from, bytes) in round.sends {
+            for (from, to, bytes) in round.sends {
                 let queued = uplink.entry(from).or_default();
                 *queued = queued.saturating_add(bytes);
                 let jitter = Duration::from_nanos(if jitter_ns == 0 {
@@ -136,7 +153,8 @@ impl NetworkModel {
                 let arrival = cpu
                     .saturating_add(self.latency)
                     .saturating_add(jitter)
-                    .saturating_add(self.transmission(*queued));
+                    .saturating_add(self.transmission(*queued))
+                    .saturating_add(delay.get(&(from, to)).copied().unwrap_or_default());
                 end = end.max(arrival);
             }
             total = total.saturating_add(end);
@@ -278,6 +296,27 @@ mod tests {
         assert_eq!(
             slow().stage_latency(&Trace::new(), Stage::Dkg, 0).total,
             Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn a_delayed_link_delays_its_messages_only() {
+        let mut t = Trace::new();
+        t.record_message(msg(1, node(1), node(2), 3));
+        t.record_message(msg(1, node(2), node(1), 3));
+        let ms = Duration::from_millis;
+        assert_eq!(slow().stage_latency(&t, Stage::Dkg, 1).total, ms(4));
+        let late = BTreeMap::from([((node(1), node(2)), ms(10))]);
+        assert_eq!(
+            slow().stage_latency_delayed(&t, Stage::Dkg, 1, &late).total,
+            ms(14)
+        );
+        let elsewhere = BTreeMap::from([((node(1), node(3)), ms(10))]);
+        assert_eq!(
+            slow()
+                .stage_latency_delayed(&t, Stage::Dkg, 1, &elsewhere)
+                .total,
+            ms(4)
         );
     }
 

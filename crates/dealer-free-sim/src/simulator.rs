@@ -28,6 +28,20 @@
 //! **Crashed nodes** run no session: they send nothing, and messages addressed to them are
 //! not delivered (nor recorded). Their peers see them as silent in every round.
 //!
+//! **Message faults** ([`MessageFaults`], [`DealerFreeSimulator::run_dkg_with`]). A dropped
+//! message is one the driver does not deliver (nor record): the recipient's session never
+//! sees it and, at the end of the round, treats it as missing exactly as it treats a silent
+//! sender's (a missing deal leads to a complaint the dealer must answer; a missing complaint,
+//! justification or confirmation counts as silence and may end in a transcript mismatch,
+//! reported in [`DkgRunSummary::failures`]). The model does not stretch the round to the
+//! recipient's deadline: a drop changes what is delivered, not the round's duration. Drops
+//! are explicit `(round, sender, recipient)` triples and/or a rate, drawn per delivery in
+//! delivery order from a ChaCha20 generator of its own seed (the protocol's randomness is
+//! untouched), so a run with message faults is as deterministic as one without. Delays do not
+//! change what the parties compute; they are kept with the drops so that one value describes
+//! a run's message faults, and [`crate::network::NetworkModel::stage_latency_delayed`] adds
+//! them to the arrival of the messages on those links.
+//!
 //! **Guarantees.** The same threshold, seed and calls give the same trace apart from the CPU
 //! times ([`Trace::without_cpu_times`]) and the same key material. CPU is measured with
 //! [`Instant`] around each party's calls on the calling thread, on which all parties run
@@ -37,7 +51,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use dealer_free::dkg::{
-    DkgOutput, DkgParams, DkgSession, KeyShare, Misbehaviour, Recipient, local,
+    DkgOutput, DkgParams, DkgSession, KeyShare, Misbehaviour, Recipient, Round, local,
 };
 use dealer_free::identity::{NodeKeys, SEAL_OVERHEAD, SIGNATURE_LEN, SigningKey};
 use dealer_free::oprf::PublicKey;
@@ -45,7 +59,7 @@ use dealer_free::oprf::threshold::verification_shares_from_points;
 use dealer_free::vss::{FeldmanDealer, POINT_LEN, verify_share};
 use dealer_free::wire::peek_kind;
 use phr_sis::{NodeId, Threshold};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::SimError;
@@ -84,6 +98,30 @@ pub struct KeyMaterial {
     pub verification_shares: BTreeMap<NodeId, PublicKey>,
 }
 
+/// Faults of the messages of a DKG run (module documentation): which are dropped and which
+/// links are slower.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageFaults {
+    /// Messages not delivered: `(round, sender, recipient)`.
+    pub drop: BTreeSet<(Round, NodeId, NodeId)>,
+    /// The probability with which any other delivery is dropped (`0`: none; values outside
+    /// `[0, 1]` are clamped).
+    pub drop_rate: f64,
+    /// Seed of the generator that draws the rate's drops.
+    pub drop_seed: u64,
+    /// Extra one-way delay on the link `sender → recipient`, in every round and stage
+    /// replayed with it ([`crate::network::NetworkModel::stage_latency_delayed`]).
+    pub delay: BTreeMap<(Party, Party), Duration>,
+}
+
+impl MessageFaults {
+    /// Whether nothing is dropped.
+    #[must_use]
+    pub fn drops_nothing(&self) -> bool {
+        self.drop.is_empty() && (self.drop_rate.is_nan() || self.drop_rate <= 0.0)
+    }
+}
+
 /// The outcome of [`DealerFreeSimulator::run_dkg`].
 #[derive(Debug, Clone)]
 pub struct DkgRunSummary {
@@ -108,6 +146,8 @@ pub struct DkgRunSummary {
     pub messages: usize,
     /// Bytes delivered in this run.
     pub bytes: usize,
+    /// Messages dropped in this run ([`MessageFaults`]).
+    pub dropped: usize,
 }
 
 /// The outcome of [`DealerFreeSimulator::run_dealer_setup`].
@@ -219,6 +259,33 @@ impl DealerFreeSimulator {
         faulty: &BTreeMap<NodeId, Misbehaviour>,
         crashed: &BTreeSet<NodeId>,
     ) -> Result<DkgRunSummary, SimError> {
+        self.run_dkg_with(faulty, crashed, &MessageFaults::default())
+    }
+
+    /// [`DealerFreeSimulator::run_dkg`] with the messages in `msg_faults.drop` (and a share
+    /// `msg_faults.drop_rate` of the others) not delivered (module documentation). The
+    /// delays of `msg_faults` do not change the run.
+    ///
+    /// # Errors
+    /// As [`DealerFreeSimulator::run_dkg`]; [`SimError::Params`] for a dropped message of a
+    /// node that does not exist.
+    pub fn run_dkg_with(
+        &mut self,
+        faulty: &BTreeMap<NodeId, Misbehaviour>,
+        crashed: &BTreeSet<NodeId>,
+        msg_faults: &MessageFaults,
+    ) -> Result<DkgRunSummary, SimError> {
+        self.check_nodes(
+            "dropped message's",
+            msg_faults.drop.iter().flat_map(|(_, a, b)| [a, b]),
+        )?;
+        let mut drop_rng = ChaCha20Rng::seed_from_u64(msg_faults.drop_seed);
+        let drop_rate = if msg_faults.drop_rate.is_nan() {
+            0.0
+        } else {
+            msg_faults.drop_rate.clamp(0.0, 1.0)
+        };
+        let mut dropped = 0;
         self.check_nodes("faulty", faulty.keys())?;
         self.check_nodes("crashed", crashed.iter())?;
         self.runs += 1;
@@ -260,12 +327,9 @@ impl DealerFreeSimulator {
             sessions.insert(*id, session);
             outbox.extend(out);
         }
-        let rounds = [
-            dealer_free::dkg::Round::Deal,
-            dealer_free::dkg::Round::Complain,
-            dealer_free::dkg::Round::Justify,
-            dealer_free::dkg::Round::Confirm,
-        ];
+        let rounds = [Round::Deal, Round::Complain, Round::Justify, Round::Confirm];
+        let messages_dropped =
+            |round: Round, from: NodeId, to: NodeId| msg_faults.drop.contains(&(round, from, to));
         let (mut messages, mut bytes) = (0, 0);
         for (i, round) in rounds.into_iter().enumerate() {
             let step = base + u32::try_from(i).unwrap_or(u32::MAX);
@@ -279,6 +343,11 @@ impl DealerFreeSimulator {
                 };
                 let kind = peek_kind(&msg.bytes).ok();
                 for to in targets {
+                    let random_drop = drop_rate > 0.0 && drop_rng.random::<f64>() < drop_rate;
+                    if random_drop || messages_dropped(msg.round, msg.from, to) {
+                        dropped += 1;
+                        continue;
+                    }
                     messages += 1;
                     bytes += msg.bytes.len();
                     self.trace.record_message(MessageRecord {
@@ -305,7 +374,7 @@ impl DealerFreeSimulator {
                 match result {
                     Ok((s, out)) => {
                         outbox.extend(out);
-                        if s.round() == dealer_free::dkg::Round::Done {
+                        if s.round() == Round::Done {
                             if let Some(o) = s.into_output() {
                                 outputs.insert(id, o);
                             }
@@ -349,6 +418,7 @@ impl DealerFreeSimulator {
             key_shares: BTreeMap::new(),
             messages,
             bytes,
+            dropped,
         };
         if let Some(r) = reference.filter(|_| honest_agree) {
             let verification_shares = verification_shares_from_points(&r.verification_shares)

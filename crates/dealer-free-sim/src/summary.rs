@@ -81,22 +81,28 @@ pub fn summary_markdown(data: &ExperimentData, run: &RunInfo) -> String {
     let _ = writeln!(s, "\n## fault_tolerance\n");
     let _ = writeln!(
         s,
-        "| scenario | DKG key | same search results | retrieval | DKG latency WAN (ms) |\n|---|---|---|---|---:|"
+        "| stage | fault | scenario | faulty | DKG key | disqualified | same search results | retrieval | latency WAN (ms) | reason |\n|---|---|---|---:|---|---|---|---|---:|---|"
     );
     let show = |b: Option<bool>| match b {
         Some(true) => "yes",
         Some(false) => "no",
-        None => "not possible",
+        None => "—",
     };
     for r in &data.fault_tolerance {
+        let disqualified: Vec<String> = r.disqualified.iter().map(u8::to_string).collect();
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
+            r.stage,
+            r.fault,
             r.scenario,
-            if r.dkg_key { "yes" } else { "no" },
+            r.faulty,
+            show(r.dkg_key),
+            disqualified.join(", "),
             show(r.search_same),
             show(r.retrieval_ok),
-            r.dkg_wan_ms
+            r.latency_wan_ms,
+            r.reason.as_deref().unwrap_or("").replace('|', "/")
         );
     }
     batching_section(&mut s, data);

@@ -194,32 +194,75 @@ fn fault_tolerance(data: &ExperimentData) -> (Figure, Value) {
     let mut f = Figure::lines(
         "fault_tolerance",
         format!(
-            "DKG latency (WAN) and outcome as nodes crash (t = {}, n = {})",
-            data.t, data.n
+            "Latency (WAN) of the stage hit as nodes crash, misbehave or are delayed (t = {}, n = {}, {} images)",
+            data.t, data.n, data.images
         ),
-        "crashed nodes",
-        "DKG latency in ms",
-    );
-    f.series = vec![Series::line(
-        "DKG latency, WAN",
-        data.fault_tolerance
-            .iter()
-            .filter(|r| r.scenario.ends_with("crashed"))
-            .map(|r| (r.faulty as f64, r.dkg_wan_ms))
-            .collect(),
-    )];
+        "faulty nodes (crashed, misbehaving or delayed)",
+        "latency of the stage hit, WAN, in ms (log scale)",
+    )
+    .with_log_axes(false, true);
+    // One series per (stage, fault), in row order; dropped messages are in the notes only
+    // (every drop scenario has one faulty sender).
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    for r in data.fault_tolerance.iter().filter(|r| r.fault != "drop") {
+        if !keys.contains(&(r.stage, r.fault.as_str())) {
+            keys.push((r.stage, &r.fault));
+        }
+    }
+    f.series = keys
+        .iter()
+        .map(|(stage, fault)| {
+            Series::line(
+                format!("{stage}, {fault}"),
+                data.fault_tolerance
+                    .iter()
+                    .filter(|r| r.stage == *stage && r.fault == *fault)
+                    .map(|r| (r.faulty as f64, r.latency_wan_ms))
+                    .collect(),
+            )
+        })
+        .collect();
+    let (t, n) = (usize::from(data.t), usize::from(data.n));
+    f.notes.push(format!(
+        "tolerance: retrieval up to n − t = {} nodes down; secure search up to n − (2t − 1) = {}; \
+         DKG up to t − 1 = {} crashed, misbehaving or silent nodes",
+        n - t,
+        n.saturating_sub(2 * t - 1),
+        t - 1
+    ));
+    let yes = |b: Option<bool>, ok: &str, bad: &str| match b {
+        Some(true) => ok.to_owned(),
+        Some(false) => bad.to_owned(),
+        None => "not run".to_owned(),
+    };
     for r in &data.fault_tolerance {
-        let yes = |b: Option<bool>| match b {
-            Some(true) => "yes",
-            Some(false) => "NO",
-            None => "not possible",
-        };
+        let mut parts = Vec::new();
+        if let Some(key) = r.dkg_key {
+            parts.push(if key { "DKG key" } else { "NO DKG key" }.to_owned());
+            if !r.disqualified.is_empty() {
+                let ids: Vec<String> = r.disqualified.iter().map(u8::to_string).collect();
+                parts.push(format!("disqualified {}", ids.join(", ")));
+            }
+        }
+        if r.dkg_key.is_none() || r.search_same.is_some() || r.retrieval_ok.is_some() {
+            parts.push(format!(
+                "search {}",
+                yes(r.search_same, "same as fault-free", "DIFFERENT")
+            ));
+            parts.push(format!(
+                "retrieval {}",
+                yes(r.retrieval_ok, "byte-identical", "FAILED")
+            ));
+        }
+        if let Some(reason) = &r.reason {
+            parts.push(reason.clone());
+        }
         f.notes.push(format!(
-            "{}: DKG key {}; same search results {}; retrieval {}",
+            "{}, {}: {} ({:.0} ms)",
+            r.stage,
             r.scenario,
-            if r.dkg_key { "yes" } else { "no" },
-            yes(r.search_same),
-            yes(r.retrieval_ok)
+            parts.join("; "),
+            r.latency_wan_ms
         ));
     }
     (f, json!({ "rows": data.fault_tolerance }))
