@@ -290,10 +290,12 @@ impl LocalDeployment {
 
     /// A deployment whose nodes hold `key`'s shares (from a key setup run elsewhere, e.g.
     /// [`crate::DealerFreeSimulator::run_dkg`]); stores as in [`LocalDeployment::create`].
+    /// A node of `1..=n` without a share in `key` (one that ended the key setup without the
+    /// key) is absent: it is never asked or sent anything, like a crashed node.
     ///
     /// # Errors
-    /// [`SimError::Params`] if `2t − 1 > n` or `key` lacks a node's share,
-    /// [`SimError::Io`]/[`SimError::Store`] for the stores.
+    /// [`SimError::Params`] if `2t − 1 > n` or `key` holds fewer than `t` shares of nodes
+    /// `1..=n`, [`SimError::Io`]/[`SimError::Store`] for the stores.
     pub fn from_key_material<R: CryptoRng + ?Sized>(
         threshold: Threshold,
         key: &KeyMaterial,
@@ -301,15 +303,24 @@ impl LocalDeployment {
         rng: &mut R,
     ) -> Result<LocalDeployment, SimError> {
         Self::check_quorum(threshold)?;
-        if let Some(missing) = threshold.nodes().find(|n| !key.key_shares.contains_key(n)) {
+        let key_shares: BTreeMap<NodeId, KeyShare> = key
+            .key_shares
+            .iter()
+            .filter(|(id, _)| threshold.nodes().any(|n| n == **id))
+            .map(|(id, share)| (*id, share.clone()))
+            .collect();
+        if key_shares.len() < usize::from(threshold.t()) {
             return Err(SimError::Params(format!(
-                "the key material has no share for node {missing}"
+                "the key material holds {} shares of nodes 1 to {}, t = {} needed",
+                key_shares.len(),
+                threshold.n(),
+                threshold.t()
             )));
         }
         let (temp, dir) = Self::folder(dir)?;
         Self::open(
             threshold,
-            key.key_shares.clone(),
+            key_shares,
             key.verification_shares.clone(),
             temp,
             dir,
@@ -613,7 +624,7 @@ impl LocalDeployment {
         let reachable: Vec<NodeId> = all
             .iter()
             .copied()
-            .filter(|n| !options.unreachable.contains(n))
+            .filter(|n| !options.unreachable.contains(n) && self.node(*n).is_some())
             .collect();
         let hashes: Vec<ImageHash> = images.iter().map(|i| i.hash).collect();
         let (tokens, mut bytes, dummy_images) = self.band_tokens_padded(
@@ -659,7 +670,12 @@ impl LocalDeployment {
         }
         rec.round("store");
         let mut not_stored = BTreeMap::new();
-        for (index, node) in self.nodes.iter_mut().enumerate() {
+        for absent in all.iter().filter(|n| self.node(**n).is_none()) {
+            not_stored.insert(*absent, prepared.iter().map(|(id, _)| *id).collect());
+        }
+        for node in &mut self.nodes {
+            // The records are in the order of `all`.
+            let index = all.iter().position(|n| *n == node.id).unwrap_or(usize::MAX);
             if !reachable.contains(&node.id) {
                 not_stored.insert(node.id, prepared.iter().map(|(id, _)| *id).collect());
                 continue;

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code
 
 use dealer_free_sim::experiment::{
-    ExperimentConfig, ExperimentData, ExperimentImage, run_dealer_free_experiment,
+    ExperimentConfig, ExperimentData, ExperimentImage, ScaleConfig, run_dealer_free_experiment,
 };
 use phr_sis::Threshold;
 use phr_sis::testing::reference_hashes;
@@ -27,6 +27,11 @@ fn images() -> Vec<ExperimentImage> {
 fn run(t: u8, n: u8, seed: u64) -> ExperimentData {
     let mut config = ExperimentConfig::new(Threshold::new(t, n).unwrap(), seed);
     config.dkg_nodes = vec![3, 5, 8];
+    config.batch_sizes = vec![1, 8];
+    config.scale = ScaleConfig {
+        nodes: vec![3, 5],
+        images: vec![8, 40],
+    };
     run_dealer_free_experiment(&config, &images(), &mut |_, _, _| {}).unwrap()
 }
 

@@ -103,14 +103,10 @@ fn faults_within_tolerance_give_the_fault_free_results_and_beyond_say_why_not() 
             .unwrap();
         assert_eq!(within.dkg_key, Some(true), "{within:?}");
         assert_eq!(within.disqualified, vec![1], "{within:?}");
-        if kind == "silent" {
-            // A silent node ends without a key share; the deployment needs every node's.
-            let reason = within.reason.as_deref().unwrap();
-            assert!(reason.contains("no share for node 1"), "{within:?}");
-        } else {
-            assert_eq!(within.search_same, Some(true), "{within:?}");
-            assert_eq!(within.retrieval_ok, Some(true), "{within:?}");
-        }
+        // A silent node ends without a key share and takes no part in the stages; the
+        // others still search and retrieve as without faults.
+        assert_eq!(within.search_same, Some(true), "{within:?}");
+        assert_eq!(within.retrieval_ok, Some(true), "{within:?}");
     }
     for r in find("DKG", "delay")
         .into_iter()

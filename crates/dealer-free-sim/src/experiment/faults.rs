@@ -432,7 +432,11 @@ pub(crate) fn run(
                 ) {
                     Err(e) => row.reason = Some(format!("stages not run on this key: {e}")),
                     Ok(ingested_m) => {
-                        let all: Vec<NodeId> = th.nodes().collect();
+                        // Nodes that ended the DKG without the key take no part.
+                        let all: Vec<NodeId> = th
+                            .nodes()
+                            .filter(|n| ingested_m.deployment.node(*n).is_some())
+                            .collect();
                         let out = stage2(config, &ingested_m, images, query, &all, &mut rng)?;
                         let ids = &ingested_m.report.ids;
                         (row.search_same, row.retrieval_ok, row.reason) =

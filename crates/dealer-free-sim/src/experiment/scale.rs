@@ -271,7 +271,7 @@ fn node_run(
         &mut rng,
         &mut trace,
     )?;
-    if !found.retrieved {
+    if !found.ranking.is_empty() && !found.retrieved {
         return Err(SimError::Corrupt(format!(
             "the retrieval among {n} nodes did not give the stored image"
         )));
@@ -322,7 +322,9 @@ fn images_runs(
     let real = images.len().min(largest);
     let mut all: Vec<ExperimentImage> = images[..real].to_vec();
     all.extend((real..largest).map(|_| synthetic(&mut synthetic_rng)));
-    let query = query.min(real.saturating_sub(1));
+    // A query image stored at every count.
+    let smallest = counts.first().copied().unwrap_or(1);
+    let query = query.min(real.min(smallest).saturating_sub(1));
 
     let deployment = LocalDeployment::from_key_material(th, &key, None, &mut rng)?;
     let mut ingested = Ingested {
@@ -366,7 +368,7 @@ fn images_runs(
             &mut rng,
             &mut trace,
         )?;
-        if !found.retrieved {
+        if !found.ranking.is_empty() && !found.retrieved {
             return Err(SimError::Corrupt(format!(
                 "the retrieval over {count} stored images did not give the stored image"
             )));
