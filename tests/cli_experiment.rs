@@ -263,7 +263,7 @@ fn without_a_query_it_writes_every_figure_the_summary_and_the_page() {
     assert!(summary.contains("- seed: 0"), "{summary}");
     assert!(summary.contains("experiment"), "{summary}");
     let page = std::fs::read_to_string(out.join("index.html")).unwrap();
-    assert_eq!(page.matches("<svg").count(), 4);
+    assert_eq!(page.matches("<svg").count(), 6);
     assert!(
         stdout(&o).trim_end().ends_with("index.html"),
         "{}",
