@@ -465,6 +465,50 @@ fn an_unwritable_out_exits_2_before_any_work() {
     }
     assert_eq!(std::fs::read_to_string(&blocker).unwrap(), "not a folder");
     assert_eq!(listing(dir.path()), ["a-file"]);
+
+    // A read-only folder (only where the permissions bind: not for root).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let ro = dir.path().join("read-only");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        if std::fs::write(ro.join("probe"), "x").is_err() {
+            let out = ro.join("figures");
+            let o = experiment(&out, &[]);
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            assert!(stderr(&o).contains("cannot write there"), "{}", stderr(&o));
+            let o = experiment(&ro, &[]);
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            assert_eq!(listing(&ro).len(), 0);
+        }
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+#[test]
+fn relative_paths_in_a_config_are_taken_from_the_current_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(
+        dir.path(),
+        "relative.toml",
+        "images = \"tests/fixtures/images\"\nout = \"output/figures/dealer_free/relative\"\n",
+    );
+    let o = run_in(root(), &["experiment", "--config", &file, "--check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("images = \"tests/fixtures/images\"\n"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run_in(dir.path(), &["experiment", "--config", &file, "--check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("relative.toml: images = tests/fixtures/images: not a folder"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(listing(dir.path()), ["relative.toml"]);
 }
 
 #[test]
