@@ -53,9 +53,11 @@ pub(crate) enum Command {
     /// them, band tokens from the threshold VOPRF, image shares and pHash bit shares in each
     /// node's durable store), then ranks Q's candidates twice — by the plaintext baseline
     /// and by the secure ranking (MPC) among the chosen servers — prints both rankings side
-    /// by side and writes OUT/secure_distance_comparison.json. Bad flags exit with code 2
-    /// before any work starts, and nothing is written then.
-    Experiment(ExperimentArgs),
+    /// by side and writes OUT/secure_distance_comparison.json. `--config FILE` reads the same
+    /// settings from a TOML file (see experiments/); flags given on the command line override
+    /// it. Bad flags or a bad file exit with code 2 before any work starts, and nothing is
+    /// written then; `--check` only checks and prints the resolved settings.
+    Experiment(Box<ExperimentArgs>),
 }
 
 /// The sharing scheme.
@@ -134,43 +136,79 @@ pub(crate) struct DkgArgs {
     pub(crate) json: bool,
 }
 
+/// The flags of `experiment`. Every setting is an `Option` so that a flag given on the command
+/// line can be told apart from one left out: a given flag overrides `--config`, a left-out one
+/// takes the file's value, else the default shown in `--help`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ExperimentArgs {
-    /// Folder of images to ingest (default: the bundled samples).
+    /// A TOML file with the same settings (keys as the flags with `_` for `-`, the `mpc_*`
+    /// ones in an `[mpc]` table, lists as arrays); flags given on the command line override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Check the settings, print them resolved (as TOML) and exit without running anything.
+    #[arg(long)]
+    pub(crate) check: bool,
+    /// Folder of images to ingest [default: the bundled samples].
     #[arg(long, value_name = "DIR")]
     pub(crate) images: Option<PathBuf>,
-    /// Number of nodes (N).
-    #[arg(long, short = 'n', default_value_t = 5)]
-    pub(crate) nodes: usize,
+    /// Number of nodes (N) [default: 5].
+    #[arg(long, short = 'n', value_name = "N")]
+    pub(crate) nodes: Option<usize>,
     /// Shares needed to reconstruct an image or evaluate the OPRF (T); the secure ranking
-    /// needs 2T − 1 servers.
-    #[arg(long, short = 't', default_value_t = 3)]
-    pub(crate) threshold: usize,
-    /// Seed of every random choice (the same seed gives the same JSON apart from `timing_ms`).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) seed: u64,
-    /// Output folder.
-    #[arg(long, value_name = "DIR", default_value = "output/figures/dealer_free")]
-    pub(crate) out: PathBuf,
-    /// Node counts of the DKG-overhead figure, comma-separated (default 3,5,8,16,32,64).
+    /// needs 2T − 1 servers [default: 3].
+    #[arg(long, short = 't', value_name = "T")]
+    pub(crate) threshold: Option<usize>,
+    /// Seed of every random choice (the same seed gives the same JSON apart from the measured
+    /// times: keys ending in `_ms` and `cpu_ns`) [default: 0].
+    #[arg(long, value_name = "SEED")]
+    pub(crate) seed: Option<u64>,
+    /// Output folder (created if missing; must be writable) [default: output/figures/dealer_free].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Figure sets to produce, comma-separated, of stage_communication, dkg_overhead,
+    /// stage_latency, batching, fault_tolerance, scaling [default: all].
+    #[arg(long, value_name = "SETS", value_delimiter = ',')]
+    pub(crate) figures: Option<Vec<String>>,
+    /// Stages the stage figures show, comma-separated, of dkg, stage1, stage2 (the DKG brings
+    /// the dealer's key setup beside it) [default: dkg,stage1,stage2].
+    #[arg(long, value_name = "STAGES", value_delimiter = ',')]
+    pub(crate) stages: Option<Vec<String>>,
+    /// Network presets of the latency figures, comma-separated, of lan, wan [default: lan,wan].
+    #[arg(long, value_name = "PRESETS", value_delimiter = ',')]
+    pub(crate) network: Option<Vec<String>>,
+    /// Node counts of the DKG-overhead figure, comma-separated, 3 to 255 each
+    /// [default: 3,5,8,16,32,64].
     #[arg(long, value_name = "N", value_delimiter = ',')]
-    pub(crate) dkg_nodes: Vec<u32>,
+    pub(crate) dkg_nodes: Option<Vec<u32>>,
+    /// Images per token request of the batching figure, comma-separated, at least 1 each
+    /// [default: 1,2,4,8,16,32].
+    #[arg(long, value_name = "B", value_delimiter = ',')]
+    pub(crate) batch_sizes: Option<Vec<usize>>,
+    /// Node counts of the scaling figure, comma-separated, 3 to 64 each; the secure search at
+    /// n nodes uses t = ceil(n/2) [default: 3,5,9,17,33,64].
+    #[arg(long, value_name = "N", value_delimiter = ',')]
+    pub(crate) scale_nodes: Option<Vec<u32>>,
+    /// Stored-image counts of the scaling figure, comma-separated, 1 to 200000 each (the real
+    /// images first, synthetic ones after) [default: 100,1000,10000].
+    #[arg(long, value_name = "M", value_delimiter = ',')]
+    pub(crate) scale_images: Option<Vec<usize>>,
     /// The query image of the secure-ranking comparison.
     #[arg(long, value_name = "FILE")]
     pub(crate) mpc_query_image: Option<PathBuf>,
-    /// Servers of the secure ranking, comma-separated node ids (default: all N nodes); at
-    /// least 2T − 1.
+    /// Servers of the secure ranking, comma-separated node ids; at least 2T − 1 [default: all
+    /// N nodes].
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
-    pub(crate) mpc_servers: Vec<u32>,
-    /// Keep at most this many matches (at least 1).
-    #[arg(long, value_name = "K", default_value_t = 10)]
-    pub(crate) mpc_topk: usize,
-    /// Candidates share at least this many bands with the query (0 ranks every image).
-    #[arg(long, value_name = "V", default_value_t = 1)]
-    pub(crate) mpc_min_band_votes: u32,
-    /// Keep matches within this Hamming distance (0 to 64).
-    #[arg(long, value_name = "H", default_value_t = 64)]
-    pub(crate) mpc_max_hamming: u32,
+    pub(crate) mpc_servers: Option<Vec<u32>>,
+    /// Keep at most this many matches (at least 1) [default: 10].
+    #[arg(long, value_name = "K")]
+    pub(crate) mpc_topk: Option<usize>,
+    /// Candidates share at least this many bands with the query (0 ranks every image)
+    /// [default: 1].
+    #[arg(long, value_name = "V")]
+    pub(crate) mpc_min_band_votes: Option<u32>,
+    /// Keep matches within this Hamming distance (0 to 64) [default: 64].
+    #[arg(long, value_name = "H")]
+    pub(crate) mpc_max_hamming: Option<u32>,
 }
 
 /// Which imagehash function to reproduce.

@@ -2,8 +2,10 @@
 //! `--mpc-query-image`, the secure ranking compared with the plaintext baseline
 //! (`secure_distance_comparison.json`).
 //!
-//! Every flag is checked, the query image hashed and the output folder created before any
-//! other work; a usage error then exits 2 with nothing written. The JSON is written to a
+//! The settings come from the flags over an optional `--config` TOML file over the defaults
+//! ([`config`]). Every setting is checked, the query image hashed and the output folder
+//! created and probed for writing before any other work; a usage error then exits 2 with
+//! nothing written. The JSON is written to a
 //! temporary file and renamed into place, so an interrupted run leaves no half-written file.
 
 use std::collections::BTreeMap;
@@ -12,11 +14,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use dealer_free_sim::experiment::figures::experiment_figures;
-use dealer_free_sim::experiment::{ExperimentConfig, ExperimentImage, run_dealer_free_experiment};
+use dealer_free_sim::experiment::{
+    ExperimentConfig, ExperimentImage, FIGURE_SET_NAMES, FigureSet, STAGE_NAMES, parse_stage,
+    run_dealer_free_experiment,
+};
 use dealer_free_sim::figures::write_figure;
+use dealer_free_sim::network::{NETWORK_PRESET_NAMES, NetworkPreset};
 use dealer_free_sim::ranking::{ComparisonQuery, Hit, SecureDistanceComparison};
 use dealer_free_sim::report::write_index_html;
 use dealer_free_sim::summary::{RunInfo, summary_markdown};
+use dealer_free_sim::trace::Stage;
 use dealer_free_sim::{IngestImage, LocalDeployment, compare_secure_vs_baseline};
 use indicatif::{ProgressBar, ProgressStyle};
 use phr_sis::phash::{decode_luma, phash};
@@ -26,9 +33,18 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 
+use self::config::Settings;
 use super::{bundled_images, expand_paths, write_atomically};
 use crate::cli::ExperimentArgs;
 use crate::{Outcome, UsageError};
+
+mod config;
+
+/// The largest batch of the batching figure (images per token request).
+const MAX_BATCH: usize = 1 << 16;
+
+/// The most stored images of the scaling figure.
+const MAX_SCALE_IMAGES: usize = 200_000;
 
 /// The comparison's file name in the output folder.
 const COMPARISON_FILE: &str = "secure_distance_comparison.json";
@@ -37,82 +53,208 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
 
-/// The flags, checked.
+/// The settings, checked.
 struct Plan {
     threshold: Threshold,
+    seed: u64,
+    out: PathBuf,
     servers: Vec<NodeId>,
     params: SearchParams,
+    images_folder: PathBuf,
     images: Vec<PathBuf>,
     query: Option<(PathBuf, ImageHash)>,
+    config: ExperimentConfig,
 }
 
-fn plan(args: &ExperimentArgs) -> anyhow::Result<Plan> {
-    let threshold = Threshold::from_usize(args.threshold, args.nodes).map_err(|e| {
+/// Parses every name of a list setting; at least one, repeats dropped (first kept).
+fn names<T: PartialEq, E: std::fmt::Display>(
+    s: &Settings,
+    flag: &'static str,
+    what: &str,
+    accepted: &str,
+    list: &[String],
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> anyhow::Result<Vec<T>> {
+    if list.is_empty() {
+        return Err(usage(format!(
+            "{}: name at least one {what} (of {accepted})",
+            s.label(flag)
+        )));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for name in list {
+        let item = parse(name.trim()).map_err(|e| usage(format!("{}: {e}", s.label(flag))))?;
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a list of counts against `range`; at least one, returned sorted without repeats.
+fn counts<T: Copy + Ord + std::fmt::Display>(
+    s: &Settings,
+    flag: &'static str,
+    list: &[T],
+    range: std::ops::RangeInclusive<T>,
+    what: &str,
+) -> anyhow::Result<Vec<T>> {
+    if list.is_empty() {
+        return Err(usage(format!(
+            "{}: give at least one value ({} to {})",
+            s.label(flag),
+            range.start(),
+            range.end()
+        )));
+    }
+    if let Some(bad) = list.iter().find(|v| !range.contains(v)) {
+        return Err(usage(format!(
+            "{}: {bad} {what}; allowed: {} to {}",
+            s.label(flag),
+            range.start(),
+            range.end()
+        )));
+    }
+    let mut sorted = list.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    Ok(sorted)
+}
+
+/// Checks every setting, hashes the query image and creates the output folder (or, with
+/// `--check`, only checks that it could be created), in that order: a usage error before the
+/// last step leaves nothing written.
+fn plan(s: &Settings) -> anyhow::Result<Plan> {
+    let threshold = Threshold::from_usize(s.threshold, s.nodes).map_err(|e| {
         usage(format!(
-            "--nodes {} --threshold {}: {e} (allowed: 2 ≤ T ≤ N ≤ 255)",
-            args.nodes, args.threshold
+            "{} {}: {e} (allowed: 2 ≤ T ≤ N ≤ 255)",
+            s.show("nodes", s.nodes),
+            s.show("threshold", s.threshold)
         ))
     })?;
     let quorum = usize::from(threshold.search_quorum());
-    if quorum > args.nodes {
+    if quorum > s.nodes {
         return Err(usage(format!(
-            "--threshold {}: the secure ranking needs 2T − 1 = {quorum} servers but there are \
-             only {} nodes (allowed: T ≤ (N + 1) / 2 = {})",
-            args.threshold,
-            args.nodes,
-            args.nodes.div_ceil(2)
+            "{}: the secure ranking needs 2T − 1 = {quorum} servers but there are only {} \
+             nodes (allowed: T ≤ (N + 1) / 2 = {})",
+            s.show("threshold", s.threshold),
+            s.nodes,
+            s.nodes.div_ceil(2)
         )));
     }
-    let servers: Vec<NodeId> = if args.mpc_servers.is_empty() {
-        threshold.nodes().collect()
-    } else {
-        let mut servers = Vec::with_capacity(args.mpc_servers.len());
-        for &id in &args.mpc_servers {
-            let node = u8::try_from(id)
-                .ok()
-                .filter(|i| (1..=threshold.n()).contains(i))
-                .and_then(|i| NodeId::new(i).ok())
-                .ok_or_else(|| {
-                    usage(format!(
-                        "--mpc-servers: there is no node {id}; the nodes are 1 to {}",
-                        args.nodes
-                    ))
-                })?;
-            if servers.contains(&node) {
-                return Err(usage(format!("--mpc-servers: node {id} is listed twice")));
+    let servers: Vec<NodeId> = match &s.mpc_servers {
+        None => threshold.nodes().collect(),
+        Some(ids) => {
+            let mut servers = Vec::with_capacity(ids.len());
+            for &id in ids {
+                let node = u8::try_from(id)
+                    .ok()
+                    .filter(|i| (1..=threshold.n()).contains(i))
+                    .and_then(|i| NodeId::new(i).ok())
+                    .ok_or_else(|| {
+                        usage(format!(
+                            "{}: there is no node {id}; the nodes are 1 to {}",
+                            s.label("mpc-servers"),
+                            s.nodes
+                        ))
+                    })?;
+                if servers.contains(&node) {
+                    return Err(usage(format!(
+                        "{}: node {id} is listed twice",
+                        s.label("mpc-servers")
+                    )));
+                }
+                servers.push(node);
             }
-            servers.push(node);
+            servers
         }
-        servers
     };
     if servers.len() < quorum {
         let listed: Vec<String> = servers.iter().map(ToString::to_string).collect();
         return Err(usage(format!(
-            "--mpc-servers {}: the secure ranking needs at least 2T − 1 = {quorum} servers for \
-             T = {}, {} given",
-            listed.join(","),
-            args.threshold,
+            "{}: the secure ranking needs at least 2T − 1 = {quorum} servers for T = {}, {} \
+             given",
+            s.show("mpc-servers", listed.join(",")),
+            s.threshold,
             servers.len()
         )));
     }
-    if args.mpc_topk == 0 {
-        return Err(usage("--mpc-topk must be at least 1"));
+    if s.mpc_topk == 0 {
+        return Err(usage(format!("{} must be at least 1", s.label("mpc-topk"))));
     }
-    if args.mpc_max_hamming > 64 {
+    if s.mpc_max_hamming > 64 {
         return Err(usage(format!(
-            "--mpc-max-hamming {}: a 64-bit hash's distances are 0 to 64",
-            args.mpc_max_hamming
+            "{}: a 64-bit hash's distances are 0 to 64",
+            s.show("mpc-max-hamming", s.mpc_max_hamming)
         )));
     }
     let params = SearchParams {
-        topk: args.mpc_topk,
-        min_band_votes: args.mpc_min_band_votes,
-        max_hamming: args.mpc_max_hamming,
+        topk: s.mpc_topk,
+        min_band_votes: s.mpc_min_band_votes,
+        max_hamming: s.mpc_max_hamming,
     };
-    let folder = match &args.images {
+
+    let mut config = ExperimentConfig::new(threshold, s.seed);
+    if let Some(list) = &s.figures {
+        config.figures = names(s, "figures", "figure set", FIGURE_SET_NAMES, list, |n| {
+            n.parse::<FigureSet>()
+        })?
+        .into_iter()
+        .collect();
+    }
+    if let Some(list) = &s.stages {
+        config.stages = names(s, "stages", "stage", STAGE_NAMES, list, parse_stage)?
+            .into_iter()
+            .collect();
+    }
+    if let Some(list) = &s.network {
+        config.networks = names(
+            s,
+            "network",
+            "network preset",
+            NETWORK_PRESET_NAMES,
+            list,
+            |n| n.parse::<NetworkPreset>(),
+        )?;
+    }
+    if let Some(list) = &s.dkg_nodes {
+        config.dkg_nodes = counts(s, "dkg-nodes", list, 3..=255, "nodes")?
+            .into_iter()
+            .filter_map(|n| u8::try_from(n).ok())
+            .collect();
+    }
+    if let Some(list) = &s.batch_sizes {
+        config.batch_sizes = counts(
+            s,
+            "batch-sizes",
+            list,
+            1..=MAX_BATCH,
+            "images per token request",
+        )?;
+    }
+    if let Some(list) = &s.scale_nodes {
+        config.scale.nodes = counts(s, "scale-nodes", list, 3..=64, "nodes")?
+            .into_iter()
+            .filter_map(|n| u8::try_from(n).ok())
+            .collect();
+    }
+    if let Some(list) = &s.scale_images {
+        config.scale.images = counts(
+            s,
+            "scale-images",
+            list,
+            1..=MAX_SCALE_IMAGES,
+            "stored images",
+        )?;
+    }
+
+    let folder = match &s.images {
         Some(dir) if dir.is_dir() => dir.clone(),
         Some(dir) => {
-            return Err(usage(format!("--images {}: not a folder", dir.display())));
+            return Err(usage(format!(
+                "{}: not a folder",
+                s.show("images", dir.display())
+            )));
         }
         None => bundled_images()?,
     };
@@ -125,51 +267,144 @@ fn plan(args: &ExperimentArgs) -> anyhow::Result<Plan> {
     }
     if images.is_empty() {
         return Err(usage(format!(
-            "--images {}: no images in it (png, jpg, jpeg, gif, bmp, tif, tiff, webp)",
-            folder.display()
+            "{}: no images in it (png, jpg, jpeg, gif, bmp, tif, tiff, webp)",
+            s.show("images", folder.display())
         )));
     }
-    let query = match args.mpc_query_image.clone() {
+    let query = match &s.mpc_query_image {
         None => None,
-        Some(path) => Some((path.clone(), hash_query(&path)?)),
+        Some(path) => Some((path.clone(), hash_query(s, path)?)),
     };
-    for &n in &args.dkg_nodes {
-        if !(3..=255).contains(&n) {
-            return Err(usage(format!(
-                "--dkg-nodes: {n} nodes; the DKG figure takes 3 to 255"
-            )));
-        }
-    }
+    check_out(s, !s.check)?;
     Ok(Plan {
         threshold,
+        seed: s.seed,
+        out: s.out.clone(),
         servers,
         params,
+        images_folder: folder,
         images,
         query,
+        config,
     })
 }
 
-fn hash_query(query_path: &Path) -> anyhow::Result<ImageHash> {
+/// Checks that the output folder can be written: with `create`, creates it and creates and
+/// removes a probe file in it; without, checks that its nearest existing ancestor is a folder.
+fn check_out(s: &Settings, create: bool) -> anyhow::Result<()> {
+    let out = &s.out;
+    let fail = |e: &dyn std::fmt::Display| {
+        usage(format!(
+            "{}: cannot write there: {e}",
+            s.show("out", out.display())
+        ))
+    };
+    if !create {
+        let existing = out
+            .ancestors()
+            .find(|a| a.as_os_str().is_empty() || a.exists());
+        return match existing {
+            Some(a) if a.as_os_str().is_empty() || a.is_dir() => Ok(()),
+            Some(a) => Err(fail(&format!("{} is not a folder", a.display()))),
+            None => Ok(()),
+        };
+    }
+    std::fs::create_dir_all(out).map_err(|e| fail(&e))?;
+    let probe = out.join(format!(".dealer-free-sis-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|e| fail(&e))?;
+    std::fs::remove_file(&probe).map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+/// The resolved settings as a TOML config file (what `--check` prints).
+fn resolved_toml(plan: &Plan) -> String {
+    fn list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>, quote: bool) -> String {
+        let items: Vec<String> = items
+            .into_iter()
+            .map(|i| {
+                if quote {
+                    format!("{:?}", i.to_string())
+                } else {
+                    i.to_string()
+                }
+            })
+            .collect();
+        format!("[{}]", items.join(", "))
+    }
+    let c = &plan.config;
+    let stage = |s: &Stage| match s {
+        Stage::DealerSetup => "dealer_setup",
+        Stage::Dkg => "dkg",
+        Stage::Stage1 => "stage1",
+        Stage::Stage2 => "stage2",
+    };
+    let mut t = String::new();
+    let mut line = |k: &str, v: String| {
+        t.push_str(k);
+        t.push_str(" = ");
+        t.push_str(&v);
+        t.push('\n');
+    };
+    line("nodes", plan.threshold.n().to_string());
+    line("threshold", plan.threshold.t().to_string());
+    line("seed", plan.seed.to_string());
+    line(
+        "images",
+        format!("{:?}", plan.images_folder.display().to_string()),
+    );
+    line("out", format!("{:?}", plan.out.display().to_string()));
+    line("figures", list(c.figures.iter(), true));
+    line("stages", list(c.stages.iter().map(stage), true));
+    line("network", list(c.networks.iter(), true));
+    line("dkg_nodes", list(c.dkg_nodes.iter(), false));
+    line("batch_sizes", list(c.batch_sizes.iter(), false));
+    line("scale_nodes", list(c.scale.nodes.iter(), false));
+    line("scale_images", list(c.scale.images.iter(), false));
+    t.push_str("\n[mpc]\n");
+    let mut line = |k: &str, v: String| {
+        t.push_str(k);
+        t.push_str(" = ");
+        t.push_str(&v);
+        t.push('\n');
+    };
+    if let Some((path, _)) = &plan.query {
+        line("query_image", format!("{:?}", path.display().to_string()));
+    }
+    line("servers", list(plan.servers.iter(), false));
+    line("topk", plan.params.topk.to_string());
+    line("min_band_votes", plan.params.min_band_votes.to_string());
+    line("max_hamming", plan.params.max_hamming.to_string());
+    t
+}
+
+fn hash_query(s: &Settings, query_path: &Path) -> anyhow::Result<ImageHash> {
     std::fs::read(query_path)
         .map_err(|e| e.to_string())
         .and_then(|bytes| decode_luma(&bytes).map_err(|e| e.to_string()))
         .map(|img| phash(&img))
         .map_err(|e| {
             usage(format!(
-                "--mpc-query-image {}: cannot read it as an image: {e}",
-                query_path.display()
+                "{}: cannot read it as an image: {e}",
+                s.show("mpc-query-image", query_path.display())
             ))
         })
 }
 
 pub(crate) fn run(args: &ExperimentArgs) -> anyhow::Result<Outcome> {
-    let plan = plan(args)?;
-    std::fs::create_dir_all(&args.out).map_err(|e| {
-        usage(format!(
-            "--out {}: cannot create the folder: {e}",
-            args.out.display()
-        ))
-    })?;
+    let settings = Settings::resolve(args)?;
+    let plan = plan(&settings)?;
+    if settings.check {
+        print!("{}", resolved_toml(&plan));
+        println!(
+            "# {} images; settings checked, nothing run",
+            plan.images.len()
+        );
+        return Ok(Outcome::Success);
+    }
 
     // The images, read and hashed in parallel (the owner's side).
     let loaded: Vec<_> = plan
@@ -196,9 +431,9 @@ pub(crate) fn run(args: &ExperimentArgs) -> anyhow::Result<Outcome> {
         return Err(usage("none of the images could be read"));
     }
 
-    let figures = run_figures(args, &plan, &files)?;
+    let figures = run_figures(&plan, &files)?;
     if let Some((query_path, query_hash)) = &plan.query {
-        compare(args, &plan, &files, query_path, *query_hash)?;
+        compare(&plan, &files, query_path, *query_hash)?;
     }
     println!("open {}", figures.display());
     Ok(if skipped {
@@ -210,11 +445,7 @@ pub(crate) fn run(args: &ExperimentArgs) -> anyhow::Result<Outcome> {
 
 /// The overhead figures: runs the experiment, writes every figure, `summary.md` and
 /// `index.html`; returns the path of `index.html`.
-fn run_figures(
-    args: &ExperimentArgs,
-    plan: &Plan,
-    files: &[(PathBuf, Vec<u8>, ImageHash)],
-) -> anyhow::Result<PathBuf> {
+fn run_figures(plan: &Plan, files: &[(PathBuf, Vec<u8>, ImageHash)]) -> anyhow::Result<PathBuf> {
     let images: Vec<ExperimentImage> = files
         .iter()
         .map(|(path, bytes, hash)| ExperimentImage {
@@ -223,21 +454,13 @@ fn run_figures(
             hash: *hash,
         })
         .collect();
-    let mut config = ExperimentConfig::new(plan.threshold, args.seed);
-    if !args.dkg_nodes.is_empty() {
-        config.dkg_nodes = args
-            .dkg_nodes
-            .iter()
-            .filter_map(|n| u8::try_from(*n).ok())
-            .collect();
-    }
     let progress = ProgressBar::new(1).with_style(
         ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     let mut current = String::new();
-    let data = run_dealer_free_experiment(&config, &images, &mut |stage, done, total| {
+    let data = run_dealer_free_experiment(&plan.config, &images, &mut |stage, done, total| {
         if stage != current {
             if !current.is_empty() {
                 progress.finish();
@@ -252,7 +475,7 @@ fn run_figures(
     progress.finish_and_clear();
     let mut written = Vec::new();
     for (figure, json) in experiment_figures(&data) {
-        let files = write_figure(&args.out, &figure, &json)
+        let files = write_figure(&plan.out, &figure, &json)
             .with_context(|| format!("writing the figure {}", figure.name))?;
         eprintln!("wrote {}", files.svg.display());
         written.push((figure, files));
@@ -263,10 +486,10 @@ fn run_figures(
         machine: machine(),
     };
     let summary = summary_markdown(&data, &run);
-    let summary_path = args.out.join("summary.md");
+    let summary_path = plan.out.join("summary.md");
     write_atomically(&summary_path, summary.as_bytes())
         .with_context(|| format!("writing {}", summary_path.display()))?;
-    let index = write_index_html(&args.out, &written, &summary, "dealer-free-sis experiment")
+    let index = write_index_html(&plan.out, &written, &summary, "dealer-free-sis experiment")
         .context("writing index.html")?;
     Ok(index)
 }
@@ -288,13 +511,12 @@ fn machine() -> String {
 
 /// The secure-ranking comparison for the query image.
 fn compare(
-    args: &ExperimentArgs,
     plan: &Plan,
     files: &[(PathBuf, Vec<u8>, ImageHash)],
     query_path: &Path,
     query_hash: ImageHash,
 ) -> anyhow::Result<()> {
-    let mut rng = ChaCha20Rng::seed_from_u64(args.seed);
+    let mut rng = ChaCha20Rng::seed_from_u64(plan.seed);
     eprintln!(
         "ingesting {} images into {} nodes (t = {}) for the secure-ranking comparison",
         files.len(),
@@ -326,7 +548,7 @@ fn compare(
         &plan.params,
         &mut rng,
     )?;
-    let target = args.out.join(COMPARISON_FILE);
+    let target = plan.out.join(COMPARISON_FILE);
     write_atomically(&target, comparison.to_json()?.as_bytes())
         .with_context(|| format!("writing {}", target.display()))?;
     print_side_by_side(&comparison)?;

@@ -20,3 +20,12 @@ pub(crate) fn stdout(o: &Output) -> String {
 pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Runs the binary with `args` in the folder `dir` and waits for it.
+pub(crate) fn run_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dealer-free-sis"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the dealer-free-sis binary runs")
+}
