@@ -189,7 +189,7 @@ pub(crate) struct ExperimentArgs {
     #[arg(long, value_name = "N", value_delimiter = ',')]
     pub(crate) scale_nodes: Option<Vec<u32>>,
     /// Stored-image counts of the scaling figure, comma-separated, 1 to 200000 each (the real
-    /// images first, synthetic ones after) [default: 100,1000,10000].
+    /// images first, synthetic ones after) [default: 100,1000,3000].
     #[arg(long, value_name = "M", value_delimiter = ',')]
     pub(crate) scale_images: Option<Vec<usize>>,
     /// The query image of the secure-ranking comparison.

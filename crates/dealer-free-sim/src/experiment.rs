@@ -158,7 +158,7 @@ impl Default for ScaleConfig {
     fn default() -> Self {
         ScaleConfig {
             nodes: vec![3, 5, 9, 17, 33, 64],
-            images: vec![100, 1_000, 10_000],
+            images: vec![100, 1_000, 3_000],
         }
     }
 }

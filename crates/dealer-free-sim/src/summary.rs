@@ -106,7 +106,73 @@ pub fn summary_markdown(data: &ExperimentData, run: &RunInfo) -> String {
         );
     }
     batching_section(&mut s, data);
+    scaling_section(&mut s, data);
     s
+}
+
+/// The `## scaling` section: both sweeps, then the fitted exponents.
+fn scaling_section(s: &mut String, data: &ExperimentData) {
+    let Some(d) = &data.scaling else {
+        return;
+    };
+    let _ = writeln!(s, "\n## scaling\n");
+    if !d.by_images.is_empty() {
+        let _ = writeln!(
+            s,
+            "Stored images at t = {}, n = {} (the real images first, then synthetic ones):\n",
+            d.t, d.n
+        );
+        let _ = writeln!(
+            s,
+            "| stored | synthetic | candidates | Stage-1 bytes (synthetic) | per image | search messages | search bytes | search CPU (ms) | search WAN (ms) | retrieval bytes |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for r in &d.by_images {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {:.1} | {} | {} | {:.1} | {:.1} | {} |",
+                r.stored,
+                r.synthetic,
+                r.candidates,
+                r.stage1.bytes,
+                r.stage1_bytes_per_image,
+                r.search.messages,
+                r.search.bytes,
+                r.search.cpu_ms,
+                r.search.wan_ms,
+                r.retrieval.bytes
+            );
+        }
+        let _ = writeln!(s);
+    }
+    if !d.by_nodes.is_empty() {
+        let _ = writeln!(s, "Nodes, t = ceil(n/2):\n");
+        let _ = writeln!(
+            s,
+            "| n | t | Stage-1 messages | Stage-1 bytes | search messages | search bytes | search CPU (ms) | search WAN (ms) | retrieval bytes |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for r in &d.by_nodes {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {} |",
+                r.n,
+                r.t,
+                r.stage1.messages,
+                r.stage1.bytes,
+                r.search.messages,
+                r.search.bytes,
+                r.search.cpu_ms,
+                r.search.wan_ms,
+                r.retrieval.bytes
+            );
+        }
+        let _ = writeln!(s);
+    }
+    for (what, b) in &d.exponents {
+        let _ = writeln!(s, "- {what}: grows as x^{b:.2}");
+    }
+    for (what, b) in &d.timing_ms {
+        let _ = writeln!(s, "- {what} (measured): grows as x^{b:.2}");
+    }
 }
 
 /// The `## batching` section: one line per run, then what each option saves or costs.

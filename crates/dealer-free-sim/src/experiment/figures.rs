@@ -39,7 +39,7 @@ pub fn experiment_figures(data: &ExperimentData) -> Vec<(Figure, Value)> {
         out.push(fault_tolerance(data));
     }
     if let Some(s) = data.scaling.as_ref().filter(|_| wants(FigureSet::Scaling)) {
-        out.push(scale::figure(s, data));
+        out.extend(scale::figures(s));
     }
     out
 }
@@ -194,15 +194,23 @@ fn fault_tolerance(data: &ExperimentData) -> (Figure, Value) {
     let mut f = Figure::lines(
         "fault_tolerance",
         format!(
-            "Latency (WAN) of the stage hit as nodes crash, misbehave or are delayed (t = {}, n = {}, {} images)",
-            data.t, data.n, data.images
+            "Latency (WAN) of the stage hit, while it succeeds (t = {}, n = {})",
+            data.t, data.n
         ),
         "faulty nodes (crashed, misbehaving or delayed)",
         "latency of the stage hit, WAN, in ms (log scale)",
     )
     .with_log_axes(false, true);
-    // One series per (stage, fault), in row order; dropped messages are in the notes only
-    // (every drop scenario has one faulty sender).
+    // One series per (stage, fault), in row order, with a point only where the stage hit
+    // still did its job (the DKG ended with a key; after Stage-1 the image can be
+    // retrieved; Stage-2 searched as without faults and retrieved), so a line ends where the
+    // fault goes beyond what the stage tolerates. Dropped messages are in
+    // the notes only (every drop scenario has one faulty sender).
+    let succeeded = |r: &&super::FaultRow| match r.stage {
+        "DKG" => r.dkg_key == Some(true),
+        "Stage-1" => r.retrieval_ok == Some(true),
+        _ => r.search_same == Some(true) && r.retrieval_ok == Some(true),
+    };
     let mut keys: Vec<(&str, &str)> = Vec::new();
     for r in data.fault_tolerance.iter().filter(|r| r.fault != "drop") {
         if !keys.contains(&(r.stage, r.fault.as_str())) {
@@ -217,6 +225,7 @@ fn fault_tolerance(data: &ExperimentData) -> (Figure, Value) {
                 data.fault_tolerance
                     .iter()
                     .filter(|r| r.stage == *stage && r.fault == *fault)
+                    .filter(succeeded)
                     .map(|r| (r.faulty as f64, r.latency_wan_ms))
                     .collect(),
             )

@@ -1,21 +1,28 @@
 //! The `scaling` data: how Stage-1 and Stage-2 grow with the number of nodes and with the
 //! number of stored images, with the fitted exponent `b` of `cost ≈ a·x^b` of each.
 //!
-//! * **Nodes.** For each `n` of [`ScaleConfig::nodes`](super::ScaleConfig) with
-//!   `t = ⌈n/2⌉` (the largest threshold whose secure search, `2t − 1` servers, fits in `n`):
-//!   the DKG's key among `n` nodes, then Stage-1 over the first [`NODE_RUN_IMAGES`] images
-//!   and one secure query with its retrieval (Stage-2) among all `n` nodes.
-//! * **Stored images.** At the experiment's `(t, n)`, one deployment grows to each count of
-//!   [`ScaleConfig::images`](super::ScaleConfig): the experiment's real images first, then
-//!   synthetic ones (a random pHash drawn from the seed and a 64-byte random file), all
-//!   ingested through the same Stage-1 as the real ones. At each count one secure query for
-//!   a real image runs among all nodes, with its retrieval.
+//! * **Nodes** (figure `scaling_nodes`). For each `n` of
+//!   [`ScaleConfig::nodes`](super::ScaleConfig) with `t = ⌈n/2⌉` (the largest threshold
+//!   whose secure search, `2t − 1` servers, fits in `n`): the DKG's key among `n` nodes, then
+//!   Stage-1 over the first [`NODE_RUN_IMAGES`] images and one secure query with its
+//!   retrieval (Stage-2) among all `n` nodes.
+//! * **Stored images** (figure `scaling`). At the experiment's `(t, n)`, one deployment grows
+//!   to each count of [`ScaleConfig::images`](super::ScaleConfig): the experiment's real
+//!   images first, then synthetic ones (a random pHash drawn from the seed and a
+//!   [`SYNTHETIC_FILE_LEN`]-byte random file), all ingested through the same Stage-1 as the
+//!   real ones. At each count one secure query for a real image stored at every count runs
+//!   among all nodes, with its retrieval. Stage-1 is reported for the synthetic images (so
+//!   that its growth is that of the protocol, not of the sample files' sizes), the real
+//!   images' Stage-1 apart.
 //!
-//! Every count, message and byte is a function of the configuration, the images and the
-//! seed; measured times sit under keys ending in `_ms` (the fitted time exponents under
-//! `timing_ms`).
+//! Stage-2 is reported in two parts: the **search** (query tokens, candidate lookup, checked
+//! masks, distance shares, opening) and the **retrieval** of the best match
+//! ([`RETRIEVAL_ROUNDS`]). Every count, message and byte is a function of the configuration,
+//! the images and the seed; measured times sit under keys ending in `_ms` (the fitted time
+//! exponents under `timing_ms`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use phr_sis::{ImageHash, NodeId, Threshold};
 use rand::{Rng, SeedableRng};
@@ -25,7 +32,7 @@ use serde_json::{Value, json};
 
 use super::dkg_sizes::round3;
 use super::stages::{self, Ingested};
-use super::{ExperimentConfig, ExperimentData, ExperimentImage, loglog_slope, ms};
+use super::{ExperimentConfig, ExperimentImage, loglog_slope, ms};
 use crate::SimError;
 use crate::deployment::{IngestImage, IngestOptions, IngestReport, LocalDeployment};
 use crate::figures::{Figure, Series};
@@ -55,15 +62,42 @@ pub struct StageCost {
     pub wan_ms: f64,
 }
 
+/// The rounds of Stage-2 that retrieve the best match; the others are the search.
+pub const RETRIEVAL_ROUNDS: [&str; 3] = ["share-request", "share-response", "reconstruct"];
+
 impl StageCost {
     fn of(trace: &Trace, stage: Stage, seed: u64) -> StageCost {
-        let summary = trace.stage_summary(stage);
+        Self::of_rounds(trace, stage, seed, |_| true)
+    }
+
+    /// The totals of the rounds of `stage` that `keep` selects by name.
+    fn of_rounds(trace: &Trace, stage: Stage, seed: u64, keep: impl Fn(&str) -> bool) -> StageCost {
+        let rounds = trace.round_summaries(stage);
+        let kept = || rounds.iter().filter(|r| keep(&r.round));
+        let latency = NetworkModel::wan().stage_latency(trace, stage, seed);
         StageCost {
-            messages: summary.messages,
-            bytes: summary.bytes,
-            cpu_ms: ms(trace.stage_cpu_total(stage)),
-            wan_ms: ms(NetworkModel::wan().stage_latency(trace, stage, seed).total),
+            messages: kept().map(|r| r.messages).sum(),
+            bytes: kept().map(|r| r.bytes).sum(),
+            cpu_ms: ms(Duration::from_nanos(kept().map(|r| r.cpu_ns).sum())),
+            wan_ms: ms(latency
+                .per_round
+                .iter()
+                .filter(|(name, _)| keep(name))
+                .map(|(_, d)| *d)
+                .sum()),
         }
+    }
+
+    fn search(trace: &Trace, seed: u64) -> StageCost {
+        Self::of_rounds(trace, Stage::Stage2, seed, |r| {
+            !RETRIEVAL_ROUNDS.contains(&r)
+        })
+    }
+
+    fn retrieval(trace: &Trace, seed: u64) -> StageCost {
+        Self::of_rounds(trace, Stage::Stage2, seed, |r| {
+            RETRIEVAL_ROUNDS.contains(&r)
+        })
     }
 }
 
@@ -80,8 +114,10 @@ pub struct NodesRow {
     pub candidates: usize,
     /// Stage-1 over the images.
     pub stage1: StageCost,
-    /// Stage-2: one query and one retrieval.
-    pub stage2: StageCost,
+    /// Stage-2's search: query tokens, candidate lookup, secure ranking.
+    pub search: StageCost,
+    /// Stage-2's retrieval of the best match.
+    pub retrieval: StageCost,
 }
 
 /// One stored-image count.
@@ -93,12 +129,16 @@ pub struct ImagesRow {
     pub synthetic: usize,
     /// Candidates the query ranked.
     pub candidates: usize,
-    /// Stage-1 of every stored image (cumulative).
+    /// Stage-1 of the synthetic images stored so far (cumulative; the real images'
+    /// Stage-1 is [`ScalingData::real_stage1`]).
     pub stage1: StageCost,
-    /// Stage-1 bytes per stored image.
+    /// Stage-1 bytes per synthetic image.
     pub stage1_bytes_per_image: f64,
-    /// Stage-2: one query and one retrieval over everything stored.
-    pub stage2: StageCost,
+    /// Stage-2's search over everything stored: query tokens, candidate lookup, secure
+    /// ranking.
+    pub search: StageCost,
+    /// Stage-2's retrieval of the best match.
+    pub retrieval: StageCost,
 }
 
 /// How each cost grows.
@@ -112,6 +152,8 @@ pub struct ScalingData {
     pub by_nodes: Vec<NodesRow>,
     /// The stored-image sweep.
     pub by_images: Vec<ImagesRow>,
+    /// Stage-1 of the real images of the stored-image sweep (ingested first).
+    pub real_stage1: Option<StageCost>,
     /// Fitted exponents of the counts (`bytes ≈ a·x^b`, messages, candidates).
     pub exponents: BTreeMap<String, f64>,
     /// Fitted exponents of the measured times.
@@ -145,7 +187,7 @@ pub(crate) fn run(
         .copied()
         .filter(|c| (1..=MAX_SCALE_IMAGES).contains(c))
         .collect();
-    let by_images = images_runs(config, images, query, &counts, &mut |done| {
+    let (by_images, real_stage1) = images_runs(config, images, query, &counts, &mut |done| {
         progress("scale", nodes.len() + done, steps);
     })?;
     progress("scale", steps, steps);
@@ -153,71 +195,60 @@ pub(crate) fn run(
     let mut exponents = BTreeMap::new();
     let mut timing_ms = BTreeMap::new();
     let fit = |pts: Vec<(f64, f64)>| round3(loglog_slope(&pts));
-    let n_of = |r: &NodesRow| f64::from(r.n);
-    let s_of = |r: &ImagesRow| r.stored as f64;
+    type Part = fn(&NodesRow) -> &StageCost;
     if by_nodes.len() >= 2 {
-        for (stage, cost) in [
-            (
-                "Stage-1",
-                (|r: &NodesRow| &r.stage1) as fn(&NodesRow) -> &StageCost,
-            ),
-            ("Stage-2", |r: &NodesRow| &r.stage2),
-        ] {
-            exponents.insert(
-                format!("{stage} bytes vs n"),
-                fit(by_nodes
+        let parts: [(&str, Part); 3] = [
+            ("Stage-1", |r| &r.stage1),
+            ("search", |r| &r.search),
+            ("retrieval", |r| &r.retrieval),
+        ];
+        for (what, cost) in parts {
+            let pts = |v: fn(&StageCost) -> f64| -> Vec<(f64, f64)> {
+                by_nodes
                     .iter()
-                    .map(|r| (n_of(r), cost(r).bytes as f64))
-                    .collect()),
-            );
+                    .map(|r| (f64::from(r.n), v(cost(r))))
+                    .collect()
+            };
+            exponents.insert(format!("{what} bytes vs n"), fit(pts(|c| c.bytes as f64)));
             exponents.insert(
-                format!("{stage} messages vs n"),
-                fit(by_nodes
-                    .iter()
-                    .map(|r| (n_of(r), cost(r).messages as f64))
-                    .collect()),
+                format!("{what} messages vs n"),
+                fit(pts(|c| c.messages as f64)),
             );
-            timing_ms.insert(
-                format!("{stage} CPU vs n"),
-                fit(by_nodes.iter().map(|r| (n_of(r), cost(r).cpu_ms)).collect()),
-            );
+            timing_ms.insert(format!("{what} CPU vs n"), fit(pts(|c| c.cpu_ms)));
         }
     }
-    if by_images.len() >= 2 {
-        exponents.insert(
-            "Stage-1 bytes vs stored images".to_owned(),
-            fit(by_images
+    // The stored-image fits start where synthetic images are stored.
+    let synthetic: Vec<&ImagesRow> = by_images.iter().filter(|r| r.synthetic > 0).collect();
+    if synthetic.len() >= 2 {
+        let pts = |v: fn(&ImagesRow) -> f64| -> Vec<(f64, f64)> {
+            synthetic.iter().map(|r| (r.stored as f64, v(r))).collect()
+        };
+        // Stage-1 of the synthetic images against their own number.
+        let own = |v: fn(&ImagesRow) -> f64| -> Vec<(f64, f64)> {
+            synthetic
                 .iter()
-                .map(|r| (s_of(r), r.stage1.bytes as f64))
-                .collect()),
+                .map(|r| (r.synthetic as f64, v(r)))
+                .collect()
+        };
+        exponents.insert(
+            "Stage-1 bytes vs synthetic images".to_owned(),
+            fit(own(|r| r.stage1.bytes as f64)),
         );
         exponents.insert(
-            "Stage-2 bytes vs stored images".to_owned(),
-            fit(by_images
-                .iter()
-                .map(|r| (s_of(r), r.stage2.bytes as f64))
-                .collect()),
+            "search bytes vs stored images".to_owned(),
+            fit(pts(|r| r.search.bytes as f64)),
         );
         exponents.insert(
             "candidates vs stored images".to_owned(),
-            fit(by_images
-                .iter()
-                .map(|r| (s_of(r), r.candidates as f64))
-                .collect()),
+            fit(pts(|r| r.candidates as f64)),
         );
         timing_ms.insert(
-            "Stage-1 CPU vs stored images".to_owned(),
-            fit(by_images
-                .iter()
-                .map(|r| (s_of(r), r.stage1.cpu_ms))
-                .collect()),
+            "Stage-1 CPU vs synthetic images".to_owned(),
+            fit(own(|r| r.stage1.cpu_ms)),
         );
         timing_ms.insert(
-            "Stage-2 CPU vs stored images".to_owned(),
-            fit(by_images
-                .iter()
-                .map(|r| (s_of(r), r.stage2.cpu_ms))
-                .collect()),
+            "search CPU vs stored images".to_owned(),
+            fit(pts(|r| r.search.cpu_ms)),
         );
     }
     Ok(ScalingData {
@@ -225,6 +256,7 @@ pub(crate) fn run(
         n: config.threshold.n(),
         by_nodes,
         by_images,
+        real_stage1,
         exponents,
         timing_ms,
     })
@@ -282,7 +314,8 @@ fn node_run(
         images: used.len(),
         candidates: found.candidates,
         stage1: StageCost::of(&trace, Stage::Stage1, seed),
-        stage2: StageCost::of(&trace, Stage::Stage2, seed),
+        search: StageCost::search(&trace, seed),
+        retrieval: StageCost::retrieval(&trace, seed),
     })
 }
 
@@ -297,16 +330,17 @@ fn synthetic<R: Rng>(rng: &mut R) -> ExperimentImage {
     }
 }
 
-/// One deployment grown to each of `counts` stored images, queried at each.
+/// One deployment grown to each of `counts` stored images, queried at each; and the
+/// Stage-1 cost of its real images.
 fn images_runs(
     config: &ExperimentConfig,
     images: &[ExperimentImage],
     query: usize,
     counts: &BTreeSet<usize>,
     progress: &mut dyn FnMut(usize),
-) -> Result<Vec<ImagesRow>, SimError> {
+) -> Result<(Vec<ImagesRow>, Option<StageCost>), SimError> {
     let Some(&largest) = counts.last() else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let th = config.threshold;
     let seed = seed_for(config, 0);
@@ -332,31 +366,41 @@ fn images_runs(
         report: IngestReport::default(),
         baseline: phr_sis::SearchableSISIndex::new(),
     };
-    let mut stage1 = Trace::new();
+    let mut real_trace = Trace::new();
+    let mut synthetic_trace = Trace::new();
     let mut stored = 0;
     let mut rows = Vec::new();
     let nodes: Vec<NodeId> = th.nodes().collect();
     for (i, &count) in counts.iter().enumerate() {
-        let batch = &all[stored..count];
-        let ingest: Vec<IngestImage<'_>> = batch
-            .iter()
-            .map(|i| IngestImage {
-                bytes: &i.bytes,
-                hash: i.hash,
-            })
-            .collect();
-        let mut rec = StageRecorder::new(&mut stage1, Stage::Stage1);
-        let report = ingested.deployment.ingest_with(
-            &ingest,
-            &IngestOptions::default(),
-            &mut rng,
-            &mut rec,
-        )?;
-        ingested
-            .baseline
-            .insert_many(report.ids.iter().zip(batch).map(|(id, i)| (*id, i.hash)))
-            .map_err(|e| SimError::Params(e.to_string()))?;
-        ingested.report.ids.extend(report.ids);
+        // Real images into one trace, synthetic ones into the other.
+        for (from, to, trace) in [
+            (stored.min(real), count.min(real), &mut real_trace),
+            (stored.max(real), count.max(real), &mut synthetic_trace),
+        ] {
+            if from >= to {
+                continue;
+            }
+            let batch = &all[from..to];
+            let ingest: Vec<IngestImage<'_>> = batch
+                .iter()
+                .map(|i| IngestImage {
+                    bytes: &i.bytes,
+                    hash: i.hash,
+                })
+                .collect();
+            let mut rec = StageRecorder::new(trace, Stage::Stage1);
+            let report = ingested.deployment.ingest_with(
+                &ingest,
+                &IngestOptions::default(),
+                &mut rng,
+                &mut rec,
+            )?;
+            ingested
+                .baseline
+                .insert_many(report.ids.iter().zip(batch).map(|(id, i)| (*id, i.hash)))
+                .map_err(|e| SimError::Params(e.to_string()))?;
+            ingested.report.ids.extend(report.ids);
+        }
         stored = count;
         let mut trace = Trace::new();
         let found = stages::search(
@@ -373,84 +417,121 @@ fn images_runs(
                 "the retrieval over {count} stored images did not give the stored image"
             )));
         }
-        let s1 = StageCost::of(&stage1, Stage::Stage1, seed);
+        let s1 = StageCost::of(&synthetic_trace, Stage::Stage1, seed);
+        let synthetic = count.saturating_sub(real);
         rows.push(ImagesRow {
             stored: count,
-            synthetic: count.saturating_sub(real),
+            synthetic,
             candidates: found.candidates,
-            stage1_bytes_per_image: (s1.bytes as f64 / count as f64 * 10.0).round() / 10.0,
+            stage1_bytes_per_image: if synthetic == 0 {
+                0.0
+            } else {
+                (s1.bytes as f64 / synthetic as f64 * 10.0).round() / 10.0
+            },
             stage1: s1,
-            stage2: StageCost::of(&trace, Stage::Stage2, seed),
+            search: StageCost::search(&trace, seed),
+            retrieval: StageCost::retrieval(&trace, seed),
         });
         progress(i + 1);
     }
-    Ok(rows)
+    Ok((rows, Some(StageCost::of(&real_trace, Stage::Stage1, seed))))
 }
 
-/// The figure of `data`, with its data: Stage-1 and Stage-2 bytes against the stored
-/// images and against `n`, on log–log axes, with the fitted exponents in the notes.
+/// The figures of `data`, with their data: `scaling`, bytes against the stored images, and
+/// `scaling_nodes`, bytes against `n`, each on log–log axes with the fitted exponents in the
+/// notes.
 #[must_use]
-pub fn figure(data: &ScalingData, _all: &ExperimentData) -> (Figure, Value) {
+pub fn figures(data: &ScalingData) -> Vec<(Figure, Value)> {
+    let value = serde_json::to_value(data).unwrap_or_else(|_| json!({}));
+    let mut out = Vec::new();
     let mut f = Figure::lines(
         "scaling",
         format!(
-            "Bytes on the wire vs stored images (t = {}, n = {}) and vs nodes (t = ceil(n/2), {} images)",
-            data.t, data.n, NODE_RUN_IMAGES
+            "Bytes on the wire vs stored images (t = {}, n = {})",
+            data.t, data.n
         ),
-        "stored images, or nodes n (log scale)",
+        "stored images (log scale)",
         "bytes on the wire (log scale)",
     )
     .with_log_axes(true, true);
-    let points = |f: fn(&ImagesRow) -> f64| -> Vec<(f64, f64)> {
+    let pts = |v: fn(&ImagesRow) -> f64| -> Vec<(f64, f64)> {
         data.by_images
             .iter()
-            .map(|r| (r.stored as f64, f(r)))
+            .filter(|r| r.synthetic > 0)
+            .map(|r| (r.stored as f64, v(r)))
             .collect()
     };
-    let node_points = |f: fn(&NodesRow) -> f64| -> Vec<(f64, f64)> {
-        data.by_nodes
-            .iter()
-            .map(|r| (f64::from(r.n), f(r)))
-            .collect()
-    };
-    if !data.by_images.is_empty() {
-        f.series.push(Series::line(
-            "Stage-1 (all stored images) vs stored images",
-            points(|r| r.stage1.bytes as f64),
-        ));
-        f.series.push(Series::line(
-            "Stage-2 (one query) vs stored images",
-            points(|r| r.stage2.bytes as f64),
-        ));
-    }
-    if !data.by_nodes.is_empty() {
-        f.series.push(Series::line(
-            "Stage-1 vs nodes n",
-            node_points(|r| r.stage1.bytes as f64),
-        ));
-        f.series.push(Series::line(
-            "Stage-2 (one query) vs nodes n",
-            node_points(|r| r.stage2.bytes as f64),
-        ));
-    }
-    for (what, b) in &data.exponents {
+    f.series = vec![
+        Series::line("Stage-1, synthetic images", pts(|r| r.stage1.bytes as f64)),
+        Series::line("Stage-2 search (one query)", pts(|r| r.search.bytes as f64)),
+        Series::line(
+            "Stage-2 retrieval (best match)",
+            pts(|r| r.retrieval.bytes as f64),
+        ),
+    ];
+    for (what, b) in data
+        .exponents
+        .iter()
+        .filter(|(k, _)| k.ends_with(" images"))
+    {
         f.notes.push(format!("{what}: grows as x^{b:.2}"));
-    }
-    for (what, b) in &data.timing_ms {
-        f.notes
-            .push(format!("{what} (measured): grows as x^{b:.2}"));
     }
     if let (Some(first), Some(last)) = (data.by_images.first(), data.by_images.last()) {
         f.notes.push(format!(
-            "{} → {} stored images: {} → {} candidates per query; Stage-2 WAN latency {:.0} → {:.0} ms",
+            "{} → {} stored images: {} → {} candidates per query; search WAN latency {:.0} → {:.0} ms",
             first.stored,
             last.stored,
             first.candidates,
             last.candidates,
-            first.stage2.wan_ms,
-            last.stage2.wan_ms
+            first.search.wan_ms,
+            last.search.wan_ms
         ));
     }
-    let value = serde_json::to_value(data).unwrap_or_else(|_| json!({}));
-    (f, value)
+    if let Some(real) = &data.real_stage1 {
+        f.notes.push(format!(
+            "stored first: the real images, Stage-1 {} bytes; then synthetic images: a random pHash and a {SYNTHETIC_FILE_LEN}-byte file each (its shares padded to {} bytes)",
+            real.bytes,
+            phr_sis::share::padding::MIN_BUCKET
+        ));
+    }
+    for (what, b) in data
+        .timing_ms
+        .iter()
+        .filter(|(k, _)| k.ends_with(" images"))
+    {
+        f.notes
+            .push(format!("{what} (measured): grows as x^{b:.2}"));
+    }
+    out.push((f, value.clone()));
+
+    let mut f = Figure::lines(
+        "scaling_nodes",
+        format!("Bytes on the wire vs nodes (t = ceil(n/2), {NODE_RUN_IMAGES} images)"),
+        "nodes n (log scale)",
+        "bytes on the wire (log scale)",
+    )
+    .with_log_axes(true, true);
+    let pts = |v: fn(&NodesRow) -> f64| -> Vec<(f64, f64)> {
+        data.by_nodes
+            .iter()
+            .map(|r| (f64::from(r.n), v(r)))
+            .collect()
+    };
+    f.series = vec![
+        Series::line("Stage-1", pts(|r| r.stage1.bytes as f64)),
+        Series::line("Stage-2 search (one query)", pts(|r| r.search.bytes as f64)),
+        Series::line(
+            "Stage-2 retrieval (best match)",
+            pts(|r| r.retrieval.bytes as f64),
+        ),
+    ];
+    for (what, b) in data.exponents.iter().filter(|(k, _)| k.ends_with("vs n")) {
+        f.notes.push(format!("{what}: grows as n^{b:.2}"));
+    }
+    for (what, b) in data.timing_ms.iter().filter(|(k, _)| k.ends_with("vs n")) {
+        f.notes
+            .push(format!("{what} (measured): grows as n^{b:.2}"));
+    }
+    out.push((f, value));
+    out
 }

@@ -18,6 +18,9 @@ pub(super) struct Prepared<'a> {
     y_log: bool,
     x_range: (f64, f64),
     y_range: (f64, f64),
+    /// A linear x axis whose points all lie on integers, spanning at most
+    /// [`INTEGER_AXIS_SPAN`]: labelled at integers only.
+    integer_x: bool,
     /// Category labels (Bars), numbered when the figure has none.
     categories: Vec<String>,
     /// Lines: the drawable points of each series, sorted by x.
@@ -27,6 +30,9 @@ pub(super) struct Prepared<'a> {
     /// What was left out or adjusted.
     pub(super) render_notes: Vec<String>,
 }
+
+/// The widest linear x axis of integer points that is labelled at integers only.
+const INTEGER_AXIS_SPAN: f64 = 16.0;
 
 /// Cleans `fig`'s data: non-finite values and values ≤ 0 on a log axis are left out (with a
 /// note), axis ranges are padded and never empty.
@@ -149,11 +155,17 @@ pub(super) fn prepare(fig: &Figure) -> Prepared<'_> {
             y_range = axis_range(bars.iter().flatten().flatten().copied(), y_log, true);
         }
     }
+    let integer_x = fig.kind == FigureKind::Lines
+        && !x_log
+        && lines.iter().flatten().next().is_some()
+        && lines.iter().flatten().all(|p| p.0.fract() == 0.0)
+        && x_range.1 - x_range.0 <= INTEGER_AXIS_SPAN;
     Prepared {
         fig,
         x_log,
         y_log,
         x_range,
+        integer_x,
         y_range,
         categories,
         lines,
@@ -353,6 +365,13 @@ fn draw_chart<DB: DrawingBackend, X: Axis, Y: Axis>(
         .build_cartesian_2d(x, y)
         .map_err(render_error)?;
     let tick = |v: &f64| format_tick(*v);
+    let integer_tick = |v: &f64| {
+        if v.fract() == 0.0 {
+            format_tick(*v)
+        } else {
+            String::new()
+        }
+    };
     let bars = p.fig.kind == FigureKind::Bars;
     {
         let mut mesh = chart.configure_mesh();
@@ -363,12 +382,16 @@ fn draw_chart<DB: DrawingBackend, X: Axis, Y: Axis>(
             .bold_line_style(RGBColor(205, 205, 205))
             .light_line_style(RGBColor(240, 240, 240))
             .y_labels(8)
-            .y_label_formatter(&tick)
-            .x_label_formatter(&tick);
+            .y_label_formatter(&tick);
         if bars {
-            mesh.disable_x_mesh().x_labels(0);
+            mesh.x_label_formatter(&tick).disable_x_mesh().x_labels(0);
+        } else if p.integer_x {
+            // At most one label per integer (the span is small), none between.
+            let span = (p.x_range.1 - p.x_range.0).floor();
+            let labels = usize::try_from(span as u64).unwrap_or(10) + 1;
+            mesh.x_label_formatter(&integer_tick).x_labels(labels);
         } else {
-            mesh.x_labels(10);
+            mesh.x_label_formatter(&tick).x_labels(10);
         }
         mesh.draw().map_err(render_error)?;
     }
