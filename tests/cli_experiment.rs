@@ -20,19 +20,22 @@ fn query(name: &str) -> String {
     fixtures().join(name).display().to_string()
 }
 
-/// Runs `experiment ARGS --images FIXTURES --out OUT`.
+/// Runs `experiment ARGS --images FIXTURES --out OUT`, with small sweeps (DKG sizes, batch
+/// sizes, scale runs) where ARGS gives none.
 fn experiment(out: &Path, args: &[&str]) -> std::process::Output {
     let images = fixtures().display().to_string();
     let out = out.display().to_string();
-    let mut all = vec![
-        "experiment",
-        "--images",
-        &images,
-        "--out",
-        &out,
-        "--dkg-nodes",
-        "3,5",
-    ];
+    let mut all = vec!["experiment", "--images", &images, "--out", &out];
+    for (flag, small) in [
+        ("--dkg-nodes", "3,5"),
+        ("--batch-sizes", "1,4"),
+        ("--scale-nodes", "3,5"),
+        ("--scale-images", "40,80"),
+    ] {
+        if !args.contains(&flag) && !args.contains(&"--config") {
+            all.extend([flag, small]);
+        }
+    }
     all.extend_from_slice(args);
     run(&all)
 }
@@ -239,33 +242,194 @@ fn bad_flags_exit_2_with_a_clear_message_and_write_nothing() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// Every figure set with the keys of its JSON data, and of the rows in it.
+const SCHEMAS: [(&str, &[&str], &[(&str, &[&str])]); 7] = [
+    (
+        "stage_communication",
+        &["rounds"],
+        &[(
+            "rounds",
+            &["design", "stage", "round", "messages", "bytes", "cpu_ns"],
+        )],
+    ),
+    (
+        "dkg_overhead",
+        &["rows", "bytes_exponent"],
+        &[(
+            "rows",
+            &[
+                "n",
+                "t",
+                "messages",
+                "bytes",
+                "agree",
+                "cpu_ms",
+                "dealer_bytes",
+            ],
+        )],
+    ),
+    (
+        "stage_latency",
+        &["rows"],
+        &[("rows", &["design", "stage", "network", "latency_ms"])],
+    ),
+    (
+        "batching",
+        &["t", "n", "images", "file_bytes", "payload_padding", "rows"],
+        &[(
+            "rows",
+            &[
+                "batch",
+                "padded",
+                "compressed",
+                "token_requests",
+                "dummy_images",
+                "messages",
+                "bytes",
+                "token_bytes",
+                "share_bytes",
+                "payload_bytes",
+                "cpu_ms",
+                "lan_ms",
+                "wan_ms",
+            ],
+        )],
+    ),
+    (
+        "fault_tolerance",
+        &["rows"],
+        &[(
+            "rows",
+            &[
+                "scenario",
+                "stage",
+                "fault",
+                "faulty",
+                "dkg_key",
+                "disqualified",
+                "search_same",
+                "retrieval_ok",
+                "reason",
+                "latency_wan_ms",
+            ],
+        )],
+    ),
+    (
+        "scaling",
+        &[
+            "t",
+            "n",
+            "by_nodes",
+            "by_images",
+            "real_stage1",
+            "exponents",
+            "timing_ms",
+        ],
+        &[
+            (
+                "by_nodes",
+                &[
+                    "n",
+                    "t",
+                    "images",
+                    "candidates",
+                    "stage1",
+                    "search",
+                    "retrieval",
+                ],
+            ),
+            (
+                "by_images",
+                &[
+                    "stored",
+                    "synthetic",
+                    "candidates",
+                    "stage1",
+                    "stage1_bytes_per_image",
+                    "search",
+                    "retrieval",
+                ],
+            ),
+        ],
+    ),
+    (
+        "scaling_nodes",
+        &[
+            "t",
+            "n",
+            "by_nodes",
+            "by_images",
+            "real_stage1",
+            "exponents",
+            "timing_ms",
+        ],
+        &[(
+            "by_nodes",
+            &[
+                "n",
+                "t",
+                "images",
+                "candidates",
+                "stage1",
+                "search",
+                "retrieval",
+            ],
+        )],
+    ),
+];
+
+fn keys(v: &Value) -> Vec<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
 #[test]
-fn without_a_query_it_writes_every_figure_the_summary_and_the_page() {
+fn without_a_query_it_writes_every_figure_with_its_schema_the_summary_and_the_page() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("figures");
     let o = experiment(&out, &["--nodes", "4", "--threshold", "2"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    for name in [
-        "stage_communication",
-        "dkg_overhead",
-        "stage_latency",
-        "fault_tolerance",
-    ] {
+    for (name, data_keys, rows) in SCHEMAS {
         for ext in ["json", "svg", "png"] {
             assert!(out.join(format!("{name}.{ext}")).is_file(), "{name}.{ext}");
         }
-        let v: Value = serde_json::from_str(
-            &std::fs::read_to_string(out.join(format!("{name}.json"))).unwrap(),
-        )
-        .unwrap();
+        let v = json(&out.join(format!("{name}.json")));
+        assert_eq!(
+            keys(&v),
+            ["schema", "schema_version", "figure", "render_notes", "data"],
+            "{name}"
+        );
         assert_eq!(v["schema"], "dealer-free-sis/figure");
+        assert_eq!(v["schema_version"], 1);
         assert_eq!(v["figure"]["name"], name);
+        let mut want: Vec<String> = data_keys.iter().map(|k| (*k).to_owned()).collect();
+        want.sort();
+        let mut got = keys(&v["data"]);
+        got.sort();
+        assert_eq!(got, want, "{name}");
+        for (list, row_keys) in rows {
+            let rows = v["data"][list].as_array().unwrap();
+            assert!(!rows.is_empty(), "{name}.{list}");
+            for row in rows {
+                let mut want: Vec<String> = row_keys.iter().map(|k| (*k).to_owned()).collect();
+                want.sort();
+                let mut got = keys(row);
+                got.sort();
+                assert_eq!(got, want, "{name}.{list}");
+            }
+        }
     }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("- seed: 0"), "{summary}");
     assert!(summary.contains("experiment"), "{summary}");
+    for section in SCHEMAS
+        .iter()
+        .map(|s| s.0)
+        .filter(|n| *n != "scaling_nodes")
+    {
+        assert!(summary.contains(&format!("## {section}")), "{section}");
+    }
     let page = std::fs::read_to_string(out.join("index.html")).unwrap();
-    assert_eq!(page.matches("<svg").count(), 6);
+    assert_eq!(page.matches("<svg").count(), SCHEMAS.len());
     assert!(
         stdout(&o).trim_end().ends_with("index.html"),
         "{}",
@@ -676,7 +840,7 @@ fn the_same_seed_gives_the_same_figure_data_apart_from_the_times() {
             .into_iter()
             .filter(|n| n.ends_with(".json"))
             .collect();
-        assert_eq!(files.len(), 6, "{files:?}");
+        assert_eq!(files.len(), 7, "{files:?}");
         let mut all = Vec::new();
         for name in files {
             let mut v = json(&out.join(&name));
