@@ -53,7 +53,7 @@ use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 
 use crate::SimError;
-use crate::deployment::IngestOptions;
+use crate::deployment::{IngestImage, IngestOptions};
 use crate::network::NetworkPreset;
 use crate::simulator::DealerFreeSimulator;
 use crate::trace::{Stage, Trace};
@@ -224,6 +224,17 @@ pub struct ExperimentImage {
     pub bytes: Vec<u8>,
     /// Its pHash.
     pub hash: ImageHash,
+}
+
+impl ExperimentImage {
+    /// The image as Stage-1 takes it.
+    #[must_use]
+    pub fn as_ingest(&self) -> IngestImage<'_> {
+        IngestImage {
+            bytes: &self.bytes,
+            hash: self.hash,
+        }
+    }
 }
 
 /// One round of one stage of one design.

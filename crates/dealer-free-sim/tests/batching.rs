@@ -4,6 +4,10 @@
 //! padding and compression.
 #![allow(clippy::unwrap_used)] // test code
 
+mod common;
+
+use common::{smallest_images, without_times};
+
 use std::collections::BTreeSet;
 
 use dealer_free::oprf::tokens::{TokenContext, TokenRequest};
@@ -12,50 +16,19 @@ use dealer_free_sim::deployment::{
     IngestImage, IngestOptions, LocalDeployment, PAYLOAD_DEFLATE, PAYLOAD_RAW, frame_payload,
     unframe_payload,
 };
-use dealer_free_sim::experiment::{
-    ExperimentConfig, ExperimentImage, FigureSet, run_dealer_free_experiment,
-};
+use dealer_free_sim::experiment::{ExperimentConfig, FigureSet, run_dealer_free_experiment};
 use dealer_free_sim::trace::{Stage, StageRecorder, Trace};
 use phr_sis::share::{Padding, SplitOptions};
-use phr_sis::testing::reference_hashes;
 use phr_sis::{BandLayout, ImageHash, NodeId, Threshold};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use serde_json::Value;
 
 /// The `count` smallest bundled fixtures, with their bytes and pHashes.
-fn images(count: usize) -> Vec<ExperimentImage> {
-    let mut all: Vec<ExperimentImage> = reference_hashes("images")
-        .into_iter()
-        .map(|r| ExperimentImage {
-            name: r.path.file_name().unwrap().to_string_lossy().into_owned(),
-            bytes: std::fs::read(&r.path).unwrap(),
-            hash: r.phash.parse().unwrap(),
-        })
-        .collect();
-    all.sort_by_key(|i| i.bytes.len());
-    all.truncate(count);
-    all
-}
-
 fn config(seed: u64) -> ExperimentConfig {
     let mut c = ExperimentConfig::new(Threshold::new(2, 3).unwrap(), seed);
     c.figures = [FigureSet::Batching].into_iter().collect();
     c.batch_sizes = vec![0, 1, 3, 4, 1 << 20];
     c
-}
-
-fn without_times(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !k.ends_with("_ms"))
-                .map(|(k, v)| (k.clone(), without_times(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(without_times).collect()),
-        other => other.clone(),
-    }
 }
 
 /// Token-request message sizes of `trace`'s Stage-1, in order.
@@ -86,7 +59,7 @@ fn ingest_options(batch: usize, padded: bool, compress: bool) -> IngestOptions {
 
 #[test]
 fn one_token_request_per_batch_and_node_and_the_same_rows_under_one_seed() {
-    let imgs = images(7);
+    let imgs = smallest_images(7);
     let a = run_dealer_free_experiment(&config(9), &imgs, &mut |_, _, _| {}).unwrap();
     let b = run_dealer_free_experiment(&config(9), &imgs, &mut |_, _, _| {}).unwrap();
     let data = a.batching.as_ref().unwrap();
@@ -121,7 +94,7 @@ fn one_token_request_per_batch_and_node_and_the_same_rows_under_one_seed() {
 
 #[test]
 fn padded_requests_have_one_size_which_is_a_real_requests_size() {
-    let imgs = images(7);
+    let imgs = smallest_images(7);
     let th = Threshold::new(2, 3).unwrap();
     let context = TokenContext::new(b"dealer-free-sis", BandLayout::default()).unwrap();
     let hashes: Vec<ImageHash> = imgs.iter().map(|i| i.hash).collect();
@@ -176,7 +149,7 @@ fn padded_requests_have_one_size_which_is_a_real_requests_size() {
 
 #[test]
 fn retrieval_is_byte_identical_with_padding_and_compression() {
-    let fixtures = images(3);
+    let fixtures = smallest_images(3);
     let mut rng = ChaCha20Rng::seed_from_u64(5);
     // A compressible file (a BMP-like raster of stripes) and an incompressible one.
     let mut bmp = b"BM".to_vec();

@@ -3,26 +3,14 @@
 //! measured times.
 #![allow(clippy::unwrap_used)] // test code
 
+mod common;
+
+use common::{named_images, without_times};
+
 use dealer_free_sim::experiment::{
-    ExperimentConfig, ExperimentData, ExperimentImage, ScaleConfig, run_dealer_free_experiment,
+    ExperimentConfig, ExperimentData, ScaleConfig, run_dealer_free_experiment,
 };
 use phr_sis::Threshold;
-use phr_sis::testing::reference_hashes;
-use serde_json::Value;
-
-fn images() -> Vec<ExperimentImage> {
-    reference_hashes("images")
-        .into_iter()
-        .map(|r| {
-            let name = r.path.file_name().unwrap().to_string_lossy().into_owned();
-            ExperimentImage {
-                bytes: name.as_bytes().to_vec(),
-                name,
-                hash: r.phash.parse().unwrap(),
-            }
-        })
-        .collect()
-}
 
 fn run(t: u8, n: u8, seed: u64) -> ExperimentData {
     let mut config = ExperimentConfig::new(Threshold::new(t, n).unwrap(), seed);
@@ -32,23 +20,10 @@ fn run(t: u8, n: u8, seed: u64) -> ExperimentData {
         nodes: vec![3, 5],
         images: vec![8, 40],
     };
-    run_dealer_free_experiment(&config, &images(), &mut |_, _, _| {}).unwrap()
+    run_dealer_free_experiment(&config, &named_images(usize::MAX), &mut |_, _, _| {}).unwrap()
 }
 
 /// The JSON without measured times (keys ending in `_ms`, and `cpu_ns`).
-fn without_times(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !k.ends_with("_ms") && k.as_str() != "cpu_ns")
-                .map(|(k, v)| (k.clone(), without_times(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(without_times).collect()),
-        other => other.clone(),
-    }
-}
-
 #[test]
 fn both_designs_appear_in_every_stage_and_the_secure_search_costs_more_bytes() {
     let d = run(2, 5, 1);

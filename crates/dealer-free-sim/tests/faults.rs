@@ -4,57 +4,31 @@
 //! gives the same rows apart from measured times.
 #![allow(clippy::unwrap_used)] // test code
 
+mod common;
+
+use common::{named_images, without_times};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use dealer_free::dkg::{Misbehaviour, Round};
 use dealer_free_sim::experiment::{
-    ExperimentConfig, ExperimentImage, FaultRow, FigureSet, run_dealer_free_experiment,
+    ExperimentConfig, FaultRow, FigureSet, run_dealer_free_experiment,
 };
 use dealer_free_sim::simulator::{DealerFreeSimulator, MessageFaults};
 use dealer_free_sim::{NetworkModel, Party, Stage};
-use phr_sis::testing::reference_hashes;
 use phr_sis::{NodeId, Threshold};
-use serde_json::Value;
-
-fn images(count: usize) -> Vec<ExperimentImage> {
-    reference_hashes("images")
-        .into_iter()
-        .take(count)
-        .map(|r| {
-            let name = r.path.file_name().unwrap().to_string_lossy().into_owned();
-            ExperimentImage {
-                bytes: name.as_bytes().to_vec(),
-                name,
-                hash: r.phash.parse().unwrap(),
-            }
-        })
-        .collect()
-}
 
 fn fault_rows(t: u8, n: u8, seed: u64) -> Vec<FaultRow> {
     let mut config = ExperimentConfig::new(Threshold::new(t, n).unwrap(), seed);
     config.figures = BTreeSet::from([FigureSet::FaultTolerance]);
-    run_dealer_free_experiment(&config, &images(6), &mut |_, _, _| {})
+    run_dealer_free_experiment(&config, &named_images(6), &mut |_, _, _| {})
         .unwrap()
         .fault_tolerance
 }
 
 fn node(i: u8) -> NodeId {
     NodeId::new(i).unwrap()
-}
-
-fn without_times(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !k.ends_with("_ms"))
-                .map(|(k, v)| (k.clone(), without_times(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(without_times).collect()),
-        other => other.clone(),
-    }
 }
 
 #[test]
@@ -248,7 +222,7 @@ fn misbehaving_nodes_up_to_the_limit_are_reported() {
 #[test]
 #[ignore = "slow: the whole fault_tolerance set over every reference image"]
 fn print_the_fault_tolerance_summary_at_3_5() {
-    let all = images(usize::MAX);
+    let all = named_images(usize::MAX);
     let mut config = ExperimentConfig::new(Threshold::new(3, 5).unwrap(), 0);
     config.figures = BTreeSet::from([FigureSet::FaultTolerance]);
     let data = run_dealer_free_experiment(&config, &all, &mut |_, _, _| {}).unwrap();

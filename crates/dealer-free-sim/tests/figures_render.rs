@@ -3,10 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
-use std::io::Read;
+#[path = "../../../tests/support/browser.rs"]
+mod browser;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use dealer_free_sim::figures::{
     FIGURE_HEIGHT, FIGURE_SCHEMA, FIGURE_WIDTH, Figure, FigureFiles, Series, write_figure,
@@ -357,90 +357,18 @@ fn check_index(index: &Path, figures: &[(Figure, FigureFiles)]) {
     }
 }
 
-/// Finds `name` on PATH.
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Renders the page in headless Chromium and checks that every inline SVG was laid out.
+/// Renders the page in headless Chromium and checks that every inline SVG was laid out
+/// and that it requested nothing outside itself.
 fn browser_check(index: &Path, expected: usize) {
-    let Some(chromium) = on_path("chromium").or_else(|| on_path("chromium-browser")) else {
-        if std::env::var("DEALER_FREE_SIS_SKIP_BROWSER").as_deref() == Ok("1") {
-            eprintln!(
-                "note: no chromium on PATH; browser check skipped (DEALER_FREE_SIS_SKIP_BROWSER=1)"
-            );
-            return;
-        }
-        panic!(
-            "no `chromium` (or `chromium-browser`) on PATH: run scripts/setup.sh to install it, \
-             or set DEALER_FREE_SIS_SKIP_BROWSER=1 to skip the browser check"
-        );
+    let Some(chromium) = browser::chromium() else {
+        return;
     };
-    let index = index.canonicalize().unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let mut child = Command::new(&chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--no-default-browser-check",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", index.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let dom = out_reader.join().unwrap();
-    let err = err_reader.join().unwrap();
-    assert!(status.success(), "chromium failed ({status}): {err}");
-    let body_start = dom
-        .find("<body")
-        .unwrap_or_else(|| panic!("no <body> in the dumped DOM; stderr: {err}"));
-    let body_tag = &dom[body_start..body_start + dom[body_start..].find('>').unwrap()];
-    let attr = |name: &str| {
-        let key = format!("{name}=\"");
-        let i = body_tag
-            .find(&key)
-            .unwrap_or_else(|| panic!("<body> lacks {name}: {body_tag}"));
-        let rest = &body_tag[i + key.len()..];
-        rest[..rest.find('"').unwrap()].to_owned()
-    };
-    assert_eq!(attr("data-expected"), expected.to_string());
+    let page = browser::render(&chromium, index);
+    assert_eq!(page.expected, expected.to_string(), "{page:?}");
     assert_eq!(
-        attr("data-rendered"),
-        attr("data-expected"),
-        "not every figure was rendered: {body_tag}"
+        page.rendered, page.expected,
+        "not every figure was rendered: {page:?}"
     );
+    assert_eq!(page.blocked, "", "the page tried to load: {page:?}");
+    assert_eq!(page.requests, "", "the page loaded: {page:?}");
 }

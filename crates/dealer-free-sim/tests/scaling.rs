@@ -3,30 +3,16 @@
 //! measured times.
 #![allow(clippy::unwrap_used)] // test code
 
+mod common;
+
+use common::{named_images, without_times};
+
 use std::collections::BTreeSet;
 
 use dealer_free_sim::experiment::{
-    ExperimentConfig, ExperimentData, ExperimentImage, FigureSet, ScaleConfig,
-    run_dealer_free_experiment,
+    ExperimentConfig, ExperimentData, FigureSet, ScaleConfig, run_dealer_free_experiment,
 };
 use phr_sis::Threshold;
-use phr_sis::testing::reference_hashes;
-use serde_json::Value;
-
-fn images() -> Vec<ExperimentImage> {
-    reference_hashes("images")
-        .into_iter()
-        .take(12)
-        .map(|r| {
-            let name = r.path.file_name().unwrap().to_string_lossy().into_owned();
-            ExperimentImage {
-                bytes: name.as_bytes().to_vec(),
-                name,
-                hash: r.phash.parse().unwrap(),
-            }
-        })
-        .collect()
-}
 
 fn run(seed: u64) -> ExperimentData {
     let mut config = ExperimentConfig::new(Threshold::new(2, 3).unwrap(), seed);
@@ -35,20 +21,7 @@ fn run(seed: u64) -> ExperimentData {
         nodes: vec![3, 5, 9],
         images: vec![10, 40, 160],
     };
-    run_dealer_free_experiment(&config, &images(), &mut |_, _, _| {}).unwrap()
-}
-
-fn without_times(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !k.ends_with("_ms"))
-                .map(|(k, v)| (k.clone(), without_times(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(without_times).collect()),
-        other => other.clone(),
-    }
+    run_dealer_free_experiment(&config, &named_images(12), &mut |_, _, _| {}).unwrap()
 }
 
 #[test]

@@ -381,13 +381,8 @@ fn images_runs(
                 continue;
             }
             let batch = &all[from..to];
-            let ingest: Vec<IngestImage<'_>> = batch
-                .iter()
-                .map(|i| IngestImage {
-                    bytes: &i.bytes,
-                    hash: i.hash,
-                })
-                .collect();
+            let ingest: Vec<IngestImage<'_>> =
+                batch.iter().map(ExperimentImage::as_ingest).collect();
             let mut rec = StageRecorder::new(trace, Stage::Stage1);
             let report = ingested.deployment.ingest_with(
                 &ingest,

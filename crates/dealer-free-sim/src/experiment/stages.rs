@@ -34,13 +34,7 @@ pub(crate) fn ingest<R: CryptoRng + ?Sized>(
     trace: &mut Trace,
 ) -> Result<Ingested, SimError> {
     let mut deployment = LocalDeployment::from_key_material(threshold, key, None, rng)?;
-    let ingest: Vec<IngestImage<'_>> = images
-        .iter()
-        .map(|i| IngestImage {
-            bytes: &i.bytes,
-            hash: i.hash,
-        })
-        .collect();
+    let ingest: Vec<IngestImage<'_>> = images.iter().map(ExperimentImage::as_ingest).collect();
     let mut rec = StageRecorder::new(trace, Stage::Stage1);
     let report = deployment.ingest_with(&ingest, options, rng, &mut rec)?;
     let mut baseline = SearchableSISIndex::new();
