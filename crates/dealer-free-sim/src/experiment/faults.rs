@@ -16,9 +16,9 @@
 //!   one id for id; retrieval as above. Latency: Stage-2 (search and retrieval).
 //! * **misbehaving in the DKG**: `m = 1..=t` nodes (`m = t` shows the limit) with one of
 //!   bad commitment, bad justification, silence, equivocation; for `m = t − 1` the key is
-//!   then used for an ingest and a search among all nodes, compared with the `k = 0`
-//!   ingest's ranking (a deployment needs every node's key share, so after a silent node,
-//!   which ends without one, the row says so instead).
+//!   then used for an ingest and a search among the nodes that hold a key share, compared
+//!   with the `k = 0` ingest's ranking (a silent node ends without a share and takes no
+//!   part, like a crashed one).
 //! * **dropped DKG messages**: one deal message, all of one dealer's deal messages, every
 //!   message on one link (`DealerFreeSimulator::run_dkg_with`; a dropped message is a
 //!   missing one to its recipient).
