@@ -242,8 +242,14 @@ fn bad_flags_exit_2_with_a_clear_message_and_write_nothing() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// A list of rows in a figure's data, with the keys of each row.
+type RowSchema = (&'static str, &'static [&'static str]);
+
+/// A figure's name, the keys of its data and its lists of rows.
+type FigureSchema = (&'static str, &'static [&'static str], &'static [RowSchema]);
+
 /// Every figure set with the keys of its JSON data, and of the rows in it.
-const SCHEMAS: [(&str, &[&str], &[(&str, &[&str])]); 7] = [
+const SCHEMAS: [FigureSchema; 7] = [
     (
         "stage_communication",
         &["rounds"],

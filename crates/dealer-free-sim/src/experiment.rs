@@ -7,7 +7,7 @@
 //!   (`⌊n/2⌋ + 1` and `⌈n/3⌉ + 1`), beside the dealer's key setup; with the fitted exponent of
 //!   bytes in `n`.
 //! * **stage_latency**: each stage's latency under the LAN and WAN presets of
-//!   [`NetworkModel`], both designs.
+//!   [`NetworkModel`](crate::network::NetworkModel), both designs.
 //! * **fault_tolerance**: nodes crash during the DKG, Stage-1 or Stage-2, up to `t`
 //!   nodes misbehave in the DKG, DKG messages are dropped, messages are delayed: whether the
 //!   DKG ends with a key, the secure search with the fault-free ranking and the retrieval with
@@ -293,7 +293,7 @@ pub struct FaultRow {
     pub scenario: String,
     /// The stage the fault hits: "DKG", "Stage-1" or "Stage-2".
     pub stage: &'static str,
-    /// "crash", "misbehave:<kind>" (the `Misbehaviour`'s name), "drop" or "delay".
+    /// "crash", `misbehave:<kind>` (the `Misbehaviour`'s name), "drop" or "delay".
     pub fault: String,
     /// Nodes crashed, misbehaving, or whose messages were dropped or delayed.
     pub faulty: usize,

@@ -47,6 +47,15 @@ use crate::ranking::{ServerFault, rank_candidates_secure_recorded};
 use crate::simulator::{DealerFreeSimulator, DkgRunSummary, KeyMaterial, MessageFaults};
 use crate::trace::{Party, Stage, StageRecorder, Trace};
 
+/// "1 node's", "2 nodes'".
+fn nodes_of(k: usize) -> String {
+    if k == 1 {
+        "1 node's".to_owned()
+    } else {
+        format!("{k} nodes'")
+    }
+}
+
 /// Dropped DKG messages: `(round, sender, recipient)`.
 type Dropped = BTreeSet<(Round, NodeId, NodeId)>;
 
@@ -499,7 +508,7 @@ pub(crate) fn run(
         };
         let run = dkg(config, &none, &nobody, &faults)?;
         let mut row = dkg_row(
-            format!("{k} nodes' DKG messages +{} ms", DELAY.as_millis()),
+            format!("{} DKG messages +{} ms", nodes_of(k), DELAY.as_millis()),
             "delay".into(),
             k,
             &run,
@@ -526,7 +535,7 @@ pub(crate) fn run(
                 r.iter().map(|c| c.id).eq(reference.ranking.iter().copied())
             });
             rows.push(FaultRow {
-                scenario: format!("{k} nodes' Stage-2 links +{} ms", DELAY.as_millis()),
+                scenario: format!("{} Stage-2 links +{} ms", nodes_of(k), DELAY.as_millis()),
                 stage: Stage::Stage2.name(),
                 fault: "delay".into(),
                 faulty: k,
