@@ -58,6 +58,149 @@ pub(crate) enum Command {
     /// it. Bad flags or a bad file exit with code 2 before any work starts, and nothing is
     /// written then; `--check` only checks and prints the resolved settings.
     Experiment(Box<ExperimentArgs>),
+    /// Run a storage node: the gRPC server of one node, with mutual TLS.
+    Node(NodeArgs),
+    /// Create, start, inspect and stop a cluster of nodes on this machine.
+    Cluster(ClusterArgs),
+    /// Store images in a running cluster (Stage-1): prints `<id>  <path>` per image.
+    ///
+    /// Folders are walked recursively in sorted order (image extensions only). Each batch of
+    /// images gets its band tokens from the threshold VOPRF in one request per node, and each
+    /// node stores its records of the batch in one transaction. File names never leave this
+    /// machine (they are kept in the cluster folder's catalog.json). Exit code 1 if any image
+    /// was not stored on every node (each such image and node is named on stderr).
+    Ingest(IngestArgs),
+    /// Search a running cluster by example image (Stage-2): the secure ranking among 2t − 1
+    /// nodes; prints `<id>  <distance>  <band votes>  <path>` per hit, best first.
+    Search(SearchArgs),
+    /// Retrieve one image from a running cluster: every share verified, the file
+    /// reconstructed byte for byte from any t good ones.
+    Get(GetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct NodeArgs {
+    #[command(subcommand)]
+    pub(crate) command: NodeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NodeCommand {
+    /// Serve one node until SIGTERM or Ctrl-C.
+    Run {
+        /// The node's config (node.toml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ClusterArgs {
+    #[command(subcommand)]
+    pub(crate) command: ClusterCommand,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ClusterShape {
+    /// Number of nodes (n, 3 to 255; secure search needs 2t − 1 <= n).
+    #[arg(long, value_name = "N")]
+    pub(crate) nodes: Option<u8>,
+    /// Threshold (t, at least 2).
+    #[arg(long, value_name = "T")]
+    pub(crate) threshold: Option<u8>,
+    /// Node i listens on BASE + i (default: free ports).
+    #[arg(long, value_name = "BASE")]
+    pub(crate) base_port: Option<u16>,
+    /// The address the nodes listen on (and put in their certificates).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCommand {
+    /// Write node configs, certificates (a new cluster CA) and a client profile to DIR.
+    Init {
+        /// The cluster folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        shape: ClusterShape,
+    },
+    /// Start the nodes of DIR in the background and run the DKG if the cluster has no key;
+    /// with --nodes and --threshold, first init DIR if it holds no cluster.
+    Up {
+        /// The cluster folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        shape: ClusterShape,
+        /// Seconds to wait for the nodes to answer.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
+    /// Show each node's process, health, images and audit-log head.
+    Status {
+        /// The cluster folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the nodes of DIR (SIGTERM, then SIGKILL after 10 s).
+    Down {
+        /// The cluster folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct IngestArgs {
+    /// The cluster folder (its client.toml says where the nodes are).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cluster: PathBuf,
+    /// Images per token request and store request.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) batch: u16,
+    /// Image files and folders.
+    #[arg(required = true, value_name = "IMAGES")]
+    pub(crate) images: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct SearchArgs {
+    /// The cluster folder.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cluster: PathBuf,
+    /// The query image.
+    #[arg(value_name = "QUERY")]
+    pub(crate) query: PathBuf,
+    /// Most results.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) topk: usize,
+    /// Fewest equal bands a candidate needs.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) min_band_votes: u32,
+    /// Largest Hamming distance kept.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) max_hamming: u32,
+    /// Print a JSON list of {id, distance, band_votes} and nothing else on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GetArgs {
+    /// The cluster folder.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cluster: PathBuf,
+    /// The image id (as `ingest` printed it).
+    #[arg(value_name = "ID")]
+    pub(crate) id: String,
+    /// Where to write the image.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub(crate) out: PathBuf,
 }
 
 /// The sharing scheme.

@@ -3,6 +3,7 @@
 mod bench;
 mod dkg;
 mod experiment;
+mod net;
 mod phash;
 mod shares;
 
@@ -22,6 +23,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Combine(args) => shares::combine(&args),
         Command::Dkg(args) => dkg::run(&args),
         Command::Experiment(args) => experiment::run(&args),
+        Command::Node(args) => net::node(&args),
+        Command::Cluster(args) => net::cluster(&args),
+        Command::Ingest(args) => net::ingest(&args),
+        Command::Search(args) => net::search(&args),
+        Command::Get(args) => net::get(&args),
     }
 }
 

@@ -1,0 +1,1091 @@
+//! The cluster client: everything the owner does against running nodes — coordinate the
+//! DKG, ingest (Stage-1), search (Stage-2) and get — over mutual TLS, with a timeout per
+//! request and retries for nodes that are slow or unreachable.
+//!
+//! The client speaks the same protocol messages as the simulator's in-process deployment
+//! (`dealer_free_sim::deployment`): token requests and partial evaluations of the threshold
+//! VOPRF, image shares from `phr_sis::share`, bit shares, candidate and distance requests.
+//! It relays what nodes send each other (DKG messages, mask deals and checks); those are
+//! signed by their sender and, where secret, sealed for their recipient, so the client can
+//! neither read nor forge them.
+//!
+//! What the client checks: every partial evaluation's DLEQ proof (only `t` valid ones are
+//! combined), every share's commitments (bad shares are named and routed around), that at
+//! least `t` servers return the same candidate list, and the distance shares' consistency
+//! (wrong ones are corrected and named by Reed–Solomon decoding).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use curve25519_dalek::ristretto::RistrettoPoint;
+use dealer_free::mpc::messages::{
+    CandidateRequest, CandidateResponse, DistanceRequest, DistanceResponse,
+};
+use dealer_free::mpc::open::open_distances;
+use dealer_free::mpc::rank::rank;
+use dealer_free::mpc::share_hash_bits;
+use dealer_free::oprf::PublicKey;
+use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
+use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
+use dealer_free::wire::decode_point;
+use dealer_free_sim::deployment::{frame_payload, unframe_payload};
+use phr_sis::fp61::Fp61;
+use phr_sis::share::{Share, SplitOptions, reconstruct, split_image};
+use phr_sis::token_index::Token;
+use phr_sis::{BandLayout, ImageHash, ImageId, NodeId, RankedCandidate, SearchParams, Threshold};
+use rand::{Rng, RngCore};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::{Code, Response, Status};
+
+use crate::config::{ClientProfile, ConfigError, LoadedProfile, write_atomic};
+use crate::pki::server_name;
+use crate::proto;
+use crate::proto::node_client::NodeClient;
+use crate::replay::{REQUEST_ID_LEN, unix_ms};
+
+/// The collection label of the band tokens.
+pub const TOKEN_COLLECTION: &[u8] = b"dealer-free-sis";
+
+/// Images per token request and store request, unless told otherwise.
+pub const DEFAULT_BATCH: usize = 32;
+
+/// Errors of the cluster client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The profile or key file is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A certificate file could not be read.
+    #[error("{path}: {source}")]
+    Tls {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A node's address is unusable.
+    #[error("node {node}: address {address:?}: {reason}")]
+    Address {
+        /// The node.
+        node: NodeId,
+        /// Its address.
+        address: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The cluster has no key yet.
+    #[error("the cluster has no key yet ({0} missing): run `dealer-free-sis cluster up`")]
+    NoKey(PathBuf),
+    /// Too few nodes answered for what was asked.
+    #[error("{what} needs {needed} nodes, only {answered} answered{}", unreachable_note(.failures))]
+    TooFewNodes {
+        /// What was asked.
+        what: &'static str,
+        /// Nodes needed.
+        needed: usize,
+        /// Nodes that answered.
+        answered: usize,
+        /// Why each other node did not.
+        failures: BTreeMap<NodeId, String>,
+    },
+    /// A node refused a request.
+    #[error("node {node}: {status}")]
+    Refused {
+        /// The node.
+        node: NodeId,
+        /// Its answer.
+        status: Box<Status>,
+    },
+    /// The protocol failed (bad proofs, inconsistent answers).
+    #[error("{0}")]
+    Protocol(String),
+    /// An image could not be read or hashed.
+    #[error("{path}: {reason}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The image is not in the cluster.
+    #[error("image {0} is not stored on any node that answered")]
+    NotFound(ImageId),
+}
+
+fn unreachable_note(failures: &BTreeMap<NodeId, String>) -> String {
+    if failures.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = failures
+            .iter()
+            .map(|(n, e)| format!("node {n}: {e}"))
+            .collect();
+        format!(" ({})", list.join("; "))
+    }
+}
+
+/// The collection's public key state, written by the DKG coordinator (`cluster up`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterKeyFile {
+    /// `t`.
+    pub threshold: u8,
+    /// `n`.
+    pub nodes: u8,
+    /// The group public key (hex).
+    pub group_public_key: String,
+    /// Every node's verification share (hex), by node id.
+    pub verification_shares: BTreeMap<u8, String>,
+    /// The dealers that make up the key.
+    pub qualified: Vec<u8>,
+    /// The DKG transcript hash every node confirmed (hex).
+    pub transcript: String,
+}
+
+impl ClusterKeyFile {
+    fn load(path: &Path) -> Result<ClusterKeyFile, ClientError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|_| ClientError::NoKey(path.to_owned()))?;
+        serde_json::from_str(&text).map_err(|e| {
+            ClientError::Config(ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })
+        })
+    }
+
+    fn verification_shares(&self, path: &Path) -> Result<BTreeMap<NodeId, PublicKey>, ClientError> {
+        let bad = |m: String| {
+            ClientError::Config(ConfigError::Invalid {
+                path: path.to_owned(),
+                message: m,
+            })
+        };
+        let mut points: BTreeMap<NodeId, RistrettoPoint> = BTreeMap::new();
+        for (id, hex) in &self.verification_shares {
+            let node = NodeId::new(*id).map_err(|e| bad(e.to_string()))?;
+            let bytes: [u8; 32] = crate::unhex(hex)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad(format!("node {id}'s verification share is no 32-byte hex")))?;
+            let p = decode_point(&bytes)
+                .ok_or_else(|| bad(format!("node {id}'s share is no point")))?;
+            points.insert(node, p);
+        }
+        verification_shares_from_points(&points).map_err(|e| bad(e.to_string()))
+    }
+}
+
+/// One image to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestFile {
+    /// Where it came from (stays on the client).
+    pub path: PathBuf,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Its pHash.
+    pub hash: ImageHash,
+}
+
+/// What became of one ingested image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// The image's new id.
+    pub id: ImageId,
+    /// Its file.
+    pub path: PathBuf,
+    /// The nodes that acknowledged its record (durably stored).
+    pub stored_on: Vec<NodeId>,
+    /// Why the others did not.
+    pub failed: BTreeMap<NodeId, String>,
+}
+
+impl IngestOutcome {
+    /// Stored on every node.
+    #[must_use]
+    pub fn complete(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchHit {
+    /// The image.
+    pub id: ImageId,
+    /// Hamming distance of its pHash to the query's.
+    pub distance: u32,
+    /// Bands equal to the query's.
+    pub band_votes: u32,
+}
+
+/// What a search found and who took part.
+#[derive(Debug, Clone)]
+pub struct SearchOutcome {
+    /// The ranked results.
+    pub hits: Vec<SearchHit>,
+    /// Candidates ranked.
+    pub candidates: usize,
+    /// The servers of the secure ranking.
+    pub servers: Vec<NodeId>,
+    /// Servers whose distance shares were wrong (corrected).
+    pub wrong_shares_from: BTreeSet<NodeId>,
+    /// Servers whose candidate list disagreed with the majority.
+    pub disagreeing: BTreeSet<NodeId>,
+}
+
+/// A retrieved image.
+#[derive(Debug, Clone)]
+pub struct Retrieved {
+    /// The file's bytes, verified.
+    pub bytes: Vec<u8>,
+    /// Nodes whose shares were rejected (bad commitments, failed integrity checks).
+    pub rejected: BTreeMap<NodeId, String>,
+    /// Nodes that did not answer.
+    pub unreachable: BTreeMap<NodeId, String>,
+}
+
+/// One node's answer to [`ClusterClient::status`].
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    /// The node.
+    pub id: u8,
+    /// Its address.
+    pub address: String,
+    /// Health, or why not.
+    pub health: Result<NodeHealth, String>,
+}
+
+/// A node's health report.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeHealth {
+    /// It holds a key share.
+    pub has_key: bool,
+    /// Images it holds.
+    pub images: u64,
+    /// Its audit log entries.
+    pub audit_entries: u64,
+    /// Its audit log head (hex).
+    pub audit_head: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// A connection to every node of a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterClient {
+    profile: LoadedProfile,
+    nodes: BTreeMap<NodeId, (String, NodeClient<Channel>)>,
+    timeout: Duration,
+    retries: u32,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path).map_err(|source| ClientError::Tls {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn meta() -> proto::RequestMeta {
+    let mut id = vec![0u8; REQUEST_ID_LEN];
+    rand::rng().fill_bytes(&mut id);
+    proto::RequestMeta {
+        request_id: id,
+        unix_ms: unix_ms(),
+    }
+}
+
+fn retryable(s: &Status) -> bool {
+    matches!(
+        s.code(),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled
+    )
+}
+
+fn refused(node: NodeId, status: Status) -> ClientError {
+    ClientError::Refused {
+        node,
+        status: Box::new(status),
+    }
+}
+
+impl ClusterClient {
+    /// A client for the profile at `path` (connections are opened lazily, on first use).
+    /// Call it within a Tokio runtime.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`], [`ClientError::Tls`], [`ClientError::Address`];
+    /// [`ClientError::Protocol`] outside a Tokio runtime.
+    pub fn open(path: &Path) -> Result<ClusterClient, ClientError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ClientError::Protocol(
+                "ClusterClient::open must be called within a Tokio runtime".into(),
+            ));
+        }
+        let profile = ClientProfile::load(path)?;
+        let raw = &profile.raw;
+        let ca = Certificate::from_pem(read(&raw.tls.ca)?);
+        let identity = Identity::from_pem(read(&raw.tls.cert)?, read(&raw.tls.key)?);
+        let timeout = Duration::from_millis(raw.timeout_ms);
+        let retries = raw.retries;
+        let entries = raw.nodes.clone();
+        let mut nodes = BTreeMap::new();
+        for entry in &entries {
+            let id = NodeId::new(entry.id).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let bad = |reason: String| ClientError::Address {
+                node: id,
+                address: entry.address.clone(),
+                reason,
+            };
+            let tls = ClientTlsConfig::new()
+                .ca_certificate(ca.clone())
+                .identity(identity.clone())
+                .domain_name(server_name(entry.id));
+            let channel = Channel::from_shared(format!("https://{}", entry.address))
+                .map_err(|e| bad(e.to_string()))?
+                .tls_config(tls)
+                .map_err(|e| bad(e.to_string()))?
+                .connect_timeout(timeout)
+                .timeout(timeout)
+                .connect_lazy();
+            let client = NodeClient::new(channel)
+                .max_decoding_message_size(crate::MAX_GRPC_MESSAGE)
+                .max_encoding_message_size(crate::MAX_GRPC_MESSAGE);
+            nodes.insert(id, (entry.address.clone(), client));
+        }
+        Ok(ClusterClient {
+            profile,
+            nodes,
+            timeout,
+            retries,
+        })
+    }
+
+    /// `t` of `n`.
+    #[must_use]
+    pub fn threshold(&self) -> Threshold {
+        self.profile.threshold
+    }
+
+    /// The node ids.
+    #[must_use]
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// The profile.
+    #[must_use]
+    pub fn profile(&self) -> &LoadedProfile {
+        &self.profile
+    }
+
+    /// The per-request timeout.
+    #[must_use]
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn client(&self, node: NodeId) -> Result<NodeClient<Channel>, ClientError> {
+        self.nodes
+            .get(&node)
+            .map(|(_, c)| c.clone())
+            .ok_or_else(|| ClientError::Protocol(format!("there is no node {node}")))
+    }
+
+    /// Calls `node` with `f` (a fresh request id each attempt), retrying transport failures.
+    async fn call<R, F, Fut>(&self, node: NodeId, f: F) -> Result<R, ClientError>
+    where
+        F: Fn(NodeClient<Channel>, proto::RequestMeta) -> Fut,
+        Fut: Future<Output = Result<Response<R>, Status>>,
+    {
+        let client = self.client(node)?;
+        let mut attempt = 0;
+        loop {
+            match f(client.clone(), meta()).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) if retryable(&s) && attempt < self.retries => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+                }
+                Err(s) => return Err(refused(node, s)),
+            }
+        }
+    }
+
+    /// Calls every node of `nodes` at once; each result by node.
+    async fn call_all<R, F, Fut>(
+        &self,
+        nodes: &[NodeId],
+        f: F,
+    ) -> BTreeMap<NodeId, Result<R, ClientError>>
+    where
+        R: Send + 'static,
+        F: Fn(NodeId, NodeClient<Channel>, proto::RequestMeta) -> Fut
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        Fut: Future<Output = Result<Response<R>, Status>> + Send + 'static,
+    {
+        let mut set = JoinSet::new();
+        for node in nodes {
+            let this = self.clone();
+            let f = f.clone();
+            let node = *node;
+            set.spawn(async move {
+                let r = this.call(node, |c, m| f(node, c, m)).await;
+                (node, r)
+            });
+        }
+        let mut out = BTreeMap::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok((node, r)) = joined {
+                out.insert(node, r);
+            }
+        }
+        out
+    }
+
+    /// Health and audit head of every node.
+    pub async fn status(&self) -> Vec<NodeStatus> {
+        let ids = self.node_ids();
+        let health = self
+            .call_all(&ids, |_, mut c, _| async move {
+                c.health(proto::HealthRequest {}).await
+            })
+            .await;
+        let audit = self
+            .call_all(&ids, |_, mut c, m| async move {
+                c.audit_head(proto::AuditHeadRequest { meta: Some(m) })
+                    .await
+            })
+            .await;
+        ids.iter()
+            .map(|id| {
+                let address = self
+                    .nodes
+                    .get(id)
+                    .map(|(a, _)| a.clone())
+                    .unwrap_or_default();
+                let health = match (health.get(id), audit.get(id)) {
+                    (Some(Ok(h)), Some(Ok(a))) => Ok(NodeHealth {
+                        has_key: h.has_key,
+                        images: h.images,
+                        audit_entries: a.entries,
+                        audit_head: crate::hex(&a.head),
+                        version: h.version.clone(),
+                    }),
+                    (Some(Err(e)), _) | (_, Some(Err(e))) => Err(short(e)),
+                    _ => Err("no answer".into()),
+                };
+                NodeStatus {
+                    id: id.get(),
+                    address,
+                    health,
+                }
+            })
+            .collect()
+    }
+
+    /// The nodes that answer a health check, and why the others do not.
+    pub async fn reachable(&self) -> (Vec<NodeId>, BTreeMap<NodeId, String>) {
+        let ids = self.node_ids();
+        let answers = self
+            .call_all(&ids, |_, mut c, _| async move {
+                c.health(proto::HealthRequest {}).await
+            })
+            .await;
+        let mut up = Vec::new();
+        let mut down = BTreeMap::new();
+        for id in ids {
+            match answers.get(&id) {
+                Some(Ok(h)) if h.has_key => up.push(id),
+                Some(Ok(_)) => {
+                    down.insert(id, "holds no key share".to_owned());
+                }
+                Some(Err(e)) => {
+                    down.insert(id, short(e));
+                }
+                None => {
+                    down.insert(id, "no answer".to_owned());
+                }
+            }
+        }
+        (up, down)
+    }
+
+    /// Runs the DKG among all nodes, relaying every message, and writes the key file.
+    ///
+    /// # Errors
+    /// [`ClientError::TooFewNodes`] if a node does not answer (every node must take part),
+    /// [`ClientError::Refused`] with the node's reason, [`ClientError::Protocol`] if the
+    /// nodes disagree on the outcome.
+    pub async fn run_dkg(&self, label: &[u8]) -> Result<ClusterKeyFile, ClientError> {
+        let ids = self.node_ids();
+        let t = self.threshold().t();
+        let identities = self
+            .call_all(&ids, |_, mut c, m| async move {
+                c.identity(proto::IdentityRequest { meta: Some(m) }).await
+            })
+            .await;
+        let mut participants = Vec::new();
+        let mut failures = BTreeMap::new();
+        for (id, r) in identities {
+            match r {
+                Ok(reply) if reply.node_id == u32::from(id.get()) => {
+                    participants.push(proto::Participant {
+                        node_id: reply.node_id,
+                        public_keys: reply.public_keys,
+                    })
+                }
+                Ok(reply) => {
+                    failures.insert(id, format!("answers as node {}", reply.node_id));
+                }
+                Err(e) => {
+                    failures.insert(id, short(&e));
+                }
+            }
+        }
+        if !failures.is_empty() {
+            return Err(ClientError::TooFewNodes {
+                what: "the DKG",
+                needed: ids.len(),
+                answered: participants.len(),
+                failures,
+            });
+        }
+        let mut inboxes: BTreeMap<NodeId, Vec<proto::DkgEnvelope>> = BTreeMap::new();
+        let mut results: BTreeMap<NodeId, proto::DkgResult> = BTreeMap::new();
+        for step in 0..=4u32 {
+            let mut set = JoinSet::new();
+            for id in &ids {
+                let inbox = inboxes.remove(id).unwrap_or_default();
+                let participants = participants.clone();
+                let label = label.to_vec();
+                let this = self.clone();
+                let id = *id;
+                set.spawn(async move {
+                    let r = this
+                        .call(id, |mut c, m| {
+                            let req = proto::DkgRoundRequest {
+                                meta: Some(m),
+                                label: label.clone(),
+                                t: u32::from(t),
+                                participants: participants.clone(),
+                                step,
+                                inbox: inbox.clone(),
+                            };
+                            async move { c.dkg_round(req).await }
+                        })
+                        .await;
+                    (id, r)
+                });
+            }
+            let mut outgoing = Vec::new();
+            while let Some(joined) = set.join_next().await {
+                let (id, r) = joined.map_err(|e| ClientError::Protocol(e.to_string()))?;
+                let reply = r?;
+                if let Some(result) = reply.result {
+                    results.insert(id, result);
+                }
+                outgoing.extend(reply.outbox);
+            }
+            for envelope in outgoing {
+                for id in &ids {
+                    let to_me = envelope.to == u32::from(id.get());
+                    let broadcast = envelope.to == 0 && envelope.from != u32::from(id.get());
+                    if to_me || broadcast {
+                        inboxes.entry(*id).or_default().push(envelope.clone());
+                    }
+                }
+            }
+        }
+        let first = results
+            .values()
+            .next()
+            .cloned()
+            .ok_or_else(|| ClientError::Protocol("no node finished the DKG".into()))?;
+        if results.len() != ids.len() || results.values().any(|r| *r != first) {
+            return Err(ClientError::Protocol(format!(
+                "the nodes did not all finish with the same key ({} of {} finished)",
+                results.len(),
+                ids.len()
+            )));
+        }
+        let key = ClusterKeyFile {
+            threshold: t,
+            nodes: self.threshold().n(),
+            group_public_key: crate::hex(&first.group_public_key),
+            verification_shares: first
+                .verification_shares
+                .iter()
+                .filter_map(|v| {
+                    u8::try_from(v.node_id)
+                        .ok()
+                        .map(|id| (id, crate::hex(&v.point)))
+                })
+                .collect(),
+            qualified: first
+                .qualified
+                .iter()
+                .filter_map(|q| u8::try_from(*q).ok())
+                .collect(),
+            transcript: crate::hex(&first.transcript),
+        };
+        let path = &self.profile.raw.key_file;
+        let text =
+            serde_json::to_string_pretty(&key).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        write_atomic(path, text.as_bytes())?;
+        Ok(key)
+    }
+
+    fn oprf(&self) -> Result<(TokenContext, BTreeMap<NodeId, PublicKey>), ClientError> {
+        let path = &self.profile.raw.key_file;
+        let key = ClusterKeyFile::load(path)?;
+        let context = TokenContext::new(TOKEN_COLLECTION, BandLayout::default())
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok((context, key.verification_shares(path)?))
+    }
+
+    /// Band tokens of `hashes` (one request per call, at most the context's maximum) from
+    /// the nodes `from`; needs `t` valid answers.
+    async fn band_tokens(
+        &self,
+        hashes: &[ImageHash],
+        from: &[NodeId],
+    ) -> Result<(Vec<Vec<Token>>, BTreeMap<NodeId, String>), ClientError> {
+        let (context, shares) = self.oprf()?;
+        let (state, request) = TokenRequest::for_images(&context, hashes, &mut rand::rng())
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let wire = request.to_bytes();
+        let answers = self
+            .call_all(from, move |_, mut c, m| {
+                let req = proto::EvaluateTokensRequest {
+                    meta: Some(m),
+                    token_request: wire.clone(),
+                };
+                async move { c.evaluate_tokens(req).await }
+            })
+            .await;
+        let mut partials = Vec::new();
+        let mut failures = BTreeMap::new();
+        for (id, r) in answers {
+            match r.map(|a| PartialEvaluation::from_bytes(&a.partial_evaluation)) {
+                Ok(Ok(p)) => partials.push(p),
+                Ok(Err(e)) => {
+                    failures.insert(id, format!("malformed answer: {e}"));
+                }
+                Err(e) => {
+                    failures.insert(id, short(&e));
+                }
+            }
+        }
+        let t = usize::from(self.threshold().t());
+        if partials.len() < t {
+            return Err(ClientError::TooFewNodes {
+                what: "the threshold VOPRF",
+                needed: t,
+                answered: partials.len(),
+                failures,
+            });
+        }
+        let images = tokens::finish_images(state, &partials, &shares, self.threshold())
+            .map_err(|e| ClientError::Protocol(format!("token evaluation: {e}")))?;
+        Ok((
+            images
+                .into_iter()
+                .map(|ts| ts.iter().map(|t| *t.as_bytes()).collect())
+                .collect(),
+            failures,
+        ))
+    }
+
+    /// Stage-1 for `files`, in batches of `batch` images (one token request and one store
+    /// request per node and batch): tokens from the threshold VOPRF, image shares and bit
+    /// shares, each node's records stored atomically. `progress` is called after each batch
+    /// with the number of images done. Returns one outcome per file, in order.
+    ///
+    /// # Errors
+    /// [`ClientError::TooFewNodes`] if fewer than `t` nodes answer the token requests (no
+    /// image of that batch is stored then), [`ClientError::NoKey`].
+    pub async fn ingest(
+        &self,
+        files: &[IngestFile],
+        batch: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<IngestOutcome>, ClientError> {
+        let threshold = self.threshold();
+        let all = self.node_ids();
+        let (context, _) = self.oprf()?;
+        let batch = batch.clamp(1, context.max_images().max(1));
+        let mut outcomes = Vec::with_capacity(files.len());
+        let mut done = 0;
+        for group in files.chunks(batch) {
+            let hashes: Vec<ImageHash> = group.iter().map(|f| f.hash).collect();
+            let (tokens, _) = self.band_tokens(&hashes, &all).await?;
+            let mut per_node: BTreeMap<NodeId, Vec<proto::ImageRecord>> = BTreeMap::new();
+            let mut ids = Vec::with_capacity(group.len());
+            {
+                let mut rng = rand::rng();
+                for (file, tokens) in group.iter().zip(&tokens) {
+                    let id = ImageId(rng.random());
+                    let secret = frame_payload(&file.bytes, false);
+                    let shares =
+                        split_image(&secret, id, threshold, &SplitOptions::default(), &mut rng)
+                            .map_err(|e| ClientError::Image {
+                                path: file.path.clone(),
+                                reason: e.to_string(),
+                            })?;
+                    let bits = share_hash_bits(file.hash, threshold.t(), &all, &mut rng)
+                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                    let token_bytes: Vec<u8> = tokens.iter().flatten().copied().collect();
+                    for (share, (node, bits)) in shares.iter().zip(&bits) {
+                        per_node.entry(*node).or_default().push(proto::ImageRecord {
+                            image_id: id.0,
+                            share: share.to_bytes(),
+                            bit_shares: bits.to_bytes().to_vec(),
+                            tokens: token_bytes.clone(),
+                        });
+                    }
+                    ids.push(id);
+                }
+            }
+            let mut set = JoinSet::new();
+            for (node, records) in per_node {
+                let this = self.clone();
+                set.spawn(async move {
+                    let r = this
+                        .call(node, |mut c, m| {
+                            let req = proto::StoreRecordsRequest {
+                                meta: Some(m),
+                                records: records.clone(),
+                            };
+                            async move { c.store_records(req).await }
+                        })
+                        .await;
+                    (node, r)
+                });
+            }
+            let mut acks: BTreeMap<NodeId, Result<BTreeSet<u64>, String>> = BTreeMap::new();
+            while let Some(joined) = set.join_next().await {
+                if let Ok((node, r)) = joined {
+                    acks.insert(
+                        node,
+                        r.map(|a| a.stored.into_iter().collect())
+                            .map_err(|e| short(&e)),
+                    );
+                }
+            }
+            for (file, id) in group.iter().zip(ids) {
+                let mut stored_on = Vec::new();
+                let mut failed = BTreeMap::new();
+                for node in &all {
+                    match acks.get(node) {
+                        Some(Ok(set)) if set.contains(&id.0) => stored_on.push(*node),
+                        Some(Ok(_)) => {
+                            failed.insert(*node, "not acknowledged".to_owned());
+                        }
+                        Some(Err(e)) => {
+                            failed.insert(*node, e.clone());
+                        }
+                        None => {
+                            failed.insert(*node, "no answer".to_owned());
+                        }
+                    }
+                }
+                outcomes.push(IngestOutcome {
+                    id,
+                    path: file.path.clone(),
+                    stored_on,
+                    failed,
+                });
+            }
+            done += group.len();
+            progress(done);
+        }
+        Ok(outcomes)
+    }
+
+    /// Stage-2 for the pHash `query`: tokens, candidates, the secure ranking among `2t − 1`
+    /// reachable nodes, ranked as `params` say.
+    ///
+    /// # Errors
+    /// [`ClientError::TooFewNodes`] with fewer than `2t − 1` reachable nodes (naming the
+    /// others and why), [`ClientError::Protocol`] if no `t` servers agree on the candidates
+    /// or the distance shares cannot be decoded; [`ClientError::Refused`].
+    pub async fn search(
+        &self,
+        query: ImageHash,
+        params: &SearchParams,
+    ) -> Result<SearchOutcome, ClientError> {
+        let threshold = self.threshold();
+        let quorum = usize::from(threshold.search_quorum());
+        let (up, down) = self.reachable().await;
+        if up.len() < quorum {
+            return Err(ClientError::TooFewNodes {
+                what: "secure search (2t − 1 nodes)",
+                needed: quorum,
+                answered: up.len(),
+                failures: down,
+            });
+        }
+        let servers: Vec<NodeId> = up.iter().copied().take(quorum).collect();
+        let (tokens, _) = self.band_tokens(&[query], &servers).await?;
+        let tokens = tokens.into_iter().next().unwrap_or_default();
+        let mut session = [0u8; 32];
+        rand::rng().fill_bytes(&mut session);
+
+        // Candidates.
+        let request = CandidateRequest {
+            session,
+            min_band_votes: params.min_band_votes,
+            tokens,
+        }
+        .to_bytes()
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let answers = self
+            .call_all(&servers, move |_, mut c, m| {
+                let req = proto::CandidatesRequest {
+                    meta: Some(m),
+                    candidate_request: request.clone(),
+                };
+                async move { c.candidates(req).await }
+            })
+            .await;
+        let mut lists: BTreeMap<Vec<(ImageId, u32)>, Vec<NodeId>> = BTreeMap::new();
+        for (id, r) in answers {
+            let reply = r?;
+            let answer = CandidateResponse::from_bytes(&reply.candidate_response)
+                .map_err(|e| ClientError::Protocol(format!("node {id}'s candidates: {e}")))?;
+            if answer.session != session || answer.node != id {
+                return Err(ClientError::Protocol(format!(
+                    "node {id} answered for another query or node"
+                )));
+            }
+            lists.entry(answer.candidates).or_default().push(id);
+        }
+        let (candidates, agreeing) = lists
+            .iter()
+            .max_by_key(|(_, nodes)| nodes.len())
+            .map(|(c, n)| (c.clone(), n.clone()))
+            .unwrap_or_default();
+        if agreeing.len() < usize::from(threshold.t()) {
+            return Err(ClientError::Protocol(format!(
+                "no candidate list is returned by t = {} servers",
+                threshold.t()
+            )));
+        }
+        let disagreeing: BTreeSet<NodeId> = servers
+            .iter()
+            .filter(|s| !agreeing.contains(s))
+            .copied()
+            .collect();
+        if candidates.is_empty() {
+            return Ok(SearchOutcome {
+                hits: Vec::new(),
+                candidates: 0,
+                servers,
+                wrong_shares_from: BTreeSet::new(),
+                disagreeing,
+            });
+        }
+        let count = u32::try_from(candidates.len())
+            .map_err(|_| ClientError::Protocol("too many candidates".into()))?;
+
+        // Masks, offline phase: deal, then check; relayed, sealed and signed by the nodes.
+        let server_bytes: Vec<u8> = servers.iter().map(|s| s.get()).collect();
+        let deals = self
+            .call_all(&servers, move |_, mut c, m| {
+                let req = proto::MaskDealRequest {
+                    meta: Some(m),
+                    session: session.to_vec(),
+                    servers: server_bytes.clone(),
+                    count,
+                };
+                async move { c.mask_deal(req).await }
+            })
+            .await;
+        let mut commitments = Vec::new();
+        let mut sealed: BTreeMap<u32, Vec<proto::SealedDeal>> = BTreeMap::new();
+        for (_, r) in deals {
+            let reply = r?;
+            commitments.extend(reply.commitment);
+            for d in reply.deals {
+                sealed.entry(d.recipient).or_default().push(d);
+            }
+        }
+        let sealed = std::sync::Arc::new(sealed);
+        let commitments = std::sync::Arc::new(commitments);
+        let checks = self
+            .call_all(&servers, move |node, mut c, m| {
+                let req = proto::MaskCheckRequest {
+                    meta: Some(m),
+                    session: session.to_vec(),
+                    commitments: commitments.as_ref().clone(),
+                    deals: sealed
+                        .get(&u32::from(node.get()))
+                        .cloned()
+                        .unwrap_or_default(),
+                };
+                async move { c.mask_check(req).await }
+            })
+            .await;
+        let mut all_checks = Vec::new();
+        for (_, r) in checks {
+            all_checks.extend(r?.checks);
+        }
+
+        // Online: the query's bit shares to each server, masked distance shares back.
+        let ids: Vec<ImageId> = candidates.iter().map(|(id, _)| *id).collect();
+        let query_shares = share_hash_bits(query, threshold.t(), &servers, &mut rand::rng())
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut requests: BTreeMap<NodeId, Vec<u8>> = BTreeMap::new();
+        for (server, shares) in query_shares {
+            let bytes = DistanceRequest {
+                session,
+                server,
+                candidates: ids.clone(),
+                query: shares,
+            }
+            .to_bytes()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            requests.insert(server, bytes);
+        }
+        let requests = std::sync::Arc::new(requests);
+        let all_checks = std::sync::Arc::new(all_checks);
+        let answers = self
+            .call_all(&servers, move |node, mut c, m| {
+                let req = proto::DistancesRequest {
+                    meta: Some(m),
+                    session: session.to_vec(),
+                    checks: all_checks.as_ref().clone(),
+                    distance_request: requests.get(&node).cloned().unwrap_or_default(),
+                };
+                async move { c.distances(req).await }
+            })
+            .await;
+        let mut received: Vec<(NodeId, Vec<Fp61>)> = Vec::with_capacity(servers.len());
+        for (server, r) in answers {
+            let reply = r?;
+            let answer = DistanceResponse::from_bytes(&reply.distance_response)
+                .map_err(|e| ClientError::Protocol(format!("node {server}'s distances: {e}")))?;
+            if answer.session != session || answer.server != server {
+                return Err(ClientError::Protocol(format!(
+                    "node {server} answered for another query or node"
+                )));
+            }
+            received.push((server, answer.shares));
+        }
+        let refs: Vec<(NodeId, &[Fp61])> =
+            received.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        let opened = open_distances(&refs, threshold.t())
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let ranked: Vec<RankedCandidate> = rank(&candidates, &opened.distances, params)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok(SearchOutcome {
+            hits: ranked
+                .into_iter()
+                .map(|r| SearchHit {
+                    id: r.id,
+                    distance: r.distance,
+                    band_votes: r.band_votes,
+                })
+                .collect(),
+            candidates: candidates.len(),
+            servers,
+            wrong_shares_from: opened.wrong,
+            disagreeing,
+        })
+    }
+
+    /// Retrieval: every node's share of `id`, verified; the image from any `t` good ones.
+    ///
+    /// # Errors
+    /// [`ClientError::NotFound`] if no node holds it, [`ClientError::TooFewNodes`] with
+    /// fewer than `t` good shares (naming why each other node failed).
+    pub async fn get(&self, id: ImageId) -> Result<Retrieved, ClientError> {
+        let ids = self.node_ids();
+        let answers = self
+            .call_all(&ids, move |_, mut c, m| async move {
+                c.get_share(proto::GetShareRequest {
+                    meta: Some(m),
+                    image_id: id.0,
+                })
+                .await
+            })
+            .await;
+        let mut shares = Vec::new();
+        let mut rejected = BTreeMap::new();
+        let mut unreachable = BTreeMap::new();
+        let mut not_found = 0;
+        for (node, r) in answers {
+            match r {
+                Ok(reply) => match Share::from_bytes(&reply.share) {
+                    Ok(s) if s.header.image_id == id && s.header.index == node => shares.push(s),
+                    Ok(_) => {
+                        rejected.insert(node, "a share of another image or node".to_owned());
+                    }
+                    Err(e) => {
+                        rejected.insert(node, format!("malformed share: {e}"));
+                    }
+                },
+                Err(ClientError::Refused { status, .. }) if status.code() == Code::NotFound => {
+                    not_found += 1;
+                    unreachable.insert(node, "does not hold it".to_owned());
+                }
+                Err(ClientError::Refused { status, .. }) if status.code() == Code::DataLoss => {
+                    rejected.insert(node, status.message().to_owned());
+                }
+                Err(e) => {
+                    unreachable.insert(node, short(&e));
+                }
+            }
+        }
+        if shares.is_empty() && not_found > 0 && rejected.is_empty() {
+            return Err(ClientError::NotFound(id));
+        }
+        let t = usize::from(self.threshold().t());
+        let done = reconstruct(&shares).map_err(|e| {
+            let mut failures = unreachable.clone();
+            failures.extend(rejected.clone());
+            if shares.len() >= t {
+                ClientError::Protocol(format!("image {id}: {e}"))
+            } else {
+                ClientError::TooFewNodes {
+                    what: "retrieval (t good shares)",
+                    needed: t,
+                    answered: shares.len(),
+                    failures,
+                }
+            }
+        })?;
+        for bad in &done.rejected {
+            rejected.insert(bad.node, "share fails its commitment".to_owned());
+        }
+        let bytes =
+            unframe_payload(&done.image).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok(Retrieved {
+            bytes,
+            rejected,
+            unreachable,
+        })
+    }
+}
+
+/// A one-line description of a client error, for per-node reports.
+#[must_use]
+pub fn short(e: &ClientError) -> String {
+    match e {
+        ClientError::Refused { status, .. } => match status.code() {
+            Code::Unavailable => "unreachable".to_owned(),
+            Code::DeadlineExceeded => "timed out".to_owned(),
+            _ => format!("{:?}: {}", status.code(), status.message()),
+        },
+        other => other.to_string(),
+    }
+}

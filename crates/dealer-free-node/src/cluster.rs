@@ -1,0 +1,525 @@
+//! A cluster folder and the node processes of a local cluster: `cluster init`, `up`,
+//! `status`, `down`.
+//!
+//! ```text
+//! DIR/cluster.toml                 name, t, n (what `init` created)
+//! DIR/ca.pem, DIR/ca.key           the cluster CA (keep ca.key offline once set up)
+//! DIR/client.toml                  the client profile: where the nodes are, its certificate
+//! DIR/client.pem, DIR/client.key   the client's certificate
+//! DIR/cluster-key.json             the public key state after the DKG (written by `up`)
+//! DIR/catalog.json                 the client's own id → file record (never sent to nodes)
+//! DIR/node-<i>/node.toml           node i's config
+//! DIR/node-<i>/node.pem, node.key  its certificate
+//! DIR/node-<i>/at-rest.key         the key sealing its secrets (mode 0600)
+//! DIR/node-<i>/data/               its store, sealed secrets and audit log
+//! DIR/node-<i>/node.log, node.pid  its log and process id while running
+//! ```
+//!
+//! Every node's config names its own listen address and its peers, so the same files work
+//! for nodes on different machines (docs/deployment.md): copy `node-<i>/` and `ca.pem` to
+//! machine i and change the addresses.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::{ClientError, ClusterClient, ClusterKeyFile, NodeStatus};
+use crate::config::{
+    AuthorizedClient, ClientProfile, ConfigError, Limits, NodeConfig, NodeEntry, Peer, TlsFiles,
+    write_atomic,
+};
+use crate::pki::{ClusterCa, PkiError};
+use crate::secrets::AtRestKey;
+
+/// Errors of cluster management.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClusterError {
+    /// Bad parameters or a folder in a state that does not allow it.
+    #[error("{0}")]
+    Usage(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A config file.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Certificates.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// The client failed (DKG, health checks).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Nodes did not come up.
+    #[error("{0}")]
+    Start(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
+    move |source| ClusterError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// `DIR/cluster.toml`: what the cluster is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    /// The cluster's name (in its certificates).
+    pub name: String,
+    /// `t`.
+    pub threshold: u8,
+    /// `n`.
+    pub nodes: u8,
+}
+
+/// What `init` is asked for.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// `n`.
+    pub nodes: u8,
+    /// `t`.
+    pub threshold: u8,
+    /// Ports `base_port + i` for node `i`; free loopback ports when `None`.
+    pub base_port: Option<u16>,
+    /// The address nodes listen on (default loopback).
+    pub host: String,
+}
+
+/// Paths of a cluster folder.
+#[derive(Debug, Clone)]
+pub struct ClusterDir {
+    /// The folder.
+    pub dir: PathBuf,
+}
+
+fn write_secret(path: &Path, text: &[u8]) -> Result<(), ClusterError> {
+    write_atomic(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io(path))?;
+    }
+    Ok(())
+}
+
+/// A free TCP port on the loopback interface (free when asked; bound by nobody).
+///
+/// # Errors
+/// [`ClusterError::Io`].
+pub fn free_port() -> Result<u16, ClusterError> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(io(Path::new("127.0.0.1:0")))?;
+    Ok(l.local_addr().map_err(io(Path::new("127.0.0.1:0")))?.port())
+}
+
+fn port_free(address: &str) -> bool {
+    TcpListener::bind(address).is_ok()
+}
+
+fn alive(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl ClusterDir {
+    /// The cluster folder `dir`.
+    #[must_use]
+    pub fn new(dir: &Path) -> ClusterDir {
+        ClusterDir {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// `DIR/cluster.toml`.
+    #[must_use]
+    pub fn cluster_file(&self) -> PathBuf {
+        self.dir.join("cluster.toml")
+    }
+
+    /// `DIR/client.toml`.
+    #[must_use]
+    pub fn profile(&self) -> PathBuf {
+        self.dir.join("client.toml")
+    }
+
+    /// `DIR/node-<i>`.
+    #[must_use]
+    pub fn node_dir(&self, id: u8) -> PathBuf {
+        self.dir.join(format!("node-{id}"))
+    }
+
+    /// `DIR/node-<i>/node.toml`.
+    #[must_use]
+    pub fn node_config(&self, id: u8) -> PathBuf {
+        self.node_dir(id).join("node.toml")
+    }
+
+    fn pid_file(&self, id: u8) -> PathBuf {
+        self.node_dir(id).join("node.pid")
+    }
+
+    /// Whether `init` ran here.
+    #[must_use]
+    pub fn exists(&self) -> bool {
+        self.cluster_file().exists()
+    }
+
+    /// Reads `DIR/cluster.toml`.
+    ///
+    /// # Errors
+    /// [`ClusterError::Usage`] if the folder is no cluster.
+    pub fn read(&self) -> Result<ClusterFile, ClusterError> {
+        let path = self.cluster_file();
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            ClusterError::Usage(format!(
+                "{} is no cluster folder (no cluster.toml): run `dealer-free-sis cluster init --dir {}`",
+                self.dir.display(),
+                self.dir.display()
+            ))
+        })?;
+        toml::from_str(&text).map_err(|e| {
+            ClusterError::Config(ConfigError::Parse {
+                path,
+                message: e.to_string(),
+            })
+        })
+    }
+
+    /// Creates the cluster: CA, certificates, node configs with their at-rest keys, the
+    /// client profile. Refuses a folder that already holds a cluster.
+    ///
+    /// # Errors
+    /// [`ClusterError::Usage`] for bad parameters or an existing cluster.
+    pub fn init(&self, options: &InitOptions) -> Result<ClusterFile, ClusterError> {
+        let threshold = phr_sis::Threshold::new(options.threshold, options.nodes).map_err(|e| {
+            ClusterError::Usage(format!(
+                "--threshold {} --nodes {}: {e}",
+                options.threshold, options.nodes
+            ))
+        })?;
+        if threshold.t() < 2 {
+            return Err(ClusterError::Usage(
+                "--threshold must be at least 2: with t = 1 every node would hold the whole key"
+                    .into(),
+            ));
+        }
+        if usize::from(threshold.search_quorum()) > usize::from(threshold.n()) {
+            return Err(ClusterError::Usage(format!(
+                "secure search needs 2t − 1 = {} nodes, --nodes is {}",
+                threshold.search_quorum(),
+                threshold.n()
+            )));
+        }
+        if self.exists() {
+            return Err(ClusterError::Usage(format!(
+                "{} already holds a cluster (cluster.toml); use another --dir or remove it",
+                self.dir.display()
+            )));
+        }
+        if let Some(base) = options.base_port
+            && u32::from(base) + u32::from(options.nodes) > 65_535
+        {
+            return Err(ClusterError::Usage(format!(
+                "--base-port {base} leaves no room for {} nodes",
+                options.nodes
+            )));
+        }
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let name = self
+            .dir
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "cluster".to_owned());
+        let ca = ClusterCa::generate(&name)?;
+        write_atomic(&self.dir.join("ca.pem"), ca.cert_pem().as_bytes())?;
+        write_secret(&self.dir.join("ca.key"), ca.key_pem().as_bytes())?;
+        let client = ca.issue_client("owner")?;
+        write_atomic(&self.dir.join("client.pem"), client.cert_pem.as_bytes())?;
+        write_secret(&self.dir.join("client.key"), client.key_pem.as_bytes())?;
+        let mut addresses = BTreeMap::new();
+        for id in 1..=options.nodes {
+            let port = match options.base_port {
+                Some(b) => b + u16::from(id),
+                None => free_port()?,
+            };
+            addresses.insert(id, format!("{}:{port}", options.host));
+        }
+        let mut rng = rand::rng();
+        for id in 1..=options.nodes {
+            let dir = self.node_dir(id);
+            std::fs::create_dir_all(dir.join("data")).map_err(io(&dir))?;
+            let hosts = vec![options.host.clone()];
+            let cert = ca.issue_node(id, &hosts)?;
+            write_atomic(&dir.join("node.pem"), cert.cert_pem.as_bytes())?;
+            write_secret(&dir.join("node.key"), cert.key_pem.as_bytes())?;
+            let key = AtRestKey::generate(&mut rng);
+            write_secret(&dir.join("at-rest.key"), key.to_hex().as_bytes())?;
+            let config = NodeConfig {
+                id,
+                listen: addresses.get(&id).cloned().unwrap_or_default(),
+                data_dir: PathBuf::from("data"),
+                threshold: options.threshold,
+                nodes: options.nodes,
+                key_file: Some(PathBuf::from("at-rest.key")),
+                key_env: None,
+                tls: TlsFiles {
+                    ca: PathBuf::from("../ca.pem"),
+                    cert: PathBuf::from("node.pem"),
+                    key: PathBuf::from("node.key"),
+                },
+                clients: vec![AuthorizedClient {
+                    name: "owner".into(),
+                    fingerprint: client.fingerprint.clone(),
+                }],
+                limits: Limits::default(),
+                peers: addresses
+                    .iter()
+                    .filter(|(p, _)| **p != id)
+                    .map(|(p, a)| Peer {
+                        id: *p,
+                        address: a.clone(),
+                    })
+                    .collect(),
+            };
+            config.save(&self.node_config(id))?;
+        }
+        let profile = ClientProfile {
+            threshold: options.threshold,
+            nodes: addresses
+                .iter()
+                .map(|(id, address)| NodeEntry {
+                    id: *id,
+                    address: address.clone(),
+                })
+                .collect(),
+            tls: TlsFiles {
+                ca: PathBuf::from("ca.pem"),
+                cert: PathBuf::from("client.pem"),
+                key: PathBuf::from("client.key"),
+            },
+            timeout_ms: 10_000,
+            retries: 2,
+            key_file: PathBuf::from("cluster-key.json"),
+            catalog: PathBuf::from("catalog.json"),
+        };
+        profile.save(&self.profile())?;
+        let file = ClusterFile {
+            name,
+            threshold: options.threshold,
+            nodes: options.nodes,
+        };
+        let text = toml::to_string(&file).map_err(|e| ClusterError::Usage(e.to_string()))?;
+        // Written last: a folder with cluster.toml is a complete cluster.
+        write_atomic(&self.cluster_file(), text.as_bytes())?;
+        Ok(file)
+    }
+
+    /// The running node's process id, if its pid file names a live process.
+    #[must_use]
+    pub fn running_pid(&self, id: u8) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.pid_file(id))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        alive(pid).then_some(pid)
+    }
+
+    /// Starts every node that is not running (`exe node run --config …`, in the background,
+    /// logging to `node-<i>/node.log`), waits until all answer, and runs the DKG if the
+    /// cluster has no key yet. A node whose port is taken by another program gets a new free
+    /// port (its config and the client profile are updated), unless ports were fixed.
+    ///
+    /// # Errors
+    /// [`ClusterError::Start`] if a node exits or does not answer within `wait`, with the
+    /// end of its log; the DKG's errors.
+    pub async fn up(
+        &self,
+        exe: &Path,
+        wait: Duration,
+    ) -> Result<Option<ClusterKeyFile>, ClusterError> {
+        let file = self.read()?;
+        for id in 1..=file.nodes {
+            if self.running_pid(id).is_some() {
+                continue;
+            }
+            let config_path = self.node_config(id);
+            let mut config: NodeConfig = {
+                let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: config_path.clone(),
+                    message: e.to_string(),
+                })?
+            };
+            if !port_free(&config.listen) {
+                let host = config
+                    .listen
+                    .rsplit_once(':')
+                    .map_or("127.0.0.1", |(h, _)| h)
+                    .to_owned();
+                let new = format!("{host}:{}", free_port()?);
+                self.move_node(id, &config.listen, &new)?;
+                config.listen = new;
+                config.save(&config_path)?;
+            }
+            let log_path = self.node_dir(id).join("node.log");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .map_err(io(&log_path))?;
+            let err = log.try_clone().map_err(io(&log_path))?;
+            let mut command = Command::new(exe);
+            command
+                .args(["node", "run", "--config"])
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(err);
+            #[cfg(unix)]
+            {
+                use std::os::unix::process::CommandExt;
+                command.process_group(0);
+            }
+            let child = command.spawn().map_err(io(exe))?;
+            write_atomic(&self.pid_file(id), child.id().to_string().as_bytes())?;
+        }
+        let client = ClusterClient::open(&self.profile())?;
+        let start = Instant::now();
+        loop {
+            let status = client.status().await;
+            let down: Vec<&NodeStatus> = status.iter().filter(|s| s.health.is_err()).collect();
+            if down.is_empty() {
+                break;
+            }
+            for s in &down {
+                if self.running_pid(s.id).is_none() {
+                    return Err(ClusterError::Start(format!(
+                        "node {} exited; the end of its log ({}):\n{}",
+                        s.id,
+                        self.node_dir(s.id).join("node.log").display(),
+                        self.log_tail(s.id, 15)
+                    )));
+                }
+            }
+            if start.elapsed() > wait {
+                let list: Vec<String> = down
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "node {} ({}): {}",
+                            s.id,
+                            s.address,
+                            s.health.as_ref().err().cloned().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                return Err(ClusterError::Start(format!(
+                    "nodes did not answer within {} s: {}",
+                    wait.as_secs(),
+                    list.join("; ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let status = client.status().await;
+        let keyed = status
+            .iter()
+            .filter(|s| s.health.as_ref().is_ok_and(|h| h.has_key))
+            .count();
+        let key_file = &client.profile().raw.key_file;
+        if keyed == usize::from(file.nodes) && key_file.exists() {
+            return Ok(None);
+        }
+        if keyed != 0 {
+            return Err(ClusterError::Start(format!(
+                "{keyed} of {} nodes hold a key share and {} has {}: the cluster is in a mixed state",
+                file.nodes,
+                self.dir.display(),
+                if key_file.exists() {
+                    "a key file"
+                } else {
+                    "no key file"
+                }
+            )));
+        }
+        let mut label = format!("dealer-free-sis cluster {} ", file.name).into_bytes();
+        let mut nonce = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
+        label.extend_from_slice(crate::hex(&nonce).as_bytes());
+        Ok(Some(client.run_dkg(&label).await?))
+    }
+
+    fn move_node(&self, id: u8, old: &str, new: &str) -> Result<(), ClusterError> {
+        let path = self.profile();
+        let mut profile: ClientProfile = {
+            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+            toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.clone(),
+                message: e.to_string(),
+            })?
+        };
+        for n in &mut profile.nodes {
+            if n.id == id && n.address == old {
+                n.address = new.to_owned();
+            }
+        }
+        profile.save(&path)?;
+        Ok(())
+    }
+
+    /// The last `lines` lines of node `id`'s log.
+    #[must_use]
+    pub fn log_tail(&self, id: u8, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.node_dir(id).join("node.log")).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Stops every running node (SIGTERM, then SIGKILL after `grace`); returns the ids stopped.
+    ///
+    /// # Errors
+    /// [`ClusterError::Usage`] if the folder is no cluster.
+    pub fn down(&self, grace: Duration) -> Result<Vec<u8>, ClusterError> {
+        let file = self.read()?;
+        let mut stopped = Vec::new();
+        for id in 1..=file.nodes {
+            if let Some(pid) = self.running_pid(id) {
+                signal(pid, "-TERM");
+                let start = Instant::now();
+                while alive(pid) && start.elapsed() < grace {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if alive(pid) {
+                    signal(pid, "-KILL");
+                }
+                stopped.push(id);
+            }
+            let _ = std::fs::remove_file(self.pid_file(id));
+        }
+        Ok(stopped)
+    }
+}

@@ -1,0 +1,398 @@
+//! The files that say what a node is and where the cluster is: a node's `node.toml` and the
+//! client's `client.toml` profile. Relative paths in either are relative to the file's own
+//! folder, so a cluster folder can be moved as a whole.
+//!
+//! ```toml
+//! # node.toml
+//! id = 1
+//! listen = "127.0.0.1:7101"
+//! data_dir = "data"
+//! threshold = 3
+//! nodes = 5
+//! key_file = "at-rest.key"        # or: key_env = "DEALER_FREE_SIS_NODE_KEY"
+//!
+//! [tls]
+//! ca = "../ca.pem"
+//! cert = "node.pem"
+//! key = "node.key"
+//!
+//! [[clients]]                     # who may call this node: certificate fingerprints
+//! name = "owner"
+//! fingerprint = "sha256:…"
+//!
+//! [[peers]]                       # the other nodes (informational; the client relays)
+//! id = 2
+//! address = "127.0.0.1:7102"
+//! ```
+//!
+//! Every field is checked when the file is read ([`NodeConfig::load`],
+//! [`ClientProfile::load`]); unknown fields are errors, so a typo never passes silently.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use phr_sis::{NodeId, Threshold};
+use serde::{Deserialize, Serialize};
+
+/// Errors reading or checking a config file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is no valid TOML of the expected shape.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A field has a value that cannot work.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Certificate files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The cluster CA's certificate (PEM).
+    pub ca: PathBuf,
+    /// This party's certificate (PEM).
+    pub cert: PathBuf,
+    /// This party's private key (PEM).
+    pub key: PathBuf,
+}
+
+/// A caller a node accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizedClient {
+    /// A name for logs.
+    pub name: String,
+    /// `sha256:` and the hex SHA-256 of the caller's certificate (DER).
+    pub fingerprint: String,
+}
+
+/// Another node of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    /// Its id.
+    pub id: u8,
+    /// Where it listens (`host:port`).
+    pub address: String,
+}
+
+/// Per-node limits on what one request and one client may ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Records in one store request.
+    pub max_batch: usize,
+    /// Candidates one secure ranking may cover.
+    pub max_candidates: usize,
+    /// Token evaluations (images) one client may ask per minute.
+    pub token_images_per_minute: u64,
+    /// The replay window: requests whose clock is further off are refused (seconds).
+    pub replay_window_s: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_batch: 256,
+            max_candidates: 100_000,
+            token_images_per_minute: 120_000,
+            replay_window_s: 300,
+        }
+    }
+}
+
+/// A node's configuration (`node.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's id, 1 to `nodes`.
+    pub id: u8,
+    /// The address to listen on.
+    pub listen: String,
+    /// The folder of the node's store, secrets and audit log.
+    pub data_dir: PathBuf,
+    /// `t`.
+    pub threshold: u8,
+    /// `n`.
+    pub nodes: u8,
+    /// A file holding the at-rest key (64 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// An environment variable holding the at-rest key (64 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_env: Option<String>,
+    /// Certificates.
+    pub tls: TlsFiles,
+    /// The callers this node answers.
+    #[serde(default)]
+    pub clients: Vec<AuthorizedClient>,
+    /// Limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The other nodes.
+    #[serde(default)]
+    pub peers: Vec<Peer>,
+}
+
+/// A [`NodeConfig`] checked and with its paths resolved.
+#[derive(Debug, Clone)]
+pub struct LoadedNodeConfig {
+    /// The node's id.
+    pub id: NodeId,
+    /// `t` of `n`.
+    pub threshold: Threshold,
+    /// The listen address.
+    pub listen: SocketAddr,
+    /// The file as read, paths resolved against its folder.
+    pub raw: NodeConfig,
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn invalid(path: &Path, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Writes `text` to `path` through a temporary file and a rename (never half-written).
+///
+/// # Errors
+/// [`ConfigError::Io`].
+pub fn write_atomic(path: &Path, text: &[u8]) -> Result<(), ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn to_toml<T: Serialize>(path: &Path, value: &T) -> Result<String, ConfigError> {
+    toml::to_string(value).map_err(|e| invalid(path, e.to_string()))
+}
+
+fn threshold_of(path: &Path, t: u8, n: u8) -> Result<Threshold, ConfigError> {
+    Threshold::new(t, n).map_err(|e| invalid(path, format!("threshold = {t}, nodes = {n}: {e}")))
+}
+
+impl NodeConfig {
+    /// Reads and checks `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and the problem.
+    pub fn load(path: &Path) -> Result<LoadedNodeConfig, ConfigError> {
+        let text = read(path)?;
+        let mut raw: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        raw.data_dir = resolve(base, &raw.data_dir);
+        raw.tls.ca = resolve(base, &raw.tls.ca);
+        raw.tls.cert = resolve(base, &raw.tls.cert);
+        raw.tls.key = resolve(base, &raw.tls.key);
+        raw.key_file = raw.key_file.as_deref().map(|k| resolve(base, k));
+        let threshold = threshold_of(path, raw.threshold, raw.nodes)?;
+        let id = NodeId::new(raw.id)
+            .ok()
+            .filter(|id| id.get() <= raw.nodes)
+            .ok_or_else(|| {
+                invalid(
+                    path,
+                    format!("id = {} is not in 1 to {}", raw.id, raw.nodes),
+                )
+            })?;
+        let listen = raw.listen.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                path,
+                format!("listen = {:?} is no socket address: {e}", raw.listen),
+            )
+        })?;
+        match (&raw.key_file, &raw.key_env) {
+            (Some(_), Some(_)) => return Err(invalid(path, "give key_file or key_env, not both")),
+            (None, None) => {
+                return Err(invalid(
+                    path,
+                    "no at-rest key: give key_file or key_env (64 hex digits)",
+                ));
+            }
+            _ => {}
+        }
+        for c in &raw.clients {
+            if parse_fingerprint(&c.fingerprint).is_none() {
+                return Err(invalid(
+                    path,
+                    format!(
+                        "client {:?}: fingerprint must be sha256: and 64 hex digits",
+                        c.name
+                    ),
+                ));
+            }
+        }
+        if raw.limits.max_batch == 0 || raw.limits.max_candidates == 0 {
+            return Err(invalid(path, "limits must be positive"));
+        }
+        Ok(LoadedNodeConfig {
+            id,
+            threshold,
+            listen,
+            raw,
+        })
+    }
+
+    /// Writes the config to `path` (atomically).
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        write_atomic(path, to_toml(path, self)?.as_bytes())
+    }
+}
+
+/// The 32 bytes of a `sha256:<hex>` fingerprint.
+#[must_use]
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    text.strip_prefix("sha256:")
+        .and_then(crate::unhex)
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
+/// One node as the client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    /// Its id.
+    pub id: u8,
+    /// `host:port`.
+    pub address: String,
+}
+
+/// The client's profile (`client.toml`): where the nodes are and how to reach them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientProfile {
+    /// `t`.
+    pub threshold: u8,
+    /// The nodes.
+    pub nodes: Vec<NodeEntry>,
+    /// Certificates.
+    pub tls: TlsFiles,
+    /// Time allowed per request before it is retried (milliseconds).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Retries of a request that timed out or found the node unreachable.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// The collection's public key state after the DKG (written by `cluster up`).
+    #[serde(default = "default_key_file")]
+    pub key_file: PathBuf,
+    /// The client's own record of ingested images (id → path); never sent to the nodes.
+    #[serde(default = "default_catalog")]
+    pub catalog: PathBuf,
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_key_file() -> PathBuf {
+    PathBuf::from("cluster-key.json")
+}
+fn default_catalog() -> PathBuf {
+    PathBuf::from("catalog.json")
+}
+
+/// A [`ClientProfile`] checked, its paths resolved.
+#[derive(Debug, Clone)]
+pub struct LoadedProfile {
+    /// `t` of `n`.
+    pub threshold: Threshold,
+    /// The file's folder.
+    pub dir: PathBuf,
+    /// The profile, paths resolved.
+    pub raw: ClientProfile,
+}
+
+impl ClientProfile {
+    /// Reads and checks `path`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and the problem.
+    pub fn load(path: &Path) -> Result<LoadedProfile, ConfigError> {
+        let text = read(path)?;
+        let mut raw: ClientProfile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new(".")).to_owned();
+        raw.tls.ca = resolve(&base, &raw.tls.ca);
+        raw.tls.cert = resolve(&base, &raw.tls.cert);
+        raw.tls.key = resolve(&base, &raw.tls.key);
+        raw.key_file = resolve(&base, &raw.key_file);
+        raw.catalog = resolve(&base, &raw.catalog);
+        let n = u8::try_from(raw.nodes.len()).map_err(|_| invalid(path, "at most 255 nodes"))?;
+        let threshold = threshold_of(path, raw.threshold, n)?;
+        let mut ids: Vec<u8> = raw.nodes.iter().map(|e| e.id).collect();
+        ids.sort_unstable();
+        if ids != (1..=n).collect::<Vec<u8>>() {
+            return Err(invalid(
+                path,
+                format!("the nodes must be numbered 1 to {n} once each, found {ids:?}"),
+            ));
+        }
+        if raw.timeout_ms == 0 {
+            return Err(invalid(path, "timeout_ms must be positive"));
+        }
+        Ok(LoadedProfile {
+            threshold,
+            dir: base,
+            raw,
+        })
+    }
+
+    /// Writes the profile to `path` (atomically).
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        write_atomic(path, to_toml(path, self)?.as_bytes())
+    }
+}

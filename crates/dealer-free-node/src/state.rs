@@ -1,0 +1,1126 @@
+//! A node's state and the handler of every request, with no gRPC in sight: the server
+//! ([`crate::server`]) decodes a call, checks who is calling, and hands it here.
+//!
+//! What a node holds: its share store (redb, HMAC-tagged records, one transaction per
+//! store request), its token index (rebuilt at start from the band tokens kept in each
+//! record's metadata, so index and records never disagree), its secrets sealed at rest
+//! ([`crate::secrets`]), its audit log ([`crate::audit`]) and the replay guard
+//! ([`crate::replay`]). Protocol logic is the `dealer-free` crate's: [`DkgSession`] for
+//! the key generation, [`tokens::respond`] for the threshold VOPRF, the checked mask
+//! dealing and [`DistanceRequest::respond`] for the secure ranking.
+//!
+//! Every handler checks its input before it changes anything: a malformed or oversized
+//! request is an [`NodeError::Invalid`] and leaves the store, the index, the key and the
+//! log as they were.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use dealer_free::dkg::{DkgParams, DkgSession, Recipient};
+use dealer_free::identity::{NodePublicKeys, Signature};
+use dealer_free::mpc::HashBitShares;
+use dealer_free::mpc::masks::MaskPool;
+use dealer_free::mpc::masks::check::{
+    MaskCheck, MaskCommitment, MaskDeal, Verdict, deal_checked, judge,
+};
+use dealer_free::mpc::messages::{CandidateRequest, CandidateResponse, DistanceRequest};
+use dealer_free::oprf::tokens::{self, TokenRequest};
+use phr_sis::share::Share;
+use phr_sis::store::{ImageRecord, ShareStore, StoreError};
+use phr_sis::token_index::Token;
+use phr_sis::{ImageId, NodeId, Threshold, TokenIndex};
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditError, AuditLog};
+use crate::config::{Limits, LoadedNodeConfig};
+use crate::proto;
+use crate::replay::{ReplayError, ReplayGuard, unix_ms};
+use crate::secrets::{AtRestKey, ClusterKey, NodeSecrets, SecretsError};
+
+/// Most band tokens in one record or one candidate request.
+pub const MAX_TOKENS: usize = 1024;
+/// Mask sessions a node keeps open at once.
+pub const MAX_MASK_SESSIONS: usize = 256;
+/// How long an unfinished mask session is kept.
+pub const MASK_SESSION_TTL: Duration = Duration::from_secs(120);
+
+const MASK_DEAL_LABEL: &[u8] = b"dealer-free-sis/node/mask-deal/v1";
+const COMMITMENT_DOMAIN: &[u8] = b"dealer-free-sis/node/mask-commitment/v1";
+const CHECK_DOMAIN: &[u8] = b"dealer-free-sis/node/mask-check/v1";
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The request is malformed or out of bounds.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// What was asked for is not here.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The node cannot do it now (no key share yet, no such session).
+    #[error("not ready: {0}")]
+    NotReady(String),
+    /// It conflicts with what the node holds.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The caller asked too much.
+    #[error("rate limit: {0}")]
+    RateLimited(String),
+    /// A replayed or stale request.
+    #[error("refused: {0}")]
+    Replay(#[from] ReplayError),
+    /// Stored data failed its integrity check.
+    #[error("data loss: {0}")]
+    Corrupt(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(StoreError),
+    /// The audit log failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The secrets file failed.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// The data folder could not be prepared.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> NodeError {
+        match e {
+            StoreError::Corrupt { .. } | StoreError::Incomplete { .. } => {
+                NodeError::Corrupt(e.to_string())
+            }
+            other => NodeError::Store(other),
+        }
+    }
+}
+
+fn invalid(m: impl Into<String>) -> NodeError {
+    NodeError::Invalid(m.into())
+}
+
+fn node_id(raw: u32, what: &str) -> Result<NodeId, NodeError> {
+    u8::try_from(raw)
+        .ok()
+        .and_then(|b| NodeId::new(b).ok())
+        .ok_or_else(|| invalid(format!("{what}: {raw} is no node id (1 to 255)")))
+}
+
+fn array32(bytes: &[u8], what: &str) -> Result<[u8; 32], NodeError> {
+    bytes
+        .try_into()
+        .map_err(|_| invalid(format!("{what} must be 32 bytes, got {}", bytes.len())))
+}
+
+/// One open secure-ranking dealing.
+struct MaskSession {
+    created: Instant,
+    servers: Vec<NodeId>,
+    count: u32,
+    commitments: BTreeMap<NodeId, MaskCommitment>,
+    deals: Vec<MaskDeal>,
+    checked: bool,
+}
+
+/// A DKG run in progress.
+struct DkgRun {
+    label: Vec<u8>,
+    step: u32,
+    session: DkgSession,
+}
+
+/// The token-evaluation budget of one caller.
+struct Budget {
+    window_start_ms: u64,
+    used: u64,
+}
+
+/// Everything one node holds, and its handlers.
+pub struct NodeState {
+    id: NodeId,
+    threshold: Threshold,
+    limits: Limits,
+    data_dir: PathBuf,
+    at_rest: AtRestKey,
+    store: ShareStore,
+    index: RwLock<TokenIndex>,
+    secrets: RwLock<NodeSecrets>,
+    audit: AuditLog,
+    replay: ReplayGuard,
+    dkg: Mutex<Option<DkgRun>>,
+    masks: Mutex<HashMap<[u8; 32], MaskSession>>,
+    budgets: Mutex<HashMap<String, Budget>>,
+}
+
+impl std::fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeState")
+            .field("id", &self.id)
+            .field("threshold", &self.threshold)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+fn tokens_of(bytes: &[u8]) -> Result<Vec<Token>, NodeError> {
+    if !bytes.len().is_multiple_of(32) {
+        return Err(invalid(format!(
+            "tokens must be 32 bytes each, got {} bytes",
+            bytes.len()
+        )));
+    }
+    if bytes.len() / 32 > MAX_TOKENS {
+        return Err(invalid(format!("more than {MAX_TOKENS} tokens")));
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .filter_map(|c| <[u8; 32]>::try_from(c).ok())
+        .collect())
+}
+
+impl NodeState {
+    /// Opens the node of `config`: its data folder (created if needed), its secrets
+    /// (generated and sealed on first start), its store, its index (rebuilt from the store)
+    /// and its audit log (chain verified).
+    ///
+    /// # Errors
+    /// [`NodeError::Secrets`] for a missing or wrong at-rest key or a damaged secrets file,
+    /// [`NodeError::Audit`] for a broken audit chain, [`NodeError::Store`]/[`NodeError::Corrupt`].
+    pub fn open(config: &LoadedNodeConfig) -> Result<NodeState, NodeError> {
+        let raw = &config.raw;
+        let dir = raw.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| NodeError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let at_rest = AtRestKey::load(raw.key_file.as_deref(), raw.key_env.as_deref())?;
+        let mut rng = rand::rng();
+        let secrets = match NodeSecrets::open(&dir, config.id, &at_rest)? {
+            Some(s) => s,
+            None => {
+                let s = NodeSecrets::generate(config.id, &mut rng);
+                s.save(&dir, &at_rest, &mut rng)?;
+                s
+            }
+        };
+        if let Some(c) = &secrets.cluster
+            && c.threshold != config.threshold
+        {
+            return Err(invalid(format!(
+                "the config says t = {} of n = {}, the key share is for t = {} of n = {}",
+                config.threshold.t(),
+                config.threshold.n(),
+                c.threshold.t(),
+                c.threshold.n()
+            )));
+        }
+        let store = ShareStore::open(dir.join("shares.redb"), secrets.mac_key.clone())?;
+        let mut index = TokenIndex::new();
+        let mut after = None;
+        loop {
+            let page = store.list(after, 4096)?;
+            for id in &page.ids {
+                let meta = store.get_meta(*id)?.unwrap_or_default();
+                let tokens = tokens_of(&meta)
+                    .map_err(|e| NodeError::Corrupt(format!("the tokens of image {id}: {e}")))?;
+                index
+                    .insert(*id, &tokens)
+                    .map_err(|e| NodeError::Corrupt(format!("image {id}: {e}")))?;
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        let audit = AuditLog::open(&dir.join("audit.log"))?;
+        audit.append(
+            &format!("start node={} images={}", config.id, index.len()),
+            true,
+        )?;
+        Ok(NodeState {
+            id: config.id,
+            threshold: config.threshold,
+            limits: raw.limits,
+            data_dir: dir,
+            at_rest,
+            store,
+            index: RwLock::new(index),
+            secrets: RwLock::new(secrets),
+            audit,
+            replay: ReplayGuard::new(raw.limits.replay_window_s * 1000, unix_ms()),
+            dkg: Mutex::new(None),
+            masks: Mutex::new(HashMap::new()),
+            budgets: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The node's id.
+    #[must_use]
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The node's store.
+    #[must_use]
+    pub fn store(&self) -> &ShareStore {
+        &self.store
+    }
+
+    /// Accepts the request's id and clock, or refuses it.
+    fn fresh(&self, meta: Option<&proto::RequestMeta>) -> Result<(), NodeError> {
+        let meta = meta.ok_or(NodeError::Replay(ReplayError::Missing))?;
+        self.replay
+            .check(&meta.request_id, meta.unix_ms, unix_ms())
+            .map_err(NodeError::from)
+    }
+
+    fn read_secrets(&self) -> Result<std::sync::RwLockReadGuard<'_, NodeSecrets>, NodeError> {
+        self.secrets
+            .read()
+            .map_err(|_| NodeError::NotReady("the node's key lock is poisoned".into()))
+    }
+
+    fn cluster_key(&self) -> Result<ClusterKey, NodeError> {
+        self.read_secrets()?.cluster.clone().ok_or_else(|| {
+            NodeError::NotReady(format!(
+                "node {} holds no key share yet: run the DKG (cluster up)",
+                self.id
+            ))
+        })
+    }
+
+    /// Liveness and what the node holds.
+    #[must_use]
+    pub fn health(&self) -> proto::HealthReply {
+        let has_key = self.read_secrets().is_ok_and(|s| s.cluster.is_some());
+        proto::HealthReply {
+            node_id: u32::from(self.id.get()),
+            t: u32::from(self.threshold.t()),
+            n: u32::from(self.threshold.n()),
+            has_key,
+            images: self.index.read().map_or(0, |i| i.len() as u64),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    /// The node's public identity keys.
+    ///
+    /// # Errors
+    /// [`NodeError::Replay`].
+    pub fn identity(
+        &self,
+        req: &proto::IdentityRequest,
+    ) -> Result<proto::IdentityReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        Ok(proto::IdentityReply {
+            node_id: u32::from(self.id.get()),
+            public_keys: self.read_secrets()?.keys.public().to_bytes().to_vec(),
+        })
+    }
+
+    /// The audit log's head.
+    ///
+    /// # Errors
+    /// [`NodeError::Replay`].
+    pub fn audit_head(
+        &self,
+        req: &proto::AuditHeadRequest,
+    ) -> Result<proto::AuditHeadReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        let head = self.audit.head();
+        Ok(proto::AuditHeadReply {
+            entries: head.entries,
+            head: head.head.to_vec(),
+        })
+    }
+
+    /// One step of the DKG: step 0 starts a session, steps 1 to 4 deliver the relayed
+    /// messages of a round and end it. When the last round ends, the node seals its key
+    /// share at rest and the reply carries the public outcome.
+    ///
+    /// # Errors
+    /// [`NodeError::Conflict`] if the node already holds a key share; [`NodeError::Invalid`]
+    /// for participants that are not `n`, not this node's keys, a step out of order;
+    /// [`NodeError::NotReady`] when the DKG ends without a key (the reason named).
+    pub fn dkg_round(
+        &self,
+        req: &proto::DkgRoundRequest,
+    ) -> Result<proto::DkgRoundReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        if let Some(c) = &self.read_secrets()?.cluster {
+            return Err(NodeError::Conflict(format!(
+                "node {} already holds a key share (DKG transcript {}); its data would be lost",
+                self.id,
+                crate::hex(&c.transcript)
+            )));
+        }
+        let mut guard = self
+            .dkg
+            .lock()
+            .map_err(|_| NodeError::NotReady("the DKG lock is poisoned".into()))?;
+        let mut rng = rand::rng();
+        if req.step == 0 {
+            if req.t != u32::from(self.threshold.t()) {
+                return Err(invalid(format!(
+                    "the DKG asks t = {}, this node is configured for t = {}",
+                    req.t,
+                    self.threshold.t()
+                )));
+            }
+            let mut participants = BTreeMap::new();
+            for p in &req.participants {
+                let id = node_id(p.node_id, "participant")?;
+                let bytes: [u8; 64] = p.public_keys.as_slice().try_into().map_err(|_| {
+                    invalid(format!("participant {id}: public keys must be 64 bytes"))
+                })?;
+                let keys = NodePublicKeys::from_bytes(&bytes)
+                    .map_err(|e| invalid(format!("participant {id}: {e}")))?;
+                if participants.insert(id, keys).is_some() {
+                    return Err(invalid(format!("participant {id} is listed twice")));
+                }
+            }
+            let own = self.read_secrets()?.keys.clone();
+            if participants.get(&self.id) != Some(&own.public()) {
+                return Err(invalid(format!(
+                    "the participants do not list node {}'s own public keys",
+                    self.id
+                )));
+            }
+            if req.label.is_empty() || req.label.len() > 256 {
+                return Err(invalid("the session label must be 1 to 256 bytes"));
+            }
+            let params = DkgParams::new(&req.label, self.threshold, participants)
+                .map_err(|e| invalid(e.to_string()))?;
+            let (session, out) =
+                DkgSession::start(params, own, &mut rng).map_err(|e| invalid(e.to_string()))?;
+            *guard = Some(DkgRun {
+                label: req.label.clone(),
+                step: 0,
+                session,
+            });
+            self.audit.append(
+                &format!("dkg-start label={}", crate::hex(&req.label)),
+                false,
+            )?;
+            return Ok(proto::DkgRoundReply {
+                outbox: outbox(&out),
+                result: None,
+            });
+        }
+        let Some(run) = guard.as_mut() else {
+            return Err(NodeError::NotReady("no DKG session is running here".into()));
+        };
+        if run.label != req.label || req.step != run.step + 1 || req.step > 4 {
+            return Err(invalid(format!(
+                "DKG step {} does not follow step {} of this session",
+                req.step, run.step
+            )));
+        }
+        if req.inbox.len() > 4 * usize::from(self.threshold.n()) {
+            return Err(invalid("too many DKG messages in one round"));
+        }
+        let Some(mut run) = guard.take() else {
+            return Err(NodeError::NotReady("no DKG session is running here".into()));
+        };
+        for m in &req.inbox {
+            if m.to != 0 && m.to != u32::from(self.id.get()) {
+                continue;
+            }
+            if let Ok(from) = node_id(m.from, "sender") {
+                // A rejected message is recorded by the session (and counts as silence).
+                let _ = run.session.handle_message(from, &m.message);
+            }
+        }
+        let (session, out) = match run.session.end_round(&mut rng) {
+            Ok(next) => next,
+            Err(e) => {
+                self.audit.append(&format!("dkg-failed reason={e}"), true)?;
+                return Err(NodeError::NotReady(format!(
+                    "the DKG ended without a key: {e}"
+                )));
+            }
+        };
+        let result = if let Some(output) = session.output() {
+            let participants = session.params().participants().clone();
+            let key = ClusterKey {
+                threshold: self.threshold,
+                key_share: output.key_share.clone(),
+                group_public_key: output.group_public_key,
+                verification_shares: output.verification_shares.clone(),
+                transcript: output.transcript,
+                participants,
+            };
+            let reply = proto::DkgResult {
+                group_public_key: key.group_public_key.compress().to_bytes().to_vec(),
+                verification_shares: key
+                    .verification_shares
+                    .iter()
+                    .map(|(id, p)| proto::VerificationShare {
+                        node_id: u32::from(id.get()),
+                        point: p.compress().to_bytes().to_vec(),
+                    })
+                    .collect(),
+                qualified: output
+                    .qualified
+                    .iter()
+                    .map(|q| u32::from(q.get()))
+                    .collect(),
+                transcript: output.transcript.to_vec(),
+            };
+            {
+                let mut secrets = self
+                    .secrets
+                    .write()
+                    .map_err(|_| NodeError::NotReady("the node's key lock is poisoned".into()))?;
+                secrets.cluster = Some(key);
+                secrets.save(&self.data_dir, &self.at_rest, &mut rng)?;
+            }
+            self.audit.append(
+                &format!("dkg-done transcript={}", crate::hex(&output.transcript)),
+                true,
+            )?;
+            Some(reply)
+        } else {
+            *guard = Some(DkgRun {
+                label: run.label,
+                step: req.step,
+                session,
+            });
+            None
+        };
+        Ok(proto::DkgRoundReply {
+            outbox: outbox(&out),
+            result,
+        })
+    }
+
+    /// Threshold-VOPRF partial evaluation of a token request, charged to `caller`'s budget.
+    ///
+    /// # Errors
+    /// [`NodeError::NotReady`] before the DKG, [`NodeError::Invalid`] for a malformed request,
+    /// [`NodeError::RateLimited`] past the caller's budget.
+    pub fn evaluate_tokens(
+        &self,
+        caller: &str,
+        req: &proto::EvaluateTokensRequest,
+    ) -> Result<proto::EvaluateTokensReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        let key = self.cluster_key()?;
+        let request = TokenRequest::from_bytes(&req.token_request)
+            .map_err(|e| invalid(format!("token request: {e}")))?;
+        self.charge(caller, request.images() as u64)?;
+        let partial = tokens::respond(&key.key_share, &request, &mut rand::rng())
+            .and_then(|p| p.to_bytes())
+            .map_err(|e| invalid(format!("token request: {e}")))?;
+        self.audit.append(
+            &format!("tokens caller={caller} images={}", request.images()),
+            false,
+        )?;
+        Ok(proto::EvaluateTokensReply {
+            partial_evaluation: partial,
+        })
+    }
+
+    fn charge(&self, caller: &str, images: u64) -> Result<(), NodeError> {
+        let now = unix_ms();
+        let mut budgets = self
+            .budgets
+            .lock()
+            .map_err(|_| NodeError::RateLimited("the budget lock is poisoned".into()))?;
+        let budget = budgets.entry(caller.to_owned()).or_insert(Budget {
+            window_start_ms: now,
+            used: 0,
+        });
+        if now.saturating_sub(budget.window_start_ms) >= 60_000 {
+            budget.window_start_ms = now;
+            budget.used = 0;
+        }
+        let limit = self.limits.token_images_per_minute;
+        if budget.used.saturating_add(images) > limit {
+            return Err(NodeError::RateLimited(format!(
+                "{caller} asked for {} token evaluations this minute, the limit is {limit}",
+                budget.used.saturating_add(images)
+            )));
+        }
+        budget.used += images;
+        Ok(())
+    }
+
+    /// Stores records atomically (all or none) and indexes their tokens. A record already
+    /// stored with the same bytes is acknowledged again (a retried request); one stored with
+    /// other bytes is a conflict.
+    ///
+    /// # Errors
+    /// [`NodeError::Invalid`] for a batch over the limit or a record that is not this node's
+    /// (share of another node or image, bad bit shares or tokens); [`NodeError::Conflict`];
+    /// [`NodeError::Store`]. Nothing is stored on error.
+    pub fn store_records(
+        &self,
+        req: &proto::StoreRecordsRequest,
+    ) -> Result<proto::StoreRecordsReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        self.cluster_key()?;
+        if req.records.is_empty() || req.records.len() > self.limits.max_batch {
+            return Err(invalid(format!(
+                "a store request holds 1 to {} records, got {}",
+                self.limits.max_batch,
+                req.records.len()
+            )));
+        }
+        let mut fresh: Vec<(ImageId, ImageRecord, Vec<Token>)> = Vec::new();
+        let mut again = Vec::new();
+        let mut seen = BTreeSet::new();
+        for r in &req.records {
+            let id = ImageId(r.image_id);
+            if !seen.insert(id) {
+                return Err(invalid(format!("image {id} appears twice")));
+            }
+            let share = Share::from_bytes(&r.share)
+                .map_err(|e| invalid(format!("image {id}: share: {e}")))?;
+            if share.header.image_id != id || share.header.index != self.id {
+                return Err(invalid(format!(
+                    "image {id}: the share is node {}'s share of image {}",
+                    share.header.index, share.header.image_id
+                )));
+            }
+            if share.header.threshold != self.threshold {
+                return Err(invalid(format!(
+                    "image {id}: the share is for t = {} of n = {}",
+                    share.header.threshold.t(),
+                    share.header.threshold.n()
+                )));
+            }
+            if HashBitShares::from_bytes(&r.bit_shares).is_none() {
+                return Err(invalid(format!("image {id}: malformed bit shares")));
+            }
+            let tokens = tokens_of(&r.tokens).map_err(|e| invalid(format!("image {id}: {e}")))?;
+            let record = ImageRecord {
+                share: r.share.clone(),
+                bit_shares: r.bit_shares.clone(),
+                meta: r.tokens.clone(),
+            };
+            match self.store.get_image(id) {
+                Ok(Some(existing)) if existing == record => again.push(id),
+                Ok(Some(_)) => {
+                    return Err(NodeError::Conflict(format!(
+                        "image {id} is stored with other contents"
+                    )));
+                }
+                Ok(None) => fresh.push((id, record, tokens)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let batch: Vec<(ImageId, &ImageRecord)> = fresh.iter().map(|(id, r, _)| (*id, r)).collect();
+        if !batch.is_empty() {
+            self.store.put_images(&batch)?;
+            let mut index = self
+                .index
+                .write()
+                .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
+            for (id, _, tokens) in &fresh {
+                if !index.contains(*id) {
+                    index
+                        .insert(*id, tokens)
+                        .map_err(|e| invalid(format!("image {id}: {e}")))?;
+                }
+            }
+        }
+        let stored: Vec<u64> = fresh
+            .iter()
+            .map(|(id, _, _)| id.0)
+            .chain(again.iter().map(|i| i.0))
+            .collect();
+        self.audit.append(
+            &format!(
+                "store new={} again={} ids={}",
+                fresh.len(),
+                again.len(),
+                stored
+                    .iter()
+                    .map(|i| format!("{i:016x}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            true,
+        )?;
+        Ok(proto::StoreRecordsReply { stored })
+    }
+
+    /// This node's share of one image.
+    ///
+    /// # Errors
+    /// [`NodeError::NotFound`], [`NodeError::Corrupt`] if the stored share fails its
+    /// integrity check (it is never returned then).
+    pub fn get_share(
+        &self,
+        req: &proto::GetShareRequest,
+    ) -> Result<proto::GetShareReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        let id = ImageId(req.image_id);
+        let share = self
+            .store
+            .get_share(id)?
+            .ok_or_else(|| NodeError::NotFound(format!("node {} holds no image {id}", self.id)))?;
+        self.audit.append(&format!("get id={:016x}", id.0), false)?;
+        Ok(proto::GetShareReply { share })
+    }
+
+    /// Candidate lookup: the images sharing at least `min_band_votes` band tokens with the query.
+    ///
+    /// # Errors
+    /// [`NodeError::Invalid`] for a malformed request or too many tokens.
+    pub fn candidates(
+        &self,
+        req: &proto::CandidatesRequest,
+    ) -> Result<proto::CandidatesReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        let request = CandidateRequest::from_bytes(&req.candidate_request)
+            .map_err(|e| invalid(format!("candidate request: {e}")))?;
+        if request.tokens.len() > MAX_TOKENS {
+            return Err(invalid(format!("more than {MAX_TOKENS} tokens")));
+        }
+        let candidates = self
+            .index
+            .read()
+            .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?
+            .candidates(&request.tokens, request.min_band_votes);
+        let found = candidates.len();
+        let response = CandidateResponse {
+            session: request.session,
+            node: self.id,
+            candidates,
+        }
+        .to_bytes()
+        .map_err(|e| invalid(e.to_string()))?;
+        self.audit.append(
+            &format!(
+                "candidates session={} found={found}",
+                crate::hex(&request.session)
+            ),
+            false,
+        )?;
+        Ok(proto::CandidatesReply {
+            candidate_response: response,
+        })
+    }
+
+    fn participant(&self, key: &ClusterKey, id: NodeId) -> Result<NodePublicKeys, NodeError> {
+        key.participants
+            .get(&id)
+            .copied()
+            .ok_or_else(|| invalid(format!("node {id} is no participant of this cluster")))
+    }
+
+    fn servers_of(&self, bytes: &[u8]) -> Result<Vec<NodeId>, NodeError> {
+        let mut servers: Vec<NodeId> = bytes
+            .iter()
+            .map(|b| {
+                NodeId::new(*b)
+                    .ok()
+                    .filter(|id| id.get() <= self.threshold.n())
+                    .ok_or_else(|| {
+                        invalid(format!("server {b} is not in 1 to {}", self.threshold.n()))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        servers.sort_unstable();
+        servers.dedup();
+        if servers.len() != bytes.len() {
+            return Err(invalid("a server is listed twice"));
+        }
+        if servers.len() < usize::from(self.threshold.search_quorum()) {
+            return Err(invalid(format!(
+                "secure ranking needs 2t − 1 = {} servers, {} given",
+                self.threshold.search_quorum(),
+                servers.len()
+            )));
+        }
+        if !servers.contains(&self.id) {
+            return Err(invalid(format!(
+                "node {} is not among the servers",
+                self.id
+            )));
+        }
+        Ok(servers)
+    }
+
+    fn mask_sessions(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, HashMap<[u8; 32], MaskSession>>, NodeError> {
+        let mut sessions = self
+            .masks
+            .lock()
+            .map_err(|_| NodeError::NotReady("the mask lock is poisoned".into()))?;
+        sessions.retain(|_, s| s.created.elapsed() < MASK_SESSION_TTL);
+        Ok(sessions)
+    }
+
+    /// Offline phase 1 of the secure ranking: deals this node's zero-sharings for the servers
+    /// and `count` candidates; the commitment is signed, each other server's deal sealed for
+    /// it (the relaying client reads neither).
+    ///
+    /// # Errors
+    /// [`NodeError::Invalid`] for bad servers, count or session; [`NodeError::Conflict`] for
+    /// a session already dealt; [`NodeError::RateLimited`] with too many open sessions.
+    pub fn mask_deal(
+        &self,
+        req: &proto::MaskDealRequest,
+    ) -> Result<proto::MaskDealReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        let key = self.cluster_key()?;
+        let session = array32(&req.session, "session")?;
+        let servers = self.servers_of(&req.servers)?;
+        let count = req.count;
+        if count as usize > self.limits.max_candidates {
+            return Err(invalid(format!(
+                "{count} candidates, at most {} per ranking",
+                self.limits.max_candidates
+            )));
+        }
+        let mut rng = rand::rng();
+        let (commitment, deals) = deal_checked(
+            session,
+            self.id,
+            &servers,
+            self.threshold.t(),
+            count as usize,
+            &mut rng,
+        )
+        .map_err(|e| invalid(e.to_string()))?;
+        let secrets = self.read_secrets()?;
+        let commitment_bytes = commitment.to_bytes();
+        let signature = secrets
+            .keys
+            .sign(&signed(COMMITMENT_DOMAIN, &commitment_bytes), &mut rng);
+        let mut sealed = Vec::with_capacity(deals.len());
+        let mut own = Vec::new();
+        for deal in deals {
+            if deal.recipient() == self.id {
+                own.push(deal);
+                continue;
+            }
+            let to = self.participant(&key, deal.recipient())?;
+            let plain: Zeroizing<Vec<u8>> = deal.to_bytes();
+            sealed.push(proto::SealedDeal {
+                dealer: u32::from(self.id.get()),
+                recipient: u32::from(deal.recipient().get()),
+                sealed: secrets.keys.seal(
+                    deal.recipient(),
+                    &to.encryption,
+                    &session,
+                    MASK_DEAL_LABEL,
+                    &commitment_bytes,
+                    &plain,
+                ),
+            });
+        }
+        drop(secrets);
+        let mut sessions = self.mask_sessions()?;
+        if sessions.contains_key(&session) {
+            return Err(NodeError::Conflict(
+                "this mask session was dealt already".into(),
+            ));
+        }
+        if sessions.len() >= MAX_MASK_SESSIONS {
+            return Err(NodeError::RateLimited(format!(
+                "{MAX_MASK_SESSIONS} secure rankings are open on node {}",
+                self.id
+            )));
+        }
+        let mut commitments = BTreeMap::new();
+        commitments.insert(self.id, commitment);
+        sessions.insert(
+            session,
+            MaskSession {
+                created: Instant::now(),
+                servers,
+                count,
+                commitments,
+                deals: own,
+                checked: false,
+            },
+        );
+        Ok(proto::MaskDealReply {
+            commitment: Some(proto::SignedCommitment {
+                dealer: u32::from(self.id.get()),
+                commitment: commitment_bytes,
+                signature: signature.to_bytes().to_vec(),
+            }),
+            deals: sealed,
+        })
+    }
+
+    /// Offline phase 2: checks every deal addressed to this node against its dealer's signed
+    /// commitment and returns the signed check values.
+    ///
+    /// # Errors
+    /// [`NodeError::NotReady`] for an unknown session, [`NodeError::Invalid`] for a bad
+    /// signature, a commitment of another session, or a deal that does not open.
+    pub fn mask_check(
+        &self,
+        req: &proto::MaskCheckRequest,
+    ) -> Result<proto::MaskCheckReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        let key = self.cluster_key()?;
+        let session = array32(&req.session, "session")?;
+        let mut sessions = self.mask_sessions()?;
+        let state = sessions
+            .get_mut(&session)
+            .ok_or_else(|| NodeError::NotReady("no such mask session (expired?)".into()))?;
+        if state.checked {
+            return Err(NodeError::Conflict(
+                "this mask session was checked already".into(),
+            ));
+        }
+        let mut commitments = state.commitments.clone();
+        for c in &req.commitments {
+            let dealer = node_id(c.dealer, "dealer")?;
+            if !state.servers.contains(&dealer) {
+                return Err(invalid(format!(
+                    "dealer {dealer} is not a server of this ranking"
+                )));
+            }
+            let keys = self.participant(&key, dealer)?;
+            let sig = signature(&c.signature)?;
+            if !keys
+                .signing
+                .verify(&signed(COMMITMENT_DOMAIN, &c.commitment), &sig)
+            {
+                return Err(invalid(format!(
+                    "dealer {dealer}'s commitment is not signed by it"
+                )));
+            }
+            let commitment = MaskCommitment::from_bytes(&c.commitment)
+                .map_err(|e| invalid(format!("dealer {dealer}'s commitment: {e}")))?;
+            if commitment.session() != session
+                || commitment.dealer() != dealer
+                || commitment.servers() != state.servers.as_slice()
+                || commitment.count() != state.count
+            {
+                return Err(invalid(format!(
+                    "dealer {dealer}'s commitment is for another session, dealer, servers or count"
+                )));
+            }
+            if dealer == self.id {
+                if commitments.get(&dealer) != Some(&commitment) {
+                    return Err(invalid("this node's own commitment was changed"));
+                }
+                continue;
+            }
+            commitments.insert(dealer, commitment);
+        }
+        let secrets = self.read_secrets()?;
+        let mut deals = state.deals.clone();
+        for d in &req.deals {
+            let dealer = node_id(d.dealer, "dealer")?;
+            if d.recipient != u32::from(self.id.get()) || dealer == self.id {
+                continue;
+            }
+            let Some(commitment) = commitments.get(&dealer) else {
+                return Err(invalid(format!(
+                    "a deal from {dealer} without its commitment"
+                )));
+            };
+            let keys = self.participant(&key, dealer)?;
+            let plain = secrets
+                .keys
+                .open(
+                    dealer,
+                    &keys.encryption,
+                    &session,
+                    MASK_DEAL_LABEL,
+                    &commitment.to_bytes(),
+                    &d.sealed,
+                )
+                .map_err(|_| invalid(format!("the deal from {dealer} does not open")))?;
+            let deal = MaskDeal::from_bytes(&plain)
+                .map_err(|e| invalid(format!("the deal from {dealer}: {e}")))?;
+            if deal.dealer() != dealer || deal.recipient() != self.id || deal.session() != session {
+                return Err(invalid(format!(
+                    "the deal from {dealer} is addressed otherwise"
+                )));
+            }
+            if !deals.iter().any(|x| x.dealer() == dealer) {
+                deals.push(deal);
+            }
+        }
+        let mut rng = rand::rng();
+        let mut checks = Vec::with_capacity(deals.len());
+        for deal in &deals {
+            let Some(commitment) = commitments.get(&deal.dealer()) else {
+                continue;
+            };
+            // A deal that fails its commitment gets no check: the dealer is judged on the
+            // others' checks (and named by them).
+            if let Ok(check) = deal.verify(commitment) {
+                let bytes = check.to_bytes();
+                let sig = secrets.keys.sign(&signed(CHECK_DOMAIN, &bytes), &mut rng);
+                checks.push(proto::SignedCheck {
+                    checker: u32::from(self.id.get()),
+                    check: bytes,
+                    signature: sig.to_bytes().to_vec(),
+                });
+            }
+        }
+        drop(secrets);
+        state.commitments = commitments;
+        state.deals = deals;
+        state.checked = true;
+        Ok(proto::MaskCheckReply { checks })
+    }
+
+    /// Online: judges every dealer on the servers' signed checks, builds the mask pool from
+    /// the accepted ones and answers the distance request with masked distance shares. The
+    /// session is closed afterwards (masks are used once).
+    ///
+    /// # Errors
+    /// [`NodeError::NotReady`] for an unknown or unchecked session or fewer than `t`
+    /// accepted dealers, [`NodeError::Invalid`] for bad checks or a bad distance request.
+    pub fn distances(
+        &self,
+        req: &proto::DistancesRequest,
+    ) -> Result<proto::DistancesReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        let key = self.cluster_key()?;
+        let session = array32(&req.session, "session")?;
+        let state = {
+            let mut sessions = self.mask_sessions()?;
+            match sessions.get(&session) {
+                Some(s) if s.checked => {}
+                Some(_) => {
+                    return Err(NodeError::NotReady("the masks were not checked yet".into()));
+                }
+                None => {
+                    return Err(NodeError::NotReady(
+                        "no such mask session (expired?)".into(),
+                    ));
+                }
+            }
+            sessions
+                .remove(&session)
+                .ok_or_else(|| NodeError::NotReady("no such mask session".into()))?
+        };
+        let mut by_dealer: BTreeMap<NodeId, Vec<MaskCheck>> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
+        for c in &req.checks {
+            let checker = node_id(c.checker, "checker")?;
+            if !state.servers.contains(&checker) {
+                return Err(invalid(format!(
+                    "checker {checker} is not a server of this ranking"
+                )));
+            }
+            let keys = self.participant(&key, checker)?;
+            let sig = signature(&c.signature)?;
+            if !keys.signing.verify(&signed(CHECK_DOMAIN, &c.check), &sig) {
+                return Err(invalid(format!("a check is not signed by node {checker}")));
+            }
+            let check = MaskCheck::from_bytes(&c.check)
+                .map_err(|e| invalid(format!("node {checker}'s check: {e}")))?;
+            if check.node != checker || check.session != session {
+                return Err(invalid(format!(
+                    "node {checker}'s check is for another session or node"
+                )));
+            }
+            if !seen.insert((check.dealer, checker)) {
+                return Err(invalid(format!(
+                    "node {checker} checked dealer {} twice",
+                    check.dealer
+                )));
+            }
+            by_dealer.entry(check.dealer).or_default().push(check);
+        }
+        let t = self.threshold.t();
+        let mut verdicts: Vec<Verdict> = Vec::with_capacity(state.commitments.len());
+        for (dealer, commitment) in &state.commitments {
+            let checks = by_dealer.remove(dealer).unwrap_or_default();
+            match judge(commitment, &checks, t) {
+                Ok(v) => verdicts.push(v),
+                // Too few checks to judge this dealer: its masks are left out.
+                Err(_) => continue,
+            }
+        }
+        let deals: Vec<MaskDeal> = state
+            .deals
+            .iter()
+            .filter(|d| verdicts.iter().any(|v| v.dealer() == d.dealer()))
+            .cloned()
+            .collect();
+        let mut pool = MaskPool::from_checked_deals(self.id, &verdicts, &deals, t)
+            .map_err(|e| NodeError::NotReady(format!("masks: {e}")))?;
+        let request = DistanceRequest::from_bytes(&req.distance_request)
+            .map_err(|e| invalid(format!("distance request: {e}")))?;
+        if request.session != session {
+            return Err(invalid("the distance request is for another session"));
+        }
+        if request.candidates.len() > state.count as usize {
+            return Err(invalid(format!(
+                "{} candidates, masks were dealt for {}",
+                request.candidates.len(),
+                state.count
+            )));
+        }
+        let mut stored = BTreeMap::new();
+        for id in &request.candidates {
+            if let Some(bytes) = self.store.get_bit_shares(*id)? {
+                let shares = HashBitShares::from_bytes(&bytes)
+                    .ok_or_else(|| NodeError::Corrupt(format!("the bit shares of image {id}")))?;
+                stored.insert(*id, shares);
+            }
+        }
+        let response = request
+            .respond(self.id, |id| stored.remove(&id), &mut pool)
+            .map_err(|e| invalid(e.to_string()))?
+            .to_bytes()
+            .map_err(|e| invalid(e.to_string()))?;
+        self.audit.append(
+            &format!(
+                "distances session={} candidates={}",
+                crate::hex(&session),
+                request.candidates.len()
+            ),
+            false,
+        )?;
+        Ok(proto::DistancesReply {
+            distance_response: response,
+        })
+    }
+}
+
+fn outbox(out: &[dealer_free::dkg::Outgoing]) -> Vec<proto::DkgEnvelope> {
+    out.iter()
+        .map(|o| proto::DkgEnvelope {
+            from: u32::from(o.from.get()),
+            to: match o.to {
+                Recipient::All => 0,
+                Recipient::Node(n) => u32::from(n.get()),
+            },
+            message: o.bytes.clone(),
+        })
+        .collect()
+}
+
+/// The bytes a node signs for a relayed message: a domain label and the message.
+#[must_use]
+pub fn signed(domain: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(domain.len() + message.len());
+    v.extend_from_slice(domain);
+    v.extend_from_slice(message);
+    v
+}
+
+fn signature(bytes: &[u8]) -> Result<Signature, NodeError> {
+    let b: [u8; 64] = bytes
+        .try_into()
+        .map_err(|_| invalid("a signature must be 64 bytes"))?;
+    Signature::from_bytes(&b).ok_or_else(|| invalid("malformed signature"))
+}

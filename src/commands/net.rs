@@ -1,0 +1,476 @@
+//! `node`, `cluster`, `ingest`, `search`, `get`: the networked deployment, glue over
+//! `dealer_free_node`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use dealer_free_node::client::{ClientError, ClusterClient, IngestFile};
+use dealer_free_node::cluster::{ClusterDir, ClusterError, InitOptions};
+use dealer_free_node::config::{ConfigError, NodeConfig, write_atomic};
+use indicatif::{ProgressBar, ProgressStyle};
+use phr_sis::phash::{decode_luma, phash};
+use phr_sis::{ImageHash, ImageId, SearchParams};
+use rayon::prelude::*;
+
+use super::expand_paths;
+use crate::cli::{
+    ClusterArgs, ClusterCommand, ClusterShape, GetArgs, IngestArgs, NodeArgs, NodeCommand,
+    SearchArgs,
+};
+use crate::{Outcome, UsageError};
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Config errors and bad folders are the user's to fix (exit 2).
+fn usage_or(e: ClusterError) -> anyhow::Error {
+    match e {
+        ClusterError::Usage(m) => UsageError(m).into(),
+        ClusterError::Config(c) => UsageError(c.to_string()).into(),
+        ClusterError::Client(ClientError::Config(c)) => UsageError(c.to_string()).into(),
+        other => other.into(),
+    }
+}
+
+fn client_error(e: ClientError) -> anyhow::Error {
+    match e {
+        ClientError::Config(c) => UsageError(c.to_string()).into(),
+        ClientError::NoKey(_) => UsageError(e.to_string()).into(),
+        other => other.into(),
+    }
+}
+
+/// The client of the cluster folder `cluster`, opened within `rt`.
+fn open_client(rt: &tokio::runtime::Runtime, cluster: &Path) -> anyhow::Result<ClusterClient> {
+    let _entered = rt.enter();
+    let dir = ClusterDir::new(cluster);
+    if !dir.profile().exists() {
+        return Err(UsageError(format!(
+            "{} holds no client.toml: create the cluster with `dealer-free-sis cluster up --dir {} --nodes 5 --threshold 3`",
+            cluster.display(),
+            cluster.display()
+        ))
+        .into());
+    }
+    ClusterClient::open(&dir.profile()).map_err(client_error)
+}
+
+/// `node run --config FILE`.
+pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
+    let NodeCommand::Run { config } = &args.command;
+    let loaded = NodeConfig::load(config).map_err(|e| UsageError(e.to_string()))?;
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    runtime()?.block_on(async move {
+        let shutdown = async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                match signal(SignalKind::terminate()) {
+                    Ok(mut term) => {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = term.recv() => {}
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        };
+        dealer_free_node::server::serve(&loaded, shutdown)
+            .await
+            .with_context(|| format!("node {}", loaded.id))
+    })?;
+    Ok(Outcome::Success)
+}
+
+fn init_options(shape: &ClusterShape) -> anyhow::Result<InitOptions> {
+    match (shape.nodes, shape.threshold) {
+        (Some(nodes), Some(threshold)) => Ok(InitOptions {
+            nodes,
+            threshold,
+            base_port: shape.base_port,
+            host: shape.host.clone(),
+        }),
+        _ => Err(UsageError("give both --nodes N and --threshold T".into()).into()),
+    }
+}
+
+/// `cluster init|up|status|down`.
+pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
+    match &args.command {
+        ClusterCommand::Init { dir, shape } => {
+            let options = init_options(shape)?;
+            let file = ClusterDir::new(dir).init(&options).map_err(usage_or)?;
+            println!(
+                "cluster {:?}: {} nodes, t = {}, in {}",
+                file.name,
+                file.nodes,
+                file.threshold,
+                dir.display()
+            );
+            println!(
+                "start it with: dealer-free-sis cluster up --dir {}",
+                dir.display()
+            );
+            Ok(Outcome::Success)
+        }
+        ClusterCommand::Up { dir, shape, wait } => {
+            let cluster = ClusterDir::new(dir);
+            if !cluster.exists() {
+                if shape.nodes.is_none() && shape.threshold.is_none() {
+                    return Err(UsageError(format!(
+                        "{} holds no cluster: give --nodes N --threshold T to create one",
+                        dir.display()
+                    ))
+                    .into());
+                }
+                let file = cluster.init(&init_options(shape)?).map_err(usage_or)?;
+                eprintln!(
+                    "created cluster {:?} ({} nodes, t = {}) in {}",
+                    file.name,
+                    file.nodes,
+                    file.threshold,
+                    dir.display()
+                );
+            } else if let (Some(n), Some(t)) = (shape.nodes, shape.threshold) {
+                let file = cluster.read().map_err(usage_or)?;
+                if file.nodes != n || file.threshold != t {
+                    return Err(UsageError(format!(
+                        "{} holds a cluster of {} nodes with t = {}, not {n} with t = {t}",
+                        dir.display(),
+                        file.nodes,
+                        file.threshold
+                    ))
+                    .into());
+                }
+            }
+            let exe = std::env::current_exe().context("finding this program's path")?;
+            let spinner = ProgressBar::new_spinner().with_message("starting the nodes");
+            spinner.enable_steady_tick(Duration::from_millis(100));
+            let key = runtime()?
+                .block_on(cluster.up(&exe, Duration::from_secs(*wait)))
+                .map_err(usage_or);
+            spinner.finish_and_clear();
+            let key = key?;
+            let file = cluster.read().map_err(usage_or)?;
+            match key {
+                Some(k) => println!(
+                    "cluster up: {} nodes, DKG done (group key {}, transcript {})",
+                    file.nodes,
+                    short_hex(&k.group_public_key),
+                    short_hex(&k.transcript)
+                ),
+                None => println!("cluster up: {} nodes, key from an earlier DKG", file.nodes),
+            }
+            Ok(Outcome::Success)
+        }
+        ClusterCommand::Status { dir, json } => status(dir, *json),
+        ClusterCommand::Down { dir } => {
+            let stopped = ClusterDir::new(dir)
+                .down(Duration::from_secs(10))
+                .map_err(usage_or)?;
+            println!(
+                "cluster down: stopped {} node(s){}",
+                stopped.len(),
+                if stopped.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({})",
+                        stopped
+                            .iter()
+                            .map(u8::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            );
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+fn short_hex(h: &str) -> &str {
+    h.get(..16).unwrap_or(h)
+}
+
+fn status(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
+    let cluster = ClusterDir::new(dir);
+    let file = cluster.read().map_err(usage_or)?;
+    let rt = runtime()?;
+    let client = open_client(&rt, dir)?;
+    let statuses = rt.block_on(client.status());
+    let up = statuses.iter().filter(|s| s.health.is_ok()).count();
+    if json {
+        let nodes: Vec<serde_json::Value> = statuses
+            .iter()
+            .map(|s| {
+                let pid = cluster.running_pid(s.id);
+                match &s.health {
+                    Ok(h) => serde_json::json!({
+                        "id": s.id, "address": s.address, "pid": pid, "up": true,
+                        "has_key": h.has_key, "images": h.images,
+                        "audit_entries": h.audit_entries, "audit_head": h.audit_head,
+                        "version": h.version,
+                    }),
+                    Err(e) => serde_json::json!({
+                        "id": s.id, "address": s.address, "pid": pid, "up": false, "error": e,
+                    }),
+                }
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "name": file.name, "nodes": file.nodes, "threshold": file.threshold,
+                "up": up, "node_status": nodes,
+            })
+        );
+    } else {
+        println!(
+            "cluster {:?}: {up} of {} nodes up, t = {}",
+            file.name, file.nodes, file.threshold
+        );
+        println!(
+            "{:>4}  {:<21}  {:>7}  {:<5}  {:>8}  {:>7}  audit head",
+            "node", "address", "pid", "key", "images", "entries"
+        );
+        for s in &statuses {
+            let pid = cluster
+                .running_pid(s.id)
+                .map_or_else(|| "-".to_owned(), |p| p.to_string());
+            match &s.health {
+                Ok(h) => println!(
+                    "{:>4}  {:<21}  {:>7}  {:<5}  {:>8}  {:>7}  {}",
+                    s.id,
+                    s.address,
+                    pid,
+                    if h.has_key { "yes" } else { "no" },
+                    h.images,
+                    h.audit_entries,
+                    short_hex(&h.audit_head)
+                ),
+                Err(e) => println!("{:>4}  {:<21}  {:>7}  down: {e}", s.id, s.address, pid),
+            }
+        }
+    }
+    Ok(if up == statuses.len() {
+        Outcome::Success
+    } else {
+        Outcome::PartialFailure
+    })
+}
+
+fn hash_bytes(bytes: &[u8]) -> Result<ImageHash, String> {
+    decode_luma(bytes)
+        .map(|img| phash(&img))
+        .map_err(|e| e.to_string())
+}
+
+/// The client's own id → path record (never sent to the nodes).
+fn load_catalog(path: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn save_catalog(path: &Path, catalog: &BTreeMap<String, String>) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(catalog)?;
+    write_atomic(path, text.as_bytes()).map_err(|e: ConfigError| anyhow::anyhow!(e))
+}
+
+/// `ingest --cluster DIR IMAGES...`.
+pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Outcome> {
+    let rt = runtime()?;
+    let client = open_client(&rt, &args.cluster)?;
+    let mut failed = false;
+    let paths: Vec<PathBuf> = expand_paths(&args.images)
+        .into_iter()
+        .filter_map(|r| match r {
+            Ok(p) => Some(p),
+            Err((p, e)) => {
+                eprintln!("dealer-free-sis: {}: {e}", p.display());
+                failed = true;
+                None
+            }
+        })
+        .collect();
+    let read: Vec<Result<IngestFile, String>> = paths
+        .par_iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let hash = hash_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(IngestFile {
+                path: path.clone(),
+                bytes,
+                hash,
+            })
+        })
+        .collect();
+    let mut files = Vec::with_capacity(read.len());
+    for r in read {
+        match r {
+            Ok(f) => files.push(f),
+            Err(e) => {
+                eprintln!("dealer-free-sis: {e}");
+                failed = true;
+            }
+        }
+    }
+    if files.is_empty() {
+        eprintln!("dealer-free-sis: no image to ingest");
+        return Ok(Outcome::PartialFailure);
+    }
+    let bar = ProgressBar::new(files.len() as u64).with_style(
+        ProgressStyle::with_template("ingest [{bar:30}] {pos}/{len} images ({per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let catalog_path = client.profile().raw.catalog.clone();
+    let mut catalog = load_catalog(&catalog_path);
+    let t = usize::from(client.threshold().t());
+    let batch = usize::from(args.batch);
+    let mut error = None;
+    for chunk in files.chunks(batch) {
+        let result = rt.block_on(client.ingest(chunk, batch, |_| {}));
+        match result {
+            Ok(outcomes) => {
+                for o in outcomes {
+                    if o.stored_on.len() >= t {
+                        bar.suspend(|| println!("{}  {}", o.id, o.path.display()));
+                        catalog.insert(o.id.to_string(), o.path.display().to_string());
+                    }
+                    if !o.complete() {
+                        failed = true;
+                        let why: Vec<String> = o
+                            .failed
+                            .iter()
+                            .map(|(n, e)| format!("node {n}: {e}"))
+                            .collect();
+                        bar.suspend(|| {
+                            eprintln!(
+                                "dealer-free-sis: {}: {} not complete: stored on {} of {} nodes ({})",
+                                o.path.display(),
+                                o.id,
+                                o.stored_on.len(),
+                                o.stored_on.len() + o.failed.len(),
+                                why.join("; ")
+                            );
+                        });
+                    }
+                }
+            }
+            Err(e) => {
+                for f in chunk {
+                    bar.suspend(|| {
+                        eprintln!("dealer-free-sis: {}: not stored", f.path.display());
+                    });
+                }
+                error = Some(e);
+                break;
+            }
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    save_catalog(&catalog_path, &catalog)?;
+    if let Some(e) = error {
+        return Err(client_error(e));
+    }
+    Ok(if failed {
+        Outcome::PartialFailure
+    } else {
+        Outcome::Success
+    })
+}
+
+/// `search --cluster DIR QUERY`.
+pub(crate) fn search(args: &SearchArgs) -> anyhow::Result<Outcome> {
+    let rt = runtime()?;
+    let client = open_client(&rt, &args.cluster)?;
+    let bytes = std::fs::read(&args.query)
+        .with_context(|| format!("{}", args.query.display()))
+        .map_err(|e| UsageError(format!("{e:#}")))?;
+    let query =
+        hash_bytes(&bytes).map_err(|e| UsageError(format!("{}: {e}", args.query.display())))?;
+    let params = SearchParams {
+        topk: args.topk,
+        min_band_votes: args.min_band_votes,
+        max_hamming: args.max_hamming,
+    };
+    let outcome = rt
+        .block_on(client.search(query, &params))
+        .map_err(client_error)?;
+    if args.json {
+        let hits: Vec<serde_json::Value> = outcome
+            .hits
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "id": h.id.to_string(), "distance": h.distance, "band_votes": h.band_votes,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(hits));
+    } else {
+        let catalog = load_catalog(&client.profile().raw.catalog);
+        for h in &outcome.hits {
+            let path = catalog.get(&h.id.to_string()).map_or("", String::as_str);
+            println!("{}  {:>2}  {}  {path}", h.id, h.distance, h.band_votes);
+        }
+        eprintln!(
+            "{} hit(s) of {} candidate(s); secure ranking among nodes {:?}",
+            outcome.hits.len(),
+            outcome.candidates,
+            outcome.servers.iter().map(|s| s.get()).collect::<Vec<_>>()
+        );
+    }
+    if !outcome.wrong_shares_from.is_empty() || !outcome.disagreeing.is_empty() {
+        eprintln!(
+            "dealer-free-sis: corrected wrong distance shares from {:?}; disagreeing candidate lists from {:?}",
+            outcome.wrong_shares_from, outcome.disagreeing
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+/// `get --cluster DIR ID -o FILE`.
+pub(crate) fn get(args: &GetArgs) -> anyhow::Result<Outcome> {
+    let id: ImageId = args
+        .id
+        .parse()
+        .map_err(|e: phr_sis::image_id::ParseImageIdError| UsageError(e.to_string()))?;
+    let rt = runtime()?;
+    let client = open_client(&rt, &args.cluster)?;
+    let got = rt.block_on(client.get(id)).map_err(client_error)?;
+    for (node, why) in &got.rejected {
+        eprintln!("dealer-free-sis: node {node}: share rejected: {why}");
+    }
+    for (node, why) in &got.unreachable {
+        eprintln!("dealer-free-sis: node {node}: {why}");
+    }
+    write_atomic(&args.out, &got.bytes)
+        .map_err(|e| anyhow::anyhow!(e))
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!("{}  {}  {} bytes", id, args.out.display(), got.bytes.len());
+    Ok(Outcome::Success)
+}
