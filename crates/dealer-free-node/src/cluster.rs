@@ -126,7 +126,18 @@ fn port_free(address: &str) -> bool {
     TcpListener::bind(address).is_ok()
 }
 
+/// Whether process `pid` runs (a zombie, killed but not yet reaped, does not).
 fn alive(pid: u32) -> bool {
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // `pid (comm) state …`: the state follows the last parenthesis.
+        return stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X");
+    }
+    if Path::new("/proc/self").exists() {
+        return false;
+    }
     Command::new("kill")
         .args(["-0", &pid.to_string()])
         .stdout(Stdio::null())
@@ -499,27 +510,38 @@ impl ClusterDir {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// Stops node `id` if it runs (SIGTERM, then SIGKILL after `grace`); whether it ran.
+    #[must_use]
+    pub fn stop_node(&self, id: u8, grace: Duration) -> bool {
+        let stopped = match self.running_pid(id) {
+            Some(pid) => {
+                signal(pid, "-TERM");
+                let start = Instant::now();
+                while alive(pid) && start.elapsed() < grace {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                if alive(pid) {
+                    signal(pid, "-KILL");
+                    while alive(pid) && start.elapsed() < grace + Duration::from_secs(5) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                true
+            }
+            None => false,
+        };
+        let _ = std::fs::remove_file(self.pid_file(id));
+        stopped
+    }
+
     /// Stops every running node (SIGTERM, then SIGKILL after `grace`); returns the ids stopped.
     ///
     /// # Errors
     /// [`ClusterError::Usage`] if the folder is no cluster.
     pub fn down(&self, grace: Duration) -> Result<Vec<u8>, ClusterError> {
         let file = self.read()?;
-        let mut stopped = Vec::new();
-        for id in 1..=file.nodes {
-            if let Some(pid) = self.running_pid(id) {
-                signal(pid, "-TERM");
-                let start = Instant::now();
-                while alive(pid) && start.elapsed() < grace {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                if alive(pid) {
-                    signal(pid, "-KILL");
-                }
-                stopped.push(id);
-            }
-            let _ = std::fs::remove_file(self.pid_file(id));
-        }
-        Ok(stopped)
+        Ok((1..=file.nodes)
+            .filter(|id| self.stop_node(*id, grace))
+            .collect())
     }
 }

@@ -1,0 +1,613 @@
+//! A local cluster of real node processes on loopback, driven through the CLI as a user
+//! would: `cluster up`, `ingest`, `search`, `get`, with nodes stopped, killed (SIGKILL),
+//! restarted and their stored shares flipped on disk; and raw gRPC calls that replay a
+//! request, come without a certificate, or carry malformed, truncated and oversized payloads.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use dealer_free_node::cluster::ClusterDir;
+use dealer_free_node::pki::{ClusterCa, server_name};
+use dealer_free_node::proto;
+use dealer_free_node::proto::node_client::NodeClient;
+use dealer_free_node::secrets::{AtRestKey, NodeSecrets};
+use phr_sis::store::ShareStore;
+use phr_sis::{ImageId, NodeId};
+use tonic::Code;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+/// Each `(id, path)` line of an ingest, and its whole output.
+type Ingested = (Vec<(String, String)>, Output);
+
+const EXE: &str = env!("CARGO_BIN_EXE_dealer-free-sis");
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images")
+}
+
+/// A cluster folder whose nodes are stopped when the test ends, pass or fail.
+struct Cluster {
+    _temp: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = ClusterDir::new(&self.dir).down(Duration::from_secs(5));
+    }
+}
+
+impl Cluster {
+    fn up(nodes: u8, t: u8) -> Result<Cluster, Box<dyn std::error::Error>> {
+        let temp = tempfile::tempdir()?;
+        let dir = temp.path().join("cluster");
+        let c = Cluster { _temp: temp, dir };
+        let out = c.cli(&[
+            "cluster",
+            "up",
+            "--nodes",
+            &nodes.to_string(),
+            "--threshold",
+            &t.to_string(),
+        ])?;
+        assert!(
+            out.status.success(),
+            "cluster up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(c)
+    }
+
+    /// Runs the CLI with `--dir`/`--cluster` pointing here (after the subcommand words).
+    fn cli(&self, args: &[&str]) -> Result<Output, std::io::Error> {
+        let mut command = Command::new(EXE);
+        let words = if args.first() == Some(&"cluster") {
+            2
+        } else {
+            1
+        };
+        let (head, tail) = args.split_at(words.min(args.len()));
+        command.args(head);
+        command.arg(if words == 2 { "--dir" } else { "--cluster" });
+        command.arg(&self.dir);
+        command.args(tail);
+        command.stdin(Stdio::null()).output()
+    }
+
+    fn folder(&self) -> ClusterDir {
+        ClusterDir::new(&self.dir)
+    }
+
+    fn sigkill(&self, id: u8) {
+        if let Some(pid) = self.folder().running_pid(id) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            let start = std::time::Instant::now();
+            while self.folder().running_pid(id).is_some()
+                && start.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// `(id, path)` per line of `ingest` output.
+    fn ingest(
+        &self,
+        paths: &[&Path],
+        extra: &[&str],
+    ) -> Result<Ingested, Box<dyn std::error::Error>> {
+        let mut args: Vec<String> = vec!["ingest".into()];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args.extend(paths.iter().map(|p| p.display().to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.cli(&refs)?;
+        Ok((parse_ids(&out.stdout), out))
+    }
+}
+
+fn parse_ids(stdout: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| {
+            l.split_once("  ")
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        })
+        .collect()
+}
+
+fn id_of(ids: &[(String, String)], name: &str) -> Option<String> {
+    ids.iter()
+        .find(|(_, p)| p.ends_with(name))
+        .map(|(id, _)| id.clone())
+}
+
+fn get_is_identical(
+    c: &Cluster,
+    id: &str,
+    original: &Path,
+) -> Result<Output, Box<dyn std::error::Error>> {
+    let out_file = c.dir.join(format!("got-{id}"));
+    let out = c.cli(&["get", id, "-o", &out_file.display().to_string()])?;
+    assert!(
+        out.status.success(),
+        "get {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&out_file)?,
+        std::fs::read(original)?,
+        "get {id} is not byte-identical"
+    );
+    Ok(out)
+}
+
+fn node_images(c: &Cluster, id: u8) -> Result<u64, Box<dyn std::error::Error>> {
+    let out = c.cli(&["cluster", "status", "--json"])?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let node = v["node_status"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["id"] == id))
+        .ok_or("no such node")?;
+    node["images"]
+        .as_u64()
+        .ok_or_else(|| format!("node {id} is down: {node}").into())
+}
+
+/// Flips one byte inside node `node`'s stored share of `image` (the node must be stopped).
+fn flip_stored_share(c: &Cluster, node: u8, image: ImageId) -> TestResult {
+    let dir = c.folder().node_dir(node);
+    let key = AtRestKey::from_hex(&std::fs::read_to_string(dir.join("at-rest.key"))?)?;
+    let secrets =
+        NodeSecrets::open(&dir.join("data"), NodeId::new(node)?, &key)?.ok_or("no secrets")?;
+    let path = dir.join("data/shares.redb");
+    let share = {
+        let store = ShareStore::open(&path, secrets.mac_key)?;
+        store.get_share(image)?.ok_or("no share")?
+    };
+    let window = share.get(200..264).ok_or("share too short")?;
+    let mut file = std::fs::read(&path)?;
+    let at = file
+        .windows(window.len())
+        .position(|w| w == window)
+        .ok_or("share bytes not found in the store file")?;
+    if let Some(b) = file.get_mut(at + 10) {
+        *b ^= 0x01;
+    }
+    std::fs::write(&path, file)?;
+    Ok(())
+}
+
+#[test]
+fn a_cluster_survives_restarts_flipped_shares_and_lost_nodes() -> TestResult {
+    let c = Cluster::up(5, 3)?;
+    let images = fixtures();
+    let (ids, out) = c.ingest(&[&images], &[])?;
+    assert!(
+        out.status.success(),
+        "ingest: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = std::fs::read_dir(&images)?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.path().extension().is_some_and(|x| {
+                ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
+                    .contains(&x.to_string_lossy().to_lowercase().as_str())
+            })
+        })
+        .count();
+    assert_eq!(ids.len(), expected, "one `<id>  <path>` line per image");
+
+    // Search finds the query itself at distance 0; file names never reached the nodes.
+    let query = images.join("kpa_skagen.jpg");
+    let skagen = id_of(&ids, "kpa_skagen.jpg").ok_or("kpa_skagen.jpg not ingested")?;
+    let out = c.cli(&[
+        "search",
+        &query.display().to_string(),
+        "--json",
+        "--topk",
+        "3",
+    ])?;
+    assert!(
+        out.status.success(),
+        "search: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first_hits = out.stdout.clone();
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(hits[0]["id"], skagen.as_str());
+    assert_eq!(hits[0]["distance"], 0);
+    assert!(hits[0]["band_votes"].as_u64() >= Some(1));
+    for n in 1..=5u8 {
+        let log = std::fs::read_to_string(c.folder().node_dir(n).join("data/audit.log"))?;
+        assert!(!log.contains("kpa_skagen"), "a file name reached node {n}");
+    }
+    get_is_identical(&c, &skagen, &query)?;
+
+    // A node restarted keeps its key share, shares and index: no new DKG, same results.
+    let key_before = std::fs::read_to_string(c.dir.join("cluster-key.json"))?;
+    assert!(c.folder().stop_node(2, Duration::from_secs(10)));
+    let out = c.cli(&["cluster", "up"])?;
+    assert!(
+        out.status.success(),
+        "restart: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("key from an earlier DKG"));
+    assert_eq!(
+        std::fs::read_to_string(c.dir.join("cluster-key.json"))?,
+        key_before
+    );
+    assert_eq!(node_images(&c, 2)?, expected as u64);
+    let again = c.cli(&[
+        "search",
+        &query.display().to_string(),
+        "--json",
+        "--topk",
+        "3",
+    ])?;
+    assert_eq!(
+        again.stdout, first_hits,
+        "the same results after the restart"
+    );
+
+    // A share flipped on disk is detected (its integrity tag) and routed around.
+    let id: ImageId = skagen.parse()?;
+    assert!(c.folder().stop_node(1, Duration::from_secs(10)));
+    flip_stored_share(&c, 1, id)?;
+    assert!(c.cli(&["cluster", "up"])?.status.success());
+    let out = get_is_identical(&c, &skagen, &query)?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("node 1") && stderr.contains("integrity"),
+        "{stderr}"
+    );
+
+    // With n − t = 2 nodes killed, get still returns byte-identical images.
+    c.sigkill(4);
+    c.sigkill(5);
+    for name in ["kpa_skagen_2.png", "sk_coffee.png", "gnome_adwaita_l.png"] {
+        let id = id_of(&ids, name).ok_or("missing")?;
+        get_is_identical(&c, &id, &images.join(name))?;
+    }
+    // With fewer than 2t − 1 = 5 nodes alive, search says how many it needs.
+    let out = c.cli(&["search", &query.display().to_string()])?;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("needs 5 nodes, only 3 answered"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("node 4") && stderr.contains("node 5"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_node_killed_during_ingest_loses_nothing_it_acknowledged() -> TestResult {
+    let c = Cluster::up(3, 2)?;
+    let images = fixtures();
+    let child = Command::new(EXE)
+        .args(["ingest", "--batch", "1", "--cluster"])
+        .arg(&c.dir)
+        .arg(&images)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Kill node 2 once a few images are in.
+    let start = std::time::Instant::now();
+    while node_images(&c, 2).unwrap_or(0) < 4 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c.sigkill(2);
+    let out = child.wait_with_output()?;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the ingest reports incomplete images"
+    );
+    let ids = parse_ids(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let missing_on_2: Vec<&(String, String)> = ids
+        .iter()
+        .filter(|(id, _)| {
+            stderr
+                .lines()
+                .any(|l| l.contains(id.as_str()) && l.contains("node 2"))
+        })
+        .collect();
+    assert!(
+        !missing_on_2.is_empty(),
+        "some images did not reach node 2: {stderr}"
+    );
+    assert!(missing_on_2.len() < ids.len());
+    // Restarted, node 2 holds exactly what it acknowledged.
+    assert!(c.cli(&["cluster", "up"])?.status.success());
+    assert_eq!(node_images(&c, 2)?, (ids.len() - missing_on_2.len()) as u64);
+    // And every image is still retrievable (t = 2 of the 3 nodes hold each).
+    for (id, path) in ids
+        .iter()
+        .take(3)
+        .chain(missing_on_2.iter().copied().take(3))
+    {
+        get_is_identical(&c, id, Path::new(path))?;
+    }
+    Ok(())
+}
+
+async fn channel(
+    c: &Cluster,
+    node: u8,
+    identity: Option<Identity>,
+    ca: &[u8],
+) -> Result<NodeClient<Channel>, Box<dyn std::error::Error>> {
+    let profile = dealer_free_node::config::ClientProfile::load(&c.dir.join("client.toml"))?;
+    let entry = profile
+        .raw
+        .nodes
+        .iter()
+        .find(|n| n.id == node)
+        .ok_or("no node")?;
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca))
+        .domain_name(server_name(node));
+    if let Some(id) = identity {
+        tls = tls.identity(id);
+    }
+    let channel = Channel::from_shared(format!("https://{}", entry.address))?
+        .tls_config(tls)?
+        .timeout(Duration::from_secs(10))
+        .connect_lazy();
+    Ok(NodeClient::new(channel).max_encoding_message_size(256 << 20))
+}
+
+fn meta(id: u8) -> Option<proto::RequestMeta> {
+    let mut request_id = vec![id; 16];
+    request_id[0] = rand::random();
+    request_id[1] = rand::random();
+    Some(proto::RequestMeta {
+        request_id,
+        unix_ms: dealer_free_node::replay::unix_ms(),
+    })
+}
+
+#[test]
+fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
+    let c = Cluster::up(3, 2)?;
+    let image = fixtures().join("sk_coffee.png");
+    let (ids, out) = c.ingest(&[&image], &[])?;
+    assert!(out.status.success());
+    let stored: ImageId = ids.first().ok_or("nothing ingested")?.0.parse()?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let ca = std::fs::read(c.dir.join("ca.pem"))?;
+        let owner = Identity::from_pem(
+            std::fs::read(c.dir.join("client.pem"))?,
+            std::fs::read(c.dir.join("client.key"))?,
+        );
+        let mut node = channel(&c, 1, Some(owner), &ca).await?;
+
+        // A replayed request is refused.
+        let req = proto::GetShareRequest {
+            meta: meta(1),
+            image_id: stored.0,
+        };
+        let share = node.get_share(req.clone()).await?.into_inner().share;
+        let replay = node
+            .get_share(req)
+            .await
+            .err()
+            .ok_or("a replay was answered")?;
+        assert_eq!(replay.code(), Code::PermissionDenied);
+        assert!(
+            replay.message().contains("replayed"),
+            "{}",
+            replay.message()
+        );
+        // So is one with a stale clock.
+        let mut stale = meta(2);
+        if let Some(m) = stale.as_mut() {
+            m.unix_ms -= 3_600_000;
+        }
+        let err = node
+            .get_share(proto::GetShareRequest {
+                meta: stale,
+                image_id: stored.0,
+            })
+            .await
+            .err()
+            .ok_or("stale answered")?;
+        assert_eq!(err.code(), Code::PermissionDenied);
+
+        // A client without a certificate gets nothing; nor one of another CA; nor one of
+        // this CA that the node's config does not list.
+        let mut anonymous = channel(&c, 1, None, &ca).await?;
+        assert!(anonymous.health(proto::HealthRequest {}).await.is_err());
+        let other = ClusterCa::generate("other")?.issue_client("mallory")?;
+        let mut stranger = channel(
+            &c,
+            1,
+            Some(Identity::from_pem(&other.cert_pem, &other.key_pem)),
+            &ca,
+        )
+        .await?;
+        assert!(stranger.health(proto::HealthRequest {}).await.is_err());
+        let ca_key = std::fs::read_to_string(c.dir.join("ca.key"))?;
+        let name = c.folder().read()?.name;
+        let unlisted = ClusterCa::load(&name, &String::from_utf8_lossy(&ca), &ca_key)?
+            .issue_client("unlisted")?;
+        let mut unlisted = channel(
+            &c,
+            1,
+            Some(Identity::from_pem(&unlisted.cert_pem, &unlisted.key_pem)),
+            &ca,
+        )
+        .await?;
+        let err = unlisted
+            .health(proto::HealthRequest {})
+            .await
+            .err()
+            .ok_or("an unlisted client was answered")?;
+        assert_eq!(err.code(), Code::PermissionDenied);
+
+        // Malformed, truncated, random and oversized payloads to every service.
+        let before = node.health(proto::HealthRequest {}).await?.into_inner();
+        let random: Vec<u8> = (0..4096).map(|_| rand::random::<u8>()).collect();
+        let truncated = share.get(..share.len() / 2).unwrap_or_default().to_vec();
+        for payload in [Vec::new(), vec![0x31], truncated.clone(), random.clone()] {
+            let e = node
+                .evaluate_tokens(proto::EvaluateTokensRequest {
+                    meta: meta(3),
+                    token_request: payload.clone(),
+                })
+                .await
+                .err()
+                .ok_or("bad tokens answered")?;
+            assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+            let e = node
+                .candidates(proto::CandidatesRequest {
+                    meta: meta(4),
+                    candidate_request: payload.clone(),
+                })
+                .await
+                .err()
+                .ok_or("bad candidates answered")?;
+            assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+            let e = node
+                .store_records(proto::StoreRecordsRequest {
+                    meta: meta(5),
+                    records: vec![proto::ImageRecord {
+                        image_id: 7,
+                        share: payload.clone(),
+                        bit_shares: payload.clone(),
+                        tokens: payload.clone(),
+                    }],
+                })
+                .await
+                .err()
+                .ok_or("bad record stored")?;
+            assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+            let e = node
+                .mask_deal(proto::MaskDealRequest {
+                    meta: meta(6),
+                    session: payload.clone(),
+                    servers: payload.clone(),
+                    count: 3,
+                })
+                .await
+                .err()
+                .ok_or("bad deal answered")?;
+            assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+            let e = node
+                .mask_check(proto::MaskCheckRequest {
+                    meta: meta(7),
+                    session: payload.clone(),
+                    commitments: vec![],
+                    deals: vec![],
+                })
+                .await
+                .err()
+                .ok_or("bad check answered")?;
+            assert!(
+                matches!(e.code(), Code::InvalidArgument | Code::FailedPrecondition),
+                "{e:?}"
+            );
+            let e = node
+                .distances(proto::DistancesRequest {
+                    meta: meta(8),
+                    session: payload.clone(),
+                    checks: vec![],
+                    distance_request: payload.clone(),
+                })
+                .await
+                .err()
+                .ok_or("bad distances answered")?;
+            assert!(
+                matches!(e.code(), Code::InvalidArgument | Code::FailedPrecondition),
+                "{e:?}"
+            );
+            let e = node
+                .dkg_round(proto::DkgRoundRequest {
+                    meta: meta(9),
+                    label: payload.clone(),
+                    t: 2,
+                    participants: vec![],
+                    step: 1,
+                    inbox: vec![],
+                })
+                .await
+                .err()
+                .ok_or("bad DKG answered")?;
+            assert_eq!(
+                e.code(),
+                Code::AlreadyExists,
+                "a keyed node refuses a new DKG: {e:?}"
+            );
+            let e = node
+                .get_share(proto::GetShareRequest {
+                    meta: meta(10),
+                    image_id: 12345,
+                })
+                .await
+                .err()
+                .ok_or("a missing share answered")?;
+            assert_eq!(e.code(), Code::NotFound);
+        }
+        // A stored image cannot be overwritten with other contents.
+        let e = node
+            .store_records(proto::StoreRecordsRequest {
+                meta: meta(11),
+                records: vec![proto::ImageRecord {
+                    image_id: stored.0,
+                    share: share.clone(),
+                    bit_shares: random.get(..512).unwrap_or_default().to_vec(),
+                    tokens: vec![],
+                }],
+            })
+            .await
+            .err()
+            .ok_or("an overwrite was accepted")?;
+        assert!(
+            matches!(e.code(), Code::AlreadyExists | Code::InvalidArgument),
+            "{e:?}"
+        );
+        // Too many records, and a message over the size limit.
+        let many = vec![proto::ImageRecord::default(); 257];
+        let e = node
+            .store_records(proto::StoreRecordsRequest {
+                meta: meta(12),
+                records: many,
+            })
+            .await
+            .err()
+            .ok_or("an oversized batch was accepted")?;
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let huge = proto::EvaluateTokensRequest {
+            meta: meta(13),
+            token_request: vec![0; 65 << 20],
+        };
+        assert!(node.evaluate_tokens(huge).await.is_err());
+
+        // The node keeps serving, its store unchanged.
+        let after = node.health(proto::HealthRequest {}).await?.into_inner();
+        assert_eq!(after.images, before.images);
+        let again = node
+            .get_share(proto::GetShareRequest {
+                meta: meta(14),
+                image_id: stored.0,
+            })
+            .await?
+            .into_inner()
+            .share;
+        assert_eq!(again, share);
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })?;
+    get_is_identical(&c, &stored.to_string(), &image)?;
+    Ok(())
+}
