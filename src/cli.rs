@@ -399,6 +399,9 @@ pub(crate) enum Primitive {
     /// The secure ranking: a node's masked distance shares and a whole query, in process.
     #[value(name = "secure-ranking")]
     SecureRanking,
+    /// A local cluster of real node processes over loopback: ingest throughput, search
+    /// latency under concurrent clients, and a soak run (only when asked for by name).
+    Cluster,
 }
 
 #[derive(Debug, clap::Args)]
@@ -425,4 +428,25 @@ pub(crate) struct BenchArgs {
     /// --quick).
     #[arg(long = "n", value_name = "N", value_delimiter = ',')]
     pub(crate) dkg_nodes: Vec<usize>,
+    /// `cluster`: nodes of the local cluster (t = floor(n/2) + 1).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(3..=32))]
+    pub(crate) cluster_nodes: u8,
+    /// `cluster`: fixture images ingested to measure ingest throughput (default 640; 96 with
+    /// --quick).
+    #[arg(long, value_name = "N")]
+    pub(crate) ingest_images: Option<usize>,
+    /// `cluster`: images stored when search latency is measured, the rest synthetic
+    /// (default 10000; 1000 with --quick).
+    #[arg(long, value_name = "N")]
+    pub(crate) stored: Option<usize>,
+    /// `cluster`: concurrent clients of the search measurements.
+    #[arg(long, value_name = "N", value_delimiter = ',', default_values_t = [1, 16])]
+    pub(crate) clients: Vec<usize>,
+    /// `cluster`: seconds of searches per client count (default 10; 3 with --quick).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) duration: Option<u64>,
+    /// `cluster`: then run 16 clients for SECS seconds of mixed search, ingest and get,
+    /// checking every image read back (the soak mode; 300 for five minutes).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub(crate) soak: u64,
 }

@@ -14,6 +14,8 @@ use phr_sis::phash::{phash, pillow_convert};
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
+mod cluster;
+
 use super::{bundled_images, expand_paths};
 use crate::cli::{BenchArgs, Primitive};
 use crate::{Outcome, UsageError};
@@ -71,6 +73,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
             Primitive::ThresholdVoprf => bench_threshold_voprf(args)?,
             Primitive::Dkg => bench_dkg(args)?,
             Primitive::SecureRanking => bench_secure_ranking(args)?,
+            Primitive::Cluster => cluster::bench_cluster(args)?,
         };
         for record in records {
             print_record(&record, args.json);
@@ -94,6 +97,8 @@ fn print_record(record: &Record, json: bool) {
         "mb_per_s",
         "cpu_s",
         "bytes",
+        "errors",
+        "lost",
     ];
     let params: Vec<String> = record
         .0

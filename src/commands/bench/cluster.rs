@@ -1,0 +1,342 @@
+//! `bench cluster`: a local cluster of real node processes on loopback (this program's own
+//! `node run`), measured as a user would see it.
+//!
+//! 1. `ingest`: the bundled fixture images, cycled to `--ingest-images`, in batches of 32
+//!    (one token request and one store request per node and batch): images per second.
+//! 2. `fill`: synthetic images (random 512-byte payloads with random hashes) until
+//!    `--stored` images are stored, so that searches run against a collection of that size.
+//! 3. `search`: for each `--clients` count, that many clients (each with its own
+//!    connections) search by the fixture images for `--duration` seconds: p50/p99 latency
+//!    of a whole secure search (tokens, candidates, mask dealing and checks, distances).
+//! 4. `soak` (with `--soak SECS`): 16 clients mixing searches, ingests and gets; every image
+//!    read back is compared with what was ingested. Errors and lost images are counted.
+//!
+//! Records: `primitive` `cluster`, `op` one of the above, with `nodes`, `t` and the
+//! measured fields.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use dealer_free_node::client::{ClusterClient, IngestFile};
+use dealer_free_node::cluster::{ClusterDir, InitOptions};
+use phr_sis::{ImageHash, ImageId, SearchParams};
+use rand::{Rng, RngCore};
+use serde_json::json;
+
+use super::{Record, bundled_images, expand_paths};
+use crate::cli::BenchArgs;
+
+/// Stops the cluster's nodes however the bench ends.
+struct Running(ClusterDir);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.down(Duration::from_secs(5));
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
+    sorted
+        .get(rank.min(sorted.len() - 1))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn fixtures() -> anyhow::Result<Vec<IngestFile>> {
+    let dir = bundled_images()?;
+    let mut files = Vec::new();
+    for path in expand_paths(&[dir]).into_iter().flatten() {
+        let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
+        let image = phr_sis::phash::decode_luma(&bytes)
+            .with_context(|| format!("decoding {}", path.display()))?;
+        files.push(IngestFile {
+            path,
+            hash: phr_sis::phash::phash(&image),
+            bytes,
+        });
+    }
+    anyhow::ensure!(!files.is_empty(), "no fixture images");
+    Ok(files)
+}
+
+fn synthetic(count: usize) -> Vec<IngestFile> {
+    let mut rng = rand::rng();
+    (0..count)
+        .map(|i| {
+            let mut bytes = vec![0u8; 512];
+            rng.fill_bytes(&mut bytes);
+            IngestFile {
+                path: format!("synthetic-{i}").into(),
+                bytes,
+                hash: ImageHash(rng.random()),
+            }
+        })
+        .collect()
+}
+
+pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
+    let nodes = args.cluster_nodes;
+    let t = nodes / 2 + 1;
+    let ingest_images = args
+        .ingest_images
+        .unwrap_or(if args.quick { 96 } else { 640 });
+    let stored = args
+        .stored
+        .unwrap_or(if args.quick { 1_000 } else { 10_000 });
+    let duration = Duration::from_secs(args.duration.unwrap_or(if args.quick { 3 } else { 10 }));
+    let temp = tempfile::Builder::new()
+        .prefix("dealer-free-sis-bench-cluster-")
+        .tempdir()?;
+    let dir = ClusterDir::new(&temp.path().join("cluster"));
+    dir.init(&InitOptions {
+        nodes,
+        threshold: t,
+        base_port: None,
+        host: "127.0.0.1".into(),
+    })?;
+    let exe = std::env::current_exe().context("finding this program's path")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let running = Running(dir.clone());
+    rt.block_on(dir.up(&exe, Duration::from_secs(60)))?;
+    let _entered = rt.enter();
+    let client = ClusterClient::open(&dir.profile())?;
+    let base = |op: &str| {
+        Record::new("cluster", op, 1)
+            .with("nodes", json!(nodes))
+            .with("t", json!(t))
+    };
+    let mut records = Vec::new();
+
+    // 1. Ingest throughput on the fixture images.
+    let fixtures = fixtures()?;
+    let files: Vec<IngestFile> = fixtures
+        .iter()
+        .cycle()
+        .take(ingest_images)
+        .cloned()
+        .collect();
+    let bytes: usize = files.iter().map(|f| f.bytes.len()).sum();
+    let start = Instant::now();
+    let outcomes = rt.block_on(client.ingest(&files, 32, |_| {}))?;
+    let secs = start.elapsed().as_secs_f64();
+    let incomplete = outcomes.iter().filter(|o| !o.complete()).count();
+    records.push(
+        base("ingest")
+            .with("images", json!(files.len()))
+            .with("batch", json!(32))
+            .with("mean_image_bytes", json!(bytes / files.len().max(1)))
+            .with("errors", json!(incomplete))
+            .with("per_second", json!(round2(files.len() as f64 / secs))),
+    );
+
+    // 2. Fill up to `stored` with synthetic images.
+    let fill = stored.saturating_sub(outcomes.len());
+    if fill > 0 {
+        let start = Instant::now();
+        let mut done = 0;
+        for chunk in synthetic(fill).chunks(256) {
+            let o = rt.block_on(client.ingest(chunk, 256, |_| {}))?;
+            done += o.iter().filter(|o| o.complete()).count();
+        }
+        records.push(
+            base("fill")
+                .with("images", json!(done))
+                .with("payload_bytes", json!(512))
+                .with(
+                    "per_second",
+                    json!(round2(done as f64 / start.elapsed().as_secs_f64())),
+                ),
+        );
+    }
+
+    // 3. Search latency under 1..k concurrent clients.
+    let queries: Arc<Vec<ImageHash>> = Arc::new(fixtures.iter().map(|f| f.hash).collect());
+    let params = SearchParams::default();
+    for &clients in &args.clients {
+        let latencies = Arc::new(Mutex::new(Vec::new()));
+        let errors = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
+        let candidates = Arc::new(Mutex::new(0usize));
+        let wall = Instant::now();
+        rt.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for c in 0..clients {
+                let client = ClusterClient::open(&dir.profile())?;
+                let queries = Arc::clone(&queries);
+                let latencies = Arc::clone(&latencies);
+                let errors = Arc::clone(&errors);
+                let candidates = Arc::clone(&candidates);
+                set.spawn(async move {
+                    let start = Instant::now();
+                    let mut i = c;
+                    while start.elapsed() < duration {
+                        let q = queries[i % queries.len()];
+                        i += clients;
+                        let t0 = Instant::now();
+                        match client.search(q, &params).await {
+                            Ok(o) => {
+                                let ms = t0.elapsed().as_secs_f64() * 1e3;
+                                if let Ok(mut l) = latencies.lock() {
+                                    l.push(ms);
+                                }
+                                if let Ok(mut n) = candidates.lock() {
+                                    *n += o.candidates;
+                                }
+                            }
+                            Err(e) => {
+                                if let Ok(mut m) = errors.lock() {
+                                    *m.entry(e.to_string()).or_default() += 1;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+            while set.join_next().await.is_some() {}
+            Ok::<(), anyhow::Error>(())
+        })?;
+        let wall = wall.elapsed().as_secs_f64();
+        let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        l.sort_by(f64::total_cmp);
+        let errors = errors.lock().map(|e| e.clone()).unwrap_or_default();
+        for (e, n) in &errors {
+            eprintln!("bench cluster: {n} search(es) failed: {e}");
+        }
+        let searches = l.len();
+        let mean_candidates = candidates.lock().map_or(0, |c| *c) / searches.max(1);
+        records.push(
+            base("search")
+                .with("stored", json!(stored.max(outcomes.len())))
+                .with("clients", json!(clients))
+                .with("searches", json!(searches))
+                .with("mean_candidates", json!(mean_candidates))
+                .with("errors", json!(errors.values().sum::<usize>()))
+                .with("p50_ms", json!(round2(percentile(&l, 50.0))))
+                .with("p99_ms", json!(round2(percentile(&l, 99.0))))
+                .with("per_second", json!(round2(searches as f64 / wall))),
+        );
+    }
+
+    // 4. Soak: mixed load, every read checked.
+    if args.soak > 0 {
+        records.push(soak(
+            &rt,
+            &dir,
+            &fixtures,
+            Duration::from_secs(args.soak),
+            nodes,
+            t,
+        )?);
+    }
+    drop(running);
+    Ok(records)
+}
+
+fn soak(
+    rt: &tokio::runtime::Runtime,
+    dir: &ClusterDir,
+    fixtures: &[IngestFile],
+    duration: Duration,
+    nodes: u8,
+    t: u8,
+) -> anyhow::Result<Record> {
+    let clients = 16;
+    let fixtures = Arc::new(fixtures.to_vec());
+    let ops = Arc::new(Mutex::new((0usize, 0usize, 0usize, 0usize)));
+    let errors = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
+    rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for c in 0..clients {
+            let client = ClusterClient::open(&dir.profile())?;
+            let fixtures = Arc::clone(&fixtures);
+            let ops = Arc::clone(&ops);
+            let errors = Arc::clone(&errors);
+            set.spawn(async move {
+                let start = Instant::now();
+                let mut mine: Vec<(ImageId, usize)> = Vec::new();
+                let mut i = c;
+                let fail = |e: String| {
+                    if let Ok(mut m) = errors.lock() {
+                        *m.entry(e).or_default() += 1;
+                    }
+                };
+                while start.elapsed() < duration {
+                    i += 1;
+                    let f = i % fixtures.len();
+                    match i % 10 {
+                        0 => match client.ingest(&fixtures[f..=f], 1, |_| {}).await {
+                            Ok(o) if o.iter().all(|o| o.complete()) => {
+                                mine.extend(o.iter().map(|o| (o.id, f)));
+                                if let Ok(mut n) = ops.lock() {
+                                    n.1 += 1;
+                                }
+                            }
+                            Ok(_) => fail("an ingest was not stored on every node".into()),
+                            Err(e) => fail(e.to_string()),
+                        },
+                        5 if !mine.is_empty() => {
+                            let (id, f) = mine[i % mine.len()];
+                            match client.get(id).await {
+                                Ok(got) if got.bytes == fixtures[f].bytes => {
+                                    if let Ok(mut n) = ops.lock() {
+                                        n.2 += 1;
+                                    }
+                                }
+                                Ok(_) => {
+                                    if let Ok(mut n) = ops.lock() {
+                                        n.3 += 1;
+                                    }
+                                }
+                                Err(e) => {
+                                    if let Ok(mut n) = ops.lock() {
+                                        n.3 += 1;
+                                    }
+                                    fail(e.to_string());
+                                }
+                            }
+                        }
+                        _ => match client
+                            .search(fixtures[f].hash, &SearchParams::default())
+                            .await
+                        {
+                            Ok(_) => {
+                                if let Ok(mut n) = ops.lock() {
+                                    n.0 += 1;
+                                }
+                            }
+                            Err(e) => fail(e.to_string()),
+                        },
+                    }
+                }
+            });
+        }
+        while set.join_next().await.is_some() {}
+        Ok::<(), anyhow::Error>(())
+    })?;
+    let (searches, ingests, gets, lost) = ops.lock().map(|o| *o).unwrap_or_default();
+    let errors = errors.lock().map(|e| e.clone()).unwrap_or_default();
+    for (e, n) in &errors {
+        eprintln!("bench cluster soak: {n} operation(s) failed: {e}");
+    }
+    Ok(Record::new("cluster", "soak", 1)
+        .with("nodes", json!(nodes))
+        .with("t", json!(t))
+        .with("clients", json!(clients))
+        .with("seconds", json!(duration.as_secs()))
+        .with("searches", json!(searches))
+        .with("ingests", json!(ingests))
+        .with("gets", json!(gets))
+        .with("errors", json!(errors.values().sum::<usize>()))
+        .with("lost", json!(lost)))
+}
