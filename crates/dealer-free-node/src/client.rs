@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use curve25519_dalek::ristretto::RistrettoPoint;
 use dealer_free::mpc::messages::{
-    CandidateRequest, CandidateResponse, DistanceRequest, DistanceResponse,
+    CandidateAgreement, CandidateRequest, CandidateResponse, DistanceRequest, DistanceResponse,
 };
 use dealer_free::mpc::open::open_distances;
 use dealer_free::mpc::rank::rank;
@@ -212,22 +212,11 @@ impl IngestOutcome {
     }
 }
 
-/// One search result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchHit {
-    /// The image.
-    pub id: ImageId,
-    /// Hamming distance of its pHash to the query's.
-    pub distance: u32,
-    /// Bands equal to the query's.
-    pub band_votes: u32,
-}
-
 /// What a search found and who took part.
 #[derive(Debug, Clone)]
 pub struct SearchOutcome {
-    /// The ranked results.
-    pub hits: Vec<SearchHit>,
+    /// The ranked results: id, Hamming distance to the query, bands equal to the query's.
+    pub hits: Vec<RankedCandidate>,
     /// Candidates ranked.
     pub candidates: usize,
     /// The servers of the secure ranking.
@@ -857,7 +846,7 @@ impl ClusterClient {
                 async move { c.candidates(req).await }
             })
             .await;
-        let mut lists: BTreeMap<Vec<(ImageId, u32)>, Vec<NodeId>> = BTreeMap::new();
+        let mut lists = Vec::with_capacity(servers.len());
         for (id, r) in answers {
             let reply = r?;
             let answer = CandidateResponse::from_bytes(&reply.candidate_response)
@@ -867,24 +856,20 @@ impl ClusterClient {
                     "node {id} answered for another query or node"
                 )));
             }
-            lists.entry(answer.candidates).or_default().push(id);
+            lists.push((id, answer.candidates));
         }
-        let (candidates, agreeing) = lists
-            .iter()
-            .max_by_key(|(_, nodes)| nodes.len())
-            .map(|(c, n)| (c.clone(), n.clone()))
-            .unwrap_or_default();
+        let CandidateAgreement {
+            candidates,
+            agreeing,
+            disagreeing,
+            ..
+        } = CandidateAgreement::from_answers(lists);
         if agreeing.len() < usize::from(threshold.t()) {
             return Err(ClientError::Protocol(format!(
                 "no candidate list is returned by t = {} servers",
                 threshold.t()
             )));
         }
-        let disagreeing: BTreeSet<NodeId> = servers
-            .iter()
-            .filter(|s| !agreeing.contains(s))
-            .copied()
-            .collect();
         if candidates.is_empty() {
             return Ok(SearchOutcome {
                 hits: Vec::new(),
@@ -988,14 +973,7 @@ impl ClusterClient {
         let ranked: Vec<RankedCandidate> = rank(&candidates, &opened.distances, params)
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         Ok(SearchOutcome {
-            hits: ranked
-                .into_iter()
-                .map(|r| SearchHit {
-                    id: r.id,
-                    distance: r.distance,
-                    band_votes: r.band_votes,
-                })
-                .collect(),
+            hits: ranked,
             candidates: candidates.len(),
             servers,
             wrong_shares_from: opened.wrong,

@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 
 use dealer_free::mpc::masks::{MaskCheck, MaskCommitment, MaskDeal, offline_bytes};
 use dealer_free::mpc::messages::{
-    CandidateRequest, CandidateResponse, DistanceRequest, DistanceResponse, SessionId,
+    CandidateAgreement, CandidateRequest, CandidateResponse, DistanceRequest, DistanceResponse,
+    SessionId,
 };
 use dealer_free::mpc::open::open_distances;
 use dealer_free::mpc::rank::rank;
@@ -210,7 +211,7 @@ pub fn rank_candidates_secure_recorded<R: CryptoRng + ?Sized>(
         );
     }
     rec.round("candidate-response");
-    let mut lists: BTreeMap<Vec<(ImageId, u32)>, Vec<NodeId>> = BTreeMap::new();
+    let mut answers = Vec::with_capacity(servers.len());
     for id in servers {
         let node_start = Instant::now();
         let node = deployment
@@ -245,25 +246,20 @@ pub fn rank_candidates_secure_recorded<R: CryptoRng + ?Sized>(
                 "node {id} answered for another query or node"
             )));
         }
-        lists.entry(answer.candidates).or_default().push(*id);
+        answers.push((*id, answer.candidates));
     }
-    let (candidates, agreeing) = lists
-        .iter()
-        .max_by_key(|(_, nodes)| nodes.len())
-        .map(|(c, n)| (c.clone(), n.clone()))
-        .unwrap_or_default();
+    let CandidateAgreement {
+        candidates,
+        agreeing,
+        disagreeing,
+        groups,
+    } = CandidateAgreement::from_answers(answers);
     if agreeing.len() < usize::from(threshold.t()) {
         return Err(SimError::Corrupt(format!(
-            "no candidate list is returned by t = {} servers: {:?}",
+            "no candidate list is returned by t = {} servers: {groups:?}",
             threshold.t(),
-            lists.values().collect::<Vec<_>>()
         )));
     }
-    let disagreeing: BTreeSet<NodeId> = servers
-        .iter()
-        .filter(|s| !agreeing.contains(s))
-        .copied()
-        .collect();
     time.candidate_lookup_ms = ms(start.elapsed());
 
     // 3. Masks (offline).

@@ -72,6 +72,52 @@ pub struct DistanceResponse {
     pub shares: Vec<Fp61>,
 }
 
+/// The candidate lists the servers returned for one query, grouped: the list most servers
+/// agree on, who returned it and who did not.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CandidateAgreement {
+    /// The list the most servers returned (ties: the greatest list).
+    pub candidates: Vec<(ImageId, u32)>,
+    /// The servers that returned it.
+    pub agreeing: Vec<NodeId>,
+    /// The servers that returned another list.
+    pub disagreeing: std::collections::BTreeSet<NodeId>,
+    /// The servers of each distinct list, in the order of the lists.
+    pub groups: Vec<Vec<NodeId>>,
+}
+
+impl CandidateAgreement {
+    /// Groups the answers `(server, its candidate list)`. The querier uses the list only if
+    /// at least `t` servers agree on it (fewer than `t` may be corrupt).
+    #[must_use]
+    pub fn from_answers(
+        answers: impl IntoIterator<Item = (NodeId, Vec<(ImageId, u32)>)>,
+    ) -> CandidateAgreement {
+        let mut lists: std::collections::BTreeMap<Vec<(ImageId, u32)>, Vec<NodeId>> =
+            std::collections::BTreeMap::new();
+        for (server, list) in answers {
+            lists.entry(list).or_default().push(server);
+        }
+        let (candidates, agreeing) = lists
+            .iter()
+            .max_by_key(|(_, nodes)| nodes.len())
+            .map(|(c, n)| (c.clone(), n.clone()))
+            .unwrap_or_default();
+        let disagreeing = lists
+            .values()
+            .flatten()
+            .filter(|s| !agreeing.contains(s))
+            .copied()
+            .collect();
+        CandidateAgreement {
+            candidates,
+            agreeing,
+            disagreeing,
+            groups: lists.into_values().collect(),
+        }
+    }
+}
+
 /// Constant time: the shares are secret.
 impl PartialEq for HashBitShares {
     fn eq(&self, other: &Self) -> bool {
