@@ -94,6 +94,32 @@ pub enum MpcError {
         /// `t`.
         needed: usize,
     },
+    /// [`HashBitShares::repair`] was given fewer shares than the threshold.
+    #[error(
+        "repairing a bit share needs t = {needed} shares from distinct nodes, {} given: {given:?}",
+        given.len()
+    )]
+    NotEnoughShares {
+        /// `t`.
+        needed: u8,
+        /// The nodes whose shares were given.
+        given: Vec<NodeId>,
+    },
+    /// [`HashBitShares::repair`] was given two shares of one node.
+    #[error("node {0} appears more than once among the bit shares: each node is one point")]
+    DuplicateShare(NodeId),
+    /// [`HashBitShares::repair`] was given more than `t` shares, and some of them do not lie
+    /// on the polynomials through the first `t`: at least one share is wrong.
+    #[error(
+        "the bit shares of nodes {disagreeing:?} do not lie on the polynomials through the \
+         shares of nodes {used:?}: some share is wrong"
+    )]
+    InconsistentShares {
+        /// The first `t` nodes, interpolated through.
+        used: Vec<NodeId>,
+        /// The further nodes whose shares disagree with them.
+        disagreeing: Vec<NodeId>,
+    },
 }
 
 impl From<ParamsError> for MpcError {
@@ -147,6 +173,86 @@ impl HashBitShares {
         }
         Some(HashBitShares(out))
     }
+}
+
+impl HashBitShares {
+    /// Recomputes node `index`'s shares of a hash's bits from other nodes' shares, for
+    /// replacing a lost node: the 64 bits were shared with degree `t − 1` at `x = node id`
+    /// ([`share_hash_bits`]), so the shares of any `t` distinct nodes determine every other
+    /// node's by Lagrange interpolation at `x = index` over GF(2^61 − 1).
+    ///
+    /// The first `t` shares are interpolated through. Every further share is checked to lie
+    /// on the same 64 polynomials, so with more than `t` shares a wrong one is detected (not
+    /// corrected; give other shares to route around it). With exactly `t` nothing can be
+    /// checked: a wrong share gives a wrong result. If `index` is among the shares given, the
+    /// result equals its share (when the check passes).
+    ///
+    /// # Security
+    /// `t` shares reveal the hash: run this only where the hash may be known (the owner's
+    /// client), and send the result only to the replacement node. The arithmetic is constant
+    /// time in the shares; ids and counts are public.
+    ///
+    /// # Errors
+    /// [`MpcError::Params`] for `t = 0`; [`MpcError::DuplicateShare`] if a node appears twice;
+    /// [`MpcError::NotEnoughShares`] with fewer than `t` shares;
+    /// [`MpcError::InconsistentShares`] naming the extra shares that disagree.
+    pub fn repair(
+        shares: &[(NodeId, HashBitShares)],
+        t: u8,
+        index: NodeId,
+    ) -> Result<HashBitShares, MpcError> {
+        if t == 0 {
+            return Err(MpcError::Params("threshold t = 0 is not allowed".into()));
+        }
+        let mut seen = [false; 256];
+        for (id, _) in shares {
+            if std::mem::replace(&mut seen[usize::from(id.get())], true) {
+                return Err(MpcError::DuplicateShare(*id));
+            }
+        }
+        if shares.len() < usize::from(t) {
+            return Err(MpcError::NotEnoughShares {
+                needed: t,
+                given: shares.iter().map(|(id, _)| *id).collect(),
+            });
+        }
+        let (basis, extra) = shares.split_at(usize::from(t));
+        let ids: Vec<NodeId> = basis.iter().map(|(id, _)| *id).collect();
+        let disagreeing: Vec<NodeId> = extra
+            .iter()
+            .filter(|(id, share)| interpolate_at(basis, *id) != *share)
+            .map(|(id, _)| *id)
+            .collect();
+        if !disagreeing.is_empty() {
+            return Err(MpcError::InconsistentShares {
+                used: ids,
+                disagreeing,
+            });
+        }
+        Ok(interpolate_at(basis, index))
+    }
+}
+
+/// `f_k(x)` for each of the 64 polynomials `f_k` of degree below `basis.len()` through the
+/// points `(id, share_k)` of `basis` (distinct ids), by Lagrange interpolation.
+fn interpolate_at(basis: &[(NodeId, HashBitShares)], x: NodeId) -> HashBitShares {
+    let x = Fp61::from(x);
+    let mut out = HashBitShares([Fp61::ZERO; HASH_BITS]);
+    for (j, (xj, share)) in basis.iter().enumerate() {
+        let xj = Fp61::from(*xj);
+        let (num, den) = basis.iter().enumerate().filter(|&(m, _)| m != j).fold(
+            (Fp61::ONE, Fp61::ONE),
+            |(num, den), (_, (xm, _))| {
+                let xm = Fp61::from(*xm);
+                (num * (x - xm), den * (xj - xm))
+            },
+        );
+        let lambda = num * den.inv();
+        for (o, v) in out.0.iter_mut().zip(&share.0) {
+            *o += lambda * *v;
+        }
+    }
+    out
 }
 
 impl std::fmt::Debug for HashBitShares {
@@ -397,5 +503,138 @@ mod tests {
         );
         assert!(HashBitShares::from_bytes(&b[1..]).is_none());
         assert_eq!(format!("{:?}", s[0].1), "HashBitShares(<redacted>)");
+    }
+}
+
+#[cfg(test)]
+mod repair_tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn node(i: u8) -> NodeId {
+        NodeId::new(i).unwrap()
+    }
+
+    fn deal(hash: ImageHash, t: u8, n: u8, seed: u64) -> Vec<(NodeId, HashBitShares)> {
+        let nodes: Vec<NodeId> = (1..=n).map(node).collect();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+        share_hash_bits(hash, t, &nodes, &mut rng).unwrap()
+    }
+
+    #[test]
+    fn a_dropped_bit_share_is_repaired_exactly() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        for (t, n) in [(1u8, 1u8), (1, 3), (2, 3), (2, 5), (3, 5), (4, 7), (5, 5)] {
+            for _ in 0..5 {
+                let hash = ImageHash(rng.random());
+                let shares = deal(hash, t, n, rng.random());
+                for lost in 1..=n {
+                    let want = &shares[usize::from(lost) - 1].1;
+                    let mut rest: Vec<(NodeId, HashBitShares)> = shares
+                        .iter()
+                        .filter(|(id, _)| id.get() != lost)
+                        .cloned()
+                        .collect();
+                    if rest.len() < usize::from(t) {
+                        // t = n: the others cannot determine it.
+                        assert!(matches!(
+                            HashBitShares::repair(&rest, t, node(lost)),
+                            Err(MpcError::NotEnoughShares { .. })
+                        ));
+                        continue;
+                    }
+                    // From all the others (the extras checked), from the last t, reversed.
+                    let all = HashBitShares::repair(&rest, t, node(lost)).unwrap();
+                    assert_eq!(&all, want, "{t}-of-{n}, lost {lost}");
+                    rest.reverse();
+                    rest.truncate(usize::from(t));
+                    let some = HashBitShares::repair(&rest, t, node(lost)).unwrap();
+                    assert_eq!(&some, want, "{t}-of-{n}, lost {lost}");
+                }
+                // The opened bits are the hash's (the repaired share is a real share).
+                let ids: Vec<NodeId> = shares.iter().map(|(id, _)| *id).collect();
+                let l = phr_sis::fp61::lagrange_at_zero(&ids[..usize::from(t)]).unwrap();
+                for k in 0..HASH_BITS {
+                    let bit: Fp61 = l.iter().zip(&shares).map(|(l, (_, s))| *l * s.0[k]).sum();
+                    assert_eq!(bit, Fp61::from((hash.0 >> (63 - k)) & 1 == 1));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn repair_at_a_given_node_returns_its_share() {
+        let shares = deal(ImageHash(0xDEAD_BEEF), 3, 6, 2);
+        let got = HashBitShares::repair(&shares[1..4], 3, node(3)).unwrap();
+        assert_eq!(got, shares[2].1);
+    }
+
+    #[test]
+    fn a_tampered_extra_share_is_detected_and_named() {
+        let shares = deal(ImageHash(0x0123_4567_89AB_CDEF), 3, 6, 3);
+        let mut given: Vec<(NodeId, HashBitShares)> = shares[1..].to_vec();
+        given[4].1.0[17] += Fp61::ONE; // node 6
+        given[3].1.0[0] += Fp61::from(5u8); // node 5
+        let e = HashBitShares::repair(&given, 3, node(1)).unwrap_err();
+        assert_eq!(
+            e,
+            MpcError::InconsistentShares {
+                used: vec![node(2), node(3), node(4)],
+                disagreeing: vec![node(5), node(6)],
+            }
+        );
+        assert!(
+            e.to_string().contains("do not lie on the polynomials"),
+            "{e}"
+        );
+        // A tampered share among the first t is detected by the honest extras.
+        let mut given: Vec<(NodeId, HashBitShares)> = shares[1..].to_vec();
+        given[0].1.0[63] += Fp61::ONE;
+        assert!(matches!(
+            HashBitShares::repair(&given, 3, node(1)),
+            Err(MpcError::InconsistentShares { .. })
+        ));
+        // Routed around by leaving it out.
+        assert_eq!(
+            HashBitShares::repair(&given[1..], 3, node(1)).unwrap(),
+            shares[0].1
+        );
+    }
+
+    #[test]
+    fn duplicates_too_few_and_zero_threshold_are_errors() {
+        let shares = deal(ImageHash(42), 3, 5, 4);
+        let mut dup = shares[..3].to_vec();
+        dup.push(shares[1].clone());
+        assert_eq!(
+            HashBitShares::repair(&dup, 3, node(5)),
+            Err(MpcError::DuplicateShare(node(2)))
+        );
+        // A duplicate id with different values is refused too, even within the first t.
+        let mut dup = shares[..2].to_vec();
+        dup.push((node(1), shares[2].1.clone()));
+        assert_eq!(
+            HashBitShares::repair(&dup, 3, node(5)),
+            Err(MpcError::DuplicateShare(node(1)))
+        );
+        let e = HashBitShares::repair(&shares[..2], 3, node(5)).unwrap_err();
+        assert_eq!(
+            e,
+            MpcError::NotEnoughShares {
+                needed: 3,
+                given: vec![node(1), node(2)],
+            }
+        );
+        assert!(e.to_string().contains("t = 3"), "{e}");
+        assert!(matches!(
+            HashBitShares::repair(&[], 1, node(1)),
+            Err(MpcError::NotEnoughShares { .. })
+        ));
+        assert!(matches!(
+            HashBitShares::repair(&shares, 0, node(1)),
+            Err(MpcError::Params(_))
+        ));
+        // Node 0 (the hash itself) cannot be asked for: no NodeId names it.
+        assert!(NodeId::new(0).is_err());
     }
 }

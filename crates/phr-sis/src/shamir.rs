@@ -459,7 +459,7 @@ pub(crate) fn check_shares(
 /// The Lagrange basis at `x` for the distinct `points`: `ℓ_i(x) = Π_{j≠i} (x − x_j) / (x_i − x_j)`
 /// in GF(2^8) (subtraction is XOR), so that `f(x) = Σ ℓ_i(x) f(x_i)` for every polynomial of
 /// degree below `points.len()`.
-fn lagrange_at(points: &[u8], x: u8) -> Vec<u8> {
+pub(crate) fn lagrange_at(points: &[u8], x: u8) -> Vec<u8> {
     points
         .iter()
         .enumerate()

@@ -18,6 +18,8 @@
 //! reconstructs from `t` of them, and reports every other share with the reason it was dropped.
 //! With fewer than `t` good shares it fails with [`ShareError::NotEnoughValidShares`], which names
 //! the good and the bad nodes — it never returns wrong bytes from a tampered share.
+//! [`repair_share`] runs the same checks and computes a lost node's exact share from `t` others
+//! (for replacing a storage node without the image), checked against the commitment vector.
 //!
 //! # Security
 //! - Fewer than `t` shares reveal nothing about the image but its padded length ([`Padding`]).
@@ -40,6 +42,7 @@ use zeroize::Zeroizing;
 pub use format::ShareFormatError;
 pub use padding::Padding;
 
+use crate::gf256;
 use crate::shamir::{self, ShamirShare};
 use crate::{ImageId, NodeId, ParamsError, Threshold};
 
@@ -297,6 +300,26 @@ pub enum ShareError {
     /// An internal coding step failed (shard sizes inconsistent).
     #[error("erasure coding failed: {0}")]
     Coding(String),
+    /// [`repair_share`] was asked for a node the sharing does not have.
+    #[error("node {index} is not one of the sharing's nodes 1..={n}")]
+    IndexOutOfRange {
+        /// The node asked for.
+        index: NodeId,
+        /// The number of nodes of the sharing.
+        n: u8,
+    },
+    /// [`repair_share`] interpolated a share that does not match the commitment vector: the
+    /// given shares verify one by one but do not lie on one sharing (forged consistently).
+    #[error(
+        "the shares of nodes {used:?} do not determine node {index}'s share: the repaired \
+         share does not match its commitment"
+    )]
+    RepairMismatch {
+        /// The node whose share was to be repaired.
+        index: NodeId,
+        /// The nodes whose shares were interpolated.
+        used: Vec<NodeId>,
+    },
 }
 
 fn describe_bad(bad: &[BadShare]) -> String {
@@ -422,23 +445,24 @@ struct Group<'a> {
     members: Vec<&'a Share>,
 }
 
-/// A compact payload cut into its parts.
-struct CompactPart {
-    node: NodeId,
-    nonce: [u8; NONCE_LEN],
-    key_share: Vec<u8>,
-    fragment: Vec<u8>,
+/// The outcome of checking a set of shares: the agreeing group to work from and the shares
+/// left out of it.
+struct Selection<'a> {
+    /// The group's header, with the index of the first share given.
+    header: ShareHeader,
+    /// The group's commitment vector.
+    commitments: &'a [[u8; 32]],
+    /// At least `t` shares, every one verified and agreeing, sorted by index.
+    members: Vec<&'a Share>,
+    /// Every other share, with why it was left out, sorted by node.
+    rejected: Vec<BadShare>,
 }
 
-/// Verifies the shares, drops the bad ones and reconstructs the image from `t` good ones.
-///
-/// # Errors
-/// [`ShareError::NotEnoughValidShares`] (naming good and bad nodes) when fewer than `t` shares
-/// verify and agree; [`ShareError::MixedImages`] when the shares carry different image ids;
-/// [`ShareError::NoShares`]; [`ShareError::Conflicting`]; [`ShareError::DecryptionFailed`].
-/// Never returns bytes that differ from the image that was split, unless a majority of the
-/// given shares were forged together (see the module's security notes).
-pub fn reconstruct(shares: &[Share]) -> Result<Reconstruction, ShareError> {
+/// The checks shared by [`reconstruct`] and [`repair_share`] (steps 1, 2 and 4 of the
+/// documented procedure): drops the shares that fail their own commitment, groups the rest by
+/// (header, commitment vector), keeps the largest group (refusing two equally large groups of
+/// `t` or more), and requires at least `t` members.
+fn select(shares: &[Share]) -> Result<Selection<'_>, ShareError> {
     let first = shares.first().ok_or(ShareError::NoShares)?;
     let mut ids: Vec<ImageId> = shares.iter().map(|s| s.header.image_id).collect();
     ids.sort_unstable();
@@ -446,7 +470,6 @@ pub fn reconstruct(shares: &[Share]) -> Result<Reconstruction, ShareError> {
     if ids.len() > 1 {
         return Err(ShareError::MixedImages { ids });
     }
-    let image_id = first.header.image_id;
 
     // Group the shares that verify by (header fields, commitment vector).
     let mut groups: Vec<Group<'_>> = Vec::new();
@@ -485,8 +508,8 @@ pub fn reconstruct(shares: &[Share]) -> Result<Reconstruction, ShareError> {
     let mut groups = groups.into_iter();
     let Some(Group {
         header,
+        commitments,
         mut members,
-        ..
     }) = groups.next()
     else {
         return Err(ShareError::NotEnoughValidShares {
@@ -517,6 +540,52 @@ pub fn reconstruct(shares: &[Share]) -> Result<Reconstruction, ShareError> {
             bad: rejected,
         });
     }
+    Ok(Selection {
+        header,
+        commitments,
+        members,
+        rejected,
+    })
+}
+
+/// A compact payload cut into its parts.
+struct CompactPart {
+    node: NodeId,
+    nonce: [u8; NONCE_LEN],
+    key_share: Vec<u8>,
+    fragment: Vec<u8>,
+}
+
+impl CompactPart {
+    /// The parts of a compact share's payload; `None` if it is too short to hold them.
+    fn of(s: &Share) -> Option<CompactPart> {
+        let (nonce, rest) = s.payload.split_at_checked(NONCE_LEN)?;
+        let (key, fragment) = rest.split_at_checked(KEY_LEN)?;
+        Some(CompactPart {
+            node: s.index(),
+            nonce: nonce.try_into().ok()?,
+            key_share: key.to_vec(),
+            fragment: fragment.to_vec(),
+        })
+    }
+}
+
+/// Verifies the shares, drops the bad ones and reconstructs the image from `t` good ones.
+///
+/// # Errors
+/// [`ShareError::NotEnoughValidShares`] (naming good and bad nodes) when fewer than `t` shares
+/// verify and agree; [`ShareError::MixedImages`] when the shares carry different image ids;
+/// [`ShareError::NoShares`]; [`ShareError::Conflicting`]; [`ShareError::DecryptionFailed`].
+/// Never returns bytes that differ from the image that was split, unless a majority of the
+/// given shares were forged together (see the module's security notes).
+pub fn reconstruct(shares: &[Share]) -> Result<Reconstruction, ShareError> {
+    let Selection {
+        header,
+        mut members,
+        rejected,
+        ..
+    } = select(shares)?;
+    let t = header.threshold.t();
     members.truncate(usize::from(t));
     let image = match header.scheme {
         Scheme::Shamir => {
@@ -533,46 +602,22 @@ pub fn reconstruct(shares: &[Share]) -> Result<Reconstruction, ShareError> {
     };
     Ok(Reconstruction {
         image,
-        image_id,
+        image_id: header.image_id,
         used: members.iter().map(|s| s.index()).collect(),
         rejected,
     })
 }
 
-fn compact_reconstruct(
-    header: &ShareHeader,
-    members: &[&Share],
-) -> Result<Zeroizing<Vec<u8>>, ShareError> {
-    let (t, n) = (
-        usize::from(header.threshold.t()),
-        usize::from(header.threshold.n()),
-    );
-    let frag = fragment_len(header.padded_len, header.threshold.t()) as usize;
-    let coding = |e: &dyn std::fmt::Display| ShareError::Coding(e.to_string());
-    let split = |s: &&Share| -> Option<CompactPart> {
-        let (nonce, rest) = s.payload.split_at_checked(NONCE_LEN)?;
-        let (key, fragment) = rest.split_at_checked(KEY_LEN)?;
-        Some(CompactPart {
-            node: s.index(),
-            nonce: nonce.try_into().ok()?,
-            key_share: key.to_vec(),
-            fragment: fragment.to_vec(),
-        })
-    };
-    let parts: Vec<CompactPart> = members.iter().filter_map(split).collect();
-    let nonce = parts
-        .first()
-        .map(|p| p.nonce)
-        .ok_or_else(|| ShareError::Coding("empty compact payload".to_owned()))?;
-    let key_shares: Vec<ShamirShare> = parts
-        .iter()
-        .map(|p| ShamirShare::new(p.node, p.key_share.clone()))
-        .collect();
-    let key = shamir::combine(&key_shares, header.threshold.t()).map_err(|e| coding(&e))?;
-    // Fragment of node i: original shard i − 1 for i <= t, recovery shard i − t − 1 beyond.
+/// The `t` original fragments of a compact sharing from any `t` nodes' parts (node `i ≤ t`
+/// holds original fragment `i`, node `i > t` recovery fragment `i − t`).
+fn original_fragments(
+    threshold: Threshold,
+    parts: &[CompactPart],
+) -> Result<Vec<Vec<u8>>, ShareError> {
+    let (t, n) = (usize::from(threshold.t()), usize::from(threshold.n()));
     let mut originals: Vec<Option<Vec<u8>>> = vec![None; t];
     let mut recovery = Vec::new();
-    for part in &parts {
+    for part in parts {
         let i = usize::from(part.node.get()) - 1;
         if i < t {
             if let Some(slot) = originals.get_mut(i) {
@@ -589,22 +634,43 @@ fn compact_reconstruct(
             .filter_map(|(i, f)| f.as_ref().map(|f| (i, f.as_slice())));
         let restored = reed_solomon_simd::decode(
             t,
-            n - t,
+            n.saturating_sub(t),
             given,
             recovery.iter().map(|(i, f)| (*i, f.as_slice())),
         )
-        .map_err(|e| coding(&e))?;
+        .map_err(|e| ShareError::Coding(e.to_string()))?;
         for (i, shard) in restored {
             if let Some(slot) = originals.get_mut(i) {
                 *slot = Some(shard);
             }
         }
     }
+    originals
+        .into_iter()
+        .map(|f| f.ok_or_else(|| ShareError::Coding("missing fragment".to_owned())))
+        .collect()
+}
+
+fn compact_reconstruct(
+    header: &ShareHeader,
+    members: &[&Share],
+) -> Result<Zeroizing<Vec<u8>>, ShareError> {
+    let t = usize::from(header.threshold.t());
+    let frag = fragment_len(header.padded_len, header.threshold.t()) as usize;
+    let coding = |e: &dyn std::fmt::Display| ShareError::Coding(e.to_string());
+    let parts: Vec<CompactPart> = members.iter().filter_map(|s| CompactPart::of(s)).collect();
+    let nonce = parts
+        .first()
+        .map(|p| p.nonce)
+        .ok_or_else(|| ShareError::Coding("empty compact payload".to_owned()))?;
+    let key_shares: Vec<ShamirShare> = parts
+        .iter()
+        .map(|p| ShamirShare::new(p.node, p.key_share.clone()))
+        .collect();
+    let key = shamir::combine(&key_shares, header.threshold.t()).map_err(|e| coding(&e))?;
     let mut ciphertext = Vec::with_capacity(t * frag);
-    for shard in originals {
-        ciphertext.extend_from_slice(
-            &shard.ok_or_else(|| ShareError::Coding("missing fragment".to_owned()))?,
-        );
+    for shard in original_fragments(header.threshold, &parts)? {
+        ciphertext.extend_from_slice(&shard);
     }
     ciphertext.truncate((header.padded_len + TAG_LEN) as usize);
     let payload_len = header
@@ -626,3 +692,128 @@ fn compact_reconstruct(
     padded.truncate(header.original_len as usize);
     Ok(padded)
 }
+
+/// Computes the exact share node `index` holds of an image, from the shares of `t` (or more)
+/// other nodes: for replacing a lost or corrupted storage node without the image itself.
+///
+/// The shares are checked exactly as [`reconstruct`] checks them (shares failing their own
+/// commitment are dropped, the largest group agreeing on header and commitment vector is kept,
+/// two equally large groups of `t` or more are refused). If the group holds a share of
+/// `index` itself, that share is returned. Otherwise the first `t` members (by node id) are
+/// interpolated at `x = index` instead of at 0:
+///
+/// - **shamir**: byte `k` of the result is `Σ_j λ_j(index) · share_j[k]` over GF(2^8);
+/// - **compact**: the key share is interpolated the same way, the nonce copied, and the
+///   fragment recomputed: the `t` original fragments are recovered from the members' (with
+///   Reed–Solomon decoding when some are missing), the `n − t` recovery fragments re-encoded
+///   as [`split_image`] does, and fragment `index` taken.
+///
+/// The result carries the group's header (with `index`) and commitment vector.
+///
+/// # Guarantees
+/// The returned share always matches `commitments[index − 1]` of the agreeing group
+/// ([`Share::verify`] holds), so it is byte for byte the share [`split_image`] made for that
+/// node whenever the group is genuine. Never panics, whatever the input. The input shares
+/// themselves reveal the image to whoever computes this: run it on the owner's client, and
+/// send the result only to the replacement node.
+///
+/// # Errors
+/// As [`reconstruct`]: [`ShareError::NoShares`], [`ShareError::MixedImages`],
+/// [`ShareError::NotEnoughValidShares`] (fewer than `t` good, agreeing shares),
+/// [`ShareError::Conflicting`]; then [`ShareError::IndexOutOfRange`] when `index > n`, and
+/// [`ShareError::RepairMismatch`] when the interpolated share does not match its commitment
+/// (the shares verify individually but do not lie on one sharing, i.e. they were forged
+/// consistently). [`ShareError::Coding`] if erasure coding fails.
+pub fn repair_share(shares: &[Share], index: NodeId) -> Result<Share, ShareError> {
+    let Selection {
+        header,
+        commitments,
+        mut members,
+        ..
+    } = select(shares)?;
+    let threshold = header.threshold;
+    if index.get() > threshold.n() {
+        return Err(ShareError::IndexOutOfRange {
+            index,
+            n: threshold.n(),
+        });
+    }
+    if let Some(own) = members.iter().find(|s| s.index() == index) {
+        return Ok((*own).clone());
+    }
+    members.truncate(usize::from(threshold.t()));
+    let expected = header.scheme.payload_len(header.padded_len, threshold.t());
+    if let Some(s) = members.iter().find(|s| s.payload.len() as u64 != expected) {
+        return Err(ShareError::Coding(format!(
+            "the payload of node {} has {} bytes, {expected} expected",
+            s.index(),
+            s.payload.len()
+        )));
+    }
+    let points: Vec<u8> = members.iter().map(|s| s.index().get()).collect();
+    let lambdas = shamir::lagrange_at(&points, index.get());
+    let payload = match header.scheme {
+        Scheme::Shamir => {
+            let srcs: Vec<&[u8]> = members.iter().map(|s| s.payload.as_slice()).collect();
+            let mut out = vec![0u8; srcs.first().map_or(0, |s| s.len())];
+            gf256::lin_comb(&mut out, &srcs, &lambdas);
+            out
+        }
+        Scheme::Compact => compact_repair(threshold, &members, &lambdas, index)?,
+    };
+    let repaired = Share {
+        header: ShareHeader { index, ..header },
+        payload,
+        commitments: commitments.to_vec(),
+    };
+    if !repaired.verify() {
+        return Err(ShareError::RepairMismatch {
+            index,
+            used: members.iter().map(|s| s.index()).collect(),
+        });
+    }
+    Ok(repaired)
+}
+
+/// The compact payload of node `index` from `t` members' (all of the scheme's length) and the
+/// Lagrange coefficients of the members at `index`.
+fn compact_repair(
+    threshold: Threshold,
+    members: &[&Share],
+    lambdas: &[u8],
+    index: NodeId,
+) -> Result<Vec<u8>, ShareError> {
+    let (t, n) = (usize::from(threshold.t()), usize::from(threshold.n()));
+    let parts = members
+        .iter()
+        .map(|s| CompactPart::of(s))
+        .collect::<Option<Vec<CompactPart>>>()
+        .ok_or_else(|| ShareError::Coding("compact payload too short".to_owned()))?;
+    let nonce = parts
+        .first()
+        .map(|p| p.nonce)
+        .ok_or_else(|| ShareError::Coding("empty compact payload".to_owned()))?;
+    let key_srcs: Vec<&[u8]> = parts.iter().map(|p| p.key_share.as_slice()).collect();
+    let mut key_share = Zeroizing::new(vec![0u8; KEY_LEN]);
+    gf256::lin_comb(&mut key_share, &key_srcs, lambdas);
+    let originals = original_fragments(threshold, &parts)?;
+    let i = usize::from(index.get()) - 1;
+    let fragment = if i < t {
+        originals.into_iter().nth(i)
+    } else {
+        let refs: Vec<&[u8]> = originals.iter().map(Vec::as_slice).collect();
+        reed_solomon_simd::encode(t, n - t, &refs)
+            .map_err(|e| ShareError::Coding(e.to_string()))?
+            .into_iter()
+            .nth(i - t)
+    }
+    .ok_or_else(|| ShareError::Coding(format!("no fragment for node {index}")))?;
+    let mut payload = Vec::with_capacity(NONCE_LEN + KEY_LEN + fragment.len());
+    payload.extend_from_slice(&nonce);
+    payload.extend_from_slice(&key_share);
+    payload.extend_from_slice(&fragment);
+    Ok(payload)
+}
+
+#[cfg(test)]
+mod repair_tests;
