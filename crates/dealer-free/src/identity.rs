@@ -485,12 +485,14 @@ impl NodeKeys {
         s
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn pairwise_cipher(
         &self,
         peer: NodeId,
         peer_key: &RistrettoPoint,
         session: &[u8; 32],
         label: &[u8],
+        aad: &[u8],
         sender: NodeId,
         recipient: NodeId,
     ) -> Aes256Gcm {
@@ -501,6 +503,8 @@ impl NodeKeys {
             .chain_update([sender.get(), recipient.get()])
             .chain_update(u16::try_from(label.len()).unwrap_or(u16::MAX).to_be_bytes())
             .chain_update(label)
+            .chain_update((aad.len() as u64).to_be_bytes())
+            .chain_update(Sha512::digest(aad))
             .chain_update(shared.as_slice())
             .finalize();
         let cipher = Aes256Gcm::new(aes_gcm::Key::<Aes256Gcm>::from_slice(&digest[..32]));
@@ -508,8 +512,10 @@ impl NodeKeys {
         cipher
     }
 
-    /// Encrypts `plaintext` for node `to`, binding `aad`. Use each `(session, label, to)`
-    /// once: the key is derived from them and the nonce is fixed.
+    /// Encrypts `plaintext` for node `to`, binding `aad`. The key is derived from `(session,
+    /// label, to, aad)` and the nonce is fixed, so each such tuple must seal one plaintext
+    /// only: every caller binds a fresh commitment to the dealt randomness as `aad`, so a
+    /// session run again (a repeated label, a retried request) still gets a new key.
     #[must_use]
     pub fn seal(
         &self,
@@ -520,7 +526,7 @@ impl NodeKeys {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Vec<u8> {
-        let cipher = self.pairwise_cipher(to, to_key, session, label, self.id, to);
+        let cipher = self.pairwise_cipher(to, to_key, session, label, aad, self.id, to);
         cipher
             .encrypt(
                 &aes_gcm::Nonce::default(),
@@ -545,7 +551,7 @@ impl NodeKeys {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, OpenError> {
-        let cipher = self.pairwise_cipher(from, from_key, session, label, from, self.id);
+        let cipher = self.pairwise_cipher(from, from_key, session, label, aad, from, self.id);
         cipher
             .decrypt(
                 &aes_gcm::Nonce::default(),
@@ -605,6 +611,22 @@ mod tests {
         let bad = Signature::from_bytes(&bytes).unwrap();
         assert!(!vks[0].verify(&msgs[0], &bad));
         assert_eq!(format!("{:?}", keys[0]), "SigningKey(<redacted>)");
+    }
+
+    #[test]
+    fn a_session_sealed_again_under_a_new_commitment_gets_a_new_key() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let a = NodeKeys::generate(node(1), &mut rng);
+        let b = NodeKeys::generate(node(2), &mut rng);
+        let to = b.public().encryption;
+        let session = [9u8; 32];
+        let (p1, p2) = ([0x11u8; 32], [0x22u8; 32]);
+        let c1 = a.seal(node(2), &to, &session, b"share", b"commitment 1", &p1);
+        let c2 = a.seal(node(2), &to, &session, b"share", b"commitment 2", &p2);
+        // With one key and the fixed nonce, c1 ⊕ c2 would equal p1 ⊕ p2.
+        let xc: Vec<u8> = c1.iter().zip(&c2).take(32).map(|(x, y)| x ^ y).collect();
+        let xp: Vec<u8> = p1.iter().zip(&p2).map(|(x, y)| x ^ y).collect();
+        assert_ne!(xc, xp);
     }
 
     #[test]
