@@ -137,6 +137,10 @@ pub(crate) enum ClusterCommand {
         /// Seconds to wait for the nodes to answer.
         #[arg(long, default_value_t = 30)]
         wait: u64,
+        /// Start no process here: the nodes run elsewhere (e.g. on other machines, at the
+        /// addresses client.toml names); wait for them and run the DKG if needed.
+        #[arg(long)]
+        no_start: bool,
     },
     /// Show each node's process, health, images and audit-log head.
     Status {
@@ -152,6 +156,24 @@ pub(crate) enum ClusterCommand {
         /// The cluster folder.
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
+    },
+    /// Replace node ID by a fresh one (new keys, empty store) without re-ingesting: the other
+    /// nodes reshare the key to it and its records are repaired from theirs. Its old data
+    /// folder is moved aside, not deleted.
+    Replace {
+        /// The cluster folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The node to replace.
+        #[arg(long, value_name = "ID")]
+        node: u8,
+        /// The fresh node already runs (e.g. on another machine, at the address the client
+        /// profile names): only reshare and repair, start and stop nothing here.
+        #[arg(long)]
+        running: bool,
+        /// Seconds to wait for the node to answer.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
     },
 }
 

@@ -290,6 +290,98 @@ fn a_cluster_survives_restarts_flipped_shares_and_lost_nodes() -> TestResult {
 }
 
 #[test]
+fn a_replaced_node_gets_a_new_key_share_and_its_records_without_re_ingest() -> TestResult {
+    let c = Cluster::up(5, 3)?;
+    let images = fixtures();
+    let names = ["kpa_skagen.jpg", "kpa_skagen_2.png", "sk_coffee.png"];
+    let paths: Vec<PathBuf> = names.iter().map(|n| images.join(n)).collect();
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let (ids, out) = c.ingest(&refs, &[])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let query = paths[0].display().to_string();
+    let before = c.cli(&["search", &query, "--json"])?;
+    assert!(before.status.success());
+    let key_before: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.dir.join("cluster-key.json"))?)?;
+
+    // A node that still holds its key share is not replaced.
+    let out = c.cli(&["cluster", "replace", "--node", "2", "--running"])?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("still holds a key share"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Node 2's data is lost: it comes back fresh, the others reshare, its records are repaired.
+    let out = c.cli(&["cluster", "replace", "--node", "2"])?;
+    assert!(
+        out.status.success(),
+        "replace: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("3 image records repaired"), "{stdout}");
+    assert!(
+        std::fs::read_dir(c.folder().node_dir(2))?
+            .filter_map(Result::ok)
+            .any(|e| e
+                .file_name()
+                .to_string_lossy()
+                .starts_with("data.replaced-")),
+        "the old data folder is kept aside"
+    );
+    let key_after: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.dir.join("cluster-key.json"))?)?;
+    assert_eq!(
+        key_after["group_public_key"],
+        key_before["group_public_key"]
+    );
+    for n in 1..=5 {
+        let k = n.to_string();
+        assert_ne!(
+            key_after["verification_shares"][&k], key_before["verification_shares"][&k],
+            "node {n} got a new key share"
+        );
+    }
+    assert_eq!(node_images(&c, 2)?, 3);
+
+    // Tokens did not change (same group key): the same search, the same answer.
+    let after = c.cli(&["search", &query, "--json"])?;
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
+    assert_eq!(after.stdout, before.stdout);
+    // The new key shares evaluate tokens: an image ingested now is found.
+    let astronaut = images.join("sk_astronaut.png");
+    let (new_ids, out) = c.ingest(&[&astronaut], &[])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_id = id_of(&new_ids, "sk_astronaut.png").ok_or("not ingested")?;
+    let found = c.cli(&["search", &astronaut.display().to_string(), "--json"])?;
+    let hits: serde_json::Value = serde_json::from_slice(&found.stdout)?;
+    assert_eq!(hits[0]["id"], new_id.as_str());
+    assert_eq!(hits[0]["distance"], 0);
+    // With nodes 1 and 3 gone, node 2's repaired shares take part in every retrieval.
+    c.sigkill(1);
+    c.sigkill(3);
+    for (name, path) in names.iter().zip(&paths) {
+        let id = id_of(&ids, name).ok_or("missing")?;
+        get_is_identical(&c, &id, path)?;
+    }
+    Ok(())
+}
+
+#[test]
 fn a_node_killed_during_ingest_loses_nothing_it_acknowledged() -> TestResult {
     let c = Cluster::up(3, 2)?;
     let images = fixtures();

@@ -11,7 +11,7 @@ use dealer_free_node::cluster::{ClusterDir, ClusterError, InitOptions};
 use dealer_free_node::config::{ConfigError, NodeConfig, write_atomic};
 use indicatif::{ProgressBar, ProgressStyle};
 use phr_sis::phash::{decode_luma, phash};
-use phr_sis::{ImageHash, ImageId, SearchParams};
+use phr_sis::{ImageHash, ImageId, NodeId, SearchParams};
 use rayon::prelude::*;
 
 use super::expand_paths;
@@ -132,7 +132,12 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
             );
             Ok(Outcome::Success)
         }
-        ClusterCommand::Up { dir, shape, wait } => {
+        ClusterCommand::Up {
+            dir,
+            shape,
+            wait,
+            no_start,
+        } => {
             let cluster = ClusterDir::new(dir);
             if !cluster.exists() {
                 if shape.nodes.is_none() && shape.threshold.is_none() {
@@ -166,7 +171,7 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
             let spinner = ProgressBar::new_spinner().with_message("starting the nodes");
             spinner.enable_steady_tick(Duration::from_millis(100));
             let key = runtime()?
-                .block_on(cluster.up(&exe, Duration::from_secs(*wait)))
+                .block_on(cluster.up(&exe, Duration::from_secs(*wait), !*no_start))
                 .map_err(usage_or);
             spinner.finish_and_clear();
             let key = key?;
@@ -205,7 +210,65 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
             );
             Ok(Outcome::Success)
         }
+        ClusterCommand::Replace {
+            dir,
+            node,
+            running,
+            wait,
+        } => replace(dir, *node, *running, *wait),
     }
+}
+
+fn replace(dir: &Path, node: u8, running: bool, wait: u64) -> anyhow::Result<Outcome> {
+    let cluster = ClusterDir::new(dir);
+    let file = cluster.read().map_err(usage_or)?;
+    let id = NodeId::new(node)
+        .ok()
+        .filter(|_| node <= file.nodes)
+        .ok_or_else(|| {
+            UsageError(format!(
+                "the cluster in {} has nodes 1 to {}, not {node}",
+                dir.display(),
+                file.nodes
+            ))
+        })?;
+    let spinner = ProgressBar::new_spinner().with_message(format!(
+        "replacing node {node}: resharing the key and repairing its records"
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let rt = runtime()?;
+    let outcome = if running {
+        rt.block_on(async {
+            let client = ClusterClient::open(&cluster.profile())?;
+            client.replace_node(id).await
+        })
+        .map_err(anyhow::Error::from)
+    } else {
+        let exe = std::env::current_exe().context("finding this program's path")?;
+        rt.block_on(cluster.replace(&exe, node, Duration::from_secs(wait)))
+            .map_err(usage_or)
+    };
+    spinner.finish_and_clear();
+    let outcome = outcome?;
+    println!(
+        "node {node} replaced: key reshared by nodes {} (transcript {}), {} image records repaired",
+        outcome
+            .dealers_used
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        short_hex(&outcome.transcript),
+        outcome.repaired
+    );
+    for (id, reason) in &outcome.failed {
+        eprintln!("not repaired: {id}: {reason}");
+    }
+    Ok(if outcome.failed.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::PartialFailure
+    })
 }
 
 fn short_hex(h: &str) -> &str {

@@ -42,10 +42,13 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::{Code, Response, Status};
 
 use crate::config::{ClientProfile, ConfigError, LoadedProfile, write_atomic};
+
+mod replace;
 use crate::pki::server_name;
 use crate::proto;
 use crate::proto::node_client::NodeClient;
 use crate::replay::{REQUEST_ID_LEN, unix_ms};
+pub use replace::{REPAIR_PAGE, ReplaceOutcome};
 
 /// The collection label of the band tokens.
 pub const TOKEN_COLLECTION: &[u8] = b"dealer-free-sis";
@@ -271,7 +274,15 @@ pub struct ClusterClient {
     nodes: BTreeMap<NodeId, (String, NodeClient<Channel>)>,
     timeout: Duration,
     retries: u32,
+    /// The nodes that last answered a health check with a key, and when.
+    up: std::sync::Arc<std::sync::Mutex<Option<HealthCheck>>>,
 }
+
+/// When a health check ran, and the nodes that answered with a key.
+type HealthCheck = (std::time::Instant, Vec<NodeId>);
+
+/// How long a search trusts the last health check (a failed search forgets it).
+pub const HEALTH_TTL: Duration = Duration::from_secs(2);
 
 fn read(path: &Path) -> Result<Vec<u8>, ClientError> {
     std::fs::read(path).map_err(|source| ClientError::Tls {
@@ -352,6 +363,7 @@ impl ClusterClient {
             nodes,
             timeout,
             retries,
+            up: std::sync::Arc::default(),
         })
     }
 
@@ -643,7 +655,24 @@ impl ClusterClient {
 
     /// Band tokens of `hashes` (one request per call, at most the context's maximum) from
     /// the nodes `from`; needs `t` valid answers.
+    /// Band tokens of `hashes` from the threshold VOPRF: asks the first `t` nodes of `from`
+    /// and, if one of them fails to answer or answers wrongly, all of `from` again.
     async fn band_tokens(
+        &self,
+        hashes: &[ImageHash],
+        from: &[NodeId],
+    ) -> Result<(Vec<Vec<Token>>, BTreeMap<NodeId, String>), ClientError> {
+        let t = usize::from(self.threshold().t());
+        if from.len() > t
+            && let Some(first) = from.get(..t)
+            && let Ok(done) = self.band_tokens_from(hashes, first).await
+        {
+            return Ok(done);
+        }
+        self.band_tokens_from(hashes, from).await
+    }
+
+    async fn band_tokens_from(
         &self,
         hashes: &[ImageHash],
         from: &[NodeId],
@@ -812,18 +841,49 @@ impl ClusterClient {
         query: ImageHash,
         params: &SearchParams,
     ) -> Result<SearchOutcome, ClientError> {
-        let threshold = self.threshold();
-        let quorum = usize::from(threshold.search_quorum());
-        let (up, down) = self.reachable().await;
-        if up.len() < quorum {
-            return Err(ClientError::TooFewNodes {
-                what: "secure search (2t − 1 nodes)",
-                needed: quorum,
-                answered: up.len(),
-                failures: down,
-            });
-        }
+        let quorum = usize::from(self.threshold().search_quorum());
+        let cached = self
+            .up
+            .lock()
+            .ok()
+            .and_then(|c| c.clone())
+            .filter(|(at, up)| at.elapsed() < HEALTH_TTL && up.len() >= quorum)
+            .map(|(_, up)| up);
+        let up = match cached {
+            Some(up) => up,
+            None => {
+                let (up, down) = self.reachable().await;
+                if up.len() < quorum {
+                    return Err(ClientError::TooFewNodes {
+                        what: "secure search (2t − 1 nodes)",
+                        needed: quorum,
+                        answered: up.len(),
+                        failures: down,
+                    });
+                }
+                if let Ok(mut c) = self.up.lock() {
+                    *c = Some((std::time::Instant::now(), up.clone()));
+                }
+                up
+            }
+        };
         let servers: Vec<NodeId> = up.iter().copied().take(quorum).collect();
+        let outcome = self.search_among(query, params, servers).await;
+        if outcome.is_err()
+            && let Ok(mut c) = self.up.lock()
+        {
+            *c = None;
+        }
+        outcome
+    }
+
+    async fn search_among(
+        &self,
+        query: ImageHash,
+        params: &SearchParams,
+        servers: Vec<NodeId>,
+    ) -> Result<SearchOutcome, ClientError> {
+        let threshold = self.threshold();
         let (tokens, _) = self.band_tokens(&[query], &servers).await?;
         let tokens = tokens.into_iter().next().unwrap_or_default();
         let mut session = [0u8; 32];

@@ -25,9 +25,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use phr_sis::NodeId;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{ClientError, ClusterClient, ClusterKeyFile, NodeStatus};
+use crate::client::{ClientError, ClusterClient, ClusterKeyFile, NodeStatus, ReplaceOutcome};
 use crate::config::{
     AuthorizedClient, ClientProfile, ConfigError, Limits, NodeConfig, NodeEntry, Peer, TlsFiles,
     write_atomic,
@@ -360,7 +361,8 @@ impl ClusterDir {
     }
 
     /// Starts every node that is not running (`exe node run --config …`, in the background,
-    /// logging to `node-<i>/node.log`), waits until all answer, and runs the DKG if the
+    /// logging to `node-<i>/node.log`) unless `start` is false (nodes that run elsewhere),
+    /// waits until all answer, and runs the DKG if the
     /// cluster has no key yet. A node whose port is taken by another program gets a new free
     /// port (its config and the client profile are updated), unless ports were fixed.
     ///
@@ -371,54 +373,97 @@ impl ClusterDir {
         &self,
         exe: &Path,
         wait: Duration,
+        start: bool,
     ) -> Result<Option<ClusterKeyFile>, ClusterError> {
         let file = self.read()?;
         for id in 1..=file.nodes {
-            if self.running_pid(id).is_some() {
-                continue;
+            if start && self.running_pid(id).is_none() {
+                self.spawn(exe, id)?;
             }
-            let config_path = self.node_config(id);
-            let mut config: NodeConfig = {
-                let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: config_path.clone(),
-                    message: e.to_string(),
-                })?
-            };
-            if !port_free(&config.listen) {
-                let host = config
-                    .listen
-                    .rsplit_once(':')
-                    .map_or("127.0.0.1", |(h, _)| h)
-                    .to_owned();
-                let new = format!("{host}:{}", free_port()?);
-                self.move_node(id, &config.listen, &new)?;
-                config.listen = new;
-                config.save(&config_path)?;
-            }
-            let log_path = self.node_dir(id).join("node.log");
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log_path)
-                .map_err(io(&log_path))?;
-            let err = log.try_clone().map_err(io(&log_path))?;
-            let mut command = Command::new(exe);
-            command
-                .args(["node", "run", "--config"])
-                .arg(&config_path)
-                .stdin(Stdio::null())
-                .stdout(log)
-                .stderr(err);
-            #[cfg(unix)]
-            {
-                use std::os::unix::process::CommandExt;
-                command.process_group(0);
-            }
-            let child = command.spawn().map_err(io(exe))?;
-            write_atomic(&self.pid_file(id), child.id().to_string().as_bytes())?;
         }
         let client = ClusterClient::open(&self.profile())?;
+        self.wait_for(&client, wait, start).await?;
+        let status = client.status().await;
+        let keyed = status
+            .iter()
+            .filter(|s| s.health.as_ref().is_ok_and(|h| h.has_key))
+            .count();
+        let key_file = &client.profile().raw.key_file;
+        if keyed == usize::from(file.nodes) && key_file.exists() {
+            return Ok(None);
+        }
+        if keyed != 0 {
+            return Err(ClusterError::Start(format!(
+                "{keyed} of {} nodes hold a key share and {} has {}: the cluster is in a mixed state",
+                file.nodes,
+                self.dir.display(),
+                if key_file.exists() {
+                    "a key file"
+                } else {
+                    "no key file"
+                }
+            )));
+        }
+        let mut label = format!("dealer-free-sis cluster {} ", file.name).into_bytes();
+        let mut nonce = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
+        label.extend_from_slice(crate::hex(&nonce).as_bytes());
+        Ok(Some(client.run_dkg(&label).await?))
+    }
+
+    /// Starts node `id` in the background (`exe node run --config …`, logging to
+    /// `node-<i>/node.log`), moving it to a free port if its own is taken.
+    fn spawn(&self, exe: &Path, id: u8) -> Result<(), ClusterError> {
+        let config_path = self.node_config(id);
+        let mut config: NodeConfig = {
+            let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+            toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: config_path.clone(),
+                message: e.to_string(),
+            })?
+        };
+        if !port_free(&config.listen) {
+            let host = config
+                .listen
+                .rsplit_once(':')
+                .map_or("127.0.0.1", |(h, _)| h)
+                .to_owned();
+            let new = format!("{host}:{}", free_port()?);
+            self.move_node(id, &config.listen, &new)?;
+            config.listen = new;
+            config.save(&config_path)?;
+        }
+        let log_path = self.node_dir(id).join("node.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io(&log_path))?;
+        let err = log.try_clone().map_err(io(&log_path))?;
+        let mut command = Command::new(exe);
+        command
+            .args(["node", "run", "--config"])
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let child = command.spawn().map_err(io(exe))?;
+        write_atomic(&self.pid_file(id), child.id().to_string().as_bytes())?;
+        Ok(())
+    }
+
+    /// Waits until every node answers a health check.
+    async fn wait_for(
+        &self,
+        client: &ClusterClient,
+        wait: Duration,
+        local: bool,
+    ) -> Result<(), ClusterError> {
         let start = Instant::now();
         loop {
             let status = client.status().await;
@@ -426,7 +471,7 @@ impl ClusterDir {
             if down.is_empty() {
                 break;
             }
-            for s in &down {
+            for s in down.iter().filter(|_| local) {
                 if self.running_pid(s.id).is_none() {
                     return Err(ClusterError::Start(format!(
                         "node {} exited; the end of its log ({}):\n{}",
@@ -456,32 +501,57 @@ impl ClusterDir {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let status = client.status().await;
-        let keyed = status
-            .iter()
-            .filter(|s| s.health.as_ref().is_ok_and(|h| h.has_key))
-            .count();
-        let key_file = &client.profile().raw.key_file;
-        if keyed == usize::from(file.nodes) && key_file.exists() {
-            return Ok(None);
-        }
-        if keyed != 0 {
-            return Err(ClusterError::Start(format!(
-                "{keyed} of {} nodes hold a key share and {} has {}: the cluster is in a mixed state",
-                file.nodes,
-                self.dir.display(),
-                if key_file.exists() {
-                    "a key file"
-                } else {
-                    "no key file"
-                }
+        Ok(())
+    }
+
+    /// Replaces node `id` by a fresh one: stops it, moves its data folder aside (to
+    /// `data.replaced-<unix seconds>`, nothing is deleted), starts it with new identity keys
+    /// and an empty store, reshares the key to it from the other nodes and repairs its
+    /// records ([`ClusterClient::replace_node`]). The other nodes keep running throughout.
+    ///
+    /// # Errors
+    /// [`ClusterError::Usage`] for a node the cluster does not have; start errors as
+    /// [`ClusterDir::up`]; the resharing's and repair's errors.
+    pub async fn replace(
+        &self,
+        exe: &Path,
+        id: u8,
+        wait: Duration,
+    ) -> Result<ReplaceOutcome, ClusterError> {
+        let file = self.read()?;
+        if id == 0 || id > file.nodes {
+            return Err(ClusterError::Usage(format!(
+                "the cluster has nodes 1 to {}, not {id}",
+                file.nodes
             )));
         }
-        let mut label = format!("dealer-free-sis cluster {} ", file.name).into_bytes();
-        let mut nonce = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
-        label.extend_from_slice(crate::hex(&nonce).as_bytes());
-        Ok(Some(client.run_dkg(&label).await?))
+        let _ = self.stop_node(id, Duration::from_secs(5));
+        let config_path = self.node_config(id);
+        let config: NodeConfig = {
+            let text = std::fs::read_to_string(&config_path).map_err(io(&config_path))?;
+            toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: config_path.clone(),
+                message: e.to_string(),
+            })?
+        };
+        let data = if config.data_dir.is_absolute() {
+            config.data_dir.clone()
+        } else {
+            self.node_dir(id).join(&config.data_dir)
+        };
+        if data.exists() {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let aside = data.with_file_name(format!("data.replaced-{stamp}"));
+            std::fs::rename(&data, &aside).map_err(io(&data))?;
+        }
+        self.spawn(exe, id)?;
+        let client = ClusterClient::open(&self.profile())?;
+        self.wait_for(&client, wait, true).await?;
+        Ok(client
+            .replace_node(NodeId::new(id).map_err(|e| ClusterError::Usage(e.to_string()))?)
+            .await?)
     }
 
     fn move_node(&self, id: u8, old: &str, new: &str) -> Result<(), ClusterError> {

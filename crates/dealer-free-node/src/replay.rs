@@ -3,8 +3,8 @@
 //! A node refuses a request whose id it has already accepted, whose clock is more than the
 //! window away from its own, or whose clock is older than the node's own start (so a request
 //! captured before a restart cannot be replayed after it, though the ids seen before the
-//! restart are forgotten). Ids are kept for one window, then forgotten: by then their clock
-//! is out of the window anyway.
+//! restart are forgotten). Ids are kept for two windows, then forgotten: by then their clock
+//! is out of the window anyway (whichever side of the node's clock it was on).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

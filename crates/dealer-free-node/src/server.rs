@@ -232,6 +232,26 @@ impl Node for NodeService {
         let r = request.into_inner();
         blocking(move || s.audit_head(&r)).await
     }
+
+    async fn reshare_round(
+        &self,
+        request: Request<proto::ReshareRoundRequest>,
+    ) -> Result<Response<proto::ReshareRoundReply>, Status> {
+        let _caller = self.caller(&request)?;
+        let s = Arc::clone(&self.state);
+        let r = request.into_inner();
+        blocking(move || s.reshare_round(&r)).await
+    }
+
+    async fn export_records(
+        &self,
+        request: Request<proto::ExportRecordsRequest>,
+    ) -> Result<Response<proto::ExportRecordsReply>, Status> {
+        let _caller = self.caller(&request)?;
+        let s = Arc::clone(&self.state);
+        let r = request.into_inner();
+        blocking(move || s.export_records(&r)).await
+    }
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>, ServeError> {

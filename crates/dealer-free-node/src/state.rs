@@ -19,7 +19,7 @@ use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use dealer_free::dkg::{DkgParams, DkgSession, Recipient};
-use dealer_free::identity::{NodePublicKeys, Signature};
+use dealer_free::identity::{NodePublicKeys, Signature, verify_batch_vartime};
 use dealer_free::mpc::HashBitShares;
 use dealer_free::mpc::masks::MaskPool;
 use dealer_free::mpc::masks::check::{
@@ -27,6 +27,8 @@ use dealer_free::mpc::masks::check::{
 };
 use dealer_free::mpc::messages::{CandidateRequest, CandidateResponse, DistanceRequest};
 use dealer_free::oprf::tokens::{self, TokenRequest};
+use dealer_free::reshare::{OldCommittee, ReshareOutgoing, ReshareParams, ReshareSession};
+use dealer_free::wire::decode_point;
 use phr_sis::share::Share;
 use phr_sis::store::{ImageRecord, ShareStore, StoreError};
 use phr_sis::token_index::Token;
@@ -139,6 +141,15 @@ struct DkgRun {
     session: DkgSession,
 }
 
+/// A resharing run in progress.
+struct ReshareRun {
+    label: Vec<u8>,
+    step: u32,
+    session: ReshareSession,
+    /// A receiver's new key, installed only by the commit step (5).
+    pending: Option<ClusterKey>,
+}
+
 /// The token-evaluation budget of one caller.
 struct Budget {
     window_start_ms: u64,
@@ -158,6 +169,7 @@ pub struct NodeState {
     audit: AuditLog,
     replay: ReplayGuard,
     dkg: Mutex<Option<DkgRun>>,
+    reshare: Mutex<Option<ReshareRun>>,
     masks: Mutex<HashMap<[u8; 32], MaskSession>>,
     budgets: Mutex<HashMap<String, Budget>>,
 }
@@ -259,6 +271,7 @@ impl NodeState {
             audit,
             replay: ReplayGuard::new(raw.limits.replay_window_s * 1000, unix_ms()),
             dkg: Mutex::new(None),
+            reshare: Mutex::new(None),
             masks: Mutex::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
         })
@@ -377,18 +390,7 @@ impl NodeState {
                     self.threshold.t()
                 )));
             }
-            let mut participants = BTreeMap::new();
-            for p in &req.participants {
-                let id = node_id(p.node_id, "participant")?;
-                let bytes: [u8; 64] = p.public_keys.as_slice().try_into().map_err(|_| {
-                    invalid(format!("participant {id}: public keys must be 64 bytes"))
-                })?;
-                let keys = NodePublicKeys::from_bytes(&bytes)
-                    .map_err(|e| invalid(format!("participant {id}: {e}")))?;
-                if participants.insert(id, keys).is_some() {
-                    return Err(invalid(format!("participant {id} is listed twice")));
-                }
-            }
+            let participants = participants_of(&req.participants, "participant")?;
             let own = self.read_secrets()?.keys.clone();
             if participants.get(&self.id) != Some(&own.public()) {
                 return Err(invalid(format!(
@@ -460,23 +462,7 @@ impl NodeState {
                 transcript: output.transcript,
                 participants,
             };
-            let reply = proto::DkgResult {
-                group_public_key: key.group_public_key.compress().to_bytes().to_vec(),
-                verification_shares: key
-                    .verification_shares
-                    .iter()
-                    .map(|(id, p)| proto::VerificationShare {
-                        node_id: u32::from(id.get()),
-                        point: p.compress().to_bytes().to_vec(),
-                    })
-                    .collect(),
-                qualified: output
-                    .qualified
-                    .iter()
-                    .map(|q| u32::from(q.get()))
-                    .collect(),
-                transcript: output.transcript.to_vec(),
-            };
+            let reply = key_result(&key, &output.qualified);
             {
                 let mut secrets = self
                     .secrets
@@ -504,6 +490,291 @@ impl NodeState {
         })
     }
 
+    /// One step of resharing the DKG key to a new committee (node replacement): step 0
+    /// starts a session, steps 1 to 4 deliver the relayed messages of a round and end it,
+    /// step 5 commits. A receiver's new key share is held back after round 4 and installed
+    /// (sealed at rest, the old one dropped) only at the commit, which the coordinator sends
+    /// once every receiver reported the same outcome; a dealer that is no receiver erases its
+    /// old share at the commit. Until then the node keeps serving with its old key.
+    ///
+    /// A node that holds a key share checks the old committee the request names against its
+    /// own; a node without one (the replacement) can only be a receiver.
+    ///
+    /// # Errors
+    /// [`NodeError::Invalid`] for an old committee that is not this node's, a new `(t, n)`
+    /// other than the configured one, lists that do not hold this node's own keys, a step out
+    /// of order; [`NodeError::NotReady`] when resharing ends without a key (the reason
+    /// named).
+    pub fn reshare_round(
+        &self,
+        req: &proto::ReshareRoundRequest,
+    ) -> Result<proto::ReshareRoundReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        let mut guard = self
+            .reshare
+            .lock()
+            .map_err(|_| NodeError::NotReady("the resharing lock is poisoned".into()))?;
+        let mut rng = rand::rng();
+        if req.step == 0 {
+            let (session, out) = self.start_reshare(req, &mut rng)?;
+            *guard = Some(ReshareRun {
+                label: req.label.clone(),
+                step: 0,
+                session,
+                pending: None,
+            });
+            self.audit.append(
+                &format!("reshare-start label={}", crate::hex(&req.label)),
+                false,
+            )?;
+            return Ok(proto::ReshareRoundReply {
+                outbox: reshare_outbox(&out),
+                result: None,
+                retired: false,
+            });
+        }
+        let Some(run) = guard.as_mut() else {
+            return Err(NodeError::NotReady(
+                "no resharing session is running here".into(),
+            ));
+        };
+        if run.label != req.label || req.step != run.step + 1 || req.step > 5 {
+            return Err(invalid(format!(
+                "resharing step {} does not follow step {} of this session",
+                req.step, run.step
+            )));
+        }
+        if req.step == 5 {
+            let Some(run) = guard.take() else {
+                return Err(NodeError::NotReady(
+                    "no resharing session is running here".into(),
+                ));
+            };
+            let mut secrets = self
+                .secrets
+                .write()
+                .map_err(|_| NodeError::NotReady("the node's key lock is poisoned".into()))?;
+            let retired = run.pending.is_none();
+            let transcript = run.pending.as_ref().map(|k| k.transcript);
+            secrets.cluster = run.pending;
+            secrets.save(&self.data_dir, &self.at_rest, &mut rng)?;
+            drop(secrets);
+            self.audit.append(
+                &match transcript {
+                    Some(t) => format!("reshare-done transcript={}", crate::hex(&t)),
+                    None => "reshare-retired".to_owned(),
+                },
+                true,
+            )?;
+            return Ok(proto::ReshareRoundReply {
+                outbox: Vec::new(),
+                result: None,
+                retired,
+            });
+        }
+        if req.inbox.len() > 4 * (req.dealers.len() + req.receivers.len()).max(1) {
+            return Err(invalid("too many resharing messages in one round"));
+        }
+        for m in &req.inbox {
+            if m.to != 0 && m.to != u32::from(self.id.get()) {
+                continue;
+            }
+            if let Ok(from) = node_id(m.from, "sender") {
+                // A rejected message is recorded by the session (and counts as silence).
+                let _ = run.session.handle_message(from, &m.message);
+            }
+        }
+        let out = match run.session.end_round(&mut rng) {
+            Ok(out) => out,
+            Err(e) => {
+                *guard = None;
+                self.audit
+                    .append(&format!("reshare-failed reason={e}"), true)?;
+                return Err(NodeError::NotReady(format!(
+                    "resharing ended without a key: {e}"
+                )));
+            }
+        };
+        run.step = req.step;
+        let mut result = None;
+        if let Some(output) = run.session.output() {
+            let key = ClusterKey {
+                threshold: output.threshold,
+                key_share: output.key_share.clone(),
+                group_public_key: output.group_public_key,
+                verification_shares: output.verification_shares.clone(),
+                transcript: output.transcript,
+                participants: participants_of(&req.receivers, "receiver")?,
+            };
+            result = Some(key_result(&key, &output.dealers_used));
+            run.pending = Some(key);
+        }
+        Ok(proto::ReshareRoundReply {
+            outbox: reshare_outbox(&out),
+            result,
+            retired: false,
+        })
+    }
+
+    /// Checks a resharing request against what this node holds and starts its session.
+    fn start_reshare(
+        &self,
+        req: &proto::ReshareRoundRequest,
+        rng: &mut rand::rngs::ThreadRng,
+    ) -> Result<(ReshareSession, Vec<ReshareOutgoing>), NodeError> {
+        if req.label.is_empty() || req.label.len() > 256 {
+            return Err(invalid("the session label must be 1 to 256 bytes"));
+        }
+        let new_t = u8::try_from(req.new_t)
+            .ok()
+            .and_then(|t| u8::try_from(req.receivers.len()).ok().map(|n| (t, n)))
+            .and_then(|(t, n)| Threshold::new(t, n).ok())
+            .ok_or_else(|| invalid("the new committee's (t, n) is out of range"))?;
+        if new_t != self.threshold {
+            return Err(invalid(format!(
+                "the new committee is t = {} of n = {}, this node is configured for t = {} of n = {}",
+                new_t.t(),
+                new_t.n(),
+                self.threshold.t(),
+                self.threshold.n()
+            )));
+        }
+        let old_t = u8::try_from(req.old_t).map_err(|_| invalid("old t out of range"))?;
+        let group: [u8; 32] = array32(&req.group_public_key, "the group public key")?;
+        let group_public_key =
+            decode_point(&group).ok_or_else(|| invalid("the group public key is no point"))?;
+        if req.old_verification_shares.len() > usize::from(u8::MAX) {
+            return Err(invalid("more than 255 verification shares"));
+        }
+        let mut verification_shares = BTreeMap::new();
+        for v in &req.old_verification_shares {
+            let id = node_id(v.node_id, "verification share")?;
+            let p = decode_point(&array32(&v.point, "a verification share")?)
+                .ok_or_else(|| invalid(format!("node {id}'s verification share is no point")))?;
+            if verification_shares.insert(id, p).is_some() {
+                return Err(invalid(format!("verification share {id} is listed twice")));
+            }
+        }
+        let old = OldCommittee {
+            threshold: old_t,
+            group_public_key,
+            verification_shares,
+        };
+        let dealers = participants_of(&req.dealers, "dealer")?;
+        let dealing = dealers.contains_key(&self.id);
+        let receivers = participants_of(&req.receivers, "receiver")?;
+        let (own, held) = {
+            let secrets = self.read_secrets()?;
+            (secrets.keys.clone(), secrets.cluster.clone())
+        };
+        let me = self.id;
+        if receivers.get(&me).is_some_and(|k| *k != own.public())
+            || dealers.get(&me).is_some_and(|k| *k != own.public())
+        {
+            return Err(invalid(format!(
+                "the resharing lists other keys for node {me} than its own"
+            )));
+        }
+        match &held {
+            Some(key) => {
+                if key.threshold.t() != old.threshold
+                    || key.group_public_key != old.group_public_key
+                    || key.verification_shares != old.verification_shares
+                {
+                    return Err(invalid(
+                        "the old committee named is not the one this node's key belongs to",
+                    ));
+                }
+                if let Some(d) = dealers.iter().find(|(id, k)| {
+                    key.participants
+                        .get(id)
+                        .is_some_and(|registered| registered != *k)
+                }) {
+                    return Err(invalid(format!(
+                        "dealer {} is listed with other keys than the DKG registered",
+                        d.0
+                    )));
+                }
+            }
+            None if dealers.contains_key(&me) => {
+                return Err(invalid(format!(
+                    "node {me} holds no key share, so it cannot deal one"
+                )));
+            }
+            None => {}
+        }
+        let params = ReshareParams::new(&req.label, old, dealers, new_t, receivers)
+            .map_err(|e| invalid(e.to_string()))?;
+        let old_share = held.as_ref().filter(|_| dealing).map(|k| &k.key_share);
+        ReshareSession::start(params, own, old_share, rng).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Full records (share, bit shares, band tokens) by id or as a page in id order, for
+    /// repairing a replaced node. A record that fails its integrity check is left out (and
+    /// logged), so the repair takes that image from the other nodes.
+    ///
+    /// # Errors
+    /// [`NodeError::NotReady`] before the DKG, [`NodeError::Invalid`] for more ids or a
+    /// larger page than `max_batch`.
+    pub fn export_records(
+        &self,
+        req: &proto::ExportRecordsRequest,
+    ) -> Result<proto::ExportRecordsReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        self.cluster_key()?;
+        let max = self.limits.max_batch;
+        let (ids, next) = if req.ids.is_empty() {
+            let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+            if limit == 0 || limit > max {
+                return Err(invalid(format!(
+                    "a page holds 1 to {max} records, {limit} asked"
+                )));
+            }
+            let page = self.store.list(req.after.map(ImageId), limit)?;
+            (page.ids, page.next.map(|n| n.0))
+        } else {
+            if req.ids.len() > max {
+                return Err(invalid(format!(
+                    "at most {max} ids in one request, got {}",
+                    req.ids.len()
+                )));
+            }
+            (req.ids.iter().map(|i| ImageId(*i)).collect(), None)
+        };
+        let mut records = Vec::with_capacity(ids.len());
+        let mut damaged = Vec::new();
+        for id in ids {
+            match self.store.get_image(id) {
+                Ok(Some(r)) => records.push(proto::ImageRecord {
+                    image_id: id.0,
+                    share: r.share,
+                    bit_shares: r.bit_shares,
+                    tokens: r.meta,
+                }),
+                Ok(None) => {}
+                Err(
+                    StoreError::Corrupt { .. }
+                    | StoreError::Incomplete { .. }
+                    | StoreError::UnknownRecordVersion { .. },
+                ) => damaged.push(id),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.audit.append(
+            &format!(
+                "export records={} damaged={}",
+                records.len(),
+                damaged
+                    .iter()
+                    .map(|i| format!("{:016x}", i.0))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            false,
+        )?;
+        Ok(proto::ExportRecordsReply { records, next })
+    }
+
     /// Threshold-VOPRF partial evaluation of a token request, charged to `caller`'s budget.
     ///
     /// # Errors
@@ -518,10 +789,19 @@ impl NodeState {
         let key = self.cluster_key()?;
         let request = TokenRequest::from_bytes(&req.token_request)
             .map_err(|e| invalid(format!("token request: {e}")))?;
-        self.charge(caller, request.images() as u64)?;
-        let partial = tokens::respond(&key.key_share, &request, &mut rand::rng())
+        // Charged per image of the default layout's 8 bands: a request with more bands per
+        // image costs more evaluations and is charged for them.
+        let units = (request.images() * request.bands().div_ceil(8).max(1)) as u64;
+        self.charge(caller, units)?;
+        let partial = match tokens::respond(&key.key_share, &request, &mut rand::rng())
             .and_then(|p| p.to_bytes())
-            .map_err(|e| invalid(format!("token request: {e}")))?;
+        {
+            Ok(p) => p,
+            Err(e) => {
+                self.refund(caller, units);
+                return Err(invalid(format!("token request: {e}")));
+            }
+        };
         self.audit.append(
             &format!("tokens caller={caller} images={}", request.images()),
             false,
@@ -529,6 +809,15 @@ impl NodeState {
         Ok(proto::EvaluateTokensReply {
             partial_evaluation: partial,
         })
+    }
+
+    /// Gives back a charge whose evaluation failed.
+    fn refund(&self, caller: &str, units: u64) {
+        if let Ok(mut budgets) = self.budgets.lock()
+            && let Some(b) = budgets.get_mut(caller)
+        {
+            b.used = b.used.saturating_sub(units);
+        }
     }
 
     fn charge(&self, caller: &str, images: u64) -> Result<(), NodeError> {
@@ -695,6 +984,13 @@ impl NodeState {
             .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?
             .candidates(&request.tokens, request.min_band_votes);
         let found = candidates.len();
+        if found > self.limits.max_candidates {
+            return Err(invalid(format!(
+                "{found} candidates, more than the {} one ranking may hold: ask for more \
+                 band votes",
+                self.limits.max_candidates
+            )));
+        }
         let response = CandidateResponse {
             session: request.session,
             node: self.id,
@@ -786,6 +1082,21 @@ impl NodeState {
                 "{count} candidates, at most {} per ranking",
                 self.limits.max_candidates
             )));
+        }
+        {
+            // Refused before any work is done (and checked again when the session is kept).
+            let sessions = self.mask_sessions()?;
+            if sessions.contains_key(&session) {
+                return Err(NodeError::Conflict(
+                    "this mask session was dealt already".into(),
+                ));
+            }
+            if sessions.len() >= MAX_MASK_SESSIONS {
+                return Err(NodeError::RateLimited(format!(
+                    "{MAX_MASK_SESSIONS} secure rankings are open on node {}",
+                    self.id
+                )));
+            }
         }
         let mut rng = rand::rng();
         let (commitment, deals) = deal_checked(
@@ -881,6 +1192,14 @@ impl NodeState {
             return Err(NodeError::Conflict(
                 "this mask session was checked already".into(),
             ));
+        }
+        if req.commitments.len() > state.servers.len() || req.deals.len() > state.servers.len() {
+            return Err(invalid(format!(
+                "{} commitments and {} deals for {} servers",
+                req.commitments.len(),
+                req.deals.len(),
+                state.servers.len()
+            )));
         }
         let mut commitments = state.commitments.clone();
         for c in &req.commitments {
@@ -993,10 +1312,11 @@ impl NodeState {
         self.fresh(req.meta.as_ref())?;
         let key = self.cluster_key()?;
         let session = array32(&req.session, "session")?;
-        let state = {
-            let mut sessions = self.mask_sessions()?;
+        // Everything is checked before the session is used up: a bad request leaves it open.
+        let (servers, count, commitments) = {
+            let sessions = self.mask_sessions()?;
             match sessions.get(&session) {
-                Some(s) if s.checked => {}
+                Some(s) if s.checked => (s.servers.clone(), s.count, s.commitments.clone()),
                 Some(_) => {
                     return Err(NodeError::NotReady("the masks were not checked yet".into()));
                 }
@@ -1006,24 +1326,46 @@ impl NodeState {
                     ));
                 }
             }
-            sessions
-                .remove(&session)
-                .ok_or_else(|| NodeError::NotReady("no such mask session".into()))?
         };
-        let mut by_dealer: BTreeMap<NodeId, Vec<MaskCheck>> = BTreeMap::new();
-        let mut seen = BTreeSet::new();
+        if req.checks.len() > servers.len() * servers.len() {
+            return Err(invalid(format!(
+                "{} checks for {} servers",
+                req.checks.len(),
+                servers.len()
+            )));
+        }
+        // Every check's signature, verified in one batch (a failing batch names the checker).
+        let mut signed_checks = Vec::with_capacity(req.checks.len());
         for c in &req.checks {
             let checker = node_id(c.checker, "checker")?;
-            if !state.servers.contains(&checker) {
+            if !servers.contains(&checker) {
                 return Err(invalid(format!(
                     "checker {checker} is not a server of this ranking"
                 )));
             }
             let keys = self.participant(&key, checker)?;
-            let sig = signature(&c.signature)?;
-            if !keys.signing.verify(&signed(CHECK_DOMAIN, &c.check), &sig) {
-                return Err(invalid(format!("a check is not signed by node {checker}")));
-            }
+            signed_checks.push((
+                checker,
+                keys,
+                signed(CHECK_DOMAIN, &c.check),
+                signature(&c.signature)?,
+            ));
+        }
+        let items: Vec<_> = signed_checks
+            .iter()
+            .map(|(_, keys, message, sig)| (&keys.signing, message.as_slice(), sig))
+            .collect();
+        if let Err(bad) = verify_batch_vartime(&items, &mut rand::rng()) {
+            let checker = bad
+                .first()
+                .and_then(|i| signed_checks.get(*i))
+                .map_or(0, |c| c.0.get());
+            return Err(invalid(format!("a check is not signed by node {checker}")));
+        }
+        let mut by_dealer: BTreeMap<NodeId, Vec<MaskCheck>> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
+        for (c, (checker, ..)) in req.checks.iter().zip(&signed_checks) {
+            let checker = *checker;
             let check = MaskCheck::from_bytes(&c.check)
                 .map_err(|e| invalid(format!("node {checker}'s check: {e}")))?;
             if check.node != checker || check.session != session {
@@ -1040,8 +1382,8 @@ impl NodeState {
             by_dealer.entry(check.dealer).or_default().push(check);
         }
         let t = self.threshold.t();
-        let mut verdicts: Vec<Verdict> = Vec::with_capacity(state.commitments.len());
-        for (dealer, commitment) in &state.commitments {
+        let mut verdicts: Vec<Verdict> = Vec::with_capacity(commitments.len());
+        for (dealer, commitment) in &commitments {
             let checks = by_dealer.remove(dealer).unwrap_or_default();
             match judge(commitment, &checks, t) {
                 Ok(v) => verdicts.push(v),
@@ -1049,6 +1391,22 @@ impl NodeState {
                 Err(_) => continue,
             }
         }
+        let request = DistanceRequest::from_bytes(&req.distance_request)
+            .map_err(|e| invalid(format!("distance request: {e}")))?;
+        if request.session != session {
+            return Err(invalid("the distance request is for another session"));
+        }
+        if request.candidates.len() > count as usize {
+            return Err(invalid(format!(
+                "{} candidates, masks were dealt for {}",
+                request.candidates.len(),
+                count
+            )));
+        }
+        // One use only: the session's masks are taken out now.
+        let state = self.mask_sessions()?.remove(&session).ok_or_else(|| {
+            NodeError::NotReady("the mask session was used by another request".into())
+        })?;
         let deals: Vec<MaskDeal> = state
             .deals
             .iter()
@@ -1057,18 +1415,6 @@ impl NodeState {
             .collect();
         let mut pool = MaskPool::from_checked_deals(self.id, &verdicts, &deals, t)
             .map_err(|e| NodeError::NotReady(format!("masks: {e}")))?;
-        let request = DistanceRequest::from_bytes(&req.distance_request)
-            .map_err(|e| invalid(format!("distance request: {e}")))?;
-        if request.session != session {
-            return Err(invalid("the distance request is for another session"));
-        }
-        if request.candidates.len() > state.count as usize {
-            return Err(invalid(format!(
-                "{} candidates, masks were dealt for {}",
-                request.candidates.len(),
-                state.count
-            )));
-        }
         let mut stored = BTreeMap::new();
         for id in &request.candidates {
             if let Some(bytes) = self.store.get_bit_shares(*id)? {
@@ -1094,6 +1440,61 @@ impl NodeState {
             distance_response: response,
         })
     }
+}
+
+/// Node ids and public keys from a relayed list (each id once, at most 255).
+fn participants_of(
+    list: &[proto::Participant],
+    what: &str,
+) -> Result<BTreeMap<NodeId, NodePublicKeys>, NodeError> {
+    if list.len() > usize::from(u8::MAX) {
+        return Err(invalid(format!("more than 255 {what}s")));
+    }
+    let mut out = BTreeMap::new();
+    for p in list {
+        let id = node_id(p.node_id, what)?;
+        let bytes: [u8; 64] = p
+            .public_keys
+            .as_slice()
+            .try_into()
+            .map_err(|_| invalid(format!("{what} {id}: public keys must be 64 bytes")))?;
+        let keys =
+            NodePublicKeys::from_bytes(&bytes).map_err(|e| invalid(format!("{what} {id}: {e}")))?;
+        if out.insert(id, keys).is_some() {
+            return Err(invalid(format!("{what} {id} is listed twice")));
+        }
+    }
+    Ok(out)
+}
+
+/// The public outcome of a key (the reply of the DKG's and resharing's last step).
+fn key_result(key: &ClusterKey, qualified: &BTreeSet<NodeId>) -> proto::DkgResult {
+    proto::DkgResult {
+        group_public_key: key.group_public_key.compress().to_bytes().to_vec(),
+        verification_shares: key
+            .verification_shares
+            .iter()
+            .map(|(id, p)| proto::VerificationShare {
+                node_id: u32::from(id.get()),
+                point: p.compress().to_bytes().to_vec(),
+            })
+            .collect(),
+        qualified: qualified.iter().map(|q| u32::from(q.get())).collect(),
+        transcript: key.transcript.to_vec(),
+    }
+}
+
+fn reshare_outbox(out: &[ReshareOutgoing]) -> Vec<proto::DkgEnvelope> {
+    out.iter()
+        .map(|o| proto::DkgEnvelope {
+            from: u32::from(o.from.get()),
+            to: match o.to {
+                Recipient::All => 0,
+                Recipient::Node(n) => u32::from(n.get()),
+            },
+            message: o.bytes.clone(),
+        })
+        .collect()
 }
 
 fn outbox(out: &[dealer_free::dkg::Outgoing]) -> Vec<proto::DkgEnvelope> {

@@ -295,6 +295,8 @@ pub struct ReshareOutput {
     pub verification_shares: BTreeMap<NodeId, RistrettoPoint>,
     /// The dealers whose shares were combined.
     pub dealers_used: BTreeSet<NodeId>,
+    /// The transcript hash every receiver confirmed (round 4).
+    pub transcript: [u8; 32],
     /// Dealers left out, and why.
     pub disqualified: BTreeMap<NodeId, Disqualification>,
     /// Messages discarded, with the reason.
@@ -1091,6 +1093,7 @@ impl ReshareSession {
             threshold: self.params.new_threshold,
             verification_shares,
             dealers_used: ids.into_iter().collect(),
+            transcript: self.transcript,
             disqualified,
             rejected: Vec::new(),
         });

@@ -109,7 +109,7 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
         .enable_all()
         .build()?;
     let running = Running(dir.clone());
-    rt.block_on(dir.up(&exe, Duration::from_secs(60)))?;
+    rt.block_on(dir.up(&exe, Duration::from_secs(60), true))?;
     let _entered = rt.enter();
     let client = ClusterClient::open(&dir.profile())?;
     let base = |op: &str| {

@@ -1,0 +1,420 @@
+//! Node replacement: a node whose machine, disk or key was lost is brought back as a fresh
+//! node (new identity keys, empty store) without re-ingesting any image.
+//!
+//! Two steps, both driven by the owner's client:
+//!
+//! 1. **Resharing** ([`dealer_free::reshare`]): the surviving nodes re-share their DKG key
+//!    shares to the committee that includes the fresh node, relayed by the client like the
+//!    DKG (signed, shares sealed end to end). The group key — and so every band token
+//!    already in the nodes' indexes — is unchanged; every node gets a new key share, the old
+//!    shares stop combining with the new ones, and the client's key file gets the new
+//!    verification shares. No node installs its new share before every receiver reported
+//!    the same outcome (a commit step), so a failed run leaves the cluster on its old key.
+//! 2. **Repair**: page by page, the client reads the surviving nodes' records of every
+//!    image and computes the fresh node's record: its image share (the exact bytes it had,
+//!    checked against the commitment every share carries), its bit shares (Lagrange
+//!    interpolation over `Fp61`, checked against the extra nodes' shares), and the band
+//!    tokens (which every node holds alike). The fresh node receives only its own record;
+//!    the client, the collection's owner, sees what it could reconstruct anyway.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dealer_free::mpc::HashBitShares;
+use phr_sis::share::{Share, repair_share};
+use phr_sis::{ImageId, NodeId};
+use rand::RngCore;
+use tokio::task::JoinSet;
+
+use super::{ClientError, ClusterClient, ClusterKeyFile, short};
+use crate::config::write_atomic;
+use crate::proto;
+
+/// Records asked of each node per page during repair.
+pub const REPAIR_PAGE: u32 = 64;
+
+/// What [`ClusterClient::replace_node`] did.
+#[derive(Debug, Clone)]
+pub struct ReplaceOutcome {
+    /// The node brought back.
+    pub node: NodeId,
+    /// The nodes whose old shares make up the new ones.
+    pub dealers_used: Vec<NodeId>,
+    /// The resharing transcript every node confirmed (hex).
+    pub transcript: String,
+    /// Images whose record the new node now holds.
+    pub repaired: usize,
+    /// Images that could not be repaired, and why.
+    pub failed: BTreeMap<ImageId, String>,
+}
+
+impl ClusterClient {
+    /// Replaces node `node` — running fresh (no key share, empty store) at its address in the
+    /// profile — by resharing the key from the other nodes and repairing its records.
+    ///
+    /// # Errors
+    /// [`ClientError::TooFewNodes`] if fewer than `t` other nodes hold the key or a node does
+    /// not answer (every node must take part in resharing); [`ClientError::Protocol`] if the
+    /// node to replace still holds a key share or the nodes do not finish with the same
+    /// outcome (then no node changed its key); [`ClientError::Refused`].
+    pub async fn replace_node(&self, node: NodeId) -> Result<ReplaceOutcome, ClientError> {
+        let (dealers_used, transcript) = self.reshare_to(node).await?;
+        let (repaired, failed) = self.repair(node).await?;
+        Ok(ReplaceOutcome {
+            node,
+            dealers_used,
+            transcript,
+            repaired,
+            failed,
+        })
+    }
+
+    /// Resharing to the committee whose node `fresh` has no key; returns the dealers used and
+    /// the transcript, after writing the new key file.
+    async fn reshare_to(&self, fresh: NodeId) -> Result<(Vec<NodeId>, String), ClientError> {
+        let ids = self.node_ids();
+        if !ids.contains(&fresh) {
+            return Err(ClientError::Protocol(format!(
+                "the cluster has no node {fresh}"
+            )));
+        }
+        let key_path = self.profile.raw.key_file.clone();
+        let key = ClusterKeyFile::load(&key_path)?;
+        let t = self.threshold().t();
+        let health = self
+            .call_all(&ids, |_, mut c, _| async move {
+                c.health(proto::HealthRequest {}).await
+            })
+            .await;
+        let identities = self
+            .call_all(&ids, |_, mut c, m| async move {
+                c.identity(proto::IdentityRequest { meta: Some(m) }).await
+            })
+            .await;
+        let mut receivers = Vec::new();
+        let mut dealers = Vec::new();
+        let mut failures = BTreeMap::new();
+        for id in &ids {
+            let participant = match identities.get(id) {
+                Some(Ok(reply)) if reply.node_id == u32::from(id.get()) => proto::Participant {
+                    node_id: reply.node_id,
+                    public_keys: reply.public_keys.clone(),
+                },
+                Some(Ok(reply)) => {
+                    failures.insert(*id, format!("answers as node {}", reply.node_id));
+                    continue;
+                }
+                Some(Err(e)) => {
+                    failures.insert(*id, short(e));
+                    continue;
+                }
+                None => {
+                    failures.insert(*id, "no answer".to_owned());
+                    continue;
+                }
+            };
+            let has_key = matches!(health.get(id), Some(Ok(h)) if h.has_key);
+            if *id == fresh && has_key {
+                return Err(ClientError::Protocol(format!(
+                    "node {fresh} still holds a key share: start it fresh (an empty data \
+                     folder) before replacing it"
+                )));
+            }
+            if *id != fresh && has_key {
+                dealers.push(participant.clone());
+            }
+            receivers.push(participant);
+        }
+        if !failures.is_empty() || dealers.len() < usize::from(t) {
+            return Err(ClientError::TooFewNodes {
+                what: "resharing (every node, t of them holding the key)",
+                needed: ids.len(),
+                answered: receivers.len(),
+                failures,
+            });
+        }
+        let group_public_key = crate::unhex(&key.group_public_key).ok_or_else(|| {
+            ClientError::Protocol(format!("{}: the group key is no hex", key_path.display()))
+        })?;
+        let old_verification_shares = key
+            .verification_shares
+            .iter()
+            .map(|(id, hex)| {
+                crate::unhex(hex)
+                    .map(|point| proto::VerificationShare {
+                        node_id: u32::from(*id),
+                        point,
+                    })
+                    .ok_or_else(|| {
+                        ClientError::Protocol(format!(
+                            "{}: node {id}'s verification share is no hex",
+                            key_path.display()
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut label = b"replace-".to_vec();
+        label.push(fresh.get());
+        let mut nonce = [0u8; 16];
+        rand::rng().fill_bytes(&mut nonce);
+        label.extend_from_slice(crate::hex(&nonce).as_bytes());
+        let request = proto::ReshareRoundRequest {
+            meta: None,
+            label,
+            old_t: u32::from(key.threshold),
+            group_public_key,
+            old_verification_shares,
+            dealers,
+            new_t: u32::from(t),
+            receivers,
+            step: 0,
+            inbox: Vec::new(),
+        };
+        let mut inboxes: BTreeMap<NodeId, Vec<proto::DkgEnvelope>> = BTreeMap::new();
+        let mut results: BTreeMap<NodeId, proto::DkgResult> = BTreeMap::new();
+        for step in 0..=5u32 {
+            if step == 5 {
+                let first = results.values().next().cloned();
+                if results.len() != ids.len() || results.values().any(|r| Some(r) != first.as_ref())
+                {
+                    return Err(ClientError::Protocol(format!(
+                        "resharing did not end with the same key on every node ({} of {} \
+                         finished); no node changed its key",
+                        results.len(),
+                        ids.len()
+                    )));
+                }
+            }
+            let mut set = JoinSet::new();
+            for id in &ids {
+                let mut req = request.clone();
+                req.step = step;
+                req.inbox = inboxes.remove(id).unwrap_or_default();
+                let this = self.clone();
+                let id = *id;
+                set.spawn(async move {
+                    let r = this
+                        .call(id, |mut c, m| {
+                            let mut req = req.clone();
+                            req.meta = Some(m);
+                            async move { c.reshare_round(req).await }
+                        })
+                        .await;
+                    (id, r)
+                });
+            }
+            let mut outgoing = Vec::new();
+            while let Some(joined) = set.join_next().await {
+                let (id, r) = joined.map_err(|e| ClientError::Protocol(e.to_string()))?;
+                let reply = r?;
+                if let Some(result) = reply.result {
+                    results.insert(id, result);
+                }
+                outgoing.extend(reply.outbox);
+            }
+            for envelope in outgoing {
+                for id in &ids {
+                    let to_me = envelope.to == u32::from(id.get());
+                    let broadcast = envelope.to == 0 && envelope.from != u32::from(id.get());
+                    if to_me || broadcast {
+                        inboxes.entry(*id).or_default().push(envelope.clone());
+                    }
+                }
+            }
+        }
+        let first = results
+            .into_values()
+            .next()
+            .ok_or_else(|| ClientError::Protocol("no node finished resharing".into()))?;
+        if first.group_public_key != crate::unhex(&key.group_public_key).unwrap_or_default() {
+            return Err(ClientError::Protocol(
+                "resharing changed the group key".into(),
+            ));
+        }
+        let dealers_used: Vec<NodeId> = first
+            .qualified
+            .iter()
+            .filter_map(|q| u8::try_from(*q).ok().and_then(|q| NodeId::new(q).ok()))
+            .collect();
+        let new_key = ClusterKeyFile {
+            threshold: t,
+            nodes: self.threshold().n(),
+            group_public_key: key.group_public_key.clone(),
+            verification_shares: first
+                .verification_shares
+                .iter()
+                .filter_map(|v| {
+                    u8::try_from(v.node_id)
+                        .ok()
+                        .map(|id| (id, crate::hex(&v.point)))
+                })
+                .collect(),
+            qualified: dealers_used.iter().map(|d| d.get()).collect(),
+            transcript: crate::hex(&first.transcript),
+        };
+        let text = serde_json::to_string_pretty(&new_key)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        write_atomic(&key_path, text.as_bytes())?;
+        Ok((dealers_used, new_key.transcript))
+    }
+
+    /// Computes and stores node `fresh`'s record of every image the other nodes hold.
+    async fn repair(
+        &self,
+        fresh: NodeId,
+    ) -> Result<(usize, BTreeMap<ImageId, String>), ClientError> {
+        let threshold = self.threshold();
+        let t = usize::from(threshold.t());
+        let others: Vec<NodeId> = self
+            .node_ids()
+            .into_iter()
+            .filter(|n| *n != fresh)
+            .collect();
+        let mut repaired = 0;
+        let mut failed = BTreeMap::new();
+        let mut after: Option<u64> = None;
+        loop {
+            // The listing comes from the first other node that answers; the records of
+            // that page from every other node by id, so the pages line up.
+            let mut listing = None;
+            let mut failures = BTreeMap::new();
+            for node in &others {
+                let r = self
+                    .call(*node, |mut c, m| async move {
+                        c.export_records(proto::ExportRecordsRequest {
+                            meta: Some(m),
+                            ids: Vec::new(),
+                            after,
+                            limit: REPAIR_PAGE,
+                        })
+                        .await
+                    })
+                    .await;
+                match r {
+                    Ok(page) => {
+                        listing = Some((*node, page));
+                        break;
+                    }
+                    Err(e) => {
+                        failures.insert(*node, short(&e));
+                    }
+                }
+            }
+            let Some((lister, page)) = listing else {
+                return Err(ClientError::TooFewNodes {
+                    what: "repair (a node to list the images)",
+                    needed: 1,
+                    answered: 0,
+                    failures,
+                });
+            };
+            let ids: Vec<u64> = page.records.iter().map(|r| r.image_id).collect();
+            let mut by_node: BTreeMap<NodeId, Vec<proto::ImageRecord>> = BTreeMap::new();
+            by_node.insert(lister, page.records);
+            let rest: Vec<NodeId> = others.iter().copied().filter(|n| *n != lister).collect();
+            let wanted = ids.clone();
+            let answers = self
+                .call_all(&rest, move |_, mut c, m| {
+                    let ids = wanted.clone();
+                    async move {
+                        c.export_records(proto::ExportRecordsRequest {
+                            meta: Some(m),
+                            ids,
+                            after: None,
+                            limit: 0,
+                        })
+                        .await
+                    }
+                })
+                .await;
+            for (node, r) in answers {
+                if let Ok(reply) = r {
+                    by_node.insert(node, reply.records);
+                }
+            }
+            let mut records = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let found: Vec<(NodeId, &proto::ImageRecord)> = by_node
+                    .iter()
+                    .filter_map(|(n, list)| {
+                        list.iter().find(|r| r.image_id == *id).map(|r| (*n, r))
+                    })
+                    .collect();
+                match repair_record(&found, fresh, t) {
+                    Ok(record) => records.push(record),
+                    Err(reason) => {
+                        failed.insert(ImageId(*id), reason);
+                    }
+                }
+            }
+            if !records.is_empty() {
+                let stored = self
+                    .call(fresh, |mut c, m| {
+                        let req = proto::StoreRecordsRequest {
+                            meta: Some(m),
+                            records: records.clone(),
+                        };
+                        async move { c.store_records(req).await }
+                    })
+                    .await?;
+                let acked: BTreeSet<u64> = stored.stored.into_iter().collect();
+                for r in &records {
+                    if acked.contains(&r.image_id) {
+                        repaired += 1;
+                    } else {
+                        failed.insert(ImageId(r.image_id), "not acknowledged".into());
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        Ok((repaired, failed))
+    }
+}
+
+/// Node `fresh`'s record of one image from the other nodes' records of it.
+fn repair_record(
+    found: &[(NodeId, &proto::ImageRecord)],
+    fresh: NodeId,
+    t: usize,
+) -> Result<proto::ImageRecord, String> {
+    let Some((_, first)) = found.first() else {
+        return Err("no node holds it".into());
+    };
+    let image_id = first.image_id;
+    let shares: Vec<Share> = found
+        .iter()
+        .filter_map(|(n, r)| {
+            Share::from_bytes(&r.share)
+                .ok()
+                .filter(|s| s.header.index == *n && s.header.image_id == ImageId(image_id))
+        })
+        .collect();
+    let share = repair_share(&shares, fresh).map_err(|e| format!("image share: {e}"))?;
+    let bits: Vec<(NodeId, HashBitShares)> = found
+        .iter()
+        .filter_map(|(n, r)| HashBitShares::from_bytes(&r.bit_shares).map(|b| (*n, b)))
+        .collect();
+    let t8 = u8::try_from(t).map_err(|_| "t out of range".to_owned())?;
+    let bit_shares =
+        HashBitShares::repair(&bits, t8, fresh).map_err(|e| format!("bit shares: {e}"))?;
+    // Every node holds the same band tokens; take the value at least t nodes agree on.
+    let mut votes: BTreeMap<&[u8], usize> = BTreeMap::new();
+    for (_, r) in found {
+        *votes.entry(r.tokens.as_slice()).or_default() += 1;
+    }
+    let tokens = votes
+        .into_iter()
+        .filter(|(_, v)| *v >= t)
+        .max_by_key(|(_, v)| *v)
+        .map(|(tokens, _)| tokens.to_vec())
+        .ok_or_else(|| format!("no {t} nodes hold the same band tokens"))?;
+    Ok(proto::ImageRecord {
+        image_id,
+        share: share.to_bytes(),
+        bit_shares: bit_shares.to_bytes().to_vec(),
+        tokens,
+    })
+}
