@@ -331,7 +331,8 @@ pub(crate) struct ExperimentArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
     /// Figure sets to produce, comma-separated, of stage_communication, dkg_overhead,
-    /// stage_latency, batching, fault_tolerance, scaling [default: all].
+    /// stage_latency, batching, fault_tolerance, scaling, and cluster (with --cluster: the
+    /// comparison, always written then) [default: all; with --cluster: cluster].
     #[arg(long, value_name = "SETS", value_delimiter = ',')]
     pub(crate) figures: Option<Vec<String>>,
     /// Stages the stage figures show, comma-separated, of dkg, stage1, stage2 (the DKG brings
@@ -374,6 +375,15 @@ pub(crate) struct ExperimentArgs {
     /// Keep matches within this Hamming distance (0 to 64) [default: 64].
     #[arg(long, value_name = "H")]
     pub(crate) mpc_max_hamming: Option<u32>,
+    /// Also measure Stage-1 and Stage-2 on the RUNNING cluster of this folder (started with
+    /// `cluster up --dir DIR`; (t, n) are read from it) and write cluster_stages.{csv,svg,png}
+    /// with the measured costs beside the simulated ones.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cluster: Option<PathBuf>,
+    /// `--cluster`: search by this many of the images (each search then gets its top hit)
+    /// [default: 10, or fewer when there are fewer images].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub(crate) cluster_queries: Option<u64>,
 }
 
 /// Which imagehash function to reproduce.

@@ -7,6 +7,10 @@
 //! created and probed for writing before any other work; a usage error then exits 2 with
 //! nothing written. The JSON is written to a
 //! temporary file and renamed into place, so an interrupted run leaves no half-written file.
+//!
+//! With `--cluster DIR` the run also measures Stage-1 and Stage-2 on the running cluster of
+//! DIR, with (t, n) read from it, and writes `cluster_stages.csv` and the `cluster_stages`
+//! figure beside the simulated costs ([`cluster`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -38,6 +42,7 @@ use super::{bundled_images, expand_paths, write_atomically};
 use crate::cli::ExperimentArgs;
 use crate::{Outcome, UsageError};
 
+mod cluster;
 mod config;
 
 /// The largest batch of the batching figure (images per token request).
@@ -64,6 +69,21 @@ struct Plan {
     images: Vec<PathBuf>,
     query: Option<(PathBuf, ImageHash)>,
     config: ExperimentConfig,
+    cluster: Option<ClusterPlan>,
+}
+
+/// `--cluster`: the cluster measured beside the simulation.
+struct ClusterPlan {
+    dir: PathBuf,
+    /// Stage-2 queries (the first images).
+    queries: usize,
+    /// (t, n) were read from the folder (not with `--check` before `cluster up`).
+    shape_known: bool,
+    /// The user asked for these figure sets (the cluster run needs both computed).
+    wants_latency: bool,
+    wants_batching: bool,
+    /// The connection, checked (not with `--check`).
+    conn: Option<cluster::Connected>,
 }
 
 /// Parses every name of a list setting; at least one, repeats dropped (first kept).
@@ -125,7 +145,27 @@ fn counts<T: Copy + Ord + std::fmt::Display>(
 /// `--check`, only checks that it could be created), in that order: a usage error before the
 /// last step leaves nothing written.
 fn plan(s: &Settings) -> anyhow::Result<Plan> {
-    let threshold = Threshold::from_usize(s.threshold, s.nodes).map_err(|e| {
+    // With `--check` a cluster folder not created yet is fine: (t, n) are then not known.
+    let cluster_shape = match &s.cluster {
+        Some(dir) if s.check && !cluster::exists(dir) => None,
+        Some(dir) => Some(cluster::shape(dir)?),
+        None => None,
+    };
+    let (mut t_wanted, mut n_wanted) = (s.threshold, s.nodes);
+    if let Some(shape) = cluster_shape {
+        let (t, n) = (usize::from(shape.t()), usize::from(shape.n()));
+        let differs = (s.shape_given.0 && s.nodes != n) || (s.shape_given.1 && s.threshold != t);
+        if differs {
+            return Err(usage(format!(
+                "{} {}: the cluster at {} has n = {n}, t = {t}; leave them out with --cluster",
+                s.show("nodes", s.nodes),
+                s.show("threshold", s.threshold),
+                s.cluster.as_deref().unwrap_or(Path::new("")).display()
+            )));
+        }
+        (t_wanted, n_wanted) = (t, n);
+    }
+    let threshold = Threshold::from_usize(t_wanted, n_wanted).map_err(|e| {
         usage(format!(
             "{} {}: {e} (allowed: 2 ≤ T ≤ N ≤ 255)",
             s.show("nodes", s.nodes),
@@ -196,11 +236,27 @@ fn plan(s: &Settings) -> anyhow::Result<Plan> {
 
     let mut config = ExperimentConfig::new(threshold, s.seed);
     if let Some(list) = &s.figures {
-        config.figures = names(s, "figures", "figure set", FIGURE_SET_NAMES, list, |n| {
-            n.parse::<FigureSet>()
-        })?
-        .into_iter()
-        .collect();
+        // `cluster`: the comparison figure of `--cluster` (written whenever it is given).
+        let is_cluster = |n: &String| n.trim() == cluster::FIGURE_SET;
+        if s.cluster.is_none() && list.iter().any(is_cluster) {
+            return Err(usage(format!(
+                "{}: the figure set {} needs --cluster DIR (a running cluster)",
+                s.label("figures"),
+                cluster::FIGURE_SET
+            )));
+        }
+        let sets: Vec<String> = list.iter().filter(|n| !is_cluster(n)).cloned().collect();
+        config.figures = if sets.is_empty() && list.iter().any(is_cluster) {
+            std::collections::BTreeSet::new()
+        } else {
+            names(s, "figures", "figure set", FIGURE_SET_NAMES, &sets, |n| {
+                n.parse::<FigureSet>()
+            })?
+            .into_iter()
+            .collect()
+        };
+    } else if s.cluster.is_some() {
+        config.figures = std::collections::BTreeSet::new();
     }
     if let Some(list) = &s.stages {
         config.stages = names(s, "stages", "stage", STAGE_NAMES, list, parse_stage)?
@@ -275,6 +331,46 @@ fn plan(s: &Settings) -> anyhow::Result<Plan> {
         None => None,
         Some(path) => Some((path.clone(), hash_query(s, path)?)),
     };
+    let cluster = match &s.cluster {
+        None => None,
+        Some(dir) => {
+            let queries = match s.cluster_queries {
+                None => cluster::DEFAULT_QUERIES,
+                Some(q) => usize::try_from(q).unwrap_or(usize::MAX),
+            }
+            .min(images.len());
+            if queries == 0 {
+                return Err(usage(format!(
+                    "{} must be at least 1",
+                    s.label("cluster-queries")
+                )));
+            }
+            // The comparison needs the simulated Stage-1 at batch 1 and Stage-2's latency.
+            let wants_latency = config.wants(FigureSet::StageLatency);
+            let wants_batching = config.wants(FigureSet::Batching);
+            config.figures.insert(FigureSet::StageLatency);
+            config.figures.insert(FigureSet::Batching);
+            if !wants_batching {
+                config.batch_sizes = vec![1];
+            } else if !config.batch_sizes.contains(&1) {
+                config.batch_sizes.insert(0, 1);
+            }
+            config.stages.insert(Stage::Stage1);
+            config.stages.insert(Stage::Stage2);
+            Some(ClusterPlan {
+                dir: dir.clone(),
+                shape_known: cluster_shape.is_some(),
+                queries,
+                wants_latency,
+                wants_batching,
+                conn: if s.check {
+                    None
+                } else {
+                    Some(cluster::connect(dir)?)
+                },
+            })
+        }
+    };
     check_out(s, !s.check)?;
     Ok(Plan {
         threshold,
@@ -286,6 +382,7 @@ fn plan(s: &Settings) -> anyhow::Result<Plan> {
         images,
         query,
         config,
+        cluster,
     })
 }
 
@@ -357,13 +454,46 @@ fn resolved_toml(plan: &Plan) -> String {
         format!("{:?}", plan.images_folder.display().to_string()),
     );
     line("out", format!("{:?}", plan.out.display().to_string()));
-    line("figures", list(c.figures.iter(), true));
+    // The figure sets asked for (not the ones `--cluster` adds for its comparison).
+    let shown = c.figures.iter().filter(|f| match (&plan.cluster, **f) {
+        (Some(cp), FigureSet::StageLatency) => cp.wants_latency,
+        (Some(cp), FigureSet::Batching) => cp.wants_batching,
+        _ => true,
+    });
+    let cluster_set = plan.cluster.as_ref().map(|_| cluster::FIGURE_SET);
+    line(
+        "figures",
+        list(
+            shown
+                .map(ToString::to_string)
+                .chain(cluster_set.map(str::to_owned)),
+            true,
+        ),
+    );
     line("stages", list(c.stages.iter().map(stage), true));
     line("network", list(c.networks.iter(), true));
     line("dkg_nodes", list(c.dkg_nodes.iter(), false));
     line("batch_sizes", list(c.batch_sizes.iter(), false));
     line("scale_nodes", list(c.scale.nodes.iter(), false));
     line("scale_images", list(c.scale.images.iter(), false));
+    if let Some(cp) = &plan.cluster {
+        line("cluster", format!("{:?}", cp.dir.display().to_string()));
+        line("cluster_queries", cp.queries.to_string());
+        let shape = if cp.shape_known {
+            format!(
+                "n = {}, t = {} from its cluster.toml (nodes not contacted)",
+                plan.threshold.n(),
+                plan.threshold.t()
+            )
+        } else {
+            "no cluster there yet: (t, n) will be read from it once `cluster up` made it".to_owned()
+        };
+        t.push_str(&format!(
+            "# cluster: {shape}; Stage-1 per image, Stage-2 by the first {} images; the simulated \
+             stage latency and Stage-1 at batch 1 are run for the comparison\n",
+            cp.queries
+        ));
+    }
     t.push_str("\n[mpc]\n");
     let mut line = |k: &str, v: String| {
         t.push_str(k);
@@ -432,6 +562,8 @@ pub(crate) fn run(args: &ExperimentArgs) -> anyhow::Result<Outcome> {
     }
 
     let figures = run_figures(&plan, &files)?;
+    let skipped = skipped || figures.1;
+    let figures = figures.0;
     if let Some((query_path, query_hash)) = &plan.query {
         compare(&plan, &files, query_path, *query_hash)?;
     }
@@ -443,9 +575,13 @@ pub(crate) fn run(args: &ExperimentArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// The overhead figures: runs the experiment, writes every figure, `summary.md` and
-/// `index.html`; returns the path of `index.html`.
-fn run_figures(plan: &Plan, files: &[(PathBuf, Vec<u8>, ImageHash)]) -> anyhow::Result<PathBuf> {
+/// The overhead figures: runs the experiment (and with `--cluster` the measurements on the
+/// cluster), writes every figure, `summary.md` and `index.html`; returns the path of
+/// `index.html` and whether some image was not stored on every node of the cluster.
+fn run_figures(
+    plan: &Plan,
+    files: &[(PathBuf, Vec<u8>, ImageHash)],
+) -> anyhow::Result<(PathBuf, bool)> {
     let images: Vec<ExperimentImage> = files
         .iter()
         .map(|(path, bytes, hash)| ExperimentImage {
@@ -473,8 +609,22 @@ fn run_figures(plan: &Plan, files: &[(PathBuf, Vec<u8>, ImageHash)]) -> anyhow::
         progress.set_position(done as u64);
     })?;
     progress.finish_and_clear();
+    let mut data = data;
+    let mut extra = Vec::new();
+    let mut incomplete = false;
+    if let Some(cp) = &plan.cluster {
+        let (figure, json, partial) = run_cluster(plan, cp, files, &data)?;
+        incomplete = partial;
+        extra.push((figure, json));
+        if !cp.wants_latency {
+            data.figures.remove(&FigureSet::StageLatency);
+        }
+        if !cp.wants_batching {
+            data.figures.remove(&FigureSet::Batching);
+        }
+    }
     let mut written = Vec::new();
-    for (figure, json) in experiment_figures(&data) {
+    for (figure, json) in experiment_figures(&data).into_iter().chain(extra) {
         let files = write_figure(&plan.out, &figure, &json)
             .with_context(|| format!("writing the figure {}", figure.name))?;
         eprintln!("wrote {}", files.svg.display());
@@ -491,7 +641,51 @@ fn run_figures(plan: &Plan, files: &[(PathBuf, Vec<u8>, ImageHash)]) -> anyhow::
         .with_context(|| format!("writing {}", summary_path.display()))?;
     let index = write_index_html(&plan.out, &written, &summary, "dealer-free-sis experiment")
         .context("writing index.html")?;
-    Ok(index)
+    Ok((index, incomplete))
+}
+
+/// `--cluster`: measures the stages on the cluster, writes `cluster_stages.csv` and returns
+/// the comparison figure (written with the others) and whether some image was not stored on
+/// every node.
+fn run_cluster(
+    plan: &Plan,
+    cp: &ClusterPlan,
+    files: &[(PathBuf, Vec<u8>, ImageHash)],
+    data: &dealer_free_sim::experiment::ExperimentData,
+) -> anyhow::Result<(dealer_free_sim::figures::Figure, serde_json::Value, bool)> {
+    let Some(conn) = &cp.conn else {
+        return Err(anyhow::anyhow!("the cluster was not connected"));
+    };
+    eprintln!(
+        "measuring the cluster at {}: Stage-1 of {} images one at a time, Stage-2 by {} of them",
+        cp.dir.display(),
+        files.len(),
+        cp.queries
+    );
+    let measured = cluster::measure(conn, files, cp.queries, &plan.config.params)?;
+    let query_name = files
+        .get(files.len() / 2)
+        .map_or_else(String::new, |(p, _, _)| display_name(p));
+    let rows = cluster::rows(data, &plan.config.networks, &measured, &query_name);
+    let target = plan.out.join(format!("{}.csv", cluster::FIGURE_NAME));
+    write_atomically(&target, cluster::csv(&rows).as_bytes())
+        .with_context(|| format!("writing {}", target.display()))?;
+    eprintln!("wrote {}", target.display());
+    let m = &measured;
+    println!(
+        "cluster  Stage-1 per image: mean {:.1} ms, p50 {:.1}, p99 {:.1} ({} images); Stage-2 \
+         per query + get: mean {:.1} ms, p50 {:.1}, p99 {:.1} ({} queries)",
+        m.ingest.mean,
+        m.ingest.p50,
+        m.ingest.p99,
+        m.ingest.samples,
+        m.stage2.mean,
+        m.stage2.p50,
+        m.stage2.p99,
+        m.stage2.samples
+    );
+    let (figure, json) = cluster::figure(&rows, &cp.dir, files.len(), cp.queries);
+    Ok((figure, json, m.incomplete > 0))
 }
 
 /// The CPU model and core count, from /proc/cpuinfo where there is one.

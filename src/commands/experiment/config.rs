@@ -4,7 +4,7 @@
 //!
 //! The file's keys are the flags' names with `_` for `-` — `nodes`, `threshold`, `seed`,
 //! `images`, `out`, `figures`, `stages`, `network`, `dkg_nodes`, `batch_sizes`, `scale_nodes`,
-//! `scale_images` — lists as TOML arrays, and the secure-ranking comparison's settings in an
+//! `scale_images`, `cluster`, `cluster_queries` — lists as TOML arrays, and the secure-ranking comparison's settings in an
 //! `[mpc]` table: `query_image`, `servers`, `topk`, `min_band_votes`, `max_hamming`. Paths are
 //! taken as written, so relative ones are resolved against the current directory. An unknown
 //! key is an error.
@@ -36,6 +36,8 @@ pub(super) struct ConfigFile {
     batch_sizes: Option<Vec<usize>>,
     scale_nodes: Option<Vec<u32>>,
     scale_images: Option<Vec<usize>>,
+    cluster: Option<PathBuf>,
+    cluster_queries: Option<u64>,
     mpc: Option<MpcTable>,
 }
 
@@ -73,6 +75,8 @@ pub(super) struct Settings {
     pub(super) images: Option<PathBuf>,
     pub(super) nodes: usize,
     pub(super) threshold: usize,
+    /// `nodes` and `threshold` were given (flag or file), not defaults.
+    pub(super) shape_given: (bool, bool),
     pub(super) seed: u64,
     pub(super) out: PathBuf,
     pub(super) figures: Option<Vec<String>>,
@@ -87,6 +91,8 @@ pub(super) struct Settings {
     pub(super) mpc_topk: usize,
     pub(super) mpc_min_band_votes: u32,
     pub(super) mpc_max_hamming: u32,
+    pub(super) cluster: Option<PathBuf>,
+    pub(super) cluster_queries: Option<u64>,
 }
 
 /// The flag's value if given, else the file's (recorded in `from_file`).
@@ -116,11 +122,14 @@ impl Settings {
         let mpc = file.mpc.unwrap_or_default();
         let mut f = BTreeSet::new();
         let s = &mut f;
+        let nodes = pick(s, "nodes", args.nodes.as_ref(), file.nodes);
+        let threshold = pick(s, "threshold", args.threshold.as_ref(), file.threshold);
         let settings = Settings {
             check: args.check,
             images: pick(s, "images", args.images.as_ref(), file.images),
-            nodes: pick(s, "nodes", args.nodes.as_ref(), file.nodes).unwrap_or(5),
-            threshold: pick(s, "threshold", args.threshold.as_ref(), file.threshold).unwrap_or(3),
+            shape_given: (nodes.is_some(), threshold.is_some()),
+            nodes: nodes.unwrap_or(5),
+            threshold: threshold.unwrap_or(3),
             seed: pick(s, "seed", args.seed.as_ref(), file.seed).unwrap_or(0),
             out: pick(s, "out", args.out.as_ref(), file.out)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
@@ -168,6 +177,13 @@ impl Settings {
                 mpc.max_hamming,
             )
             .unwrap_or(64),
+            cluster: pick(s, "cluster", args.cluster.as_ref(), file.cluster),
+            cluster_queries: pick(
+                s,
+                "cluster-queries",
+                args.cluster_queries.as_ref(),
+                file.cluster_queries,
+            ),
             file: args.config.clone(),
             from_file: BTreeSet::new(),
         };
@@ -223,6 +239,8 @@ mod tests {
             batch_sizes = [1, 4]
             scale_nodes = [3, 5]
             scale_images = [100]
+            cluster = "cluster"
+            cluster_queries = 4
             [mpc]
             query_image = "q.png"
             servers = [1, 2, 3, 4, 5, 6, 7]
