@@ -1416,8 +1416,9 @@ impl NodeState {
         let mut pool = MaskPool::from_checked_deals(self.id, &verdicts, &deals, t)
             .map_err(|e| NodeError::NotReady(format!("masks: {e}")))?;
         let mut stored = BTreeMap::new();
-        for id in &request.candidates {
-            if let Some(bytes) = self.store.get_bit_shares(*id)? {
+        let read = self.store.get_bit_shares_many(&request.candidates)?;
+        for (id, bytes) in request.candidates.iter().zip(read) {
+            if let Some(bytes) = bytes {
                 let shares = HashBitShares::from_bytes(&bytes)
                     .ok_or_else(|| NodeError::Corrupt(format!("the bit shares of image {id}")))?;
                 stored.insert(*id, shares);

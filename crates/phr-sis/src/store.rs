@@ -490,6 +490,22 @@ impl ShareStore {
         self.get_part(BIT_SHARES, id)
     }
 
+    /// The bit shares of many images in one read transaction (what a node reads for one
+    /// ranking), each checked, `None` for an image that is not stored; in the order of `ids`.
+    ///
+    /// # Errors
+    /// As [`ShareStore::get_bit_shares`]: the first record that fails its check.
+    pub fn get_bit_shares_many(&self, ids: &[ImageId]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BIT_SHARES.table())?;
+        ids.iter()
+            .map(|id| match table.get(id.0)? {
+                Some(guard) => Ok(Some(self.unseal(BIT_SHARES, *id, guard.value())?.to_vec())),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
     /// The image's metadata, checked, or `None` if it is not stored.
     ///
     /// # Errors
@@ -826,6 +842,27 @@ mod tests {
         }
         store.put_images(&[])?;
         assert_eq!(store.len()?, 20);
+        Ok(())
+    }
+
+    #[test]
+    fn bit_shares_of_many_images_read_in_one_transaction() -> TestResult {
+        let (_dir, store) = temp_store()?;
+        let a = record(1, 100);
+        let b = record(2, 100);
+        store.put_images(&[(ImageId(1), &a), (ImageId(3), &b)])?;
+        let ids = [ImageId(3), ImageId(2), ImageId(1)];
+        assert_eq!(
+            store.get_bit_shares_many(&ids)?,
+            vec![Some(b.bit_shares), None, Some(a.bit_shares)]
+        );
+        for id in ids {
+            assert_eq!(
+                store.get_bit_shares_many(&[id])?,
+                vec![store.get_bit_shares(id)?]
+            );
+        }
+        assert!(store.get_bit_shares_many(&[])?.is_empty());
         Ok(())
     }
 
