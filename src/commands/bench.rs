@@ -39,6 +39,18 @@ impl Record {
     }
 }
 
+/// The nearest-rank percentile `p` (0 to 100) of ascending `sorted`; 0 when empty.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
+    sorted
+        .get(rank.min(sorted.len() - 1))
+        .copied()
+        .unwrap_or(0.0)
+}
+
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<Outcome> {
     let mut primitives = args.primitives.clone();
     if primitives.is_empty() {

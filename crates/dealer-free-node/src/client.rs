@@ -560,52 +560,20 @@ impl ClusterClient {
                 failures,
             });
         }
-        let mut inboxes: BTreeMap<NodeId, Vec<proto::DkgEnvelope>> = BTreeMap::new();
-        let mut results: BTreeMap<NodeId, proto::DkgResult> = BTreeMap::new();
-        for step in 0..=4u32 {
-            let mut set = JoinSet::new();
-            for id in &ids {
-                let inbox = inboxes.remove(id).unwrap_or_default();
-                let participants = participants.clone();
-                let label = label.to_vec();
-                let this = self.clone();
-                let id = *id;
-                set.spawn(async move {
-                    let r = this
-                        .call(id, |mut c, m| {
-                            let req = proto::DkgRoundRequest {
-                                meta: Some(m),
-                                label: label.clone(),
-                                t: u32::from(t),
-                                participants: participants.clone(),
-                                step,
-                                inbox: inbox.clone(),
-                            };
-                            async move { c.dkg_round(req).await }
-                        })
-                        .await;
-                    (id, r)
-                });
-            }
-            let mut outgoing = Vec::new();
-            while let Some(joined) = set.join_next().await {
-                let (id, r) = joined.map_err(|e| ClientError::Protocol(e.to_string()))?;
-                let reply = r?;
-                if let Some(result) = reply.result {
-                    results.insert(id, result);
-                }
-                outgoing.extend(reply.outbox);
-            }
-            for envelope in outgoing {
-                for id in &ids {
-                    let to_me = envelope.to == u32::from(id.get());
-                    let broadcast = envelope.to == 0 && envelope.from != u32::from(id.get());
-                    if to_me || broadcast {
-                        inboxes.entry(*id).or_default().push(envelope.clone());
-                    }
-                }
-            }
-        }
+        let label = label.to_vec();
+        let results = self
+            .relay(&ids, 0..=4, move |mut c, m, step, inbox| {
+                let req = proto::DkgRoundRequest {
+                    meta: Some(m),
+                    label: label.clone(),
+                    t: u32::from(t),
+                    participants: participants.clone(),
+                    step,
+                    inbox,
+                };
+                async move { c.dkg_round(req).await }
+            })
+            .await?;
         let first = results
             .values()
             .next()
@@ -643,6 +611,64 @@ impl ClusterClient {
             serde_json::to_string_pretty(&key).map_err(|e| ClientError::Protocol(e.to_string()))?;
         write_atomic(path, text.as_bytes())?;
         Ok(key)
+    }
+
+    /// Runs `steps` of a relayed protocol (the DKG, resharing) on every node of `ids`: each
+    /// step, a node gets the envelopes addressed to it and every other node's broadcasts from
+    /// the step before. `send(client, meta, step, inbox)` makes one node's call. Returns the
+    /// outcome of every node that reported one.
+    ///
+    /// # Errors
+    /// The first node's refusal or transport failure.
+    async fn relay<R, F, Fut>(
+        &self,
+        ids: &[NodeId],
+        steps: std::ops::RangeInclusive<u32>,
+        send: F,
+    ) -> Result<BTreeMap<NodeId, proto::DkgResult>, ClientError>
+    where
+        R: RelayReply,
+        F: Fn(NodeClient<Channel>, proto::RequestMeta, u32, Vec<proto::DkgEnvelope>) -> Fut
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        Fut: Future<Output = Result<Response<R>, Status>> + Send + 'static,
+    {
+        let mut inboxes: BTreeMap<NodeId, Vec<proto::DkgEnvelope>> = BTreeMap::new();
+        let mut results = BTreeMap::new();
+        for step in steps {
+            let mut set = JoinSet::new();
+            for id in ids {
+                let inbox = inboxes.remove(id).unwrap_or_default();
+                let this = self.clone();
+                let send = send.clone();
+                let id = *id;
+                set.spawn(async move {
+                    let r = this.call(id, |c, m| send(c, m, step, inbox.clone())).await;
+                    (id, r)
+                });
+            }
+            let mut outgoing = Vec::new();
+            while let Some(joined) = set.join_next().await {
+                let (id, r) = joined.map_err(|e| ClientError::Protocol(e.to_string()))?;
+                let (outbox, result) = r?.into_parts();
+                if let Some(result) = result {
+                    results.insert(id, result);
+                }
+                outgoing.extend(outbox);
+            }
+            for envelope in outgoing {
+                for id in ids {
+                    let to_me = envelope.to == u32::from(id.get());
+                    let broadcast = envelope.to == 0 && envelope.from != u32::from(id.get());
+                    if to_me || broadcast {
+                        inboxes.entry(*id).or_default().push(envelope.clone());
+                    }
+                }
+            }
+        }
+        Ok(results)
     }
 
     fn oprf(&self) -> Result<(TokenContext, BTreeMap<NodeId, PublicKey>), ClientError> {
@@ -1125,5 +1151,23 @@ pub fn short(e: &ClientError) -> String {
             _ => format!("{:?}: {}", status.code(), status.message()),
         },
         other => other.to_string(),
+    }
+}
+
+/// The reply of one step of a relayed protocol.
+trait RelayReply: Send + 'static {
+    /// The envelopes to deliver, and the node's outcome once it finished.
+    fn into_parts(self) -> (Vec<proto::DkgEnvelope>, Option<proto::DkgResult>);
+}
+
+impl RelayReply for proto::DkgRoundReply {
+    fn into_parts(self) -> (Vec<proto::DkgEnvelope>, Option<proto::DkgResult>) {
+        (self.outbox, self.result)
+    }
+}
+
+impl RelayReply for proto::ReshareRoundReply {
+    fn into_parts(self) -> (Vec<proto::DkgEnvelope>, Option<proto::DkgResult>) {
+        (self.outbox, self.result)
     }
 }

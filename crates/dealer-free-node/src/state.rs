@@ -1486,29 +1486,26 @@ fn key_result(key: &ClusterKey, qualified: &BTreeSet<NodeId>) -> proto::DkgResul
 }
 
 fn reshare_outbox(out: &[ReshareOutgoing]) -> Vec<proto::DkgEnvelope> {
-    out.iter()
-        .map(|o| proto::DkgEnvelope {
-            from: u32::from(o.from.get()),
-            to: match o.to {
-                Recipient::All => 0,
-                Recipient::Node(n) => u32::from(n.get()),
-            },
-            message: o.bytes.clone(),
-        })
-        .collect()
+    envelopes(out.iter().map(|o| (o.from, o.to, o.bytes.as_slice())))
 }
 
 fn outbox(out: &[dealer_free::dkg::Outgoing]) -> Vec<proto::DkgEnvelope> {
-    out.iter()
-        .map(|o| proto::DkgEnvelope {
-            from: u32::from(o.from.get()),
-            to: match o.to {
-                Recipient::All => 0,
-                Recipient::Node(n) => u32::from(n.get()),
-            },
-            message: o.bytes.clone(),
-        })
-        .collect()
+    envelopes(out.iter().map(|o| (o.from, o.to, o.bytes.as_slice())))
+}
+
+/// Relayed envelopes of `(sender, recipient, message)`; a broadcast is addressed to 0.
+fn envelopes<'a>(
+    out: impl Iterator<Item = (NodeId, Recipient, &'a [u8])>,
+) -> Vec<proto::DkgEnvelope> {
+    out.map(|(from, to, message)| proto::DkgEnvelope {
+        from: u32::from(from.get()),
+        to: match to {
+            Recipient::All => 0,
+            Recipient::Node(n) => u32::from(n.get()),
+        },
+        message: message.to_vec(),
+    })
+    .collect()
 }
 
 /// The bytes a node signs for a relayed message: a domain label and the message.

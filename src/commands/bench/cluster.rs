@@ -25,7 +25,7 @@ use phr_sis::{ImageHash, ImageId, SearchParams};
 use rand::{Rng, RngCore};
 use serde_json::json;
 
-use super::{Record, bundled_images, expand_paths};
+use super::{Record, bundled_images, expand_paths, percentile};
 use crate::cli::BenchArgs;
 
 /// Stops the cluster's nodes however the bench ends.
@@ -35,17 +35,6 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.down(Duration::from_secs(5));
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
-    sorted
-        .get(rank.min(sorted.len() - 1))
-        .copied()
-        .unwrap_or(0.0)
 }
 
 fn round2(v: f64) -> f64 {

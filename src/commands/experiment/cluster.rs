@@ -32,6 +32,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::UsageError;
+use crate::commands::bench::percentile;
 
 /// The figure's (and the CSV's) file stem.
 pub(super) const FIGURE_NAME: &str = "cluster_stages";
@@ -54,18 +55,6 @@ pub(super) struct Timing {
     pub(super) p50: f64,
     pub(super) p99: f64,
     pub(super) samples: usize,
-}
-
-/// The nearest-rank percentile `p` (0 to 100) of ascending `sorted`; 0 when empty.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
-    sorted
-        .get(rank.min(sorted.len() - 1))
-        .copied()
-        .unwrap_or(0.0)
 }
 
 impl Timing {

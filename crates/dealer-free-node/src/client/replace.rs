@@ -23,11 +23,12 @@ use dealer_free::mpc::HashBitShares;
 use phr_sis::share::{Share, repair_share};
 use phr_sis::{ImageId, NodeId};
 use rand::RngCore;
-use tokio::task::JoinSet;
+use tonic::transport::Channel;
 
 use super::{ClientError, ClusterClient, ClusterKeyFile, short};
 use crate::config::write_atomic;
 use crate::proto;
+use crate::proto::node_client::NodeClient;
 
 /// Records asked of each node per page during repair.
 pub const REPAIR_PAGE: u32 = 64;
@@ -169,67 +170,35 @@ impl ClusterClient {
             step: 0,
             inbox: Vec::new(),
         };
-        let mut inboxes: BTreeMap<NodeId, Vec<proto::DkgEnvelope>> = BTreeMap::new();
-        let mut results: BTreeMap<NodeId, proto::DkgResult> = BTreeMap::new();
-        for step in 0..=5u32 {
-            if step == 5 {
-                let first = results.values().next().cloned();
-                if results.len() != ids.len() || results.values().any(|r| Some(r) != first.as_ref())
-                {
-                    return Err(ClientError::Protocol(format!(
-                        "resharing did not end with the same key on every node ({} of {} \
-                         finished); no node changed its key",
-                        results.len(),
-                        ids.len()
-                    )));
-                }
-            }
-            let mut set = JoinSet::new();
-            for id in &ids {
-                let mut req = request.clone();
-                req.step = step;
-                req.inbox = inboxes.remove(id).unwrap_or_default();
-                let this = self.clone();
-                let id = *id;
-                set.spawn(async move {
-                    let r = this
-                        .call(id, |mut c, m| {
-                            let mut req = req.clone();
-                            req.meta = Some(m);
-                            async move { c.reshare_round(req).await }
-                        })
-                        .await;
-                    (id, r)
-                });
-            }
-            let mut outgoing = Vec::new();
-            while let Some(joined) = set.join_next().await {
-                let (id, r) = joined.map_err(|e| ClientError::Protocol(e.to_string()))?;
-                let reply = r?;
-                if let Some(result) = reply.result {
-                    results.insert(id, result);
-                }
-                outgoing.extend(reply.outbox);
-            }
-            for envelope in outgoing {
-                for id in &ids {
-                    let to_me = envelope.to == u32::from(id.get());
-                    let broadcast = envelope.to == 0 && envelope.from != u32::from(id.get());
-                    if to_me || broadcast {
-                        inboxes.entry(*id).or_default().push(envelope.clone());
-                    }
-                }
-            }
+        let send = move |mut c: NodeClient<Channel>,
+                         m: proto::RequestMeta,
+                         step: u32,
+                         inbox: Vec<proto::DkgEnvelope>| {
+            let mut req = request.clone();
+            req.meta = Some(m);
+            req.step = step;
+            req.inbox = inbox;
+            async move { c.reshare_round(req).await }
+        };
+        let results = self.relay(&ids, 0..=4, send.clone()).await?;
+        let first = results.values().next().cloned();
+        if results.len() != ids.len() || results.values().any(|r| Some(r) != first.as_ref()) {
+            return Err(ClientError::Protocol(format!(
+                "resharing did not end with the same key on every node ({} of {} finished); \
+                 no node changed its key",
+                results.len(),
+                ids.len()
+            )));
         }
-        let first = results
-            .into_values()
-            .next()
-            .ok_or_else(|| ClientError::Protocol("no node finished resharing".into()))?;
+        let first =
+            first.ok_or_else(|| ClientError::Protocol("no node finished resharing".into()))?;
         if first.group_public_key != crate::unhex(&key.group_public_key).unwrap_or_default() {
             return Err(ClientError::Protocol(
-                "resharing changed the group key".into(),
+                "resharing would change the group key; no node changed its key".into(),
             ));
         }
+        // Every node agrees on the same key: commit.
+        self.relay(&ids, 5..=5, send).await?;
         let dealers_used: Vec<NodeId> = first
             .qualified
             .iter()
