@@ -151,6 +151,30 @@ pub struct ClusterKeyFile {
 }
 
 impl ClusterKeyFile {
+    /// The key file of a DKG's or resharing's public outcome.
+    fn from_result(threshold: Threshold, result: &proto::DkgResult) -> ClusterKeyFile {
+        ClusterKeyFile {
+            threshold: threshold.t(),
+            nodes: threshold.n(),
+            group_public_key: crate::hex(&result.group_public_key),
+            verification_shares: result
+                .verification_shares
+                .iter()
+                .filter_map(|v| {
+                    u8::try_from(v.node_id)
+                        .ok()
+                        .map(|id| (id, crate::hex(&v.point)))
+                })
+                .collect(),
+            qualified: result
+                .qualified
+                .iter()
+                .filter_map(|q| u8::try_from(*q).ok())
+                .collect(),
+            transcript: crate::hex(&result.transcript),
+        }
+    }
+
     fn load(path: &Path) -> Result<ClusterKeyFile, ClientError> {
         let text =
             std::fs::read_to_string(path).map_err(|_| ClientError::NoKey(path.to_owned()))?;
@@ -586,26 +610,7 @@ impl ClusterClient {
                 ids.len()
             )));
         }
-        let key = ClusterKeyFile {
-            threshold: t,
-            nodes: self.threshold().n(),
-            group_public_key: crate::hex(&first.group_public_key),
-            verification_shares: first
-                .verification_shares
-                .iter()
-                .filter_map(|v| {
-                    u8::try_from(v.node_id)
-                        .ok()
-                        .map(|id| (id, crate::hex(&v.point)))
-                })
-                .collect(),
-            qualified: first
-                .qualified
-                .iter()
-                .filter_map(|q| u8::try_from(*q).ok())
-                .collect(),
-            transcript: crate::hex(&first.transcript),
-        };
+        let key = ClusterKeyFile::from_result(self.threshold(), &first);
         let path = &self.profile.raw.key_file;
         let text =
             serde_json::to_string_pretty(&key).map_err(|e| ClientError::Protocol(e.to_string()))?;

@@ -1050,6 +1050,26 @@ impl NodeState {
         Ok(servers)
     }
 
+    /// Whether a mask session `session` may be opened: not dealt already, and room left.
+    fn may_open(
+        &self,
+        sessions: &HashMap<[u8; 32], MaskSession>,
+        session: &[u8; 32],
+    ) -> Result<(), NodeError> {
+        if sessions.contains_key(session) {
+            return Err(NodeError::Conflict(
+                "this mask session was dealt already".into(),
+            ));
+        }
+        if sessions.len() >= MAX_MASK_SESSIONS {
+            return Err(NodeError::RateLimited(format!(
+                "{MAX_MASK_SESSIONS} secure rankings are open on node {}",
+                self.id
+            )));
+        }
+        Ok(())
+    }
+
     fn mask_sessions(
         &self,
     ) -> Result<std::sync::MutexGuard<'_, HashMap<[u8; 32], MaskSession>>, NodeError> {
@@ -1083,21 +1103,8 @@ impl NodeState {
                 self.limits.max_candidates
             )));
         }
-        {
-            // Refused before any work is done (and checked again when the session is kept).
-            let sessions = self.mask_sessions()?;
-            if sessions.contains_key(&session) {
-                return Err(NodeError::Conflict(
-                    "this mask session was dealt already".into(),
-                ));
-            }
-            if sessions.len() >= MAX_MASK_SESSIONS {
-                return Err(NodeError::RateLimited(format!(
-                    "{MAX_MASK_SESSIONS} secure rankings are open on node {}",
-                    self.id
-                )));
-            }
-        }
+        // Refused before any work is done (and checked again when the session is kept).
+        self.may_open(&*self.mask_sessions()?, &session)?;
         let mut rng = rand::rng();
         let (commitment, deals) = deal_checked(
             session,
@@ -1137,17 +1144,7 @@ impl NodeState {
         }
         drop(secrets);
         let mut sessions = self.mask_sessions()?;
-        if sessions.contains_key(&session) {
-            return Err(NodeError::Conflict(
-                "this mask session was dealt already".into(),
-            ));
-        }
-        if sessions.len() >= MAX_MASK_SESSIONS {
-            return Err(NodeError::RateLimited(format!(
-                "{MAX_MASK_SESSIONS} secure rankings are open on node {}",
-                self.id
-            )));
-        }
+        self.may_open(&sessions, &session)?;
         let mut commitments = BTreeMap::new();
         commitments.insert(self.id, commitment);
         sessions.insert(

@@ -204,22 +204,7 @@ impl ClusterClient {
             .iter()
             .filter_map(|q| u8::try_from(*q).ok().and_then(|q| NodeId::new(q).ok()))
             .collect();
-        let new_key = ClusterKeyFile {
-            threshold: t,
-            nodes: self.threshold().n(),
-            group_public_key: key.group_public_key.clone(),
-            verification_shares: first
-                .verification_shares
-                .iter()
-                .filter_map(|v| {
-                    u8::try_from(v.node_id)
-                        .ok()
-                        .map(|id| (id, crate::hex(&v.point)))
-                })
-                .collect(),
-            qualified: dealers_used.iter().map(|d| d.get()).collect(),
-            transcript: crate::hex(&first.transcript),
-        };
+        let new_key = ClusterKeyFile::from_result(self.threshold(), &first);
         let text = serde_json::to_string_pretty(&new_key)
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         write_atomic(&key_path, text.as_bytes())?;
