@@ -553,29 +553,7 @@ impl ClusterClient {
     pub async fn run_dkg(&self, label: &[u8]) -> Result<ClusterKeyFile, ClientError> {
         let ids = self.node_ids();
         let t = self.threshold().t();
-        let identities = self
-            .call_all(&ids, |_, mut c, m| async move {
-                c.identity(proto::IdentityRequest { meta: Some(m) }).await
-            })
-            .await;
-        let mut participants = Vec::new();
-        let mut failures = BTreeMap::new();
-        for (id, r) in identities {
-            match r {
-                Ok(reply) if reply.node_id == u32::from(id.get()) => {
-                    participants.push(proto::Participant {
-                        node_id: reply.node_id,
-                        public_keys: reply.public_keys,
-                    })
-                }
-                Ok(reply) => {
-                    failures.insert(id, format!("answers as node {}", reply.node_id));
-                }
-                Err(e) => {
-                    failures.insert(id, short(&e));
-                }
-            }
-        }
+        let (participants, failures) = self.participants(&ids).await;
         if !failures.is_empty() {
             return Err(ClientError::TooFewNodes {
                 what: "the DKG",
@@ -584,6 +562,7 @@ impl ClusterClient {
                 failures,
             });
         }
+        let participants: Vec<proto::Participant> = participants.into_values().collect();
         let label = label.to_vec();
         let results = self
             .relay(&ids, 0..=4, move |mut c, m, step, inbox| {
@@ -616,6 +595,47 @@ impl ClusterClient {
             serde_json::to_string_pretty(&key).map_err(|e| ClientError::Protocol(e.to_string()))?;
         write_atomic(path, text.as_bytes())?;
         Ok(key)
+    }
+
+    /// Every node's long-term public keys as a relayed participant (by node id), and why the
+    /// nodes that gave none did not (no answer, or an answer as another node).
+    async fn participants(
+        &self,
+        ids: &[NodeId],
+    ) -> (
+        BTreeMap<NodeId, proto::Participant>,
+        BTreeMap<NodeId, String>,
+    ) {
+        let identities = self
+            .call_all(ids, |_, mut c, m| async move {
+                c.identity(proto::IdentityRequest { meta: Some(m) }).await
+            })
+            .await;
+        let mut participants = BTreeMap::new();
+        let mut failures = BTreeMap::new();
+        for id in ids {
+            match identities.get(id) {
+                Some(Ok(reply)) if reply.node_id == u32::from(id.get()) => {
+                    participants.insert(
+                        *id,
+                        proto::Participant {
+                            node_id: reply.node_id,
+                            public_keys: reply.public_keys.clone(),
+                        },
+                    );
+                }
+                Some(Ok(reply)) => {
+                    failures.insert(*id, format!("answers as node {}", reply.node_id));
+                }
+                Some(Err(e)) => {
+                    failures.insert(*id, short(e));
+                }
+                None => {
+                    failures.insert(*id, "no answer".to_owned());
+                }
+            }
+        }
+        (participants, failures)
     }
 
     /// Runs `steps` of a relayed protocol (the DKG, resharing) on every node of `ids`: each

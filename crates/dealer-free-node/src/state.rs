@@ -398,9 +398,7 @@ impl NodeState {
                     self.id
                 )));
             }
-            if req.label.is_empty() || req.label.len() > 256 {
-                return Err(invalid("the session label must be 1 to 256 bytes"));
-            }
+            check_label(&req.label)?;
             let params = DkgParams::new(&req.label, self.threshold, participants)
                 .map_err(|e| invalid(e.to_string()))?;
             let (session, out) =
@@ -622,9 +620,7 @@ impl NodeState {
         req: &proto::ReshareRoundRequest,
         rng: &mut rand::rngs::ThreadRng,
     ) -> Result<(ReshareSession, Vec<ReshareOutgoing>), NodeError> {
-        if req.label.is_empty() || req.label.len() > 256 {
-            return Err(invalid("the session label must be 1 to 256 bytes"));
-        }
+        check_label(&req.label)?;
         let new_t = u8::try_from(req.new_t)
             .ok()
             .and_then(|t| u8::try_from(req.receivers.len()).ok().map(|n| (t, n)))
@@ -1438,6 +1434,14 @@ impl NodeState {
             distance_response: response,
         })
     }
+}
+
+/// A DKG's or resharing's session label: 1 to 256 bytes.
+fn check_label(label: &[u8]) -> Result<(), NodeError> {
+    if label.is_empty() || label.len() > 256 {
+        return Err(invalid("the session label must be 1 to 256 bytes"));
+    }
+    Ok(())
 }
 
 /// Node ids and public keys from a relayed list (each id once, at most 255).

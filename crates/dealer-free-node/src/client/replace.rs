@@ -86,41 +86,18 @@ impl ClusterClient {
                 c.health(proto::HealthRequest {}).await
             })
             .await;
-        let identities = self
-            .call_all(&ids, |_, mut c, m| async move {
-                c.identity(proto::IdentityRequest { meta: Some(m) }).await
-            })
-            .await;
+        let (participants, failures) = self.participants(&ids).await;
         let mut receivers = Vec::new();
         let mut dealers = Vec::new();
-        let mut failures = BTreeMap::new();
-        for id in &ids {
-            let participant = match identities.get(id) {
-                Some(Ok(reply)) if reply.node_id == u32::from(id.get()) => proto::Participant {
-                    node_id: reply.node_id,
-                    public_keys: reply.public_keys.clone(),
-                },
-                Some(Ok(reply)) => {
-                    failures.insert(*id, format!("answers as node {}", reply.node_id));
-                    continue;
-                }
-                Some(Err(e)) => {
-                    failures.insert(*id, short(e));
-                    continue;
-                }
-                None => {
-                    failures.insert(*id, "no answer".to_owned());
-                    continue;
-                }
-            };
-            let has_key = matches!(health.get(id), Some(Ok(h)) if h.has_key);
-            if *id == fresh && has_key {
+        for (id, participant) in participants {
+            let has_key = matches!(health.get(&id), Some(Ok(h)) if h.has_key);
+            if id == fresh && has_key {
                 return Err(ClientError::Protocol(format!(
                     "node {fresh} still holds a key share: start it fresh (an empty data \
                      folder) before replacing it"
                 )));
             }
-            if *id != fresh && has_key {
+            if id != fresh && has_key {
                 dealers.push(participant.clone());
             }
             receivers.push(participant);
@@ -158,6 +135,7 @@ impl ClusterClient {
         let mut nonce = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce);
         label.extend_from_slice(crate::hex(&nonce).as_bytes());
+        let group_key = group_public_key.clone();
         let request = proto::ReshareRoundRequest {
             meta: None,
             label,
@@ -192,7 +170,7 @@ impl ClusterClient {
         }
         let first =
             first.ok_or_else(|| ClientError::Protocol("no node finished resharing".into()))?;
-        if first.group_public_key != crate::unhex(&key.group_public_key).unwrap_or_default() {
+        if first.group_public_key != group_key {
             return Err(ClientError::Protocol(
                 "resharing would change the group key; no node changed its key".into(),
             ));
