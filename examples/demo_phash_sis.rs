@@ -388,6 +388,7 @@ fn secure_ranking(
         let request = DistanceRequest {
             session: [7; 32],
             server,
+            first_mask: 0,
             candidates: ids.clone(),
             query: query_shares,
         }

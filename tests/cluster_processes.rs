@@ -157,17 +157,22 @@ fn node_images(c: &Cluster, id: u8) -> Result<u64, Box<dyn std::error::Error>> {
         .ok_or_else(|| format!("node {id} is down: {node}").into())
 }
 
-/// Flips one byte inside node `node`'s stored share of `image` (the node must be stopped).
-fn flip_stored_share(c: &Cluster, node: u8, image: ImageId) -> TestResult {
+/// Opens node `node`'s share store (the node must be stopped).
+fn open_store(c: &Cluster, node: u8) -> Result<ShareStore, Box<dyn std::error::Error>> {
     let dir = c.folder().node_dir(node);
     let key = AtRestKey::from_hex(&std::fs::read_to_string(dir.join("at-rest.key"))?)?;
     let secrets =
         NodeSecrets::open(&dir.join("data"), NodeId::new(node)?, &key)?.ok_or("no secrets")?;
-    let path = dir.join("data/shares.redb");
-    let share = {
-        let store = ShareStore::open(&path, secrets.mac_key)?;
-        store.get_share(image)?.ok_or("no share")?
-    };
+    Ok(ShareStore::open(
+        dir.join("data/shares.redb"),
+        secrets.mac_key,
+    )?)
+}
+
+/// Flips one byte inside node `node`'s stored share of `image` (the node must be stopped).
+fn flip_stored_share(c: &Cluster, node: u8, image: ImageId) -> TestResult {
+    let path = c.folder().node_dir(node).join("data/shares.redb");
+    let share = open_store(c, node)?.get_share(image)?.ok_or("no share")?;
     let window = share.get(200..264).ok_or("share too short")?;
     let mut file = std::fs::read(&path)?;
     let at = file
@@ -419,9 +424,30 @@ fn a_node_killed_during_ingest_loses_nothing_it_acknowledged() -> TestResult {
         "some images did not reach node 2: {stderr}"
     );
     assert!(missing_on_2.len() < ids.len());
-    // Restarted, node 2 holds exactly what it acknowledged.
+    // Node 2 holds every record it acknowledged. It may hold one more: the record it
+    // committed when the kill came, before its reply left (`--batch 1` keeps one in flight).
+    let acknowledged: Vec<ImageId> = ids
+        .iter()
+        .filter(|entry| !missing_on_2.contains(entry))
+        .map(|(id, _)| id.parse())
+        .collect::<Result<_, _>>()?;
+    let (held, total) = {
+        let store = open_store(&c, 2)?;
+        let held = acknowledged
+            .iter()
+            .map(|id| store.contains(*id))
+            .collect::<Result<Vec<bool>, _>>()?;
+        (held, store.len()?)
+    };
+    assert!(
+        held.iter().all(|h| *h),
+        "node 2 lost an acknowledged record"
+    );
+    let extra = total - acknowledged.len() as u64;
+    assert!(extra <= 1, "node 2 holds {extra} records nobody sent it");
+    // Restarted, it reports what its store holds.
     assert!(c.cli(&["cluster", "up"])?.status.success());
-    assert_eq!(node_images(&c, 2)?, (ids.len() - missing_on_2.len()) as u64);
+    assert_eq!(node_images(&c, 2)?, total);
     // And every image is still retrievable (t = 2 of the 3 nodes hold each).
     for (id, path) in ids
         .iter()
@@ -613,13 +639,24 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
             let e = node
                 .distances(proto::DistancesRequest {
                     meta: meta(8),
-                    session: payload.clone(),
-                    checks: vec![],
                     distance_request: payload.clone(),
                 })
                 .await
                 .err()
                 .ok_or("bad distances answered")?;
+            assert!(
+                matches!(e.code(), Code::InvalidArgument | Code::FailedPrecondition),
+                "{e:?}"
+            );
+            let e = node
+                .mask_judge(proto::MaskJudgeRequest {
+                    meta: meta(20),
+                    session: payload.clone(),
+                    checks: vec![],
+                })
+                .await
+                .err()
+                .ok_or("bad judging answered")?;
             assert!(
                 matches!(e.code(), Code::InvalidArgument | Code::FailedPrecondition),
                 "{e:?}"
@@ -701,5 +738,251 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
     get_is_identical(&c, &stored.to_string(), &image)?;
+    Ok(())
+}
+
+/// One judged mask pool, dealt through raw RPCs among every node of `c` (3 nodes).
+async fn deal_raw_pool(
+    nodes: &mut [NodeClient<Channel>],
+    session: [u8; 32],
+    count: u32,
+) -> Result<proto::MaskJudgeReply, Box<dyn std::error::Error>> {
+    let mut commitments = Vec::new();
+    let mut sealed = Vec::new();
+    for node in nodes.iter_mut() {
+        let reply = node
+            .mask_deal(proto::MaskDealRequest {
+                meta: meta(30),
+                session: session.to_vec(),
+                servers: vec![1, 2, 3],
+                count,
+            })
+            .await?
+            .into_inner();
+        commitments.extend(reply.commitment);
+        sealed.extend(reply.deals);
+    }
+    let mut checks = Vec::new();
+    for (i, node) in nodes.iter_mut().enumerate() {
+        let recipient = u32::try_from(i + 1)?;
+        let reply = node
+            .mask_check(proto::MaskCheckRequest {
+                meta: meta(31),
+                session: session.to_vec(),
+                commitments: commitments.clone(),
+                deals: sealed
+                    .iter()
+                    .filter(|d| d.recipient == recipient)
+                    .cloned()
+                    .collect(),
+            })
+            .await?
+            .into_inner();
+        checks.extend(reply.checks);
+    }
+    let mut judged = Vec::new();
+    for node in nodes.iter_mut() {
+        judged.push(
+            node.mask_judge(proto::MaskJudgeRequest {
+                meta: meta(32),
+                session: session.to_vec(),
+                checks: checks.clone(),
+            })
+            .await?
+            .into_inner(),
+        );
+    }
+    assert!(judged.windows(2).all(|w| w[0] == w[1]), "{judged:?}");
+    Ok(judged.remove(0))
+}
+
+#[test]
+fn a_mask_pool_serves_many_searches_and_hands_out_each_mask_once() -> TestResult {
+    use dealer_free::mpc::messages::DistanceRequest;
+    use dealer_free_node::client::ClusterClient;
+    use phr_sis::SearchParams;
+
+    let c = Cluster::up(3, 2)?;
+    let names = [
+        "sk_coffee.png",
+        "kpa_skagen.jpg",
+        "lomiri_seeding.png",
+        "plasma_path.jpg",
+    ];
+    let paths: Vec<PathBuf> = names.iter().map(|n| fixtures().join(n)).collect();
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let (ids, out) = c.ingest(&refs, &[])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        // A client that deals its pool ahead of its searches: eight concurrent searches
+        // take their masks from it, each range once, and all rank correctly.
+        let client = ClusterClient::open(&c.folder().profile())?.with_mask_pool(64);
+        let servers = client.search_servers().await?;
+        let dealt = client.deal_masks(&servers, 64).await?;
+        assert_eq!(dealt.accepted, servers, "every honest dealer is accepted");
+        assert_eq!(client.masks_left(&servers), 64);
+        let mut searches = tokio::task::JoinSet::new();
+        for round in 0..2 {
+            for (name, path) in names.iter().zip(&paths) {
+                let bytes = std::fs::read(path)?;
+                let hash = phr_sis::phash::phash(&phr_sis::phash::decode_luma(&bytes)?);
+                let expected = id_of(&ids, name).ok_or("not ingested")?;
+                let client = client.clone();
+                searches.spawn(async move {
+                    let found = client.search(hash, &SearchParams::default()).await;
+                    (round, expected, found)
+                });
+            }
+        }
+        let mut candidates = 0;
+        while let Some(joined) = searches.join_next().await {
+            let (_, expected, found) = joined?;
+            let found = found?;
+            let top = found.hits.first().ok_or("no hit")?;
+            assert_eq!((top.id.to_string(), top.distance), (expected, 0));
+            candidates += u32::try_from(found.candidates)?;
+        }
+        assert!(candidates <= 64, "{candidates} candidates in 8 searches");
+        assert!(
+            client.mask_dealings() <= 2,
+            "one dealing and at most one top-up, not one per search: {}",
+            client.mask_dealings()
+        );
+
+        // On the nodes: a range is answered once; masks beyond the pool are refused; a pool
+        // is judged once.
+        let ca = std::fs::read(c.dir.join("ca.pem"))?;
+        let owner = || {
+            Ok::<_, std::io::Error>(Identity::from_pem(
+                std::fs::read(c.dir.join("client.pem"))?,
+                std::fs::read(c.dir.join("client.key"))?,
+            ))
+        };
+        let mut nodes = Vec::new();
+        for id in 1..=3 {
+            nodes.push(channel(&c, id, Some(owner()?), &ca).await?);
+        }
+        let session = [0x5a; 32];
+        let judged = deal_raw_pool(&mut nodes, session, 4).await?;
+        assert_eq!(
+            (judged.accepted.as_slice(), judged.masks),
+            (&[1u8, 2, 3][..], 4)
+        );
+        let again = nodes[0]
+            .mask_judge(proto::MaskJudgeRequest {
+                meta: meta(33),
+                session: session.to_vec(),
+                checks: Vec::new(),
+            })
+            .await
+            .err()
+            .ok_or("a pool was judged twice")?;
+        assert_eq!(again.code(), Code::AlreadyExists, "{again:?}");
+        let mut two: Vec<ImageId> = ids
+            .iter()
+            .take(2)
+            .map(|(id, _)| id.parse())
+            .collect::<Result<_, _>>()?;
+        two.sort_unstable();
+        let stored = *two.first().ok_or("nothing ingested")?;
+        let query = dealer_free::mpc::share_hash_bits(
+            phr_sis::ImageHash(7),
+            2,
+            &[NodeId::new(1)?, NodeId::new(2)?, NodeId::new(3)?],
+            &mut rand::rng(),
+        )?
+        .into_iter()
+        .find(|(n, _)| n.get() == 1)
+        .ok_or("no share for node 1")?
+        .1;
+        let request =
+            |first_mask: u32, candidates: Vec<ImageId>| -> Result<_, Box<dyn std::error::Error>> {
+                Ok(proto::DistancesRequest {
+                    meta: meta(34),
+                    distance_request: DistanceRequest {
+                        session,
+                        server: NodeId::new(1)?,
+                        first_mask,
+                        candidates,
+                        query: query.clone(),
+                    }
+                    .to_bytes()?,
+                })
+            };
+        let node = &mut nodes[0];
+        node.distances(request(0, vec![stored])?).await?;
+        for (first, why) in [(0, "a used mask"), (3, "masks beyond the pool")] {
+            let e = node
+                .distances(request(first, two.clone())?)
+                .await
+                .err()
+                .ok_or(why)?;
+            assert_eq!(e.code(), Code::InvalidArgument, "{why}: {e:?}");
+        }
+        // A refused request used no mask: masks 1 to 3 still answer, once.
+        node.distances(request(1, vec![stored])?).await?;
+        node.distances(request(2, vec![stored])?).await?;
+        node.distances(request(3, vec![stored])?).await?;
+        // The pool, used up, is gone.
+        let e = node
+            .distances(request(3, vec![stored])?)
+            .await
+            .err()
+            .ok_or("a used-up pool answered")?;
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+
+        // A released pool answers no more; releasing it again finds nothing.
+        let session = [0xa5; 32];
+        deal_raw_pool(&mut nodes, session, 4).await?;
+        let release = |n: u8| proto::MaskReleaseRequest {
+            meta: meta(n),
+            session: session.to_vec(),
+        };
+        assert!(
+            nodes[0]
+                .mask_release(release(35))
+                .await?
+                .into_inner()
+                .released
+        );
+        assert!(
+            !nodes[0]
+                .mask_release(release(36))
+                .await?
+                .into_inner()
+                .released
+        );
+        let request = |first_mask: u32| -> Result<_, Box<dyn std::error::Error>> {
+            Ok(proto::DistancesRequest {
+                meta: meta(37),
+                distance_request: DistanceRequest {
+                    session,
+                    server: NodeId::new(1)?,
+                    first_mask,
+                    candidates: vec![stored],
+                    query: query.clone(),
+                }
+                .to_bytes()?,
+            })
+        };
+        let e = nodes[0]
+            .distances(request(0)?)
+            .await
+            .err()
+            .ok_or("a released pool answered")?;
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+        // Node 2 still holds its part of the pool.
+        let mut to_2 = request(0)?;
+        let mut r = DistanceRequest::from_bytes(&to_2.distance_request)?;
+        r.server = NodeId::new(2)?;
+        to_2.distance_request = r.to_bytes()?;
+        nodes[1].distances(to_2).await?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })?;
     Ok(())
 }

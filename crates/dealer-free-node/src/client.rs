@@ -43,11 +43,13 @@ use tonic::{Code, Response, Status};
 
 use crate::config::{ClientProfile, ConfigError, LoadedProfile, write_atomic};
 
+mod masks;
 mod replace;
 use crate::pki::server_name;
 use crate::proto;
 use crate::proto::node_client::NodeClient;
 use crate::replay::{REQUEST_ID_LEN, unix_ms};
+pub use masks::DealtMasks;
 pub use replace::{REPAIR_PAGE, ReplaceOutcome};
 
 /// The collection label of the band tokens.
@@ -55,6 +57,11 @@ pub const TOKEN_COLLECTION: &[u8] = b"dealer-free-sis";
 
 /// Images per token request and store request, unless told otherwise.
 pub const DEFAULT_BATCH: usize = 32;
+
+/// Masks per dealing for a client that searches many times ([`ClusterClient::with_mask_pool`]):
+/// one per candidate, so a pool serves about fifty searches of 300 candidates (the mean at
+/// 10,000 stored images); each server keeps 8 bytes per mask.
+pub const SEARCH_MASK_POOL: u32 = 16_384;
 
 /// Errors of the cluster client.
 #[derive(Debug, thiserror::Error)]
@@ -300,6 +307,10 @@ pub struct ClusterClient {
     retries: u32,
     /// The nodes that last answered a health check with a key, and when.
     up: std::sync::Arc<std::sync::Mutex<Option<HealthCheck>>>,
+    /// The mask pools dealt among the servers of the secure ranking.
+    masks: std::sync::Arc<masks::MaskReserve>,
+    /// Masks a search deals when no pool has enough (0: just what it needs).
+    mask_pool: u32,
 }
 
 /// When a health check ran, and the nodes that answered with a key.
@@ -388,7 +399,67 @@ impl ClusterClient {
             timeout,
             retries,
             up: std::sync::Arc::default(),
+            masks: std::sync::Arc::default(),
+            mask_pool: 0,
         })
+    }
+
+    /// Searches deal `masks` masks at a time when no pool has enough for them, and top the
+    /// pools up in the background when fewer than half that many are left, so that most
+    /// searches find their masks dealt already. 0 (the default, right for a client that
+    /// searches once) deals just what each search needs.
+    #[must_use]
+    pub fn with_mask_pool(mut self, masks: u32) -> ClusterClient {
+        self.mask_pool = masks;
+        self
+    }
+
+    /// The servers a search would use now: the first `2t − 1` nodes that answer a health
+    /// check with a key.
+    ///
+    /// # Errors
+    /// [`ClientError::TooFewNodes`] with fewer than `2t − 1` reachable nodes.
+    pub async fn search_servers(&self) -> Result<Vec<NodeId>, ClientError> {
+        let quorum = usize::from(self.threshold().search_quorum());
+        let cached = self
+            .up
+            .lock()
+            .ok()
+            .and_then(|c| c.clone())
+            .filter(|(at, up)| at.elapsed() < HEALTH_TTL && up.len() >= quorum)
+            .map(|(_, up)| up);
+        let up = match cached {
+            Some(up) => up,
+            None => {
+                let (up, down) = self.reachable().await;
+                if up.len() < quorum {
+                    return Err(ClientError::TooFewNodes {
+                        what: "secure search (2t − 1 nodes)",
+                        needed: quorum,
+                        answered: up.len(),
+                        failures: down,
+                    });
+                }
+                if let Ok(mut c) = self.up.lock() {
+                    *c = Some((std::time::Instant::now(), up.clone()));
+                }
+                up
+            }
+        };
+        Ok(up.into_iter().take(quorum).collect())
+    }
+
+    /// Masks left in this client's pools for `servers`.
+    #[must_use]
+    pub fn masks_left(&self, servers: &[NodeId]) -> u32 {
+        self.masks.left(servers)
+    }
+
+    /// Mask dealings this client (and its clones) completed, in searches, in the background
+    /// and through [`ClusterClient::deal_masks`].
+    #[must_use]
+    pub fn mask_dealings(&self) -> u64 {
+        self.masks.dealings()
     }
 
     /// `t` of `n`.
@@ -892,33 +963,7 @@ impl ClusterClient {
         query: ImageHash,
         params: &SearchParams,
     ) -> Result<SearchOutcome, ClientError> {
-        let quorum = usize::from(self.threshold().search_quorum());
-        let cached = self
-            .up
-            .lock()
-            .ok()
-            .and_then(|c| c.clone())
-            .filter(|(at, up)| at.elapsed() < HEALTH_TTL && up.len() >= quorum)
-            .map(|(_, up)| up);
-        let up = match cached {
-            Some(up) => up,
-            None => {
-                let (up, down) = self.reachable().await;
-                if up.len() < quorum {
-                    return Err(ClientError::TooFewNodes {
-                        what: "secure search (2t − 1 nodes)",
-                        needed: quorum,
-                        answered: up.len(),
-                        failures: down,
-                    });
-                }
-                if let Ok(mut c) = self.up.lock() {
-                    *c = Some((std::time::Instant::now(), up.clone()));
-                }
-                up
-            }
-        };
-        let servers: Vec<NodeId> = up.iter().copied().take(quorum).collect();
+        let servers = self.search_servers().await?;
         let outcome = self.search_among(query, params, servers).await;
         if outcome.is_err()
             && let Ok(mut c) = self.up.lock()
@@ -940,7 +985,9 @@ impl ClusterClient {
         let mut session = [0u8; 32];
         rand::rng().fill_bytes(&mut session);
 
-        // Candidates.
+        // Candidates. Records being ingested reach the nodes one after the other, so lists
+        // may differ for a moment: without `t` agreeing lists the client asks again (twice,
+        // after 20 and 100 ms) before it gives up.
         let request = CandidateRequest {
             session,
             min_band_votes: params.min_band_votes,
@@ -948,11 +995,78 @@ impl ClusterClient {
         }
         .to_bytes()
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut pauses = [20, 100].into_iter();
+        let CandidateAgreement {
+            candidates,
+            disagreeing,
+            ..
+        } = loop {
+            let agreement = self.candidate_round(&servers, &request, session).await?;
+            if agreement.agreeing.len() >= usize::from(threshold.t()) {
+                break agreement;
+            }
+            let Some(pause) = pauses.next() else {
+                return Err(ClientError::Protocol(format!(
+                    "no candidate list is returned by t = {} servers",
+                    threshold.t()
+                )));
+            };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        };
+        if candidates.is_empty() {
+            return Ok(SearchOutcome {
+                hits: Vec::new(),
+                candidates: 0,
+                servers,
+                wrong_shares_from: BTreeSet::new(),
+                disagreeing,
+            });
+        }
+        let count = u32::try_from(candidates.len())
+            .map_err(|_| ClientError::Protocol("too many candidates".into()))?;
+
+        // Masks: from a pool dealt ahead of time, or dealt now (the offline phase). A pool a
+        // server no longer holds (restarted, expired) is forgotten and the query answered
+        // once more from a fresh dealing.
+        let ids: Vec<ImageId> = candidates.iter().map(|(id, _)| *id).collect();
+        let (mut range, mut fresh) = self.reserve_masks(&servers, count).await?;
+        let received = loop {
+            let round = self.distance_round(query, &servers, &ids, range).await;
+            self.masks_used(&range, round.is_err());
+            match round {
+                Ok(received) => break received,
+                Err(e) if fresh => return Err(e),
+                Err(_) => (range, fresh) = self.reserve_masks(&servers, count).await?,
+            }
+        };
+        let refs: Vec<(NodeId, &[Fp61])> =
+            received.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        let opened = open_distances(&refs, threshold.t())
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let ranked: Vec<RankedCandidate> = rank(&candidates, &opened.distances, params)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok(SearchOutcome {
+            hits: ranked,
+            candidates: candidates.len(),
+            servers,
+            wrong_shares_from: opened.wrong,
+            disagreeing,
+        })
+    }
+
+    /// One candidate request to every server, the answers grouped.
+    async fn candidate_round(
+        &self,
+        servers: &[NodeId],
+        request: &[u8],
+        session: [u8; 32],
+    ) -> Result<CandidateAgreement, ClientError> {
+        let request = std::sync::Arc::new(request.to_vec());
         let answers = self
-            .call_all(&servers, move |_, mut c, m| {
+            .call_all(servers, move |_, mut c, m| {
                 let req = proto::CandidatesRequest {
                     meta: Some(m),
-                    candidate_request: request.clone(),
+                    candidate_request: request.as_ref().clone(),
                 };
                 async move { c.candidates(req).await }
             })
@@ -969,83 +1083,27 @@ impl ClusterClient {
             }
             lists.push((id, answer.candidates));
         }
-        let CandidateAgreement {
-            candidates,
-            agreeing,
-            disagreeing,
-            ..
-        } = CandidateAgreement::from_answers(lists);
-        if agreeing.len() < usize::from(threshold.t()) {
-            return Err(ClientError::Protocol(format!(
-                "no candidate list is returned by t = {} servers",
-                threshold.t()
-            )));
-        }
-        if candidates.is_empty() {
-            return Ok(SearchOutcome {
-                hits: Vec::new(),
-                candidates: 0,
-                servers,
-                wrong_shares_from: BTreeSet::new(),
-                disagreeing,
-            });
-        }
-        let count = u32::try_from(candidates.len())
-            .map_err(|_| ClientError::Protocol("too many candidates".into()))?;
+        Ok(CandidateAgreement::from_answers(lists))
+    }
 
-        // Masks, offline phase: deal, then check; relayed, sealed and signed by the nodes.
-        let server_bytes: Vec<u8> = servers.iter().map(|s| s.get()).collect();
-        let deals = self
-            .call_all(&servers, move |_, mut c, m| {
-                let req = proto::MaskDealRequest {
-                    meta: Some(m),
-                    session: session.to_vec(),
-                    servers: server_bytes.clone(),
-                    count,
-                };
-                async move { c.mask_deal(req).await }
-            })
-            .await;
-        let mut commitments = Vec::new();
-        let mut sealed: BTreeMap<u32, Vec<proto::SealedDeal>> = BTreeMap::new();
-        for (_, r) in deals {
-            let reply = r?;
-            commitments.extend(reply.commitment);
-            for d in reply.deals {
-                sealed.entry(d.recipient).or_default().push(d);
-            }
-        }
-        let sealed = std::sync::Arc::new(sealed);
-        let commitments = std::sync::Arc::new(commitments);
-        let checks = self
-            .call_all(&servers, move |node, mut c, m| {
-                let req = proto::MaskCheckRequest {
-                    meta: Some(m),
-                    session: session.to_vec(),
-                    commitments: commitments.as_ref().clone(),
-                    deals: sealed
-                        .get(&u32::from(node.get()))
-                        .cloned()
-                        .unwrap_or_default(),
-                };
-                async move { c.mask_check(req).await }
-            })
-            .await;
-        let mut all_checks = Vec::new();
-        for (_, r) in checks {
-            all_checks.extend(r?.checks);
-        }
-
-        // Online: the query's bit shares to each server, masked distance shares back.
-        let ids: Vec<ImageId> = candidates.iter().map(|(id, _)| *id).collect();
-        let query_shares = share_hash_bits(query, threshold.t(), &servers, &mut rand::rng())
+    /// The online step: the query's bit shares to each server with the mask range, masked
+    /// distance shares back.
+    async fn distance_round(
+        &self,
+        query: ImageHash,
+        servers: &[NodeId],
+        ids: &[ImageId],
+        range: masks::MaskRange,
+    ) -> Result<Vec<(NodeId, Vec<Fp61>)>, ClientError> {
+        let query_shares = share_hash_bits(query, self.threshold().t(), servers, &mut rand::rng())
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let mut requests: BTreeMap<NodeId, Vec<u8>> = BTreeMap::new();
         for (server, shares) in query_shares {
             let bytes = DistanceRequest {
-                session,
+                session: range.session,
                 server,
-                candidates: ids.clone(),
+                first_mask: range.first,
+                candidates: ids.to_vec(),
                 query: shares,
             }
             .to_bytes()
@@ -1053,13 +1111,10 @@ impl ClusterClient {
             requests.insert(server, bytes);
         }
         let requests = std::sync::Arc::new(requests);
-        let all_checks = std::sync::Arc::new(all_checks);
         let answers = self
-            .call_all(&servers, move |node, mut c, m| {
+            .call_all(servers, move |node, mut c, m| {
                 let req = proto::DistancesRequest {
                     meta: Some(m),
-                    session: session.to_vec(),
-                    checks: all_checks.as_ref().clone(),
                     distance_request: requests.get(&node).cloned().unwrap_or_default(),
                 };
                 async move { c.distances(req).await }
@@ -1070,26 +1125,14 @@ impl ClusterClient {
             let reply = r?;
             let answer = DistanceResponse::from_bytes(&reply.distance_response)
                 .map_err(|e| ClientError::Protocol(format!("node {server}'s distances: {e}")))?;
-            if answer.session != session || answer.server != server {
+            if answer.session != range.session || answer.server != server {
                 return Err(ClientError::Protocol(format!(
                     "node {server} answered for another query or node"
                 )));
             }
             received.push((server, answer.shares));
         }
-        let refs: Vec<(NodeId, &[Fp61])> =
-            received.iter().map(|(n, v)| (*n, v.as_slice())).collect();
-        let opened = open_distances(&refs, threshold.t())
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let ranked: Vec<RankedCandidate> = rank(&candidates, &opened.distances, params)
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        Ok(SearchOutcome {
-            hits: ranked,
-            candidates: candidates.len(),
-            servers,
-            wrong_shares_from: opened.wrong,
-            disagreeing,
-        })
+        Ok(received)
     }
 
     /// Retrieval: every node's share of `id`, verified; the image from any `t` good ones.

@@ -108,6 +108,9 @@ pub struct Limits {
     pub token_images_per_minute: u64,
     /// The replay window: requests whose clock is further off are refused (seconds).
     pub replay_window_s: u64,
+    /// Images whose checked bit shares the node keeps in memory for the secure ranking
+    /// (512 bytes each); 0 reads every ranking's bit shares from the store.
+    pub bit_share_cache: usize,
 }
 
 impl Default for Limits {
@@ -117,6 +120,7 @@ impl Default for Limits {
             max_candidates: 100_000,
             token_images_per_minute: 120_000,
             replay_window_s: 300,
+            bit_share_cache: 1 << 18,
         }
     }
 }

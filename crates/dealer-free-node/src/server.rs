@@ -197,30 +197,50 @@ impl Node for NodeService {
         &self,
         request: Request<proto::MaskDealRequest>,
     ) -> Result<Response<proto::MaskDealReply>, Status> {
-        let _caller = self.caller(&request)?;
+        let caller = self.caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.mask_deal(&r)).await
+        blocking(move || s.mask_deal(&caller, &r)).await
     }
 
     async fn mask_check(
         &self,
         request: Request<proto::MaskCheckRequest>,
     ) -> Result<Response<proto::MaskCheckReply>, Status> {
-        let _caller = self.caller(&request)?;
+        let caller = self.caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.mask_check(&r)).await
+        blocking(move || s.mask_check(&caller, &r)).await
+    }
+
+    async fn mask_judge(
+        &self,
+        request: Request<proto::MaskJudgeRequest>,
+    ) -> Result<Response<proto::MaskJudgeReply>, Status> {
+        let caller = self.caller(&request)?;
+        let s = Arc::clone(&self.state);
+        let r = request.into_inner();
+        blocking(move || s.mask_judge(&caller, &r)).await
+    }
+
+    async fn mask_release(
+        &self,
+        request: Request<proto::MaskReleaseRequest>,
+    ) -> Result<Response<proto::MaskReleaseReply>, Status> {
+        let caller = self.caller(&request)?;
+        let s = Arc::clone(&self.state);
+        let r = request.into_inner();
+        blocking(move || s.mask_release(&caller, &r)).await
     }
 
     async fn distances(
         &self,
         request: Request<proto::DistancesRequest>,
     ) -> Result<Response<proto::DistancesReply>, Status> {
-        let _caller = self.caller(&request)?;
+        let caller = self.caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.distances(&r)).await
+        blocking(move || s.distances(&caller, &r)).await
     }
 
     async fn audit_head(

@@ -45,8 +45,10 @@ use crate::secrets::{AtRestKey, ClusterKey, NodeSecrets, SecretsError};
 pub const MAX_TOKENS: usize = 1024;
 /// Mask sessions a node keeps open at once.
 pub const MAX_MASK_SESSIONS: usize = 256;
-/// How long an unfinished mask session is kept.
+/// How long a mask session is kept until it is judged.
 pub const MASK_SESSION_TTL: Duration = Duration::from_secs(120);
+/// How long a judged mask pool serves queries, from its dealing.
+pub const MASK_POOL_TTL: Duration = Duration::from_secs(600);
 
 const MASK_DEAL_LABEL: &[u8] = b"dealer-free-sis/node/mask-deal/v1";
 const COMMITMENT_DOMAIN: &[u8] = b"dealer-free-sis/node/mask-commitment/v1";
@@ -124,14 +126,40 @@ fn array32(bytes: &[u8], what: &str) -> Result<[u8; 32], NodeError> {
         .map_err(|_| invalid(format!("{what} must be 32 bytes, got {}", bytes.len())))
 }
 
-/// One open secure-ranking dealing.
+/// One mask session: a checked dealing among one server set, then the pool it yields.
 struct MaskSession {
     created: Instant,
+    /// The client that opened it: only it goes on with it.
+    owner: String,
     servers: Vec<NodeId>,
     count: u32,
+    phase: MaskPhase,
+}
+
+/// Where a mask session is.
+enum MaskPhase {
+    /// Dealt: this node's own commitment and its deal to itself.
+    Dealt(Dealing),
+    /// Checked: every dealer's commitment and the deals this node received.
+    Checked(Dealing),
+    /// Judged: the accepted dealers' masks, each handed out once.
+    Ready(MaskPool),
+}
+
+/// The commitments and deals of a mask session before it is judged.
+struct Dealing {
     commitments: BTreeMap<NodeId, MaskCommitment>,
     deals: Vec<MaskDeal>,
-    checked: bool,
+}
+
+impl MaskSession {
+    fn expired(&self) -> bool {
+        let ttl = match self.phase {
+            MaskPhase::Ready(_) => MASK_POOL_TTL,
+            _ => MASK_SESSION_TTL,
+        };
+        self.created.elapsed() >= ttl
+    }
 }
 
 /// A DKG run in progress.
@@ -172,6 +200,10 @@ pub struct NodeState {
     reshare: Mutex<Option<ReshareRun>>,
     masks: Mutex<HashMap<[u8; 32], MaskSession>>,
     budgets: Mutex<HashMap<String, Budget>>,
+    /// Bit shares read from the store and checked, up to `limits.bit_share_cache` images. A
+    /// stored record never changes (the store refuses other contents under a stored id), so
+    /// an entry stays what the store holds.
+    bit_shares: RwLock<HashMap<ImageId, HashBitShares>>,
 }
 
 impl std::fmt::Debug for NodeState {
@@ -274,6 +306,7 @@ impl NodeState {
             reshare: Mutex::new(None),
             masks: Mutex::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
+            bit_shares: RwLock::new(HashMap::new()),
         })
     }
 
@@ -1046,6 +1079,51 @@ impl NodeState {
         Ok(servers)
     }
 
+    /// The checked bit shares of those `ids` this node holds: from memory, the others read
+    /// from the store in one transaction (and kept in memory while there is room).
+    ///
+    /// # Errors
+    /// [`NodeError::Corrupt`] for stored bit shares that fail their check or do not decode.
+    fn bit_shares_of(
+        &self,
+        ids: &[ImageId],
+    ) -> Result<BTreeMap<ImageId, HashBitShares>, NodeError> {
+        let mut found = BTreeMap::new();
+        let mut missing = Vec::new();
+        {
+            let cache = self
+                .bit_shares
+                .read()
+                .map_err(|_| NodeError::NotReady("the bit-share cache lock is poisoned".into()))?;
+            for id in ids {
+                match cache.get(id) {
+                    Some(shares) => {
+                        found.insert(*id, shares.clone());
+                    }
+                    None => missing.push(*id),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let read = self.store.get_bit_shares_many(&missing)?;
+        let mut fresh = Vec::new();
+        for (id, bytes) in missing.iter().zip(read) {
+            if let Some(bytes) = bytes {
+                let shares = HashBitShares::from_bytes(&bytes)
+                    .ok_or_else(|| NodeError::Corrupt(format!("the bit shares of image {id}")))?;
+                fresh.push((*id, shares.clone()));
+                found.insert(*id, shares);
+            }
+        }
+        if let Ok(mut cache) = self.bit_shares.write() {
+            let room = self.limits.bit_share_cache.saturating_sub(cache.len());
+            cache.extend(fresh.into_iter().take(room));
+        }
+        Ok(found)
+    }
+
     /// Whether a mask session `session` may be opened: not dealt already, and room left.
     fn may_open(
         &self,
@@ -1073,19 +1151,33 @@ impl NodeState {
             .masks
             .lock()
             .map_err(|_| NodeError::NotReady("the mask lock is poisoned".into()))?;
-        sessions.retain(|_, s| s.created.elapsed() < MASK_SESSION_TTL);
+        sessions.retain(|_, s| !s.expired());
         Ok(sessions)
     }
 
+    /// Caller `caller`'s session `session`.
+    fn own_session<'a>(
+        sessions: &'a mut HashMap<[u8; 32], MaskSession>,
+        session: &[u8; 32],
+        caller: &str,
+    ) -> Result<&'a mut MaskSession, NodeError> {
+        sessions
+            .get_mut(session)
+            .filter(|s| s.owner == caller)
+            .ok_or_else(|| NodeError::NotReady("no such mask session (expired?)".into()))
+    }
+
     /// Offline phase 1 of the secure ranking: deals this node's zero-sharings for the servers
-    /// and `count` candidates; the commitment is signed, each other server's deal sealed for
-    /// it (the relaying client reads neither).
+    /// and `count` masks (one per candidate of the queries the pool will serve); the
+    /// commitment is signed, each other server's deal sealed for it (the relaying client
+    /// reads neither). The session belongs to `caller`.
     ///
     /// # Errors
     /// [`NodeError::Invalid`] for bad servers, count or session; [`NodeError::Conflict`] for
     /// a session already dealt; [`NodeError::RateLimited`] with too many open sessions.
     pub fn mask_deal(
         &self,
+        caller: &str,
         req: &proto::MaskDealRequest,
     ) -> Result<proto::MaskDealReply, NodeError> {
         self.fresh(req.meta.as_ref())?;
@@ -1093,9 +1185,9 @@ impl NodeState {
         let session = array32(&req.session, "session")?;
         let servers = self.servers_of(&req.servers)?;
         let count = req.count;
-        if count as usize > self.limits.max_candidates {
+        if count == 0 || count as usize > self.limits.max_candidates {
             return Err(invalid(format!(
-                "{count} candidates, at most {} per ranking",
+                "{count} masks, 1 to {} per dealing",
                 self.limits.max_candidates
             )));
         }
@@ -1147,11 +1239,13 @@ impl NodeState {
             session,
             MaskSession {
                 created: Instant::now(),
+                owner: caller.to_owned(),
                 servers,
                 count,
-                commitments,
-                deals: own,
-                checked: false,
+                phase: MaskPhase::Dealt(Dealing {
+                    commitments,
+                    deals: own,
+                }),
             },
         );
         Ok(proto::MaskDealReply {
@@ -1172,20 +1266,19 @@ impl NodeState {
     /// signature, a commitment of another session, or a deal that does not open.
     pub fn mask_check(
         &self,
+        caller: &str,
         req: &proto::MaskCheckRequest,
     ) -> Result<proto::MaskCheckReply, NodeError> {
         self.fresh(req.meta.as_ref())?;
         let key = self.cluster_key()?;
         let session = array32(&req.session, "session")?;
         let mut sessions = self.mask_sessions()?;
-        let state = sessions
-            .get_mut(&session)
-            .ok_or_else(|| NodeError::NotReady("no such mask session (expired?)".into()))?;
-        if state.checked {
+        let state = Self::own_session(&mut sessions, &session, caller)?;
+        let MaskPhase::Dealt(dealt) = &state.phase else {
             return Err(NodeError::Conflict(
                 "this mask session was checked already".into(),
             ));
-        }
+        };
         if req.commitments.len() > state.servers.len() || req.deals.len() > state.servers.len() {
             return Err(invalid(format!(
                 "{} commitments and {} deals for {} servers",
@@ -1194,7 +1287,7 @@ impl NodeState {
                 state.servers.len()
             )));
         }
-        let mut commitments = state.commitments.clone();
+        let mut commitments = dealt.commitments.clone();
         for c in &req.commitments {
             let dealer = node_id(c.dealer, "dealer")?;
             if !state.servers.contains(&dealer) {
@@ -1232,7 +1325,7 @@ impl NodeState {
             commitments.insert(dealer, commitment);
         }
         let secrets = self.read_secrets()?;
-        let mut deals = state.deals.clone();
+        let mut deals = dealt.deals.clone();
         for d in &req.deals {
             let dealer = node_id(d.dealer, "dealer")?;
             if d.recipient != u32::from(self.id.get()) || dealer == self.id {
@@ -1285,37 +1378,38 @@ impl NodeState {
             }
         }
         drop(secrets);
-        state.commitments = commitments;
-        state.deals = deals;
-        state.checked = true;
+        state.phase = MaskPhase::Checked(Dealing { commitments, deals });
         Ok(proto::MaskCheckReply { checks })
     }
 
-    /// Online: judges every dealer on the servers' signed checks, builds the mask pool from
-    /// the accepted ones and answers the distance request with masked distance shares. The
-    /// session is closed afterwards (masks are used once).
+    /// Offline phase 3: judges every dealer on the servers' signed checks; the accepted
+    /// dealers' masks become the session's pool, which then serves distance requests until
+    /// it is used up or [`MASK_POOL_TTL`] has passed. Every server judges the same broadcast
+    /// checks, so all reach the same verdicts.
     ///
     /// # Errors
     /// [`NodeError::NotReady`] for an unknown or unchecked session or fewer than `t`
-    /// accepted dealers, [`NodeError::Invalid`] for bad checks or a bad distance request.
-    pub fn distances(
+    /// accepted dealers, [`NodeError::Conflict`] for a session judged already,
+    /// [`NodeError::Invalid`] for bad checks (the session stays as it was).
+    pub fn mask_judge(
         &self,
-        req: &proto::DistancesRequest,
-    ) -> Result<proto::DistancesReply, NodeError> {
+        caller: &str,
+        req: &proto::MaskJudgeRequest,
+    ) -> Result<proto::MaskJudgeReply, NodeError> {
         self.fresh(req.meta.as_ref())?;
         let key = self.cluster_key()?;
         let session = array32(&req.session, "session")?;
-        // Everything is checked before the session is used up: a bad request leaves it open.
-        let (servers, count, commitments) = {
-            let sessions = self.mask_sessions()?;
-            match sessions.get(&session) {
-                Some(s) if s.checked => (s.servers.clone(), s.count, s.commitments.clone()),
-                Some(_) => {
+        let (servers, commitments) = {
+            let mut sessions = self.mask_sessions()?;
+            let state = Self::own_session(&mut sessions, &session, caller)?;
+            match &state.phase {
+                MaskPhase::Checked(d) => (state.servers.clone(), d.commitments.clone()),
+                MaskPhase::Dealt(_) => {
                     return Err(NodeError::NotReady("the masks were not checked yet".into()));
                 }
-                None => {
-                    return Err(NodeError::NotReady(
-                        "no such mask session (expired?)".into(),
+                MaskPhase::Ready(_) => {
+                    return Err(NodeError::Conflict(
+                        "this mask session was judged already".into(),
                     ));
                 }
             }
@@ -1384,48 +1478,96 @@ impl NodeState {
                 Err(_) => continue,
             }
         }
-        let request = DistanceRequest::from_bytes(&req.distance_request)
-            .map_err(|e| invalid(format!("distance request: {e}")))?;
-        if request.session != session {
-            return Err(invalid("the distance request is for another session"));
-        }
-        if request.candidates.len() > count as usize {
-            return Err(invalid(format!(
-                "{} candidates, masks were dealt for {}",
-                request.candidates.len(),
-                count
-            )));
-        }
-        // One use only: the session's masks are taken out now.
-        let state = self.mask_sessions()?.remove(&session).ok_or_else(|| {
-            NodeError::NotReady("the mask session was used by another request".into())
-        })?;
-        let deals: Vec<MaskDeal> = state
+        let mut sessions = self.mask_sessions()?;
+        let state = Self::own_session(&mut sessions, &session, caller)?;
+        let MaskPhase::Checked(dealing) = &state.phase else {
+            return Err(NodeError::Conflict(
+                "this mask session was judged by another request".into(),
+            ));
+        };
+        let deals: Vec<MaskDeal> = dealing
             .deals
             .iter()
             .filter(|d| verdicts.iter().any(|v| v.dealer() == d.dealer()))
             .cloned()
             .collect();
-        let mut pool = MaskPool::from_checked_deals(self.id, &verdicts, &deals, t)
+        let pool = MaskPool::from_checked_deals(self.id, &verdicts, &deals, t)
             .map_err(|e| NodeError::NotReady(format!("masks: {e}")))?;
-        let mut stored = BTreeMap::new();
-        let read = self.store.get_bit_shares_many(&request.candidates)?;
-        for (id, bytes) in request.candidates.iter().zip(read) {
-            if let Some(bytes) = bytes {
-                let shares = HashBitShares::from_bytes(&bytes)
-                    .ok_or_else(|| NodeError::Corrupt(format!("the bit shares of image {id}")))?;
-                stored.insert(*id, shares);
+        let accepted: Vec<u8> = verdicts
+            .iter()
+            .filter(|v| matches!(v, Verdict::Accepted { .. }))
+            .map(|v| v.dealer().get())
+            .collect();
+        let masks = state.count;
+        state.phase = MaskPhase::Ready(pool);
+        Ok(proto::MaskJudgeReply { accepted, masks })
+    }
+
+    /// Drops the caller's mask session `session` in whatever phase it is (its masks are
+    /// zeroized): a pool the client will not use again no longer takes room.
+    ///
+    /// # Errors
+    /// [`NodeError::Invalid`] for a session that is not 32 bytes; replays.
+    pub fn mask_release(
+        &self,
+        caller: &str,
+        req: &proto::MaskReleaseRequest,
+    ) -> Result<proto::MaskReleaseReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        let session = array32(&req.session, "session")?;
+        let mut sessions = self.mask_sessions()?;
+        let released = Self::own_session(&mut sessions, &session, caller).is_ok();
+        if released {
+            sessions.remove(&session);
+        }
+        Ok(proto::MaskReleaseReply { released })
+    }
+
+    /// Online: answers a distance request with masked distance shares, using the masks the
+    /// request names from its session's judged pool; each mask is used once, and the pool is
+    /// dropped when every mask is used.
+    ///
+    /// # Errors
+    /// [`NodeError::NotReady`] for an unknown or unjudged session, [`NodeError::Invalid`] for
+    /// a bad distance request or masks used already (nothing is used up then);
+    /// [`NodeError::Corrupt`] for stored bit shares that fail their check.
+    pub fn distances(
+        &self,
+        caller: &str,
+        req: &proto::DistancesRequest,
+    ) -> Result<proto::DistancesReply, NodeError> {
+        self.fresh(req.meta.as_ref())?;
+        let request = DistanceRequest::from_bytes(&req.distance_request)
+            .map_err(|e| invalid(format!("distance request: {e}")))?;
+        let session = request.session;
+        {
+            let mut sessions = self.mask_sessions()?;
+            let state = Self::own_session(&mut sessions, &session, caller)?;
+            if !matches!(state.phase, MaskPhase::Ready(_)) {
+                return Err(NodeError::NotReady("the masks were not judged yet".into()));
             }
         }
-        let response = request
-            .respond(self.id, |id| stored.remove(&id), &mut pool)
-            .map_err(|e| invalid(e.to_string()))?
-            .to_bytes()
-            .map_err(|e| invalid(e.to_string()))?;
+        let mut stored = self.bit_shares_of(&request.candidates)?;
+        let response = {
+            let mut sessions = self.mask_sessions()?;
+            let state = Self::own_session(&mut sessions, &session, caller)?;
+            let MaskPhase::Ready(pool) = &mut state.phase else {
+                return Err(NodeError::NotReady("the masks were not judged yet".into()));
+            };
+            let response = request
+                .respond(self.id, |id| stored.remove(&id), pool)
+                .map_err(|e| invalid(e.to_string()))?;
+            if pool.is_empty() {
+                sessions.remove(&session);
+            }
+            response
+        };
+        let response = response.to_bytes().map_err(|e| invalid(e.to_string()))?;
         self.audit.append(
             &format!(
-                "distances session={} candidates={}",
+                "distances session={} first_mask={} candidates={}",
                 crate::hex(&session),
+                request.first_mask,
                 request.candidates.len()
             ),
             false,

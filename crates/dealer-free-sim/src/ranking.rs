@@ -312,6 +312,7 @@ pub fn rank_candidates_secure_recorded<R: CryptoRng + ?Sized>(
             DistanceRequest {
                 session,
                 server,
+                first_mask: 0,
                 candidates: ids.clone(),
                 query: shares,
             }

@@ -79,6 +79,17 @@ pub enum MpcError {
         /// Masks available.
         available: usize,
     },
+    /// Masks asked for by position were used already, or lie beyond the pool: every mask is
+    /// used once, so that no two answers share a mask.
+    #[error("masks {first} to {} are used already or beyond the pool's {len}", first + count)]
+    MasksUsed {
+        /// The first mask asked for.
+        first: usize,
+        /// How many.
+        count: usize,
+        /// The pool's size.
+        len: usize,
+    },
     /// Too few dealers passed the check of their zero-sharings ([`masks::judge`]): with fewer
     /// than `t` accepted, all of them could be corrupt and the masks known to them.
     #[error(

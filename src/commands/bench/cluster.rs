@@ -5,10 +5,16 @@
 //!    (one token request and one store request per node and batch): images per second.
 //! 2. `fill`: synthetic images (random 512-byte payloads with random hashes) until
 //!    `--stored` images are stored, so that searches run against a collection of that size.
-//! 3. `search`: for each `--clients` count, that many clients (each with its own
-//!    connections) search by the fixture images for `--duration` seconds: p50/p99 latency
-//!    of a whole secure search (tokens, candidates, mask dealing and checks, distances).
-//! 4. `soak` (with `--soak SECS`): 16 clients mixing searches, ingests and gets; every image
+//! 3. `masks`: the offline phase of the secure ranking — one dealing of
+//!    [`SEARCH_MASK_POOL`] checked masks among the `2t − 1` servers (deal, check, judge):
+//!    its wall time and masks per second.
+//! 4. `search`: for each `--clients` count, that many clients (each with its own
+//!    connections and its own mask pool, dealt before the clock starts) search by the
+//!    fixture images for `--duration` seconds: p50/p99 latency of a whole secure search
+//!    (tokens, candidates, distances, and the dealing of a pool whenever one runs out).
+//!    Pools are topped up in the background while the searches run, so that load is
+//!    measured too; `dealings` counts them.
+//! 5. `soak` (with `--soak SECS`): 16 clients mixing searches, ingests and gets; every image
 //!    read back is compared with what was ingested. Errors and lost images are counted.
 //!
 //! Records: `primitive` `cluster`, `op` one of the above, with `nodes`, `t` and the
@@ -19,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dealer_free_node::client::{ClusterClient, IngestFile};
+use dealer_free_node::client::{ClusterClient, IngestFile, SEARCH_MASK_POOL};
 use dealer_free_node::cluster::{ClusterDir, InitOptions};
 use phr_sis::{ImageHash, ImageId, SearchParams};
 use rand::{Rng, RngCore};
@@ -150,18 +156,43 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
         );
     }
 
-    // 3. Search latency under 1..k concurrent clients.
+    // 3. The offline phase: one dealing of a search pool.
+    let servers = rt.block_on(client.search_servers())?;
+    let start = Instant::now();
+    let dealt = rt.block_on(client.deal_masks(&servers, SEARCH_MASK_POOL))?;
+    let secs = start.elapsed().as_secs_f64();
+    records.push(
+        base("masks")
+            .with("servers", json!(servers.len()))
+            .with("masks", json!(dealt.masks))
+            .with("accepted_dealers", json!(dealt.accepted.len()))
+            .with("ms", json!(round2(secs * 1e3)))
+            .with("per_second", json!(round2(f64::from(dealt.masks) / secs))),
+    );
+
+    // 4. Search latency under 1..k concurrent clients.
     let queries: Arc<Vec<ImageHash>> = Arc::new(fixtures.iter().map(|f| f.hash).collect());
     let params = SearchParams::default();
     for &clients in &args.clients {
         let latencies = Arc::new(Mutex::new(Vec::new()));
         let errors = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
         let candidates = Arc::new(Mutex::new(0usize));
+        let searchers = rt.block_on(async {
+            let mut searchers = Vec::with_capacity(clients);
+            for _ in 0..clients {
+                let client = ClusterClient::open(&dir.profile())?.with_mask_pool(SEARCH_MASK_POOL);
+                let servers = client.search_servers().await?;
+                client.deal_masks(&servers, SEARCH_MASK_POOL).await?;
+                searchers.push(client);
+            }
+            Ok::<_, anyhow::Error>(searchers)
+        })?;
+        let watched: Vec<ClusterClient> = searchers.clone();
+        let dealt_before: u64 = watched.iter().map(ClusterClient::mask_dealings).sum();
         let wall = Instant::now();
         rt.block_on(async {
             let mut set = tokio::task::JoinSet::new();
-            for c in 0..clients {
-                let client = ClusterClient::open(&dir.profile())?;
+            for (c, client) in searchers.into_iter().enumerate() {
                 let queries = Arc::clone(&queries);
                 let latencies = Arc::clone(&latencies);
                 let errors = Arc::clone(&errors);
@@ -209,6 +240,16 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
                 .with("stored", json!(stored.max(outcomes.len())))
                 .with("clients", json!(clients))
                 .with("searches", json!(searches))
+                .with(
+                    "dealings",
+                    json!(
+                        watched
+                            .iter()
+                            .map(ClusterClient::mask_dealings)
+                            .sum::<u64>()
+                            - dealt_before
+                    ),
+                )
                 .with("mean_candidates", json!(mean_candidates))
                 .with("errors", json!(errors.values().sum::<usize>()))
                 .with("p50_ms", json!(round2(percentile(&l, 50.0))))
@@ -217,7 +258,7 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
         );
     }
 
-    // 4. Soak: mixed load, every read checked.
+    // 5. Soak: mixed load, every read checked.
     if args.soak > 0 {
         records.push(soak(
             &rt,
@@ -247,7 +288,7 @@ fn soak(
     rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
         for c in 0..clients {
-            let client = ClusterClient::open(&dir.profile())?;
+            let client = ClusterClient::open(&dir.profile())?.with_mask_pool(SEARCH_MASK_POOL);
             let fixtures = Arc::clone(&fixtures);
             let ops = Arc::clone(&ops);
             let errors = Arc::clone(&errors);

@@ -24,11 +24,15 @@
 //! with exactly `2t − 1` servers only the constant term can be tested.
 //! [`deal_zero_sharings`] and [`MaskPool::from_deals`] remain the unchecked building blocks.
 //!
-//! Every node must consume masks in the same order (one per candidate, candidates sorted by
-//! image id), and masks dealt for one server set are only valid for that set. The masks are
-//! secret: the pool zeroizes them when it drops them, and so does a [`MaskDeal`].
+//! Every server must use the same mask for the same candidate, and masks dealt for one server
+//! set are only valid for that set. A pool serves many queries: each query names the first
+//! mask of its range ([`MaskPool::take_at`]; candidates sorted by image id take consecutive
+//! masks), and a pool hands out every mask once, so that no two answers share a mask (two
+//! answers masked alike would give away the difference of their distance polynomials). The
+//! masks are secret: the pool zeroizes each when it hands it out or drops it, and so does a
+//! [`MaskDeal`].
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use phr_sis::NodeId;
 use phr_sis::fp61::Fp61;
@@ -87,10 +91,16 @@ pub fn deal_zero_sharings<R: CryptoRng + ?Sized>(
     out
 }
 
-/// A node's masks for one server set, in candidate order. Zeroized on drop.
+/// A node's masks for one server set, by position; each is handed out once. Zeroized on
+/// drop.
 #[derive(Default)]
 pub struct MaskPool {
-    masks: VecDeque<Fp61>,
+    masks: Vec<Fp61>,
+    used: Vec<bool>,
+    /// Where [`MaskPool::take`] goes on: past every range handed out.
+    next: usize,
+    /// Masks not handed out.
+    left: usize,
 }
 
 impl MaskPool {
@@ -108,7 +118,7 @@ impl MaskPool {
         let masks = (0..len)
             .map(|c| deals.iter().filter_map(|d| d.get(c)).copied().sum())
             .collect();
-        Ok(MaskPool { masks })
+        Ok(MaskPool::new(masks))
     }
 
     /// Node `node`'s pool from the checked dealing of one session: the verdicts of every
@@ -165,7 +175,7 @@ impl MaskPool {
                 "accepted dealers dealt different numbers of masks".into(),
             ));
         }
-        let mut masks = VecDeque::from(vec![Fp61::ZERO; count as usize]);
+        let mut masks = vec![Fp61::ZERO; count as usize];
         let mut used = BTreeSet::new();
         for d in deals {
             if d.recipient() != node || Some(d.session()) != session {
@@ -191,33 +201,79 @@ impl MaskPool {
                 *m += *v;
             }
         }
-        Ok(MaskPool { masks })
+        Ok(MaskPool::new(masks))
     }
 
-    /// Masks left.
+    fn new(masks: Vec<Fp61>) -> MaskPool {
+        MaskPool {
+            used: vec![false; masks.len()],
+            next: 0,
+            left: masks.len(),
+            masks,
+        }
+    }
+
+    /// Masks not handed out yet.
     #[must_use]
     pub fn len(&self) -> usize {
+        self.left
+    }
+
+    /// Whether every mask was handed out.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.left == 0
+    }
+
+    /// The pool's size: masks dealt, used or not.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
         self.masks.len()
     }
 
-    /// Whether no mask is left.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.masks.is_empty()
-    }
-
-    /// The next `n` masks (removed from the pool).
+    /// The next `n` masks, after every range handed out so far.
     ///
     /// # Errors
-    /// [`MpcError::MasksExhausted`] if fewer than `n` are left (none is taken then).
+    /// [`MpcError::MasksExhausted`] if fewer than `n` are left there (none is taken then).
     pub fn take(&mut self, n: usize) -> Result<Vec<Fp61>, MpcError> {
-        if n > self.masks.len() {
+        let available = self.masks.len() - self.next;
+        if n > available {
             return Err(MpcError::MasksExhausted {
                 needed: n,
-                available: self.masks.len(),
+                available,
             });
         }
-        Ok(self.masks.drain(..n).collect())
+        self.take_at(self.next, n)
+    }
+
+    /// Masks `first .. first + n`, each handed out once.
+    ///
+    /// # Errors
+    /// [`MpcError::MasksUsed`] if any of them was handed out already or lies beyond the pool
+    /// (none is taken then).
+    pub fn take_at(&mut self, first: usize, n: usize) -> Result<Vec<Fp61>, MpcError> {
+        let used = MpcError::MasksUsed {
+            first,
+            count: n,
+            len: self.masks.len(),
+        };
+        let end = first.checked_add(n).ok_or_else(|| used.clone())?;
+        match self.used.get(first..end) {
+            Some(range) if !range.contains(&true) => {}
+            _ => return Err(used),
+        }
+        let mut out = Vec::with_capacity(n);
+        for (mask, used) in self.masks[first..end]
+            .iter_mut()
+            .zip(&mut self.used[first..end])
+        {
+            out.push(*mask);
+            mask.zeroize();
+            *used = true;
+        }
+        self.left -= n;
+        self.next = self.next.max(end);
+        Ok(out)
     }
 }
 
@@ -246,8 +302,17 @@ pub fn masked_distance_shares(
     pool: &mut MaskPool,
 ) -> Result<Vec<Fp61>, MpcError> {
     let masks = pool.take(candidates.len())?;
+    Ok(mask_distance_shares(candidates, query, masks))
+}
+
+/// `d_c(j) + z_c(j)` for every candidate `c` and its mask `z_c` (the masks are zeroized).
+pub(crate) fn mask_distance_shares(
+    candidates: &[&HashBitShares],
+    query: &HashBitShares,
+    masks: Vec<Fp61>,
+) -> Vec<Fp61> {
     let prepared = PreparedQuery::new(query);
-    Ok(candidates
+    candidates
         .iter()
         .zip(masks)
         .map(|(stored, mut z)| {
@@ -255,7 +320,7 @@ pub fn masked_distance_shares(
             z.zeroize();
             v
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -263,6 +328,35 @@ mod tests {
     use super::*;
     use phr_sis::fp61::lagrange_at_zero;
     use rand::SeedableRng;
+
+    #[test]
+    fn each_mask_is_handed_out_once() {
+        let values: Vec<Fp61> = (1..=6).map(Fp61::from_u64).collect();
+        let mut pool = MaskPool::from_deals(&[&values]).unwrap();
+        assert_eq!((pool.len(), pool.capacity()), (6, 6));
+        assert_eq!(pool.take_at(2, 2).unwrap(), values[2..4]);
+        // Used, overlapping, or beyond the pool: refused, and nothing is taken.
+        for (first, n) in [(2, 1), (3, 2), (1, 2), (5, 2), (7, 0), (usize::MAX, 2)] {
+            assert!(
+                matches!(pool.take_at(first, n), Err(MpcError::MasksUsed { .. })),
+                "{first} + {n}"
+            );
+        }
+        assert_eq!(pool.len(), 4);
+        // `take` goes on after the last range handed out; the holes stay available.
+        assert_eq!(pool.take(2).unwrap(), values[4..6]);
+        assert!(matches!(
+            pool.take(1),
+            Err(MpcError::MasksExhausted {
+                needed: 1,
+                available: 0
+            })
+        ));
+        assert_eq!(pool.take_at(0, 2).unwrap(), values[0..2]);
+        assert!(pool.is_empty());
+        assert!(pool.take_at(0, 1).is_err());
+        assert_eq!(pool.take_at(6, 0).unwrap(), Vec::<Fp61>::new());
+    }
 
     #[test]
     fn summed_deals_are_zero_sharings() {

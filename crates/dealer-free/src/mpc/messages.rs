@@ -19,7 +19,7 @@ use phr_sis::fp61::Fp61;
 use phr_sis::token_index::Token;
 use phr_sis::{ImageId, NodeId};
 
-use super::masks::{MaskPool, masked_distance_shares};
+use super::masks::{MaskPool, mask_distance_shares};
 use super::{HASH_BITS, HashBitShares, MpcError};
 use crate::wire::{MAX_MESSAGE_LEN, MessageKind, Reader, WireError, Writer};
 
@@ -51,10 +51,13 @@ pub struct CandidateResponse {
 /// Querier → one server: the server's shares of the query bits and the candidates to rank.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DistanceRequest {
-    /// The query session.
+    /// The mask session: the dealing whose masks the server uses.
     pub session: SessionId,
     /// The server addressed (its shares are for this point only).
     pub server: NodeId,
+    /// The position in the session's pool of the first candidate's mask; the others take the
+    /// masks after it, in candidate order. Every server is sent the same.
+    pub first_mask: u32,
     /// The candidates, strictly ascending.
     pub candidates: Vec<ImageId>,
     /// The server's shares of the 64 query bits.
@@ -278,7 +281,7 @@ impl DistanceRequest {
     /// Encoded length for `count` candidates.
     #[must_use]
     pub const fn encoded_len(count: usize) -> usize {
-        2 + 32 + 1 + 4 + 8 * count + 8 * HASH_BITS
+        2 + 32 + 1 + 4 + 4 + 8 * count + 8 * HASH_BITS
     }
 
     /// The canonical encoding.
@@ -299,6 +302,7 @@ impl DistanceRequest {
         let mut w = Writer::with_capacity(MessageKind::DistanceRequest, len);
         w.bytes(&self.session);
         w.node(self.server);
+        w.u32(self.first_mask);
         w.u32(
             u32::try_from(self.candidates.len())
                 .map_err(|_| too_many("candidates", self.candidates.len()))?,
@@ -321,6 +325,7 @@ impl DistanceRequest {
         let mut r = Reader::new(bytes, MessageKind::DistanceRequest)?;
         let session = r.array::<32>("session")?;
         let server = r.node("server")?;
+        let first_mask = r.u32("first mask")?;
         let count = r.u32("candidate count")? as usize;
         bounded_count(count, 8, r.remaining(), "candidates")?;
         let mut candidates: Vec<ImageId> = Vec::with_capacity(count);
@@ -342,6 +347,7 @@ impl DistanceRequest {
         Ok(DistanceRequest {
             session,
             server,
+            first_mask,
             candidates,
             query: HashBitShares(shares),
         })
@@ -350,12 +356,13 @@ impl DistanceRequest {
 
 impl DistanceRequest {
     /// Server side: answers the request with this server's masked distance share of every
-    /// candidate, reading each candidate's stored bit shares through `stored` and consuming
-    /// one mask per candidate from `pool`.
+    /// candidate, reading each candidate's stored bit shares through `stored` and using the
+    /// masks `first_mask ..` of `pool`, one per candidate.
     ///
     /// # Errors
     /// [`MpcError::Params`] if the request is addressed to another server or names an image
-    /// this server does not hold (nothing is consumed then), [`MpcError::MasksExhausted`].
+    /// this server does not hold, [`MpcError::MasksUsed`] if a mask it names was used already
+    /// or lies beyond the pool (nothing is consumed then).
     pub fn respond(
         &self,
         server: NodeId,
@@ -378,10 +385,11 @@ impl DistanceRequest {
             })
             .collect::<Result<_, _>>()?;
         let refs: Vec<&HashBitShares> = shares.iter().collect();
+        let masks = pool.take_at(self.first_mask as usize, refs.len())?;
         Ok(DistanceResponse {
             session: self.session,
             server,
-            shares: masked_distance_shares(&refs, &self.query, pool)?,
+            shares: mask_distance_shares(&refs, &self.query, masks),
         })
     }
 }
@@ -466,6 +474,7 @@ mod tests {
             DistanceRequest {
                 session: [7; 32],
                 server: node(2),
+                first_mask: 3,
                 candidates: vec![ImageId(1), ImageId(9)],
                 query: HashBitShares(shares),
             }
@@ -516,6 +525,7 @@ mod tests {
         let unordered = DistanceRequest {
             session: [0; 32],
             server: node(1),
+            first_mask: 0,
             candidates: vec![ImageId(2), ImageId(2)],
             query: HashBitShares([Fp61::ZERO; HASH_BITS]),
         };

@@ -1,0 +1,484 @@
+//! The client's mask pools: the offline phase of the secure ranking, run ahead of the queries
+//! it serves.
+//!
+//! A dealing ([`ClusterClient::deal_masks`]) is three relayed rounds among one server set —
+//! every server deals checked zero-sharings (`MaskDeal`), checks what it received
+//! (`MaskCheck`), then judges every dealer on all the checks (`MaskJudge`) — after which each
+//! server holds a pool of masks for that set. A query then only names a range of the pool
+//! (the `first_mask` of its `DistanceRequest`), so the online path of a search is tokens,
+//! candidates and distance shares.
+//!
+//! What holds: the client hands every range out once ([`MaskReserve::reserve`] under one
+//! lock), and the servers enforce it on their side as well (a mask asked for twice is
+//! refused), so no two answers share a mask. A pool is used only while its servers keep it
+//! ([`MASK_POOL_TTL`], less a margin); a pool a server no longer has is forgotten and the
+//! query is answered from a fresh dealing. The pools hold no secret on the client: the masks
+//! stay on the servers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use phr_sis::NodeId;
+use rand::RngCore;
+
+use super::{ClientError, ClusterClient};
+use crate::proto;
+use crate::state::MASK_POOL_TTL;
+
+/// How long before the servers drop a pool the client stops using it.
+const POOL_MARGIN: Duration = Duration::from_secs(60);
+
+/// One judged dealing among a server set.
+#[derive(Debug, Clone)]
+struct Pool {
+    session: [u8; 32],
+    servers: Vec<NodeId>,
+    masks: u32,
+    next: u32,
+    dealt: Instant,
+    /// Queries holding a range of it whose distance step has not finished.
+    in_flight: u32,
+    /// No range will be taken from it again: released once no query holds a range of it.
+    abandoned: bool,
+}
+
+impl Pool {
+    fn new(session: [u8; 32], servers: &[NodeId], masks: u32) -> Pool {
+        Pool {
+            session,
+            servers: servers.to_vec(),
+            masks,
+            next: 0,
+            dealt: Instant::now(),
+            in_flight: 0,
+            abandoned: false,
+        }
+    }
+
+    fn usable(&self) -> bool {
+        self.dealt.elapsed() + POOL_MARGIN < MASK_POOL_TTL
+    }
+
+    fn left(&self) -> u32 {
+        self.masks - self.next
+    }
+}
+
+/// Masks reserved for one query: masks from `first` of the dealing `session`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MaskRange {
+    pub(crate) session: [u8; 32],
+    pub(crate) first: u32,
+}
+
+/// What a dealing produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealtMasks {
+    /// The servers that hold the pool.
+    pub servers: Vec<NodeId>,
+    /// Masks in it (one per candidate of the queries it serves).
+    pub masks: u32,
+    /// The dealers whose masks were accepted (the same at every server).
+    pub accepted: Vec<NodeId>,
+}
+
+/// A pool the servers should drop: `(session, servers)`.
+pub(crate) type Release = ([u8; 32], Vec<NodeId>);
+
+/// The client's pools, by server set.
+#[derive(Debug, Default)]
+pub(crate) struct MaskReserve {
+    pools: Mutex<Vec<Pool>>,
+    /// Server sets a pool is being dealt for in the background.
+    refilling: Mutex<BTreeSet<Vec<NodeId>>>,
+    /// Dealings this client completed.
+    dealings: AtomicU64,
+}
+
+/// Takes out of `pools` the abandoned pools no query holds a range of: those with masks
+/// left are returned for release (the servers drop used-up pools themselves).
+fn sweep(pools: &mut Vec<Pool>) -> Vec<Release> {
+    let mut released = Vec::new();
+    pools.retain(|p| {
+        if p.in_flight > 0 || !(p.abandoned || p.left() == 0) {
+            return true;
+        }
+        if p.left() > 0 {
+            released.push((p.session, p.servers.clone()));
+        }
+        false
+    });
+    released
+}
+
+impl MaskReserve {
+    /// `count` masks for `servers` from the oldest pool that has them, and the masks the
+    /// pools for `servers` have left; `None` if no pool has. Pools too old to use, or with
+    /// fewer masks left than this query needs, are abandoned; those no query holds a range
+    /// of are returned, for the servers to release.
+    pub(crate) fn reserve(
+        &self,
+        servers: &[NodeId],
+        count: u32,
+    ) -> (Option<(MaskRange, u32)>, Vec<Release>) {
+        let Ok(mut pools) = self.pools.lock() else {
+            return (None, Vec::new());
+        };
+        pools.sort_by_key(|p| p.dealt);
+        let mut range = None;
+        for p in pools
+            .iter_mut()
+            .filter(|p| p.servers == servers && !p.abandoned)
+        {
+            if !p.usable() || p.left() < count {
+                p.abandoned = true;
+                continue;
+            }
+            range = Some(MaskRange {
+                session: p.session,
+                first: p.next,
+            });
+            p.next += count;
+            p.in_flight += 1;
+            break;
+        }
+        let released = sweep(&mut pools);
+        let left = pools
+            .iter()
+            .filter(|p| p.servers == servers && !p.abandoned)
+            .map(Pool::left)
+            .sum();
+        (range.map(|r| (r, left)), released)
+    }
+
+    /// Adds a dealt pool; `first_use` reserves its first `first_use` masks for the query
+    /// that dealt it.
+    fn add(&self, mut pool: Pool, first_use: u32) {
+        self.dealings.fetch_add(1, Ordering::Relaxed);
+        pool.next = first_use;
+        pool.in_flight = u32::from(first_use > 0);
+        if let Ok(mut pools) = self.pools.lock() {
+            pools.push(pool);
+        }
+    }
+
+    /// The distance step of a query with masks of `range` finished; `failed` says whether
+    /// it failed (the pool is then abandoned: a server may no longer hold it). Returns the
+    /// pools to release.
+    pub(crate) fn finish(&self, range: &MaskRange, failed: bool) -> Vec<Release> {
+        let Ok(mut pools) = self.pools.lock() else {
+            return Vec::new();
+        };
+        if let Some(p) = pools.iter_mut().find(|p| p.session == range.session) {
+            p.in_flight = p.in_flight.saturating_sub(1);
+            p.abandoned |= failed;
+        }
+        sweep(&mut pools)
+    }
+
+    /// Whether a background dealing for `servers` may start (none runs).
+    fn start_refill(&self, servers: &[NodeId]) -> bool {
+        self.refilling
+            .lock()
+            .is_ok_and(|mut r| r.insert(servers.to_vec()))
+    }
+
+    fn end_refill(&self, servers: &[NodeId]) {
+        if let Ok(mut r) = self.refilling.lock() {
+            r.remove(servers);
+        }
+    }
+
+    /// Dealings completed.
+    pub(crate) fn dealings(&self) -> u64 {
+        self.dealings.load(Ordering::Relaxed)
+    }
+
+    /// Masks left for `servers` in pools still in use.
+    pub(crate) fn left(&self, servers: &[NodeId]) -> u32 {
+        self.pools.lock().map_or(0, |p| {
+            p.iter()
+                .filter(|p| p.servers == servers && p.usable() && !p.abandoned)
+                .map(Pool::left)
+                .sum()
+        })
+    }
+}
+
+impl ClusterClient {
+    /// Deals a pool of `masks` masks among `servers` (at least `2t − 1` nodes): the offline
+    /// phase of the secure ranking, relayed through this client, sealed and signed by the
+    /// nodes. Searches among the same servers then use the pool
+    /// ([`ClusterClient::with_mask_pool`] sets how many masks a search deals when none are
+    /// left).
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] or an unreachable node if any server does not take part;
+    /// [`ClientError::Protocol`] if the servers judge differently.
+    pub async fn deal_masks(
+        &self,
+        servers: &[NodeId],
+        masks: u32,
+    ) -> Result<DealtMasks, ClientError> {
+        let (pool, dealt) = self.deal_pool(servers, masks).await?;
+        self.masks.add(pool, 0);
+        Ok(dealt)
+    }
+
+    async fn deal_pool(
+        &self,
+        servers: &[NodeId],
+        count: u32,
+    ) -> Result<(Pool, DealtMasks), ClientError> {
+        let mut session = [0u8; 32];
+        rand::rng().fill_bytes(&mut session);
+        let server_bytes: Vec<u8> = servers.iter().map(|s| s.get()).collect();
+        let deals = self
+            .call_all(servers, move |_, mut c, m| {
+                let req = proto::MaskDealRequest {
+                    meta: Some(m),
+                    session: session.to_vec(),
+                    servers: server_bytes.clone(),
+                    count,
+                };
+                async move { c.mask_deal(req).await }
+            })
+            .await;
+        let mut commitments = Vec::new();
+        let mut sealed: BTreeMap<u32, Vec<proto::SealedDeal>> = BTreeMap::new();
+        for (_, r) in deals {
+            let reply = r?;
+            commitments.extend(reply.commitment);
+            for d in reply.deals {
+                sealed.entry(d.recipient).or_default().push(d);
+            }
+        }
+        let sealed = std::sync::Arc::new(sealed);
+        let commitments = std::sync::Arc::new(commitments);
+        let checks = self
+            .call_all(servers, move |node, mut c, m| {
+                let req = proto::MaskCheckRequest {
+                    meta: Some(m),
+                    session: session.to_vec(),
+                    commitments: commitments.as_ref().clone(),
+                    deals: sealed
+                        .get(&u32::from(node.get()))
+                        .cloned()
+                        .unwrap_or_default(),
+                };
+                async move { c.mask_check(req).await }
+            })
+            .await;
+        let mut all_checks = Vec::new();
+        for (_, r) in checks {
+            all_checks.extend(r?.checks);
+        }
+        let all_checks = std::sync::Arc::new(all_checks);
+        let judged = self
+            .call_all(servers, move |_, mut c, m| {
+                let req = proto::MaskJudgeRequest {
+                    meta: Some(m),
+                    session: session.to_vec(),
+                    checks: all_checks.as_ref().clone(),
+                };
+                async move { c.mask_judge(req).await }
+            })
+            .await;
+        let mut verdicts = BTreeSet::new();
+        for (node, r) in judged {
+            let reply = r?;
+            if reply.masks != count {
+                return Err(ClientError::Protocol(format!(
+                    "node {node} judged a pool of {} masks, {count} were dealt",
+                    reply.masks
+                )));
+            }
+            verdicts.insert(reply.accepted);
+        }
+        let accepted = match verdicts.into_iter().collect::<Vec<_>>().as_slice() {
+            [one] => one
+                .iter()
+                .map(|id| NodeId::new(*id))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ClientError::Protocol(format!("a judged dealer: {e}")))?,
+            _ => {
+                return Err(ClientError::Protocol(
+                    "the servers accepted different dealers".into(),
+                ));
+            }
+        };
+        Ok((
+            Pool::new(session, servers, count),
+            DealtMasks {
+                servers: servers.to_vec(),
+                masks: count,
+                accepted,
+            },
+        ))
+    }
+
+    /// `count` masks for one query among `servers`: from a pool if one has them (then a
+    /// background dealing tops the pools up when they run low), else from a dealing of
+    /// `max(count, pool size)` masks made now. The flag says whether the range is fresh.
+    /// The caller reports the end of the query's distance step with
+    /// [`ClusterClient::masks_used`].
+    pub(crate) async fn reserve_masks(
+        &self,
+        servers: &[NodeId],
+        count: u32,
+    ) -> Result<(MaskRange, bool), ClientError> {
+        let (reserved, released) = self.masks.reserve(servers, count);
+        self.release(released);
+        if let Some((range, left)) = reserved {
+            if self.mask_pool > 0 && left < self.mask_pool / 2 {
+                self.refill(servers);
+            }
+            return Ok((range, false));
+        }
+        let (pool, _) = self.deal_pool(servers, count.max(self.mask_pool)).await?;
+        let range = MaskRange {
+            session: pool.session,
+            first: 0,
+        };
+        self.masks.add(pool, count);
+        Ok((range, true))
+    }
+
+    /// The distance step with masks of `range` is over (`failed`: without an answer).
+    pub(crate) fn masks_used(&self, range: &MaskRange, failed: bool) {
+        let released = self.masks.finish(range, failed);
+        self.release(released);
+    }
+
+    /// Asks the servers, in the background, to drop pools this client will not use again.
+    fn release(&self, pools: Vec<Release>) {
+        if pools.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let this = self.clone();
+        runtime.spawn(async move {
+            for (session, servers) in pools {
+                // Best effort: a server that misses it drops the pool when it expires.
+                let _ = this
+                    .call_all(&servers, move |_, mut c, m| {
+                        let req = proto::MaskReleaseRequest {
+                            meta: Some(m),
+                            session: session.to_vec(),
+                        };
+                        async move { c.mask_release(req).await }
+                    })
+                    .await;
+            }
+        });
+    }
+
+    /// Deals a pool for `servers` in the background, unless one is being dealt already.
+    fn refill(&self, servers: &[NodeId]) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !self.masks.start_refill(servers) {
+            return;
+        }
+        let this = self.clone();
+        let servers = servers.to_vec();
+        runtime.spawn(async move {
+            // A failed refill is not an error of any search: the next search that finds no
+            // masks deals them itself.
+            if let Ok((pool, _)) = this.deal_pool(&servers, this.mask_pool).await {
+                this.masks.add(pool, 0);
+            }
+            this.masks.end_refill(&servers);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn servers() -> Vec<NodeId> {
+        NodeId::first(3).collect()
+    }
+
+    fn pool(session: u8, masks: u32) -> Pool {
+        Pool::new([session; 32], &servers(), masks)
+    }
+
+    fn reserve(r: &MaskReserve, count: u32) -> Option<(MaskRange, u32)> {
+        r.reserve(&servers(), count).0
+    }
+
+    #[test]
+    fn ranges_are_handed_out_once_and_in_order() {
+        let r = MaskReserve::default();
+        assert!(reserve(&r, 1).is_none());
+        r.add(pool(1, 10), 0);
+        let (a, left) = reserve(&r, 4).unwrap();
+        assert_eq!((a.first, left), (0, 6));
+        let (b, left) = reserve(&r, 6).unwrap();
+        assert_eq!((b.first, left), (4, 0));
+        assert_eq!(a.session, b.session);
+        assert!(reserve(&r, 1).is_none());
+        // Another server set has no masks.
+        let other: Vec<NodeId> = NodeId::first(4).skip(1).collect();
+        r.add(pool(2, 5), 0);
+        assert!(r.reserve(&other, 1).0.is_none());
+        assert_eq!(r.left(&servers()), 5);
+        // A failed query abandons its pool.
+        let (c, _) = reserve(&r, 1).unwrap();
+        assert_eq!(c.session, [2; 32]);
+        assert_eq!(r.finish(&c, true), vec![([2; 32], servers())]);
+        assert_eq!(r.left(&servers()), 0);
+    }
+
+    #[test]
+    fn a_pool_too_short_for_a_query_is_released_once_no_query_holds_it() {
+        let r = MaskReserve::default();
+        r.add(pool(1, 5), 0);
+        r.add(pool(2, 5), 0);
+        let (a, _) = reserve(&r, 3).unwrap();
+        assert_eq!(a.session, [1; 32]);
+        // Pool 1 has 2 left, too few: it is abandoned, but `a` still uses it.
+        let (reserved, released) = r.reserve(&servers(), 3);
+        let (b, left) = reserved.unwrap();
+        assert_eq!((b.session, b.first, left), ([2; 32], 0, 2));
+        assert!(released.is_empty());
+        assert_eq!(r.finish(&a, false), vec![([1; 32], servers())]);
+        // A used-up pool is not released (the servers drop it themselves).
+        let (reserved, _) = r.reserve(&servers(), 2);
+        let (c, _) = reserved.unwrap();
+        assert_eq!((c.session, c.first), ([2; 32], 3));
+        assert!(r.finish(&b, false).is_empty());
+        assert!(r.finish(&c, false).is_empty());
+        assert!(reserve(&r, 1).is_none());
+    }
+
+    #[test]
+    fn concurrent_reservations_never_overlap() {
+        let r = std::sync::Arc::new(MaskReserve::default());
+        r.add(pool(1, 1000), 0);
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let r = std::sync::Arc::clone(&r);
+                std::thread::spawn(move || {
+                    (0..25)
+                        .filter_map(|_| reserve(&r, 5).map(|(m, _)| m.first))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut firsts: Vec<u32> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        firsts.sort_unstable();
+        let expected: Vec<u32> = (0..200).map(|i| i * 5).collect();
+        assert_eq!(firsts, expected);
+    }
+}
