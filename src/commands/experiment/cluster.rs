@@ -8,8 +8,10 @@
 //!   the same images one at a time (batch 1, payloads padded as the client pads them) under
 //!   each network model, divided by the number of images.
 //! * **Stage-2**, per query: a secure search by the image's pHash, then `get` of the top hit
-//!   (every share verified, the file reconstructed), timed together and apart. The simulated
-//!   value beside it is the simulator's Stage-2 (one query and the retrieval of its top hit).
+//!   (every share verified, the file reconstructed), timed together and apart. Each search
+//!   deals its own masks (no pool dealt ahead), as the simulator's Stage-2 does. The
+//!   simulated value beside it is the simulator's Stage-2 (one query and the retrieval of
+//!   its top hit).
 //!
 //! The cluster client does not count bytes on the wire, so the measured rows are latencies only;
 //! the simulated rows also carry the bytes the simulator recorded. Ingest never deduplicates:
