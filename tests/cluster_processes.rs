@@ -661,6 +661,17 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
                 matches!(e.code(), Code::InvalidArgument | Code::FailedPrecondition),
                 "{e:?}"
             );
+            if payload.len() != 32 {
+                let e = node
+                    .mask_release(proto::MaskReleaseRequest {
+                        meta: meta(21),
+                        session: payload.clone(),
+                    })
+                    .await
+                    .err()
+                    .ok_or("a bad release answered")?;
+                assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+            }
             let e = node
                 .dkg_round(proto::DkgRoundRequest {
                     meta: meta(9),
