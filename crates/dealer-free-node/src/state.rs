@@ -1272,25 +1272,35 @@ impl NodeState {
         self.fresh(req.meta.as_ref())?;
         let key = self.cluster_key()?;
         let session = array32(&req.session, "session")?;
-        let mut sessions = self.mask_sessions()?;
-        let state = Self::own_session(&mut sessions, &session, caller)?;
-        let MaskPhase::Dealt(dealt) = &state.phase else {
-            return Err(NodeError::Conflict(
-                "this mask session was checked already".into(),
-            ));
+        // The session is read here and written back at the end: the work between (opening and
+        // verifying the deals) runs without the lock, so other sessions go on meanwhile.
+        let (servers, count, own_commitments, own_deals) = {
+            let mut sessions = self.mask_sessions()?;
+            let state = Self::own_session(&mut sessions, &session, caller)?;
+            let MaskPhase::Dealt(dealt) = &state.phase else {
+                return Err(NodeError::Conflict(
+                    "this mask session was checked already".into(),
+                ));
+            };
+            (
+                state.servers.clone(),
+                state.count,
+                dealt.commitments.clone(),
+                dealt.deals.clone(),
+            )
         };
-        if req.commitments.len() > state.servers.len() || req.deals.len() > state.servers.len() {
+        if req.commitments.len() > servers.len() || req.deals.len() > servers.len() {
             return Err(invalid(format!(
                 "{} commitments and {} deals for {} servers",
                 req.commitments.len(),
                 req.deals.len(),
-                state.servers.len()
+                servers.len()
             )));
         }
-        let mut commitments = dealt.commitments.clone();
+        let mut commitments = own_commitments;
         for c in &req.commitments {
             let dealer = node_id(c.dealer, "dealer")?;
-            if !state.servers.contains(&dealer) {
+            if !servers.contains(&dealer) {
                 return Err(invalid(format!(
                     "dealer {dealer} is not a server of this ranking"
                 )));
@@ -1309,8 +1319,8 @@ impl NodeState {
                 .map_err(|e| invalid(format!("dealer {dealer}'s commitment: {e}")))?;
             if commitment.session() != session
                 || commitment.dealer() != dealer
-                || commitment.servers() != state.servers.as_slice()
-                || commitment.count() != state.count
+                || commitment.servers() != servers.as_slice()
+                || commitment.count() != count
             {
                 return Err(invalid(format!(
                     "dealer {dealer}'s commitment is for another session, dealer, servers or count"
@@ -1325,7 +1335,7 @@ impl NodeState {
             commitments.insert(dealer, commitment);
         }
         let secrets = self.read_secrets()?;
-        let mut deals = dealt.deals.clone();
+        let mut deals = own_deals;
         for d in &req.deals {
             let dealer = node_id(d.dealer, "dealer")?;
             if d.recipient != u32::from(self.id.get()) || dealer == self.id {
@@ -1378,6 +1388,13 @@ impl NodeState {
             }
         }
         drop(secrets);
+        let mut sessions = self.mask_sessions()?;
+        let state = Self::own_session(&mut sessions, &session, caller)?;
+        if !matches!(state.phase, MaskPhase::Dealt(_)) {
+            return Err(NodeError::Conflict(
+                "this mask session was checked by another request".into(),
+            ));
+        }
         state.phase = MaskPhase::Checked(Dealing { commitments, deals });
         Ok(proto::MaskCheckReply { checks })
     }
