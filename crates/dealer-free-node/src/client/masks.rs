@@ -11,9 +11,10 @@
 //! What holds: the client hands every range out once ([`MaskReserve::reserve`] under one
 //! lock), and the servers enforce it on their side as well (a mask asked for twice is
 //! refused), so no two answers share a mask. A pool is used only while its servers keep it
-//! ([`MASK_POOL_TTL`], less a margin); a pool a server no longer has is forgotten and the
-//! query is answered from a fresh dealing. The pools hold no secret on the client: the masks
-//! stay on the servers.
+//! ([`MASK_POOL_TTL`], less a margin); a pool a server no longer has is abandoned and the
+//! query is answered from a fresh dealing. Abandoned pools, and dealings that fail part-way,
+//! are released on the servers (`MaskRelease`) so they take no room there. The pools hold no
+//! secret on the client: the masks stay on the servers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -227,6 +228,8 @@ impl ClusterClient {
         Ok(dealt)
     }
 
+    /// One dealing of `count` masks among `servers`. A dealing that fails part-way is
+    /// released on the servers (in the background), so its session takes no room there.
     async fn deal_pool(
         &self,
         servers: &[NodeId],
@@ -234,6 +237,20 @@ impl ClusterClient {
     ) -> Result<(Pool, DealtMasks), ClientError> {
         let mut session = [0u8; 32];
         rand::rng().fill_bytes(&mut session);
+        let dealt = self.deal_rounds(session, servers, count).await;
+        if dealt.is_err() {
+            self.release(vec![(session, servers.to_vec())]);
+        }
+        dealt
+    }
+
+    /// The three rounds of a dealing: deal, check, judge.
+    async fn deal_rounds(
+        &self,
+        session: [u8; 32],
+        servers: &[NodeId],
+        count: u32,
+    ) -> Result<(Pool, DealtMasks), ClientError> {
         let server_bytes: Vec<u8> = servers.iter().map(|s| s.get()).collect();
         let deals = self
             .call_all(servers, move |_, mut c, m| {
