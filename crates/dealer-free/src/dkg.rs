@@ -66,8 +66,10 @@ pub mod complain;
 pub mod confirm;
 pub mod deal;
 pub mod faults;
+pub(crate) mod inbox;
 pub mod justify;
 pub mod local;
+pub mod sealed;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -277,15 +279,23 @@ pub struct Outgoing {
 pub enum Disqualification {
     /// It signed two different commitments in this session.
     Equivocation,
-    /// A node complained and the dealer revealed no share for it.
+    /// A node said it got no deal and the dealer did not deliver a validly signed one for it
+    /// in its justification.
     MissingJustification {
         /// The node that complained.
         accuser: NodeId,
     },
-    /// The share the dealer revealed for a complaint does not match its commitment.
-    InvalidJustification {
+    /// A node proved that the share the dealer signed for it does not open or does not
+    /// match the commitment ([`sealed::ShareEvidence`]).
+    InvalidShare {
         /// The node that complained.
         accuser: NodeId,
+    },
+    /// `t` or more nodes complained about it (GJKR's bound): more than the `t − 1` faulty
+    /// nodes the protocol tolerates could make against an honest dealer.
+    TooManyComplaints {
+        /// How many nodes complained.
+        count: usize,
     },
     /// No valid commitment from the dealer reached this node, not even in a justification.
     NoCommitment,
@@ -296,13 +306,19 @@ impl fmt::Display for Disqualification {
         match self {
             Disqualification::Equivocation => f.write_str("signed two different commitments"),
             Disqualification::MissingJustification { accuser } => {
-                write!(f, "did not answer node {accuser}'s complaint")
-            }
-            Disqualification::InvalidJustification { accuser } => {
                 write!(
                     f,
-                    "revealed a share for node {accuser} that fails its commitment"
+                    "delivered no deal to node {accuser}, even when it complained"
                 )
+            }
+            Disqualification::InvalidShare { accuser } => {
+                write!(
+                    f,
+                    "sealed a bad share for node {accuser} (proved by its evidence)"
+                )
+            }
+            Disqualification::TooManyComplaints { count } => {
+                write!(f, "drew complaints from {count} nodes, at least t")
             }
             Disqualification::NoCommitment => f.write_str("sent no valid commitment"),
         }
@@ -365,6 +381,16 @@ pub enum DkgError {
         /// The sender.
         from: NodeId,
     },
+    /// A message whose signature does not verify under its claimed sender's key: forged by
+    /// whoever relayed or injected it. It was dropped; a valid message from the sender, if
+    /// any, is kept.
+    #[error("a message of {round} claiming to be from node {from} is not signed by it")]
+    Forged {
+        /// The claimed sender (not to blame: anybody can claim it).
+        from: NodeId,
+        /// The round.
+        round: Round,
+    },
     /// A second, different message from the same sender in the same round.
     #[error("node {from} sent two different messages in {round}")]
     Duplicate {
@@ -404,6 +430,14 @@ pub enum DkgError {
         /// Nodes whose proof failed.
         invalid: BTreeSet<NodeId>,
     },
+    /// A qualified dealer's deal for this node never opened: it withheld the deal and its
+    /// justification delivered one that does not open or does not match its commitment. The
+    /// other nodes finish without this one; it gets its share by resharing.
+    #[error("dealer {dealer} delivered this node no share that opens, even in its justification")]
+    ShareWithheld {
+        /// The dealer.
+        dealer: NodeId,
+    },
     /// The session has already ended.
     #[error("the DKG session has ended")]
     Finished,
@@ -437,6 +471,7 @@ impl DkgError {
             | DkgError::UnexpectedMessage { from, .. }
             | DkgError::Duplicate { from, .. } => BTreeSet::from([*from]),
             DkgError::SenderMismatch { transport, .. } => BTreeSet::from([*transport]),
+            DkgError::ShareWithheld { dealer } => BTreeSet::from([*dealer]),
             DkgError::TooManyDisqualified { disqualified, .. } => {
                 disqualified.keys().copied().collect()
             }
@@ -444,7 +479,9 @@ impl DkgError {
             DkgError::NotEnoughConfirmations {
                 silent, invalid, ..
             } => silent.union(invalid).copied().collect(),
-            DkgError::InvalidParams(_) | DkgError::Finished => BTreeSet::new(),
+            DkgError::InvalidParams(_) | DkgError::Finished | DkgError::Forged { .. } => {
+                BTreeSet::new()
+            }
         }
     }
 }
@@ -646,8 +683,12 @@ pub(crate) fn body_of(bytes: &[u8]) -> &[u8] {
 #[derive(Debug, Clone)]
 pub(crate) struct HeldDeal {
     pub(crate) commitment: PedersenCommitment,
+    /// The dealer's ephemeral key `E_i`.
+    pub(crate) ephemeral: RistrettoPoint,
+    /// `D_i`, over the commitment and `E_i`.
     pub(crate) digest: [u8; 32],
-    pub(crate) signature: Signature,
+    /// The ciphertext and the dealer's signature over it (none for this node's own deal).
+    pub(crate) sealed: Option<([u8; deal::ENCRYPTED_SHARE_LEN], Signature)>,
     /// The share, if it decrypted and matched the commitment.
     pub(crate) share: Option<PedersenShare>,
 }
@@ -660,15 +701,15 @@ pub(crate) struct Core {
     pub(crate) params: DkgParams,
     pub(crate) keys: NodeKeys,
     pub(crate) misbehaviour: Misbehaviour,
-    /// This node's own polynomials, kept until shares are revealed in round 3.
+    /// This node's own polynomials, kept until its key share is computed.
     pub(crate) polynomial: Option<PedersenDealer>,
+    /// What this node sealed and signed for each recipient (for redelivery in round 3).
+    pub(crate) sent: BTreeMap<NodeId, ([u8; deal::ENCRYPTED_SHARE_LEN], Signature)>,
     /// Deals this node holds, by dealer (its own included).
     pub(crate) deals: BTreeMap<NodeId, HeldDeal>,
     pub(crate) rejected: Vec<Rejected>,
-    /// Raw messages of the current round, by sender.
-    pub(crate) inbox: BTreeMap<NodeId, (Vec<u8>, DkgMessage)>,
-    /// Messages of the next round that arrived early.
-    pub(crate) early: BTreeMap<NodeId, (Vec<u8>, DkgMessage)>,
+    /// Messages of the current and the next round.
+    pub(crate) inbox: inbox::Inbox<DkgMessage>,
 }
 
 impl Core {
@@ -697,60 +738,42 @@ impl Core {
         });
     }
 
-    /// Takes this round's messages and moves early ones into the inbox.
-    pub(crate) fn take_inbox(&mut self) -> BTreeMap<NodeId, (Vec<u8>, DkgMessage)> {
-        let inbox = std::mem::take(&mut self.inbox);
-        self.inbox = std::mem::take(&mut self.early);
-        inbox
-    }
-
-    /// Verifies the signatures of broadcast messages in one batch; drops and records the
-    /// failures.
-    pub(crate) fn verify_broadcasts<R: CryptoRng + ?Sized>(
+    /// Ends a round of broadcasts: the messages whose signatures hold, by sender; the
+    /// others are recorded as rejected.
+    pub(crate) fn verified_round<R: CryptoRng + ?Sized>(
         &mut self,
         round: Round,
-        inbox: BTreeMap<NodeId, (Vec<u8>, DkgMessage)>,
+        rng: &mut R,
+    ) -> BTreeMap<NodeId, DkgMessage> {
+        self.verified_round_bytes(round, rng)
+            .into_iter()
+            .map(|(from, (_, m))| (from, m))
+            .collect()
+    }
+
+    /// [`Core::verified_round`] with each message's bytes.
+    pub(crate) fn verified_round_bytes<R: CryptoRng + ?Sized>(
+        &mut self,
+        round: Round,
         rng: &mut R,
     ) -> BTreeMap<NodeId, Received> {
-        let session = self.params.session;
-        let entries: Vec<(NodeId, Vec<u8>, Option<Signature>, Received)> = inbox
-            .into_iter()
-            .map(|(from, (bytes, msg))| {
-                let sig = message_signature(&msg);
-                (
-                    from,
-                    signed_bytes(&session, body_of(&bytes)),
-                    sig,
-                    (bytes, msg),
-                )
-            })
-            .collect();
-        let checks: Vec<_> = entries
-            .iter()
-            .map(|(from, msg, sig, _)| {
-                let key = self.params.participants.get(from).map(|k| &k.signing);
-                (key, msg.as_slice(), sig.as_ref())
-            })
-            .collect();
-        let failing = crate::identity::failing_signatures(&checks, rng);
-        let mut out = BTreeMap::new();
-        for (i, (from, _, _, msg)) in entries.into_iter().enumerate() {
-            if failing.contains(&i) {
-                self.reject(from, round, "signature does not verify");
-            } else {
-                out.insert(from, msg);
-            }
+        let participants = &self.params.participants;
+        let (out, forged) = self
+            .inbox
+            .take_round(|id| participants.get(&id).map(|k| &k.signing), rng);
+        for from in forged {
+            self.reject(from, round, "signature does not verify");
         }
         out
     }
 }
 
-fn message_signature(msg: &DkgMessage) -> Option<Signature> {
+fn message_signature(msg: &DkgMessage) -> Signature {
     match msg {
-        DkgMessage::Deal(_) => None,
-        DkgMessage::Complaint(m) => Some(m.signature),
-        DkgMessage::Justification(m) => Some(m.signature),
-        DkgMessage::Confirmation(m) => Some(m.signature),
+        DkgMessage::Deal(m) => m.signature,
+        DkgMessage::Complaint(m) => m.signature,
+        DkgMessage::Justification(m) => m.signature,
+        DkgMessage::Confirmation(m) => m.signature,
     }
 }
 
@@ -818,10 +841,10 @@ impl DkgSession {
             keys,
             misbehaviour,
             polynomial: None,
+            sent: BTreeMap::new(),
             deals: BTreeMap::new(),
             rejected: Vec::new(),
-            inbox: BTreeMap::new(),
-            early: BTreeMap::new(),
+            inbox: inbox::Inbox::default(),
         });
         let out = deal::start(&mut core, rng);
         Ok((
@@ -859,19 +882,20 @@ impl DkgSession {
 
     /// Accepts one message that the transport says came from `from`. Messages of the next
     /// round are kept until it starts. Signatures are checked in one batch when the round
-    /// ends.
+    /// ends — and at once when a second, different message from the same sender arrives, so
+    /// that a forged message never displaces a valid one ([`inbox`]).
     ///
     /// # Errors
     /// The message is rejected (and the session goes on) with [`DkgError::Malformed`],
     /// [`DkgError::UnknownSender`], [`DkgError::SenderMismatch`],
-    /// [`DkgError::WrongRecipient`], [`DkgError::UnexpectedMessage`] or
-    /// [`DkgError::Duplicate`]; [`DkgError::Finished`] after the last round.
+    /// [`DkgError::WrongRecipient`], [`DkgError::UnexpectedMessage`], [`DkgError::Forged`]
+    /// or [`DkgError::Duplicate`]; [`DkgError::Finished`] after the last round.
     pub fn handle_message(&mut self, from: NodeId, bytes: &[u8]) -> Result<(), DkgError> {
         let current = self.round();
         if current == Round::Done {
             return Err(DkgError::Finished);
         }
-        self.core.params.keys_of(from)?;
+        let key = self.core.params.keys_of(from)?.signing;
         let msg = DkgMessage::from_bytes(bytes, self.core.params.threshold)
             .map_err(|error| DkgError::Malformed { from, error })?;
         if msg.sender() != from {
@@ -880,19 +904,28 @@ impl DkgSession {
                 claimed: msg.sender(),
             });
         }
-        if let DkgMessage::Deal(d) = &msg
-            && d.recipient != self.id()
-        {
-            return Err(DkgError::WrongRecipient {
-                from,
-                to: d.recipient,
-            });
-        }
+        let session = self.core.params.session;
+        let signed = match &msg {
+            DkgMessage::Deal(d) => {
+                if d.recipient != self.id() {
+                    return Err(DkgError::WrongRecipient {
+                        from,
+                        to: d.recipient,
+                    });
+                }
+                sealed::deal_signed_bytes(
+                    &d.digest_of(&session, bytes),
+                    d.recipient,
+                    &d.encrypted_share,
+                )
+            }
+            _ => signed_bytes(&session, body_of(bytes)),
+        };
         let round = msg.round();
-        let slot = if round == current {
-            &mut self.core.inbox
+        let early = if round == current {
+            false
         } else if Some(round) == next_round(current) {
-            &mut self.core.early
+            true
         } else {
             let got = peek_kind(bytes).unwrap_or(MessageKind::DkgDeal);
             return Err(DkgError::UnexpectedMessage {
@@ -901,13 +934,23 @@ impl DkgSession {
                 from,
             });
         };
-        match slot.get(&from) {
-            Some((old, _)) if old.as_slice() == bytes => Ok(()),
-            Some(_) => Err(DkgError::Duplicate { from, round }),
-            None => {
-                slot.insert(from, (bytes.to_vec(), msg));
+        let signature = message_signature(&msg);
+        let arrival = inbox::Arrival::new(bytes.to_vec(), msg, signed, signature);
+        match self.core.inbox.offer(early, from, arrival, &key) {
+            Ok(inbox::Kept::Held) => Ok(()),
+            Ok(inbox::Kept::ReplacedForgery) => {
+                self.core.reject(
+                    from,
+                    round,
+                    "a forged message held before this one was dropped",
+                );
                 Ok(())
             }
+            Err(inbox::Refusal::Forged) => {
+                self.core.reject(from, round, "signature does not verify");
+                Err(DkgError::Forged { from, round })
+            }
+            Err(inbox::Refusal::Second) => Err(DkgError::Duplicate { from, round }),
         }
     }
 

@@ -94,6 +94,14 @@ pub struct Signature {
 }
 
 impl Signature {
+    /// An all-zero signature that verifies under no key (a stand-in where none is needed).
+    pub(crate) fn placeholder() -> Signature {
+        Signature {
+            r: [0; 32],
+            s: Scalar::ZERO,
+        }
+    }
+
     /// `R ‖ s`.
     #[must_use]
     pub fn to_bytes(&self) -> [u8; SIGNATURE_LEN] {
@@ -463,6 +471,24 @@ impl NodeKeys {
     /// Signs `msg`.
     pub fn sign<R: CryptoRng + ?Sized>(&self, msg: &[u8], rng: &mut R) -> Signature {
         self.signing.sign(msg, rng)
+    }
+
+    /// `encryption · point`: the Diffie–Hellman point with a dealer's ephemeral key
+    /// ([`crate::dkg::sealed`]).
+    pub(crate) fn exchange(&self, point: &RistrettoPoint) -> RistrettoPoint {
+        self.encryption * point
+    }
+
+    /// A Chaum–Pedersen proof that `shared = encryption · base` for this node's encryption key
+    /// (`encryption · G` is its public key), bound to `context`.
+    pub(crate) fn prove_exchange<R: CryptoRng + ?Sized>(
+        &self,
+        base: &RistrettoPoint,
+        shared: &RistrettoPoint,
+        context: &[u8],
+        rng: &mut R,
+    ) -> crate::dkg::sealed::ExchangeProof {
+        crate::dkg::sealed::ExchangeProof::prove(&self.encryption, base, shared, context, rng)
     }
 
     /// `encryption · peer_key`, compressed; computed once per peer (kept by node id, and

@@ -46,12 +46,17 @@ use phr_sis::{NodeId, Threshold};
 use rand::CryptoRng;
 use sha2::{Digest, Sha512};
 
-use crate::dkg::complain::{Complaint, ComplaintReason, echo_hash};
-use crate::dkg::deal::{commitment_digest, commitment_signed_bytes};
+use crate::dkg::complain::{
+    Complaint, ComplaintReason, echo_hash, read_complaints, write_complaints,
+};
+use crate::dkg::deal::{commitment_digest, committed_bytes};
+use crate::dkg::inbox::{Arrival, Inbox, Kept, Refusal};
+use crate::dkg::justify::{JustificationBody, Redelivery, SignedDeal, missing_somewhere};
+use crate::dkg::sealed::{EphemeralKey, SealContext, ShareEvidence, Verdict, deal_signed_bytes};
 use crate::dkg::{
     Disqualification, KeyShare, Recipient, Rejected, SessionId, body_of, signed_bytes,
 };
-use crate::identity::{NodeKeys, NodePublicKeys, SEAL_OVERHEAD, Signature};
+use crate::identity::{NodeKeys, NodePublicKeys, Signature};
 use crate::vss::{FeldmanCommitment, FeldmanDealer, lagrange_at_zero, verify_share};
 use crate::wire::{MessageKind, Reader, WireError, Writer, peek_kind};
 
@@ -59,7 +64,7 @@ const SESSION_DOMAIN: &[u8] = b"dealer-free-sis/v1/reshare-session";
 const SHARE_LABEL: &[u8] = b"reshare-share";
 const TRANSCRIPT_DOMAIN: &[u8] = b"dealer-free-sis/v1/reshare-transcript";
 /// Bytes of an encrypted `g_i(j)`.
-pub const ENCRYPTED_SHARE_LEN: usize = 32 + SEAL_OVERHEAD;
+pub const ENCRYPTED_SHARE_LEN: usize = crate::dkg::sealed::sealed_len(32);
 
 /// What the old committee publishes: its threshold, the group key and every verification
 /// share (from [`crate::dkg::DkgOutput`]).
@@ -113,6 +118,19 @@ pub enum ReshareError {
         /// The receivers that differ.
         nodes: BTreeSet<NodeId>,
     },
+    /// A message whose signature does not verify under its claimed sender's key (forged by
+    /// whoever relayed it); dropped, and a valid message from the sender is kept.
+    #[error("a message claiming to be from node {from} is not signed by it")]
+    Forged {
+        /// The claimed sender (not to blame).
+        from: NodeId,
+    },
+    /// A dealer's deal never opened for this receiver, even when redelivered.
+    #[error("dealer {dealer} delivered this node no share that opens, even in its justification")]
+    ShareWithheld {
+        /// The dealer.
+        dealer: NodeId,
+    },
     /// The session has ended.
     #[error("the resharing session has ended")]
     Finished,
@@ -130,7 +148,10 @@ impl ReshareError {
                 disqualified.keys().copied().collect()
             }
             ReshareError::TranscriptMismatch { nodes } => nodes.clone(),
-            ReshareError::InvalidParams(_) | ReshareError::Finished => BTreeSet::new(),
+            ReshareError::ShareWithheld { dealer } => BTreeSet::from([*dealer]),
+            ReshareError::InvalidParams(_)
+            | ReshareError::Finished
+            | ReshareError::Forged { .. } => BTreeSet::new(),
         }
     }
 }
@@ -303,134 +324,84 @@ pub struct ReshareOutput {
     pub rejected: Vec<Rejected>,
 }
 
-/// Round-1 message: `version ‖ kind ‖ dealer ‖ recipient ‖ commitment (32·t_new) ‖
-/// signature ‖ encrypted share (32 + 16)`.
+/// A dealer's deal for this receiver, as held.
+#[derive(Debug, Clone)]
+struct HeldDeal {
+    commitment: FeldmanCommitment,
+    ephemeral: RistrettoPoint,
+    digest: [u8; 32],
+    sealed: ([u8; ENCRYPTED_SHARE_LEN], Signature),
+    share: Option<Scalar>,
+}
+
+/// Round-1 message: `version ‖ kind ‖ dealer ‖ recipient ‖ commitment (32·t_new) ‖ E (32) ‖
+/// encrypted share (32 + 16) ‖ signature`, the signature over the commitment digest (which
+/// covers the commitment and `E`), the recipient and the ciphertext.
 #[derive(Debug, Clone)]
 struct ReshareDeal {
     recipient: NodeId,
     commitment: FeldmanCommitment,
-    commitment_bytes: Vec<u8>,
-    signature: Signature,
+    committed: Vec<u8>,
+    ephemeral: RistrettoPoint,
     encrypted_share: [u8; ENCRYPTED_SHARE_LEN],
+    signature: Signature,
 }
 
-/// Round-2: `version ‖ kind ‖ sender ‖ echo ‖ count ‖ (accused ‖ reason)* ‖ signature`.
+/// Round-2: `version ‖ kind ‖ sender ‖ echo ‖ complaints (as the DKG's, with evidence) ‖
+/// signature`.
 #[derive(Debug, Clone)]
 struct ReshareComplaints {
     echo: [u8; 32],
     complaints: Vec<Complaint>,
 }
 
-/// Round-3: `version ‖ kind ‖ sender ‖ has_commitment ‖ [commitment ‖ signature] ‖ count ‖
-/// (accuser ‖ share)* ‖ count ‖ (dealer ‖ digest ‖ signature)* ‖ signature`.
-#[derive(Debug, Clone)]
-struct ReshareJustification {
-    commitment: Option<(FeldmanCommitment, Vec<u8>, Signature)>,
-    revealed: Vec<(NodeId, Scalar)>,
-    evidence: Vec<(NodeId, [u8; 32], Signature)>,
-}
-
 #[derive(Debug, Clone)]
 enum Body {
     Deal(ReshareDeal),
     Complaints(ReshareComplaints),
-    Justification(ReshareJustification),
+    Justification(JustificationBody<FeldmanCommitment>),
     Confirmation([u8; 32]),
 }
 
-fn read_feldman(
-    r: &mut Reader<'_>,
-    t: Threshold,
-) -> Result<(FeldmanCommitment, Vec<u8>), WireError> {
-    let bytes = r.slice("commitment", 32 * usize::from(t.t()))?;
-    let c = FeldmanCommitment::from_bytes(bytes, t).map_err(|e| WireError::InvalidField {
+fn parse_feldman(bytes: &[u8], t: Threshold) -> Result<FeldmanCommitment, WireError> {
+    FeldmanCommitment::from_bytes(bytes, t).map_err(|e| WireError::InvalidField {
         field: "commitment",
         reason: e.to_string(),
-    })?;
-    Ok((c, bytes.to_vec()))
+    })
 }
 
-fn decode(bytes: &[u8], t: Threshold) -> Result<(NodeId, Body), WireError> {
+fn decode(bytes: &[u8], t: Threshold) -> Result<(NodeId, Body, Signature), WireError> {
     let kind = peek_kind(bytes)?;
     let mut r = Reader::new(bytes, kind)?;
     let sender = r.node("sender")?;
+    let commitment_len = 32 * usize::from(t.t());
     let body = match kind {
         MessageKind::ReshareDeal => {
             let recipient = r.node("recipient")?;
-            let (commitment, commitment_bytes) = read_feldman(&mut r, t)?;
+            let cbytes = r.slice("commitment", commitment_len)?;
+            let commitment = parse_feldman(cbytes, t)?;
+            let ephemeral = r.point("ephemeral key")?;
             Body::Deal(ReshareDeal {
                 recipient,
                 commitment,
-                commitment_bytes,
-                signature: Signature::read(&mut r)?,
+                committed: committed_bytes(cbytes, &ephemeral),
+                ephemeral,
                 encrypted_share: r.array("encrypted share")?,
+                signature: Signature::placeholder(),
             })
         }
         MessageKind::ReshareComplaint => {
             let echo = r.array::<32>("echo")?;
-            let mut complaints: Vec<Complaint> = Vec::new();
-            for _ in 0..r.u16("complaint count")? {
-                let accused = r.node("accused")?;
-                let reason = match r.u8("complaint reason")? {
-                    1 => ComplaintReason::MissingDeal,
-                    2 => ComplaintReason::InvalidShare,
-                    other => {
-                        return Err(WireError::InvalidField {
-                            field: "complaint reason",
-                            reason: format!("unknown reason {other}"),
-                        });
-                    }
-                };
-                if complaints.last().is_some_and(|c| c.accused >= accused) {
-                    return Err(unsorted("complaints"));
-                }
-                complaints.push(Complaint { accused, reason });
-            }
-            Signature::read(&mut r)?;
+            let complaints = read_complaints(&mut r, sender, ENCRYPTED_SHARE_LEN)?;
             Body::Complaints(ReshareComplaints { echo, complaints })
         }
-        MessageKind::ReshareJustification => {
-            let commitment = match r.u8("commitment flag")? {
-                0 => None,
-                1 => {
-                    let (c, b) = read_feldman(&mut r, t)?;
-                    Some((c, b, Signature::read(&mut r)?))
-                }
-                other => {
-                    return Err(WireError::InvalidField {
-                        field: "commitment flag",
-                        reason: format!("{other} is neither 0 nor 1"),
-                    });
-                }
-            };
-            let mut revealed: Vec<(NodeId, Scalar)> = Vec::new();
-            for _ in 0..r.u16("revealed count")? {
-                let a = r.node("accuser")?;
-                if revealed.last().is_some_and(|(p, _)| *p >= a) {
-                    return Err(unsorted("revealed shares"));
-                }
-                revealed.push((a, r.scalar("revealed share")?));
-            }
-            let mut evidence: Vec<(NodeId, [u8; 32], Signature)> = Vec::new();
-            for _ in 0..r.u16("evidence count")? {
-                let d = r.node("evidence dealer")?;
-                if evidence.last().is_some_and(|(p, _, _)| *p >= d) {
-                    return Err(unsorted("evidence"));
-                }
-                evidence.push((d, r.array("evidence digest")?, Signature::read(&mut r)?));
-            }
-            Signature::read(&mut r)?;
-            Body::Justification(ReshareJustification {
-                commitment,
-                revealed,
-                evidence,
-            })
-        }
-        MessageKind::ReshareConfirmation => {
-            let t = r.array::<32>("transcript")?;
-            Signature::read(&mut r)?;
-            Body::Confirmation(t)
-        }
+        MessageKind::ReshareJustification => Body::Justification(JustificationBody::read(
+            &mut r,
+            commitment_len,
+            |b| parse_feldman(b, t),
+            ENCRYPTED_SHARE_LEN,
+        )?),
+        MessageKind::ReshareConfirmation => Body::Confirmation(r.array::<32>("transcript")?),
         other => {
             return Err(WireError::UnexpectedKind {
                 expected: MessageKind::ReshareDeal,
@@ -438,23 +409,27 @@ fn decode(bytes: &[u8], t: Threshold) -> Result<(NodeId, Body), WireError> {
             });
         }
     };
+    let signature = Signature::read(&mut r)?;
     r.finish()?;
-    Ok((sender, body))
+    let body = match body {
+        Body::Deal(mut d) => {
+            d.signature = signature;
+            Body::Deal(d)
+        }
+        other => other,
+    };
+    Ok((sender, body, signature))
 }
 
 /// A qualified dealer's commitment, its digest and this receiver's share.
 type QualifiedDeal = (FeldmanCommitment, [u8; 32], Scalar);
 
-fn unsorted(field: &'static str) -> WireError {
-    WireError::InvalidField {
-        field,
-        reason: "entries must be sorted by node id and unique".into(),
-    }
-}
-
-fn trailing_signature(bytes: &[u8]) -> Option<Signature> {
-    let start = bytes.len().checked_sub(64)?;
-    Signature::from_bytes(bytes.get(start..)?.try_into().ok()?)
+/// What this node dealt: its polynomial, ephemeral key, commitment and the signed deals.
+struct Dealt {
+    dealer: FeldmanDealer,
+    ephemeral: RistrettoPoint,
+    commitment_bytes: Vec<u8>,
+    sent: BTreeMap<NodeId, ([u8; ENCRYPTED_SHARE_LEN], Signature)>,
 }
 
 /// One node's resharing session (as dealer, receiver, or both).
@@ -462,12 +437,10 @@ pub struct ReshareSession {
     params: ReshareParams,
     keys: NodeKeys,
     round: ReshareRound,
-    dealer: Option<FeldmanDealer>,
-    /// Deals held: dealer → (commitment, digest, signature, share if valid).
-    deals: BTreeMap<NodeId, (FeldmanCommitment, [u8; 32], Signature, Option<Scalar>)>,
-    complaints: BTreeMap<NodeId, BTreeMap<NodeId, ComplaintReason>>,
-    inbox: BTreeMap<NodeId, (Vec<u8>, Body)>,
-    early: BTreeMap<NodeId, (Vec<u8>, Body)>,
+    dealt: Option<Dealt>,
+    deals: BTreeMap<NodeId, HeldDeal>,
+    complaints: BTreeMap<NodeId, BTreeMap<NodeId, Complaint>>,
+    inbox: Inbox<Body>,
     rejected: Vec<Rejected>,
     transcript: [u8; 32],
     result: Option<ReshareOutput>,
@@ -480,6 +453,26 @@ impl fmt::Debug for ReshareSession {
             .field("round", &self.round)
             .finish_non_exhaustive()
     }
+}
+
+fn seal_context<'a>(
+    session: &'a SessionId,
+    dealer: NodeId,
+    recipient: NodeId,
+    digest: &'a [u8; 32],
+) -> SealContext<'a> {
+    SealContext {
+        session: session.as_bytes(),
+        label: SHARE_LABEL,
+        dealer,
+        recipient,
+        aad: digest,
+    }
+}
+
+fn decode_scalar(plain: &[u8]) -> Option<Scalar> {
+    let b: [u8; 32] = plain.try_into().ok()?;
+    Option::from(Scalar::from_canonical_bytes(b))
 }
 
 impl ReshareSession {
@@ -502,7 +495,7 @@ impl ReshareSession {
             )));
         }
         let mut out = Vec::new();
-        let mut dealer = None;
+        let mut dealt = None;
         if params.dealers.contains_key(&me) {
             let share = old_share.ok_or_else(|| {
                 ReshareError::InvalidParams(format!("dealer {me} needs its old key share"))
@@ -514,25 +507,27 @@ impl ReshareSession {
                 )));
             }
             let d = FeldmanDealer::with_secret(*share.secret(), params.new_threshold, rng);
+            let ephemeral = EphemeralKey::generate(rng);
             let cbytes = d.commitment().to_bytes();
-            let digest = commitment_digest(&params.session, me, &cbytes);
-            let sig = keys.sign(&commitment_signed_bytes(&digest), rng);
+            let committed = committed_bytes(&cbytes, &ephemeral.public());
+            let digest = commitment_digest(&params.session, me, &committed);
+            let mut sent = BTreeMap::new();
             for (to, to_keys) in &params.receivers {
                 let value = d.share(*to);
-                let sealed = keys.seal(
-                    *to,
-                    &to_keys.encryption,
-                    params.session.as_bytes(),
-                    SHARE_LABEL,
-                    &digest,
-                    value.as_bytes(),
-                );
+                let ctx = seal_context(&params.session, me, *to, &digest);
+                let sealed = ephemeral.seal(&ctx, &to_keys.encryption, value.as_bytes());
+                let mut ct = [0u8; ENCRYPTED_SHARE_LEN];
+                if sealed.len() == ENCRYPTED_SHARE_LEN {
+                    ct.copy_from_slice(&sealed);
+                }
+                let sig = keys.sign(&deal_signed_bytes(&digest, *to, &ct), rng);
+                sent.insert(*to, (ct, sig));
                 let mut w = Writer::new(MessageKind::ReshareDeal);
                 w.node(me);
                 w.node(*to);
-                w.bytes(&cbytes);
+                w.bytes(&committed);
+                w.bytes(&ct);
                 sig.write(&mut w);
-                w.bytes(&sealed);
                 out.push(ReshareOutgoing {
                     round: ReshareRound::Deal,
                     from: me,
@@ -540,17 +535,21 @@ impl ReshareSession {
                     bytes: w.finish(),
                 });
             }
-            dealer = Some(d);
+            dealt = Some(Dealt {
+                dealer: d,
+                ephemeral: ephemeral.public(),
+                commitment_bytes: cbytes,
+                sent,
+            });
         }
         let mut s = ReshareSession {
             params,
             keys,
             round: ReshareRound::Deal,
-            dealer,
+            dealt,
             deals: BTreeMap::new(),
             complaints: BTreeMap::new(),
-            inbox: BTreeMap::new(),
-            early: BTreeMap::new(),
+            inbox: Inbox::default(),
             rejected: Vec::new(),
             transcript: [0; 32],
             result: None,
@@ -574,11 +573,20 @@ impl ReshareSession {
         self.round
     }
 
-    /// Accepts one message the transport says came from `from`.
+    fn reject(&mut self, from: NodeId, reason: impl Into<String>) {
+        self.rejected.push(Rejected {
+            from,
+            round: crate::dkg::Round::Done,
+            reason: format!("{:?}: {}", self.round, reason.into()),
+        });
+    }
+
+    /// Accepts one message the transport says came from `from`. As in the DKG
+    /// ([`crate::dkg::inbox`]), a forged message never displaces a valid one.
     ///
     /// # Errors
-    /// [`ReshareError::Malformed`] or [`ReshareError::Unexpected`] reject the message;
-    /// [`ReshareError::Finished`] after the end.
+    /// [`ReshareError::Malformed`], [`ReshareError::Unexpected`] or [`ReshareError::Forged`]
+    /// reject the message; [`ReshareError::Finished`] after the end.
     pub fn handle_message(&mut self, from: NodeId, bytes: &[u8]) -> Result<(), ReshareError> {
         if self.round == ReshareRound::Done {
             return Err(ReshareError::Finished);
@@ -587,7 +595,7 @@ impl ReshareSession {
             from,
             reason: reason.into(),
         };
-        let (sender, body) = decode(bytes, self.params.new_threshold)
+        let (sender, body, signature) = decode(bytes, self.params.new_threshold)
             .map_err(|error| ReshareError::Malformed { from, error })?;
         if sender != from {
             return Err(unexpected("the message names another sender"));
@@ -602,57 +610,48 @@ impl ReshareSession {
             }
             Body::Justification(_) => self.params.everyone().contains_key(&from),
         };
-        if !allowed {
+        let key = self.params.everyone().get(&from).map(|k| k.signing);
+        let (true, Some(key)) = (allowed, key) else {
             return Err(unexpected("sender has no such role, or wrong recipient"));
-        }
-        let slot = if round == self.round {
-            &mut self.inbox
+        };
+        let early = if round == self.round {
+            false
         } else if round == self.round.next() {
-            &mut self.early
+            true
         } else {
             return Err(unexpected("message of another round"));
         };
-        slot.entry(from).or_insert((bytes.to_vec(), body));
-        Ok(())
+        let signed = match &body {
+            Body::Deal(d) => {
+                let digest = commitment_digest(&self.params.session, from, &d.committed);
+                deal_signed_bytes(&digest, d.recipient, &d.encrypted_share)
+            }
+            _ => signed_bytes(&self.params.session, body_of(bytes)),
+        };
+        let arrival = Arrival::new(bytes.to_vec(), body, signed, signature);
+        match self.inbox.offer(early, from, arrival, &key) {
+            Ok(Kept::Held) => Ok(()),
+            Ok(Kept::ReplacedForgery) => {
+                self.reject(from, "a forged message held before this one was dropped");
+                Ok(())
+            }
+            Err(Refusal::Forged) => {
+                self.reject(from, "signature does not verify");
+                Err(ReshareError::Forged { from })
+            }
+            Err(Refusal::Second) => Err(unexpected("a second, different message in this round")),
+        }
     }
 
     fn take_verified<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> BTreeMap<NodeId, Body> {
-        let inbox = std::mem::replace(&mut self.inbox, std::mem::take(&mut self.early));
         let everyone = self.params.everyone();
-        let session = self.params.session;
-        let entries: Vec<(NodeId, Vec<u8>, Option<Signature>, Body)> = inbox
-            .into_iter()
-            .map(|(from, (bytes, body))| {
-                let sig = trailing_signature(&bytes);
-                (from, signed_bytes(&session, body_of(&bytes)), sig, body)
-            })
-            .collect();
-        let checks: Vec<_> = entries
-            .iter()
-            .map(|(f, m, sig, body)| {
-                // A deal carries no message signature; one arriving after round 1 is dropped.
-                let sig = if matches!(body, Body::Deal(_)) {
-                    None
-                } else {
-                    sig.as_ref()
-                };
-                (everyone.get(f).map(|k| &k.signing), m.as_slice(), sig)
-            })
-            .collect();
-        let bad = crate::identity::failing_signatures(&checks, rng);
-        let mut out = BTreeMap::new();
-        for (i, (from, _, _, body)) in entries.into_iter().enumerate() {
-            if bad.contains(&i) {
-                self.rejected.push(Rejected {
-                    from,
-                    round: crate::dkg::Round::Done,
-                    reason: format!("{:?} signature does not verify", self.round),
-                });
-            } else {
-                out.insert(from, body);
-            }
+        let (out, forged) = self
+            .inbox
+            .take_round(|id| everyone.get(&id).map(|k| &k.signing), rng);
+        for from in forged {
+            self.reject(from, "signature does not verify");
         }
-        out
+        out.into_iter().map(|(f, (_, b))| (f, b)).collect()
     }
 
     fn broadcast<R: CryptoRng + ?Sized>(
@@ -663,8 +662,8 @@ impl ReshareSession {
     ) -> Vec<ReshareOutgoing> {
         let me = self.keys.id();
         let bytes = crate::dkg::sign_body(&self.keys, &self.params.session, w, rng);
-        if let Ok((_, body)) = decode(&bytes, self.params.new_threshold) {
-            self.inbox.insert(me, (bytes.clone(), body));
+        if let Ok((_, body, _)) = decode(&bytes, self.params.new_threshold) {
+            self.inbox.insert_own(me, Arrival::own(bytes.clone(), body));
         }
         vec![ReshareOutgoing {
             round,
@@ -677,8 +676,9 @@ impl ReshareSession {
     /// Ends the current round; returns the messages of the next one.
     ///
     /// # Errors
-    /// [`ReshareError::TooFewDealers`] after round 3, [`ReshareError::TranscriptMismatch`]
-    /// after round 4, [`ReshareError::Finished`] once done.
+    /// [`ReshareError::TooFewDealers`] or [`ReshareError::ShareWithheld`] after round 3,
+    /// [`ReshareError::TranscriptMismatch`] after round 4, [`ReshareError::Finished`] once
+    /// done.
     pub fn end_round<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -687,37 +687,10 @@ impl ReshareSession {
         let receiving = self.params.receivers.contains_key(&me);
         let out = match self.round {
             ReshareRound::Deal => {
-                let msgs = std::mem::replace(&mut self.inbox, std::mem::take(&mut self.early));
+                let msgs = self.take_verified(rng);
                 self.open_deals(msgs, rng);
                 if receiving {
-                    let mut complaints = Vec::new();
-                    for d in self.params.dealers.keys() {
-                        match self.deals.get(d) {
-                            None => complaints.push(Complaint {
-                                accused: *d,
-                                reason: ComplaintReason::MissingDeal,
-                            }),
-                            Some((_, _, _, None)) => complaints.push(Complaint {
-                                accused: *d,
-                                reason: ComplaintReason::InvalidShare,
-                            }),
-                            Some(_) => {}
-                        }
-                    }
-                    let digests: BTreeMap<NodeId, [u8; 32]> =
-                        self.deals.iter().map(|(d, h)| (*d, h.1)).collect();
-                    let mut w = Writer::new(MessageKind::ReshareComplaint);
-                    w.node(me);
-                    w.bytes(&echo_hash(&self.params.session, &digests));
-                    w.u16(u16::try_from(complaints.len()).unwrap_or(u16::MAX));
-                    for c in &complaints {
-                        w.node(c.accused);
-                        w.u8(match c.reason {
-                            ComplaintReason::MissingDeal => 1,
-                            ComplaintReason::InvalidShare => 2,
-                        });
-                    }
-                    self.broadcast(ReshareRound::Complain, w, rng)
+                    self.complain(rng)
                 } else {
                     Vec::new()
                 }
@@ -748,67 +721,35 @@ impl ReshareSession {
         Ok(out)
     }
 
-    fn open_deals<R: CryptoRng + ?Sized>(
-        &mut self,
-        msgs: BTreeMap<NodeId, (Vec<u8>, Body)>,
-        rng: &mut R,
-    ) {
+    fn open_deals<R: CryptoRng + ?Sized>(&mut self, msgs: BTreeMap<NodeId, Body>, rng: &mut R) {
         let session = self.params.session;
-        let mut deals = Vec::new();
-        for (from, (_, body)) in msgs {
-            if let Body::Deal(d) = body {
-                deals.push((
-                    from,
-                    commitment_digest(&session, from, &d.commitment_bytes),
-                    d,
-                ));
-            }
-        }
-        let claims: Vec<_> = deals
-            .iter()
-            .map(|(f, digest, d)| {
-                let key = self.params.dealers.get(f).map(|k| &k.signing);
-                (key, digest, &d.signature)
-            })
-            .collect();
-        let bad = crate::dkg::deal::failing_commitment_signatures(&claims, rng);
+        let me = self.keys.id();
         let mut checks = Vec::new();
-        for (i, (from, digest, d)) in deals.into_iter().enumerate() {
-            if bad.contains(&i) {
-                self.rejected.push(Rejected {
-                    from,
-                    round: crate::dkg::Round::Deal,
-                    reason: "commitment signature does not verify".into(),
-                });
-                continue;
-            }
+        for (from, body) in msgs {
+            let Body::Deal(d) = body else { continue };
+            let digest = commitment_digest(&session, from, &d.committed);
             let expected_c0 = self.params.old.verification_shares.get(&from).copied();
-            let share = self
-                .params
-                .dealers
-                .get(&from)
-                .and_then(|k| {
-                    self.keys
-                        .open(
-                            from,
-                            &k.encryption,
-                            session.as_bytes(),
-                            SHARE_LABEL,
-                            &digest,
-                            &d.encrypted_share,
-                        )
-                        .ok()
-                })
-                .and_then(|p| <[u8; 32]>::try_from(p.as_slice()).ok())
-                .and_then(|b| Option::<Scalar>::from(Scalar::from_canonical_bytes(b)))
+            let ctx = seal_context(&session, from, me, &digest);
+            let share = ctx
+                .open(&self.keys, &d.ephemeral, &d.encrypted_share)
+                .and_then(|p| decode_scalar(&p))
                 .filter(|_| Some(d.commitment.public_key()) == expected_c0);
             if let Some(s) = share {
                 checks.push((from, s, d.commitment.clone()));
+            } else {
+                self.reject(from, "encrypted share does not open");
             }
-            self.deals
-                .insert(from, (d.commitment, digest, d.signature, None));
+            self.deals.insert(
+                from,
+                HeldDeal {
+                    commitment: d.commitment,
+                    ephemeral: d.ephemeral,
+                    digest,
+                    sealed: (d.encrypted_share, d.signature),
+                    share: None,
+                },
+            );
         }
-        let me = self.keys.id();
         let batch: Vec<(NodeId, Scalar, &FeldmanCommitment)> =
             checks.iter().map(|(_, s, c)| (me, *s, c)).collect();
         let failing: Vec<usize> = match crate::vss::verify_batch_vartime(&batch, rng) {
@@ -820,9 +761,48 @@ impl ReshareSession {
             if !failing.contains(&i)
                 && let Some(h) = self.deals.get_mut(&from)
             {
-                h.3 = Some(s);
+                h.share = Some(s);
             }
         }
+    }
+
+    fn complain<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Vec<ReshareOutgoing> {
+        let me = self.keys.id();
+        let session = self.params.session;
+        let mut complaints = Vec::new();
+        for d in self.params.dealers.keys() {
+            match self.deals.get(d) {
+                None => complaints.push(Complaint {
+                    accused: *d,
+                    reason: ComplaintReason::MissingDeal,
+                    evidence: None,
+                }),
+                Some(h) if h.share.is_none() => {
+                    let ctx = seal_context(&session, *d, me, &h.digest);
+                    let evidence = ShareEvidence::new(
+                        &self.keys,
+                        &ctx,
+                        &h.ephemeral,
+                        &h.sealed.0,
+                        h.sealed.1,
+                        rng,
+                    );
+                    complaints.push(Complaint {
+                        accused: *d,
+                        reason: ComplaintReason::InvalidShare,
+                        evidence: Some(evidence),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        let digests: BTreeMap<NodeId, [u8; 32]> =
+            self.deals.iter().map(|(d, h)| (*d, h.digest)).collect();
+        let mut w = Writer::new(MessageKind::ReshareComplaint);
+        w.node(me);
+        w.bytes(&echo_hash(&self.params.session, &digests));
+        write_complaints(&mut w, &complaints);
+        self.broadcast(ReshareRound::Complain, w, rng)
     }
 
     fn justify<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Vec<ReshareOutgoing> {
@@ -830,7 +810,7 @@ impl ReshareSession {
         let msgs = self.take_verified(rng);
         let session = self.params.session;
         let digests: BTreeMap<NodeId, [u8; 32]> =
-            self.deals.iter().map(|(d, h)| (*d, h.1)).collect();
+            self.deals.iter().map(|(d, h)| (*d, h.digest)).collect();
         let mut mismatch = false;
         for (from, body) in &msgs {
             let Body::Complaints(c) = body else { continue };
@@ -845,7 +825,7 @@ impl ReshareSession {
                     self.complaints
                         .entry(x.accused)
                         .or_default()
-                        .insert(*from, x.reason);
+                        .insert(*from, x.clone());
                 }
             }
             let claimed: Vec<NodeId> = self
@@ -865,61 +845,45 @@ impl ReshareSession {
                 mismatch |= expected != c.echo;
             }
         }
-        let missing_somewhere: BTreeSet<NodeId> = self
-            .complaints
-            .iter()
-            .filter(|(_, by)| by.values().any(|r| *r == ComplaintReason::MissingDeal))
-            .map(|(d, _)| *d)
-            .collect();
-        let mut w = Writer::new(MessageKind::ReshareJustification);
-        w.node(me);
-        let mut needed = false;
-        let accusers = self.complaints.get(&me).cloned().unwrap_or_default();
-        match (
-            &self.dealer,
-            accusers
-                .values()
-                .any(|r| *r == ComplaintReason::MissingDeal),
-        ) {
-            (Some(d), true) => {
-                let c = d.commitment();
-                let digest = commitment_digest(&session, me, &c.to_bytes());
-                w.u8(1);
-                w.bytes(&c.to_bytes());
-                self.keys
-                    .sign(&commitment_signed_bytes(&digest), rng)
-                    .write(&mut w);
-                needed = true;
-            }
-            _ => w.u8(0),
-        }
-        let revealed: Vec<(NodeId, Scalar)> = match &self.dealer {
-            Some(d) => accusers.keys().map(|a| (*a, d.share(*a))).collect(),
-            None => Vec::new(),
-        };
-        w.u16(u16::try_from(revealed.len()).unwrap_or(u16::MAX));
-        for (a, s) in &revealed {
-            w.node(*a);
-            w.scalar(s);
-        }
-        let evidence: Vec<(NodeId, [u8; 32], Signature)> = self
+        let missing = missing_somewhere(&self.complaints, |c| c.reason);
+        let redelivery = self.dealt.as_ref().and_then(|dealt| {
+            let deals: Vec<(NodeId, Vec<u8>, Signature)> = self
+                .complaints
+                .get(&me)?
+                .iter()
+                .filter(|(_, c)| c.reason == ComplaintReason::MissingDeal)
+                .filter_map(|(a, _)| dealt.sent.get(a).map(|(ct, sig)| (*a, ct.to_vec(), *sig)))
+                .collect();
+            (!deals.is_empty()).then(|| Redelivery {
+                commitment: dealt.dealer.commitment().clone(),
+                commitment_bytes: dealt.commitment_bytes.clone(),
+                ephemeral: dealt.ephemeral,
+                deals,
+            })
+        });
+        let evidence: Vec<SignedDeal> = self
             .deals
             .iter()
-            .filter(|(d, _)| **d != me && (mismatch || missing_somewhere.contains(d)))
-            .map(|(d, h)| (*d, h.1, h.2))
+            .filter(|(d, _)| **d != me && (mismatch || missing.contains(d)))
+            .map(|(d, h)| SignedDeal {
+                dealer: *d,
+                digest: h.digest,
+                recipient: me,
+                ciphertext: h.sealed.0.to_vec(),
+                signature: h.sealed.1,
+            })
             .collect();
-        w.u16(u16::try_from(evidence.len()).unwrap_or(u16::MAX));
-        for (d, dg, sig) in &evidence {
-            w.node(*d);
-            w.bytes(dg);
-            sig.write(&mut w);
+        if redelivery.is_none() && evidence.is_empty() {
+            return Vec::new();
         }
-        needed |= !revealed.is_empty() || !evidence.is_empty();
-        if needed {
-            self.broadcast(ReshareRound::Justify, w, rng)
-        } else {
-            Vec::new()
+        let mut w = Writer::new(MessageKind::ReshareJustification);
+        w.node(me);
+        JustificationBody {
+            redelivery,
+            evidence,
         }
+        .write(&mut w);
+        self.broadcast(ReshareRound::Justify, w, rng)
     }
 
     fn decide<R: CryptoRng + ?Sized>(
@@ -929,11 +893,11 @@ impl ReshareSession {
         let me = self.keys.id();
         let session = self.params.session;
         let msgs = self.take_verified(rng);
-        self.dealer = None;
+        self.dealt = None;
         if !self.params.receivers.contains_key(&me) {
             return Ok(Vec::new());
         }
-        let justifications: BTreeMap<NodeId, ReshareJustification> = msgs
+        let justifications: BTreeMap<NodeId, JustificationBody<FeldmanCommitment>> = msgs
             .into_iter()
             .filter_map(|(f, b)| match b {
                 Body::Justification(j) => Some((f, j)),
@@ -943,102 +907,152 @@ impl ReshareSession {
         let mut digests: BTreeMap<NodeId, BTreeSet<[u8; 32]>> = self
             .deals
             .iter()
-            .map(|(d, h)| (*d, BTreeSet::from([h.1])))
+            .map(|(d, h)| (*d, BTreeSet::from([h.digest])))
             .collect();
-        let mut adopted: BTreeMap<NodeId, FeldmanCommitment> = BTreeMap::new();
-        let mut claims = Vec::new();
+        let mut adopted: BTreeMap<NodeId, (FeldmanCommitment, RistrettoPoint, [u8; 32])> =
+            BTreeMap::new();
         for (from, j) in &justifications {
-            if let Some((c, bytes, sig)) = &j.commitment {
-                claims.push((*from, commitment_digest(&session, *from, bytes), *sig));
+            if let Some(r) = &j.redelivery
+                && self.params.dealers.contains_key(from)
+            {
+                let digest = commitment_digest(
+                    &session,
+                    *from,
+                    &committed_bytes(&r.commitment_bytes, &r.ephemeral),
+                );
+                digests.entry(*from).or_default().insert(digest);
                 if !self.deals.contains_key(from) {
-                    adopted.insert(*from, c.clone());
+                    adopted.insert(*from, (r.commitment.clone(), r.ephemeral, digest));
                 }
             }
-            claims.extend(j.evidence.iter().copied());
-        }
-        for (dealer, digest, sig) in claims {
-            if digests.get(&dealer).is_some_and(|s| s.contains(&digest)) {
-                continue;
+            for e in &j.evidence {
+                if digests
+                    .get(&e.dealer)
+                    .is_some_and(|s| s.contains(&e.digest))
+                {
+                    continue;
+                }
+                if self
+                    .params
+                    .dealers
+                    .get(&e.dealer)
+                    .is_some_and(|k| e.verify(k))
+                {
+                    digests.entry(e.dealer).or_default().insert(e.digest);
+                }
             }
-            if self
-                .params
-                .dealers
-                .get(&dealer)
-                .is_some_and(|k| k.signing.verify(&commitment_signed_bytes(&digest), &sig))
-            {
-                digests.entry(dealer).or_default().insert(digest);
-            }
         }
+        let t_old = usize::from(self.params.old.threshold);
         let mut disqualified = BTreeMap::new();
         let mut qualified: BTreeMap<NodeId, QualifiedDeal> = BTreeMap::new();
+        let mut withheld = None;
+        let mut void = Vec::new();
         for dealer in self.params.dealers.keys().copied() {
+            let known = self
+                .deals
+                .get(&dealer)
+                .map(|h| (h.commitment.clone(), h.ephemeral, h.digest))
+                .or_else(|| adopted.get(&dealer).cloned());
+            let Some((commitment, ephemeral, digest)) = known else {
+                disqualified.insert(dealer, Disqualification::NoCommitment);
+                continue;
+            };
             if digests.get(&dealer).is_some_and(|s| s.len() > 1) {
                 disqualified.insert(dealer, Disqualification::Equivocation);
                 continue;
             }
-            let commitment = self
-                .deals
-                .get(&dealer)
-                .map(|h| h.0.clone())
-                .or_else(|| adopted.get(&dealer).cloned());
-            let Some(commitment) = commitment else {
-                disqualified.insert(dealer, Disqualification::NoCommitment);
-                continue;
-            };
             if Some(commitment.public_key())
                 != self.params.old.verification_shares.get(&dealer).copied()
             {
-                disqualified.insert(
-                    dealer,
-                    Disqualification::InvalidJustification { accuser: me },
-                );
+                disqualified.insert(dealer, Disqualification::NoCommitment);
                 continue;
             }
-            let j = justifications.get(&dealer);
+            let Some(dealer_keys) = self.params.dealers.get(&dealer).copied() else {
+                continue;
+            };
+            let redelivered = justifications
+                .get(&dealer)
+                .and_then(|j| j.redelivery.as_ref());
             let mut verdict = None;
+            let mut standing = 0usize;
             let mut mine = None;
-            for (accuser, reason) in self.complaints.get(&dealer).into_iter().flatten() {
-                let revealed = j.and_then(|j| j.revealed.iter().find(|(a, _)| a == accuser));
-                let Some((_, value)) = revealed else {
-                    verdict = Some(Disqualification::MissingJustification { accuser: *accuser });
-                    break;
-                };
-                if *reason == ComplaintReason::MissingDeal
-                    && j.is_some_and(|j| j.commitment.is_none())
-                {
-                    verdict = Some(Disqualification::MissingJustification { accuser: *accuser });
-                    break;
+            for (accuser, c) in self.complaints.get(&dealer).into_iter().flatten() {
+                match c.reason {
+                    ComplaintReason::MissingDeal => {
+                        standing += 1;
+                        let deal =
+                            redelivered.and_then(|r| r.deals.iter().find(|d| d.0 == *accuser));
+                        let signed = deal.is_some_and(|(to, ct, sig)| {
+                            dealer_keys
+                                .signing
+                                .verify(&deal_signed_bytes(&digest, *to, ct), sig)
+                        });
+                        if !signed {
+                            verdict =
+                                Some(Disqualification::MissingJustification { accuser: *accuser });
+                            break;
+                        }
+                        if *accuser == me {
+                            mine = deal.map(|(_, ct, _)| ct.clone());
+                        }
+                    }
+                    ComplaintReason::InvalidShare => {
+                        let Some(accuser_keys) = self.params.receivers.get(accuser) else {
+                            continue;
+                        };
+                        let ctx = seal_context(&session, dealer, *accuser, &digest);
+                        let verdict_of = c.evidence.as_ref().map(|e| {
+                            e.judge(
+                                &ctx,
+                                &dealer_keys.signing,
+                                &ephemeral,
+                                &accuser_keys.encryption,
+                                |plain| {
+                                    decode_scalar(plain).is_some_and(|s| {
+                                        verify_share(*accuser, &s, &commitment).is_ok()
+                                    })
+                                },
+                            )
+                        });
+                        match verdict_of {
+                            Some(Verdict::DealerGuilty) => {
+                                verdict =
+                                    Some(Disqualification::InvalidShare { accuser: *accuser });
+                                break;
+                            }
+                            _ => void.push(*accuser),
+                        }
+                    }
                 }
-                if verify_share(*accuser, value, &commitment).is_err() {
-                    verdict = Some(Disqualification::InvalidJustification { accuser: *accuser });
-                    break;
-                }
-                if *accuser == me {
-                    mine = Some(*value);
-                }
+            }
+            if verdict.is_none() && standing >= usize::from(self.params.new_threshold.t()) {
+                verdict = Some(Disqualification::TooManyComplaints { count: standing });
             }
             if let Some(v) = verdict {
                 disqualified.insert(dealer, v);
                 continue;
             }
-            let own = self.deals.get(&dealer).and_then(|h| h.3);
-            let digest = digests
-                .get(&dealer)
-                .and_then(|s| s.first().copied())
-                .unwrap_or_default();
-            match own.or(mine) {
+            let own = self.deals.get(&dealer).and_then(|h| h.share);
+            let redelivered_share = mine
+                .and_then(|ct| {
+                    seal_context(&session, dealer, me, &digest).open(&self.keys, &ephemeral, &ct)
+                })
+                .and_then(|p| decode_scalar(&p))
+                .filter(|s| verify_share(me, s, &commitment).is_ok());
+            match own.or(redelivered_share) {
                 Some(s) => {
                     qualified.insert(dealer, (commitment, digest, s));
                 }
-                None => {
-                    disqualified.insert(
-                        dealer,
-                        Disqualification::MissingJustification { accuser: me },
-                    );
-                }
+                None => withheld = withheld.or(Some(dealer)),
             }
         }
-        let t_old = usize::from(self.params.old.threshold);
+        for accuser in void {
+            self.reject(accuser, "its complaint about a share does not hold");
+        }
+        if let Some(dealer) = withheld {
+            self.round = ReshareRound::Done;
+            return Err(ReshareError::ShareWithheld { dealer });
+        }
         if qualified.len() < t_old {
             self.round = ReshareRound::Done;
             return Err(ReshareError::TooFewDealers {

@@ -268,6 +268,12 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader over bytes without a header (a field inside a message).
+    #[must_use]
+    pub fn raw(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { rest: bytes }
+    }
+
     /// Checks the header (version and kind) and positions the reader after it.
     ///
     /// # Errors

@@ -8,7 +8,8 @@ use dealer_free::dkg::DkgMessage;
 use dealer_free::dkg::complain::{Complaint, ComplaintMessage, ComplaintReason};
 use dealer_free::dkg::confirm::{CONFIRMATION_LEN, ConfirmationMessage, RepresentationProof};
 use dealer_free::dkg::deal::{Deal, ENCRYPTED_SHARE_LEN};
-use dealer_free::dkg::justify::{JustificationMessage, RevealedShare, SignedDigest};
+use dealer_free::dkg::justify::{JustificationMessage, Redelivery, SignedDeal};
+use dealer_free::dkg::sealed::{ExchangeProof, ShareEvidence};
 use dealer_free::identity::SigningKey;
 use dealer_free::vss::{PedersenDealer, generator_g, generator_h};
 use phr_sis::testing::fixtures_dir;
@@ -35,8 +36,9 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         dealer: node(1),
         recipient: node(2),
         commitment: dealer.commitment().clone(),
-        signature: sig(&mut rng),
+        ephemeral: Scalar::from(3u8) * generator_g(),
         encrypted_share: [0xa5; ENCRYPTED_SHARE_LEN],
+        signature: sig(&mut rng),
     };
     let complaint = ComplaintMessage {
         sender: node(2),
@@ -45,25 +47,34 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             Complaint {
                 accused: node(1),
                 reason: ComplaintReason::InvalidShare,
+                evidence: Some(ShareEvidence {
+                    ciphertext: vec![0x5a; ENCRYPTED_SHARE_LEN],
+                    signature: sig(&mut rng),
+                    shared: Scalar::from(4u8) * generator_g(),
+                    proof: ExchangeProof::from_parts(Scalar::from(5u8), Scalar::from(6u8)),
+                }),
             },
             Complaint {
                 accused: node(3),
                 reason: ComplaintReason::MissingDeal,
+                evidence: None,
             },
         ],
         signature: sig(&mut rng),
     };
     let justification = JustificationMessage {
         sender: node(1),
-        commitment: Some((dealer.commitment().clone(), sig(&mut rng))),
-        revealed: vec![RevealedShare {
-            accuser: node(2),
-            value: Scalar::from(5u8),
-            blinding: Scalar::from(7u8),
-        }],
-        evidence: vec![SignedDigest {
+        redelivery: Some(Redelivery {
+            commitment: dealer.commitment().clone(),
+            commitment_bytes: dealer.commitment().to_bytes(),
+            ephemeral: Scalar::from(3u8) * generator_g(),
+            deals: vec![(node(2), vec![0xa5; ENCRYPTED_SHARE_LEN], sig(&mut rng))],
+        }),
+        evidence: vec![SignedDeal {
             dealer: node(3),
             digest: [0x33; 32],
+            recipient: node(1),
+            ciphertext: vec![0x77; ENCRYPTED_SHARE_LEN],
             signature: sig(&mut rng),
         }],
         signature: sig(&mut rng),

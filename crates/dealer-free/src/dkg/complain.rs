@@ -4,14 +4,21 @@
 //! > `i = 1, …, n`, `P_j` checks if `g^{s_ij} h^{s'_ij} = Π_k (C_ik)^{j^k}`. If the check
 //! > fails for an index `i`, `P_j` broadcasts a complaint against `P_i`.
 //!
+//! A complaint about a bad share carries [`ShareEvidence`]: the dealer's signed ciphertext,
+//! the exchange point that opens it and a proof that the point is the accuser's, so every
+//! node can judge the dealer in round 3 without the dealer revealing anything. A complaint
+//! about a missing deal carries nothing; the dealer answers it by delivering the signed deal
+//! again (round 3), which reveals nothing either.
+//!
 //! Every node sends one [`ComplaintMessage`], even with no complaint: it carries the
 //! *echo*, a hash of the commitment digest of every dealer whose deal this node holds
 //! ([`echo_hash`]). A receiver recomputes the echo from its own view over the same dealers;
 //! a difference means some dealer sent different commitments to different nodes (or the
 //! echoing node lies), and then round 3 carries the signed digests that settle it.
 //!
-//! Layout: `version ‖ kind ‖ sender ‖ echo (32) ‖ count (u16) ‖ (accused ‖ reason)* ‖
-//! signature (64)`, complaints sorted by accused, at most one per dealer.
+//! Layout: `version ‖ kind ‖ sender ‖ echo (32) ‖ count (u16) ‖ (accused ‖ reason ‖
+//! [evidence, for a bad share])* ‖ signature (64)`, complaints sorted by accused, at most one
+//! per dealer; evidence is `ciphertext ‖ dealer's signature ‖ K (32) ‖ proof (64)`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +26,8 @@ use phr_sis::NodeId;
 use rand::CryptoRng;
 use sha2::{Digest, Sha512};
 
+use super::inbox::Arrival;
+use super::sealed::{SealContext, ShareEvidence};
 use super::{Core, DkgError, DkgMessage, Outgoing, Recipient, Round, SessionId, deal, justify};
 use crate::identity::Signature;
 use crate::wire::{MessageKind, Reader, WireError, Writer};
@@ -35,14 +44,14 @@ pub enum ComplaintReason {
 }
 
 impl ComplaintReason {
-    fn to_byte(self) -> u8 {
+    pub(crate) fn to_byte(self) -> u8 {
         match self {
             ComplaintReason::MissingDeal => 1,
             ComplaintReason::InvalidShare => 2,
         }
     }
 
-    fn from_byte(b: u8) -> Result<ComplaintReason, WireError> {
+    pub(crate) fn from_byte(b: u8) -> Result<ComplaintReason, WireError> {
         match b {
             1 => Ok(ComplaintReason::MissingDeal),
             2 => Ok(ComplaintReason::InvalidShare),
@@ -55,12 +64,57 @@ impl ComplaintReason {
 }
 
 /// One complaint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Complaint {
     /// The dealer complained against.
     pub accused: NodeId,
     /// Why.
     pub reason: ComplaintReason,
+    /// For [`ComplaintReason::InvalidShare`]: the proof (absent for a missing deal).
+    pub evidence: Option<ShareEvidence>,
+}
+
+/// Writes a complaint list: `count ‖ (accused ‖ reason ‖ [evidence])*`.
+pub(crate) fn write_complaints(w: &mut Writer, complaints: &[Complaint]) {
+    w.u16(u16::try_from(complaints.len()).unwrap_or(u16::MAX));
+    for c in complaints {
+        w.node(c.accused);
+        w.u8(c.reason.to_byte());
+        if let Some(e) = &c.evidence {
+            e.write(w);
+        }
+    }
+}
+
+/// Reads a complaint list of `sender` whose evidence is about ciphertexts of
+/// `ciphertext_len` bytes.
+pub(crate) fn read_complaints(
+    r: &mut Reader<'_>,
+    sender: NodeId,
+    ciphertext_len: usize,
+) -> Result<Vec<Complaint>, WireError> {
+    let count = r.u16("complaint count")?;
+    let mut complaints: Vec<Complaint> = Vec::new();
+    for _ in 0..count {
+        let accused = r.node("accused")?;
+        let reason = ComplaintReason::from_byte(r.u8("complaint reason")?)?;
+        if accused == sender || complaints.last().is_some_and(|c| c.accused >= accused) {
+            return Err(WireError::InvalidField {
+                field: "complaints",
+                reason: "must be sorted, unique and not against the sender".into(),
+            });
+        }
+        let evidence = match reason {
+            ComplaintReason::MissingDeal => None,
+            ComplaintReason::InvalidShare => Some(ShareEvidence::read(r, ciphertext_len)?),
+        };
+        complaints.push(Complaint {
+            accused,
+            reason,
+            evidence,
+        });
+    }
+    Ok(complaints)
 }
 
 /// The round-2 broadcast of one node.
@@ -81,11 +135,7 @@ impl ComplaintMessage {
         let mut w = Writer::new(MessageKind::DkgComplaint);
         w.node(sender);
         w.bytes(echo);
-        w.u16(u16::try_from(complaints.len()).unwrap_or(u16::MAX));
-        for c in complaints {
-            w.node(c.accused);
-            w.u8(c.reason.to_byte());
-        }
+        write_complaints(&mut w, complaints);
         w
     }
 
@@ -106,19 +156,7 @@ impl ComplaintMessage {
         let mut r = Reader::new(bytes, MessageKind::DkgComplaint)?;
         let sender = r.node("sender")?;
         let echo = r.array::<32>("echo")?;
-        let count = r.u16("complaint count")?;
-        let mut complaints: Vec<Complaint> = Vec::new();
-        for _ in 0..count {
-            let accused = r.node("accused")?;
-            let reason = ComplaintReason::from_byte(r.u8("complaint reason")?)?;
-            if accused == sender || complaints.last().is_some_and(|c| c.accused >= accused) {
-                return Err(WireError::InvalidField {
-                    field: "complaints",
-                    reason: "must be sorted, unique and not against the sender".into(),
-                });
-            }
-            complaints.push(Complaint { accused, reason });
-        }
+        let complaints = read_complaints(&mut r, sender, deal::ENCRYPTED_SHARE_LEN)?;
         let signature = Signature::read(&mut r)?;
         r.finish()?;
         Ok(ComplaintMessage {
@@ -148,23 +186,41 @@ pub fn echo_hash<'a>(
     out
 }
 
-/// End of round 1: complain about every dealer without a valid share, echo the rest.
+/// End of round 1: complain about every dealer without a valid share (with evidence where
+/// a signed deal failed), echo the rest.
 pub(super) fn send<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<Outgoing> {
     let me = core.id();
+    let session = core.params.session;
     let mut complaints = Vec::new();
     for dealer in core.others().collect::<Vec<_>>() {
-        let reason = match core.deals.get(&dealer) {
-            None => Some(ComplaintReason::MissingDeal),
-            Some(d) if d.share.is_none() => Some(ComplaintReason::InvalidShare),
-            Some(_) => core
-                .misbehaviour
-                .falsely_accuses(dealer)
-                .then_some(ComplaintReason::InvalidShare),
+        let held = core.deals.get(&dealer);
+        let bad_share = match held {
+            None => {
+                complaints.push(Complaint {
+                    accused: dealer,
+                    reason: ComplaintReason::MissingDeal,
+                    evidence: None,
+                });
+                continue;
+            }
+            Some(d) => d.share.is_none() || core.misbehaviour.falsely_accuses(dealer),
         };
-        if let Some(reason) = reason {
+        if let (true, Some(d)) = (bad_share, held)
+            && let Some((ciphertext, signature)) = &d.sealed
+        {
+            let ctx = SealContext {
+                session: session.as_bytes(),
+                label: deal::SHARE_LABEL,
+                dealer,
+                recipient: me,
+                aad: &d.digest,
+            };
+            let evidence =
+                ShareEvidence::new(&core.keys, &ctx, &d.ephemeral, ciphertext, *signature, rng);
             complaints.push(Complaint {
                 accused: dealer,
-                reason,
+                reason: ComplaintReason::InvalidShare,
+                evidence: Some(evidence),
             });
         }
     }
@@ -180,7 +236,7 @@ pub(super) fn send<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<O
 pub(super) fn broadcast(core: &mut Core, round: Round, bytes: Vec<u8>) -> Vec<Outgoing> {
     let me = core.id();
     if let Ok(msg) = DkgMessage::from_bytes(&bytes, core.params.threshold) {
-        core.inbox.insert(me, (bytes.clone(), msg));
+        core.inbox.insert_own(me, Arrival::own(bytes.clone(), msg));
     }
     if core.misbehaviour.is_silent() {
         return Vec::new();
@@ -193,20 +249,15 @@ pub(super) fn broadcast(core: &mut Core, round: Round, bytes: Vec<u8>) -> Vec<Ou
     }]
 }
 
-/// Complaints against each dealer: accused → (accuser → reason).
-pub(crate) type ComplaintsAgainst = BTreeMap<NodeId, BTreeMap<NodeId, ComplaintReason>>;
+/// Complaints against each dealer: accused → (accuser → complaint).
+pub(crate) type ComplaintsAgainst = BTreeMap<NodeId, BTreeMap<NodeId, Complaint>>;
 
 /// End of round 2: collect complaints, check echoes, send justifications and evidence.
 pub(super) fn finish<R: CryptoRng + ?Sized>(
     core: &mut Core,
     rng: &mut R,
 ) -> Result<(Box<justify::Pending>, Vec<Outgoing>), DkgError> {
-    let inbox = core.take_inbox();
-    let msgs: BTreeMap<NodeId, DkgMessage> = core
-        .verify_broadcasts(Round::Complain, inbox, rng)
-        .into_iter()
-        .map(|(from, (_, m))| (from, m))
-        .collect();
+    let msgs = core.verified_round(Round::Complain, rng);
     let session = core.params.session;
     let held = deal::held_digests(core);
     let participants: BTreeSet<NodeId> = core.params.participants.keys().copied().collect();
@@ -222,7 +273,7 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
                 against
                     .entry(c.accused)
                     .or_default()
-                    .insert(*from, c.reason);
+                    .insert(*from, c.clone());
             }
             if c.reason == ComplaintReason::MissingDeal {
                 missing.insert(c.accused);

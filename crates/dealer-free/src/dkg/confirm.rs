@@ -322,8 +322,7 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
     pending: Pending,
     rng: &mut R,
 ) -> Result<DkgOutput, DkgError> {
-    let inbox = core.take_inbox();
-    let msgs = core.verify_broadcasts(Round::Confirm, inbox, rng);
+    let msgs = core.verified_round_bytes(Round::Confirm, rng);
     let session = core.params.session;
     let entries: Vec<(ConfirmationMessage, ProofPoints)> = msgs
         .into_values()

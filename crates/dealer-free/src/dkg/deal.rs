@@ -5,38 +5,45 @@
 //! > broadcasts `C_ik = g^{a_ik} h^{b_ik}` … computes the shares `s_ij = f_i(j)`,
 //! > `s'_ij = f'_i(j)` and sends `s_ij, s'_ij` to player `P_j`.
 //!
-//! (GJKR's degree `t` is our `t − 1`: here `t` shares reconstruct.) Node `i` sends each node
-//! `j` one [`Deal`]: the commitment, `i`'s signature over its digest (transferable evidence of
-//! what `i` committed to) and `(s_ij, s'_ij)` encrypted to `j`. The commitment part is the
-//! same in every copy; a dealer that varies it is equivocating, which round 2's echo
-//! catches. When the round ends, each receiver checks every signature in one batch, opens
-//! its shares and checks all of them against their commitments with one multiscalar
-//! multiplication (GJKR step 1(b)); shares that fail become complaints.
+//! (GJKR's degree `t` is our `t − 1`: here `t` shares reconstruct.) Node `i` draws a fresh
+//! ephemeral key `E_i` ([`super::sealed`]) and sends each node `j` one [`Deal`]: the
+//! commitment, `E_i`, `(s_ij, s'_ij)` sealed to `j` under `E_i`, and `i`'s signature over
+//! the commitment digest `D_i` (which covers the commitment and `E_i`), `j` and that
+//! ciphertext. The signature makes every deal transferable evidence: nobody but `i` can make
+//! a deal "from `i`", a relay cannot swap one recipient's ciphertext for another, and two
+//! deals of `i` with different digests prove equivocation (round 2's echo compares `D_i`
+//! across nodes). Receivers check deals as they arrive only when two differ
+//! ([`super::inbox`]); otherwise every signature of the round is checked in one batch when
+//! it ends, each share opened and all of them checked against their commitments with one
+//! multiscalar multiplication (GJKR step 1(b)); a share that fails becomes a complaint with
+//! evidence.
 //!
-//! Layout: `version ‖ kind ‖ dealer ‖ recipient ‖ commitment (32·t) ‖ signature (64) ‖
-//! encrypted share (64 + 16)`.
+//! Layout: `version ‖ kind ‖ dealer ‖ recipient ‖ commitment (32·t) ‖ E_i (32) ‖ encrypted
+//! share (64 + 16) ‖ signature (64)`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
+use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use phr_sis::{NodeId, Threshold};
 use rand::CryptoRng;
 use sha2::{Digest, Sha512};
 
 use super::faults::Misbehaviour;
-use super::{Core, DkgMessage, HeldDeal, Outgoing, Recipient, Round, SessionId, complain};
-use crate::identity::{SEAL_OVERHEAD, Signature, VerifyingKey, random_scalar};
+use super::sealed::{EphemeralKey, SealContext, deal_signed_bytes, sealed_len};
+use super::{Core, HeldDeal, Outgoing, Recipient, Round, SessionId, complain};
+use crate::identity::{Signature, random_scalar};
 use crate::vss::{
     PedersenCommitment, PedersenDealer, PedersenShare, verify_pedersen_batch_vartime,
 };
 use crate::wire::{MessageKind, Reader, WireError, Writer};
 
 /// Bytes of an encrypted `(s_ij, s'_ij)`.
-pub const ENCRYPTED_SHARE_LEN: usize = 64 + SEAL_OVERHEAD;
+pub const ENCRYPTED_SHARE_LEN: usize = sealed_len(64);
 
 const DIGEST_DOMAIN: &[u8] = b"dealer-free-sis/v1/dkg-commitment";
-const COMMITMENT_SIGNATURE_DOMAIN: &[u8] = b"dealer-free-sis/v1/dkg-commitment-signature";
-const SHARE_LABEL: &[u8] = b"dkg-share";
+/// The label sealed DKG shares are bound to.
+pub(crate) const SHARE_LABEL: &[u8] = b"dkg-share";
 
 /// The round-1 message from `dealer` to `recipient`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,28 +54,38 @@ pub struct Deal {
     pub recipient: NodeId,
     /// `C_ik = a_ik·G + b_ik·H`, `k = 0..t`.
     pub commitment: PedersenCommitment,
-    /// The dealer's signature over [`commitment_digest`].
-    pub signature: Signature,
-    /// `(s_ij ‖ s'_ij)` sealed for the recipient.
+    /// The dealer's ephemeral key `E_i` of this session.
+    pub ephemeral: RistrettoPoint,
+    /// `(s_ij ‖ s'_ij)` sealed for the recipient under `E_i`.
     pub encrypted_share: [u8; ENCRYPTED_SHARE_LEN],
+    /// The dealer's signature over [`commitment_digest`], the recipient and the ciphertext.
+    pub signature: Signature,
 }
 
-/// The layout of a deal, from its parts (the commitment already encoded).
+/// The layout of a deal, from its parts (commitment and ephemeral key already encoded).
 fn encode(
     dealer: NodeId,
     recipient: NodeId,
-    commitment: &[u8],
-    signature: &Signature,
+    committed: &[u8],
     encrypted_share: &[u8; ENCRYPTED_SHARE_LEN],
+    signature: &Signature,
 ) -> Vec<u8> {
-    let len = 4 + commitment.len() + crate::identity::SIGNATURE_LEN + ENCRYPTED_SHARE_LEN;
+    let len = 4 + committed.len() + ENCRYPTED_SHARE_LEN + crate::identity::SIGNATURE_LEN;
     let mut w = Writer::with_capacity(MessageKind::DkgDeal, len);
     w.node(dealer);
     w.node(recipient);
-    w.bytes(commitment);
-    signature.write(&mut w);
+    w.bytes(committed);
     w.bytes(encrypted_share);
+    signature.write(&mut w);
     w.finish()
+}
+
+/// `commitment ‖ E`: what the commitment digest covers.
+pub(crate) fn committed_bytes(commitment: &[u8], ephemeral: &RistrettoPoint) -> Vec<u8> {
+    let mut v = Vec::with_capacity(commitment.len() + 32);
+    v.extend_from_slice(commitment);
+    v.extend_from_slice(ephemeral.compress().as_bytes());
+    v
 }
 
 impl Deal {
@@ -78,9 +95,9 @@ impl Deal {
         encode(
             self.dealer,
             self.recipient,
-            &self.commitment.to_bytes(),
-            &self.signature,
+            &committed_bytes(&self.commitment.to_bytes(), &self.ephemeral),
             &self.encrypted_share,
+            &self.signature,
         )
     }
 
@@ -93,16 +110,80 @@ impl Deal {
         let dealer = r.node("dealer")?;
         let recipient = r.node("recipient")?;
         let commitment = read_commitment(&mut r, threshold)?;
-        let signature = Signature::read(&mut r)?;
+        let ephemeral = r.point("ephemeral key")?;
         let encrypted_share = r.array::<ENCRYPTED_SHARE_LEN>("encrypted share")?;
+        let signature = Signature::read(&mut r)?;
         r.finish()?;
         Ok(Deal {
             dealer,
             recipient,
             commitment,
-            signature,
+            ephemeral,
             encrypted_share,
+            signature,
         })
+    }
+
+    /// `D_i` of this deal.
+    #[must_use]
+    pub fn digest(&self, session: &SessionId) -> [u8; 32] {
+        commitment_digest(
+            session,
+            self.dealer,
+            &committed_bytes(&self.commitment.to_bytes(), &self.ephemeral),
+        )
+    }
+
+    /// The share this deal seals, opened by its recipient (`None` if it does not open).
+    #[must_use]
+    pub fn open(
+        &self,
+        keys: &crate::identity::NodeKeys,
+        session: &SessionId,
+    ) -> Option<PedersenShare> {
+        let digest = self.digest(session);
+        let ctx = SealContext {
+            session: session.as_bytes(),
+            label: SHARE_LABEL,
+            dealer: self.dealer,
+            recipient: self.recipient,
+            aad: &digest,
+        };
+        decode_share(
+            self.recipient,
+            &ctx.open(keys, &self.ephemeral, &self.encrypted_share)?,
+        )
+    }
+
+    /// The share a complaint's evidence about this dealer opens for `accuser` — public by
+    /// design, for anyone holding any deal of the dealer (`None` if it does not open).
+    #[must_use]
+    pub fn open_evidence(
+        &self,
+        evidence: &super::sealed::ShareEvidence,
+        accuser: NodeId,
+        session: &SessionId,
+    ) -> Option<PedersenShare> {
+        let digest = self.digest(session);
+        let ctx = SealContext {
+            session: session.as_bytes(),
+            label: SHARE_LABEL,
+            dealer: self.dealer,
+            recipient: accuser,
+            aad: &digest,
+        };
+        let plain = ctx.open_with(&self.ephemeral, &evidence.shared, &evidence.ciphertext)?;
+        decode_share(accuser, &plain)
+    }
+
+    /// The commitment digest `D_i`, from the deal's encoding `bytes`.
+    pub(crate) fn digest_of(&self, session: &SessionId, bytes: &[u8]) -> [u8; 32] {
+        let len = self.commitment.threshold() * 32 + 32;
+        commitment_digest(
+            session,
+            self.dealer,
+            bytes.get(4..4 + len).unwrap_or_default(),
+        )
     }
 }
 
@@ -118,43 +199,19 @@ pub(crate) fn read_commitment(
     })
 }
 
-/// The digest of dealer `i`'s commitment in a session: what `i` signs and what round 2
-/// echoes.
+/// The digest `D_i` of dealer `i`'s commitment and ephemeral key (`committed`, see
+/// [`committed_bytes`]) in a session: what every deal's signature covers and round 2 echoes.
 #[must_use]
-pub fn commitment_digest(session: &SessionId, dealer: NodeId, commitment: &[u8]) -> [u8; 32] {
+pub fn commitment_digest(session: &SessionId, dealer: NodeId, committed: &[u8]) -> [u8; 32] {
     let d = Sha512::new()
         .chain_update(DIGEST_DOMAIN)
         .chain_update(session.as_bytes())
         .chain_update([dealer.get()])
-        .chain_update(commitment)
+        .chain_update(committed)
         .finalize();
     let mut out = [0u8; 32];
     out.copy_from_slice(&d[..32]);
     out
-}
-
-/// The bytes a dealer signs for its commitment.
-#[must_use]
-pub fn commitment_signed_bytes(digest: &[u8; 32]) -> Vec<u8> {
-    [COMMITMENT_SIGNATURE_DOMAIN, digest].concat()
-}
-
-/// The indices of the `(dealer's key, commitment digest, signature)` claims that fail (no
-/// key, or a signature that does not verify), checked in one batch.
-pub(crate) fn failing_commitment_signatures<R: CryptoRng + ?Sized>(
-    claims: &[(Option<&VerifyingKey>, &[u8; 32], &Signature)],
-    rng: &mut R,
-) -> BTreeSet<usize> {
-    let signed: Vec<Vec<u8>> = claims
-        .iter()
-        .map(|(_, digest, _)| commitment_signed_bytes(digest))
-        .collect();
-    let checks: Vec<_> = claims
-        .iter()
-        .zip(&signed)
-        .map(|((key, _, sig), msg)| (*key, msg.as_slice(), Some(*sig)))
-        .collect();
-    crate::identity::failing_signatures(&checks, rng)
 }
 
 /// Round 1, sending side: deal to every other participant.
@@ -163,6 +220,7 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
     let session = core.params.session;
     let me = core.id();
     let dealer = PedersenDealer::new(threshold, rng);
+    let ephemeral = EphemeralKey::generate(rng);
     // An equivocating dealer keeps a second, unrelated polynomial pair for half the nodes.
     let other = matches!(core.misbehaviour, Misbehaviour::Equivocate)
         .then(|| PedersenDealer::new(threshold, rng));
@@ -172,23 +230,20 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
     }
     // Compressing a point costs a field inversion: encode each commitment once, not once per
     // recipient.
-    let sign = |c: &PedersenCommitment, rng: &mut R| {
-        let bytes = c.to_bytes();
+    let committed = |c: &PedersenCommitment| {
+        let bytes = committed_bytes(&c.to_bytes(), &ephemeral.public());
         let digest = commitment_digest(&session, me, &bytes);
-        let sig = core.keys.sign(&commitment_signed_bytes(&digest), rng);
-        (bytes, digest, sig)
+        (bytes, digest)
     };
-    let (commitment_bytes, digest, signature) = sign(&commitment, rng);
-    let alternative = other.as_ref().map(|d| {
-        let (bytes, dg, sig) = sign(d.commitment(), rng);
-        (d, bytes, dg, sig)
-    });
+    let (main_bytes, main_digest) = committed(&commitment);
+    let alternative = other.as_ref().map(|d| (d, committed(d.commitment())));
     core.deals.insert(
         me,
         HeldDeal {
             commitment: commitment.clone(),
-            digest,
-            signature,
+            ephemeral: ephemeral.public(),
+            digest: main_digest,
+            sealed: None,
             share: Some(dealer.share(me)),
         },
     );
@@ -199,9 +254,9 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
         let Some(to_keys) = core.params.participants.get(&to) else {
             continue;
         };
-        let (this_dealer, this_bytes, this_digest, this_sig) = match &alternative {
-            Some((alt, bytes, dg, sig)) if pos >= half => (*alt, bytes, *dg, *sig),
-            _ => (&dealer, &commitment_bytes, digest, signature),
+        let (this_dealer, this_bytes, this_digest) = match &alternative {
+            Some((alt, (bytes, dg))) if pos >= half => (*alt, bytes, *dg),
+            _ => (&dealer, &main_bytes, main_digest),
         };
         let share = this_dealer.share(to);
         let mut value = share.value();
@@ -211,24 +266,28 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
         let mut plain = zeroize::Zeroizing::new([0u8; 64]);
         plain[..32].copy_from_slice(value.as_bytes());
         plain[32..].copy_from_slice(share.blinding().as_bytes());
-        let sealed = core.keys.seal(
-            to,
-            &to_keys.encryption,
-            session.as_bytes(),
-            SHARE_LABEL,
-            &this_digest,
-            plain.as_slice(),
-        );
+        let ctx = SealContext {
+            session: session.as_bytes(),
+            label: SHARE_LABEL,
+            dealer: me,
+            recipient: to,
+            aad: &this_digest,
+        };
+        let sealed = ephemeral.seal(&ctx, &to_keys.encryption, plain.as_slice());
         let mut encrypted_share = [0u8; ENCRYPTED_SHARE_LEN];
         if sealed.len() == ENCRYPTED_SHARE_LEN {
             encrypted_share.copy_from_slice(&sealed);
         }
-        if !core.misbehaviour.is_silent() {
+        let signature = core
+            .keys
+            .sign(&deal_signed_bytes(&this_digest, to, &encrypted_share), rng);
+        core.sent.insert(to, (encrypted_share, signature));
+        if !core.misbehaviour.is_silent() && !core.misbehaviour.withholds_deal_for(to) {
             out.push(Outgoing {
                 round: Round::Deal,
                 from: me,
                 to: Recipient::Node(to),
-                bytes: encode(me, to, this_bytes, &this_sig, &encrypted_share),
+                bytes: encode(me, to, this_bytes, &encrypted_share, &signature),
             });
         }
     }
@@ -251,53 +310,43 @@ fn corrupt_commitment<R: CryptoRng + ?Sized>(
     PedersenCommitment::from_bytes(&bytes, threshold).unwrap_or_else(|_| c.clone())
 }
 
+/// Opens a sealed `(s, s')` for `me` and checks nothing yet.
+pub(crate) fn open_share(
+    core: &Core,
+    dealer: NodeId,
+    ephemeral: &RistrettoPoint,
+    digest: &[u8; 32],
+    ciphertext: &[u8],
+) -> Option<PedersenShare> {
+    let me = core.id();
+    let ctx = SealContext {
+        session: core.params.session.as_bytes(),
+        label: SHARE_LABEL,
+        dealer,
+        recipient: me,
+        aad: digest,
+    };
+    let plain = ctx.open(&core.keys, ephemeral, ciphertext)?;
+    decode_share(me, &plain)
+}
+
 /// Round 1, receiving side: check and open the deals, then send the round-2 message.
 pub(super) fn finish<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<Outgoing> {
-    let inbox = core.take_inbox();
-    let session = core.params.session;
-    let me = core.id();
-    // Signatures over the commitment digests, one batch.
-    let mut received: Vec<(NodeId, Deal, [u8; 32])> = Vec::new();
-    for (from, (bytes, msg)) in inbox {
-        if let DkgMessage::Deal(deal) = msg {
-            let c_len = deal.commitment.threshold() * 32;
-            let digest =
-                commitment_digest(&session, from, bytes.get(4..4 + c_len).unwrap_or_default());
-            received.push((from, deal, digest));
-        }
+    let participants = core.params.participants.clone();
+    let (inbox, forged) = core
+        .inbox
+        .take_round(|id| participants.get(&id).map(|k| &k.signing), rng);
+    for from in forged {
+        core.reject(from, Round::Deal, "deal signature does not verify");
     }
-    let claims: Vec<_> = received
-        .iter()
-        .map(|(from, deal, digest)| {
-            let key = core.params.participants.get(from).map(|k| &k.signing);
-            (key, digest, &deal.signature)
-        })
-        .collect();
-    let bad_sig = failing_commitment_signatures(&claims, rng);
-    // Open the shares of the deals whose signature holds.
+    let session = core.params.session;
     let mut opened: Vec<(NodeId, Deal, [u8; 32], Option<PedersenShare>)> = Vec::new();
-    for (i, (from, deal, digest)) in received.into_iter().enumerate() {
-        if bad_sig.contains(&i) {
-            core.reject(from, Round::Deal, "commitment signature does not verify");
+    for (from, (bytes, msg)) in inbox {
+        let super::DkgMessage::Deal(deal) = msg else {
             continue;
-        }
-        let share = core
-            .params
-            .participants
-            .get(&from)
-            .and_then(|k| {
-                core.keys
-                    .open(
-                        from,
-                        &k.encryption,
-                        session.as_bytes(),
-                        SHARE_LABEL,
-                        &digest,
-                        &deal.encrypted_share,
-                    )
-                    .ok()
-            })
-            .and_then(|plain| decode_share(me, &plain));
+        };
+        let digest = deal.digest_of(&session, &bytes);
+        let share = open_share(core, from, &deal.ephemeral, &digest, &deal.encrypted_share);
         if share.is_none() {
             core.reject(from, Round::Deal, "encrypted share does not open");
         }
@@ -325,8 +374,9 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec
             from,
             HeldDeal {
                 commitment: deal.commitment,
+                ephemeral: deal.ephemeral,
                 digest,
-                signature: deal.signature,
+                sealed: Some((deal.encrypted_share, deal.signature)),
                 share,
             },
         );
@@ -334,7 +384,7 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec
     complain::send(core, rng)
 }
 
-fn decode_share(me: NodeId, plain: &[u8]) -> Option<PedersenShare> {
+pub(crate) fn decode_share(me: NodeId, plain: &[u8]) -> Option<PedersenShare> {
     let (a, b) = plain.split_at_checked(32)?;
     let value: Option<Scalar> = Scalar::from_canonical_bytes(a.try_into().ok()?).into();
     let blinding: Option<Scalar> = Scalar::from_canonical_bytes(b.try_into().ok()?).into();

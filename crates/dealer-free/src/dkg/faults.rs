@@ -18,14 +18,13 @@ pub enum Misbehaviour {
     /// Follows the protocol.
     #[default]
     Honest,
-    /// Sends a wrong share to `victim`, then reveals the right one when accused (so it stays
-    /// qualified).
+    /// Seals and signs a wrong share for `victim`; the victim's evidence disqualifies it.
     BadShare {
         /// The node that gets the wrong share.
         victim: NodeId,
     },
-    /// Sends a wrong share to `victim` and reveals a wrong share again when accused (so it is
-    /// disqualified).
+    /// Withholds `victim`'s deal and answers its complaint with a deal whose signature does
+    /// not verify (so it is disqualified).
     BadJustification {
         /// The node that gets the wrong share.
         victim: NodeId,
@@ -56,11 +55,13 @@ impl Misbehaviour {
 
     pub(crate) fn corrupts_share_for(self, to: NodeId) -> bool {
         match self {
-            Misbehaviour::BadShare { victim } | Misbehaviour::BadJustification { victim } => {
-                victim == to
-            }
+            Misbehaviour::BadShare { victim } => victim == to,
             _ => false,
         }
+    }
+
+    pub(crate) fn withholds_deal_for(self, to: NodeId) -> bool {
+        matches!(self, Misbehaviour::BadJustification { victim } if victim == to)
     }
 
     pub(crate) fn corrupts_justification_for(self, to: NodeId) -> bool {
@@ -80,6 +81,7 @@ impl Misbehaviour {
         matches!(
             self,
             Misbehaviour::BadJustification { .. }
+                | Misbehaviour::BadShare { .. }
                 | Misbehaviour::BadCommitment
                 | Misbehaviour::Silent
                 | Misbehaviour::Equivocate

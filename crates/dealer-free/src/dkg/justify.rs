@@ -1,4 +1,5 @@
-//! Round 3 of GJKR (steps 1(c)–(d)): justifications, disqualification and `QUAL`.
+//! Round 3 of GJKR (steps 1(c)–(d)): justifications, disqualification and `QUAL` — without
+//! ever opening an honest node's share.
 //!
 //! > Each dealer `P_i` who, as a dealer, received a complaint from player `P_j` broadcasts
 //! > the values `s_ij, s'_ij` that satisfy Eq. (4). Each player marks as disqualified any
@@ -6,56 +7,180 @@
 //! > complaint in Step 1c with values that falsify Eq. (4). Each player then builds the set
 //! > of non-disqualified players `QUAL`.
 //!
-//! A [`JustificationMessage`] is sent only by nodes that need to: a dealer that was accused
-//! reveals the shares complained about (and, if a node said it got no deal at all, its
-//! signed commitment); a node that saw an echo mismatch, or holds the deal of a dealer some
-//! node never got, adds the dealer digests it holds with the dealers' signatures
-//! ([`SignedDigest`]). Two valid signatures of one dealer over different digests prove
-//! equivocation. The "more than `t` complaints" rule is not needed: with at most `t − 1`
-//! faulty nodes an honest dealer cannot collect `t` complaints, and revealing a faulty
-//! dealer's shares costs nothing.
+//! GJKR answers a complaint by making the complained-about share public. Over a relay that
+//! is fatal: whoever drops or forges `t − 1` deals of an honest dealer collects `t` points of
+//! its polynomial. Here nothing is opened by the dealer:
+//!
+//! * a complaint about a **bad share** carries the accuser's [`ShareEvidence`]; every node
+//!   judges it alone — the dealer is disqualified if the signed ciphertext does not open to
+//!   a share that matches the commitment, and the complaint is void otherwise (a false
+//!   accuser only publishes its own share);
+//! * a complaint about a **missing deal** is answered by the dealer delivering that signed
+//!   deal again (ciphertext only) in its [`JustificationMessage`]; a dealer that does not is
+//!   disqualified;
+//! * a dealer with complaints from `t` or more nodes is disqualified (GJKR's bound: at most
+//!   `t − 1` faulty nodes can complain about an honest dealer).
+//!
+//! A node that saw an echo mismatch, or holds the deal of a dealer some node never got, adds
+//! the signed deals it holds ([`SignedDeal`]); two validly signed deals of one dealer with
+//! different digests prove equivocation.
 //!
 //! Every node then applies the same rules to the same messages ([`Disqualification`]) and
 //! gets the same `QUAL`; its key share is the sum of the shares of the qualified dealers,
-//! taking the revealed share where its own was bad.
+//! taking a redelivered deal where it had none. If a qualified dealer's redelivered deal does
+//! not open for this node, it ends with [`DkgError::ShareWithheld`] naming the dealer (the
+//! others finish; the node is given its share later by resharing).
 //!
-//! Layout: `version ‖ kind ‖ sender ‖ has_commitment (0|1) ‖ [commitment (32·t) ‖
-//! commitment signature (64)] ‖ count (u16) ‖ (accuser ‖ s ‖ s')* ‖ count (u16) ‖ (dealer ‖
-//! digest ‖ signature)* ‖ signature (64)`, both lists sorted by node id.
+//! Layout: `version ‖ kind ‖ sender ‖ has_redelivery (0|1) ‖ [commitment (32·t) ‖ E (32) ‖
+//! count (u16) ‖ (recipient ‖ ciphertext ‖ signature)*] ‖ count (u16) ‖ (dealer ‖ digest ‖
+//! recipient ‖ ciphertext ‖ signature)* ‖ signature (64)`, both lists sorted by node id.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::ristretto::RistrettoPoint;
 use phr_sis::{NodeId, Threshold};
 use rand::CryptoRng;
 
 use super::complain::{ComplaintReason, ComplaintsAgainst, broadcast};
-use super::deal::{commitment_digest, commitment_signed_bytes, read_commitment};
+use super::deal::{
+    ENCRYPTED_SHARE_LEN, SHARE_LABEL, commitment_digest, committed_bytes, decode_share, open_share,
+    read_commitment,
+};
+use super::sealed::{SealContext, Verdict, deal_signed_bytes};
 use super::{Core, Disqualification, DkgError, DkgMessage, Outgoing, Round, confirm};
-use crate::identity::Signature;
+use crate::identity::{NodePublicKeys, Signature};
 use crate::vss::{PedersenCommitment, PedersenShare, verify_pedersen_share};
 use crate::wire::{MessageKind, Reader, WireError, Writer};
 
-/// A share revealed in answer to a complaint.
+/// A dealer's signed deal for one recipient, as relayed again: the ciphertext only.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevealedShare {
-    /// The node that complained; the share is `(f_i(accuser), f'_i(accuser))`.
-    pub accuser: NodeId,
-    /// `s_ij`.
-    pub value: Scalar,
-    /// `s'_ij`.
-    pub blinding: Scalar,
-}
-
-/// A dealer's signed commitment digest, relayed as evidence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignedDigest {
+pub struct SignedDeal {
     /// The dealer.
     pub dealer: NodeId,
-    /// The digest of its commitment.
+    /// The dealer's commitment digest `D_i`.
     pub digest: [u8; 32],
-    /// The dealer's signature over the digest.
+    /// The recipient.
+    pub recipient: NodeId,
+    /// The sealed share.
+    pub ciphertext: Vec<u8>,
+    /// The dealer's signature over digest, recipient and ciphertext.
     pub signature: Signature,
+}
+
+impl SignedDeal {
+    /// Whether the dealer (keys `dealer_keys`) signed it.
+    #[must_use]
+    pub fn verify(&self, dealer_keys: &NodePublicKeys) -> bool {
+        dealer_keys.signing.verify(
+            &deal_signed_bytes(&self.digest, self.recipient, &self.ciphertext),
+            &self.signature,
+        )
+    }
+}
+
+/// A dealer's answer to complaints about missing deals: its commitment, its ephemeral key
+/// and the signed deals of the complaining nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redelivery<C> {
+    /// The dealer's commitment.
+    pub commitment: C,
+    /// Its encoding.
+    pub commitment_bytes: Vec<u8>,
+    /// The dealer's ephemeral key `E_i`.
+    pub ephemeral: RistrettoPoint,
+    /// `(recipient, ciphertext, signature)`, sorted by recipient.
+    pub deals: Vec<(NodeId, Vec<u8>, Signature)>,
+}
+
+/// The body of a justification: an optional redelivery and signed deals as evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JustificationBody<C> {
+    pub(crate) redelivery: Option<Redelivery<C>>,
+    pub(crate) evidence: Vec<SignedDeal>,
+}
+
+impl<C> JustificationBody<C> {
+    pub(crate) fn write(&self, w: &mut Writer) {
+        match &self.redelivery {
+            Some(r) => {
+                w.u8(1);
+                w.bytes(&r.commitment_bytes);
+                w.point(&r.ephemeral);
+                w.u16(u16::try_from(r.deals.len()).unwrap_or(u16::MAX));
+                for (to, ct, sig) in &r.deals {
+                    w.node(*to);
+                    w.bytes(ct);
+                    sig.write(w);
+                }
+            }
+            None => w.u8(0),
+        }
+        w.u16(u16::try_from(self.evidence.len()).unwrap_or(u16::MAX));
+        for e in &self.evidence {
+            w.node(e.dealer);
+            w.bytes(&e.digest);
+            w.node(e.recipient);
+            w.bytes(&e.ciphertext);
+            e.signature.write(w);
+        }
+    }
+
+    /// Reads a body whose commitment is read by `read_commitment` and whose ciphertexts have
+    /// `ciphertext_len` bytes.
+    pub(crate) fn read(
+        r: &mut Reader<'_>,
+        commitment_len: usize,
+        parse: impl Fn(&[u8]) -> Result<C, WireError>,
+        ciphertext_len: usize,
+    ) -> Result<JustificationBody<C>, WireError> {
+        let redelivery = match r.u8("redelivery flag")? {
+            0 => None,
+            1 => {
+                let commitment_bytes = r.slice("commitment", commitment_len)?.to_vec();
+                let commitment = parse(&commitment_bytes)?;
+                let ephemeral = r.point("ephemeral key")?;
+                let mut deals: Vec<(NodeId, Vec<u8>, Signature)> = Vec::new();
+                for _ in 0..r.u16("redelivered count")? {
+                    let to = r.node("redelivered recipient")?;
+                    if deals.last().is_some_and(|(p, _, _)| *p >= to) {
+                        return Err(unsorted("redelivered deals"));
+                    }
+                    let ct = r.slice("redelivered ciphertext", ciphertext_len)?.to_vec();
+                    deals.push((to, ct, Signature::read(r)?));
+                }
+                Some(Redelivery {
+                    commitment,
+                    commitment_bytes,
+                    ephemeral,
+                    deals,
+                })
+            }
+            other => {
+                return Err(WireError::InvalidField {
+                    field: "redelivery flag",
+                    reason: format!("{other} is neither 0 nor 1"),
+                });
+            }
+        };
+        let mut evidence: Vec<SignedDeal> = Vec::new();
+        for _ in 0..r.u16("evidence count")? {
+            let dealer = r.node("evidence dealer")?;
+            if evidence.last().is_some_and(|p| p.dealer >= dealer) {
+                return Err(unsorted("evidence"));
+            }
+            evidence.push(SignedDeal {
+                dealer,
+                digest: r.array::<32>("evidence digest")?,
+                recipient: r.node("evidence recipient")?,
+                ciphertext: r.slice("evidence ciphertext", ciphertext_len)?.to_vec(),
+                signature: Signature::read(r)?,
+            });
+        }
+        Ok(JustificationBody {
+            redelivery,
+            evidence,
+        })
+    }
 }
 
 /// The round-3 broadcast of one node.
@@ -63,57 +188,30 @@ pub struct SignedDigest {
 pub struct JustificationMessage {
     /// The sender.
     pub sender: NodeId,
-    /// The sender's own commitment and signature, present when some node got no deal.
-    pub commitment: Option<(PedersenCommitment, Signature)>,
-    /// Shares revealed for complaints against the sender, sorted by accuser.
-    pub revealed: Vec<RevealedShare>,
-    /// Other dealers' signed digests, sorted by dealer.
-    pub evidence: Vec<SignedDigest>,
+    /// The sender's deals for the nodes that said they got none.
+    pub redelivery: Option<Redelivery<PedersenCommitment>>,
+    /// Other dealers' signed deals, sorted by dealer.
+    pub evidence: Vec<SignedDeal>,
     /// The sender's signature.
     pub signature: Signature,
 }
 
 impl JustificationMessage {
-    fn body(
-        sender: NodeId,
-        commitment: Option<&(PedersenCommitment, Signature)>,
-        revealed: &[RevealedShare],
-        evidence: &[SignedDigest],
-    ) -> Writer {
+    fn body(sender: NodeId, body: &JustificationBody<PedersenCommitment>) -> Writer {
         let mut w = Writer::new(MessageKind::DkgJustification);
         w.node(sender);
-        match commitment {
-            Some((c, sig)) => {
-                w.u8(1);
-                w.bytes(&c.to_bytes());
-                sig.write(&mut w);
-            }
-            None => w.u8(0),
-        }
-        w.u16(u16::try_from(revealed.len()).unwrap_or(u16::MAX));
-        for r in revealed {
-            w.node(r.accuser);
-            w.scalar(&r.value);
-            w.scalar(&r.blinding);
-        }
-        w.u16(u16::try_from(evidence.len()).unwrap_or(u16::MAX));
-        for e in evidence {
-            w.node(e.dealer);
-            w.bytes(&e.digest);
-            e.signature.write(&mut w);
-        }
+        body.write(&mut w);
         w
     }
 
     /// The canonical encoding.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = JustificationMessage::body(
-            self.sender,
-            self.commitment.as_ref(),
-            &self.revealed,
-            &self.evidence,
-        );
+        let body = JustificationBody {
+            redelivery: self.redelivery.clone(),
+            evidence: self.evidence.clone(),
+        };
+        let mut w = JustificationMessage::body(self.sender, &body);
         self.signature.write(&mut w);
         w.finish()
     }
@@ -128,50 +226,21 @@ impl JustificationMessage {
     ) -> Result<JustificationMessage, WireError> {
         let mut r = Reader::new(bytes, MessageKind::DkgJustification)?;
         let sender = r.node("sender")?;
-        let commitment = match r.u8("commitment flag")? {
-            0 => None,
-            1 => Some((
-                read_commitment(&mut r, threshold)?,
-                Signature::read(&mut r)?,
-            )),
-            other => {
-                return Err(WireError::InvalidField {
-                    field: "commitment flag",
-                    reason: format!("{other} is neither 0 nor 1"),
-                });
-            }
-        };
-        let mut revealed: Vec<RevealedShare> = Vec::new();
-        for _ in 0..r.u16("revealed count")? {
-            let accuser = r.node("accuser")?;
-            if revealed.last().is_some_and(|p| p.accuser >= accuser) {
-                return Err(unsorted("revealed shares"));
-            }
-            revealed.push(RevealedShare {
-                accuser,
-                value: r.scalar("revealed share")?,
-                blinding: r.scalar("revealed blinding share")?,
-            });
-        }
-        let mut evidence: Vec<SignedDigest> = Vec::new();
-        for _ in 0..r.u16("evidence count")? {
-            let dealer = r.node("evidence dealer")?;
-            if evidence.last().is_some_and(|p| p.dealer >= dealer) {
-                return Err(unsorted("evidence"));
-            }
-            evidence.push(SignedDigest {
-                dealer,
-                digest: r.array::<32>("evidence digest")?,
-                signature: Signature::read(&mut r)?,
-            });
-        }
+        let body = JustificationBody::read(
+            &mut r,
+            32 * usize::from(threshold.t()),
+            |b| {
+                let mut inner = Reader::raw(b);
+                read_commitment(&mut inner, threshold)
+            },
+            ENCRYPTED_SHARE_LEN,
+        )?;
         let signature = Signature::read(&mut r)?;
         r.finish()?;
         Ok(JustificationMessage {
             sender,
-            commitment,
-            revealed,
-            evidence,
+            redelivery: body.redelivery,
+            evidence: body.evidence,
             signature,
         })
     }
@@ -190,6 +259,21 @@ pub(crate) struct Pending {
     pub(crate) complaints: ComplaintsAgainst,
 }
 
+/// The dealers some node said it got no deal from.
+pub(crate) fn missing_somewhere<T>(
+    complaints: &BTreeMap<NodeId, BTreeMap<NodeId, T>>,
+    reason: impl Fn(&T) -> ComplaintReason,
+) -> BTreeSet<NodeId> {
+    complaints
+        .iter()
+        .filter(|(_, by)| {
+            by.values()
+                .any(|c| reason(c) == ComplaintReason::MissingDeal)
+        })
+        .map(|(d, _)| *d)
+        .collect()
+}
+
 /// End of round 2, sending side.
 pub(super) fn send<R: CryptoRng + ?Sized>(
     core: &mut Core,
@@ -198,49 +282,63 @@ pub(super) fn send<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Vec<Outgoing> {
     let me = core.id();
-    let mut revealed = Vec::new();
-    let mut commitment = None;
-    if let (Some(accusers), Some(dealer)) = (pending.complaints.get(&me), &core.polynomial) {
-        for (accuser, reason) in accusers {
-            let share = dealer.share(*accuser);
-            let mut value = share.value();
-            if core.misbehaviour.corrupts_justification_for(*accuser) {
-                value += Scalar::ONE;
+    let mut redelivery = None;
+    if let (Some(accusers), Some(own)) = (pending.complaints.get(&me), core.deals.get(&me)) {
+        let mut deals = Vec::new();
+        for (accuser, c) in accusers {
+            if c.reason != ComplaintReason::MissingDeal {
+                continue;
             }
-            revealed.push(RevealedShare {
-                accuser: *accuser,
-                value,
-                blinding: share.blinding(),
-            });
-            if *reason == ComplaintReason::MissingDeal
-                && let Some(own) = core.deals.get(&me)
-            {
-                commitment = Some((own.commitment.clone(), own.signature));
+            if let Some((ct, sig)) = core.sent.get(accuser) {
+                let mut sig = *sig;
+                if core.misbehaviour.corrupts_justification_for(*accuser) {
+                    sig = Signature::placeholder();
+                }
+                deals.push((*accuser, ct.to_vec(), sig));
             }
         }
+        if !deals.is_empty() {
+            redelivery = Some(Redelivery {
+                commitment_bytes: own.commitment.to_bytes(),
+                commitment: own.commitment.clone(),
+                ephemeral: own.ephemeral,
+                deals,
+            });
+        }
     }
-    let missing_somewhere: BTreeSet<NodeId> = pending
-        .complaints
-        .iter()
-        .filter(|(_, by)| by.values().any(|r| *r == ComplaintReason::MissingDeal))
-        .map(|(d, _)| *d)
-        .collect();
-    let evidence: Vec<SignedDigest> = core
+    let missing = missing_somewhere(&pending.complaints, |c| c.reason);
+    let evidence: Vec<SignedDeal> = core
         .deals
         .iter()
-        .filter(|(d, _)| **d != me && (echo_mismatch || missing_somewhere.contains(d)))
-        .map(|(d, held)| SignedDigest {
-            dealer: *d,
-            digest: held.digest,
-            signature: held.signature,
+        .filter(|(d, _)| **d != me && (echo_mismatch || missing.contains(d)))
+        .filter_map(|(d, held)| {
+            let (ct, sig) = held.sealed.as_ref()?;
+            Some(SignedDeal {
+                dealer: *d,
+                digest: held.digest,
+                recipient: me,
+                ciphertext: ct.to_vec(),
+                signature: *sig,
+            })
         })
         .collect();
-    if revealed.is_empty() && evidence.is_empty() && commitment.is_none() {
+    if redelivery.is_none() && evidence.is_empty() {
         return Vec::new();
     }
-    let w = JustificationMessage::body(me, commitment.as_ref(), &revealed, &evidence);
+    let body = JustificationBody {
+        redelivery,
+        evidence,
+    };
+    let w = JustificationMessage::body(me, &body);
     let bytes = super::sign_body(&core.keys, &core.params.session, w, rng);
     broadcast(core, Round::Justify, bytes)
+}
+
+/// A dealer's commitment and ephemeral key as this node knows them.
+struct Known<'a> {
+    commitment: &'a PedersenCommitment,
+    ephemeral: RistrettoPoint,
+    digest: [u8; 32],
 }
 
 /// End of round 3: decide `QUAL`, compute the key share, send the confirmation.
@@ -249,14 +347,10 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
     pending: Pending,
     rng: &mut R,
 ) -> Result<(Box<confirm::Pending>, Vec<Outgoing>), DkgError> {
-    let inbox = core.take_inbox();
-    let msgs: BTreeMap<NodeId, DkgMessage> = core
-        .verify_broadcasts(Round::Justify, inbox, rng)
-        .into_iter()
-        .map(|(from, (_, m))| (from, m))
-        .collect();
+    let msgs = core.verified_round(Round::Justify, rng);
     let session = core.params.session;
     let me = core.id();
+    let t = usize::from(core.t());
     let justifications: BTreeMap<NodeId, JustificationMessage> = msgs
         .into_iter()
         .filter_map(|(from, m)| match m {
@@ -265,101 +359,135 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
         })
         .collect();
 
-    // Every validly signed digest per dealer: held deals, justified commitments, evidence.
+    // Every digest each dealer is proved to have signed: held deals, its own redelivery
+    // (inside its signed justification), and signed deals relayed as evidence.
     let mut digests: BTreeMap<NodeId, BTreeSet<[u8; 32]>> = core
         .deals
         .iter()
         .map(|(d, h)| (*d, BTreeSet::from([h.digest])))
         .collect();
-    let mut adopted: BTreeMap<NodeId, PedersenCommitment> = BTreeMap::new();
-    let mut claims: Vec<(NodeId, [u8; 32], Signature)> = Vec::new();
+    let mut adopted: BTreeMap<NodeId, [u8; 32]> = BTreeMap::new();
     for (from, j) in &justifications {
-        if let Some((c, sig)) = &j.commitment {
-            let digest = commitment_digest(&session, *from, &c.to_bytes());
-            claims.push((*from, digest, *sig));
+        if let Some(r) = &j.redelivery {
+            let digest = commitment_digest(
+                &session,
+                *from,
+                &committed_bytes(&r.commitment_bytes, &r.ephemeral),
+            );
+            digests.entry(*from).or_default().insert(digest);
             if !core.deals.contains_key(from) {
-                adopted.insert(*from, c.clone());
+                adopted.insert(*from, digest);
             }
         }
         for e in &j.evidence {
-            claims.push((e.dealer, e.digest, e.signature));
-        }
-    }
-    let signed: Vec<Vec<u8>> = claims
-        .iter()
-        .map(|(_, d, _)| commitment_signed_bytes(d))
-        .collect();
-    for ((dealer, digest, sig), msg) in claims.iter().zip(&signed) {
-        let known = digests.get(dealer).is_some_and(|s| s.contains(digest));
-        if known {
-            continue;
-        }
-        let valid = core
-            .params
-            .participants
-            .get(dealer)
-            .is_some_and(|k| k.signing.verify(msg, sig));
-        if valid {
-            digests.entry(*dealer).or_default().insert(*digest);
+            let known = digests
+                .get(&e.dealer)
+                .is_some_and(|s| s.contains(&e.digest));
+            if !known
+                && core
+                    .params
+                    .participants
+                    .get(&e.dealer)
+                    .is_some_and(|k| e.verify(k))
+            {
+                digests.entry(e.dealer).or_default().insert(e.digest);
+            }
         }
     }
 
     let mut disqualified: BTreeMap<NodeId, Disqualification> = BTreeMap::new();
     let mut my_shares: Vec<PedersenShare> = Vec::new();
+    let mut withheld: Option<NodeId> = None;
+    let mut void: Vec<(NodeId, String)> = Vec::new();
     let participants: Vec<NodeId> = core.params.participants.keys().copied().collect();
     for dealer in participants {
+        let known = core
+            .deals
+            .get(&dealer)
+            .map(|h| Known {
+                commitment: &h.commitment,
+                ephemeral: h.ephemeral,
+                digest: h.digest,
+            })
+            .or_else(|| {
+                let r = justifications.get(&dealer)?.redelivery.as_ref()?;
+                Some(Known {
+                    commitment: &r.commitment,
+                    ephemeral: r.ephemeral,
+                    digest: *adopted.get(&dealer)?,
+                })
+            });
+        let Some(known) = known else {
+            disqualified.insert(dealer, Disqualification::NoCommitment);
+            continue;
+        };
         if digests.get(&dealer).is_some_and(|s| s.len() > 1) {
             disqualified.insert(dealer, Disqualification::Equivocation);
             continue;
         }
-        let commitment = core
-            .deals
+        let complaints = pending.complaints.get(&dealer);
+        let redelivered = justifications
             .get(&dealer)
-            .map(|h| &h.commitment)
-            .or_else(|| adopted.get(&dealer));
-        let justification = justifications.get(&dealer);
+            .and_then(|j| j.redelivery.as_ref());
         let mut verdict = None;
-        let mut revealed_for_me = None;
-        for (accuser, reason) in pending.complaints.get(&dealer).into_iter().flatten() {
-            let revealed =
-                justification.and_then(|j| j.revealed.iter().find(|r| r.accuser == *accuser));
-            let has_commitment = justification.is_some_and(|j| j.commitment.is_some());
-            let (Some(revealed), Some(commitment)) = (revealed, commitment) else {
-                verdict = Some(Disqualification::MissingJustification { accuser: *accuser });
-                break;
-            };
-            if *reason == ComplaintReason::MissingDeal && !has_commitment {
-                verdict = Some(Disqualification::MissingJustification { accuser: *accuser });
-                break;
-            }
-            let share = PedersenShare::new(*accuser, revealed.value, revealed.blinding);
-            if verify_pedersen_share(&share, commitment).is_err() {
-                verdict = Some(Disqualification::InvalidJustification { accuser: *accuser });
-                break;
-            }
-            if *accuser == me {
-                revealed_for_me = Some(share);
+        let mut standing = 0usize;
+        let mut redelivered_for_me = None;
+        for (accuser, c) in complaints.into_iter().flatten() {
+            match c.reason {
+                ComplaintReason::MissingDeal => {
+                    standing += 1;
+                    let deal = redelivered.and_then(|r| r.deals.iter().find(|d| d.0 == *accuser));
+                    let signed = deal.is_some_and(|(to, ct, sig)| {
+                        core.params.participants.get(&dealer).is_some_and(|k| {
+                            k.signing
+                                .verify(&deal_signed_bytes(&known.digest, *to, ct), sig)
+                        })
+                    });
+                    if !signed {
+                        verdict =
+                            Some(Disqualification::MissingJustification { accuser: *accuser });
+                        break;
+                    }
+                    if *accuser == me {
+                        redelivered_for_me = deal.map(|(_, ct, _)| ct.clone());
+                    }
+                }
+                ComplaintReason::InvalidShare => {
+                    match judge(core, dealer, *accuser, &known, c.evidence.as_ref()) {
+                        Verdict::DealerGuilty => {
+                            verdict = Some(Disqualification::InvalidShare { accuser: *accuser });
+                            break;
+                        }
+                        Verdict::Void => void.push((
+                            *accuser,
+                            format!("its evidence against dealer {dealer} does not hold"),
+                        )),
+                        Verdict::ShareValid(_) => void.push((
+                            *accuser,
+                            format!("complained about a valid share of dealer {dealer}"),
+                        )),
+                    }
+                }
             }
         }
-        if commitment.is_none() && verdict.is_none() {
-            verdict = Some(Disqualification::NoCommitment);
+        if verdict.is_none() && standing >= t {
+            verdict = Some(Disqualification::TooManyComplaints { count: standing });
         }
         if let Some(v) = verdict {
             disqualified.insert(dealer, v);
             continue;
         }
         let own = core.deals.get(&dealer).and_then(|h| h.share.clone());
-        match own.or(revealed_for_me) {
+        let redelivered_share = redelivered_for_me
+            .and_then(|ct| open_share(core, dealer, &known.ephemeral, &known.digest, &ct))
+            .filter(|s| verify_pedersen_share(s, known.commitment).is_ok());
+        match own.or(redelivered_share) {
             Some(share) => my_shares.push(share),
-            // Unreachable for an honest node: a dealer it holds no share from is one it
-            // complained about, and a qualified dealer answered that complaint.
-            None => {
-                disqualified.insert(
-                    dealer,
-                    Disqualification::MissingJustification { accuser: me },
-                );
-            }
+            None => withheld = withheld.or(Some(dealer)),
         }
+    }
+    for (accuser, why) in void {
+        core.reject(accuser, Round::Complain, why);
     }
     let qualified: BTreeSet<NodeId> = core
         .params
@@ -370,13 +498,20 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
         .collect();
     // t or more provably faulty dealers mean a coalition that could reconstruct the key
     // exists: refuse to output one.
-    if disqualified.len() >= usize::from(core.t()) {
+    if disqualified.len() >= t {
         return Err(DkgError::TooManyDisqualified {
             max: core.t() - 1,
             qualified,
             disqualified,
         });
     }
+    if let Some(dealer) = withheld {
+        return Err(DkgError::ShareWithheld { dealer });
+    }
+    let redelivered: BTreeMap<NodeId, &PedersenCommitment> = justifications
+        .iter()
+        .filter_map(|(d, j)| j.redelivery.as_ref().map(|r| (*d, &r.commitment)))
+        .collect();
     let commitments: BTreeMap<NodeId, (&PedersenCommitment, [u8; 32])> = qualified
         .iter()
         .filter_map(|d| {
@@ -385,7 +520,7 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
                 .deals
                 .get(d)
                 .map(|h| &h.commitment)
-                .or_else(|| adopted.get(d))?;
+                .or_else(|| redelivered.get(d).copied())?;
             Some((*d, (c, digest)))
         })
         .collect();
@@ -394,4 +529,38 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
     core.polynomial = None;
     let out = confirm::send(core, &pending, rng);
     Ok((Box::new(pending), out))
+}
+
+/// Judges a complaint about a bad share by its evidence.
+fn judge(
+    core: &Core,
+    dealer: NodeId,
+    accuser: NodeId,
+    known: &Known<'_>,
+    evidence: Option<&super::sealed::ShareEvidence>,
+) -> Verdict {
+    let (Some(evidence), Some(dealer_keys), Some(accuser_keys)) = (
+        evidence,
+        core.params.participants.get(&dealer),
+        core.params.participants.get(&accuser),
+    ) else {
+        return Verdict::Void;
+    };
+    let ctx = SealContext {
+        session: core.params.session.as_bytes(),
+        label: SHARE_LABEL,
+        dealer,
+        recipient: accuser,
+        aad: &known.digest,
+    };
+    evidence.judge(
+        &ctx,
+        &dealer_keys.signing,
+        &known.ephemeral,
+        &accuser_keys.encryption,
+        |plain| {
+            decode_share(accuser, plain)
+                .is_some_and(|s| verify_pedersen_share(&s, known.commitment).is_ok())
+        },
+    )
 }
