@@ -60,6 +60,10 @@ impl<M> Arrival<M> {
     }
 }
 
+/// A round's verified messages by sender (bytes and decoding), and the senders whose
+/// message failed its signature.
+pub(crate) type RoundMessages<M> = (BTreeMap<NodeId, (Vec<u8>, M)>, Vec<NodeId>);
+
 /// Why an arrival was not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -143,7 +147,7 @@ impl<M> Inbox<M> {
         &mut self,
         key_of: impl Fn(NodeId) -> Option<&'k VerifyingKey>,
         rng: &mut R,
-    ) -> (BTreeMap<NodeId, (Vec<u8>, M)>, Vec<NodeId>) {
+    ) -> RoundMessages<M> {
         let round = std::mem::replace(&mut self.current, std::mem::take(&mut self.early));
         let (verified, unverified): (Vec<_>, Vec<_>) =
             round.into_iter().partition(|(_, a)| a.verified);
