@@ -10,10 +10,13 @@
 //! DIR/catalog.json                 the client's own id → file record (never sent to nodes)
 //! DIR/node-<i>/node.toml           node i's config
 //! DIR/node-<i>/node.pem, node.key  its certificate
-//! DIR/node-<i>/at-rest.key         the key sealing its secrets (mode 0600)
+//! DIR/node-<i>/at-rest.key         the key sealing its secrets
 //! DIR/node-<i>/data/               its store, sealed secrets and audit log
 //! DIR/node-<i>/node.log, node.pid  its log and process id while running
 //! ```
+//!
+//! Every private key (`ca.key`, `client.key`, `node.key`, `at-rest.key`) is created with mode
+//! `0600` before its first byte is written ([`crate::files`]).
 //!
 //! Every node's config names its own listen address and its peers, so the same files work
 //! for nodes on different machines (docs/deployment.md): copy `node-<i>/` and `ca.pem` to
@@ -31,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::{ClientError, ClusterClient, ClusterKeyFile, NodeStatus, ReplaceOutcome};
 use crate::config::{
     AuthorizedClient, ClientProfile, ConfigError, Limits, NodeConfig, NodeEntry, Peer, TlsFiles,
-    write_atomic,
+    write_atomic, write_secret,
 };
 use crate::pki::{ClusterCa, PkiError};
 use crate::secrets::AtRestKey;
@@ -102,16 +105,6 @@ pub struct InitOptions {
 pub struct ClusterDir {
     /// The folder.
     pub dir: PathBuf,
-}
-
-fn write_secret(path: &Path, text: &[u8]) -> Result<(), ClusterError> {
-    write_atomic(path, text)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io(path))?;
-    }
-    Ok(())
 }
 
 /// A free TCP port on the loopback interface (free when asked; bound by nobody).

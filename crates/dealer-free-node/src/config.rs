@@ -193,18 +193,27 @@ fn invalid(path: &Path, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Writes `text` to `path` through a temporary file and a rename (never half-written).
+/// Writes `text` to `path` atomically and durably ([`crate::files::write_atomic`]).
 ///
 /// # Errors
 /// [`ConfigError::Io`].
 pub fn write_atomic(path: &Path, text: &[u8]) -> Result<(), ConfigError> {
-    let io = |source| ConfigError::Io {
+    crate::files::write_atomic(path, text).map_err(|source| ConfigError::Io {
         path: path.to_owned(),
         source,
-    };
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
+}
+
+/// Writes a secret (a private key, an at-rest key) to `path` atomically, durably and with
+/// mode `0600` from its first byte ([`crate::files::write_secret`]).
+///
+/// # Errors
+/// [`ConfigError::Io`].
+pub fn write_secret(path: &Path, text: &[u8]) -> Result<(), ConfigError> {
+    crate::files::write_secret(path, text).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn to_toml<T: Serialize>(path: &Path, value: &T) -> Result<String, ConfigError> {

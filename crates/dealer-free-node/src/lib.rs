@@ -6,6 +6,7 @@
 //! | module | what it is for |
 //! |---|---|
 //! | [`proto`] | the generated gRPC messages and stubs of `proto/node.proto` |
+//! | [`files`] | files written atomically and durably, secrets with mode `0600` from the first byte |
 //! | [`config`] | a node's `node.toml` and the client's `client.toml` profile |
 //! | [`pki`] | the cluster's certificate authority and the certificates it issues |
 //! | [`secrets`] | a node's secrets at rest: identity keys, MAC key, DKG key share, AES-256-GCM sealed |
@@ -26,6 +27,7 @@ pub mod audit;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod files;
 pub mod pki;
 pub mod replay;
 pub mod secrets;
