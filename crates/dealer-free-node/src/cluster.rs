@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use phr_sis::NodeId;
 use serde::{Deserialize, Serialize};
 
+use crate::access::Role;
 use crate::client::{ClientError, ClusterClient, ClusterKeyFile, NodeStatus, ReplaceOutcome};
 use crate::config::{
     AuthorizedClient, ClientProfile, ConfigError, Limits, NodeConfig, NodeEntry, Peer, TlsFiles,
@@ -298,6 +299,7 @@ impl ClusterDir {
                 clients: vec![AuthorizedClient {
                     name: "owner".into(),
                     fingerprint: client.fingerprint.clone(),
+                    role: Role::Admin,
                 }],
                 limits: Limits::default(),
                 peers: addresses

@@ -19,6 +19,7 @@
 //! [[clients]]                     # who may call this node: certificate fingerprints
 //! name = "owner"
 //! fingerprint = "sha256:…"
+//! role = "admin"                  # admin | owner | search (crate::access); missing: admin
 //!
 //! [[peers]]                       # the other nodes (informational; the client relays)
 //! id = 2
@@ -33,6 +34,8 @@ use std::path::{Path, PathBuf};
 
 use phr_sis::{NodeId, Threshold};
 use serde::{Deserialize, Serialize};
+
+use crate::access::Role;
 
 /// Errors reading or checking a config file.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,10 @@ pub struct AuthorizedClient {
     pub name: String,
     /// `sha256:` and the hex SHA-256 of the caller's certificate (DER).
     pub fingerprint: String,
+    /// What the caller may do ([`crate::access::Role`]); an entry without one (a config
+    /// written before roles) is an admin, so existing clusters keep working.
+    #[serde(default)]
+    pub role: Role,
 }
 
 /// Another node of the cluster.
