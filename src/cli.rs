@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use dealer_free_node::access::{ClientName, Role};
 
 /// Dealer-free searchable secret image sharing.
 ///
@@ -141,6 +142,10 @@ pub(crate) enum ClusterCommand {
         /// addresses client.toml names); wait for them and run the DKG if needed.
         #[arg(long)]
         no_start: bool,
+        /// Act as the client of this profile (one `cluster add-client` wrote) instead of
+        /// DIR/client.toml.
+        #[arg(long, value_name = "FILE")]
+        client: Option<PathBuf>,
     },
     /// Show each node's process, health, images and audit-log head.
     Status {
@@ -150,6 +155,10 @@ pub(crate) enum ClusterCommand {
         /// One JSON object instead of the table.
         #[arg(long)]
         json: bool,
+        /// Act as the client of this profile (one `cluster add-client` wrote) instead of
+        /// DIR/client.toml.
+        #[arg(long, value_name = "FILE")]
+        client: Option<PathBuf>,
     },
     /// Stop the nodes of DIR (SIGTERM, then SIGKILL after 10 s).
     Down {
@@ -174,14 +183,37 @@ pub(crate) enum ClusterCommand {
         /// Seconds to wait for the node to answer.
         #[arg(long, default_value_t = 30)]
         wait: u64,
+        /// Act as the client of this profile (one `cluster add-client` wrote) instead of
+        /// DIR/client.toml.
+        #[arg(long, value_name = "FILE")]
+        client: Option<PathBuf>,
+    },
+    /// Issue another client a certificate from the cluster CA (DIR/ca.key must be present) and
+    /// a profile DIR/clients/NAME/client.toml, and list it with its role in every node's
+    /// config. Running nodes admit it after their next restart.
+    AddClient {
+        /// The cluster folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The client's name: 1 to 64 ASCII letters, digits, '-' and '_'.
+        #[arg(long, value_name = "NAME")]
+        name: ClientName,
+        /// What it may do: admin (everything), owner (ingest, search, get) or search (search
+        /// only).
+        #[arg(long, value_name = "ROLE")]
+        role: Role,
     },
 }
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct IngestArgs {
     /// The cluster folder (its client.toml says where the nodes are).
-    #[arg(long, value_name = "DIR")]
-    pub(crate) cluster: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "client")]
+    pub(crate) cluster: Option<PathBuf>,
+    /// Act as the client of this profile (e.g. DIR/clients/NAME/client.toml from `cluster
+    /// add-client`) instead of DIR/client.toml.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client: Option<PathBuf>,
     /// Images per token request and store request.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) batch: u16,
@@ -193,8 +225,12 @@ pub(crate) struct IngestArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct SearchArgs {
     /// The cluster folder.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) cluster: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "client")]
+    pub(crate) cluster: Option<PathBuf>,
+    /// Act as the client of this profile (e.g. DIR/clients/NAME/client.toml from `cluster
+    /// add-client`) instead of DIR/client.toml.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client: Option<PathBuf>,
     /// The query image.
     #[arg(value_name = "QUERY")]
     pub(crate) query: PathBuf,
@@ -215,8 +251,12 @@ pub(crate) struct SearchArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct GetArgs {
     /// The cluster folder.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) cluster: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "client")]
+    pub(crate) cluster: Option<PathBuf>,
+    /// Act as the client of this profile (e.g. DIR/clients/NAME/client.toml from `cluster
+    /// add-client`) instead of DIR/client.toml.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client: Option<PathBuf>,
     /// The image id (as `ingest` printed it).
     #[arg(value_name = "ID")]
     pub(crate) id: String,

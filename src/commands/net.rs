@@ -1,5 +1,6 @@
 //! `node`, `cluster`, `ingest`, `search`, `get`: the networked deployment, glue over
-//! `dealer_free_node`.
+//! `dealer_free_node`. Every command that talks to the nodes acts as the client of
+//! `--client FILE` when given, else of the cluster folder's own `client.toml`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,19 +47,34 @@ fn client_error(e: ClientError) -> anyhow::Error {
     }
 }
 
-/// The client of the cluster folder `cluster`, opened within `rt`.
-fn open_client(rt: &tokio::runtime::Runtime, cluster: &Path) -> anyhow::Result<ClusterClient> {
+/// The client of the profile `client`, else of the cluster folder `cluster`'s own
+/// client.toml, opened within `rt`.
+fn open_client(
+    rt: &tokio::runtime::Runtime,
+    cluster: Option<&Path>,
+    client: Option<&Path>,
+) -> anyhow::Result<ClusterClient> {
     let _entered = rt.enter();
-    let dir = ClusterDir::new(cluster);
-    if !dir.profile().exists() {
-        return Err(UsageError(format!(
-            "{} holds no client.toml: create the cluster with `dealer-free-sis cluster up --dir {} --nodes 5 --threshold 3`",
-            cluster.display(),
-            cluster.display()
-        ))
-        .into());
+    let profile = match (client, cluster) {
+        (Some(profile), _) => profile.to_owned(),
+        (None, Some(cluster)) => {
+            let profile = ClusterDir::new(cluster).profile();
+            if !profile.exists() {
+                return Err(UsageError(format!(
+                    "{} holds no client.toml: create the cluster with `dealer-free-sis cluster up --dir {} --nodes 5 --threshold 3`",
+                    cluster.display(),
+                    cluster.display()
+                ))
+                .into());
+            }
+            profile
+        }
+        (None, None) => return Err(UsageError("give --cluster DIR or --client FILE".into()).into()),
+    };
+    if !profile.is_file() {
+        return Err(UsageError(format!("{}: no such client profile", profile.display())).into());
     }
-    ClusterClient::open(&dir.profile()).map_err(client_error)
+    ClusterClient::open(&profile).map_err(client_error)
 }
 
 /// `node run --config FILE`.
@@ -137,8 +153,9 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
             shape,
             wait,
             no_start,
+            client,
         } => {
-            let cluster = ClusterDir::new(dir);
+            let cluster = ClusterDir::new(dir).with_client(client.as_deref());
             if !cluster.exists() {
                 if shape.nodes.is_none() && shape.threshold.is_none() {
                     return Err(UsageError(format!(
@@ -187,7 +204,7 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
             }
             Ok(Outcome::Success)
         }
-        ClusterCommand::Status { dir, json } => status(dir, *json),
+        ClusterCommand::Status { dir, json, client } => status(dir, *json, client.as_deref()),
         ClusterCommand::Down { dir } => {
             let stopped = ClusterDir::new(dir)
                 .down(Duration::from_secs(10))
@@ -215,12 +232,33 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
             node,
             running,
             wait,
-        } => replace(dir, *node, *running, *wait),
+            client,
+        } => replace(
+            &ClusterDir::new(dir).with_client(client.as_deref()),
+            *node,
+            *running,
+            *wait,
+        ),
+        ClusterCommand::AddClient { dir, name, role } => {
+            let added = ClusterDir::new(dir)
+                .add_client(name, *role)
+                .map_err(usage_or)?;
+            println!(
+                "client {name} ({role}): profile {}, certificate {}",
+                added.profile.display(),
+                added.fingerprint
+            );
+            println!(
+                "listed in {} node config(s); running nodes admit it after their next restart",
+                added.nodes.len()
+            );
+            Ok(Outcome::Success)
+        }
     }
 }
 
-fn replace(dir: &Path, node: u8, running: bool, wait: u64) -> anyhow::Result<Outcome> {
-    let cluster = ClusterDir::new(dir);
+fn replace(cluster: &ClusterDir, node: u8, running: bool, wait: u64) -> anyhow::Result<Outcome> {
+    let dir = &cluster.dir;
     let file = cluster.read().map_err(usage_or)?;
     let id = NodeId::new(node)
         .ok()
@@ -275,11 +313,11 @@ fn short_hex(h: &str) -> &str {
     h.get(..16).unwrap_or(h)
 }
 
-fn status(dir: &Path, json: bool) -> anyhow::Result<Outcome> {
+fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outcome> {
     let cluster = ClusterDir::new(dir);
     let file = cluster.read().map_err(usage_or)?;
     let rt = runtime()?;
-    let client = open_client(&rt, dir)?;
+    let client = open_client(&rt, Some(dir), client)?;
     let statuses = rt.block_on(client.status());
     let up = statuses.iter().filter(|s| s.health.is_ok()).count();
     if json {
@@ -364,7 +402,7 @@ fn save_catalog(path: &Path, catalog: &BTreeMap<String, String>) -> anyhow::Resu
 /// `ingest --cluster DIR IMAGES...`.
 pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Outcome> {
     let rt = runtime()?;
-    let client = open_client(&rt, &args.cluster)?;
+    let client = open_client(&rt, args.cluster.as_deref(), args.client.as_deref())?;
     let mut failed = false;
     let paths: Vec<PathBuf> = expand_paths(&args.images)
         .into_iter()
@@ -469,7 +507,7 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Outcome> {
 /// `search --cluster DIR QUERY`.
 pub(crate) fn search(args: &SearchArgs) -> anyhow::Result<Outcome> {
     let rt = runtime()?;
-    let client = open_client(&rt, &args.cluster)?;
+    let client = open_client(&rt, args.cluster.as_deref(), args.client.as_deref())?;
     let bytes = std::fs::read(&args.query)
         .with_context(|| format!("{}", args.query.display()))
         .map_err(|e| UsageError(format!("{e:#}")))?;
@@ -523,7 +561,7 @@ pub(crate) fn get(args: &GetArgs) -> anyhow::Result<Outcome> {
         .parse()
         .map_err(|e: phr_sis::image_id::ParseImageIdError| UsageError(e.to_string()))?;
     let rt = runtime()?;
-    let client = open_client(&rt, &args.cluster)?;
+    let client = open_client(&rt, args.cluster.as_deref(), args.client.as_deref())?;
     let got = rt.block_on(client.get(id)).map_err(client_error)?;
     for (node, why) in &got.rejected {
         eprintln!("dealer-free-sis: node {node}: share rejected: {why}");

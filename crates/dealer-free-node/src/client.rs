@@ -44,12 +44,14 @@ use tonic::{Code, Response, Status};
 use crate::config::{ClientProfile, ConfigError, LoadedProfile, write_atomic};
 
 mod masks;
+mod relay;
 mod replace;
 use crate::pki::server_name;
 use crate::proto;
 use crate::proto::node_client::NodeClient;
 use crate::replay::{REQUEST_ID_LEN, unix_ms};
 pub use masks::DealtMasks;
+pub use relay::route_envelopes;
 pub use replace::{REPAIR_PAGE, ReplaceOutcome};
 
 /// The collection label of the band tokens.
@@ -114,6 +116,19 @@ pub enum ClientError {
     /// The protocol failed (bad proofs, inconsistent answers).
     #[error("{0}")]
     Protocol(String),
+    /// A node returned a protocol message it may not send: one claiming another sender, or
+    /// addressed to a node that takes no part in the run. Nothing of that step is relayed.
+    #[error("node {node} returned a message from {from} to {to}: {reason}")]
+    ForgedEnvelope {
+        /// The node that returned it.
+        node: NodeId,
+        /// The envelope's sender field.
+        from: u32,
+        /// The envelope's recipient field (0: broadcast).
+        to: u32,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// An image could not be read or hashed.
     #[error("{path}: {reason}")]
     Image {
@@ -709,64 +724,6 @@ impl ClusterClient {
         (participants, failures)
     }
 
-    /// Runs `steps` of a relayed protocol (the DKG, resharing) on every node of `ids`: each
-    /// step, a node gets the envelopes addressed to it and every other node's broadcasts from
-    /// the step before. `send(client, meta, step, inbox)` makes one node's call. Returns the
-    /// outcome of every node that reported one.
-    ///
-    /// # Errors
-    /// The first node's refusal or transport failure.
-    async fn relay<R, F, Fut>(
-        &self,
-        ids: &[NodeId],
-        steps: std::ops::RangeInclusive<u32>,
-        send: F,
-    ) -> Result<BTreeMap<NodeId, proto::DkgResult>, ClientError>
-    where
-        R: RelayReply,
-        F: Fn(NodeClient<Channel>, proto::RequestMeta, u32, Vec<proto::DkgEnvelope>) -> Fut
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        Fut: Future<Output = Result<Response<R>, Status>> + Send + 'static,
-    {
-        let mut inboxes: BTreeMap<NodeId, Vec<proto::DkgEnvelope>> = BTreeMap::new();
-        let mut results = BTreeMap::new();
-        for step in steps {
-            let mut set = JoinSet::new();
-            for id in ids {
-                let inbox = inboxes.remove(id).unwrap_or_default();
-                let this = self.clone();
-                let send = send.clone();
-                let id = *id;
-                set.spawn(async move {
-                    let r = this.call(id, |c, m| send(c, m, step, inbox.clone())).await;
-                    (id, r)
-                });
-            }
-            let mut outgoing = Vec::new();
-            while let Some(joined) = set.join_next().await {
-                let (id, r) = joined.map_err(|e| ClientError::Protocol(e.to_string()))?;
-                let (outbox, result) = r?.into_parts();
-                if let Some(result) = result {
-                    results.insert(id, result);
-                }
-                outgoing.extend(outbox);
-            }
-            for envelope in outgoing {
-                for id in ids {
-                    let to_me = envelope.to == u32::from(id.get());
-                    let broadcast = envelope.to == 0 && envelope.from != u32::from(id.get());
-                    if to_me || broadcast {
-                        inboxes.entry(*id).or_default().push(envelope.clone());
-                    }
-                }
-            }
-        }
-        Ok(results)
-    }
-
     fn oprf(&self) -> Result<(TokenContext, BTreeMap<NodeId, PublicKey>), ClientError> {
         let path = &self.profile.raw.key_file;
         let key = ClusterKeyFile::load(path)?;
@@ -1219,23 +1176,5 @@ pub fn short(e: &ClientError) -> String {
             _ => format!("{:?}: {}", status.code(), status.message()),
         },
         other => other.to_string(),
-    }
-}
-
-/// The reply of one step of a relayed protocol.
-trait RelayReply: Send + 'static {
-    /// The envelopes to deliver, and the node's outcome once it finished.
-    fn into_parts(self) -> (Vec<proto::DkgEnvelope>, Option<proto::DkgResult>);
-}
-
-impl RelayReply for proto::DkgRoundReply {
-    fn into_parts(self) -> (Vec<proto::DkgEnvelope>, Option<proto::DkgResult>) {
-        (self.outbox, self.result)
-    }
-}
-
-impl RelayReply for proto::ReshareRoundReply {
-    fn into_parts(self) -> (Vec<proto::DkgEnvelope>, Option<proto::DkgResult>) {
-        (self.outbox, self.result)
     }
 }

@@ -10,10 +10,14 @@
 //! DIR/catalog.json                 the client's own id → file record (never sent to nodes)
 //! DIR/node-<i>/node.toml           node i's config
 //! DIR/node-<i>/node.pem, node.key  its certificate
-//! DIR/node-<i>/at-rest.key         the key sealing its secrets (mode 0600)
+//! DIR/node-<i>/at-rest.key         the key sealing its secrets
+//! DIR/clients/<name>/              another client's profile, certificate and key (`add-client`)
 //! DIR/node-<i>/data/               its store, sealed secrets and audit log
 //! DIR/node-<i>/node.log, node.pid  its log and process id while running
 //! ```
+//!
+//! Every private key (`ca.key`, `client.key`, `node.key`, `at-rest.key`) is created with mode
+//! `0600` before its first byte is written ([`crate::files`]).
 //!
 //! Every node's config names its own listen address and its peers, so the same files work
 //! for nodes on different machines (docs/deployment.md): copy `node-<i>/` and `ca.pem` to
@@ -28,13 +32,17 @@ use std::time::{Duration, Instant};
 use phr_sis::NodeId;
 use serde::{Deserialize, Serialize};
 
+use crate::access::Role;
 use crate::client::{ClientError, ClusterClient, ClusterKeyFile, NodeStatus, ReplaceOutcome};
 use crate::config::{
     AuthorizedClient, ClientProfile, ConfigError, Limits, NodeConfig, NodeEntry, Peer, TlsFiles,
-    write_atomic,
+    write_atomic, write_secret,
 };
 use crate::pki::{ClusterCa, PkiError};
 use crate::secrets::AtRestKey;
+
+mod add_client;
+pub use add_client::AddedClient;
 
 /// Errors of cluster management.
 #[derive(Debug, thiserror::Error)]
@@ -102,16 +110,8 @@ pub struct InitOptions {
 pub struct ClusterDir {
     /// The folder.
     pub dir: PathBuf,
-}
-
-fn write_secret(path: &Path, text: &[u8]) -> Result<(), ClusterError> {
-    write_atomic(path, text)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io(path))?;
-    }
-    Ok(())
+    /// The client profile to use instead of `DIR/client.toml` (`--client`).
+    pub client: Option<PathBuf>,
 }
 
 /// A free TCP port on the loopback interface (free when asked; bound by nobody).
@@ -161,7 +161,16 @@ impl ClusterDir {
     pub fn new(dir: &Path) -> ClusterDir {
         ClusterDir {
             dir: dir.to_owned(),
+            client: None,
         }
+    }
+
+    /// The same folder, its commands run as the client of the profile `profile` (one that
+    /// `add-client` wrote) instead of `DIR/client.toml`.
+    #[must_use]
+    pub fn with_client(mut self, profile: Option<&Path>) -> ClusterDir {
+        self.client = profile.map(Path::to_owned);
+        self
     }
 
     /// `DIR/cluster.toml`.
@@ -170,10 +179,12 @@ impl ClusterDir {
         self.dir.join("cluster.toml")
     }
 
-    /// `DIR/client.toml`.
+    /// The client profile the commands use: `--client`'s, else `DIR/client.toml`.
     #[must_use]
     pub fn profile(&self) -> PathBuf {
-        self.dir.join("client.toml")
+        self.client
+            .clone()
+            .unwrap_or_else(|| self.dir.join("client.toml"))
     }
 
     /// `DIR/node-<i>`.
@@ -305,6 +316,7 @@ impl ClusterDir {
                 clients: vec![AuthorizedClient {
                     name: "owner".into(),
                     fingerprint: client.fingerprint.clone(),
+                    role: Role::Admin,
                 }],
                 limits: Limits::default(),
                 peers: addresses
@@ -337,7 +349,7 @@ impl ClusterDir {
             key_file: PathBuf::from("cluster-key.json"),
             catalog: PathBuf::from("catalog.json"),
         };
-        profile.save(&self.profile())?;
+        profile.save(&self.dir.join("client.toml"))?;
         let file = ClusterFile {
             name,
             threshold: options.threshold,
@@ -554,21 +566,29 @@ impl ClusterDir {
             .await?)
     }
 
+    /// Moves node `id` from address `old` to `new` in every client profile of the folder.
     fn move_node(&self, id: u8, old: &str, new: &str) -> Result<(), ClusterError> {
-        let path = self.profile();
-        let mut profile: ClientProfile = {
-            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-            toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                path: path.clone(),
-                message: e.to_string(),
-            })?
-        };
-        for n in &mut profile.nodes {
-            if n.id == id && n.address == old {
-                n.address = new.to_owned();
-            }
+        let mut paths = self.profiles();
+        if let Some(p) = &self.client
+            && !paths.contains(p)
+        {
+            paths.push(p.clone());
         }
-        profile.save(&path)?;
+        for path in paths {
+            let mut profile: ClientProfile = {
+                let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?
+            };
+            for n in &mut profile.nodes {
+                if n.id == id && n.address == old {
+                    n.address = new.to_owned();
+                }
+            }
+            profile.save(&path)?;
+        }
         Ok(())
     }
 

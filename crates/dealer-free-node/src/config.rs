@@ -19,6 +19,7 @@
 //! [[clients]]                     # who may call this node: certificate fingerprints
 //! name = "owner"
 //! fingerprint = "sha256:…"
+//! role = "admin"                  # admin | owner | search (crate::access); missing: admin
 //!
 //! [[peers]]                       # the other nodes (informational; the client relays)
 //! id = 2
@@ -33,6 +34,8 @@ use std::path::{Path, PathBuf};
 
 use phr_sis::{NodeId, Threshold};
 use serde::{Deserialize, Serialize};
+
+use crate::access::Role;
 
 /// Errors reading or checking a config file.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,10 @@ pub struct AuthorizedClient {
     pub name: String,
     /// `sha256:` and the hex SHA-256 of the caller's certificate (DER).
     pub fingerprint: String,
+    /// What the caller may do ([`crate::access::Role`]); an entry without one (a config
+    /// written before roles) is an admin, so existing clusters keep working.
+    #[serde(default)]
+    pub role: Role,
 }
 
 /// Another node of the cluster.
@@ -193,18 +200,27 @@ fn invalid(path: &Path, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Writes `text` to `path` through a temporary file and a rename (never half-written).
+/// Writes `text` to `path` atomically and durably ([`crate::files::write_atomic`]).
 ///
 /// # Errors
 /// [`ConfigError::Io`].
 pub fn write_atomic(path: &Path, text: &[u8]) -> Result<(), ConfigError> {
-    let io = |source| ConfigError::Io {
+    crate::files::write_atomic(path, text).map_err(|source| ConfigError::Io {
         path: path.to_owned(),
         source,
-    };
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    })
+}
+
+/// Writes a secret (a private key, an at-rest key) to `path` atomically, durably and with
+/// mode `0600` from its first byte ([`crate::files::write_secret`]).
+///
+/// # Errors
+/// [`ConfigError::Io`].
+pub fn write_secret(path: &Path, text: &[u8]) -> Result<(), ConfigError> {
+    crate::files::write_secret(path, text).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn to_toml<T: Serialize>(path: &Path, value: &T) -> Result<String, ConfigError> {

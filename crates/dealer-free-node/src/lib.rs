@@ -6,6 +6,8 @@
 //! | module | what it is for |
 //! |---|---|
 //! | [`proto`] | the generated gRPC messages and stubs of `proto/node.proto` |
+//! | [`access`] | client roles, the role each RPC needs, the layer that checks them before decoding |
+//! | [`files`] | files written atomically and durably, secrets with mode `0600` from the first byte |
 //! | [`config`] | a node's `node.toml` and the client's `client.toml` profile |
 //! | [`pki`] | the cluster's certificate authority and the certificates it issues |
 //! | [`secrets`] | a node's secrets at rest: identity keys, MAC key, DKG key share, AES-256-GCM sealed |
@@ -17,15 +19,17 @@
 //! | [`cluster`] | `cluster init/up/status/down`: configs, certificates, node processes |
 //!
 //! What holds: a caller without a certificate of the cluster's CA gets no answer (the TLS
-//! handshake fails); one whose certificate is not listed in the node's config gets
-//! `PERMISSION_DENIED`; every request is bounded in size and count and a malformed one gets
+//! handshake fails); one whose certificate is not listed in the node's config, or whose role
+//! does not allow the method, gets `PERMISSION_DENIED` before its request is decoded; every request is bounded in size and count and a malformed one gets
 //! `INVALID_ARGUMENT` without changing any state; an acknowledged store is durable (redb,
 //! fsync) before the acknowledgement leaves the node.
 
+pub mod access;
 pub mod audit;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod files;
 pub mod pki;
 pub mod replay;
 pub mod secrets;

@@ -8,11 +8,13 @@
 //!
 //! Layout: `"DFSSEC01"` · nonce (12) · AES-256-GCM ciphertext and tag, the magic and the
 //! node id bound in as associated data (a file of another node does not open). The file is
-//! written to a temporary name, synced and renamed, so it is always either the old or the
-//! new version. Every secret is zeroized on drop.
+//! written through [`crate::files::write_secret`]: a fresh temporary file of mode `0600`,
+//! synced and renamed, the folder synced, so it is always either the old or the new version
+//! and never readable by another user. Every secret is zeroized on drop, and the plaintext
+//! is encoded into a buffer sized exactly beforehand, so no reallocation leaves an
+//! unzeroized copy of a secret in freed memory.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, Payload};
@@ -185,34 +187,44 @@ impl NodeSecrets {
         }
     }
 
-    fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(256));
-        out.push(VERSION);
-        out.push(self.keys.id().get());
-        out.extend_from_slice(self.keys.to_secret_bytes().as_ref());
-        out.extend_from_slice(self.mac_key.as_bytes());
+    /// The length of [`NodeSecrets::encode`]'s output, computed before any secret is copied.
+    fn encoded_len(&self) -> usize {
+        // version, node id, identity keys, MAC key, key flag
+        let base = 1 + 1 + 64 + 32 + 1;
+        base + self.cluster.as_ref().map_or(0, |c| {
+            // t, n, key share, group key, transcript, two counts, the two lists
+            2 + 32 + 32 + 32 + 1 + c.verification_shares.len() * 33 + 1 + c.participants.len() * 65
+        })
+    }
+
+    /// The plaintext of the secrets file. The buffer is sized exactly before the first
+    /// secret goes in and never grows, so no reallocation leaves a copy of a secret behind;
+    /// it is zeroized on drop.
+    fn encode(&self) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+        let mut out = ExactBuf::new(self.encoded_len());
+        out.put(&[VERSION, self.keys.id().get()]);
+        out.put(self.keys.to_secret_bytes().as_ref());
+        out.put(self.mac_key.as_bytes());
         match &self.cluster {
-            None => out.push(0),
+            None => out.put(&[0]),
             Some(c) => {
-                out.push(1);
-                out.push(c.threshold.t());
-                out.push(c.threshold.n());
-                out.extend_from_slice(c.key_share.to_bytes().as_ref());
-                out.extend_from_slice(c.group_public_key.compress().as_bytes());
-                out.extend_from_slice(&c.transcript);
-                out.push(u8::try_from(c.verification_shares.len()).unwrap_or(u8::MAX));
+                out.put(&[1, c.threshold.t(), c.threshold.n()]);
+                out.put(c.key_share.to_bytes().as_ref());
+                out.put(c.group_public_key.compress().as_bytes());
+                out.put(&c.transcript);
+                out.put(&[count(c.verification_shares.len())?]);
                 for (id, p) in &c.verification_shares {
-                    out.push(id.get());
-                    out.extend_from_slice(p.compress().as_bytes());
+                    out.put(&[id.get()]);
+                    out.put(p.compress().as_bytes());
                 }
-                out.push(u8::try_from(c.participants.len()).unwrap_or(u8::MAX));
+                out.put(&[count(c.participants.len())?]);
                 for (id, p) in &c.participants {
-                    out.push(id.get());
-                    out.extend_from_slice(&p.to_bytes());
+                    out.put(&[id.get()]);
+                    out.put(&p.to_bytes());
                 }
             }
         }
-        out
+        out.finish()
     }
 
     fn decode(bytes: &[u8], path: &Path) -> Result<NodeSecrets, SecretsError> {
@@ -299,7 +311,7 @@ impl NodeSecrets {
         };
         let mut nonce = [0u8; 12];
         rng.fill_bytes(&mut nonce);
-        let plain = self.encode();
+        let plain = self.encode()?;
         let sealed = cipher(key)
             .encrypt(
                 aes_gcm::Nonce::from_slice(&nonce),
@@ -309,18 +321,11 @@ impl NodeSecrets {
                 },
             )
             .map_err(|_| SecretsError::Key("encryption failed".into()))?;
-        let tmp = path.with_extension("tmp");
-        {
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(MAGIC).map_err(io)?;
-            f.write_all(&nonce).map_err(io)?;
-            f.write_all(&sealed).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        let mut file = Vec::with_capacity(MAGIC.len() + nonce.len() + sealed.len());
+        file.extend_from_slice(MAGIC);
+        file.extend_from_slice(&nonce);
+        file.extend_from_slice(&sealed);
+        crate::files::write_secret(&path, &file).map_err(io)?;
         Ok(())
     }
 
@@ -364,6 +369,46 @@ impl NodeSecrets {
                 .map_err(|_| SecretsError::Unauthentic(path.clone()))?,
         );
         NodeSecrets::decode(&plain, &path).map(Some)
+    }
+}
+
+/// A count of list entries as its one byte.
+fn count(len: usize) -> Result<u8, SecretsError> {
+    u8::try_from(len)
+        .map_err(|_| SecretsError::Key(format!("{len} entries do not fit the secrets file")))
+}
+
+/// A zeroized buffer of a fixed capacity that refuses to grow: a write past the capacity
+/// is dropped and makes [`ExactBuf::finish`] fail, so the buffer is never reallocated.
+struct ExactBuf {
+    buf: Zeroizing<Vec<u8>>,
+    overflow: bool,
+}
+
+impl ExactBuf {
+    fn new(len: usize) -> ExactBuf {
+        ExactBuf {
+            buf: Zeroizing::new(Vec::with_capacity(len)),
+            overflow: false,
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        if self.buf.capacity() - self.buf.len() < bytes.len() {
+            self.overflow = true;
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// The bytes, if they filled the capacity exactly.
+    fn finish(self) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+        if self.overflow || self.buf.len() != self.buf.capacity() {
+            return Err(SecretsError::Key(
+                "the secrets' encoded length was miscomputed".into(),
+            ));
+        }
+        Ok(self.buf)
     }
 }
 
@@ -417,6 +462,72 @@ mod tests {
         }
         std::fs::write(secrets_path(dir.path()), &bytes)?;
         assert!(NodeSecrets::open(dir.path(), id, &key).is_err());
+        Ok(())
+    }
+
+    /// Secrets with a key state of `n` nodes (every list filled).
+    fn keyed(n: u8) -> Result<NodeSecrets, Box<dyn std::error::Error>> {
+        let mut rng = rand::rng();
+        let id = NodeId::new(1)?;
+        let mut secrets = NodeSecrets::generate(id, &mut rng);
+        let point = curve25519_dalek::constants::RISTRETTO_BASEPOINT_POINT;
+        let mut verification_shares = BTreeMap::new();
+        let mut participants = BTreeMap::new();
+        for i in 1..=n {
+            let node = NodeId::new(i)?;
+            verification_shares.insert(node, point);
+            participants.insert(node, NodeKeys::generate(node, &mut rng).public());
+        }
+        secrets.cluster = Some(ClusterKey {
+            threshold: Threshold::new(2, n)?,
+            key_share: KeyShare::from_bytes(id, &[1u8; 32])?,
+            group_public_key: point,
+            verification_shares,
+            transcript: [7u8; 32],
+            participants,
+        });
+        Ok(secrets)
+    }
+
+    #[test]
+    fn the_encoding_buffer_is_sized_exactly_and_never_grows()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let mut rng = rand::rng();
+        let plain = NodeSecrets::generate(NodeId::new(4)?, &mut rng);
+        for secrets in [plain, keyed(3)?, keyed(255)?] {
+            let expected = secrets.encoded_len();
+            let out = secrets.encode()?;
+            // The capacity set before the first secret went in is the final length: no
+            // write reallocated the buffer.
+            assert_eq!(out.capacity(), expected);
+            assert_eq!(out.len(), expected);
+            let back = NodeSecrets::decode(&out, Path::new("test"))?;
+            assert_eq!(back.cluster.is_some(), secrets.cluster.is_some());
+        }
+        // A write past the capacity is refused, never grown into.
+        let mut buf = ExactBuf::new(4);
+        let capacity = buf.buf.capacity();
+        buf.put(&[1, 2, 3]);
+        buf.put(&[4, 5]);
+        assert_eq!(buf.buf.capacity(), capacity);
+        assert_eq!(buf.buf.len(), 3);
+        assert!(buf.finish().is_err());
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_secrets_file_is_0600() -> Result<(), Box<dyn std::error::Error>> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let mut rng = rand::rng();
+        let key = AtRestKey::generate(&mut rng);
+        keyed(5)?.save(dir.path(), &key, &mut rng)?;
+        let mode = std::fs::metadata(secrets_path(dir.path()))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(NodeSecrets::open(dir.path(), NodeId::new(1)?, &key)?.is_some());
         Ok(())
     }
 

@@ -3,8 +3,11 @@
 //!
 //! * **Authentication.** The TLS handshake requires a client certificate that chains to the
 //!   cluster CA; a caller without one never reaches a handler.
-//! * **Authorisation.** A handler answers only callers whose certificate fingerprint the
-//!   node's config lists (`[[clients]]`); any other gets `PERMISSION_DENIED`.
+//! * **Authorisation.** The server's [`AccessLayer`] admits only callers whose certificate
+//!   fingerprint the node's config lists (`[[clients]]`) and whose role allows the method
+//!   ([`crate::access::Method::role`]); any other gets `PERMISSION_DENIED` before its request
+//!   is decoded. Each handler takes the admitted [`Caller`] from the request and refuses a
+//!   request that carries none, so the service answers nothing without the layer.
 //! * **Bounds.** Messages above [`crate::MAX_GRPC_MESSAGE`] are refused by the transport;
 //!   handlers bound batches, tokens and candidates ([`NodeState`]) and answer malformed
 //!   protocol bytes with `INVALID_ARGUMENT`.
@@ -16,15 +19,14 @@
 //! Handlers run on the blocking pool (the store fsyncs), so a slow disk never stalls the
 //! transport.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
-use crate::config::{LoadedNodeConfig, parse_fingerprint};
-use crate::pki::fingerprint;
+use crate::access::{AccessLayer, Caller, Policy};
+use crate::config::LoadedNodeConfig;
 use crate::proto;
 use crate::proto::node_server::{Node, NodeServer};
 use crate::state::{NodeError, NodeState};
@@ -65,47 +67,28 @@ pub fn status(e: &NodeError) -> Status {
     }
 }
 
-/// The service: the node's state and who may call it.
+/// The service: the node's state.
 #[derive(Debug, Clone)]
 pub struct NodeService {
     state: Arc<NodeState>,
-    clients: Arc<HashMap<[u8; 32], String>>,
 }
 
 impl NodeService {
-    /// The service over `state`, answering the callers of `config`'s `[[clients]]`.
+    /// The service over `state`; serve it behind the [`AccessLayer`] of the node's config.
     #[must_use]
-    pub fn new(state: Arc<NodeState>, config: &LoadedNodeConfig) -> NodeService {
-        let clients = config
-            .raw
-            .clients
-            .iter()
-            .filter_map(|c| parse_fingerprint(&c.fingerprint).map(|f| (f, c.name.clone())))
-            .collect();
-        NodeService {
-            state,
-            clients: Arc::new(clients),
-        }
+    pub fn new(state: Arc<NodeState>) -> NodeService {
+        NodeService { state }
     }
+}
 
-    /// The caller's name, if its certificate is authorised.
-    fn caller<T>(&self, request: &Request<T>) -> Result<String, Status> {
-        let certs = request
-            .peer_certs()
-            .ok_or_else(|| Status::unauthenticated("no client certificate"))?;
-        let cert = certs
-            .first()
-            .ok_or_else(|| Status::unauthenticated("no client certificate"))?;
-        let print = fingerprint(cert.as_ref());
-        parse_fingerprint(&print)
-            .and_then(|f| self.clients.get(&f).cloned())
-            .ok_or_else(|| {
-                Status::permission_denied(format!(
-                    "certificate {print} is not authorised on node {}",
-                    self.state.id()
-                ))
-            })
-    }
+/// The name of the caller the [`AccessLayer`] admitted; none means the layer did not run, and
+/// the request is refused.
+fn caller<T>(request: &Request<T>) -> Result<String, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .map(|c| c.name.clone())
+        .ok_or_else(|| Status::permission_denied("the caller was not admitted"))
 }
 
 async fn blocking<R, F>(f: F) -> Result<Response<R>, Status>
@@ -129,7 +112,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::HealthRequest>,
     ) -> Result<Response<proto::HealthReply>, Status> {
-        self.caller(&request)?;
+        caller(&request)?;
         Ok(Response::new(self.state.health()))
     }
 
@@ -137,7 +120,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::IdentityRequest>,
     ) -> Result<Response<proto::IdentityReply>, Status> {
-        let _caller = self.caller(&request)?;
+        let _caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.identity(&r)).await
@@ -147,7 +130,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::DkgRoundRequest>,
     ) -> Result<Response<proto::DkgRoundReply>, Status> {
-        let _caller = self.caller(&request)?;
+        let _caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.dkg_round(&r)).await
@@ -157,7 +140,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::EvaluateTokensRequest>,
     ) -> Result<Response<proto::EvaluateTokensReply>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.evaluate_tokens(&caller, &r)).await
@@ -167,7 +150,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::StoreRecordsRequest>,
     ) -> Result<Response<proto::StoreRecordsReply>, Status> {
-        let _caller = self.caller(&request)?;
+        let _caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.store_records(&r)).await
@@ -177,7 +160,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::GetShareRequest>,
     ) -> Result<Response<proto::GetShareReply>, Status> {
-        let _caller = self.caller(&request)?;
+        let _caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.get_share(&r)).await
@@ -187,7 +170,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::CandidatesRequest>,
     ) -> Result<Response<proto::CandidatesReply>, Status> {
-        let _caller = self.caller(&request)?;
+        let _caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.candidates(&r)).await
@@ -197,7 +180,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::MaskDealRequest>,
     ) -> Result<Response<proto::MaskDealReply>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.mask_deal(&caller, &r)).await
@@ -207,7 +190,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::MaskCheckRequest>,
     ) -> Result<Response<proto::MaskCheckReply>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.mask_check(&caller, &r)).await
@@ -217,7 +200,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::MaskJudgeRequest>,
     ) -> Result<Response<proto::MaskJudgeReply>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.mask_judge(&caller, &r)).await
@@ -227,7 +210,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::MaskReleaseRequest>,
     ) -> Result<Response<proto::MaskReleaseReply>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.mask_release(&caller, &r)).await
@@ -237,7 +220,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::DistancesRequest>,
     ) -> Result<Response<proto::DistancesReply>, Status> {
-        let caller = self.caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.distances(&caller, &r)).await
@@ -247,7 +230,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::AuditHeadRequest>,
     ) -> Result<Response<proto::AuditHeadReply>, Status> {
-        let _caller = self.caller(&request)?;
+        let _caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.audit_head(&r)).await
@@ -257,7 +240,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::ReshareRoundRequest>,
     ) -> Result<Response<proto::ReshareRoundReply>, Status> {
-        let _caller = self.caller(&request)?;
+        let _caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.reshare_round(&r)).await
@@ -267,7 +250,7 @@ impl Node for NodeService {
         &self,
         request: Request<proto::ExportRecordsRequest>,
     ) -> Result<Response<proto::ExportRecordsReply>, Status> {
-        let _caller = self.caller(&request)?;
+        let _caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.export_records(&r)).await
@@ -300,7 +283,8 @@ pub async fn serve(
             .map_err(|e| NodeError::NotReady(format!("opening the node failed: {e}")))??
     };
     let state = Arc::new(state);
-    let service = NodeService::new(Arc::clone(&state), config);
+    let service = NodeService::new(Arc::clone(&state));
+    let access = AccessLayer::new(Policy::new(config.id, &config.raw.clients));
     tracing::info!(
         node = %config.id,
         listen = %config.listen,
@@ -311,6 +295,7 @@ pub async fn serve(
         .tls_config(ServerTlsConfig::new().identity(identity).client_ca_root(ca))?
         .timeout(Duration::from_secs(60))
         .concurrency_limit_per_connection(64)
+        .layer(access)
         .add_service(
             NodeServer::new(service)
                 .max_decoding_message_size(crate::MAX_GRPC_MESSAGE)

@@ -41,6 +41,8 @@ use crate::proto;
 use crate::replay::{ReplayError, ReplayGuard, unix_ms};
 use crate::secrets::{AtRestKey, ClusterKey, NodeSecrets, SecretsError};
 
+mod receivers;
+
 /// Most band tokens in one record or one candidate request.
 pub const MAX_TOKENS: usize = 1024;
 /// Mask sessions a node keeps open at once.
@@ -724,6 +726,7 @@ impl NodeState {
                         d.0
                     )));
                 }
+                receivers::check_receivers(&key.participants, &dealers, &receivers)?;
             }
             None if dealers.contains_key(&me) => {
                 return Err(invalid(format!(
