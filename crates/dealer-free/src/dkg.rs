@@ -299,6 +299,8 @@ pub enum Disqualification {
     },
     /// No valid commitment from the dealer reached this node, not even in a justification.
     NoCommitment,
+    /// Its ephemeral key came without a valid proof of possession.
+    BadEphemeralKey,
 }
 
 impl fmt::Display for Disqualification {
@@ -321,6 +323,9 @@ impl fmt::Display for Disqualification {
                 write!(f, "drew complaints from {count} nodes, at least t")
             }
             Disqualification::NoCommitment => f.write_str("sent no valid commitment"),
+            Disqualification::BadEphemeralKey => {
+                f.write_str("sent an ephemeral key it did not prove to own")
+            }
         }
     }
 }
@@ -683,8 +688,10 @@ pub(crate) fn body_of(bytes: &[u8]) -> &[u8] {
 #[derive(Debug, Clone)]
 pub(crate) struct HeldDeal {
     pub(crate) commitment: PedersenCommitment,
-    /// The dealer's ephemeral key `E_i`.
-    pub(crate) ephemeral: RistrettoPoint,
+    /// The dealer's ephemeral key `E_i` with its proof of possession.
+    pub(crate) ephemeral: sealed::Ephemeral,
+    /// Whether the ephemeral key's proof of possession holds.
+    pub(crate) possession: bool,
     /// `D_i`, over the commitment and `E_i`.
     pub(crate) digest: [u8; 32],
     /// The ciphertext and the dealer's signature over it (none for this node's own deal).
@@ -914,6 +921,8 @@ impl DkgSession {
                     });
                 }
                 sealed::deal_signed_bytes(
+                    session.as_bytes(),
+                    d.dealer,
                     &d.digest_of(&session, bytes),
                     d.recipient,
                     &d.encrypted_share,

@@ -224,7 +224,7 @@ impl SigningKey {
         SigningKey::from_scalar(random_nonzero_scalar(rng))
     }
 
-    fn from_scalar(secret: Scalar) -> SigningKey {
+    pub(crate) fn from_scalar(secret: Scalar) -> SigningKey {
         let point = RistrettoPoint::mul_base(&secret);
         SigningKey {
             secret,

@@ -52,7 +52,9 @@ use crate::dkg::complain::{
 use crate::dkg::deal::{commitment_digest, committed_bytes};
 use crate::dkg::inbox::{Arrival, Inbox, Kept, Refusal};
 use crate::dkg::justify::{JustificationBody, Redelivery, SignedDeal, missing_somewhere};
-use crate::dkg::sealed::{EphemeralKey, SealContext, ShareEvidence, Verdict, deal_signed_bytes};
+use crate::dkg::sealed::{
+    Ephemeral, EphemeralKey, SealContext, ShareEvidence, Verdict, deal_signed_bytes,
+};
 use crate::dkg::{
     Disqualification, KeyShare, Recipient, Rejected, SessionId, body_of, signed_bytes,
 };
@@ -125,6 +127,13 @@ pub enum ReshareError {
         /// The claimed sender (not to blame).
         from: NodeId,
     },
+    /// The dealers' combined commitments do not give the old group key: no new share is
+    /// output.
+    #[error("the dealers {dealers:?} would change the group key")]
+    GroupKeyChanged {
+        /// The dealers used.
+        dealers: BTreeSet<NodeId>,
+    },
     /// A dealer's deal never opened for this receiver, even when redelivered.
     #[error("dealer {dealer} delivered this node no share that opens, even in its justification")]
     ShareWithheld {
@@ -149,6 +158,7 @@ impl ReshareError {
             }
             ReshareError::TranscriptMismatch { nodes } => nodes.clone(),
             ReshareError::ShareWithheld { dealer } => BTreeSet::from([*dealer]),
+            ReshareError::GroupKeyChanged { dealers } => dealers.clone(),
             ReshareError::InvalidParams(_)
             | ReshareError::Finished
             | ReshareError::Forged { .. } => BTreeSet::new(),
@@ -328,7 +338,8 @@ pub struct ReshareOutput {
 #[derive(Debug, Clone)]
 struct HeldDeal {
     commitment: FeldmanCommitment,
-    ephemeral: RistrettoPoint,
+    ephemeral: Ephemeral,
+    possession: bool,
     digest: [u8; 32],
     sealed: ([u8; ENCRYPTED_SHARE_LEN], Signature),
     share: Option<Scalar>,
@@ -342,7 +353,7 @@ struct ReshareDeal {
     recipient: NodeId,
     commitment: FeldmanCommitment,
     committed: Vec<u8>,
-    ephemeral: RistrettoPoint,
+    ephemeral: Ephemeral,
     encrypted_share: [u8; ENCRYPTED_SHARE_LEN],
     signature: Signature,
 }
@@ -380,7 +391,7 @@ fn decode(bytes: &[u8], t: Threshold) -> Result<(NodeId, Body, Signature), WireE
             let recipient = r.node("recipient")?;
             let cbytes = r.slice("commitment", commitment_len)?;
             let commitment = parse_feldman(cbytes, t)?;
-            let ephemeral = r.point("ephemeral key")?;
+            let ephemeral = Ephemeral::read(&mut r)?;
             Body::Deal(ReshareDeal {
                 recipient,
                 commitment,
@@ -427,7 +438,7 @@ type QualifiedDeal = (FeldmanCommitment, [u8; 32], Scalar);
 /// What this node dealt: its polynomial, ephemeral key, commitment and the signed deals.
 struct Dealt {
     dealer: FeldmanDealer,
-    ephemeral: RistrettoPoint,
+    ephemeral: Ephemeral,
     commitment_bytes: Vec<u8>,
     sent: BTreeMap<NodeId, ([u8; ENCRYPTED_SHARE_LEN], Signature)>,
 }
@@ -507,20 +518,24 @@ impl ReshareSession {
                 )));
             }
             let d = FeldmanDealer::with_secret(*share.secret(), params.new_threshold, rng);
-            let ephemeral = EphemeralKey::generate(rng);
+            let ephemeral_key = EphemeralKey::generate(rng);
+            let ephemeral = ephemeral_key.announce(params.session.as_bytes(), SHARE_LABEL, me, rng);
             let cbytes = d.commitment().to_bytes();
-            let committed = committed_bytes(&cbytes, &ephemeral.public());
+            let committed = committed_bytes(&cbytes, &ephemeral);
             let digest = commitment_digest(&params.session, me, &committed);
             let mut sent = BTreeMap::new();
             for (to, to_keys) in &params.receivers {
                 let value = d.share(*to);
                 let ctx = seal_context(&params.session, me, *to, &digest);
-                let sealed = ephemeral.seal(&ctx, &to_keys.encryption, value.as_bytes());
+                let sealed = ephemeral_key.seal(&ctx, &to_keys.encryption, value.as_bytes());
                 let mut ct = [0u8; ENCRYPTED_SHARE_LEN];
                 if sealed.len() == ENCRYPTED_SHARE_LEN {
                     ct.copy_from_slice(&sealed);
                 }
-                let sig = keys.sign(&deal_signed_bytes(&digest, *to, &ct), rng);
+                let sig = keys.sign(
+                    &deal_signed_bytes(params.session.as_bytes(), me, &digest, *to, &ct),
+                    rng,
+                );
                 sent.insert(*to, (ct, sig));
                 let mut w = Writer::new(MessageKind::ReshareDeal);
                 w.node(me);
@@ -537,7 +552,7 @@ impl ReshareSession {
             }
             dealt = Some(Dealt {
                 dealer: d,
-                ephemeral: ephemeral.public(),
+                ephemeral,
                 commitment_bytes: cbytes,
                 sent,
             });
@@ -624,7 +639,13 @@ impl ReshareSession {
         let signed = match &body {
             Body::Deal(d) => {
                 let digest = commitment_digest(&self.params.session, from, &d.committed);
-                deal_signed_bytes(&digest, d.recipient, &d.encrypted_share)
+                deal_signed_bytes(
+                    self.params.session.as_bytes(),
+                    from,
+                    &digest,
+                    d.recipient,
+                    &d.encrypted_share,
+                )
             }
             _ => signed_bytes(&self.params.session, body_of(bytes)),
         };
@@ -730,8 +751,12 @@ impl ReshareSession {
             let digest = commitment_digest(&session, from, &d.committed);
             let expected_c0 = self.params.old.verification_shares.get(&from).copied();
             let ctx = seal_context(&session, from, me, &digest);
-            let share = ctx
-                .open(&self.keys, &d.ephemeral, &d.encrypted_share)
+            // A deal whose ephemeral key is not provably the dealer's is never opened, nor
+            // complained about with evidence; every receiver disqualifies its dealer.
+            let possession = d.ephemeral.verify(session.as_bytes(), SHARE_LABEL, from);
+            let share = possession
+                .then(|| ctx.open(&self.keys, &d.ephemeral.point, &d.encrypted_share))
+                .flatten()
                 .and_then(|p| decode_scalar(&p))
                 .filter(|_| Some(d.commitment.public_key()) == expected_c0);
             if let Some(s) = share {
@@ -744,6 +769,7 @@ impl ReshareSession {
                 HeldDeal {
                     commitment: d.commitment,
                     ephemeral: d.ephemeral,
+                    possession,
                     digest,
                     sealed: (d.encrypted_share, d.signature),
                     share: None,
@@ -777,12 +803,12 @@ impl ReshareSession {
                     reason: ComplaintReason::MissingDeal,
                     evidence: None,
                 }),
-                Some(h) if h.share.is_none() => {
+                Some(h) if h.share.is_none() && h.possession => {
                     let ctx = seal_context(&session, *d, me, &h.digest);
                     let evidence = ShareEvidence::new(
                         &self.keys,
                         &ctx,
-                        &h.ephemeral,
+                        &h.ephemeral.point,
                         &h.sealed.0,
                         h.sealed.1,
                         rng,
@@ -909,7 +935,7 @@ impl ReshareSession {
             .iter()
             .map(|(d, h)| (*d, BTreeSet::from([h.digest])))
             .collect();
-        let mut adopted: BTreeMap<NodeId, (FeldmanCommitment, RistrettoPoint, [u8; 32])> =
+        let mut adopted: BTreeMap<NodeId, (FeldmanCommitment, Ephemeral, bool, [u8; 32])> =
             BTreeMap::new();
         for (from, j) in &justifications {
             if let Some(r) = &j.redelivery
@@ -922,7 +948,11 @@ impl ReshareSession {
                 );
                 digests.entry(*from).or_default().insert(digest);
                 if !self.deals.contains_key(from) {
-                    adopted.insert(*from, (r.commitment.clone(), r.ephemeral, digest));
+                    let possession = r.ephemeral.verify(session.as_bytes(), SHARE_LABEL, *from);
+                    adopted.insert(
+                        *from,
+                        (r.commitment.clone(), r.ephemeral, possession, digest),
+                    );
                 }
             }
             for e in &j.evidence {
@@ -936,7 +966,7 @@ impl ReshareSession {
                     .params
                     .dealers
                     .get(&e.dealer)
-                    .is_some_and(|k| e.verify(k))
+                    .is_some_and(|k| e.verify(session.as_bytes(), k))
                 {
                     digests.entry(e.dealer).or_default().insert(e.digest);
                 }
@@ -951,14 +981,19 @@ impl ReshareSession {
             let known = self
                 .deals
                 .get(&dealer)
-                .map(|h| (h.commitment.clone(), h.ephemeral, h.digest))
+                .map(|h| (h.commitment.clone(), h.ephemeral, h.possession, h.digest))
                 .or_else(|| adopted.get(&dealer).cloned());
-            let Some((commitment, ephemeral, digest)) = known else {
+            let Some((commitment, ephemeral, possession, digest)) = known else {
                 disqualified.insert(dealer, Disqualification::NoCommitment);
                 continue;
             };
+            let ephemeral = ephemeral.point;
             if digests.get(&dealer).is_some_and(|s| s.len() > 1) {
                 disqualified.insert(dealer, Disqualification::Equivocation);
+                continue;
+            }
+            if !possession {
+                disqualified.insert(dealer, Disqualification::BadEphemeralKey);
                 continue;
             }
             if Some(commitment.public_key())
@@ -983,9 +1018,10 @@ impl ReshareSession {
                         let deal =
                             redelivered.and_then(|r| r.deals.iter().find(|d| d.0 == *accuser));
                         let signed = deal.is_some_and(|(to, ct, sig)| {
-                            dealer_keys
-                                .signing
-                                .verify(&deal_signed_bytes(&digest, *to, ct), sig)
+                            dealer_keys.signing.verify(
+                                &deal_signed_bytes(session.as_bytes(), dealer, &digest, *to, ct),
+                                sig,
+                            )
                         });
                         if !signed {
                             verdict =
@@ -1093,6 +1129,14 @@ impl ReshareSession {
             })
             .collect();
         let group_public_key = combined.first().copied().unwrap_or_default();
+        // Σ λ_i·E_i0 = Σ λ_i·Y_i = X when every used dealer's constant term is its Y_i (checked
+        // above); checked again here so that no code path can hand out a share of another key.
+        if group_public_key != self.params.old.group_public_key {
+            self.round = ReshareRound::Done;
+            return Err(ReshareError::GroupKeyChanged {
+                dealers: ids.iter().copied().collect(),
+            });
+        }
         let mut h = Sha512::new()
             .chain_update(TRANSCRIPT_DOMAIN)
             .chain_update(session.as_bytes());

@@ -134,7 +134,7 @@ fn honest_run_agrees() {
 }
 
 #[test]
-fn bad_share_is_answered_and_the_dealer_stays() {
+fn a_bad_share_is_proved_by_its_victim_and_disqualifies() {
     check_fault("bad-share", |_| Misbehaviour::BadShare { victim: node(1) });
 }
 

@@ -21,13 +21,17 @@ fn node(i: u8) -> NodeId {
 }
 
 /// How the attacking relay treats the deals of honest dealers.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Tamper {
     /// A forged deal "from i to j" (i's real commitment and signature, a garbage share)
     /// delivered before the real one.
     Forge,
     /// The real deal dropped.
     Drop,
+    /// A second corrupt node (4) stays silent too, and corrupt node 5 deals each honest `j`
+    /// a deal of its own whose ephemeral key is that of another honest dealer, so that
+    /// `j`'s complaint publishes the exchange point that opens that dealer's share to `j`.
+    CopyEphemeral,
 }
 
 /// What the attacker saw: points `(x, f_i(x))` of dealer `i`'s polynomial, by dealer.
@@ -49,10 +53,11 @@ fn attack(tamper: Tamper, seed: u64) -> (Option<curve25519_dalek::RistrettoPoint
     let mut sessions = BTreeMap::new();
     let mut outbox: Vec<Outgoing> = Vec::new();
     let attacker_keys = keys[&attacker].clone();
+    let accomplice_keys = keys[&node(n - 1)].clone();
     for (id, k) in keys {
         // The attacker deals nothing (and is disqualified): the group secret is then the sum
         // of the honest dealers' secrets alone, which is what it tries to learn.
-        let m = if id == attacker {
+        let m = if id == attacker || (tamper == Tamper::CopyEphemeral && id == node(n - 1)) {
             Misbehaviour::Silent
         } else {
             Misbehaviour::Honest
@@ -63,6 +68,7 @@ fn attack(tamper: Tamper, seed: u64) -> (Option<curve25519_dalek::RistrettoPoint
     }
     let mut seen: Points = BTreeMap::new();
     let mut attacker_deals: BTreeMap<NodeId, Deal> = BTreeMap::new();
+    let mut relayed: BTreeMap<(NodeId, NodeId), Deal> = BTreeMap::new();
     // The honest recipients each honest dealer's deal is tampered with: the next t − 1
     // honest nodes after it.
     let honest: Vec<NodeId> = NodeId::first(n - 1).collect();
@@ -87,6 +93,18 @@ fn attack(tamper: Tamper, seed: u64) -> (Option<curve25519_dalek::RistrettoPoint
                 };
                 if deal.recipient != attacker {
                     continue;
+                }
+                if tamper == Tamper::CopyEphemeral && deal.dealer < node(n - 1) {
+                    // Honest dealer h's ephemeral key goes to the next honest node j.
+                    let h = deal.dealer.get();
+                    let j = node(h % (n - 2) + 1);
+                    let mut copied = deal.clone();
+                    copied.dealer = attacker;
+                    copied.recipient = j;
+                    copied.encrypted_share = [9u8; dealer_free::dkg::deal::ENCRYPTED_SHARE_LEN];
+                    copied.signature =
+                        attacker_keys.sign(&copied.signed_bytes(&params.session()), &mut rng);
+                    deliveries.push((attacker, j, copied.to_bytes()));
                 }
                 if let Tamper::Forge = tamper {
                     for victim in victims(deal.dealer) {
@@ -121,14 +139,13 @@ fn attack(tamper: Tamper, seed: u64) -> (Option<curve25519_dalek::RistrettoPoint
         for (from, to, bytes) in deliveries {
             // The relay reads everything it relays.
             if let Ok(m) = DkgMessage::from_bytes(&bytes, threshold) {
-                collect(
-                    &mut seen,
-                    &mut attacker_deals,
-                    &attacker_keys,
-                    &params,
-                    to,
-                    &m,
-                );
+                for k in [&attacker_keys, &accomplice_keys] {
+                    collect(&mut seen, &mut attacker_deals, k, &params, to, &m);
+                }
+                if let DkgMessage::Deal(d) = &m {
+                    relayed.insert((d.dealer, d.recipient), d.clone());
+                }
+                leak(&mut seen, &relayed, &params, &m);
             }
             if let Some(s) = sessions.get_mut(&to) {
                 let _ = s.handle_message(from, &bytes);
@@ -189,6 +206,29 @@ fn collect(
     }
 }
 
+/// Opens every relayed deal of an honest dealer to `j` with each exchange point `j`
+/// published in a complaint.
+fn leak(
+    seen: &mut Points,
+    relayed: &BTreeMap<(NodeId, NodeId), Deal>,
+    params: &DkgParams,
+    m: &DkgMessage,
+) {
+    let DkgMessage::Complaint(c) = m else { return };
+    for complaint in &c.complaints {
+        let Some(e) = &complaint.evidence else {
+            continue;
+        };
+        for ((dealer, to), deal) in relayed {
+            if *to == c.sender
+                && let Some(share) = deal.open_with(&e.shared, &params.session())
+            {
+                seen.entry(*dealer).or_default().insert(*to, share.value());
+            }
+        }
+    }
+}
+
 /// Σ_i f_i(0) over the dealers of which the attacker holds `t` points (and 0 for the
 /// others: the best it can do without them).
 fn best_guess(seen: &Points, t: u8) -> Scalar {
@@ -219,4 +259,9 @@ fn forged_deals_reveal_nothing() {
 #[test]
 fn dropped_deals_reveal_nothing() {
     check(Tamper::Drop);
+}
+
+#[test]
+fn a_copied_ephemeral_key_reveals_nothing() {
+    check(Tamper::CopyEphemeral);
 }

@@ -9,7 +9,7 @@ use dealer_free::dkg::complain::{Complaint, ComplaintMessage, ComplaintReason};
 use dealer_free::dkg::confirm::{CONFIRMATION_LEN, ConfirmationMessage, RepresentationProof};
 use dealer_free::dkg::deal::{Deal, ENCRYPTED_SHARE_LEN};
 use dealer_free::dkg::justify::{JustificationMessage, Redelivery, SignedDeal};
-use dealer_free::dkg::sealed::{ExchangeProof, ShareEvidence};
+use dealer_free::dkg::sealed::{Ephemeral, ExchangeProof, ShareEvidence};
 use dealer_free::identity::SigningKey;
 use dealer_free::vss::{PedersenDealer, generator_g, generator_h};
 use phr_sis::testing::fixtures_dir;
@@ -36,7 +36,10 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         dealer: node(1),
         recipient: node(2),
         commitment: dealer.commitment().clone(),
-        ephemeral: Scalar::from(3u8) * generator_g(),
+        ephemeral: Ephemeral {
+            point: Scalar::from(3u8) * generator_g(),
+            proof: sig(&mut rng),
+        },
         encrypted_share: [0xa5; ENCRYPTED_SHARE_LEN],
         signature: sig(&mut rng),
     };
@@ -67,7 +70,10 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         redelivery: Some(Redelivery {
             commitment: dealer.commitment().clone(),
             commitment_bytes: dealer.commitment().to_bytes(),
-            ephemeral: Scalar::from(3u8) * generator_g(),
+            ephemeral: Ephemeral {
+                point: Scalar::from(3u8) * generator_g(),
+                proof: sig(&mut rng),
+            },
             deals: vec![(node(2), vec![0xa5; ENCRYPTED_SHARE_LEN], sig(&mut rng))],
         }),
         evidence: vec![SignedDeal {

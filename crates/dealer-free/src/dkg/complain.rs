@@ -203,6 +203,10 @@ pub(super) fn send<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<O
                 });
                 continue;
             }
+            // A deal whose ephemeral key is not provably the dealer's is never complained
+            // about with evidence (that would publish `p_j·E` for someone else's `E`); every
+            // node disqualifies its dealer in round 3.
+            Some(d) if !d.possession => false,
             Some(d) => d.share.is_none() || core.misbehaviour.falsely_accuses(dealer),
         };
         if let (true, Some(d)) = (bad_share, held)
@@ -215,8 +219,14 @@ pub(super) fn send<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<O
                 recipient: me,
                 aad: &d.digest,
             };
-            let evidence =
-                ShareEvidence::new(&core.keys, &ctx, &d.ephemeral, ciphertext, *signature, rng);
+            let evidence = ShareEvidence::new(
+                &core.keys,
+                &ctx,
+                &d.ephemeral.point,
+                ciphertext,
+                *signature,
+                rng,
+            );
             complaints.push(Complaint {
                 accused: dealer,
                 reason: ComplaintReason::InvalidShare,

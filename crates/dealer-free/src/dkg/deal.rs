@@ -30,7 +30,7 @@ use rand::CryptoRng;
 use sha2::{Digest, Sha512};
 
 use super::faults::Misbehaviour;
-use super::sealed::{EphemeralKey, SealContext, deal_signed_bytes, sealed_len};
+use super::sealed::{Ephemeral, EphemeralKey, SealContext, deal_signed_bytes, sealed_len};
 use super::{Core, HeldDeal, Outgoing, Recipient, Round, SessionId, complain};
 use crate::identity::{Signature, random_scalar};
 use crate::vss::{
@@ -54,8 +54,8 @@ pub struct Deal {
     pub recipient: NodeId,
     /// `C_ik = a_ik·G + b_ik·H`, `k = 0..t`.
     pub commitment: PedersenCommitment,
-    /// The dealer's ephemeral key `E_i` of this session.
-    pub ephemeral: RistrettoPoint,
+    /// The dealer's ephemeral key `E_i` of this session, with its proof of possession.
+    pub ephemeral: Ephemeral,
     /// `(s_ij ‖ s'_ij)` sealed for the recipient under `E_i`.
     pub encrypted_share: [u8; ENCRYPTED_SHARE_LEN],
     /// The dealer's signature over [`commitment_digest`], the recipient and the ciphertext.
@@ -80,11 +80,11 @@ fn encode(
     w.finish()
 }
 
-/// `commitment ‖ E`: what the commitment digest covers.
-pub(crate) fn committed_bytes(commitment: &[u8], ephemeral: &RistrettoPoint) -> Vec<u8> {
-    let mut v = Vec::with_capacity(commitment.len() + 32);
+/// `commitment ‖ E ‖ proof of possession`: what the commitment digest covers.
+pub(crate) fn committed_bytes(commitment: &[u8], ephemeral: &Ephemeral) -> Vec<u8> {
+    let mut v = Vec::with_capacity(commitment.len() + super::sealed::EPHEMERAL_LEN);
     v.extend_from_slice(commitment);
-    v.extend_from_slice(ephemeral.compress().as_bytes());
+    v.extend_from_slice(&ephemeral.to_bytes());
     v
 }
 
@@ -110,7 +110,7 @@ impl Deal {
         let dealer = r.node("dealer")?;
         let recipient = r.node("recipient")?;
         let commitment = read_commitment(&mut r, threshold)?;
-        let ephemeral = r.point("ephemeral key")?;
+        let ephemeral = Ephemeral::read(&mut r)?;
         let encrypted_share = r.array::<ENCRYPTED_SHARE_LEN>("encrypted share")?;
         let signature = Signature::read(&mut r)?;
         r.finish()?;
@@ -151,7 +151,7 @@ impl Deal {
         };
         decode_share(
             self.recipient,
-            &ctx.open(keys, &self.ephemeral, &self.encrypted_share)?,
+            &ctx.open(keys, &self.ephemeral.point, &self.encrypted_share)?,
         )
     }
 
@@ -172,13 +172,47 @@ impl Deal {
             recipient: accuser,
             aad: &digest,
         };
-        let plain = ctx.open_with(&self.ephemeral, &evidence.shared, &evidence.ciphertext)?;
+        let plain = ctx.open_with(
+            &self.ephemeral.point,
+            &evidence.shared,
+            &evidence.ciphertext,
+        )?;
         decode_share(accuser, &plain)
+    }
+
+    /// This deal's share, opened with an exchange point `K` published by its recipient
+    /// (`None` if `K` does not open it).
+    #[must_use]
+    pub fn open_with(&self, shared: &RistrettoPoint, session: &SessionId) -> Option<PedersenShare> {
+        let digest = self.digest(session);
+        let ctx = SealContext {
+            session: session.as_bytes(),
+            label: SHARE_LABEL,
+            dealer: self.dealer,
+            recipient: self.recipient,
+            aad: &digest,
+        };
+        decode_share(
+            self.recipient,
+            &ctx.open_with(&self.ephemeral.point, shared, &self.encrypted_share)?,
+        )
+    }
+
+    /// The bytes the dealer's signature covers.
+    #[must_use]
+    pub fn signed_bytes(&self, session: &SessionId) -> Vec<u8> {
+        deal_signed_bytes(
+            session.as_bytes(),
+            self.dealer,
+            &self.digest(session),
+            self.recipient,
+            &self.encrypted_share,
+        )
     }
 
     /// The commitment digest `D_i`, from the deal's encoding `bytes`.
     pub(crate) fn digest_of(&self, session: &SessionId, bytes: &[u8]) -> [u8; 32] {
-        let len = self.commitment.threshold() * 32 + 32;
+        let len = self.commitment.threshold() * 32 + super::sealed::EPHEMERAL_LEN;
         commitment_digest(
             session,
             self.dealer,
@@ -220,7 +254,8 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
     let session = core.params.session;
     let me = core.id();
     let dealer = PedersenDealer::new(threshold, rng);
-    let ephemeral = EphemeralKey::generate(rng);
+    let ephemeral_key = EphemeralKey::generate(rng);
+    let ephemeral = ephemeral_key.announce(session.as_bytes(), SHARE_LABEL, me, rng);
     // An equivocating dealer keeps a second, unrelated polynomial pair for half the nodes.
     let other = matches!(core.misbehaviour, Misbehaviour::Equivocate)
         .then(|| PedersenDealer::new(threshold, rng));
@@ -231,7 +266,7 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
     // Compressing a point costs a field inversion: encode each commitment once, not once per
     // recipient.
     let committed = |c: &PedersenCommitment| {
-        let bytes = committed_bytes(&c.to_bytes(), &ephemeral.public());
+        let bytes = committed_bytes(&c.to_bytes(), &ephemeral);
         let digest = commitment_digest(&session, me, &bytes);
         (bytes, digest)
     };
@@ -241,7 +276,8 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
         me,
         HeldDeal {
             commitment: commitment.clone(),
-            ephemeral: ephemeral.public(),
+            ephemeral,
+            possession: true,
             digest: main_digest,
             sealed: None,
             share: Some(dealer.share(me)),
@@ -273,14 +309,15 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
             recipient: to,
             aad: &this_digest,
         };
-        let sealed = ephemeral.seal(&ctx, &to_keys.encryption, plain.as_slice());
+        let sealed = ephemeral_key.seal(&ctx, &to_keys.encryption, plain.as_slice());
         let mut encrypted_share = [0u8; ENCRYPTED_SHARE_LEN];
         if sealed.len() == ENCRYPTED_SHARE_LEN {
             encrypted_share.copy_from_slice(&sealed);
         }
-        let signature = core
-            .keys
-            .sign(&deal_signed_bytes(&this_digest, to, &encrypted_share), rng);
+        let signature = core.keys.sign(
+            &deal_signed_bytes(session.as_bytes(), me, &this_digest, to, &encrypted_share),
+            rng,
+        );
         core.sent.insert(to, (encrypted_share, signature));
         if !core.misbehaviour.is_silent() && !core.misbehaviour.withholds_deal_for(to) {
             out.push(Outgoing {
@@ -346,11 +383,42 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec
             continue;
         };
         let digest = deal.digest_of(&session, &bytes);
-        let share = open_share(core, from, &deal.ephemeral, &digest, &deal.encrypted_share);
-        if share.is_none() {
-            core.reject(from, Round::Deal, "encrypted share does not open");
+        opened.push((from, deal, digest, None));
+    }
+    // Every ephemeral key's proof of possession, one batch. A deal whose proof fails is never
+    // opened, so its recipient publishes nothing about it; every node holding the dealer's
+    // commitment disqualifies it in round 3.
+    let claims: Vec<_> = opened
+        .iter()
+        .map(|(from, deal, _, _)| deal.ephemeral.claim(session.as_bytes(), SHARE_LABEL, *from))
+        .collect();
+    let entries: Vec<_> = claims
+        .iter()
+        .zip(&opened)
+        .map(|((key, msg), (_, deal, _, _))| {
+            (key.as_ref(), msg.as_slice(), Some(&deal.ephemeral.proof))
+        })
+        .collect();
+    let bad_possession = crate::identity::failing_signatures(&entries, rng);
+    for (i, (from, deal, digest, share)) in opened.iter_mut().enumerate() {
+        if bad_possession.contains(&i) {
+            core.reject(
+                *from,
+                Round::Deal,
+                "ephemeral key without a valid proof of possession",
+            );
+            continue;
         }
-        opened.push((from, deal, digest, share));
+        *share = open_share(
+            core,
+            *from,
+            &deal.ephemeral.point,
+            digest,
+            &deal.encrypted_share,
+        );
+        if share.is_none() {
+            core.reject(*from, Round::Deal, "encrypted share does not open");
+        }
     }
     // All shares against their commitments, one multiscalar multiplication.
     let pairs: Vec<(usize, &PedersenShare, &PedersenCommitment)> = opened
@@ -370,11 +438,13 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec
     };
     for (i, (from, deal, digest, share)) in opened.into_iter().enumerate() {
         let share = if failing.contains(&i) { None } else { share };
+        let possession = !bad_possession.contains(&i);
         core.deals.insert(
             from,
             HeldDeal {
                 commitment: deal.commitment,
                 ephemeral: deal.ephemeral,
+                possession,
                 digest,
                 sealed: Some((deal.encrypted_share, deal.signature)),
                 share,

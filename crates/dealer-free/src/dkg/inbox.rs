@@ -8,9 +8,10 @@
 //! fails its signature is emptied and the valid newcomer takes it; a slot whose message is
 //! valid keeps it, and the newcomer is refused (as forged, or — if it is valid too — as the
 //! sender's second message in the round, which only the sender can make). Each arrival
-//! costs at most one signature check, so a flood of forgeries cannot buy more work than it
-//! sends, and whatever order messages arrive in, the slot ends with the sender's first
-//! valid message.
+//! costs at most its own signature check and, once per slot, the held message's (a verdict is
+//! kept, so no message is checked twice): a flood of forgeries cannot buy more work than it
+//! sends, and whatever order messages arrive in, the slot ends with the sender's first valid
+//! message.
 
 use std::collections::BTreeMap;
 
@@ -26,7 +27,8 @@ pub(crate) struct Arrival<M> {
     pub(crate) msg: M,
     signed: Vec<u8>,
     signature: Signature,
-    verified: bool,
+    /// `None` until checked; then whether the signature holds.
+    verified: Option<bool>,
 }
 
 impl<M> Arrival<M> {
@@ -37,7 +39,7 @@ impl<M> Arrival<M> {
             msg,
             signed,
             signature,
-            verified: false,
+            verified: None,
         }
     }
 
@@ -48,15 +50,14 @@ impl<M> Arrival<M> {
             msg,
             signed: Vec::new(),
             signature: Signature::placeholder(),
-            verified: true,
+            verified: Some(true),
         }
     }
 
     fn check(&mut self, key: &VerifyingKey) -> bool {
-        if !self.verified {
-            self.verified = key.verify(&self.signed, &self.signature);
-        }
-        self.verified
+        *self
+            .verified
+            .get_or_insert_with(|| key.verify(&self.signed, &self.signature))
     }
 }
 
@@ -150,17 +151,21 @@ impl<M> Inbox<M> {
     ) -> RoundMessages<M> {
         let round = std::mem::replace(&mut self.current, std::mem::take(&mut self.early));
         let (verified, unverified): (Vec<_>, Vec<_>) =
-            round.into_iter().partition(|(_, a)| a.verified);
+            round.into_iter().partition(|(_, a)| a.verified.is_some());
         let checks: Vec<_> = unverified
             .iter()
             .map(|(from, a)| (key_of(*from), a.signed.as_slice(), Some(&a.signature)))
             .collect();
         let failing = failing_signatures(&checks, rng);
-        let mut out: BTreeMap<NodeId, (Vec<u8>, M)> = verified
-            .into_iter()
-            .map(|(from, a)| (from, (a.bytes, a.msg)))
-            .collect();
+        let mut out: BTreeMap<NodeId, (Vec<u8>, M)> = BTreeMap::new();
         let mut bad = Vec::new();
+        for (from, a) in verified {
+            if a.verified == Some(true) {
+                out.insert(from, (a.bytes, a.msg));
+            } else {
+                bad.push(from);
+            }
+        }
         for (i, (from, a)) in unverified.into_iter().enumerate() {
             if failing.contains(&i) {
                 bad.push(from);

@@ -70,9 +70,15 @@ pub struct SignedDeal {
 impl SignedDeal {
     /// Whether the dealer (keys `dealer_keys`) signed it.
     #[must_use]
-    pub fn verify(&self, dealer_keys: &NodePublicKeys) -> bool {
+    pub fn verify(&self, session: &[u8; 32], dealer_keys: &NodePublicKeys) -> bool {
         dealer_keys.signing.verify(
-            &deal_signed_bytes(&self.digest, self.recipient, &self.ciphertext),
+            &deal_signed_bytes(
+                session,
+                self.dealer,
+                &self.digest,
+                self.recipient,
+                &self.ciphertext,
+            ),
             &self.signature,
         )
     }
@@ -86,8 +92,8 @@ pub struct Redelivery<C> {
     pub commitment: C,
     /// Its encoding.
     pub commitment_bytes: Vec<u8>,
-    /// The dealer's ephemeral key `E_i`.
-    pub ephemeral: RistrettoPoint,
+    /// The dealer's ephemeral key `E_i` with its proof of possession.
+    pub ephemeral: super::sealed::Ephemeral,
     /// `(recipient, ciphertext, signature)`, sorted by recipient.
     pub deals: Vec<(NodeId, Vec<u8>, Signature)>,
 }
@@ -105,7 +111,7 @@ impl<C> JustificationBody<C> {
             Some(r) => {
                 w.u8(1);
                 w.bytes(&r.commitment_bytes);
-                w.point(&r.ephemeral);
+                w.bytes(&r.ephemeral.to_bytes());
                 w.u16(u16::try_from(r.deals.len()).unwrap_or(u16::MAX));
                 for (to, ct, sig) in &r.deals {
                     w.node(*to);
@@ -138,7 +144,7 @@ impl<C> JustificationBody<C> {
             1 => {
                 let commitment_bytes = r.slice("commitment", commitment_len)?.to_vec();
                 let commitment = parse(&commitment_bytes)?;
-                let ephemeral = r.point("ephemeral key")?;
+                let ephemeral = super::sealed::Ephemeral::read(r)?;
                 let mut deals: Vec<(NodeId, Vec<u8>, Signature)> = Vec::new();
                 for _ in 0..r.u16("redelivered count")? {
                     let to = r.node("redelivered recipient")?;
@@ -338,6 +344,7 @@ pub(super) fn send<R: CryptoRng + ?Sized>(
 struct Known<'a> {
     commitment: &'a PedersenCommitment,
     ephemeral: RistrettoPoint,
+    possession: bool,
     digest: [u8; 32],
 }
 
@@ -388,7 +395,7 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
                     .params
                     .participants
                     .get(&e.dealer)
-                    .is_some_and(|k| e.verify(k))
+                    .is_some_and(|k| e.verify(session.as_bytes(), k))
             {
                 digests.entry(e.dealer).or_default().insert(e.digest);
             }
@@ -406,14 +413,16 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
             .get(&dealer)
             .map(|h| Known {
                 commitment: &h.commitment,
-                ephemeral: h.ephemeral,
+                ephemeral: h.ephemeral.point,
+                possession: h.possession,
                 digest: h.digest,
             })
             .or_else(|| {
                 let r = justifications.get(&dealer)?.redelivery.as_ref()?;
                 Some(Known {
                     commitment: &r.commitment,
-                    ephemeral: r.ephemeral,
+                    ephemeral: r.ephemeral.point,
+                    possession: r.ephemeral.verify(session.as_bytes(), SHARE_LABEL, dealer),
                     digest: *adopted.get(&dealer)?,
                 })
             });
@@ -423,6 +432,10 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
         };
         if digests.get(&dealer).is_some_and(|s| s.len() > 1) {
             disqualified.insert(dealer, Disqualification::Equivocation);
+            continue;
+        }
+        if !known.possession {
+            disqualified.insert(dealer, Disqualification::BadEphemeralKey);
             continue;
         }
         let complaints = pending.complaints.get(&dealer);
@@ -439,8 +452,16 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
                     let deal = redelivered.and_then(|r| r.deals.iter().find(|d| d.0 == *accuser));
                     let signed = deal.is_some_and(|(to, ct, sig)| {
                         core.params.participants.get(&dealer).is_some_and(|k| {
-                            k.signing
-                                .verify(&deal_signed_bytes(&known.digest, *to, ct), sig)
+                            k.signing.verify(
+                                &deal_signed_bytes(
+                                    session.as_bytes(),
+                                    dealer,
+                                    &known.digest,
+                                    *to,
+                                    ct,
+                                ),
+                                sig,
+                            )
                         })
                     });
                     if !signed {

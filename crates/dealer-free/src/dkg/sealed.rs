@@ -38,6 +38,79 @@ use crate::wire::{Reader, WireError, Writer};
 const KEY_DOMAIN: &[u8] = b"dealer-free-sis/v1/ephemeral-aes-256-gcm";
 const PROOF_DOMAIN: &[u8] = b"dealer-free-sis/v1/exchange-proof";
 const DEAL_SIGNATURE_DOMAIN: &[u8] = b"dealer-free-sis/v1/signed-deal";
+const POSSESSION_DOMAIN: &[u8] = b"dealer-free-sis/v1/ephemeral-key-possession";
+
+/// A dealer's ephemeral key `E = e·G` with its proof of possession: a Schnorr signature under
+/// `e` over the session, the protocol label and the dealer. Without the proof a corrupt
+/// dealer could put an honest dealer's `E_h` (or a multiple of it, or a node's long-term
+/// key) into its own deal and have the recipient's complaint publish `p_j·E_h`, which opens
+/// `h`'s share to `j`; with it, `E` is provably the dealer's own, fresh for this session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ephemeral {
+    /// `E = e·G`.
+    pub point: RistrettoPoint,
+    /// The proof of possession of `e`.
+    pub proof: Signature,
+}
+
+/// Bytes of an encoded [`Ephemeral`].
+pub const EPHEMERAL_LEN: usize = 32 + crate::identity::SIGNATURE_LEN;
+
+impl Ephemeral {
+    fn possession_bytes(session: &[u8; 32], label: &[u8], dealer: NodeId) -> Vec<u8> {
+        let mut v = Vec::with_capacity(POSSESSION_DOMAIN.len() + 33 + 2 + label.len());
+        v.extend_from_slice(POSSESSION_DOMAIN);
+        v.extend_from_slice(session);
+        v.extend_from_slice(&u16::try_from(label.len()).unwrap_or(u16::MAX).to_be_bytes());
+        v.extend_from_slice(label);
+        v.push(dealer.get());
+        v
+    }
+
+    /// Whether the proof holds for `dealer` in this session and protocol.
+    #[must_use]
+    pub fn verify(&self, session: &[u8; 32], label: &[u8], dealer: NodeId) -> bool {
+        VerifyingKey::from_point(self.point).is_ok_and(|k| {
+            k.verify(
+                &Ephemeral::possession_bytes(session, label, dealer),
+                &self.proof,
+            )
+        })
+    }
+
+    /// `(key, message, proof)` for a batch check ([`crate::identity::failing_signatures`]).
+    pub(crate) fn claim(
+        &self,
+        session: &[u8; 32],
+        label: &[u8],
+        dealer: NodeId,
+    ) -> (Option<VerifyingKey>, Vec<u8>) {
+        (
+            VerifyingKey::from_point(self.point).ok(),
+            Ephemeral::possession_bytes(session, label, dealer),
+        )
+    }
+
+    /// `E ‖ proof`.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; EPHEMERAL_LEN] {
+        let mut out = [0u8; EPHEMERAL_LEN];
+        out[..32].copy_from_slice(self.point.compress().as_bytes());
+        out[32..].copy_from_slice(&self.proof.to_bytes());
+        out
+    }
+
+    /// Reads `E ‖ proof` (the proof is checked separately).
+    ///
+    /// # Errors
+    /// [`WireError`] for a bad point or a non-canonical scalar.
+    pub fn read(r: &mut Reader<'_>) -> Result<Ephemeral, WireError> {
+        Ok(Ephemeral {
+            point: r.point("ephemeral key")?,
+            proof: Signature::read(r)?,
+        })
+    }
+}
 
 /// A dealer's per-session ephemeral key. Zeroized on drop.
 #[derive(Zeroize, ZeroizeOnDrop)]
@@ -58,8 +131,24 @@ impl EphemeralKey {
     }
 
     /// `E = e·G`.
+    #[cfg(test)]
     pub(crate) fn public(&self) -> RistrettoPoint {
         self.public
+    }
+
+    /// `E` with its proof of possession for `dealer` in this session and protocol.
+    pub(crate) fn announce<R: CryptoRng + ?Sized>(
+        &self,
+        session: &[u8; 32],
+        label: &[u8],
+        dealer: NodeId,
+        rng: &mut R,
+    ) -> Ephemeral {
+        let key = crate::identity::SigningKey::from_scalar(self.secret);
+        Ephemeral {
+            point: self.public,
+            proof: key.sign(&Ephemeral::possession_bytes(session, label, dealer), rng),
+        }
     }
 
     /// Seals `plain` for `recipient` (public encryption key `to_key`).
@@ -148,15 +237,21 @@ impl SealContext<'_> {
     }
 }
 
-/// The bytes a dealer signs for one recipient's deal: its commitment digest (which covers the
-/// commitment and the ephemeral key), the recipient and the ciphertext.
+/// The bytes a dealer signs for one recipient's deal: the session, the dealer, its commitment
+/// digest (which covers the commitment and the ephemeral key with its proof), the recipient
+/// and the ciphertext. Binding the session means a deal signed in one session is no evidence
+/// in another.
 pub(crate) fn deal_signed_bytes(
+    session: &[u8; 32],
+    dealer: NodeId,
     digest: &[u8; 32],
     recipient: NodeId,
     ciphertext: &[u8],
 ) -> Vec<u8> {
-    let mut v = Vec::with_capacity(DEAL_SIGNATURE_DOMAIN.len() + 33 + ciphertext.len());
+    let mut v = Vec::with_capacity(DEAL_SIGNATURE_DOMAIN.len() + 66 + ciphertext.len());
     v.extend_from_slice(DEAL_SIGNATURE_DOMAIN);
+    v.extend_from_slice(session);
+    v.push(dealer.get());
     v.extend_from_slice(digest);
     v.push(recipient.get());
     v.extend_from_slice(ciphertext);
@@ -291,7 +386,13 @@ impl ShareEvidence {
         recipient_key: &RistrettoPoint,
         valid_share: impl FnOnce(&[u8]) -> bool,
     ) -> Verdict {
-        let signed = deal_signed_bytes(ctx.aad, ctx.recipient, &self.ciphertext);
+        let signed = deal_signed_bytes(
+            ctx.session,
+            ctx.dealer,
+            ctx.aad,
+            ctx.recipient,
+            &self.ciphertext,
+        );
         if !dealer_key.verify(&signed, &self.signature)
             || !self
                 .proof
@@ -385,7 +486,21 @@ mod tests {
             opened.as_deref().map(Vec::as_slice),
             Some(&b"the share"[..])
         );
-        let sig = dealer.sign(&deal_signed_bytes(&digest, node(2), &ct), &mut rng);
+        let sig = dealer.sign(
+            &deal_signed_bytes(&session, node(1), &digest, node(2), &ct),
+            &mut rng,
+        );
+        // A deal signed in one session is no evidence in another.
+        let other_session = [8u8; 32];
+        assert!(!dealer.public().signing.verify(
+            &deal_signed_bytes(&other_session, node(1), &digest, node(2), &ct),
+            &sig
+        ));
+        // An ephemeral key's proof of possession holds only for its dealer and session.
+        let announced = e.announce(&session, b"test", node(1), &mut rng);
+        assert!(announced.verify(&session, b"test", node(1)));
+        assert!(!announced.verify(&session, b"test", node(2)));
+        assert!(!announced.verify(&other_session, b"test", node(1)));
         let ev = ShareEvidence::new(&recipient, &ctx, &e.public(), &ct, sig, &mut rng);
         let pk = recipient.public().encryption;
         let signing = dealer.public().signing;
