@@ -112,6 +112,7 @@ impl ClusterDir {
             },
             key_file: PathBuf::from("../../cluster-key.json"),
             catalog: PathBuf::from("catalog.json"),
+            manifest: PathBuf::from("../../manifest.json"),
             ..base
         };
         let profile_path = folder.join("client.toml");
@@ -160,6 +161,7 @@ mod tests {
         for id in 1..=3 {
             secrets.push(dir.node_dir(id).join("node.key"));
             secrets.push(dir.node_dir(id).join("at-rest.key"));
+            secrets.push(dir.node_dir(id).join("data/secrets.bin"));
             // The owner made by init is an admin.
             let config = NodeConfig::load(&dir.node_config(id))?;
             assert_eq!(config.raw.clients.len(), 1);
