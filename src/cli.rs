@@ -93,6 +93,36 @@ pub(crate) enum NodeCommand {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Make ONE node's keys on this machine, in DIR: its TLS key and self-signed certificate,
+    /// its at-rest key, its identity keys (sealed in DIR/data/secrets.bin). Prints and writes
+    /// (DIR/enrolment.json) only its public enrolment record.
+    Init {
+        /// The node's folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The node's id (1 to n).
+        #[arg(long, value_name = "I")]
+        id: u8,
+        /// Where it will listen, HOST:PORT (in the record; its host also goes into the
+        /// certificate).
+        #[arg(long, value_name = "HOST:PORT", default_value = "")]
+        address: String,
+    },
+    /// Approve an enrolment manifest for the node in DIR: it must list this node's own keys
+    /// and certificate; it becomes DIR/manifest.json, the only keys the node takes part in a
+    /// DKG or resharing with.
+    Approve {
+        /// The node's folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The new manifest.
+        #[arg(long, value_name = "FILE")]
+        manifest: PathBuf,
+        /// The digest compared out of band (as `cluster status` prints it); refused if the
+        /// manifest's differs.
+        #[arg(long, value_name = "SHA256")]
+        digest: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -77,9 +77,64 @@ fn open_client(
     ClusterClient::open(&profile).map_err(client_error)
 }
 
-/// `node run --config FILE`.
+/// `node init`: one node's keys, on this machine.
+fn node_init(dir: &Path, id: u8, address: &str) -> anyhow::Result<Outcome> {
+    let id = NodeId::new(id).map_err(|e| UsageError(format!("--id {id}: {e}")))?;
+    let record = dealer_free_node::enrol::init_node(
+        dir,
+        &dealer_free_node::enrol::NodeInit {
+            id,
+            address: address.to_owned(),
+            hosts: address
+                .rsplit_once(':')
+                .map(|(h, _)| vec![h.to_owned()])
+                .unwrap_or_default(),
+            replace: false,
+        },
+    )
+    .map_err(|e| match e {
+        dealer_free_node::enrol::EnrolError::Usage(m) => UsageError(m).into(),
+        other => anyhow::Error::from(other),
+    })?;
+    println!("{}", serde_json::to_string_pretty(&record)?);
+    eprintln!(
+        "node {id}: keys in {} (private, mode 0600); send {} to the cluster's owner",
+        dir.display(),
+        dir.join(dealer_free_node::enrol::ENROLMENT_FILE).display()
+    );
+    Ok(Outcome::Success)
+}
+
+/// `node approve`: a manifest becomes the node's approved one.
+fn node_approve(dir: &Path, manifest: &Path, digest: Option<&str>) -> anyhow::Result<Outcome> {
+    let m = dealer_free_node::manifest::Manifest::load(manifest)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let approval = dealer_free_node::enrol::approve(dir, &m, digest)?;
+    println!(
+        "node {}: approved manifest {} (nodes changed: {})",
+        approval.node,
+        approval.digest,
+        approval
+            .changed
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(Outcome::Success)
+}
+
+/// `node run --config FILE`, `node init`, `node approve`.
 pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
-    let NodeCommand::Run { config } = &args.command;
+    let config = match &args.command {
+        NodeCommand::Run { config } => config,
+        NodeCommand::Init { dir, id, address } => return node_init(dir, *id, address),
+        NodeCommand::Approve {
+            dir,
+            manifest,
+            digest,
+        } => return node_approve(dir, manifest, digest.as_deref()),
+    };
     let loaded = NodeConfig::load(config).map_err(|e| UsageError(e.to_string()))?;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -342,13 +397,18 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
             "{}",
             serde_json::json!({
                 "name": file.name, "nodes": file.nodes, "threshold": file.threshold,
-                "up": up, "node_status": nodes,
+                "up": up, "manifest_digest": client.manifest().digest_hex(),
+                "node_status": nodes,
             })
         );
     } else {
         println!(
             "cluster {:?}: {up} of {} nodes up, t = {}",
             file.name, file.nodes, file.threshold
+        );
+        println!(
+            "manifest {} (compare it with every node's operator)",
+            client.manifest().digest_hex()
         );
         println!(
             "{:>4}  {:<21}  {:>7}  {:<5}  {:>8}  {:>7}  audit head",
