@@ -149,13 +149,29 @@ pub(crate) struct ClusterShape {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ClusterCommand {
-    /// Write node configs, certificates (a new cluster CA) and a client profile to DIR.
+    /// Write node configs, a cluster CA with the client's certificate and profile to DIR;
+    /// run `node init` in every node folder and approve the manifest of their records there.
     Init {
         /// The cluster folder.
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
         #[command(flatten)]
         shape: ClusterShape,
+        /// The nodes run on other machines: write their configs only; each operator runs
+        /// `node init` there and sends its enrolment.json (then `cluster enrol`).
+        #[arg(long)]
+        remote: bool,
+    },
+    /// Build (or change) DIR/manifest.json from nodes' public enrolment records (the
+    /// enrolment.json `node init` wrote) and print its digest; each node's operator then
+    /// approves it with `node approve`.
+    Enrol {
+        /// The cluster folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The records (enrolment.json files).
+        #[arg(required = true, value_name = "RECORD")]
+        records: Vec<PathBuf>,
     },
     /// Start the nodes of DIR in the background and run the DKG if the cluster has no key;
     /// with --nodes and --threshold, first init DIR if it holds no cluster.

@@ -172,13 +172,14 @@ pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn init_options(shape: &ClusterShape) -> anyhow::Result<InitOptions> {
+fn init_options(shape: &ClusterShape, remote: bool) -> anyhow::Result<InitOptions> {
     match (shape.nodes, shape.threshold) {
         (Some(nodes), Some(threshold)) => Ok(InitOptions {
             nodes,
             threshold,
             base_port: shape.base_port,
             host: shape.host.clone(),
+            remote,
         }),
         _ => Err(UsageError("give both --nodes N and --threshold T".into()).into()),
     }
@@ -187,8 +188,29 @@ fn init_options(shape: &ClusterShape) -> anyhow::Result<InitOptions> {
 /// `cluster init|up|status|down`.
 pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
     match &args.command {
-        ClusterCommand::Init { dir, shape } => {
-            let options = init_options(shape)?;
+        ClusterCommand::Enrol { dir, records } => {
+            let paths: Vec<&Path> = records.iter().map(PathBuf::as_path).collect();
+            let (manifest, changed) = ClusterDir::new(dir)
+                .enrol_records(&paths)
+                .map_err(usage_or)?;
+            println!(
+                "manifest {} written to {} (nodes changed: {})",
+                manifest.digest_hex(),
+                ClusterDir::new(dir).manifest_path().display(),
+                changed
+                    .iter()
+                    .map(u8::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!(
+                "on each node's machine: dealer-free-sis node approve --dir NODE_DIR --manifest manifest.json --digest {}",
+                manifest.digest_hex()
+            );
+            Ok(Outcome::Success)
+        }
+        ClusterCommand::Init { dir, shape, remote } => {
+            let options = init_options(shape, *remote)?;
             let file = ClusterDir::new(dir).init(&options).map_err(usage_or)?;
             println!(
                 "cluster {:?}: {} nodes, t = {}, in {}",
@@ -197,10 +219,20 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
                 file.threshold,
                 dir.display()
             );
-            println!(
-                "start it with: dealer-free-sis cluster up --dir {}",
-                dir.display()
-            );
+            if *remote {
+                println!(
+                    "no node keys were made here: on machine i, with node-<i>/node.toml and \
+                     ca.pem, run `dealer-free-sis node init --dir node-<i> --id i --address \
+                     HOST:PORT`; then `dealer-free-sis cluster enrol --dir {} RECORD...` with \
+                     their enrolment.json files",
+                    dir.display()
+                );
+            } else {
+                println!(
+                    "start it with: dealer-free-sis cluster up --dir {}",
+                    dir.display()
+                );
+            }
             Ok(Outcome::Success)
         }
         ClusterCommand::Up {
@@ -219,7 +251,9 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
                     ))
                     .into());
                 }
-                let file = cluster.init(&init_options(shape)?).map_err(usage_or)?;
+                let file = cluster
+                    .init(&init_options(shape, false)?)
+                    .map_err(usage_or)?;
                 eprintln!(
                     "created cluster {:?} ({} nodes, t = {}) in {}",
                     file.name,

@@ -115,6 +115,10 @@ pub struct InitOptions {
     pub base_port: Option<u16>,
     /// The address nodes listen on (default loopback).
     pub host: String,
+    /// The nodes will run on other machines: write their configs but make no node keys and
+    /// no manifest here; each node's operator runs `node init` on its machine and the owner
+    /// builds the manifest from their records ([`ClusterDir::enrol_records`]).
+    pub remote: bool,
 }
 
 /// Paths of a cluster folder.
@@ -306,11 +310,13 @@ impl ClusterDir {
         for id in 1..=options.nodes {
             let dir = self.node_dir(id);
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            records.push(self.init_node(
-                id,
-                addresses.get(&id).map_or("", String::as_str),
-                false,
-            )?);
+            if !options.remote {
+                records.push(self.init_node(
+                    id,
+                    addresses.get(&id).map_or("", String::as_str),
+                    false,
+                )?);
+            }
             let config = NodeConfig {
                 id,
                 listen: addresses.get(&id).cloned().unwrap_or_default(),
@@ -363,7 +369,9 @@ impl ClusterDir {
             manifest: PathBuf::from("manifest.json"),
         };
         profile.save(&self.dir.join("client.toml"))?;
-        self.enrol(threshold, records)?;
+        if !options.remote {
+            self.enrol(threshold, records)?;
+        }
         let file = ClusterFile {
             name,
             threshold: options.threshold,

@@ -156,6 +156,7 @@ mod tests {
             threshold: 2,
             base_port: None,
             host: "127.0.0.1".into(),
+            remote: false,
         })?;
         let mut secrets = vec![dir.dir.join("ca.key"), dir.dir.join("client.key")];
         for id in 1..=3 {

@@ -10,6 +10,8 @@
 //! manifest's record of one node id and nothing else, and every node folder approves the new
 //! manifest before any resharing starts.
 
+use std::path::Path;
+
 use phr_sis::{NodeId, Threshold};
 
 use super::{ClusterDir, ClusterError};
@@ -82,5 +84,48 @@ impl ClusterDir {
         manifest.save(&self.manifest_path())?;
         self.approve_everywhere(&manifest)?;
         Ok(manifest)
+    }
+
+    /// Builds `DIR/manifest.json` from the public records `records` (`enrolment.json` files
+    /// that `node init` wrote on the nodes' machines): a manifest that exists keeps its other
+    /// nodes' records; without one, every node 1 to `n` needs a record. Nothing is approved
+    /// here: each node's operator approves the result on the node's machine. Returns the
+    /// manifest and the nodes whose record changed.
+    ///
+    /// # Errors
+    /// [`ClusterError::Usage`] for a folder that is no cluster or a record of another `n`;
+    /// [`ClusterError::Manifest`] for a record that does not parse or nodes left out.
+    pub fn enrol_records(&self, records: &[&Path]) -> Result<(Manifest, Vec<u8>), ClusterError> {
+        let file = self.read()?;
+        let threshold = Threshold::new(file.threshold, file.nodes)
+            .map_err(|e| ClusterError::Usage(e.to_string()))?;
+        let mut loaded = Vec::new();
+        for path in records {
+            loaded.push(Enrolment::load(path)?);
+        }
+        let path = self.manifest_path();
+        let old = if path.exists() {
+            Some(Manifest::load(&path)?)
+        } else {
+            None
+        };
+        let manifest = match &old {
+            Some(old) => loaded
+                .iter()
+                .try_fold(old.clone(), |m, r| m.with_member(r.clone()))?,
+            None => Manifest::new(threshold, loaded)?,
+        };
+        let changed = manifest
+            .members
+            .iter()
+            .filter(|m| {
+                old.as_ref()
+                    .and_then(|o| o.members.iter().find(|x| x.node == m.node))
+                    != Some(*m)
+            })
+            .map(|m| m.node)
+            .collect();
+        manifest.save(&path)?;
+        Ok((manifest, changed))
     }
 }
