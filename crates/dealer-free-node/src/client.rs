@@ -748,7 +748,8 @@ impl ClusterClient {
     }
 
     /// Every node's long-term public keys as a relayed participant (by node id), and why the
-    /// nodes that gave none did not (no answer, or an answer as another node).
+    /// nodes that gave none did not (no answer, an answer as another node, or keys other
+    /// than the enrolment manifest's: the nodes would refuse them anyway).
     async fn participants(
         &self,
         ids: &[NodeId],
@@ -765,6 +766,23 @@ impl ClusterClient {
         let mut failures = BTreeMap::new();
         for id in ids {
             match identities.get(id) {
+                Some(Ok(reply))
+                    if reply.node_id == u32::from(id.get())
+                        && self
+                            .manifest
+                            .participants()
+                            .get(id)
+                            .is_none_or(|k| k.to_bytes().as_slice() != reply.public_keys) =>
+                {
+                    failures.insert(
+                        *id,
+                        format!(
+                            "answers with identity keys that are not the enrolment manifest's \
+                             ({}): enrol its record and have every node approve it",
+                            self.manifest.digest_hex()
+                        ),
+                    );
+                }
                 Some(Ok(reply)) if reply.node_id == u32::from(id.get()) => {
                     participants.insert(
                         *id,

@@ -246,8 +246,10 @@ impl ClusterDir {
         })
     }
 
-    /// Creates the cluster: CA, certificates, node configs with their at-rest keys, the
-    /// client profile. Refuses a folder that already holds a cluster.
+    /// Creates the cluster: the CA and the client's certificate and profile, every node's
+    /// config; unless `options.remote`, `node init` in every node folder (its keys made
+    /// there), the manifest of their public records and its approval in every node folder.
+    /// Refuses a folder that already holds a cluster.
     ///
     /// # Errors
     /// [`ClusterError::Usage`] for bad parameters or an existing cluster.
