@@ -580,3 +580,194 @@ fn the_digest_cluster_status_prints_is_the_files() -> TestResult {
     assert_eq!(json_digest, expected);
     Ok(())
 }
+
+/// The digest `cluster enrol` printed (`manifest sha256:… written to …`).
+fn enrolled_digest(out: &Output) -> Result<String, Box<dyn std::error::Error>> {
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("manifest ")?
+                .split_whitespace()
+                .next()
+                .map(str::to_owned)
+        })
+        .ok_or(format!("no digest in {}", text(out)))?)
+}
+
+/// Nodes of different operators: `cluster init --remote` makes no node key; each node makes
+/// its own (`node init`), the owner builds the manifest from the records (`cluster enrol`), each
+/// node approves it with the digest (a wrong digest is refused), and the cluster runs. A node
+/// replaced on a new machine is let in by a resharing only once every node's operator
+/// approved the changed manifest: the node that did not refuses, naming the replaced node.
+#[test]
+fn a_remote_cluster_enrols_its_nodes_and_a_resharing_waits_for_every_approval() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let mut c = Cluster {
+        dir: temp.path().join("cluster"),
+        _temp: temp,
+        children: Vec::new(),
+    };
+    let out = cli(&[
+        "cluster",
+        "init",
+        "--dir",
+        &c.arg(),
+        "--nodes",
+        "3",
+        "--threshold",
+        "2",
+        "--remote",
+    ])?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!c.dir.join("manifest.json").exists());
+    assert!(!c.dir.join("node-1/node.key").exists());
+    // On each node's machine (here: in its folder), its own keys.
+    let root = c.dir.clone();
+    let node_dir = |i: u8| root.join(format!("node-{i}")).display().to_string();
+    let mut records = Vec::new();
+    for i in 1..=3u8 {
+        let out = cli(&[
+            "node",
+            "init",
+            "--dir",
+            &node_dir(i),
+            "--id",
+            &i.to_string(),
+            "--address",
+            &c.address(i)?,
+        ])?;
+        assert!(out.status.success(), "{}", text(&out));
+        records.push(
+            c.dir
+                .join(format!("node-{i}/enrolment.json"))
+                .display()
+                .to_string(),
+        );
+    }
+    let mut args = vec!["cluster", "enrol", "--dir"];
+    let dir_arg = c.arg();
+    args.push(&dir_arg);
+    args.extend(records.iter().map(String::as_str));
+    let out = cli(&args)?;
+    assert!(out.status.success(), "{}", text(&out));
+    let digest = enrolled_digest(&out)?;
+    assert_eq!(digest, digest_of(&c.dir.join("manifest.json"))?);
+    let manifest_arg = c.dir.join("manifest.json").display().to_string();
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let out = cli(&[
+        "node",
+        "approve",
+        "--dir",
+        &node_dir(1),
+        "--manifest",
+        &manifest_arg,
+        "--digest",
+        &wrong,
+    ])?;
+    assert!(
+        !out.status.success() && text(&out).contains("not approved"),
+        "{}",
+        text(&out)
+    );
+    assert!(!c.dir.join("node-1/manifest.json").exists());
+    for i in 1..=3u8 {
+        let out = cli(&[
+            "node",
+            "approve",
+            "--dir",
+            &node_dir(i),
+            "--manifest",
+            &manifest_arg,
+            "--digest",
+            &digest,
+        ])?;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let out = cli(&["cluster", "up", "--dir", &c.arg(), "--wait", "20"])?;
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Node 3 comes back on a new machine: a fresh folder, its own new keys.
+    let folder = ClusterDir::new(&c.dir);
+    let _ = folder.stop_node(3, Duration::from_secs(5));
+    let three = c.dir.join("node-3");
+    std::fs::rename(three.join("data"), three.join("data.lost"))?;
+    for f in ["node.key", "node.pem", "at-rest.key", "enrolment.json"] {
+        std::fs::remove_file(three.join(f))?;
+    }
+    let out = cli(&[
+        "node",
+        "init",
+        "--dir",
+        &node_dir(3),
+        "--id",
+        "3",
+        "--address",
+        &c.address(3)?,
+    ])?;
+    assert!(out.status.success(), "{}", text(&out));
+    let record = three.join("enrolment.json").display().to_string();
+    let out = cli(&["cluster", "enrol", "--dir", &c.arg(), &record])?;
+    assert!(
+        out.status.success() && text(&out).contains("nodes changed: 3"),
+        "{}",
+        text(&out)
+    );
+    let digest = enrolled_digest(&out)?;
+    // Nodes 1 and 3 approve; node 2's operator has not yet.
+    for i in [1u8, 3] {
+        let out = cli(&[
+            "node",
+            "approve",
+            "--dir",
+            &node_dir(i),
+            "--manifest",
+            &manifest_arg,
+            "--digest",
+            &digest,
+        ])?;
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    c.start(3)?;
+    let replace = [
+        "cluster",
+        "replace",
+        "--dir",
+        &dir_arg,
+        "--node",
+        "3",
+        "--running",
+        "--wait",
+        "20",
+    ];
+    let out = cli(&replace)?;
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("node 2")
+            && text(&out).contains("receiver list gives node 3 other identity keys"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !c.audit(2)?.contains("reshare-start"),
+        "node 2 started a resharing"
+    );
+    // Once node 2's operator approves, the same replacement runs.
+    let out = cli(&[
+        "node",
+        "approve",
+        "--dir",
+        &node_dir(2),
+        "--manifest",
+        &manifest_arg,
+        "--digest",
+        &digest,
+    ])?;
+    assert!(
+        out.status.success() && text(&out).contains("nodes changed: 3"),
+        "{}",
+        text(&out)
+    );
+    let out = cli(&replace)?;
+    assert!(out.status.success(), "{}", text(&out));
+    Ok(())
+}
