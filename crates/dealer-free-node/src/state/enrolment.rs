@@ -16,7 +16,7 @@ use dealer_free::identity::NodePublicKeys;
 use phr_sis::{NodeId, Threshold};
 
 use super::{NodeError, NodeState, invalid};
-use crate::manifest::{Manifest, MembershipError};
+use crate::manifest::{Manifest, ManifestError, MembershipError};
 
 /// Loads the manifest at `path` and checks that it is for `threshold` and lists node `id`
 /// with `own` keys and the certificate at `cert`.
@@ -27,7 +27,16 @@ pub(super) fn load_own(
     own: &NodePublicKeys,
     cert: &Path,
 ) -> Result<Manifest, NodeError> {
-    let manifest = Manifest::load(path)?;
+    let manifest = match Manifest::load(path) {
+        Err(ManifestError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(NodeError::NotReady(format!(
+                "{}: node {id} has no approved enrolment manifest: run `dealer-free-sis node \
+                 approve --dir <node folder> --manifest <manifest.json>`",
+                path.display()
+            )));
+        }
+        other => other?,
+    };
     if (manifest.threshold, manifest.nodes) != (threshold.t(), threshold.n()) {
         return Err(invalid(format!(
             "{}: the manifest is for t = {} of n = {}, the node for t = {} of n = {}",
@@ -76,5 +85,64 @@ impl NodeState {
             &own,
             &self.cert_path,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::enrol::{NodeInit, init_node};
+    use crate::secrets::{AtRestKey, NodeSecrets};
+
+    #[test]
+    fn a_node_starts_only_with_a_manifest_that_lists_it_as_it_is()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let temp = tempfile::tempdir()?;
+        let mut records = Vec::new();
+        for i in 1..=3u8 {
+            records.push(init_node(
+                &temp.path().join(format!("n{i}")),
+                &NodeInit {
+                    id: NodeId::new(i)?,
+                    address: String::new(),
+                    hosts: Vec::new(),
+                    replace: false,
+                },
+            )?);
+        }
+        let dir = temp.path().join("n1");
+        let id = NodeId::new(1)?;
+        let key = AtRestKey::from_hex(&std::fs::read_to_string(dir.join("at-rest.key"))?)?;
+        let own = NodeSecrets::open(&dir.join("data"), id, &key)?
+            .ok_or("no secrets")?
+            .keys
+            .public();
+        let threshold = Threshold::new(2, 3)?;
+        let path = dir.join("manifest.json");
+        let cert = dir.join("node.pem");
+        // No manifest: not ready, and it says what to run.
+        assert!(matches!(
+            load_own(&path, id, threshold, &own, &cert),
+            Err(NodeError::NotReady(m)) if m.contains("node approve")
+        ));
+        let manifest = Manifest::new(threshold, records.clone())?;
+        manifest.save(&path)?;
+        load_own(&path, id, threshold, &own, &cert)?;
+        // Another (t, n), another node's keys in its place, another certificate: refused.
+        assert!(load_own(&path, id, Threshold::new(3, 3)?, &own, &cert).is_err());
+        let mut swapped = records[1].clone();
+        swapped.node = 1;
+        manifest.with_member(swapped)?.save(&path)?;
+        assert!(matches!(
+            load_own(&path, id, threshold, &own, &cert),
+            Err(NodeError::Membership(MembershipError::NotOwn { node, .. })) if node == id
+        ));
+        manifest.save(&path)?;
+        let other_cert = temp.path().join("n2/node.pem");
+        assert!(matches!(
+            load_own(&path, id, threshold, &own, &other_cert),
+            Err(NodeError::Membership(MembershipError::NotOwn { .. }))
+        ));
+        Ok(())
     }
 }
