@@ -93,6 +93,36 @@ pub(crate) enum NodeCommand {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Make ONE node's keys on this machine, in DIR: its TLS key and self-signed certificate,
+    /// its at-rest key, its identity keys (sealed in DIR/data/secrets.bin). Prints and writes
+    /// (DIR/enrolment.json) only its public enrolment record.
+    Init {
+        /// The node's folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The node's id (1 to n).
+        #[arg(long, value_name = "I")]
+        id: u8,
+        /// Where it will listen, HOST:PORT (in the record; its host also goes into the
+        /// certificate).
+        #[arg(long, value_name = "HOST:PORT", default_value = "")]
+        address: String,
+    },
+    /// Approve an enrolment manifest for the node in DIR: it must list this node's own keys
+    /// and certificate; it becomes DIR/manifest.json, the only keys the node takes part in a
+    /// DKG or resharing with.
+    Approve {
+        /// The node's folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The new manifest.
+        #[arg(long, value_name = "FILE")]
+        manifest: PathBuf,
+        /// The digest compared out of band (as `cluster status` prints it); refused if the
+        /// manifest's differs.
+        #[arg(long, value_name = "SHA256")]
+        digest: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,13 +149,29 @@ pub(crate) struct ClusterShape {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ClusterCommand {
-    /// Write node configs, certificates (a new cluster CA) and a client profile to DIR.
+    /// Write node configs, a cluster CA with the client's certificate and profile to DIR;
+    /// run `node init` in every node folder and approve the manifest of their records there.
     Init {
         /// The cluster folder.
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
         #[command(flatten)]
         shape: ClusterShape,
+        /// The nodes run on other machines: write their configs only; each operator runs
+        /// `node init` there and sends its enrolment.json (then `cluster enrol`).
+        #[arg(long)]
+        remote: bool,
+    },
+    /// Build (or change) DIR/manifest.json from nodes' public enrolment records (the
+    /// enrolment.json `node init` wrote) and print its digest; each node's operator then
+    /// approves it with `node approve`.
+    Enrol {
+        /// The cluster folder.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// The records (enrolment.json files).
+        #[arg(required = true, value_name = "RECORD")]
+        records: Vec<PathBuf>,
     },
     /// Start the nodes of DIR in the background and run the DKG if the cluster has no key;
     /// with --nodes and --threshold, first init DIR if it holds no cluster.

@@ -8,14 +8,18 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use dealer_free_node::cluster::ClusterDir;
-use dealer_free_node::pki::{ClusterCa, server_name};
+use dealer_free_node::pki::ClusterCa;
 use dealer_free_node::proto;
 use dealer_free_node::proto::node_client::NodeClient;
 use dealer_free_node::secrets::{AtRestKey, NodeSecrets};
 use phr_sis::store::ShareStore;
 use phr_sis::{ImageId, NodeId};
 use tonic::Code;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::Channel;
+
+#[path = "support/pinned.rs"]
+mod pinned;
+use pinned::Identity;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// Each `(id, path)` line of an ingest, and its whole output.
@@ -463,7 +467,7 @@ async fn channel(
     c: &Cluster,
     node: u8,
     identity: Option<Identity>,
-    ca: &[u8],
+    _ca: &[u8],
 ) -> Result<NodeClient<Channel>, Box<dyn std::error::Error>> {
     let profile = dealer_free_node::config::ClientProfile::load(&c.dir.join("client.toml"))?;
     let entry = profile
@@ -472,17 +476,9 @@ async fn channel(
         .iter()
         .find(|n| n.id == node)
         .ok_or("no node")?;
-    let mut tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(ca))
-        .domain_name(server_name(node));
-    if let Some(id) = identity {
-        tls = tls.identity(id);
-    }
-    let channel = Channel::from_shared(format!("https://{}", entry.address))?
-        .tls_config(tls)?
-        .timeout(Duration::from_secs(10))
-        .connect_lazy();
-    Ok(NodeClient::new(channel).max_encoding_message_size(256 << 20))
+    // As the client does: the node's certificate pinned by the manifest's fingerprint.
+    let client = pinned::pinned(&c.dir, node, &entry.address, identity.as_ref())?;
+    Ok(client.max_encoding_message_size(256 << 20))
 }
 
 fn meta(id: u8) -> Option<proto::RequestMeta> {

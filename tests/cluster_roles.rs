@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 
 use dealer_free::identity::NodeKeys;
 use dealer_free_node::cluster::ClusterDir;
-use dealer_free_node::pki::server_name;
 use dealer_free_node::proto;
 use dealer_free_node::proto::node_client::NodeClient;
 use phr_sis::NodeId;
 use tonic::Code;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::Channel;
+
+#[path = "support/pinned.rs"]
+mod pinned;
+use pinned::Identity;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -93,17 +96,7 @@ impl Cluster {
             .iter()
             .find(|n| n.id == node)
             .ok_or("no node")?;
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(std::fs::read(
-                self.dir.join("ca.pem"),
-            )?))
-            .domain_name(server_name(node))
-            .identity(identity);
-        let channel = Channel::from_shared(format!("https://{}", entry.address))?
-            .tls_config(tls)?
-            .timeout(Duration::from_secs(10))
-            .connect_lazy();
-        Ok(NodeClient::new(channel))
+        pinned::pinned(&self.dir, node, &entry.address, Some(&identity))
     }
 
     fn audit(&self, node: u8) -> std::io::Result<String> {
@@ -401,8 +394,9 @@ fn each_role_gets_what_it_may_and_a_second_client_cannot_reshare_to_itself() -> 
                 assert_eq!(e.code(), Code::PermissionDenied, "{who}: {e:?}");
             }
         }
-        // Even the admin cannot name two strangers as receivers: the nodes know the
-        // cluster's keys and allow new keys only for the one node being replaced.
+        // Even the admin cannot name strangers as receivers: the nodes take the receivers'
+        // keys from their approved enrolment manifest, and refuse naming the first node
+        // whose keys differ.
         let mut strangers = reshare_to_me(
             &key,
             &nodes,
@@ -420,7 +414,12 @@ fn each_role_gets_what_it_may_and_a_second_client_cannot_reshare_to_itself() -> 
             .await
             .err()
             .ok_or("a resharing to two strangers started")?;
-        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+        assert!(
+            e.message()
+                .contains("receiver list gives node 2 other identity keys"),
+            "{e:?}"
+        );
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
     // Nothing was dealt: no node started a resharing session.

@@ -77,9 +77,64 @@ fn open_client(
     ClusterClient::open(&profile).map_err(client_error)
 }
 
-/// `node run --config FILE`.
+/// `node init`: one node's keys, on this machine.
+fn node_init(dir: &Path, id: u8, address: &str) -> anyhow::Result<Outcome> {
+    let id = NodeId::new(id).map_err(|e| UsageError(format!("--id {id}: {e}")))?;
+    let record = dealer_free_node::enrol::init_node(
+        dir,
+        &dealer_free_node::enrol::NodeInit {
+            id,
+            address: address.to_owned(),
+            hosts: address
+                .rsplit_once(':')
+                .map(|(h, _)| vec![h.to_owned()])
+                .unwrap_or_default(),
+            replace: false,
+        },
+    )
+    .map_err(|e| match e {
+        dealer_free_node::enrol::EnrolError::Usage(m) => UsageError(m).into(),
+        other => anyhow::Error::from(other),
+    })?;
+    println!("{}", serde_json::to_string_pretty(&record)?);
+    eprintln!(
+        "node {id}: keys in {} (private, mode 0600); send {} to the cluster's owner",
+        dir.display(),
+        dir.join(dealer_free_node::enrol::ENROLMENT_FILE).display()
+    );
+    Ok(Outcome::Success)
+}
+
+/// `node approve`: a manifest becomes the node's approved one.
+fn node_approve(dir: &Path, manifest: &Path, digest: Option<&str>) -> anyhow::Result<Outcome> {
+    let m = dealer_free_node::manifest::Manifest::load(manifest)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let approval = dealer_free_node::enrol::approve(dir, &m, digest)?;
+    println!(
+        "node {}: approved manifest {} (nodes changed: {})",
+        approval.node,
+        approval.digest,
+        approval
+            .changed
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(Outcome::Success)
+}
+
+/// `node run --config FILE`, `node init`, `node approve`.
 pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
-    let NodeCommand::Run { config } = &args.command;
+    let config = match &args.command {
+        NodeCommand::Run { config } => config,
+        NodeCommand::Init { dir, id, address } => return node_init(dir, *id, address),
+        NodeCommand::Approve {
+            dir,
+            manifest,
+            digest,
+        } => return node_approve(dir, manifest, digest.as_deref()),
+    };
     let loaded = NodeConfig::load(config).map_err(|e| UsageError(e.to_string()))?;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -117,13 +172,14 @@ pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn init_options(shape: &ClusterShape) -> anyhow::Result<InitOptions> {
+fn init_options(shape: &ClusterShape, remote: bool) -> anyhow::Result<InitOptions> {
     match (shape.nodes, shape.threshold) {
         (Some(nodes), Some(threshold)) => Ok(InitOptions {
             nodes,
             threshold,
             base_port: shape.base_port,
             host: shape.host.clone(),
+            remote,
         }),
         _ => Err(UsageError("give both --nodes N and --threshold T".into()).into()),
     }
@@ -132,8 +188,29 @@ fn init_options(shape: &ClusterShape) -> anyhow::Result<InitOptions> {
 /// `cluster init|up|status|down`.
 pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
     match &args.command {
-        ClusterCommand::Init { dir, shape } => {
-            let options = init_options(shape)?;
+        ClusterCommand::Enrol { dir, records } => {
+            let paths: Vec<&Path> = records.iter().map(PathBuf::as_path).collect();
+            let (manifest, changed) = ClusterDir::new(dir)
+                .enrol_records(&paths)
+                .map_err(usage_or)?;
+            println!(
+                "manifest {} written to {} (nodes changed: {})",
+                manifest.digest_hex(),
+                ClusterDir::new(dir).manifest_path().display(),
+                changed
+                    .iter()
+                    .map(u8::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            println!(
+                "on each node's machine: dealer-free-sis node approve --dir NODE_DIR --manifest manifest.json --digest {}",
+                manifest.digest_hex()
+            );
+            Ok(Outcome::Success)
+        }
+        ClusterCommand::Init { dir, shape, remote } => {
+            let options = init_options(shape, *remote)?;
             let file = ClusterDir::new(dir).init(&options).map_err(usage_or)?;
             println!(
                 "cluster {:?}: {} nodes, t = {}, in {}",
@@ -142,10 +219,20 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
                 file.threshold,
                 dir.display()
             );
-            println!(
-                "start it with: dealer-free-sis cluster up --dir {}",
-                dir.display()
-            );
+            if *remote {
+                println!(
+                    "no node keys were made here: on machine i, with node-<i>/node.toml and \
+                     ca.pem, run `dealer-free-sis node init --dir node-<i> --id i --address \
+                     HOST:PORT`; then `dealer-free-sis cluster enrol --dir {} RECORD...` with \
+                     their enrolment.json files",
+                    dir.display()
+                );
+            } else {
+                println!(
+                    "start it with: dealer-free-sis cluster up --dir {}",
+                    dir.display()
+                );
+            }
             Ok(Outcome::Success)
         }
         ClusterCommand::Up {
@@ -164,7 +251,9 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
                     ))
                     .into());
                 }
-                let file = cluster.init(&init_options(shape)?).map_err(usage_or)?;
+                let file = cluster
+                    .init(&init_options(shape, false)?)
+                    .map_err(usage_or)?;
                 eprintln!(
                     "created cluster {:?} ({} nodes, t = {}) in {}",
                     file.name,
@@ -342,13 +431,18 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
             "{}",
             serde_json::json!({
                 "name": file.name, "nodes": file.nodes, "threshold": file.threshold,
-                "up": up, "node_status": nodes,
+                "up": up, "manifest_digest": client.manifest().digest_hex(),
+                "node_status": nodes,
             })
         );
     } else {
         println!(
             "cluster {:?}: {up} of {} nodes up, t = {}",
             file.name, file.nodes, file.threshold
+        );
+        println!(
+            "manifest {} (compare it with every node's operator)",
+            client.manifest().digest_hex()
         );
         println!(
             "{:>4}  {:<21}  {:>7}  {:<5}  {:>8}  {:>7}  audit head",

@@ -9,7 +9,8 @@
 //! signed by their sender and, where secret, sealed for their recipient, so the client can
 //! neither read nor forge them.
 //!
-//! What the client checks: every partial evaluation's DLEQ proof (only `t` valid ones are
+//! What the client checks: every node's TLS certificate against the fingerprint the
+//! enrolment manifest pins for its id, before anything is sent ([`pinned_channel`]); every partial evaluation's DLEQ proof (only `t` valid ones are
 //! combined), every share's commitments (bad shares are named and routed around), that at
 //! least `t` servers return the same candidate list, and the distance shares' consistency
 //! (wrong ones are corrected and named by Reed–Solomon decoding).
@@ -38,19 +39,21 @@ use phr_sis::{BandLayout, ImageHash, ImageId, NodeId, RankedCandidate, SearchPar
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
 use crate::config::{ClientProfile, ConfigError, LoadedProfile, write_atomic};
+use crate::manifest::{Manifest, ManifestError};
 
 mod masks;
+mod pinned;
 mod relay;
 mod replace;
-use crate::pki::server_name;
 use crate::proto;
 use crate::proto::node_client::NodeClient;
 use crate::replay::{REQUEST_ID_LEN, unix_ms};
 pub use masks::DealtMasks;
+pub use pinned::{PinError, PinWitness, pinned_channel};
 pub use relay::route_envelopes;
 pub use replace::{REPAIR_PAGE, ReplaceOutcome};
 
@@ -79,6 +82,23 @@ pub enum ClientError {
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
+    },
+    /// The enrolment manifest is missing or unusable, or does not fit the profile.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A node presented a TLS certificate other than the one the manifest pins for it: the
+    /// client sent it nothing.
+    #[error(
+        "node {node}: its certificate {presented} is not the enrolment manifest's {pinned}; \
+         nothing was sent to it"
+    )]
+    CertificateMismatch {
+        /// The node.
+        node: NodeId,
+        /// The fingerprint of the certificate it presented.
+        presented: String,
+        /// The manifest's fingerprint for it.
+        pinned: String,
     },
     /// A node's address is unusable.
     #[error("node {node}: address {address:?}: {reason}")]
@@ -317,7 +337,11 @@ pub struct NodeHealth {
 #[derive(Debug, Clone)]
 pub struct ClusterClient {
     profile: LoadedProfile,
+    /// The enrolment manifest whose fingerprints the connections pin.
+    manifest: std::sync::Arc<Manifest>,
     nodes: BTreeMap<NodeId, (String, NodeClient<Channel>)>,
+    /// What each node's pinned verifier refused.
+    pins: BTreeMap<NodeId, PinWitness>,
     timeout: Duration,
     retries: u32,
     /// The nodes that last answered a health check with a key, and when.
@@ -379,44 +403,65 @@ impl ClusterClient {
         }
         let profile = ClientProfile::load(path)?;
         let raw = &profile.raw;
-        let ca = Certificate::from_pem(read(&raw.tls.ca)?);
-        let identity = Identity::from_pem(read(&raw.tls.cert)?, read(&raw.tls.key)?);
+        let manifest = Manifest::load(&raw.manifest)?;
+        if (manifest.threshold, manifest.nodes) != (profile.threshold.t(), profile.threshold.n()) {
+            return Err(ClientError::Config(ConfigError::Invalid {
+                path: raw.manifest.clone(),
+                message: format!(
+                    "the manifest is for t = {} of n = {}, the profile {} for t = {} of n = {}",
+                    manifest.threshold,
+                    manifest.nodes,
+                    path.display(),
+                    profile.threshold.t(),
+                    profile.threshold.n()
+                ),
+            }));
+        }
+        let cert = read(&raw.tls.cert)?;
+        let key = zeroize::Zeroizing::new(read(&raw.tls.key)?);
         let timeout = Duration::from_millis(raw.timeout_ms);
         let retries = raw.retries;
-        let entries = raw.nodes.clone();
         let mut nodes = BTreeMap::new();
-        for entry in &entries {
+        let mut pins = BTreeMap::new();
+        for entry in &raw.nodes {
             let id = NodeId::new(entry.id).map_err(|e| ClientError::Protocol(e.to_string()))?;
             let bad = |reason: String| ClientError::Address {
                 node: id,
                 address: entry.address.clone(),
                 reason,
             };
-            let tls = ClientTlsConfig::new()
-                .ca_certificate(ca.clone())
-                .identity(identity.clone())
-                .domain_name(server_name(entry.id));
-            let channel = Channel::from_shared(format!("https://{}", entry.address))
-                .map_err(|e| bad(e.to_string()))?
-                .tls_config(tls)
-                .map_err(|e| bad(e.to_string()))?
-                .connect_timeout(timeout)
-                .timeout(timeout)
-                .connect_lazy();
+            let pin = manifest.fingerprint_of(id).ok_or_else(|| {
+                bad(format!(
+                    "the manifest {} pins no certificate for it",
+                    raw.manifest.display()
+                ))
+            })?;
+            let (channel, witness) =
+                pinned_channel(id, &entry.address, pin, Some((&cert, &key)), timeout)
+                    .map_err(|e| bad(e.to_string()))?;
             let client = NodeClient::new(channel)
                 .max_decoding_message_size(crate::MAX_GRPC_MESSAGE)
                 .max_encoding_message_size(crate::MAX_GRPC_MESSAGE);
             nodes.insert(id, (entry.address.clone(), client));
+            pins.insert(id, witness);
         }
         Ok(ClusterClient {
             profile,
+            manifest: std::sync::Arc::new(manifest),
             nodes,
+            pins,
             timeout,
             retries,
             up: std::sync::Arc::default(),
             masks: std::sync::Arc::default(),
             mask_pool: 0,
         })
+    }
+
+    /// The enrolment manifest the client pins the nodes' certificates by.
+    #[must_use]
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
     }
 
     /// Searches deal `masks` masks at a time when no pool has enough for them, and top the
@@ -519,6 +564,19 @@ impl ClusterClient {
         loop {
             match f(client.clone(), meta()).await {
                 Ok(r) => return Ok(r.into_inner()),
+                Err(_) if self.pin_refused(node).is_some() => {
+                    let presented = self.pin_refused(node).unwrap_or_default();
+                    let pinned = self
+                        .pins
+                        .get(&node)
+                        .map(|w| w.pinned.clone())
+                        .unwrap_or_default();
+                    return Err(ClientError::CertificateMismatch {
+                        node,
+                        presented,
+                        pinned,
+                    });
+                }
                 Err(s) if retryable(&s) && attempt < self.retries => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
@@ -526,6 +584,12 @@ impl ClusterClient {
                 Err(s) => return Err(refused(node, s)),
             }
         }
+    }
+
+    /// The fingerprint of the certificate `node` presented, if the last handshake with it was
+    /// refused because it is not the manifest's.
+    fn pin_refused(&self, node: NodeId) -> Option<String> {
+        self.pins.get(&node).and_then(PinWitness::refused)
     }
 
     /// Calls every node of `nodes` at once; each result by node.
@@ -684,7 +748,8 @@ impl ClusterClient {
     }
 
     /// Every node's long-term public keys as a relayed participant (by node id), and why the
-    /// nodes that gave none did not (no answer, or an answer as another node).
+    /// nodes that gave none did not (no answer, an answer as another node, or keys other
+    /// than the enrolment manifest's: the nodes would refuse them anyway).
     async fn participants(
         &self,
         ids: &[NodeId],
@@ -701,6 +766,23 @@ impl ClusterClient {
         let mut failures = BTreeMap::new();
         for id in ids {
             match identities.get(id) {
+                Some(Ok(reply))
+                    if reply.node_id == u32::from(id.get())
+                        && self
+                            .manifest
+                            .participants()
+                            .get(id)
+                            .is_none_or(|k| k.to_bytes().as_slice() != reply.public_keys) =>
+                {
+                    failures.insert(
+                        *id,
+                        format!(
+                            "answers with identity keys that are not the enrolment manifest's \
+                             ({}): enrol its record and have every node approve it",
+                            self.manifest.digest_hex()
+                        ),
+                    );
+                }
                 Some(Ok(reply)) if reply.node_id == u32::from(id.get()) => {
                     participants.insert(
                         *id,

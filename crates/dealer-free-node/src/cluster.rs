@@ -3,21 +3,27 @@
 //!
 //! ```text
 //! DIR/cluster.toml                 name, t, n (what `init` created)
-//! DIR/ca.pem, DIR/ca.key           the cluster CA (keep ca.key offline once set up)
+//! DIR/ca.pem, DIR/ca.key           the cluster CA of the clients (keep ca.key offline once set up)
+//! DIR/manifest.json                the enrolment manifest: every node's pinned public keys
 //! DIR/client.toml                  the client profile: where the nodes are, its certificate
 //! DIR/client.pem, DIR/client.key   the client's certificate
 //! DIR/cluster-key.json             the public key state after the DKG (written by `up`)
 //! DIR/catalog.json                 the client's own id → file record (never sent to nodes)
 //! DIR/node-<i>/node.toml           node i's config
-//! DIR/node-<i>/node.pem, node.key  its certificate
-//! DIR/node-<i>/at-rest.key         the key sealing its secrets
+//! DIR/node-<i>/node.pem, node.key  its self-signed certificate and key (`node init`)
+//! DIR/node-<i>/at-rest.key         the key sealing its secrets (`node init`)
+//! DIR/node-<i>/enrolment.json      its public enrolment record (`node init`)
+//! DIR/node-<i>/manifest.json       the manifest it approved (`node approve`)
 //! DIR/clients/<name>/              another client's profile, certificate and key (`add-client`)
 //! DIR/node-<i>/data/               its store, sealed secrets and audit log
 //! DIR/node-<i>/node.log, node.pid  its log and process id while running
 //! ```
 //!
-//! Every private key (`ca.key`, `client.key`, `node.key`, `at-rest.key`) is created with mode
-//! `0600` before its first byte is written ([`crate::files`]).
+//! Every private key (`ca.key`, `client.key`, `node.key`, `at-rest.key`, `secrets.bin`) is
+//! created with mode `0600` before its first byte is written ([`crate::files`]). A node's
+//! private keys are made by `node init` inside its own folder ([`crate::enrol::init_node`])
+//! and no file outside that folder holds them: `init` only collects the public records into
+//! the manifest and has each node approve it, as operators on separate machines would.
 //!
 //! Every node's config names its own listen address and its peers, so the same files work
 //! for nodes on different machines (docs/deployment.md): copy `node-<i>/` and `ca.pem` to
@@ -39,9 +45,9 @@ use crate::config::{
     write_atomic, write_secret,
 };
 use crate::pki::{ClusterCa, PkiError};
-use crate::secrets::AtRestKey;
 
 mod add_client;
+mod enrolment;
 pub use add_client::AddedClient;
 
 /// Errors of cluster management.
@@ -71,6 +77,12 @@ pub enum ClusterError {
     /// Nodes did not come up.
     #[error("{0}")]
     Start(String),
+    /// A node's keys or its approval of the manifest.
+    #[error(transparent)]
+    Enrol(#[from] crate::enrol::EnrolError),
+    /// The enrolment manifest.
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
@@ -103,6 +115,10 @@ pub struct InitOptions {
     pub base_port: Option<u16>,
     /// The address nodes listen on (default loopback).
     pub host: String,
+    /// The nodes will run on other machines: write their configs but make no node keys and
+    /// no manifest here; each node's operator runs `node init` on its machine and the owner
+    /// builds the manifest from their records ([`ClusterDir::enrol_records`]).
+    pub remote: bool,
 }
 
 /// Paths of a cluster folder.
@@ -230,8 +246,10 @@ impl ClusterDir {
         })
     }
 
-    /// Creates the cluster: CA, certificates, node configs with their at-rest keys, the
-    /// client profile. Refuses a folder that already holds a cluster.
+    /// Creates the cluster: the CA and the client's certificate and profile, every node's
+    /// config; unless `options.remote`, `node init` in every node folder (its keys made
+    /// there), the manifest of their public records and its approval in every node folder.
+    /// Refuses a folder that already holds a cluster.
     ///
     /// # Errors
     /// [`ClusterError::Usage`] for bad parameters or an existing cluster.
@@ -290,16 +308,17 @@ impl ClusterDir {
             };
             addresses.insert(id, format!("{}:{port}", options.host));
         }
-        let mut rng = rand::rng();
+        let mut records = Vec::new();
         for id in 1..=options.nodes {
             let dir = self.node_dir(id);
-            std::fs::create_dir_all(dir.join("data")).map_err(io(&dir))?;
-            let hosts = vec![options.host.clone()];
-            let cert = ca.issue_node(id, &hosts)?;
-            write_atomic(&dir.join("node.pem"), cert.cert_pem.as_bytes())?;
-            write_secret(&dir.join("node.key"), cert.key_pem.as_bytes())?;
-            let key = AtRestKey::generate(&mut rng);
-            write_secret(&dir.join("at-rest.key"), key.to_hex().as_bytes())?;
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            if !options.remote {
+                records.push(self.init_node(
+                    id,
+                    addresses.get(&id).map_or("", String::as_str),
+                    false,
+                )?);
+            }
             let config = NodeConfig {
                 id,
                 listen: addresses.get(&id).cloned().unwrap_or_default(),
@@ -308,6 +327,7 @@ impl ClusterDir {
                 nodes: options.nodes,
                 key_file: Some(PathBuf::from("at-rest.key")),
                 key_env: None,
+                manifest: PathBuf::from(crate::enrol::MANIFEST_FILE),
                 tls: TlsFiles {
                     ca: PathBuf::from("../ca.pem"),
                     cert: PathBuf::from("node.pem"),
@@ -348,8 +368,12 @@ impl ClusterDir {
             retries: 2,
             key_file: PathBuf::from("cluster-key.json"),
             catalog: PathBuf::from("catalog.json"),
+            manifest: PathBuf::from("manifest.json"),
         };
         profile.save(&self.dir.join("client.toml"))?;
+        if !options.remote {
+            self.enrol(threshold, records)?;
+        }
         let file = ClusterFile {
             name,
             threshold: options.threshold,
@@ -558,6 +582,9 @@ impl ClusterDir {
             let aside = data.with_file_name(format!("data.replaced-{stamp}"));
             std::fs::rename(&data, &aside).map_err(io(&data))?;
         }
+        // New keys made in the node's folder, the manifest changed for this id alone and
+        // approved in every node's folder; the old certificate's fingerprint is gone.
+        self.reenrol(id, &config.listen)?;
         self.spawn(exe, id)?;
         let client = ClusterClient::open(&self.profile())?;
         self.wait_for(&client, wait, true).await?;

@@ -10,6 +10,7 @@
 //! threshold = 3
 //! nodes = 5
 //! key_file = "at-rest.key"        # or: key_env = "DEALER_FREE_SIS_NODE_KEY"
+//! manifest = "manifest.json"      # the approved enrolment manifest (crate::manifest)
 //!
 //! [tls]
 //! ca = "../ca.pem"
@@ -152,6 +153,10 @@ pub struct NodeConfig {
     /// An environment variable holding the at-rest key (64 hex digits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_env: Option<String>,
+    /// The node's approved enrolment manifest ([`crate::manifest`], written by `node
+    /// approve`); default `manifest.json` beside the config.
+    #[serde(default = "default_manifest")]
+    pub manifest: PathBuf,
     /// Certificates.
     pub tls: TlsFiles,
     /// The callers this node answers.
@@ -248,6 +253,7 @@ impl NodeConfig {
         raw.tls.cert = resolve(base, &raw.tls.cert);
         raw.tls.key = resolve(base, &raw.tls.key);
         raw.key_file = raw.key_file.as_deref().map(|k| resolve(base, k));
+        raw.manifest = resolve(base, &raw.manifest);
         let threshold = threshold_of(path, raw.threshold, raw.nodes)?;
         let id = NodeId::new(raw.id)
             .ok()
@@ -345,6 +351,10 @@ pub struct ClientProfile {
     /// The client's own record of ingested images (id → path); never sent to the nodes.
     #[serde(default = "default_catalog")]
     pub catalog: PathBuf,
+    /// The enrolment manifest whose certificate fingerprints the client pins
+    /// ([`crate::manifest`]).
+    #[serde(default = "default_manifest")]
+    pub manifest: PathBuf,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -358,6 +368,9 @@ fn default_key_file() -> PathBuf {
 }
 fn default_catalog() -> PathBuf {
     PathBuf::from("catalog.json")
+}
+fn default_manifest() -> PathBuf {
+    PathBuf::from("manifest.json")
 }
 
 /// A [`ClientProfile`] checked, its paths resolved.
@@ -388,6 +401,7 @@ impl ClientProfile {
         raw.tls.key = resolve(&base, &raw.tls.key);
         raw.key_file = resolve(&base, &raw.key_file);
         raw.catalog = resolve(&base, &raw.catalog);
+        raw.manifest = resolve(&base, &raw.manifest);
         let n = u8::try_from(raw.nodes.len()).map_err(|_| invalid(path, "at most 255 nodes"))?;
         let threshold = threshold_of(path, raw.threshold, n)?;
         let mut ids: Vec<u8> = raw.nodes.iter().map(|e| e.id).collect();

@@ -9,7 +9,9 @@
 //! | [`access`] | client roles, the role each RPC needs, the layer that checks them before decoding |
 //! | [`files`] | files written atomically and durably, secrets with mode `0600` from the first byte |
 //! | [`config`] | a node's `node.toml` and the client's `client.toml` profile |
-//! | [`pki`] | the cluster's certificate authority and the certificates it issues |
+//! | [`pki`] | the cluster's certificate authority for clients, nodes' self-signed certificates |
+//! | [`manifest`] | the enrolment manifest: every node's pinned identity keys and certificate fingerprint, its digest |
+//! | [`enrol`] | `node init` (one node's keys, on its machine) and `node approve` (a manifest change) |
 //! | [`secrets`] | a node's secrets at rest: identity keys, MAC key, DKG key share, AES-256-GCM sealed |
 //! | [`audit`] | the append-only, hash-chained audit log of what a node stored and served |
 //! | [`replay`] | request ids and clocks: a replayed request is refused |
@@ -21,7 +23,9 @@
 //! What holds: a caller without a certificate of the cluster's CA gets no answer (the TLS
 //! handshake fails); one whose certificate is not listed in the node's config, or whose role
 //! does not allow the method, gets `PERMISSION_DENIED` before its request is decoded; every request is bounded in size and count and a malformed one gets
-//! `INVALID_ARGUMENT` without changing any state; an acknowledged store is durable (redb,
+//! `INVALID_ARGUMENT` without changing any state; a node takes part in a DKG or resharing
+//! only with the identity keys its approved enrolment manifest lists, and the client talks
+//! to a node only if its certificate has the manifest's fingerprint; an acknowledged store is durable (redb,
 //! fsync) before the acknowledgement leaves the node.
 
 pub mod access;
@@ -29,7 +33,9 @@ pub mod audit;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod enrol;
 pub mod files;
+pub mod manifest;
 pub mod pki;
 pub mod replay;
 pub mod secrets;

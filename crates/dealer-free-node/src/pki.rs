@@ -1,10 +1,18 @@
-//! The cluster's certificate authority and the certificates it issues (rcgen, ECDSA P-256).
+//! Certificates (rcgen, ECDSA P-256): the cluster's certificate authority for the clients,
+//! and each node's self-signed certificate.
 //!
-//! `cluster init` creates one CA per cluster, a certificate per node (subject alternative
-//! names `node-<id>`, `localhost`, `127.0.0.1` and any host given) and one per client. Nodes
+//! `cluster init` creates one CA per cluster and a certificate per client from it. Nodes
 //! accept only callers whose certificate chains to the CA (TLS handshake) **and** whose
 //! certificate fingerprint ([`fingerprint`]) their config lists: a certificate of the CA
 //! alone does not let a caller in.
+//!
+//! A node's certificate is not the CA's to give: `node init` makes the node's key pair and a
+//! self-signed certificate ([`self_signed_node`]: names `node-<id>`, `localhost`,
+//! `127.0.0.1` and any host given; valid for about three years) on the node's own machine,
+//! and the enrolment manifest ([`crate::manifest`]) pins its fingerprint. Clients accept a
+//! node only by that pin, so whoever holds `ca.key` cannot mint a certificate a client would
+//! take for a node's, and a replaced node's old certificate stops working when the manifest
+//! drops its fingerprint.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -197,32 +205,6 @@ impl ClusterCa {
         })
     }
 
-    /// A node's certificate: a server (and client) certificate for `node-<id>`, `localhost`,
-    /// `127.0.0.1` and `hosts`.
-    ///
-    /// # Errors
-    /// [`PkiError::Rcgen`] for a host name that is no DNS name or IP address.
-    pub fn issue_node(&self, id: u8, hosts: &[String]) -> Result<Issued, PkiError> {
-        let mut names = vec![
-            server_name(id),
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-        ];
-        for h in hosts {
-            if !names.contains(h) {
-                names.push(h.clone());
-            }
-        }
-        self.issue(
-            &server_name(id),
-            &names,
-            vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ],
-        )
-    }
-
     /// A client's certificate.
     ///
     /// # Errors
@@ -230,6 +212,61 @@ impl ClusterCa {
     pub fn issue_client(&self, name: &str) -> Result<Issued, PkiError> {
         self.issue(name, &[], vec![ExtendedKeyUsagePurpose::ClientAuth])
     }
+}
+
+/// The names in node `id`'s certificate: `node-<id>`, `localhost`, `127.0.0.1` and `hosts`.
+fn node_names(id: u8, hosts: &[String]) -> Vec<String> {
+    let mut names = vec![
+        server_name(id),
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+    ];
+    for h in hosts {
+        if !names.contains(h) && !h.is_empty() && h != "0.0.0.0" && h != "::" {
+            names.push(h.clone());
+        }
+    }
+    names
+}
+
+/// The current calendar year (UTC), near enough for a certificate's validity.
+fn this_year() -> i32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    1970 + i32::try_from(secs / 31_556_952).unwrap_or(0)
+}
+
+/// Node `id`'s own key pair and self-signed server certificate for `node-<id>`, `localhost`,
+/// `127.0.0.1` and `hosts`, valid from the start of this year for three years. Clients
+/// accept it by its fingerprint in the enrolment manifest, not by any CA.
+///
+/// # Errors
+/// [`PkiError::Rcgen`] for a host name that is no DNS name or IP address.
+pub fn self_signed_node(id: u8, hosts: &[String]) -> Result<Issued, PkiError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, "dealer-free-sis");
+    dn.push(DnType::CommonName, server_name(id));
+    params.distinguished_name = dn;
+    for name in node_names(id, hosts) {
+        params.subject_alt_names.push(match name.parse() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(name.try_into()?),
+        });
+    }
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let year = this_year();
+    params.not_before = rcgen::date_time_ymd(year, 1, 1);
+    params.not_after = rcgen::date_time_ymd(year + 3, 1, 1);
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok(Issued {
+        fingerprint: fingerprint(cert.der()),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
 }
 
 /// The TLS server name of node `id` (in its certificate; what clients check).
@@ -248,6 +285,9 @@ mod tests {
         let issued = ca.issue_client("owner")?;
         assert_eq!(fingerprint_pem(&issued.cert_pem)?, issued.fingerprint);
         assert!(fingerprint_pem("no pem").is_err());
+        let node = self_signed_node(3, &["host.example".into(), "0.0.0.0".into()])?;
+        assert_eq!(fingerprint_pem(&node.cert_pem)?, node.fingerprint);
+        assert_ne!(self_signed_node(3, &[])?.fingerprint, node.fingerprint);
         Ok(())
     }
 

@@ -13,7 +13,8 @@
 //!   protocol bytes with `INVALID_ARGUMENT`.
 //! * **Status codes.** [`status`] maps each [`NodeError`] to one code: `INVALID_ARGUMENT`,
 //!   `NOT_FOUND`, `FAILED_PRECONDITION`, `ALREADY_EXISTS`, `RESOURCE_EXHAUSTED`,
-//!   `PERMISSION_DENIED` (replays too), `DATA_LOSS` (a stored share failed its check),
+//!   `PERMISSION_DENIED` (replays too, and DKG or resharing lists whose keys are not the
+//!   approved manifest's, naming the node), `DATA_LOSS` (a stored share failed its check),
 //!   `INTERNAL`.
 //!
 //! Handlers run on the blocking pool (the store fsyncs), so a slow disk never stalls the
@@ -63,6 +64,8 @@ pub fn status(e: &NodeError) -> Status {
         NodeError::RateLimited(_) => Status::resource_exhausted(m),
         NodeError::Replay(_) => Status::permission_denied(m),
         NodeError::Corrupt(_) => Status::data_loss(m),
+        NodeError::Membership(_) => Status::permission_denied(m),
+        NodeError::Manifest(_) => Status::failed_precondition(m),
         _ => Status::internal(m),
     }
 }

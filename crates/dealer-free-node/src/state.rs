@@ -37,10 +37,12 @@ use zeroize::Zeroizing;
 
 use crate::audit::{AuditError, AuditLog};
 use crate::config::{Limits, LoadedNodeConfig};
+use crate::manifest::{ManifestError, MembershipError};
 use crate::proto;
 use crate::replay::{ReplayError, ReplayGuard, unix_ms};
 use crate::secrets::{AtRestKey, ClusterKey, NodeSecrets, SecretsError};
 
+mod enrolment;
 mod receivers;
 
 /// Most band tokens in one record or one candidate request.
@@ -90,6 +92,12 @@ pub enum NodeError {
     /// The secrets file failed.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    /// The approved enrolment manifest is missing or unusable.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A list of nodes (or this node itself) is not as the approved manifest lists it.
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
     /// The data folder could not be prepared.
     #[error("{path}: {source}")]
     Io {
@@ -192,6 +200,10 @@ pub struct NodeState {
     threshold: Threshold,
     limits: Limits,
     data_dir: PathBuf,
+    /// The approved enrolment manifest (re-read when a DKG or resharing starts).
+    manifest_path: PathBuf,
+    /// The node's TLS certificate (its fingerprint is pinned in the manifest).
+    cert_path: PathBuf,
     at_rest: AtRestKey,
     store: ShareStore,
     index: RwLock<TokenIndex>,
@@ -235,12 +247,15 @@ fn tokens_of(bytes: &[u8]) -> Result<Vec<Token>, NodeError> {
 }
 
 impl NodeState {
-    /// Opens the node of `config`: its data folder (created if needed), its secrets
-    /// (generated and sealed on first start), its store, its index (rebuilt from the store)
-    /// and its audit log (chain verified).
+    /// Opens the node of `config`: its data folder, its secrets (made by `node init`), its
+    /// approved manifest (which must list it as it is), its store, its index (rebuilt from
+    /// the store) and its audit log (chain verified).
     ///
     /// # Errors
     /// [`NodeError::Secrets`] for a missing or wrong at-rest key or a damaged secrets file,
+    /// [`NodeError::NotReady`] for a node without secrets (no `node init`),
+    /// [`NodeError::Manifest`]/[`NodeError::Membership`] for a missing manifest or one that
+    /// does not list this node's keys and certificate,
     /// [`NodeError::Audit`] for a broken audit chain, [`NodeError::Store`]/[`NodeError::Corrupt`].
     pub fn open(config: &LoadedNodeConfig) -> Result<NodeState, NodeError> {
         let raw = &config.raw;
@@ -250,15 +265,21 @@ impl NodeState {
             source,
         })?;
         let at_rest = AtRestKey::load(raw.key_file.as_deref(), raw.key_env.as_deref())?;
-        let mut rng = rand::rng();
-        let secrets = match NodeSecrets::open(&dir, config.id, &at_rest)? {
-            Some(s) => s,
-            None => {
-                let s = NodeSecrets::generate(config.id, &mut rng);
-                s.save(&dir, &at_rest, &mut rng)?;
-                s
-            }
+        let Some(secrets) = NodeSecrets::open(&dir, config.id, &at_rest)? else {
+            return Err(NodeError::NotReady(format!(
+                "{}: node {} has no identity keys: run `dealer-free-sis node init` in its folder \
+                 and have its record enrolled",
+                crate::secrets::secrets_path(&dir).display(),
+                config.id
+            )));
         };
+        enrolment::load_own(
+            &raw.manifest,
+            config.id,
+            config.threshold,
+            &secrets.keys.public(),
+            &raw.tls.cert,
+        )?;
         if let Some(c) = &secrets.cluster
             && c.threshold != config.threshold
         {
@@ -298,6 +319,8 @@ impl NodeState {
             threshold: config.threshold,
             limits: raw.limits,
             data_dir: dir,
+            manifest_path: raw.manifest.clone(),
+            cert_path: raw.tls.cert.clone(),
             at_rest,
             store,
             index: RwLock::new(index),
@@ -426,6 +449,8 @@ impl NodeState {
                 )));
             }
             let participants = participants_of(&req.participants, "participant")?;
+            self.approved_manifest()?
+                .check_members("participant", &participants, true)?;
             let own = self.read_secrets()?.keys.clone();
             if participants.get(&self.id) != Some(&own.public()) {
                 return Err(invalid(format!(
@@ -694,6 +719,9 @@ impl NodeState {
         let dealers = participants_of(&req.dealers, "dealer")?;
         let dealing = dealers.contains_key(&self.id);
         let receivers = participants_of(&req.receivers, "receiver")?;
+        let approved = self.approved_manifest()?;
+        approved.check_members("receiver", &receivers, true)?;
+        approved.check_members("dealer", &dealers, false)?;
         let (own, held) = {
             let secrets = self.read_secrets()?;
             (secrets.keys.clone(), secrets.cluster.clone())

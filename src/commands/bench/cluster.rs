@@ -98,6 +98,7 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
         threshold: t,
         base_port: None,
         host: "127.0.0.1".into(),
+        remote: false,
     })?;
     let exe = std::env::current_exe().context("finding this program's path")?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -112,6 +112,7 @@ impl ClusterDir {
             },
             key_file: PathBuf::from("../../cluster-key.json"),
             catalog: PathBuf::from("catalog.json"),
+            manifest: PathBuf::from("../../manifest.json"),
             ..base
         };
         let profile_path = folder.join("client.toml");
@@ -155,11 +156,13 @@ mod tests {
             threshold: 2,
             base_port: None,
             host: "127.0.0.1".into(),
+            remote: false,
         })?;
         let mut secrets = vec![dir.dir.join("ca.key"), dir.dir.join("client.key")];
         for id in 1..=3 {
             secrets.push(dir.node_dir(id).join("node.key"));
             secrets.push(dir.node_dir(id).join("at-rest.key"));
+            secrets.push(dir.node_dir(id).join("data/secrets.bin"));
             // The owner made by init is an admin.
             let config = NodeConfig::load(&dir.node_config(id))?;
             assert_eq!(config.raw.clients.len(), 1);
