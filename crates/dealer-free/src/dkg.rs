@@ -674,7 +674,7 @@ impl DkgSession {
     /// Accepts one message that the transport says came from `from`. Messages of the next
     /// round are kept until it starts. Signatures are checked in one batch when the round
     /// ends — and at once when a second, different message from the same sender arrives, so
-    /// that a forged message never displaces a valid one ([`inbox`]).
+    /// that a forged message never displaces a valid one.
     ///
     /// # Errors
     /// The message is rejected (and the session goes on) with [`DkgError::Malformed`],

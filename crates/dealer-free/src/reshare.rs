@@ -479,7 +479,7 @@ impl ReshareSession {
     }
 
     /// Accepts one message the transport says came from `from`. As in the DKG
-    /// ([`crate::dkg::inbox`]), a forged message never displaces a valid one.
+    /// (the same inbox), a forged message never displaces a valid one.
     ///
     /// # Errors
     /// [`ReshareError::Malformed`], [`ReshareError::Unexpected`] or [`ReshareError::Forged`]

@@ -13,7 +13,7 @@
 //! a deal "from `i`", a relay cannot swap one recipient's ciphertext for another, and two
 //! deals of `i` with different digests prove equivocation (round 2's echo compares `D_i`
 //! across nodes). Receivers check deals as they arrive only when two differ
-//! ([`super::inbox`]); otherwise every signature of the round is checked in one batch when
+//! (the session's inbox); otherwise every signature of the round is checked in one batch when
 //! it ends, each share opened and all of them checked against their commitments with one
 //! multiscalar multiplication (GJKR step 1(b)); a share that fails becomes a complaint with
 //! evidence.
@@ -234,7 +234,7 @@ pub(crate) fn read_commitment(
 }
 
 /// The digest `D_i` of dealer `i`'s commitment and ephemeral key (`committed`, see
-/// [`committed_bytes`]) in a session: what every deal's signature covers and round 2 echoes.
+/// `committed_bytes`) in a session: what every deal's signature covers and round 2 echoes.
 #[must_use]
 pub fn commitment_digest(session: &SessionId, dealer: NodeId, committed: &[u8]) -> [u8; 32] {
     let d = Sha512::new()

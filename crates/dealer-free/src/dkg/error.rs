@@ -22,7 +22,7 @@ pub enum Disqualification {
         accuser: NodeId,
     },
     /// A node proved that the share the dealer signed for it does not open or does not
-    /// match the commitment ([`sealed::ShareEvidence`]).
+    /// match the commitment ([`super::sealed::ShareEvidence`]).
     InvalidShare {
         /// The node that complained.
         accuser: NodeId,
@@ -77,8 +77,8 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// Errors of the DKG. Errors of [`DkgSession::handle_message`] reject one message and leave
-/// the session running; errors of [`DkgSession::end_round`] end it.
+/// Errors of the DKG. Errors of [`super::DkgSession::handle_message`] reject one message and leave
+/// the session running; errors of [`super::DkgSession::end_round`] end it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DkgError {

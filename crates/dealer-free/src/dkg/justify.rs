@@ -11,7 +11,7 @@
 //! is fatal: whoever drops or forges `t − 1` deals of an honest dealer collects `t` points of
 //! its polynomial. Here nothing is opened by the dealer:
 //!
-//! * a complaint about a **bad share** carries the accuser's [`ShareEvidence`]; every node
+//! * a complaint about a **bad share** carries the accuser's [`super::sealed::ShareEvidence`]; every node
 //!   judges it alone — the dealer is disqualified if the signed ciphertext does not open to
 //!   a share that matches the commitment, and the complaint is void otherwise (a false
 //!   accuser only publishes its own share);

@@ -7,7 +7,7 @@
 //! with AES-256-GCM under a key derived from `K_j = e·P_j = p_j·E`, the session, both node
 //! ids, `E` and a label, with the dealer's commitment digest as associated data; each key
 //! seals exactly one plaintext, so the fixed nonce is safe. The dealer signs every
-//! recipient's ciphertext ([`deal_signed_bytes`]), so a relay can neither forge nor swap one.
+//! recipient's ciphertext (with the session and the dealer), so a relay can neither forge nor swap one.
 //!
 //! **Complaints with evidence.** A recipient whose share does not open or does not match the
 //! commitment publishes [`ShareEvidence`]: the signed ciphertext, `K_j` and a Chaum–Pedersen
@@ -336,7 +336,8 @@ impl ExchangeProof {
 pub struct ShareEvidence {
     /// The ciphertext the dealer signed for the recipient.
     pub ciphertext: Vec<u8>,
-    /// The dealer's signature over it ([`deal_signed_bytes`]).
+    /// The dealer's signature over it (with the session, the dealer, its commitment digest
+    /// and the recipient).
     pub signature: Signature,
     /// `K = p_j·E`.
     pub shared: RistrettoPoint,
