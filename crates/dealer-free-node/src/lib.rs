@@ -29,6 +29,7 @@ pub mod audit;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod failpoint;
 pub mod files;
 pub mod pki;
 pub mod replay;
