@@ -162,6 +162,7 @@ fn reshare_to_me(
         receivers,
         step: 0,
         inbox: Vec::new(),
+        commit_transcript: Vec::new(),
     })
 }
 
@@ -350,6 +351,7 @@ fn each_role_gets_what_it_may_and_a_second_client_cannot_reshare_to_itself() -> 
                         participants: nodes.clone(),
                         step: 0,
                         inbox: Vec::new(),
+                        commit_transcript: Vec::new(),
                     })
                     .await
                     .map(drop),
