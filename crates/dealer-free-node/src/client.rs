@@ -43,6 +43,8 @@ use tonic::{Code, Response, Status};
 
 use crate::config::{ClientProfile, ConfigError, LoadedProfile, write_atomic};
 
+mod commit;
+mod dkg;
 mod masks;
 mod relay;
 mod replace;
@@ -50,8 +52,10 @@ use crate::pki::server_name;
 use crate::proto;
 use crate::proto::node_client::NodeClient;
 use crate::replay::{REQUEST_ID_LEN, unix_ms};
+pub use commit::ResumeOutcome;
+pub use dkg::DkgOutcome;
 pub use masks::DealtMasks;
-pub use relay::route_envelopes;
+pub use relay::{Dropped, route_checked, route_envelopes};
 pub use replace::{REPAIR_PAGE, ReplaceOutcome};
 
 /// The collection label of the band tokens.
@@ -140,6 +144,65 @@ pub enum ClientError {
     /// The image is not in the cluster.
     #[error("image {0} is not stored on any node that answered")]
     NotFound(ImageId),
+    /// The DKG ended without `needed` nodes reporting one key; no node installed a key.
+    #[error(
+        "the DKG ended without {needed} nodes agreeing on one key ({agreeing} did){}{}",
+        unreachable_note(.dropped),
+        disagree_note(.disagreeing)
+    )]
+    DkgFailed {
+        /// Nodes that must agree (`t`).
+        needed: usize,
+        /// The largest group that reported the same outcome.
+        agreeing: usize,
+        /// Nodes dropped from the run, and why.
+        dropped: BTreeMap<NodeId, String>,
+        /// Nodes that reported another outcome than the largest group.
+        disagreeing: Vec<NodeId>,
+    },
+    /// A resharing ended without every receiver preparing the same outcome: no commit was
+    /// sent and every node that prepared was told to roll back (or will be, by `--resume`).
+    #[error(
+        "resharing did not end with the same key on every receiver; no node changed its key{}{}",
+        unreachable_note(.dropped),
+        disagree_note(.disagreeing)
+    )]
+    ReshareFailed {
+        /// Nodes dropped from the run (or from the roll-back), and why.
+        dropped: BTreeMap<NodeId, String>,
+        /// Receivers that reported another outcome.
+        disagreeing: Vec<NodeId>,
+    },
+    /// Nodes hold a prepared resharing, which must be committed or rolled back first.
+    #[error(
+        "nodes {nodes:?} hold a prepared resharing: run `dealer-free-sis cluster replace --node N --resume`"
+    )]
+    Prepared {
+        /// The nodes.
+        nodes: Vec<NodeId>,
+    },
+    /// The resharing was decided (committed) but some receivers did not acknowledge the
+    /// commit yet; they keep it prepared on disk and serve with the old key until resumed.
+    #[error(
+        "resharing committed on nodes {committed:?}; still prepared on{}: bring them back and run \
+         `dealer-free-sis cluster replace --node N --resume`",
+        unreachable_note(.pending)
+    )]
+    CommitIncomplete {
+        /// The nodes that installed the new key.
+        committed: Vec<NodeId>,
+        /// The receivers that did not acknowledge the commit, and why.
+        pending: BTreeMap<NodeId, String>,
+    },
+}
+
+fn disagree_note(nodes: &[NodeId]) -> String {
+    if nodes.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = nodes.iter().map(ToString::to_string).collect();
+        format!("; nodes {} reported another outcome", list.join(", "))
+    }
 }
 
 fn unreachable_note(failures: &BTreeMap<NodeId, String>) -> String {
@@ -195,6 +258,22 @@ impl ClusterKeyFile {
                 .collect(),
             transcript: crate::hex(&result.transcript),
         }
+    }
+
+    /// Writes the key file (JSON, atomically).
+    fn save(&self, path: &Path) -> Result<(), ClientError> {
+        let text =
+            serde_json::to_string_pretty(self).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        write_atomic(path, text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Reads the key file at `path`.
+    ///
+    /// # Errors
+    /// [`ClientError::NoKey`] if it is missing, [`ClientError::Config`] if malformed.
+    pub fn load_from(path: &Path) -> Result<ClusterKeyFile, ClientError> {
+        ClusterKeyFile::load(path)
     }
 
     fn load(path: &Path) -> Result<ClusterKeyFile, ClientError> {
@@ -628,59 +707,6 @@ impl ClusterClient {
             }
         }
         (up, down)
-    }
-
-    /// Runs the DKG among all nodes, relaying every message, and writes the key file.
-    ///
-    /// # Errors
-    /// [`ClientError::TooFewNodes`] if a node does not answer (every node must take part),
-    /// [`ClientError::Refused`] with the node's reason, [`ClientError::Protocol`] if the
-    /// nodes disagree on the outcome.
-    pub async fn run_dkg(&self, label: &[u8]) -> Result<ClusterKeyFile, ClientError> {
-        let ids = self.node_ids();
-        let t = self.threshold().t();
-        let (participants, failures) = self.participants(&ids).await;
-        if !failures.is_empty() {
-            return Err(ClientError::TooFewNodes {
-                what: "the DKG",
-                needed: ids.len(),
-                answered: participants.len(),
-                failures,
-            });
-        }
-        let participants: Vec<proto::Participant> = participants.into_values().collect();
-        let label = label.to_vec();
-        let results = self
-            .relay(&ids, 0..=4, move |mut c, m, step, inbox| {
-                let req = proto::DkgRoundRequest {
-                    meta: Some(m),
-                    label: label.clone(),
-                    t: u32::from(t),
-                    participants: participants.clone(),
-                    step,
-                    inbox,
-                };
-                async move { c.dkg_round(req).await }
-            })
-            .await?;
-        let first = results
-            .values()
-            .next()
-            .cloned()
-            .ok_or_else(|| ClientError::Protocol("no node finished the DKG".into()))?;
-        if results.len() != ids.len() || results.values().any(|r| *r != first) {
-            return Err(ClientError::Protocol(format!(
-                "the nodes did not all finish with the same key ({} of {} finished)",
-                results.len(),
-                ids.len()
-            )));
-        }
-        let key = ClusterKeyFile::from_result(self.threshold(), &first);
-        let path = &self.profile.raw.key_file;
-        let text =
-            serde_json::to_string_pretty(&key).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        write_atomic(path, text.as_bytes())?;
-        Ok(key)
     }
 
     /// Every node's long-term public keys as a relayed participant (by node id), and why the
