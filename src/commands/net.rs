@@ -289,7 +289,7 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
 fn resume_replace(cluster: &ClusterDir, node: u8) -> anyhow::Result<Outcome> {
     let id = NodeId::new(node).map_err(|e| UsageError(e.to_string()))?;
     let rt = runtime()?;
-    let client = ClusterClient::open(&cluster.profile())?;
+    let client = rt.block_on(async { ClusterClient::open(&cluster.profile()) })?;
     let outcome = rt.block_on(client.resume_reshare())?;
     match &outcome.label {
         None => println!("no resharing was pending"),
@@ -395,7 +395,8 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
                         "id": s.id, "address": s.address, "pid": pid, "up": true,
                         "has_key": h.has_key, "images": h.images,
                         "audit_entries": h.audit_entries, "audit_head": h.audit_head,
-                        "version": h.version,
+                        "version": h.version, "transcript": h.transcript,
+                        "prepared": h.prepared,
                     }),
                     Err(e) => serde_json::json!({
                         "id": s.id, "address": s.address, "pid": pid, "up": false, "error": e,
@@ -429,7 +430,11 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
                     s.id,
                     s.address,
                     pid,
-                    if h.has_key { "yes" } else { "no" },
+                    match (&h.prepared, h.has_key) {
+                        (Some(_), _) => "prep",
+                        (None, true) => "yes",
+                        (None, false) => "no",
+                    },
                     h.images,
                     h.audit_entries,
                     short_hex(&h.audit_head)

@@ -390,6 +390,11 @@ pub struct NodeHealth {
     pub audit_head: String,
     /// Its version.
     pub version: String,
+    /// The transcript of the key share it serves with (hex; empty without one).
+    pub transcript: String,
+    /// The transcript of a resharing it holds prepared, waiting for its commit or roll-back
+    /// (hex).
+    pub prepared: Option<String>,
 }
 
 /// A connection to every node of a cluster.
@@ -669,6 +674,9 @@ impl ClusterClient {
                         audit_entries: a.entries,
                         audit_head: crate::hex(&a.head),
                         version: h.version.clone(),
+                        transcript: crate::hex(&h.transcript),
+                        prepared: (!h.prepared_transcript.is_empty())
+                            .then(|| crate::hex(&h.prepared_transcript)),
                     }),
                     (Some(Err(e)), _) | (_, Some(Err(e))) => Err(short(e)),
                     _ => Err("no answer".into()),
