@@ -82,8 +82,7 @@ impl Cluster {
     /// Waits until node `id`'s process is gone (it aborted at a failpoint).
     fn wait_exit(&self, id: u8) {
         let start = std::time::Instant::now();
-        while self.folder().running_pid(id).is_some() && start.elapsed() < Duration::from_secs(10)
-        {
+        while self.folder().running_pid(id).is_some() && start.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -117,7 +116,8 @@ impl Cluster {
         // The same image may be stored more than once (each ingest gives a new id).
         let hits = hits.as_array().ok_or("no hits")?;
         assert!(
-            hits.iter().any(|h| h["id"] == id.as_str() && h["distance"] == 0),
+            hits.iter()
+                .any(|h| h["id"] == id.as_str() && h["distance"] == 0),
             "{id} not found: {hits:?}"
         );
         let target = self.dir.join("got.png");
@@ -145,15 +145,16 @@ fn the_dkg_finishes_without_a_node_that_dies_at_any_step() -> TestResult {
         )?;
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert!(out.status.success(), "step {step}: {stderr}");
-        assert!(stderr.contains("node 4: dropped at step"), "step {step}: {stderr}");
+        assert!(
+            stderr.contains("node 4: dropped at step"),
+            "step {step}: {stderr}"
+        );
         assert!(
             stdout.contains("to replace (`cluster replace --node I`): 4"),
             "step {step}: {stdout}"
         );
         let key = c.key()?;
-        let shares = key["verification_shares"]
-            .as_object()
-            .ok_or("no shares")?;
+        let shares = key["verification_shares"].as_object().ok_or("no shares")?;
         // Before round 4's confirmation node 4 has no verification share; dying at step 4,
         // after it confirmed, it has one but never got its key share installed.
         assert_eq!(shares.contains_key("4"), step == 4, "step {step}: {key}");
@@ -177,12 +178,24 @@ fn a_dkg_that_failed_runs_again() -> TestResult {
     // Two of 4 nodes (t = 2) die at step 0: more than t − 1 silent, the DKG fails on every
     // node and names them; no node keeps anything of it.
     let out = c.cli_with(
-        &["cluster", "up", "--nodes", "4", "--threshold", "2", "--wait", "5"],
+        &[
+            "cluster",
+            "up",
+            "--nodes",
+            "4",
+            "--threshold",
+            "2",
+            "--wait",
+            "5",
+        ],
         Some("dkg-step-0@3,dkg-step-0@4"),
     )?;
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("node 3") && stderr.contains("node 4"), "{stderr}");
+    assert!(
+        stderr.contains("node 3") && stderr.contains("node 4"),
+        "{stderr}"
+    );
     // The nodes that failed come back; the DKG runs again from scratch among all.
     let out = c.cli(&["cluster", "up", "--wait", "20"])?;
     assert!(out.status.success(), "rerun: {}", text(&out.stderr));
@@ -244,7 +257,11 @@ fn an_interrupted_resharing_commit_leaves_every_node_on_one_key() -> TestResult 
     assert!(key_states(&c)?[0].1, "node 1 restarted prepared");
     let out = c.cli(&["cluster", "replace", "--node", "3", "--resume"])?;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("rolled back"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("rolled back"),
+        "{}",
+        text(&out.stdout)
+    );
     assert_eq!(c.key()?["transcript"], old);
     let states = key_states(&c)?;
     assert_eq!(states[0], states[1]);
@@ -261,13 +278,21 @@ fn an_interrupted_resharing_commit_leaves_every_node_on_one_key() -> TestResult 
     c.restart(2, Some("reshare-commit@2"))?;
     let out = c.cli(&["cluster", "replace", "--node", "3"])?;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("still prepared on"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("still prepared on"),
+        "{}",
+        text(&out.stderr)
+    );
     c.wait_exit(2);
     c.restart(2, None)?;
     assert!(key_states(&c)?[1].1, "node 2 restarted prepared");
     let out = c.cli(&["cluster", "replace", "--node", "3", "--resume"])?;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("committed"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("committed"),
+        "{}",
+        text(&out.stdout)
+    );
     one_key_state(&c, &group)?;
     assert_ne!(c.key()?["transcript"], old);
     c.search_and_get(&coffee)?;
@@ -292,7 +317,10 @@ fn an_interrupted_resharing_commit_leaves_every_node_on_one_key() -> TestResult 
     )?;
     assert!(!out.status.success());
     let states = key_states(&c)?;
-    assert!(states[1].1 && states[2].1, "nodes 2 and 3 prepared: {states:?}");
+    assert!(
+        states[1].1 && states[2].1,
+        "nodes 2 and 3 prepared: {states:?}"
+    );
     let out = c.cli(&["cluster", "replace", "--node", "3", "--resume"])?;
     assert!(out.status.success(), "{}", text(&out.stderr));
     one_key_state(&c, &group)?;
