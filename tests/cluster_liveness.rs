@@ -173,6 +173,45 @@ fn the_dkg_finishes_without_a_node_that_dies_at_any_step() -> TestResult {
 }
 
 #[test]
+fn the_dkg_runs_among_the_nodes_that_answer_and_goes_on_without_a_silent_one() -> TestResult {
+    let c = Cluster::new()?;
+    let out = c.cli(&["cluster", "init", "--nodes", "5", "--threshold", "2"])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A silent node costs the client its timeout and retries: keep them short.
+    let profile = c.dir.join("client.toml");
+    let toml = std::fs::read_to_string(&profile)?
+        .replace("timeout_ms = 10000", "timeout_ms = 1500")
+        .replace("retries = 2", "retries = 0");
+    std::fs::write(&profile, toml)?;
+    // Node 5 dies as it starts (absent); node 4 takes part but never answers step 2.
+    let out = c.cli_with(
+        &["cluster", "up", "--wait", "10"],
+        Some("start@5,dkg-silent-2@4"),
+    )?;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("node 5 did not answer"), "{stderr}");
+    assert!(stderr.contains("node 4: dropped at step 2"), "{stderr}");
+    assert!(
+        stdout.contains("DKG done among nodes 1, 2, 3, 4"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("to replace (`cluster replace --node I`): 4, 5"),
+        "{stdout}"
+    );
+    let key = c.key()?;
+    let shares: Vec<&String> = key["verification_shares"]
+        .as_object()
+        .ok_or("no shares")?
+        .keys()
+        .collect();
+    assert_eq!(shares, ["1", "2", "3"]);
+    c.search_and_get(&fixture("sk_coffee.png"))?;
+    Ok(())
+}
+
+#[test]
 fn a_dkg_that_failed_runs_again() -> TestResult {
     let c = Cluster::new()?;
     // Two of 4 nodes (t = 2) die at step 0: more than t − 1 silent, the DKG fails on every

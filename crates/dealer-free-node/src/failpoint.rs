@@ -8,7 +8,9 @@
 //!
 //! | point | where |
 //! |---|---|
+//! | `start` | a node, when it starts, before it opens its data |
 //! | `dkg-step-S` (S = 0 to 5) | a node, on receiving DKG step S, before anything |
+//! | `dkg-silent-S` (S = 0 to 5) | a node does not answer DKG step S (the handler sleeps [`HANG`]) |
 //! | `reshare-prepared` | a node, right after sealing its prepared resharing, before replying |
 //! | `reshare-commit` | a node, on receiving the commit, before writing anything |
 //! | `reshare-committed` | a node, right after the commit's write, before replying |
@@ -19,16 +21,35 @@ use phr_sis::NodeId;
 /// The environment variable naming the failpoints to fire.
 pub const VAR: &str = "DEALER_FREE_SIS_FAILPOINT";
 
+/// How long a `…-silent-…` failpoint keeps a request unanswered.
+pub const HANG: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Whether [`VAR`] names `point` at `node`.
+#[cfg(feature = "testing")]
+fn named(point: &str, node: NodeId) -> bool {
+    let Ok(value) = std::env::var(VAR) else {
+        return false;
+    };
+    let me = format!("{point}@{node}");
+    value.split(',').any(|p| p.trim() == me)
+}
+
 /// Aborts the process if [`VAR`] names `point` at `node` (only with the `testing` feature).
 #[cfg(feature = "testing")]
 pub fn hit(point: &str, node: NodeId) {
-    let Ok(value) = std::env::var(VAR) else {
-        return;
-    };
-    let me = format!("{point}@{node}");
-    if value.split(',').any(|p| p.trim() == me) {
-        eprintln!("failpoint {me}: aborting");
+    if named(point, node) {
+        eprintln!("failpoint {point}@{node}: aborting");
         std::process::abort();
+    }
+}
+
+/// Blocks the calling thread for [`HANG`] if [`VAR`] names `point` at `node` (only with the
+/// `testing` feature): the request stays unanswered, as from a node that fell silent.
+#[cfg(feature = "testing")]
+pub fn hang(point: &str, node: NodeId) {
+    if named(point, node) {
+        eprintln!("failpoint {point}@{node}: not answering");
+        std::thread::sleep(HANG);
     }
 }
 
@@ -36,3 +57,8 @@ pub fn hit(point: &str, node: NodeId) {
 #[cfg(not(feature = "testing"))]
 #[inline(always)]
 pub fn hit(_point: &str, _node: NodeId) {}
+
+/// A no-op: failpoints exist only with the `testing` feature.
+#[cfg(not(feature = "testing"))]
+#[inline(always)]
+pub fn hang(_point: &str, _node: NodeId) {}

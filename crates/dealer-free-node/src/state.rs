@@ -246,6 +246,7 @@ impl NodeState {
     /// [`NodeError::Secrets`] for a missing or wrong at-rest key or a damaged secrets file,
     /// [`NodeError::Audit`] for a broken audit chain, [`NodeError::Store`]/[`NodeError::Corrupt`].
     pub fn open(config: &LoadedNodeConfig) -> Result<NodeState, NodeError> {
+        crate::failpoint::hit("start", config.id);
         let raw = &config.raw;
         let dir = raw.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| NodeError::Io {

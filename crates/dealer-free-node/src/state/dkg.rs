@@ -48,6 +48,7 @@ impl NodeState {
     ) -> Result<proto::DkgRoundReply, NodeError> {
         self.fresh(req.meta.as_ref())?;
         failpoint::hit(&format!("dkg-step-{}", req.step), self.id);
+        failpoint::hang(&format!("dkg-silent-{}", req.step), self.id);
         if req.step == COMMIT {
             return self.dkg_commit(req);
         }
