@@ -208,6 +208,18 @@ fn the_dkg_runs_among_the_nodes_that_answer_and_goes_on_without_a_silent_one() -
         .collect();
     assert_eq!(shares, ["1", "2", "3"]);
     c.search_and_get(&fixture("sk_coffee.png"))?;
+    // Both join by resharing, one per run: node 5 while node 4 (up, no key) is left out,
+    // then node 4; the group key stays and every node serves one key.
+    for node in ["5", "4"] {
+        let out = c.cli(&["cluster", "replace", "--node", node])?;
+        assert!(
+            out.status.success(),
+            "replace {node}: {}",
+            text(&out.stderr)
+        );
+    }
+    one_key_state(&c, &key["group_public_key"])?;
+    c.search_and_get(&fixture("sk_astronaut.png"))?;
     Ok(())
 }
 

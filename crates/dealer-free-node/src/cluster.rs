@@ -33,9 +33,7 @@ use phr_sis::NodeId;
 use serde::{Deserialize, Serialize};
 
 use crate::access::Role;
-use crate::client::{
-    ClientError, ClusterClient, ClusterKeyFile, DkgOutcome, NodeStatus, ReplaceOutcome,
-};
+use crate::client::{ClientError, ClusterClient, ClusterKeyFile, DkgOutcome, ReplaceOutcome};
 use crate::config::{
     AuthorizedClient, ClientProfile, ConfigError, Limits, NodeConfig, NodeEntry, Peer, TlsFiles,
     write_atomic, write_secret,
@@ -569,53 +567,6 @@ impl ClusterDir {
         Ok(())
     }
 
-    /// Waits until every node answers a health check.
-    async fn wait_for(
-        &self,
-        client: &ClusterClient,
-        wait: Duration,
-        local: bool,
-    ) -> Result<(), ClusterError> {
-        let start = Instant::now();
-        loop {
-            let status = client.status().await;
-            let down: Vec<&NodeStatus> = status.iter().filter(|s| s.health.is_err()).collect();
-            if down.is_empty() {
-                break;
-            }
-            for s in down.iter().filter(|_| local) {
-                if self.running_pid(s.id).is_none() {
-                    return Err(ClusterError::Start(format!(
-                        "node {} exited; the end of its log ({}):\n{}",
-                        s.id,
-                        self.node_dir(s.id).join("node.log").display(),
-                        self.log_tail(s.id, 15)
-                    )));
-                }
-            }
-            if start.elapsed() > wait {
-                let list: Vec<String> = down
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "node {} ({}): {}",
-                            s.id,
-                            s.address,
-                            s.health.as_ref().err().cloned().unwrap_or_default()
-                        )
-                    })
-                    .collect();
-                return Err(ClusterError::Start(format!(
-                    "nodes did not answer within {} s: {}",
-                    wait.as_secs(),
-                    list.join("; ")
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Ok(())
-    }
-
     /// Replaces node `id` by a fresh one: stops it, moves its data folder aside (to
     /// `data.replaced-<unix seconds>`, nothing is deleted), starts it with new identity keys
     /// and an empty store, reshares the key to it from the other nodes and repairs its
@@ -660,7 +611,16 @@ impl ClusterDir {
         }
         self.spawn(exe, id)?;
         let client = ClusterClient::open(&self.profile())?;
-        self.wait_for(&client, wait, true).await?;
+        // The fresh node must answer; another node that is down is the resharing's concern
+        // (one that holds the key must take part, one without is left out).
+        let absent = self.wait_some(&client, wait, true).await;
+        if let Some(why) = NodeId::new(id).ok().and_then(|n| absent.get(&n)) {
+            return Err(ClusterError::Start(format!(
+                "node {id} did not answer within {} s: {why}; the end of its log:\n{}",
+                wait.as_secs(),
+                self.log_tail(id, 15)
+            )));
+        }
         Ok(client
             .replace_node(NodeId::new(id).map_err(|e| ClusterError::Usage(e.to_string()))?)
             .await?)

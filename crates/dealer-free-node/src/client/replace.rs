@@ -49,13 +49,16 @@ pub struct ReplaceOutcome {
 
 impl ClusterClient {
     /// Replaces node `node` — running fresh (no key share, empty store) at its address in the
-    /// profile — by resharing the key from the other nodes and repairing its records.
+    /// profile — by resharing the key from the nodes that hold it and repairing its records.
+    /// The resharing's commit is two-phase (`client/commit.rs`).
     ///
     /// # Errors
-    /// [`ClientError::TooFewNodes`] if fewer than `t` other nodes hold the key or a node does
-    /// not answer (every node must take part in resharing); [`ClientError::Protocol`] if the
-    /// node to replace still holds a key share or the nodes do not finish with the same
-    /// outcome (then no node changed its key); [`ClientError::Refused`].
+    /// [`ClientError::Prepared`] if a node holds a prepared resharing (resume it first);
+    /// [`ClientError::TooFewNodes`] if fewer than `t` other nodes hold the key or one that
+    /// holds it does not answer; [`ClientError::Protocol`] if the node to replace still holds
+    /// a key share; [`ClientError::ReshareFailed`] naming the nodes dropped or disagreeing
+    /// (then no node changed its key); [`ClientError::CommitIncomplete`] naming the receivers
+    /// that did not acknowledge the commit; [`ClientError::Refused`].
     pub async fn replace_node(&self, node: NodeId) -> Result<ReplaceOutcome, ClientError> {
         let (dealers_used, transcript) = self.reshare_to(node).await?;
         let (repaired, failed) = self.repair(node).await?;
