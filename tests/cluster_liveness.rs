@@ -191,7 +191,10 @@ fn the_dkg_runs_among_the_nodes_that_answer_and_goes_on_without_a_silent_one() -
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("node 5 did not answer"), "{stderr}");
-    assert!(stderr.contains("node 4: dropped at step 2"), "{stderr}");
+    assert!(
+        stderr.contains("node 4: dropped at step 2: timed out"),
+        "{stderr}"
+    );
     assert!(
         stdout.contains("DKG done among nodes 1, 2, 3, 4"),
         "{stdout}"
@@ -306,6 +309,14 @@ fn an_interrupted_resharing_commit_leaves_every_node_on_one_key() -> TestResult 
     c.wait_exit(1);
     c.restart(1, None)?;
     assert!(key_states(&c)?[0].1, "node 1 restarted prepared");
+    // Nothing new starts while a resharing is prepared somewhere.
+    let out = c.cli(&["cluster", "replace", "--node", "3", "--running"])?;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("hold a prepared resharing"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = c.cli(&["cluster", "replace", "--node", "3", "--resume"])?;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(

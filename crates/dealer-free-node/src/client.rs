@@ -1061,6 +1061,10 @@ pub fn short(e: &ClientError) -> String {
         ClientError::Refused { status, .. } => match status.code() {
             Code::Unavailable => "unreachable".to_owned(),
             Code::DeadlineExceeded => "timed out".to_owned(),
+            // The channel's own timeout (the profile's `timeout_ms`).
+            Code::Cancelled if status.message().contains("Timeout expired") => {
+                "timed out".to_owned()
+            }
             _ => format!("{:?}: {}", status.code(), status.message()),
         },
         other => other.to_string(),

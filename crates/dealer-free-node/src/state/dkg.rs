@@ -65,11 +65,10 @@ impl NodeState {
             .map_err(|_| NodeError::NotReady("the DKG lock is poisoned".into()))?;
         let mut rng = rand::rng();
         if req.step == 0 {
-            // A fresh run replaces whatever ran before, failed or waiting for its commit.
-            *guard = None;
             let (params, own) = self.dkg_params(req)?;
             let (session, out) =
                 DkgSession::start(params, own, &mut rng).map_err(|e| invalid(e.to_string()))?;
+            // A valid fresh run replaces whatever ran before, failed or waiting for its commit.
             *guard = Some(DkgRun {
                 label: req.label.clone(),
                 step: 0,
