@@ -216,6 +216,17 @@ impl ClusterClient {
         if commit {
             if let Some(d) = decision.as_ref().filter(|_| decided) {
                 d.key.save(&key_path)?;
+            } else if !in_key_file {
+                // The nodes are on the new key, but neither the decision file nor the key
+                // file holds its verification shares (the decision file was lost).
+                return Err(ClientError::Protocol(format!(
+                    "resharing {} is committed on the nodes, but {} does not hold its key \
+                     state and no decision file does: restore {} from the machine that \
+                     coordinated it",
+                    crate::hex(&label),
+                    key_path.display(),
+                    pending_file.display()
+                )));
             }
             if !failed.is_empty() {
                 return Err(ClientError::CommitIncomplete {
