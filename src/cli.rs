@@ -226,6 +226,11 @@ pub(crate) enum ClusterCommand {
         /// profile names): only reshare and repair, start and stop nothing here.
         #[arg(long)]
         running: bool,
+        /// Resolve a resharing an interruption left prepared on some nodes (commit it if the
+        /// coordinator had decided so, else roll it back), then repair node ID's records if it
+        /// got its key. Starts and stops nothing.
+        #[arg(long, conflicts_with = "running")]
+        resume: bool,
         /// Seconds to wait for the node to answer.
         #[arg(long, default_value_t = 30)]
         wait: u64,

@@ -20,13 +20,16 @@ use dealer_free::dkg::deal::{Deal, ENCRYPTED_SHARE_LEN};
 use dealer_free::dkg::{DkgMessage, DkgParams, DkgSession, Misbehaviour};
 use dealer_free::identity::{NodeKeys, NodePublicKeys};
 use dealer_free::vss::{generator_g, interpolate_at_zero};
-use dealer_free_node::pki::server_name;
 use dealer_free_node::proto;
 use dealer_free_node::proto::node_client::NodeClient;
 use phr_sis::{NodeId, Threshold};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::Channel;
+
+#[path = "support/pinned.rs"]
+mod pinned;
+use pinned::Identity;
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -127,15 +130,22 @@ impl Honest {
 
     fn client(&self, id: u8) -> TestResult<NodeClient<Channel>> {
         let read = |p: &str| std::fs::read(self.dir.join(p));
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(read("ca.pem")?))
-            .domain_name(server_name(id))
-            .identity(Identity::from_pem(read("client.pem")?, read("client.key")?));
-        let channel = Channel::from_shared(format!("https://{}", self.address(id)?))?
-            .tls_config(tls)?
-            .timeout(Duration::from_secs(20))
-            .connect_lazy();
-        Ok(NodeClient::new(channel))
+        let identity = Identity::from_pem(read("client.pem")?, read("client.key")?);
+        pinned::pinned(&self.dir, id, &self.address(id)?, Some(&identity))
+    }
+
+    /// The corrupt node's own identity keys, from its folder (the attacker runs that node).
+    fn corrupt_keys(&self) -> TestResult<NodeKeys> {
+        let node = self.dir.join(format!("node-{ATTACKER}"));
+        let key =
+            dealer_free_node::secrets::AtRestKey::load(Some(&node.join("at-rest.key")), None)?;
+        let secrets = dealer_free_node::secrets::NodeSecrets::open(
+            &node.join("data"),
+            NodeId::new(ATTACKER)?,
+            &key,
+        )?
+        .ok_or("the corrupt node has no secrets")?;
+        Ok(secrets.keys.clone())
     }
 
     /// The honest nodes' identities, once they all answer (at most 30 s).
@@ -196,7 +206,7 @@ async fn attack(tamper: Tamper) -> TestResult {
     let mut participants = honest.identities().await?;
     let mut rng = ChaCha20Rng::seed_from_u64(99);
     let me = NodeId::new(ATTACKER)?;
-    let my_keys = NodeKeys::generate(me, &mut rng);
+    let my_keys = honest.corrupt_keys()?;
     participants.insert(me, my_keys.public());
     let threshold = Threshold::new(T, N)?;
     let label = format!("attack-{tamper:?}").into_bytes();
@@ -228,6 +238,7 @@ async fn attack(tamper: Tamper) -> TestResult {
                 participants: proto_participants.clone(),
                 step,
                 inbox: inboxes.remove(&id).unwrap_or_default(),
+                commit_transcript: Vec::new(),
             };
             let reply = honest
                 .client(id)?

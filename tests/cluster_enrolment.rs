@@ -209,6 +209,7 @@ fn a_coordinator_substituting_a_nodes_identity_keys_is_refused_by_every_node() -
                     participants: participants.clone(),
                     step: 0,
                     inbox: Vec::new(),
+                    commit_transcript: Vec::new(),
                 })
                 .await
                 .err()

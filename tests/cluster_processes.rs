@@ -676,6 +676,7 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
                     participants: vec![],
                     step: 1,
                     inbox: vec![],
+                    commit_transcript: vec![],
                 })
                 .await
                 .err()

@@ -155,6 +155,7 @@ fn reshare_to_me(
         receivers,
         step: 0,
         inbox: Vec::new(),
+        commit_transcript: Vec::new(),
     })
 }
 
@@ -343,6 +344,7 @@ fn each_role_gets_what_it_may_and_a_second_client_cannot_reshare_to_itself() -> 
                         participants: nodes.clone(),
                         step: 0,
                         inbox: Vec::new(),
+                        commit_transcript: Vec::new(),
                     })
                     .await
                     .map(drop),

@@ -280,16 +280,40 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
                 .block_on(cluster.up(&exe, Duration::from_secs(*wait), !*no_start))
                 .map_err(usage_or);
             spinner.finish_and_clear();
-            let key = key?;
+            let up = key?;
             let file = cluster.read().map_err(usage_or)?;
-            match key {
-                Some(k) => println!(
-                    "cluster up: {} nodes, DKG done (group key {}, transcript {})",
-                    file.nodes,
-                    short_hex(&k.group_public_key),
-                    short_hex(&k.transcript)
-                ),
+            let list = |ids: &mut dyn Iterator<Item = &NodeId>| {
+                ids.map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            };
+            for (id, why) in &up.absent {
+                eprintln!("node {id} did not answer: {why}");
+            }
+            match &up.dkg {
+                Some(d) => {
+                    for (id, why) in d.dropped.iter().chain(&d.uncommitted) {
+                        eprintln!("node {id}: {why}");
+                    }
+                    if !d.disagreeing.is_empty() {
+                        eprintln!(
+                            "nodes {} reported another outcome",
+                            list(&mut d.disagreeing.iter())
+                        );
+                    }
+                    println!(
+                        "cluster up: {} nodes, DKG done among nodes {} (group key {}, transcript {})",
+                        file.nodes,
+                        list(&mut d.participants.iter()),
+                        short_hex(&d.key.group_public_key),
+                        short_hex(&d.key.transcript)
+                    );
+                }
                 None => println!("cluster up: {} nodes, key from an earlier DKG", file.nodes),
+            }
+            if !up.without_key.is_empty() {
+                println!(
+                    "nodes without a key share, to replace (`cluster replace --node I`): {}",
+                    list(&mut up.without_key.iter())
+                );
             }
             Ok(Outcome::Success)
         }
@@ -320,14 +344,17 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
             dir,
             node,
             running,
+            resume,
             wait,
             client,
-        } => replace(
-            &ClusterDir::new(dir).with_client(client.as_deref()),
-            *node,
-            *running,
-            *wait,
-        ),
+        } => {
+            let cluster = ClusterDir::new(dir).with_client(client.as_deref());
+            if *resume {
+                resume_replace(&cluster, *node)
+            } else {
+                replace(&cluster, *node, *running, *wait)
+            }
+        }
         ClusterCommand::AddClient { dir, name, role } => {
             let added = ClusterDir::new(dir)
                 .add_client(name, *role)
@@ -344,6 +371,44 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
             Ok(Outcome::Success)
         }
     }
+}
+
+/// `cluster replace --resume`: resolves a resharing left prepared, then repairs `node`'s
+/// records if the resharing was committed and gave it a key.
+fn resume_replace(cluster: &ClusterDir, node: u8) -> anyhow::Result<Outcome> {
+    let id = NodeId::new(node).map_err(|e| UsageError(e.to_string()))?;
+    let rt = runtime()?;
+    let client = rt.block_on(async { ClusterClient::open(&cluster.profile()) })?;
+    let outcome = rt.block_on(client.resume_reshare())?;
+    match &outcome.label {
+        None => println!("no resharing was pending"),
+        Some(label) => println!(
+            "resharing {} {} on nodes {}",
+            short_hex(label),
+            if outcome.committed {
+                "committed"
+            } else {
+                "rolled back"
+            },
+            outcome
+                .resolved
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+    if outcome.committed {
+        let (repaired, failed) = rt.block_on(client.repair_node(id))?;
+        println!("node {node}: {repaired} image records repaired");
+        if !failed.is_empty() {
+            for (image, why) in &failed {
+                eprintln!("image {image}: {why}");
+            }
+            return Ok(Outcome::PartialFailure);
+        }
+    }
+    Ok(Outcome::Success)
 }
 
 fn replace(cluster: &ClusterDir, node: u8, running: bool, wait: u64) -> anyhow::Result<Outcome> {
@@ -419,7 +484,8 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
                         "id": s.id, "address": s.address, "pid": pid, "up": true,
                         "has_key": h.has_key, "images": h.images,
                         "audit_entries": h.audit_entries, "audit_head": h.audit_head,
-                        "version": h.version,
+                        "version": h.version, "transcript": h.transcript,
+                        "prepared": h.prepared,
                     }),
                     Err(e) => serde_json::json!({
                         "id": s.id, "address": s.address, "pid": pid, "up": false, "error": e,
@@ -458,7 +524,11 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
                     s.id,
                     s.address,
                     pid,
-                    if h.has_key { "yes" } else { "no" },
+                    match (&h.prepared, h.has_key) {
+                        (Some(_), _) => "prep",
+                        (None, true) => "yes",
+                        (None, false) => "no",
+                    },
                     h.images,
                     h.audit_entries,
                     short_hex(&h.audit_head)

@@ -43,8 +43,11 @@ use tonic::transport::Channel;
 use tonic::{Code, Response, Status};
 
 use crate::config::{ClientProfile, ConfigError, LoadedProfile, write_atomic};
-use crate::manifest::{Manifest, ManifestError};
+use crate::manifest::Manifest;
 
+mod commit;
+mod dkg;
+mod error;
 mod masks;
 mod pinned;
 mod relay;
@@ -52,9 +55,12 @@ mod replace;
 use crate::proto;
 use crate::proto::node_client::NodeClient;
 use crate::replay::{REQUEST_ID_LEN, unix_ms};
+pub use commit::ResumeOutcome;
+pub use dkg::DkgOutcome;
+pub use error::ClientError;
 pub use masks::DealtMasks;
 pub use pinned::{PinError, PinWitness, pinned_channel};
-pub use relay::route_envelopes;
+pub use relay::{Dropped, route_checked, route_envelopes};
 pub use replace::{REPAIR_PAGE, ReplaceOutcome};
 
 /// The collection label of the band tokens.
@@ -67,112 +73,6 @@ pub const DEFAULT_BATCH: usize = 32;
 /// one per candidate, so a pool serves about fifty searches of 300 candidates (the mean at
 /// 10,000 stored images); each server keeps 8 bytes per mask.
 pub const SEARCH_MASK_POOL: u32 = 16_384;
-
-/// Errors of the cluster client.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// The profile or key file is unusable.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A certificate file could not be read.
-    #[error("{path}: {source}")]
-    Tls {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The enrolment manifest is missing or unusable, or does not fit the profile.
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
-    /// A node presented a TLS certificate other than the one the manifest pins for it: the
-    /// client sent it nothing.
-    #[error(
-        "node {node}: its certificate {presented} is not the enrolment manifest's {pinned}; \
-         nothing was sent to it"
-    )]
-    CertificateMismatch {
-        /// The node.
-        node: NodeId,
-        /// The fingerprint of the certificate it presented.
-        presented: String,
-        /// The manifest's fingerprint for it.
-        pinned: String,
-    },
-    /// A node's address is unusable.
-    #[error("node {node}: address {address:?}: {reason}")]
-    Address {
-        /// The node.
-        node: NodeId,
-        /// Its address.
-        address: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The cluster has no key yet.
-    #[error("the cluster has no key yet ({0} missing): run `dealer-free-sis cluster up`")]
-    NoKey(PathBuf),
-    /// Too few nodes answered for what was asked.
-    #[error("{what} needs {needed} nodes, only {answered} answered{}", unreachable_note(.failures))]
-    TooFewNodes {
-        /// What was asked.
-        what: &'static str,
-        /// Nodes needed.
-        needed: usize,
-        /// Nodes that answered.
-        answered: usize,
-        /// Why each other node did not.
-        failures: BTreeMap<NodeId, String>,
-    },
-    /// A node refused a request.
-    #[error("node {node}: {status}")]
-    Refused {
-        /// The node.
-        node: NodeId,
-        /// Its answer.
-        status: Box<Status>,
-    },
-    /// The protocol failed (bad proofs, inconsistent answers).
-    #[error("{0}")]
-    Protocol(String),
-    /// A node returned a protocol message it may not send: one claiming another sender, or
-    /// addressed to a node that takes no part in the run. Nothing of that step is relayed.
-    #[error("node {node} returned a message from {from} to {to}: {reason}")]
-    ForgedEnvelope {
-        /// The node that returned it.
-        node: NodeId,
-        /// The envelope's sender field.
-        from: u32,
-        /// The envelope's recipient field (0: broadcast).
-        to: u32,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
-    /// An image could not be read or hashed.
-    #[error("{path}: {reason}")]
-    Image {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// The image is not in the cluster.
-    #[error("image {0} is not stored on any node that answered")]
-    NotFound(ImageId),
-}
-
-fn unreachable_note(failures: &BTreeMap<NodeId, String>) -> String {
-    if failures.is_empty() {
-        String::new()
-    } else {
-        let list: Vec<String> = failures
-            .iter()
-            .map(|(n, e)| format!("node {n}: {e}"))
-            .collect();
-        format!(" ({})", list.join("; "))
-    }
-}
 
 /// The collection's public key state, written by the DKG coordinator (`cluster up`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +115,22 @@ impl ClusterKeyFile {
                 .collect(),
             transcript: crate::hex(&result.transcript),
         }
+    }
+
+    /// Writes the key file (JSON, atomically).
+    fn save(&self, path: &Path) -> Result<(), ClientError> {
+        let text =
+            serde_json::to_string_pretty(self).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        write_atomic(path, text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Reads the key file at `path`.
+    ///
+    /// # Errors
+    /// [`ClientError::NoKey`] if it is missing, [`ClientError::Config`] if malformed.
+    pub fn load_from(path: &Path) -> Result<ClusterKeyFile, ClientError> {
+        ClusterKeyFile::load(path)
     }
 
     fn load(path: &Path) -> Result<ClusterKeyFile, ClientError> {
@@ -331,6 +247,11 @@ pub struct NodeHealth {
     pub audit_head: String,
     /// Its version.
     pub version: String,
+    /// The transcript of the key share it serves with (hex; empty without one).
+    pub transcript: String,
+    /// The transcript of a resharing it holds prepared, waiting for its commit or roll-back
+    /// (hex).
+    pub prepared: Option<String>,
 }
 
 /// A connection to every node of a cluster.
@@ -654,6 +575,9 @@ impl ClusterClient {
                         audit_entries: a.entries,
                         audit_head: crate::hex(&a.head),
                         version: h.version.clone(),
+                        transcript: crate::hex(&h.transcript),
+                        prepared: (!h.prepared_transcript.is_empty())
+                            .then(|| crate::hex(&h.prepared_transcript)),
                     }),
                     (Some(Err(e)), _) | (_, Some(Err(e))) => Err(short(e)),
                     _ => Err("no answer".into()),
@@ -692,59 +616,6 @@ impl ClusterClient {
             }
         }
         (up, down)
-    }
-
-    /// Runs the DKG among all nodes, relaying every message, and writes the key file.
-    ///
-    /// # Errors
-    /// [`ClientError::TooFewNodes`] if a node does not answer (every node must take part),
-    /// [`ClientError::Refused`] with the node's reason, [`ClientError::Protocol`] if the
-    /// nodes disagree on the outcome.
-    pub async fn run_dkg(&self, label: &[u8]) -> Result<ClusterKeyFile, ClientError> {
-        let ids = self.node_ids();
-        let t = self.threshold().t();
-        let (participants, failures) = self.participants(&ids).await;
-        if !failures.is_empty() {
-            return Err(ClientError::TooFewNodes {
-                what: "the DKG",
-                needed: ids.len(),
-                answered: participants.len(),
-                failures,
-            });
-        }
-        let participants: Vec<proto::Participant> = participants.into_values().collect();
-        let label = label.to_vec();
-        let results = self
-            .relay(&ids, 0..=4, move |mut c, m, step, inbox| {
-                let req = proto::DkgRoundRequest {
-                    meta: Some(m),
-                    label: label.clone(),
-                    t: u32::from(t),
-                    participants: participants.clone(),
-                    step,
-                    inbox,
-                };
-                async move { c.dkg_round(req).await }
-            })
-            .await?;
-        let first = results
-            .values()
-            .next()
-            .cloned()
-            .ok_or_else(|| ClientError::Protocol("no node finished the DKG".into()))?;
-        if results.len() != ids.len() || results.values().any(|r| *r != first) {
-            return Err(ClientError::Protocol(format!(
-                "the nodes did not all finish with the same key ({} of {} finished)",
-                results.len(),
-                ids.len()
-            )));
-        }
-        let key = ClusterKeyFile::from_result(self.threshold(), &first);
-        let path = &self.profile.raw.key_file;
-        let text =
-            serde_json::to_string_pretty(&key).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        write_atomic(path, text.as_bytes())?;
-        Ok(key)
     }
 
     /// Every node's long-term public keys as a relayed participant (by node id), and why the
@@ -1255,6 +1126,10 @@ pub fn short(e: &ClientError) -> String {
         ClientError::Refused { status, .. } => match status.code() {
             Code::Unavailable => "unreachable".to_owned(),
             Code::DeadlineExceeded => "timed out".to_owned(),
+            // The channel's own timeout (the profile's `timeout_ms`).
+            Code::Cancelled if status.message().contains("Timeout expired") => {
+                "timed out".to_owned()
+            }
             _ => format!("{:?}: {}", status.code(), status.message()),
         },
         other => other.to_string(),

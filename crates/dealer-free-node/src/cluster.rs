@@ -39,7 +39,7 @@ use phr_sis::NodeId;
 use serde::{Deserialize, Serialize};
 
 use crate::access::Role;
-use crate::client::{ClientError, ClusterClient, ClusterKeyFile, NodeStatus, ReplaceOutcome};
+use crate::client::{ClientError, ClusterClient, ClusterKeyFile, DkgOutcome, ReplaceOutcome};
 use crate::config::{
     AuthorizedClient, ClientProfile, ConfigError, Limits, NodeConfig, NodeEntry, Peer, TlsFiles,
     write_atomic, write_secret,
@@ -49,6 +49,17 @@ use crate::pki::{ClusterCa, PkiError};
 mod add_client;
 mod enrolment;
 pub use add_client::AddedClient;
+
+/// What [`ClusterDir::up`] did.
+#[derive(Debug)]
+pub struct UpOutcome {
+    /// The DKG, if one ran.
+    pub dkg: Option<DkgOutcome>,
+    /// Nodes that did not answer within the wait, and why.
+    pub absent: BTreeMap<NodeId, String>,
+    /// Nodes that hold no key share: each joins by `cluster replace --node I`.
+    pub without_key: Vec<NodeId>,
+}
 
 /// Errors of cluster management.
 #[derive(Debug, thiserror::Error)]
@@ -398,19 +409,22 @@ impl ClusterDir {
 
     /// Starts every node that is not running (`exe node run --config …`, in the background,
     /// logging to `node-<i>/node.log`) unless `start` is false (nodes that run elsewhere),
-    /// waits until all answer, and runs the DKG if the
-    /// cluster has no key yet. A node whose port is taken by another program gets a new free
-    /// port (its config and the client profile are updated), unless ports were fixed.
+    /// waits up to `wait` for them to answer (less when every silent local node has exited),
+    /// and runs the DKG among those that answered if the cluster has no key yet — when they
+    /// are at least `min(n, 2t − 1)`; the others are named and join later by `cluster
+    /// replace`. A key file whose commit was interrupted is committed on the nodes still
+    /// holding it. A node whose port is taken by another program gets a new free port (its
+    /// config and the client profile are updated), unless ports were fixed.
     ///
     /// # Errors
-    /// [`ClusterError::Start`] if a node exits or does not answer within `wait`, with the
-    /// end of its log; the DKG's errors.
+    /// [`ClusterError::Start`] if too few nodes answer or the cluster is in a mixed state
+    /// (some nodes hold a key, fewer than `t`); the DKG's errors.
     pub async fn up(
         &self,
         exe: &Path,
         wait: Duration,
         start: bool,
-    ) -> Result<Option<ClusterKeyFile>, ClusterError> {
+    ) -> Result<UpOutcome, ClusterError> {
         let file = self.read()?;
         for id in 1..=file.nodes {
             if start && self.running_pid(id).is_none() {
@@ -418,20 +432,49 @@ impl ClusterDir {
             }
         }
         let client = ClusterClient::open(&self.profile())?;
-        self.wait_for(&client, wait, start).await?;
-        let status = client.status().await;
-        let keyed = status
-            .iter()
-            .filter(|s| s.health.as_ref().is_ok_and(|h| h.has_key))
-            .count();
-        let key_file = &client.profile().raw.key_file;
-        if keyed == usize::from(file.nodes) && key_file.exists() {
-            return Ok(None);
+        let absent = self.wait_some(&client, wait, start).await;
+        let t = usize::from(file.threshold);
+        let answering: Vec<NodeId> = client
+            .node_ids()
+            .into_iter()
+            .filter(|id| !absent.contains_key(id))
+            .collect();
+        let key_file = client.profile().raw.key_file.clone();
+        let mut keyed = self.keyed(&client).await;
+        if let Some(key) = key_file
+            .exists()
+            .then(|| ClusterKeyFile::load_from(&key_file))
+            .transpose()?
+        {
+            // Complete an interrupted DKG commit on the nodes that still hold the key.
+            let unkeyed: Vec<NodeId> = answering
+                .iter()
+                .filter(|id| !keyed.contains(id))
+                .copied()
+                .collect();
+            if !unkeyed.is_empty()
+                && let Some(transcript) = crate::unhex(&key.transcript)
+            {
+                let _ = client.commit_dkg(&unkeyed, &transcript).await;
+                keyed = self.keyed(&client).await;
+            }
+            if keyed.len() >= t {
+                let without_key = client
+                    .node_ids()
+                    .into_iter()
+                    .filter(|id| !keyed.contains(id))
+                    .collect();
+                return Ok(UpOutcome {
+                    dkg: None,
+                    absent,
+                    without_key,
+                });
+            }
         }
-        if keyed != 0 {
+        if !keyed.is_empty() {
             return Err(ClusterError::Start(format!(
-                "{keyed} of {} nodes hold a key share and {} has {}: the cluster is in a mixed state",
-                file.nodes,
+                "nodes {keyed:?} hold a key share, fewer than t = {t}, and {} has {}: the cluster is \
+                 in a mixed state",
                 self.dir.display(),
                 if key_file.exists() {
                     "a key file"
@@ -444,7 +487,62 @@ impl ClusterDir {
         let mut nonce = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
         label.extend_from_slice(crate::hex(&nonce).as_bytes());
-        Ok(Some(client.run_dkg(&label).await?))
+        let outcome = client.run_dkg(&label, &answering).await?;
+        let without_key = outcome.without_key.clone();
+        Ok(UpOutcome {
+            dkg: Some(outcome),
+            absent,
+            without_key,
+        })
+    }
+
+    /// The nodes that answer a health check holding a key share.
+    async fn keyed(&self, client: &ClusterClient) -> Vec<NodeId> {
+        let status = client.status().await;
+        status
+            .iter()
+            .filter(|s| s.health.as_ref().is_ok_and(|h| h.has_key))
+            .filter_map(|s| NodeId::new(s.id).ok())
+            .collect()
+    }
+
+    /// Waits until every node answers a health check, at most `wait`, and less when every
+    /// node that does not answer is a local process that exited; returns the nodes that did
+    /// not answer, and why.
+    async fn wait_some(
+        &self,
+        client: &ClusterClient,
+        wait: Duration,
+        local: bool,
+    ) -> BTreeMap<NodeId, String> {
+        let start = Instant::now();
+        loop {
+            let status = client.status().await;
+            let down: BTreeMap<NodeId, String> = status
+                .iter()
+                .filter_map(|s| {
+                    let why = s.health.as_ref().err()?;
+                    let id = NodeId::new(s.id).ok()?;
+                    let exited = local && self.running_pid(s.id).is_none();
+                    Some((
+                        id,
+                        if exited {
+                            format!(
+                                "exited (log: {})",
+                                self.node_dir(s.id).join("node.log").display()
+                            )
+                        } else {
+                            why.clone()
+                        },
+                    ))
+                })
+                .collect();
+            let all_exited = local && down.keys().all(|id| self.running_pid(id.get()).is_none());
+            if down.is_empty() || all_exited || start.elapsed() > wait {
+                return down;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Starts node `id` in the background (`exe node run --config …`, logging to
@@ -490,53 +588,6 @@ impl ClusterDir {
         }
         let child = command.spawn().map_err(io(exe))?;
         write_atomic(&self.pid_file(id), child.id().to_string().as_bytes())?;
-        Ok(())
-    }
-
-    /// Waits until every node answers a health check.
-    async fn wait_for(
-        &self,
-        client: &ClusterClient,
-        wait: Duration,
-        local: bool,
-    ) -> Result<(), ClusterError> {
-        let start = Instant::now();
-        loop {
-            let status = client.status().await;
-            let down: Vec<&NodeStatus> = status.iter().filter(|s| s.health.is_err()).collect();
-            if down.is_empty() {
-                break;
-            }
-            for s in down.iter().filter(|_| local) {
-                if self.running_pid(s.id).is_none() {
-                    return Err(ClusterError::Start(format!(
-                        "node {} exited; the end of its log ({}):\n{}",
-                        s.id,
-                        self.node_dir(s.id).join("node.log").display(),
-                        self.log_tail(s.id, 15)
-                    )));
-                }
-            }
-            if start.elapsed() > wait {
-                let list: Vec<String> = down
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "node {} ({}): {}",
-                            s.id,
-                            s.address,
-                            s.health.as_ref().err().cloned().unwrap_or_default()
-                        )
-                    })
-                    .collect();
-                return Err(ClusterError::Start(format!(
-                    "nodes did not answer within {} s: {}",
-                    wait.as_secs(),
-                    list.join("; ")
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         Ok(())
     }
 
@@ -587,7 +638,16 @@ impl ClusterDir {
         self.reenrol(id, &config.listen)?;
         self.spawn(exe, id)?;
         let client = ClusterClient::open(&self.profile())?;
-        self.wait_for(&client, wait, true).await?;
+        // The fresh node must answer; another node that is down is the resharing's concern
+        // (one that holds the key must take part, one without is left out).
+        let absent = self.wait_some(&client, wait, true).await;
+        if let Some(why) = NodeId::new(id).ok().and_then(|n| absent.get(&n)) {
+            return Err(ClusterError::Start(format!(
+                "node {id} did not answer within {} s: {why}; the end of its log:\n{}",
+                wait.as_secs(),
+                self.log_tail(id, 15)
+            )));
+        }
         Ok(client
             .replace_node(NodeId::new(id).map_err(|e| ClusterError::Usage(e.to_string()))?)
             .await?)

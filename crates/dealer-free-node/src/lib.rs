@@ -34,6 +34,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod enrol;
+pub mod failpoint;
 pub mod files;
 pub mod manifest;
 pub mod pki;

@@ -29,7 +29,8 @@ use rand::CryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
 const MAGIC: &[u8; 8] = b"DFSSEC01";
-const VERSION: u8 = 1;
+/// Version 2 adds the prepared resharing's slot; version 1 files still open.
+const VERSION: u8 = 2;
 
 /// Errors of the secrets file and the at-rest key.
 #[derive(Debug, thiserror::Error)]
@@ -142,14 +143,26 @@ pub struct ClusterKey {
     pub participants: BTreeMap<NodeId, NodePublicKeys>,
 }
 
+/// A resharing this node prepared and has not committed or rolled back: its new key state,
+/// sealed beside the old one, which stays in use until the commit.
+#[derive(Clone)]
+pub struct PreparedKey {
+    /// The resharing's label.
+    pub label: Vec<u8>,
+    /// The new key state the commit installs.
+    pub key: ClusterKey,
+}
+
 /// Every secret of one node.
 pub struct NodeSecrets {
     /// Identity keys.
     pub keys: NodeKeys,
     /// The share store's MAC key.
     pub mac_key: MacKey,
-    /// The DKG's outcome, once it ran.
+    /// The DKG's outcome, once it ran (the key the node serves with).
     pub cluster: Option<ClusterKey>,
+    /// A prepared resharing, waiting for its commit or roll-back.
+    pub prepared: Option<PreparedKey>,
 }
 
 impl std::fmt::Debug for NodeSecrets {
@@ -157,6 +170,7 @@ impl std::fmt::Debug for NodeSecrets {
         f.debug_struct("NodeSecrets")
             .field("node", &self.keys.id())
             .field("has_key", &self.cluster.is_some())
+            .field("prepared", &self.prepared.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -177,6 +191,71 @@ fn cipher(key: &AtRestKey) -> Aes256Gcm {
     Aes256Gcm::new(aes_gcm::Key::<Aes256Gcm>::from_slice(key.0.as_ref()))
 }
 
+/// The encoded length of a key state.
+fn key_len(c: &ClusterKey) -> usize {
+    // t, n, key share, group key, transcript, two counts, the two lists
+    2 + 32 + 32 + 32 + 1 + c.verification_shares.len() * 33 + 1 + c.participants.len() * 65
+}
+
+fn put_key(out: &mut ExactBuf, c: &ClusterKey) -> Result<(), SecretsError> {
+    out.put(&[c.threshold.t(), c.threshold.n()]);
+    out.put(c.key_share.to_bytes().as_ref());
+    out.put(c.group_public_key.compress().as_bytes());
+    out.put(&c.transcript);
+    out.put(&[count(c.verification_shares.len())?]);
+    for (id, p) in &c.verification_shares {
+        out.put(&[id.get()]);
+        out.put(p.compress().as_bytes());
+    }
+    out.put(&[count(c.participants.len())?]);
+    for (id, p) in &c.participants {
+        out.put(&[id.get()]);
+        out.put(&p.to_bytes());
+    }
+    Ok(())
+}
+
+fn read_key(
+    r: &mut Cursor<'_>,
+    id: NodeId,
+    bad: &dyn Fn(&str) -> SecretsError,
+) -> Result<ClusterKey, SecretsError> {
+    let t = r.u8().ok_or_else(|| bad("truncated"))?;
+    let n = r.u8().ok_or_else(|| bad("truncated"))?;
+    let threshold = Threshold::new(t, n).map_err(|e| bad(&e.to_string()))?;
+    let share: [u8; 32] = r.array().ok_or_else(|| bad("truncated key share"))?;
+    let key_share = KeyShare::from_bytes(id, &share).map_err(|e| bad(&e.to_string()))?;
+    let group: [u8; 32] = r.array().ok_or_else(|| bad("truncated group key"))?;
+    let group_public_key = decode_point(&group).ok_or_else(|| bad("group key is no point"))?;
+    let transcript: [u8; 32] = r.array().ok_or_else(|| bad("truncated transcript"))?;
+    let count = r.u8().ok_or_else(|| bad("truncated"))?;
+    let mut verification_shares = BTreeMap::new();
+    for _ in 0..count {
+        let node =
+            NodeId::new(r.u8().ok_or_else(|| bad("truncated"))?).map_err(|_| bad("node id 0"))?;
+        let p: [u8; 32] = r.array().ok_or_else(|| bad("truncated share"))?;
+        let point = decode_point(&p).ok_or_else(|| bad("share is no point"))?;
+        verification_shares.insert(node, point);
+    }
+    let count = r.u8().ok_or_else(|| bad("truncated"))?;
+    let mut participants = BTreeMap::new();
+    for _ in 0..count {
+        let node =
+            NodeId::new(r.u8().ok_or_else(|| bad("truncated"))?).map_err(|_| bad("node id 0"))?;
+        let p: [u8; 64] = r.array().ok_or_else(|| bad("truncated keys"))?;
+        let keys = NodePublicKeys::from_bytes(&p).map_err(|e| bad(&e.to_string()))?;
+        participants.insert(node, keys);
+    }
+    Ok(ClusterKey {
+        threshold,
+        key_share,
+        group_public_key,
+        verification_shares,
+        transcript,
+        participants,
+    })
+}
+
 impl NodeSecrets {
     /// New secrets for node `id`: fresh identity and MAC keys, no key share yet.
     pub fn generate<R: CryptoRng + ?Sized>(id: NodeId, rng: &mut R) -> NodeSecrets {
@@ -184,17 +263,19 @@ impl NodeSecrets {
             keys: NodeKeys::generate(id, rng),
             mac_key: MacKey::generate(rng),
             cluster: None,
+            prepared: None,
         }
     }
 
     /// The length of [`NodeSecrets::encode`]'s output, computed before any secret is copied.
     fn encoded_len(&self) -> usize {
-        // version, node id, identity keys, MAC key, key flag
-        let base = 1 + 1 + 64 + 32 + 1;
-        base + self.cluster.as_ref().map_or(0, |c| {
-            // t, n, key share, group key, transcript, two counts, the two lists
-            2 + 32 + 32 + 32 + 1 + c.verification_shares.len() * 33 + 1 + c.participants.len() * 65
-        })
+        // version, node id, identity keys, MAC key, key flag, prepared flag
+        let base = 1 + 1 + 64 + 32 + 1 + 1;
+        base + self.cluster.as_ref().map_or(0, key_len)
+            + self
+                .prepared
+                .as_ref()
+                .map_or(0, |p| 2 + p.label.len() + key_len(&p.key))
     }
 
     /// The plaintext of the secrets file. The buffer is sized exactly before the first
@@ -208,20 +289,21 @@ impl NodeSecrets {
         match &self.cluster {
             None => out.put(&[0]),
             Some(c) => {
-                out.put(&[1, c.threshold.t(), c.threshold.n()]);
-                out.put(c.key_share.to_bytes().as_ref());
-                out.put(c.group_public_key.compress().as_bytes());
-                out.put(&c.transcript);
-                out.put(&[count(c.verification_shares.len())?]);
-                for (id, p) in &c.verification_shares {
-                    out.put(&[id.get()]);
-                    out.put(p.compress().as_bytes());
-                }
-                out.put(&[count(c.participants.len())?]);
-                for (id, p) in &c.participants {
-                    out.put(&[id.get()]);
-                    out.put(&p.to_bytes());
-                }
+                out.put(&[1]);
+                put_key(&mut out, c)?;
+            }
+        }
+        match &self.prepared {
+            None => out.put(&[0]),
+            Some(p) => {
+                let len = u16::try_from(p.label.len()).map_err(|_| SecretsError::Malformed {
+                    path: PathBuf::new(),
+                    reason: "a resharing label over 65535 bytes".into(),
+                })?;
+                out.put(&[1]);
+                out.put(&len.to_be_bytes());
+                out.put(&p.label);
+                put_key(&mut out, &p.key)?;
             }
         }
         out.finish()
@@ -233,7 +315,8 @@ impl NodeSecrets {
             reason: reason.to_owned(),
         };
         let mut r = Cursor { bytes, at: 0 };
-        if r.u8().ok_or_else(|| bad("empty"))? != VERSION {
+        let version = r.u8().ok_or_else(|| bad("empty"))?;
+        if version != 1 && version != VERSION {
             return Err(bad("unknown version"));
         }
         let id =
@@ -244,45 +327,29 @@ impl NodeSecrets {
         let mac_key = MacKey::from_bytes(mac);
         let cluster = match r.u8().ok_or_else(|| bad("truncated"))? {
             0 => None,
-            1 => {
-                let t = r.u8().ok_or_else(|| bad("truncated"))?;
-                let n = r.u8().ok_or_else(|| bad("truncated"))?;
-                let threshold = Threshold::new(t, n).map_err(|e| bad(&e.to_string()))?;
-                let share: [u8; 32] = r.array().ok_or_else(|| bad("truncated key share"))?;
-                let key_share =
-                    KeyShare::from_bytes(id, &share).map_err(|e| bad(&e.to_string()))?;
-                let group: [u8; 32] = r.array().ok_or_else(|| bad("truncated group key"))?;
-                let group_public_key =
-                    decode_point(&group).ok_or_else(|| bad("group key is no point"))?;
-                let transcript: [u8; 32] = r.array().ok_or_else(|| bad("truncated transcript"))?;
-                let count = r.u8().ok_or_else(|| bad("truncated"))?;
-                let mut verification_shares = BTreeMap::new();
-                for _ in 0..count {
-                    let node = NodeId::new(r.u8().ok_or_else(|| bad("truncated"))?)
-                        .map_err(|_| bad("node id 0"))?;
-                    let p: [u8; 32] = r.array().ok_or_else(|| bad("truncated share"))?;
-                    let point = decode_point(&p).ok_or_else(|| bad("share is no point"))?;
-                    verification_shares.insert(node, point);
-                }
-                let count = r.u8().ok_or_else(|| bad("truncated"))?;
-                let mut participants = BTreeMap::new();
-                for _ in 0..count {
-                    let node = NodeId::new(r.u8().ok_or_else(|| bad("truncated"))?)
-                        .map_err(|_| bad("node id 0"))?;
-                    let p: [u8; 64] = r.array().ok_or_else(|| bad("truncated keys"))?;
-                    let keys = NodePublicKeys::from_bytes(&p).map_err(|e| bad(&e.to_string()))?;
-                    participants.insert(node, keys);
-                }
-                Some(ClusterKey {
-                    threshold,
-                    key_share,
-                    group_public_key,
-                    verification_shares,
-                    transcript,
-                    participants,
-                })
-            }
+            1 => Some(read_key(&mut r, id, &bad)?),
             _ => return Err(bad("bad key flag")),
+        };
+        // Version 1 files (before two-phase resharing) end here.
+        let prepared = if version == 1 {
+            None
+        } else {
+            match r.u8().ok_or_else(|| bad("truncated"))? {
+                0 => None,
+                1 => {
+                    let len: [u8; 2] = r.array().ok_or_else(|| bad("truncated label"))?;
+                    let len = usize::from(u16::from_be_bytes(len));
+                    let label = r
+                        .bytes
+                        .get(r.at..r.at + len)
+                        .ok_or_else(|| bad("truncated label"))?
+                        .to_vec();
+                    r.at += len;
+                    let key = read_key(&mut r, id, &bad)?;
+                    Some(PreparedKey { label, key })
+                }
+                _ => return Err(bad("bad prepared flag")),
+            }
         };
         if r.at != bytes.len() {
             return Err(bad("trailing bytes"));
@@ -291,6 +358,7 @@ impl NodeSecrets {
             keys,
             mac_key,
             cluster,
+            prepared,
         })
     }
 
@@ -494,7 +562,14 @@ mod tests {
     -> Result<(), Box<dyn std::error::Error>> {
         let mut rng = rand::rng();
         let plain = NodeSecrets::generate(NodeId::new(4)?, &mut rng);
-        for secrets in [plain, keyed(3)?, keyed(255)?] {
+        let mut prepared = keyed(5)?;
+        let mut next = keyed(5)?.cluster.ok_or("no key")?;
+        next.transcript = [9u8; 32];
+        prepared.prepared = Some(PreparedKey {
+            label: b"replace-2".to_vec(),
+            key: next,
+        });
+        for secrets in [plain, keyed(3)?, keyed(255)?, prepared] {
             let expected = secrets.encoded_len();
             let out = secrets.encode()?;
             // The capacity set before the first secret went in is the final length: no
@@ -503,7 +578,21 @@ mod tests {
             assert_eq!(out.len(), expected);
             let back = NodeSecrets::decode(&out, Path::new("test"))?;
             assert_eq!(back.cluster.is_some(), secrets.cluster.is_some());
+            assert_eq!(
+                back.prepared
+                    .as_ref()
+                    .map(|p| (p.label.clone(), p.key.transcript)),
+                secrets
+                    .prepared
+                    .as_ref()
+                    .map(|p| (p.label.clone(), p.key.transcript))
+            );
         }
+        // A version-1 file (no prepared slot) still opens.
+        let v2 = keyed(3)?.encode()?;
+        let mut v1 = v2[..v2.len() - 1].to_vec();
+        v1[0] = 1;
+        assert!(NodeSecrets::decode(&v1, Path::new("v1"))?.cluster.is_some());
         // A write past the capacity is refused, never grown into.
         let mut buf = ExactBuf::new(4);
         let capacity = buf.buf.capacity();

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use dealer_free::dkg::{DkgParams, DkgSession, Recipient};
+use dealer_free::dkg::{DkgSession, Recipient};
 use dealer_free::identity::{NodePublicKeys, Signature, verify_batch_vartime};
 use dealer_free::mpc::HashBitShares;
 use dealer_free::mpc::masks::MaskPool;
@@ -27,8 +27,7 @@ use dealer_free::mpc::masks::check::{
 };
 use dealer_free::mpc::messages::{CandidateRequest, CandidateResponse, DistanceRequest};
 use dealer_free::oprf::tokens::{self, TokenRequest};
-use dealer_free::reshare::{OldCommittee, ReshareOutgoing, ReshareParams, ReshareSession};
-use dealer_free::wire::decode_point;
+use dealer_free::reshare::{ReshareOutgoing, ReshareSession};
 use phr_sis::share::Share;
 use phr_sis::store::{ImageRecord, ShareStore, StoreError};
 use phr_sis::token_index::Token;
@@ -42,8 +41,10 @@ use crate::proto;
 use crate::replay::{ReplayError, ReplayGuard, unix_ms};
 use crate::secrets::{AtRestKey, ClusterKey, NodeSecrets, SecretsError};
 
+mod dkg;
 mod enrolment;
 mod receivers;
+mod reshare;
 
 /// Most band tokens in one record or one candidate request.
 pub const MAX_TOKENS: usize = 1024;
@@ -177,6 +178,8 @@ struct DkgRun {
     label: Vec<u8>,
     step: u32,
     session: DkgSession,
+    /// The key this node got from the last round, installed only by the commit (step 5).
+    pending: Option<ClusterKey>,
 }
 
 /// A resharing run in progress.
@@ -184,8 +187,8 @@ struct ReshareRun {
     label: Vec<u8>,
     step: u32,
     session: ReshareSession,
-    /// A receiver's new key, installed only by the commit step (5).
-    pending: Option<ClusterKey>,
+    /// This node is one of the new committee (else a dealer that retires at the commit).
+    receiver: bool,
 }
 
 /// The token-evaluation budget of one caller.
@@ -247,17 +250,15 @@ fn tokens_of(bytes: &[u8]) -> Result<Vec<Token>, NodeError> {
 }
 
 impl NodeState {
-    /// Opens the node of `config`: its data folder, its secrets (made by `node init`), its
-    /// approved manifest (which must list it as it is), its store, its index (rebuilt from
-    /// the store) and its audit log (chain verified).
+    /// Opens the node of `config`: its data folder (created if needed), its secrets
+    /// (generated and sealed on first start), its store, its index (rebuilt from the store)
+    /// and its audit log (chain verified).
     ///
     /// # Errors
     /// [`NodeError::Secrets`] for a missing or wrong at-rest key or a damaged secrets file,
-    /// [`NodeError::NotReady`] for a node without secrets (no `node init`),
-    /// [`NodeError::Manifest`]/[`NodeError::Membership`] for a missing manifest or one that
-    /// does not list this node's keys and certificate,
     /// [`NodeError::Audit`] for a broken audit chain, [`NodeError::Store`]/[`NodeError::Corrupt`].
     pub fn open(config: &LoadedNodeConfig) -> Result<NodeState, NodeError> {
+        crate::failpoint::hit("start", config.id);
         let raw = &config.raw;
         let dir = raw.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| NodeError::Io {
@@ -280,8 +281,12 @@ impl NodeState {
             &secrets.keys.public(),
             &raw.tls.cert,
         )?;
-        if let Some(c) = &secrets.cluster
-            && c.threshold != config.threshold
+        if let Some(c) = secrets
+            .cluster
+            .as_ref()
+            .into_iter()
+            .chain(secrets.prepared.as_ref().map(|p| &p.key))
+            .find(|c| c.threshold != config.threshold)
         {
             return Err(invalid(format!(
                 "the config says t = {} of n = {}, the key share is for t = {} of n = {}",
@@ -311,7 +316,15 @@ impl NodeState {
         }
         let audit = AuditLog::open(&dir.join("audit.log"))?;
         audit.append(
-            &format!("start node={} images={}", config.id, index.len()),
+            &format!(
+                "start node={} images={}{}",
+                config.id,
+                index.len(),
+                secrets.prepared.as_ref().map_or(String::new(), |p| format!(
+                    " prepared={}",
+                    crate::hex(&p.key.transcript)
+                ))
+            ),
             true,
         )?;
         Ok(NodeState {
@@ -373,8 +386,30 @@ impl NodeState {
     /// Liveness and what the node holds.
     #[must_use]
     pub fn health(&self) -> proto::HealthReply {
-        let has_key = self.read_secrets().is_ok_and(|s| s.cluster.is_some());
+        let (has_key, transcript, prepared_label, prepared_transcript) = self
+            .read_secrets()
+            .map(|s| {
+                (
+                    s.cluster.is_some(),
+                    s.cluster
+                        .as_ref()
+                        .map(|c| c.transcript.to_vec())
+                        .unwrap_or_default(),
+                    s.prepared
+                        .as_ref()
+                        .map(|p| p.label.clone())
+                        .unwrap_or_default(),
+                    s.prepared
+                        .as_ref()
+                        .map(|p| p.key.transcript.to_vec())
+                        .unwrap_or_default(),
+                )
+            })
+            .unwrap_or_default();
         proto::HealthReply {
+            transcript,
+            prepared_label,
+            prepared_transcript,
             node_id: u32::from(self.id.get()),
             t: u32::from(self.threshold.t()),
             n: u32::from(self.threshold.n()),
@@ -413,360 +448,6 @@ impl NodeState {
             entries: head.entries,
             head: head.head.to_vec(),
         })
-    }
-
-    /// One step of the DKG: step 0 starts a session, steps 1 to 4 deliver the relayed
-    /// messages of a round and end it. When the last round ends, the node seals its key
-    /// share at rest and the reply carries the public outcome.
-    ///
-    /// # Errors
-    /// [`NodeError::Conflict`] if the node already holds a key share; [`NodeError::Invalid`]
-    /// for participants that are not `n`, not this node's keys, a step out of order;
-    /// [`NodeError::NotReady`] when the DKG ends without a key (the reason named).
-    pub fn dkg_round(
-        &self,
-        req: &proto::DkgRoundRequest,
-    ) -> Result<proto::DkgRoundReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
-        if let Some(c) = &self.read_secrets()?.cluster {
-            return Err(NodeError::Conflict(format!(
-                "node {} already holds a key share (DKG transcript {}); its data would be lost",
-                self.id,
-                crate::hex(&c.transcript)
-            )));
-        }
-        let mut guard = self
-            .dkg
-            .lock()
-            .map_err(|_| NodeError::NotReady("the DKG lock is poisoned".into()))?;
-        let mut rng = rand::rng();
-        if req.step == 0 {
-            if req.t != u32::from(self.threshold.t()) {
-                return Err(invalid(format!(
-                    "the DKG asks t = {}, this node is configured for t = {}",
-                    req.t,
-                    self.threshold.t()
-                )));
-            }
-            let participants = participants_of(&req.participants, "participant")?;
-            self.approved_manifest()?
-                .check_members("participant", &participants, true)?;
-            let own = self.read_secrets()?.keys.clone();
-            if participants.get(&self.id) != Some(&own.public()) {
-                return Err(invalid(format!(
-                    "the participants do not list node {}'s own public keys",
-                    self.id
-                )));
-            }
-            check_label(&req.label)?;
-            let params = DkgParams::new(&req.label, self.threshold, participants)
-                .map_err(|e| invalid(e.to_string()))?;
-            let (session, out) =
-                DkgSession::start(params, own, &mut rng).map_err(|e| invalid(e.to_string()))?;
-            *guard = Some(DkgRun {
-                label: req.label.clone(),
-                step: 0,
-                session,
-            });
-            self.audit.append(
-                &format!("dkg-start label={}", crate::hex(&req.label)),
-                false,
-            )?;
-            return Ok(proto::DkgRoundReply {
-                outbox: outbox(&out),
-                result: None,
-            });
-        }
-        let Some(run) = guard.as_mut() else {
-            return Err(NodeError::NotReady("no DKG session is running here".into()));
-        };
-        if run.label != req.label || req.step != run.step + 1 || req.step > 4 {
-            return Err(invalid(format!(
-                "DKG step {} does not follow step {} of this session",
-                req.step, run.step
-            )));
-        }
-        if req.inbox.len() > 4 * usize::from(self.threshold.n()) {
-            return Err(invalid("too many DKG messages in one round"));
-        }
-        let Some(mut run) = guard.take() else {
-            return Err(NodeError::NotReady("no DKG session is running here".into()));
-        };
-        for m in &req.inbox {
-            if m.to != 0 && m.to != u32::from(self.id.get()) {
-                continue;
-            }
-            if let Ok(from) = node_id(m.from, "sender") {
-                // A rejected message is recorded by the session (and counts as silence).
-                let _ = run.session.handle_message(from, &m.message);
-            }
-        }
-        let (session, out) = match run.session.end_round(&mut rng) {
-            Ok(next) => next,
-            Err(e) => {
-                self.audit.append(&format!("dkg-failed reason={e}"), true)?;
-                return Err(NodeError::NotReady(format!(
-                    "the DKG ended without a key: {e}"
-                )));
-            }
-        };
-        let result = if let Some(output) = session.output() {
-            let participants = session.params().participants().clone();
-            let key = ClusterKey {
-                threshold: self.threshold,
-                key_share: output.key_share.clone(),
-                group_public_key: output.group_public_key,
-                verification_shares: output.verification_shares.clone(),
-                transcript: output.transcript,
-                participants,
-            };
-            let reply = key_result(&key, &output.qualified);
-            {
-                let mut secrets = self
-                    .secrets
-                    .write()
-                    .map_err(|_| NodeError::NotReady("the node's key lock is poisoned".into()))?;
-                secrets.cluster = Some(key);
-                secrets.save(&self.data_dir, &self.at_rest, &mut rng)?;
-            }
-            self.audit.append(
-                &format!("dkg-done transcript={}", crate::hex(&output.transcript)),
-                true,
-            )?;
-            Some(reply)
-        } else {
-            *guard = Some(DkgRun {
-                label: run.label,
-                step: req.step,
-                session,
-            });
-            None
-        };
-        Ok(proto::DkgRoundReply {
-            outbox: outbox(&out),
-            result,
-        })
-    }
-
-    /// One step of resharing the DKG key to a new committee (node replacement): step 0
-    /// starts a session, steps 1 to 4 deliver the relayed messages of a round and end it,
-    /// step 5 commits. A receiver's new key share is held back after round 4 and installed
-    /// (sealed at rest, the old one dropped) only at the commit, which the coordinator sends
-    /// once every receiver reported the same outcome; a dealer that is no receiver erases its
-    /// old share at the commit. Until then the node keeps serving with its old key.
-    ///
-    /// A node that holds a key share checks the old committee the request names against its
-    /// own; a node without one (the replacement) can only be a receiver.
-    ///
-    /// # Errors
-    /// [`NodeError::Invalid`] for an old committee that is not this node's, a new `(t, n)`
-    /// other than the configured one, lists that do not hold this node's own keys, a step out
-    /// of order; [`NodeError::NotReady`] when resharing ends without a key (the reason
-    /// named).
-    pub fn reshare_round(
-        &self,
-        req: &proto::ReshareRoundRequest,
-    ) -> Result<proto::ReshareRoundReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
-        let mut guard = self
-            .reshare
-            .lock()
-            .map_err(|_| NodeError::NotReady("the resharing lock is poisoned".into()))?;
-        let mut rng = rand::rng();
-        if req.step == 0 {
-            let (session, out) = self.start_reshare(req, &mut rng)?;
-            *guard = Some(ReshareRun {
-                label: req.label.clone(),
-                step: 0,
-                session,
-                pending: None,
-            });
-            self.audit.append(
-                &format!("reshare-start label={}", crate::hex(&req.label)),
-                false,
-            )?;
-            return Ok(proto::ReshareRoundReply {
-                outbox: reshare_outbox(&out),
-                result: None,
-                retired: false,
-            });
-        }
-        let Some(run) = guard.as_mut() else {
-            return Err(NodeError::NotReady(
-                "no resharing session is running here".into(),
-            ));
-        };
-        if run.label != req.label || req.step != run.step + 1 || req.step > 5 {
-            return Err(invalid(format!(
-                "resharing step {} does not follow step {} of this session",
-                req.step, run.step
-            )));
-        }
-        if req.step == 5 {
-            let Some(run) = guard.take() else {
-                return Err(NodeError::NotReady(
-                    "no resharing session is running here".into(),
-                ));
-            };
-            let mut secrets = self
-                .secrets
-                .write()
-                .map_err(|_| NodeError::NotReady("the node's key lock is poisoned".into()))?;
-            let retired = run.pending.is_none();
-            let transcript = run.pending.as_ref().map(|k| k.transcript);
-            secrets.cluster = run.pending;
-            secrets.save(&self.data_dir, &self.at_rest, &mut rng)?;
-            drop(secrets);
-            self.audit.append(
-                &match transcript {
-                    Some(t) => format!("reshare-done transcript={}", crate::hex(&t)),
-                    None => "reshare-retired".to_owned(),
-                },
-                true,
-            )?;
-            return Ok(proto::ReshareRoundReply {
-                outbox: Vec::new(),
-                result: None,
-                retired,
-            });
-        }
-        if req.inbox.len() > 4 * (req.dealers.len() + req.receivers.len()).max(1) {
-            return Err(invalid("too many resharing messages in one round"));
-        }
-        for m in &req.inbox {
-            if m.to != 0 && m.to != u32::from(self.id.get()) {
-                continue;
-            }
-            if let Ok(from) = node_id(m.from, "sender") {
-                // A rejected message is recorded by the session (and counts as silence).
-                let _ = run.session.handle_message(from, &m.message);
-            }
-        }
-        let out = match run.session.end_round(&mut rng) {
-            Ok(out) => out,
-            Err(e) => {
-                *guard = None;
-                self.audit
-                    .append(&format!("reshare-failed reason={e}"), true)?;
-                return Err(NodeError::NotReady(format!(
-                    "resharing ended without a key: {e}"
-                )));
-            }
-        };
-        run.step = req.step;
-        let mut result = None;
-        if let Some(output) = run.session.output() {
-            let key = ClusterKey {
-                threshold: output.threshold,
-                key_share: output.key_share.clone(),
-                group_public_key: output.group_public_key,
-                verification_shares: output.verification_shares.clone(),
-                transcript: output.transcript,
-                participants: participants_of(&req.receivers, "receiver")?,
-            };
-            result = Some(key_result(&key, &output.dealers_used));
-            run.pending = Some(key);
-        }
-        Ok(proto::ReshareRoundReply {
-            outbox: reshare_outbox(&out),
-            result,
-            retired: false,
-        })
-    }
-
-    /// Checks a resharing request against what this node holds and starts its session.
-    fn start_reshare(
-        &self,
-        req: &proto::ReshareRoundRequest,
-        rng: &mut rand::rngs::ThreadRng,
-    ) -> Result<(ReshareSession, Vec<ReshareOutgoing>), NodeError> {
-        check_label(&req.label)?;
-        let new_t = u8::try_from(req.new_t)
-            .ok()
-            .and_then(|t| u8::try_from(req.receivers.len()).ok().map(|n| (t, n)))
-            .and_then(|(t, n)| Threshold::new(t, n).ok())
-            .ok_or_else(|| invalid("the new committee's (t, n) is out of range"))?;
-        if new_t != self.threshold {
-            return Err(invalid(format!(
-                "the new committee is t = {} of n = {}, this node is configured for t = {} of n = {}",
-                new_t.t(),
-                new_t.n(),
-                self.threshold.t(),
-                self.threshold.n()
-            )));
-        }
-        let old_t = u8::try_from(req.old_t).map_err(|_| invalid("old t out of range"))?;
-        let group: [u8; 32] = array32(&req.group_public_key, "the group public key")?;
-        let group_public_key =
-            decode_point(&group).ok_or_else(|| invalid("the group public key is no point"))?;
-        if req.old_verification_shares.len() > usize::from(u8::MAX) {
-            return Err(invalid("more than 255 verification shares"));
-        }
-        let mut verification_shares = BTreeMap::new();
-        for v in &req.old_verification_shares {
-            let id = node_id(v.node_id, "verification share")?;
-            let p = decode_point(&array32(&v.point, "a verification share")?)
-                .ok_or_else(|| invalid(format!("node {id}'s verification share is no point")))?;
-            if verification_shares.insert(id, p).is_some() {
-                return Err(invalid(format!("verification share {id} is listed twice")));
-            }
-        }
-        let old = OldCommittee {
-            threshold: old_t,
-            group_public_key,
-            verification_shares,
-        };
-        let dealers = participants_of(&req.dealers, "dealer")?;
-        let dealing = dealers.contains_key(&self.id);
-        let receivers = participants_of(&req.receivers, "receiver")?;
-        let approved = self.approved_manifest()?;
-        approved.check_members("receiver", &receivers, true)?;
-        approved.check_members("dealer", &dealers, false)?;
-        let (own, held) = {
-            let secrets = self.read_secrets()?;
-            (secrets.keys.clone(), secrets.cluster.clone())
-        };
-        let me = self.id;
-        if receivers.get(&me).is_some_and(|k| *k != own.public())
-            || dealers.get(&me).is_some_and(|k| *k != own.public())
-        {
-            return Err(invalid(format!(
-                "the resharing lists other keys for node {me} than its own"
-            )));
-        }
-        match &held {
-            Some(key) => {
-                if key.threshold.t() != old.threshold
-                    || key.group_public_key != old.group_public_key
-                    || key.verification_shares != old.verification_shares
-                {
-                    return Err(invalid(
-                        "the old committee named is not the one this node's key belongs to",
-                    ));
-                }
-                if let Some(d) = dealers.iter().find(|(id, k)| {
-                    key.participants
-                        .get(id)
-                        .is_some_and(|registered| registered != *k)
-                }) {
-                    return Err(invalid(format!(
-                        "dealer {} is listed with other keys than the DKG registered",
-                        d.0
-                    )));
-                }
-                receivers::check_receivers(&key.participants, &dealers, &receivers)?;
-            }
-            None if dealers.contains_key(&me) => {
-                return Err(invalid(format!(
-                    "node {me} holds no key share, so it cannot deal one"
-                )));
-            }
-            None => {}
-        }
-        let params = ReshareParams::new(&req.label, old, dealers, new_t, receivers)
-            .map_err(|e| invalid(e.to_string()))?;
-        let old_share = held.as_ref().filter(|_| dealing).map(|k| &k.key_share);
-        ReshareSession::start(params, own, old_share, rng).map_err(|e| invalid(e.to_string()))
     }
 
     /// Full records (share, bit shares, band tokens) by id or as a page in id order, for

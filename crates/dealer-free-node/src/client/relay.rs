@@ -2,11 +2,14 @@
 //! DKG, resharing).
 //!
 //! What holds: an envelope is delivered only if the node that returned it is its sender
-//! (`from`) and its recipient (`to`) is a broadcast (0) or a participant of the run; one
-//! envelope that breaks either rule stops the run with [`ClientError::ForgedEnvelope`] naming
-//! the node that returned it, and nothing of that step is delivered. Messages are also
-//! signed by their sender and checked by every recipient; the relay's check keeps a node
-//! from even putting words in another's mouth, and names it when it tries.
+//! (`from`) and its recipient (`to`) is a broadcast (0) or a participant of the run. A node
+//! that returns an envelope breaking either rule, refuses a step, fails or does not answer
+//! in time is dropped from the run: nothing it returned in that step is delivered, it gets no
+//! further step, and the outcome names it with the step and the reason. The others go on —
+//! the protocols treat a missing message as its sender's silence and tolerate `t − 1` silent
+//! or faulty nodes. Messages are also signed by their sender and checked by every recipient;
+//! the relay's check keeps a node from even putting words in another's mouth, and names it
+//! when it tries.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,22 +34,49 @@ pub fn route_envelopes(
     ids: &[NodeId],
     returned: BTreeMap<NodeId, Vec<proto::DkgEnvelope>>,
 ) -> Result<BTreeMap<NodeId, Vec<proto::DkgEnvelope>>, ClientError> {
+    let (inboxes, mut forgers) = route_checked(ids, returned);
+    match forgers.pop_first() {
+        Some((_, e)) => Err(e),
+        None => Ok(inboxes),
+    }
+}
+
+/// The first envelope of `outbox` (returned by `node`) that `node` may not send.
+fn forged_in(ids: &[NodeId], node: NodeId, outbox: &[proto::DkgEnvelope]) -> Option<ClientError> {
+    outbox.iter().find_map(|e| {
+        let forged = |reason| ClientError::ForgedEnvelope {
+            node,
+            from: e.from,
+            to: e.to,
+            reason,
+        };
+        if e.from != u32::from(node.get()) {
+            Some(forged("the sender is not the node that returned it"))
+        } else if e.to != 0 && !ids.iter().any(|id| u32::from(id.get()) == e.to) {
+            Some(forged("the recipient takes no part in the run"))
+        } else {
+            None
+        }
+    })
+}
+
+/// Like [`route_envelopes`], but a node that returned an envelope it may not send is left
+/// out (none of its envelopes is delivered) and named with its
+/// [`ClientError::ForgedEnvelope`], and the others' envelopes are routed.
+pub fn route_checked(
+    ids: &[NodeId],
+    mut returned: BTreeMap<NodeId, Vec<proto::DkgEnvelope>>,
+) -> (
+    BTreeMap<NodeId, Vec<proto::DkgEnvelope>>,
+    BTreeMap<NodeId, ClientError>,
+) {
+    let mut forgers = BTreeMap::new();
     for (node, outbox) in &returned {
-        for e in outbox {
-            let forged = |reason| ClientError::ForgedEnvelope {
-                node: *node,
-                from: e.from,
-                to: e.to,
-                reason,
-            };
-            if e.from != u32::from(node.get()) {
-                return Err(forged("the sender is not the node that returned it"));
-            }
-            if e.to != 0 && !ids.iter().any(|id| u32::from(id.get()) == e.to) {
-                return Err(forged("the recipient takes no part in the run"));
-            }
+        if let Some(e) = forged_in(ids, *node, outbox) {
+            forgers.insert(*node, e);
         }
     }
+    returned.retain(|node, _| !forgers.contains_key(node));
     let mut inboxes: BTreeMap<NodeId, Vec<proto::DkgEnvelope>> = BTreeMap::new();
     for (sender, outbox) in returned {
         for envelope in outbox {
@@ -59,24 +89,54 @@ pub fn route_envelopes(
             }
         }
     }
-    Ok(inboxes)
+    (inboxes, forgers)
+}
+
+/// Why a node was dropped from a relayed run.
+#[derive(Debug)]
+pub struct Dropped {
+    /// The step it failed at.
+    pub step: u32,
+    /// What happened: its refusal, a transport failure or a forged envelope.
+    pub error: ClientError,
+}
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "dropped at step {}: {}",
+            self.step,
+            super::short(&self.error)
+        )
+    }
+}
+
+/// What a relayed run ended with.
+#[derive(Debug, Default)]
+pub(super) struct Relayed {
+    /// The outcome of every node that reported one.
+    pub(super) results: BTreeMap<NodeId, proto::DkgResult>,
+    /// The nodes dropped from the run, and why.
+    pub(super) dropped: BTreeMap<NodeId, Dropped>,
 }
 
 impl ClusterClient {
     /// Runs `steps` of a relayed protocol (the DKG, resharing) on every node of `ids`: each
     /// step, a node gets the envelopes addressed to it and every other node's broadcasts from
-    /// the step before. `send(client, meta, step, inbox)` makes one node's call. Returns the
-    /// outcome of every node that reported one.
+    /// the step before. `send(client, meta, step, inbox)` makes one node's call. A node that
+    /// fails a step (refusal, transport failure after the retries, timeout, a forged
+    /// envelope) is dropped from the run — silent from then on — and named in the outcome;
+    /// the others go on.
     ///
     /// # Errors
-    /// The first node's refusal or transport failure; [`ClientError::ForgedEnvelope`]
-    /// naming a node that returned an envelope it may not send ([`route_envelopes`]).
+    /// Only a task that could not be joined ([`ClientError::Protocol`]).
     pub(super) async fn relay<R, F, Fut>(
         &self,
         ids: &[NodeId],
         steps: std::ops::RangeInclusive<u32>,
         send: F,
-    ) -> Result<BTreeMap<NodeId, proto::DkgResult>, ClientError>
+    ) -> Result<Relayed, ClientError>
     where
         R: RelayReply,
         F: Fn(NodeClient<Channel>, proto::RequestMeta, u32, Vec<proto::DkgEnvelope>) -> Fut
@@ -87,10 +147,10 @@ impl ClusterClient {
         Fut: Future<Output = Result<Response<R>, Status>> + Send + 'static,
     {
         let mut inboxes: BTreeMap<NodeId, Vec<proto::DkgEnvelope>> = BTreeMap::new();
-        let mut results = BTreeMap::new();
+        let mut out = Relayed::default();
         for step in steps {
             let mut set = JoinSet::new();
-            for id in ids {
+            for id in ids.iter().filter(|id| !out.dropped.contains_key(id)) {
                 let inbox = inboxes.remove(id).unwrap_or_default();
                 let this = self.clone();
                 let send = send.clone();
@@ -103,15 +163,29 @@ impl ClusterClient {
             let mut returned = BTreeMap::new();
             while let Some(joined) = set.join_next().await {
                 let (id, r) = joined.map_err(|e| ClientError::Protocol(e.to_string()))?;
-                let (outbox, result) = r?.into_parts();
-                if let Some(result) = result {
-                    results.insert(id, result);
+                match r {
+                    Ok(reply) => {
+                        let (outbox, result) = reply.into_parts();
+                        if let Some(result) = result {
+                            out.results.insert(id, result);
+                        }
+                        returned.insert(id, outbox);
+                    }
+                    Err(error) => {
+                        tracing::warn!(node = %id, step, "dropped from the run: {error}");
+                        out.dropped.insert(id, Dropped { step, error });
+                    }
                 }
-                returned.insert(id, outbox);
             }
-            inboxes = route_envelopes(ids, returned)?;
+            let (next, forgers) = route_checked(ids, returned);
+            for (id, error) in forgers {
+                tracing::warn!(node = %id, step, "dropped from the run: {error}");
+                out.results.remove(&id);
+                out.dropped.insert(id, Dropped { step, error });
+            }
+            inboxes = next;
         }
-        Ok(results)
+        Ok(out)
     }
 }
 
@@ -181,6 +255,13 @@ mod tests {
             (ids[0], vec![env(1, 0, 10)]),
             (ids[1], vec![env(2, 0, 20), env(1, 3, 99)]),
         ]);
+        let (inboxes, forgers) = route_checked(&ids, returned.clone());
+        assert_eq!(forgers.keys().copied().collect::<Vec<_>>(), vec![ids[1]]);
+        assert_eq!(
+            inboxes.get(&ids[2]).map(Vec::len),
+            Some(1),
+            "node 1's broadcast only"
+        );
         match route_envelopes(&ids, returned) {
             Err(ClientError::ForgedEnvelope { node, from, to, .. }) => {
                 assert_eq!((node, from, to), (ids[1], 1, 3));

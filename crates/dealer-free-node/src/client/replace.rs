@@ -26,7 +26,6 @@ use rand::RngCore;
 use tonic::transport::Channel;
 
 use super::{ClientError, ClusterClient, ClusterKeyFile, short};
-use crate::config::write_atomic;
 use crate::proto;
 use crate::proto::node_client::NodeClient;
 
@@ -50,13 +49,16 @@ pub struct ReplaceOutcome {
 
 impl ClusterClient {
     /// Replaces node `node` — running fresh (no key share, empty store) at its address in the
-    /// profile — by resharing the key from the other nodes and repairing its records.
+    /// profile — by resharing the key from the nodes that hold it and repairing its records.
+    /// The resharing's commit is two-phase (`client/commit.rs`).
     ///
     /// # Errors
-    /// [`ClientError::TooFewNodes`] if fewer than `t` other nodes hold the key or a node does
-    /// not answer (every node must take part in resharing); [`ClientError::Protocol`] if the
-    /// node to replace still holds a key share or the nodes do not finish with the same
-    /// outcome (then no node changed its key); [`ClientError::Refused`].
+    /// [`ClientError::Prepared`] if a node holds a prepared resharing (resume it first);
+    /// [`ClientError::TooFewNodes`] if fewer than `t` other nodes hold the key or one that
+    /// holds it does not answer; [`ClientError::Protocol`] if the node to replace still holds
+    /// a key share; [`ClientError::ReshareFailed`] naming the nodes dropped or disagreeing
+    /// (then no node changed its key); [`ClientError::CommitIncomplete`] naming the receivers
+    /// that did not acknowledge the commit; [`ClientError::Refused`].
     pub async fn replace_node(&self, node: NodeId) -> Result<ReplaceOutcome, ClientError> {
         let (dealers_used, transcript) = self.reshare_to(node).await?;
         let (repaired, failed) = self.repair(node).await?;
@@ -86,7 +88,18 @@ impl ClusterClient {
                 c.health(proto::HealthRequest {}).await
             })
             .await;
-        let (participants, failures) = self.participants(&ids).await;
+        let prepared: Vec<NodeId> = health
+            .iter()
+            .filter(|(_, h)| h.as_ref().is_ok_and(|h| !h.prepared_label.is_empty()))
+            .map(|(id, _)| *id)
+            .collect();
+        if !prepared.is_empty() {
+            return Err(ClientError::Prepared { nodes: prepared });
+        }
+        let (participants, mut failures) = self.participants(&ids).await;
+        // A node that never held the key (absent from the DKG, no verification share) and
+        // does not answer now is left out: it joins by its own replacement later.
+        failures.retain(|id, _| *id == fresh || key.verification_shares.contains_key(&id.get()));
         let mut receivers = Vec::new();
         let mut dealers = Vec::new();
         for (id, participant) in participants {
@@ -97,19 +110,31 @@ impl ClusterClient {
                      folder) before replacing it"
                 )));
             }
-            if id != fresh && has_key {
+            if id != fresh && !has_key {
+                // Another node without a key: it joins by its own replacement.
+                continue;
+            }
+            if id != fresh {
                 dealers.push(participant.clone());
             }
             receivers.push(participant);
         }
         if !failures.is_empty() || dealers.len() < usize::from(t) {
             return Err(ClientError::TooFewNodes {
-                what: "resharing (every node, t of them holding the key)",
+                what: "resharing (every node that holds the key, at least t)",
                 needed: ids.len(),
                 answered: receivers.len(),
                 failures,
             });
         }
+        let members: Vec<NodeId> = receivers
+            .iter()
+            .filter_map(|p| {
+                u8::try_from(p.node_id)
+                    .ok()
+                    .and_then(|i| NodeId::new(i).ok())
+            })
+            .collect();
         let group_public_key = crate::unhex(&key.group_public_key).ok_or_else(|| {
             ClientError::Protocol(format!("{}: the group key is no hex", key_path.display()))
         })?;
@@ -147,7 +172,9 @@ impl ClusterClient {
             receivers,
             step: 0,
             inbox: Vec::new(),
+            commit_transcript: Vec::new(),
         };
+        let label = request.label.clone();
         let send = move |mut c: NodeClient<Channel>,
                          m: proto::RequestMeta,
                          step: u32,
@@ -158,35 +185,58 @@ impl ClusterClient {
             req.inbox = inbox;
             async move { c.reshare_round(req).await }
         };
-        let results = self.relay(&ids, 0..=4, send.clone()).await?;
-        let first = results.values().next().cloned();
-        if results.len() != ids.len() || results.values().any(|r| Some(r) != first.as_ref()) {
-            return Err(ClientError::Protocol(format!(
-                "resharing did not end with the same key on every node ({} of {} finished); \
-                 no node changed its key",
-                results.len(),
-                ids.len()
-            )));
-        }
-        let first =
-            first.ok_or_else(|| ClientError::Protocol("no node finished resharing".into()))?;
-        if first.group_public_key != group_key {
-            return Err(ClientError::Protocol(
-                "resharing would change the group key; no node changed its key".into(),
-            ));
-        }
-        // Every node agrees on the same key: commit.
-        self.relay(&ids, 5..=5, send).await?;
+        let relayed = self.relay(&members, 0..=4, send).await?;
+        let first = relayed.results.values().next().cloned();
+        let disagreeing: Vec<NodeId> = relayed
+            .results
+            .iter()
+            .filter(|(_, r)| Some(*r) != first.as_ref() || r.group_public_key != group_key)
+            .map(|(id, _)| *id)
+            .collect();
+        let first = first.filter(|_| {
+            relayed.dropped.is_empty()
+                && disagreeing.is_empty()
+                && relayed.results.len() == members.len()
+        });
+        let Some(first) = first else {
+            // No commit: every node that prepared rolls back (one that cannot be told now
+            // rolls back when resumed).
+            let mut dropped: BTreeMap<NodeId, String> = relayed
+                .dropped
+                .iter()
+                .map(|(id, d)| (*id, d.to_string()))
+                .collect();
+            let missing = self.roll_back_reshare(&label, &members).await;
+            for (id, why) in missing {
+                dropped.entry(id).or_insert(why);
+            }
+            return Err(ClientError::ReshareFailed {
+                dropped,
+                disagreeing,
+            });
+        };
+        // Every receiver prepared the same key: commit.
+        let new_key = ClusterKeyFile::from_result(self.threshold(), &first);
+        self.commit_reshare(&label, &new_key, &members).await?;
         let dealers_used: Vec<NodeId> = first
             .qualified
             .iter()
             .filter_map(|q| u8::try_from(*q).ok().and_then(|q| NodeId::new(q).ok()))
             .collect();
-        let new_key = ClusterKeyFile::from_result(self.threshold(), &first);
-        let text = serde_json::to_string_pretty(&new_key)
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        write_atomic(&key_path, text.as_bytes())?;
         Ok((dealers_used, new_key.transcript))
+    }
+
+    /// Repairs node `node`'s records from the others' (after a resharing gave it its key, e.g.
+    /// one completed by [`ClusterClient::resume_reshare`]): the images repaired, and those
+    /// that could not be, with why.
+    ///
+    /// # Errors
+    /// As the repair step of [`ClusterClient::replace_node`].
+    pub async fn repair_node(
+        &self,
+        node: NodeId,
+    ) -> Result<(usize, BTreeMap<ImageId, String>), ClientError> {
+        self.repair(node).await
     }
 
     /// Computes and stores node `fresh`'s record of every image the other nodes hold.
