@@ -145,7 +145,7 @@ impl Honest {
             &key,
         )?
         .ok_or("the corrupt node has no secrets")?;
-        Ok(secrets.keys.clone())
+        Ok(secrets.keys)
     }
 
     /// The honest nodes' identities, once they all answer (at most 30 s).
