@@ -170,6 +170,12 @@ impl VerifyingKey {
         })
     }
 
+    /// A key from a point and its compressed encoding, as decoded together (no second
+    /// compression); `None` for the identity.
+    pub(crate) fn from_decoded(point: RistrettoPoint, bytes: [u8; 32]) -> Option<VerifyingKey> {
+        (!point.is_identity()).then_some(VerifyingKey { point, bytes })
+    }
+
     /// Decodes a compressed key.
     ///
     /// # Errors

@@ -36,10 +36,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         dealer: node(1),
         recipient: node(2),
         commitment: dealer.commitment().clone(),
-        ephemeral: Ephemeral {
-            point: Scalar::from(3u8) * generator_g(),
-            proof: sig(&mut rng),
-        },
+        ephemeral: Ephemeral::new(Scalar::from(3u8) * generator_g(), sig(&mut rng)),
         encrypted_share: [0xa5; ENCRYPTED_SHARE_LEN],
         signature: sig(&mut rng),
     };
@@ -70,10 +67,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         redelivery: Some(Redelivery {
             commitment: dealer.commitment().clone(),
             commitment_bytes: dealer.commitment().to_bytes(),
-            ephemeral: Ephemeral {
-                point: Scalar::from(3u8) * generator_g(),
-                proof: sig(&mut rng),
-            },
+            ephemeral: Ephemeral::new(Scalar::from(3u8) * generator_g(), sig(&mut rng)),
             deals: vec![(node(2), vec![0xa5; ENCRYPTED_SHARE_LEN], sig(&mut rng))],
         }),
         evidence: vec![SignedDeal {

@@ -284,10 +284,19 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
         },
     );
     let mut out = Vec::new();
-    let others: Vec<NodeId> = core.others().collect();
+    let others: Vec<NodeId> = core
+        .others()
+        .filter(|to| core.params.participants.contains_key(to))
+        .collect();
+    let to_keys: Vec<RistrettoPoint> = others
+        .iter()
+        .filter_map(|to| core.params.participants.get(to).map(|k| k.encryption))
+        .collect();
+    // Every recipient's exchange point, encoded with one field inversion.
+    let exchanges = ephemeral_key.exchanges(&to_keys);
     let half = others.len() / 2;
     for (pos, to) in others.into_iter().enumerate() {
-        let Some(to_keys) = core.params.participants.get(&to) else {
+        let Some(exchange) = exchanges.get(pos) else {
             continue;
         };
         let (this_dealer, this_bytes, this_digest) = match &alternative {
@@ -309,7 +318,7 @@ pub(super) fn start<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec<
             recipient: to,
             aad: &this_digest,
         };
-        let sealed = ephemeral_key.seal(&ctx, &to_keys.encryption, plain.as_slice());
+        let sealed = ephemeral_key.seal_prepared(&ctx, exchange, plain.as_slice());
         let mut encrypted_share = [0u8; ENCRYPTED_SHARE_LEN];
         if sealed.len() == ENCRYPTED_SHARE_LEN {
             encrypted_share.copy_from_slice(&sealed);
@@ -400,22 +409,43 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(core: &mut Core, rng: &mut R) -> Vec
         })
         .collect();
     let bad_possession = crate::identity::failing_signatures(&entries, rng);
-    for (i, (from, deal, digest, share)) in opened.iter_mut().enumerate() {
+    // The exchange points with every dealer's ephemeral key, encoded with one inversion.
+    let held: Vec<usize> = (0..opened.len())
+        .filter(|i| !bad_possession.contains(i))
+        .collect();
+    let mut points: Vec<RistrettoPoint> = held
+        .iter()
+        .filter_map(|i| opened.get(*i))
+        .map(|(_, deal, _, _)| core.keys.exchange(&deal.ephemeral.point))
+        .collect();
+    let exchanges = super::sealed::exchange_bytes(&points);
+    zeroize::Zeroize::zeroize(&mut points);
+    for (i, (from, _, _, _)) in opened.iter().enumerate() {
         if bad_possession.contains(&i) {
             core.reject(
                 *from,
                 Round::Deal,
                 "ephemeral key without a valid proof of possession",
             );
-            continue;
         }
-        *share = open_share(
-            core,
-            *from,
-            &deal.ephemeral.point,
-            digest,
-            &deal.encrypted_share,
-        );
+    }
+    let me = core.id();
+    for (k, i) in held.into_iter().enumerate() {
+        let (Some((from, deal, digest, share)), Some(exchange)) =
+            (opened.get_mut(i), exchanges.get(k))
+        else {
+            continue;
+        };
+        let ctx = SealContext {
+            session: session.as_bytes(),
+            label: SHARE_LABEL,
+            dealer: *from,
+            recipient: me,
+            aad: digest,
+        };
+        *share = ctx
+            .open_prepared(&deal.ephemeral.bytes(), exchange, &deal.encrypted_share)
+            .and_then(|plain| decode_share(me, &plain));
         if share.is_none() {
             core.reject(*from, Round::Deal, "encrypted share does not open");
         }

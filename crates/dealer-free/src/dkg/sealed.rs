@@ -51,12 +51,30 @@ pub struct Ephemeral {
     pub point: RistrettoPoint,
     /// The proof of possession of `e`.
     pub proof: Signature,
+    /// `E` compressed (kept, so that it is encoded once).
+    encoded: [u8; 32],
 }
 
 /// Bytes of an encoded [`Ephemeral`].
 pub const EPHEMERAL_LEN: usize = 32 + crate::identity::SIGNATURE_LEN;
 
 impl Ephemeral {
+    /// An ephemeral key and its proof (check it with [`Ephemeral::verify`]).
+    #[must_use]
+    pub fn new(point: RistrettoPoint, proof: Signature) -> Ephemeral {
+        Ephemeral {
+            point,
+            proof,
+            encoded: point.compress().to_bytes(),
+        }
+    }
+
+    /// `E` compressed.
+    #[must_use]
+    pub fn bytes(&self) -> [u8; 32] {
+        self.encoded
+    }
+
     fn possession_bytes(session: &[u8; 32], label: &[u8], dealer: NodeId) -> Vec<u8> {
         let mut v = Vec::with_capacity(POSSESSION_DOMAIN.len() + 33 + 2 + label.len());
         v.extend_from_slice(POSSESSION_DOMAIN);
@@ -70,7 +88,7 @@ impl Ephemeral {
     /// Whether the proof holds for `dealer` in this session and protocol.
     #[must_use]
     pub fn verify(&self, session: &[u8; 32], label: &[u8], dealer: NodeId) -> bool {
-        VerifyingKey::from_point(self.point).is_ok_and(|k| {
+        VerifyingKey::from_decoded(self.point, self.encoded).is_some_and(|k| {
             k.verify(
                 &Ephemeral::possession_bytes(session, label, dealer),
                 &self.proof,
@@ -86,7 +104,7 @@ impl Ephemeral {
         dealer: NodeId,
     ) -> (Option<VerifyingKey>, Vec<u8>) {
         (
-            VerifyingKey::from_point(self.point).ok(),
+            VerifyingKey::from_decoded(self.point, self.encoded),
             Ephemeral::possession_bytes(session, label, dealer),
         )
     }
@@ -95,7 +113,7 @@ impl Ephemeral {
     #[must_use]
     pub fn to_bytes(&self) -> [u8; EPHEMERAL_LEN] {
         let mut out = [0u8; EPHEMERAL_LEN];
-        out[..32].copy_from_slice(self.point.compress().as_bytes());
+        out[..32].copy_from_slice(&self.encoded);
         out[32..].copy_from_slice(&self.proof.to_bytes());
         out
     }
@@ -105,9 +123,14 @@ impl Ephemeral {
     /// # Errors
     /// [`WireError`] for a bad point or a non-canonical scalar.
     pub fn read(r: &mut Reader<'_>) -> Result<Ephemeral, WireError> {
+        let encoded = r.array::<32>("ephemeral key")?;
+        let point = crate::wire::decode_point(&encoded).ok_or(WireError::InvalidPoint {
+            field: "ephemeral key",
+        })?;
         Ok(Ephemeral {
-            point: r.point("ephemeral key")?,
+            point,
             proof: Signature::read(r)?,
+            encoded,
         })
     }
 }
@@ -118,15 +141,30 @@ pub(crate) struct EphemeralKey {
     secret: Scalar,
     #[zeroize(skip)]
     public: RistrettoPoint,
+    #[zeroize(skip)]
+    public_bytes: [u8; 32],
+}
+
+/// What the key derivation takes of exchange points `K`: `compress(2·K)` (a bijection of the
+/// prime-order group), so that many are encoded with one field inversion.
+pub(crate) fn exchange_bytes(points: &[RistrettoPoint]) -> Zeroizing<Vec<[u8; 32]>> {
+    Zeroizing::new(
+        RistrettoPoint::double_and_compress_batch(points)
+            .into_iter()
+            .map(|c| c.to_bytes())
+            .collect(),
+    )
 }
 
 impl EphemeralKey {
     /// A fresh key.
     pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> EphemeralKey {
         let secret = random_nonzero_scalar(rng);
+        let public = RistrettoPoint::mul_base(&secret);
         EphemeralKey {
             secret,
-            public: RistrettoPoint::mul_base(&secret),
+            public,
+            public_bytes: public.compress().to_bytes(),
         }
     }
 
@@ -148,6 +186,7 @@ impl EphemeralKey {
         Ephemeral {
             point: self.public,
             proof: key.sign(&Ephemeral::possession_bytes(session, label, dealer), rng),
+            encoded: self.public_bytes,
         }
     }
 
@@ -158,8 +197,26 @@ impl EphemeralKey {
         to_key: &RistrettoPoint,
         plain: &[u8],
     ) -> Vec<u8> {
-        let shared = self.secret * to_key;
-        let cipher = ctx.cipher(&self.public, &shared);
+        let exchange = self.exchanges(std::slice::from_ref(to_key));
+        self.seal_prepared(ctx, exchange.first().unwrap_or(&[0; 32]), plain)
+    }
+
+    /// The key-derivation encodings of `e·P` for every recipient key `P` (one inversion).
+    pub(crate) fn exchanges(&self, to_keys: &[RistrettoPoint]) -> Zeroizing<Vec<[u8; 32]>> {
+        let mut points: Vec<RistrettoPoint> = to_keys.iter().map(|p| self.secret * p).collect();
+        let out = exchange_bytes(&points);
+        points.zeroize();
+        out
+    }
+
+    /// Seals `plain` with a precomputed exchange encoding ([`EphemeralKey::exchanges`]).
+    pub(crate) fn seal_prepared(
+        &self,
+        ctx: &SealContext<'_>,
+        exchange: &[u8; 32],
+        plain: &[u8],
+    ) -> Vec<u8> {
+        let cipher = ctx.cipher(&self.public_bytes, exchange);
         cipher
             .encrypt(
                 &aes_gcm::Nonce::default(),
@@ -188,7 +245,7 @@ pub(crate) struct SealContext<'a> {
 }
 
 impl SealContext<'_> {
-    fn cipher(&self, ephemeral: &RistrettoPoint, shared: &RistrettoPoint) -> Aes256Gcm {
+    fn cipher(&self, ephemeral: &[u8; 32], exchange: &[u8; 32]) -> Aes256Gcm {
         let mut digest = Sha512::new()
             .chain_update(KEY_DOMAIN)
             .chain_update(self.session)
@@ -199,8 +256,8 @@ impl SealContext<'_> {
             )
             .chain_update(self.label)
             .chain_update([self.dealer.get(), self.recipient.get()])
-            .chain_update(ephemeral.compress().as_bytes())
-            .chain_update(shared.compress().as_bytes())
+            .chain_update(ephemeral)
+            .chain_update(exchange)
             .finalize();
         let cipher = Aes256Gcm::new(aes_gcm::Key::<Aes256Gcm>::from_slice(&digest[..32]));
         digest.zeroize();
@@ -214,7 +271,22 @@ impl SealContext<'_> {
         shared: &RistrettoPoint,
         ciphertext: &[u8],
     ) -> Option<Zeroizing<Vec<u8>>> {
-        self.cipher(ephemeral, shared)
+        let exchange = exchange_bytes(std::slice::from_ref(shared));
+        self.open_prepared(
+            &ephemeral.compress().to_bytes(),
+            exchange.first()?,
+            ciphertext,
+        )
+    }
+
+    /// Opens a ciphertext with `E`'s encoding and a precomputed exchange encoding.
+    pub(crate) fn open_prepared(
+        &self,
+        ephemeral: &[u8; 32],
+        exchange: &[u8; 32],
+        ciphertext: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        self.cipher(ephemeral, exchange)
             .decrypt(
                 &aes_gcm::Nonce::default(),
                 Payload {
