@@ -576,13 +576,22 @@ impl ReshareSession {
         }]
     }
 
-    /// Ends the current round; returns the messages of the next one.
+    /// Ends the current round, consuming the session: returns it in its next round with the
+    /// messages to send (as [`crate::dkg::DkgSession::end_round`] does).
     ///
     /// # Errors
-    /// [`ReshareError::TooFewDealers`] or [`ReshareError::ShareWithheld`] after round 3,
-    /// [`ReshareError::TranscriptMismatch`] after round 4, [`ReshareError::Finished`] once
-    /// done.
+    /// [`ReshareError::TooFewDealers`], [`ReshareError::ShareWithheld`] or
+    /// [`ReshareError::GroupKeyChanged`] after round 3, [`ReshareError::TranscriptMismatch`]
+    /// after round 4, [`ReshareError::Finished`] once done; the session ends with the error.
     pub fn end_round<R: CryptoRng + ?Sized>(
+        mut self,
+        rng: &mut R,
+    ) -> Result<(ReshareSession, Vec<ReshareOutgoing>), ReshareError> {
+        let out = self.advance(rng)?;
+        Ok((self, out))
+    }
+
+    fn advance<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
     ) -> Result<Vec<ReshareOutgoing>, ReshareError> {

@@ -110,18 +110,20 @@ fn reshare(
                     .unwrap();
             }
         }
-        for (id, s) in &mut sessions {
-            if results.contains_key(id) {
+        for (id, s) in std::mem::take(&mut sessions) {
+            if results.contains_key(&id) {
+                sessions.insert(id, s);
                 continue;
             }
             match s.end_round(rng) {
-                Ok(out) => {
+                Ok((s, out)) => {
                     if !silent.contains(&id.get()) {
                         outbox.extend(out);
                     }
+                    sessions.insert(id, s);
                 }
                 Err(e) => {
-                    results.insert(*id, Err(e));
+                    results.insert(id, Err(e));
                 }
             }
         }

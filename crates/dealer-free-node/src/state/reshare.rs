@@ -115,10 +115,14 @@ impl NodeState {
                 let _ = run.session.handle_message(from, &m.message);
             }
         }
-        let out = match run.session.end_round(&mut rng) {
-            Ok(out) => out,
+        let Some(mut run) = guard.take() else {
+            return Err(NodeError::NotReady(
+                "no resharing session is running here".into(),
+            ));
+        };
+        let (session, out) = match run.session.end_round(&mut rng) {
+            Ok(next) => next,
             Err(e) => {
-                *guard = None;
                 self.audit
                     .append(&format!("reshare-failed reason={e}"), true)?;
                 return Err(NodeError::NotReady(format!(
@@ -126,6 +130,7 @@ impl NodeState {
                 )));
             }
         };
+        run.session = session;
         run.step = req.step;
         let mut result = None;
         if let Some(output) = run.session.output() {
@@ -156,6 +161,7 @@ impl NodeState {
             )?;
             failpoint::hit("reshare-prepared", self.id);
         }
+        *guard = Some(run);
         Ok(proto::ReshareRoundReply {
             outbox: reshare_outbox(&out),
             result,
