@@ -395,3 +395,57 @@ async fn a_relay_that_forges_deals_learns_nothing_of_the_key() -> TestResult {
 async fn a_relay_that_drops_deals_learns_nothing_of_the_key() -> TestResult {
     attack(Tamper::Drop).await
 }
+
+/// A coordinator that names a node a dealer but not a receiver would have it erase its key
+/// share at the commit on its word alone (and so wipe the key node by node): the node
+/// refuses at step 0, before anything is dealt.
+#[tokio::test]
+async fn a_node_never_deals_away_its_share_without_receiving() -> TestResult {
+    let honest = Honest::start()?;
+    let participants = honest.identities().await?;
+    let entry = |id: u8| -> TestResult<proto::Participant> {
+        let keys = participants.get(&NodeId::new(id)?).ok_or("no such node")?;
+        Ok(proto::Participant {
+            node_id: u32::from(id),
+            public_keys: keys.to_bytes().to_vec(),
+        })
+    };
+    let point = |k: u64| {
+        (Scalar::from(k) * generator_g())
+            .compress()
+            .to_bytes()
+            .to_vec()
+    };
+    let request = proto::ReshareRoundRequest {
+        meta: meta(),
+        label: b"retire node 1".to_vec(),
+        old_t: 2,
+        group_public_key: point(7),
+        old_verification_shares: (1..ATTACKER)
+            .map(|id| proto::VerificationShare {
+                node_id: u32::from(id),
+                point: point(u64::from(id)),
+            })
+            .collect(),
+        dealers: vec![entry(1)?, entry(2)?],
+        new_t: u32::from(T),
+        receivers: vec![entry(2)?, entry(3)?, entry(4)?],
+        step: 0,
+        inbox: Vec::new(),
+        commit_transcript: Vec::new(),
+    };
+    let refused = honest
+        .client(1)?
+        .reshare_round(request)
+        .await
+        .err()
+        .ok_or("node 1 accepted to deal without receiving")?;
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused}");
+    assert!(
+        refused.message().contains("never gives up its key share"),
+        "{refused}"
+    );
+    let audit = std::fs::read_to_string(honest.dir.join("node-1/data/audit.log"))?;
+    assert!(!audit.contains("reshare-start"), "{audit}");
+    Ok(())
+}

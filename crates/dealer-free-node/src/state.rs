@@ -187,8 +187,6 @@ struct ReshareRun {
     label: Vec<u8>,
     step: u32,
     session: ReshareSession,
-    /// This node is one of the new committee (else a dealer that retires at the commit).
-    receiver: bool,
 }
 
 /// The token-evaluation budget of one caller.

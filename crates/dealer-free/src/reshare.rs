@@ -256,6 +256,12 @@ impl ReshareParams {
         self.session
     }
 
+    /// The new committee: every receiver and its keys.
+    #[must_use]
+    pub fn receivers(&self) -> &BTreeMap<NodeId, NodePublicKeys> {
+        &self.receivers
+    }
+
     /// Every node with a role, and its keys.
     fn everyone(&self) -> BTreeMap<NodeId, NodePublicKeys> {
         let mut all = self.dealers.clone();
@@ -462,6 +468,12 @@ impl ReshareSession {
             s.handle_message(me, &b)?;
         }
         Ok((s, out))
+    }
+
+    /// The session's parameters (as checked when it started).
+    #[must_use]
+    pub fn params(&self) -> &ReshareParams {
+        &self.params
     }
 
     /// The current round.

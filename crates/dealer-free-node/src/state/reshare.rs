@@ -75,12 +75,11 @@ impl NodeState {
                     crate::hex(&p.key.transcript)
                 )));
             }
-            let (session, out, receiver) = self.start_reshare(req, &mut rng)?;
+            let (session, out, _receiver) = self.start_reshare(req, &mut rng)?;
             *guard = Some(ReshareRun {
                 label: req.label.clone(),
                 step: 0,
                 session,
-                receiver,
             });
             self.audit.append(
                 &format!("reshare-start label={}", crate::hex(&req.label)),
@@ -140,7 +139,9 @@ impl NodeState {
                 group_public_key: output.group_public_key,
                 verification_shares: output.verification_shares.clone(),
                 transcript: output.transcript,
-                participants: participants_of(&req.receivers, "receiver")?,
+                // The committee the session was started with and checked against the
+                // approved manifest, never a list from this later request.
+                participants: run.session.params().receivers().clone(),
             };
             result = Some(key_result(&key, &output.dealers_used));
             let transcript = key.transcript;
@@ -217,17 +218,6 @@ impl NodeState {
                 true,
             )?;
             return Ok(reply(false));
-        }
-        let retiring = guard
-            .as_ref()
-            .is_some_and(|r| r.label == req.label && r.step == LAST_ROUND && !r.receiver);
-        if retiring {
-            secrets.cluster = None;
-            secrets.save(&self.data_dir, &self.at_rest, &mut rand::rng())?;
-            drop(secrets);
-            *guard = None;
-            self.audit.append("reshare-retired", true)?;
-            return Ok(reply(true));
         }
         Err(NodeError::NotReady(format!(
             "node {} holds no prepared resharing with this label to commit",
@@ -329,6 +319,16 @@ impl NodeState {
         let dealers = participants_of(&req.dealers, "dealer")?;
         let dealing = dealers.contains_key(&self.id);
         let receivers = participants_of(&req.receivers, "receiver")?;
+        // A node that deals must also receive: a dealer that only dealt would erase its share
+        // at the commit, on the coordinator's word alone, and a coordinator could wipe the
+        // key node by node. Shrinking the committee is not done over the network.
+        if dealing && !receivers.contains_key(&self.id) {
+            return Err(invalid(format!(
+                "node {} is named a dealer but not a receiver: a node never gives up its key \
+                 share in a resharing",
+                self.id
+            )));
+        }
         // Dealers and receivers with the keys every operator approved; a replaced node counts
         // only once its new keys are in this node's approved manifest.
         let approved = self.approved_manifest()?;
