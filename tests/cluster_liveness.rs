@@ -389,3 +389,40 @@ fn an_interrupted_resharing_commit_leaves_every_node_on_one_key() -> TestResult 
     c.search_and_get(&fixture("sk_astronaut.png"))?;
     Ok(())
 }
+
+/// A node (dealer and receiver) dies at each step of a replacement's resharing: the
+/// replacement fails naming no change of key, the group key stays, and once the node is back
+/// the replacement runs and a search and a `get` succeed.
+#[test]
+fn a_node_dying_at_any_resharing_step_leaves_the_key_as_it_was() -> TestResult {
+    let c = Cluster::new()?;
+    let out = c.cli(&["cluster", "up", "--nodes", "3", "--threshold", "2"])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let group = c.key()?["group_public_key"].clone();
+    let coffee = fixture("sk_coffee.png");
+    for step in 0..=4 {
+        let transcript = c.key()?["transcript"].clone();
+        c.restart(1, Some(&format!("reshare-step-{step}@1")))?;
+        let out = c.cli(&["cluster", "replace", "--node", "3"])?;
+        assert!(
+            !out.status.success(),
+            "step {step}: the replacement went through"
+        );
+        c.wait_exit(1);
+        c.restart(1, None)?;
+        assert_eq!(
+            c.key()?["transcript"],
+            transcript,
+            "step {step}: key file changed"
+        );
+        if key_states(&c)?.iter().any(|(_, prepared)| *prepared) {
+            let out = c.cli(&["cluster", "replace", "--node", "3", "--resume"])?;
+            assert!(out.status.success(), "step {step}: {}", text(&out.stderr));
+        }
+        let out = c.cli(&["cluster", "replace", "--node", "3", "--running"])?;
+        assert!(out.status.success(), "step {step}: {}", text(&out.stderr));
+        one_key_state(&c, &group)?;
+        c.search_and_get(&coffee)?;
+    }
+    Ok(())
+}

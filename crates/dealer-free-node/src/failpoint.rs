@@ -11,6 +11,7 @@
 //! | `start` | a node, when it starts, before it opens its data |
 //! | `dkg-step-S` (S = 0 to 5) | a node, on receiving DKG step S, before anything |
 //! | `dkg-silent-S` (S = 0 to 5) | a node does not answer DKG step S (the handler sleeps [`HANG`]) |
+//! | `reshare-step-S` (S = 0 to 6) | a node, on receiving resharing step S, before anything |
 //! | `reshare-prepared` | a node, right after sealing its prepared resharing, before replying |
 //! | `reshare-commit` | a node, on receiving the commit, before writing anything |
 //! | `reshare-committed` | a node, right after the commit's write, before replying |

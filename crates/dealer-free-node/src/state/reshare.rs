@@ -39,7 +39,7 @@ impl NodeState {
     /// starts a session, steps 1 to 4 deliver the relayed messages of a round and end it
     /// (a receiver seals its new key share as prepared at the end of round 4), step 5 commits
     /// the prepared key, step 6 rolls it back. Until the commit the node serves with its old
-    /// key; a dealer that is no receiver erases its old share at the commit.
+    /// key. A node named a dealer but not a receiver is refused: no node gives up its share.
     ///
     /// A node that holds a key share checks the old committee the request names against its
     /// own; a node without one (the replacement) can only be a receiver.
@@ -54,6 +54,7 @@ impl NodeState {
         &self,
         req: &proto::ReshareRoundRequest,
     ) -> Result<proto::ReshareRoundReply, NodeError> {
+        failpoint::hit(&format!("reshare-step-{}", req.step), self.id);
         self.fresh(req.meta.as_ref())?;
         let mut guard = self
             .reshare
