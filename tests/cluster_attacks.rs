@@ -31,6 +31,9 @@ use tonic::transport::Channel;
 mod pinned;
 use pinned::Identity;
 
+#[path = "support/process.rs"]
+mod process;
+
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 const EXE: &str = env!("CARGO_BIN_EXE_dealer-free-sis");
@@ -56,21 +59,7 @@ impl Drop for Honest {
 }
 
 fn run(args: &[&str], limit: Duration) -> TestResult<Output> {
-    let mut child = Command::new(EXE)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let start = Instant::now();
-    while child.try_wait()?.is_none() {
-        if start.elapsed() > limit {
-            child.kill()?;
-            return Err(format!("{args:?} did not end within {limit:?}").into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(child.wait_with_output()?)
+    process::run_bounded(EXE, args, limit)
 }
 
 impl Honest {

@@ -24,6 +24,9 @@ use tonic::Code;
 mod pinned;
 use pinned::Identity;
 
+#[path = "support/process.rs"]
+mod process;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const EXE: &str = env!("CARGO_BIN_EXE_dealer-free-sis");
@@ -31,21 +34,7 @@ const LIMIT: Duration = Duration::from_secs(90);
 
 /// Runs the CLI with `args`, killed after [`LIMIT`].
 fn cli(args: &[&str]) -> Result<Output, Box<dyn std::error::Error>> {
-    let mut child = Command::new(EXE)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let start = Instant::now();
-    while child.try_wait()?.is_none() {
-        if start.elapsed() > LIMIT {
-            child.kill()?;
-            return Err(format!("{args:?} did not end within {LIMIT:?}").into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(child.wait_with_output()?)
+    process::run_bounded(EXE, args, LIMIT)
 }
 
 fn text(o: &Output) -> String {

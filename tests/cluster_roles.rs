@@ -5,8 +5,8 @@
 //! serves the whole file, and every process is bounded by a timeout.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use dealer_free::identity::NodeKeys;
 use dealer_free_node::cluster::ClusterDir;
@@ -20,6 +20,9 @@ use tonic::transport::Channel;
 mod pinned;
 use pinned::Identity;
 
+#[path = "support/process.rs"]
+mod process;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const EXE: &str = env!("CARGO_BIN_EXE_dealer-free-sis");
@@ -32,21 +35,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// Runs the CLI with `args`, killed after `limit`.
 fn cli(args: &[&str], limit: Duration) -> Result<Output, Box<dyn std::error::Error>> {
-    let mut child = Command::new(EXE)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let start = Instant::now();
-    while child.try_wait()?.is_none() {
-        if start.elapsed() > limit {
-            child.kill()?;
-            return Err(format!("{args:?} did not end within {limit:?}").into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(child.wait_with_output()?)
+    process::run_bounded(EXE, args, limit)
 }
 
 const SHORT: Duration = Duration::from_secs(60);

@@ -141,18 +141,8 @@ impl Deal {
         keys: &crate::identity::NodeKeys,
         session: &SessionId,
     ) -> Option<PedersenShare> {
-        let digest = self.digest(session);
-        let ctx = SealContext {
-            session: session.as_bytes(),
-            label: SHARE_LABEL,
-            dealer: self.dealer,
-            recipient: self.recipient,
-            aad: &digest,
-        };
-        decode_share(
-            self.recipient,
-            &ctx.open(keys, &self.ephemeral.point, &self.encrypted_share)?,
-        )
+        let shared = keys.exchange(&self.ephemeral.point);
+        self.open_for(session, self.recipient, &shared, &self.encrypted_share)
     }
 
     /// The share a complaint's evidence about this dealer opens for `accuser` — public by
@@ -164,37 +154,36 @@ impl Deal {
         accuser: NodeId,
         session: &SessionId,
     ) -> Option<PedersenShare> {
-        let digest = self.digest(session);
-        let ctx = SealContext {
-            session: session.as_bytes(),
-            label: SHARE_LABEL,
-            dealer: self.dealer,
-            recipient: accuser,
-            aad: &digest,
-        };
-        let plain = ctx.open_with(
-            &self.ephemeral.point,
-            &evidence.shared,
-            &evidence.ciphertext,
-        )?;
-        decode_share(accuser, &plain)
+        self.open_for(session, accuser, &evidence.shared, &evidence.ciphertext)
     }
 
     /// This deal's share, opened with an exchange point `K` published by its recipient
     /// (`None` if `K` does not open it).
     #[must_use]
     pub fn open_with(&self, shared: &RistrettoPoint, session: &SessionId) -> Option<PedersenShare> {
+        self.open_for(session, self.recipient, shared, &self.encrypted_share)
+    }
+
+    /// Opens `ciphertext`, sealed by this deal's dealer for `recipient`, with the exchange
+    /// point `shared`.
+    fn open_for(
+        &self,
+        session: &SessionId,
+        recipient: NodeId,
+        shared: &RistrettoPoint,
+        ciphertext: &[u8],
+    ) -> Option<PedersenShare> {
         let digest = self.digest(session);
         let ctx = SealContext {
             session: session.as_bytes(),
             label: SHARE_LABEL,
             dealer: self.dealer,
-            recipient: self.recipient,
+            recipient,
             aad: &digest,
         };
         decode_share(
-            self.recipient,
-            &ctx.open_with(&self.ephemeral.point, shared, &self.encrypted_share)?,
+            recipient,
+            &ctx.open_with(&self.ephemeral.point, shared, ciphertext)?,
         )
     }
 
