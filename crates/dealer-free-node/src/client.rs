@@ -2,8 +2,8 @@
 //! DKG, ingest (Stage-1), search (Stage-2) and get — over mutual TLS, with a timeout per
 //! request and retries for nodes that are slow or unreachable.
 //!
-//! The client speaks the same protocol messages as the simulator's in-process deployment
-//! (`dealer_free_sim::deployment`): token requests and partial evaluations of the threshold
+//! The client speaks the same protocol messages as the simulator's in-process deployment,
+//! with the same payload framing (`dealer_free::payload`): token requests and partial evaluations of the threshold
 //! VOPRF, image shares from `phr_sis::share`, bit shares, candidate and distance requests.
 //! It relays what nodes send each other (DKG messages, mask deals and checks); those are
 //! signed by their sender and, where secret, sealed for their recipient, so the client can
@@ -30,8 +30,8 @@ use dealer_free::mpc::share_hash_bits;
 use dealer_free::oprf::PublicKey;
 use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
 use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
+use dealer_free::payload::{frame_payload, unframe_payload};
 use dealer_free::wire::decode_point;
-use dealer_free_sim::deployment::{frame_payload, unframe_payload};
 use phr_sis::fp61::Fp61;
 use phr_sis::share::{Share, SplitOptions, reconstruct, split_image};
 use phr_sis::token_index::Token;

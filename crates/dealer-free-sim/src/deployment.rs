@@ -165,53 +165,14 @@ pub struct IngestReport {
     pub dummy_images: usize,
 }
 
-/// The marker of a framed payload that holds the file as it is.
-pub const PAYLOAD_RAW: u8 = 0;
-/// The marker of a framed payload that holds the file deflated (raw DEFLATE, RFC 1951).
-pub const PAYLOAD_DEFLATE: u8 = 1;
-/// The deflate level of [`frame_payload`] (miniz's default).
-pub const DEFLATE_LEVEL: u8 = 6;
+pub use dealer_free::payload::{DEFLATE_LEVEL, PAYLOAD_DEFLATE, PAYLOAD_RAW, frame_payload};
 
-/// The secret shared for `file`: with `compress`, [`PAYLOAD_DEFLATE`] and the file deflated
-/// if that is shorter than the file; otherwise [`PAYLOAD_RAW`] and the file. Never more than
-/// one byte longer than `file`.
-#[must_use]
-pub fn frame_payload(file: &[u8], compress: bool) -> Vec<u8> {
-    let deflated = compress
-        .then(|| miniz_oxide::deflate::compress_to_vec(file, DEFLATE_LEVEL))
-        .filter(|d| d.len() < file.len());
-    let mut out = Vec::with_capacity(1 + deflated.as_ref().map_or(file.len(), Vec::len));
-    match deflated {
-        Some(d) => {
-            out.push(PAYLOAD_DEFLATE);
-            out.extend_from_slice(&d);
-        }
-        None => {
-            out.push(PAYLOAD_RAW);
-            out.extend_from_slice(file);
-        }
-    }
-    out
-}
-
-/// The file of a payload framed by [`frame_payload`]; inflates at most
-/// [`phr_sis::share::MAX_PADDED_LEN`] bytes.
+/// The file of a payload framed by [`frame_payload`] ([`dealer_free::payload`]).
 ///
 /// # Errors
 /// [`SimError::Corrupt`] for an empty payload, an unknown marker or a bad deflate stream.
 pub fn unframe_payload(payload: &[u8]) -> Result<Vec<u8>, SimError> {
-    let limit = usize::try_from(phr_sis::share::MAX_PADDED_LEN).unwrap_or(usize::MAX);
-    match payload.split_first() {
-        Some((&PAYLOAD_RAW, file)) => Ok(file.to_vec()),
-        Some((&PAYLOAD_DEFLATE, deflated)) => {
-            miniz_oxide::inflate::decompress_to_vec_with_limit(deflated, limit)
-                .map_err(|e| SimError::Corrupt(format!("a deflated payload: {e}")))
-        }
-        Some((marker, _)) => Err(SimError::Corrupt(format!(
-            "a payload with the unknown marker {marker}"
-        ))),
-        None => Err(SimError::Corrupt("an empty framed payload".into())),
-    }
+    dealer_free::payload::unframe_payload(payload).map_err(|e| SimError::Corrupt(e.to_string()))
 }
 
 /// Bytes of the message that hands a node its record of one image: a 2-byte header, the

@@ -4,6 +4,7 @@ pub mod dkg;
 pub mod identity;
 pub mod mpc;
 pub mod oprf;
+pub mod payload;
 pub mod reshare;
 pub mod vss;
 pub mod wire;
