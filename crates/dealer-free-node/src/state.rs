@@ -509,6 +509,15 @@ fn outbox(out: &[dealer_free::dkg::Outgoing]) -> Vec<proto::DkgEnvelope> {
     envelopes(out.iter().map(|o| (o.from, o.to, o.bytes.as_slice())))
 }
 
+/// The relayed envelopes of `inbox` addressed to node `me` (to it, or to all) whose sender is
+/// a valid node id, as `(sender, message)`; the others are skipped.
+fn addressed_to(inbox: &[proto::DkgEnvelope], me: NodeId) -> impl Iterator<Item = (NodeId, &[u8])> {
+    inbox
+        .iter()
+        .filter(move |m| m.to == 0 || m.to == u32::from(me.get()))
+        .filter_map(|m| Some((node_id(m.from, "sender").ok()?, m.message.as_slice())))
+}
+
 /// Relayed envelopes of `(sender, recipient, message)`; a broadcast is addressed to 0.
 fn envelopes<'a>(
     out: impl Iterator<Item = (NodeId, Recipient, &'a [u8])>,

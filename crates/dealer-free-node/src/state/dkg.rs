@@ -20,7 +20,7 @@ use dealer_free::dkg::{DkgParams, DkgSession};
 use phr_sis::Threshold;
 
 use super::{
-    DkgRun, NodeError, NodeState, check_label, invalid, key_result, node_id, outbox,
+    DkgRun, NodeError, NodeState, addressed_to, check_label, invalid, key_result, outbox,
     participants_of,
 };
 use crate::failpoint;
@@ -101,14 +101,9 @@ impl NodeState {
         let Some(mut run) = guard.take() else {
             return Err(NodeError::NotReady("no DKG session is running here".into()));
         };
-        for m in &req.inbox {
-            if m.to != 0 && m.to != u32::from(self.id.get()) {
-                continue;
-            }
-            if let Ok(from) = node_id(m.from, "sender") {
-                // A rejected message is recorded by the session (and counts as silence).
-                let _ = run.session.handle_message(from, &m.message);
-            }
+        for (from, message) in addressed_to(&req.inbox, self.id) {
+            // A rejected message is recorded by the session (and counts as silence).
+            let _ = run.session.handle_message(from, message);
         }
         let (session, out) = match run.session.end_round(&mut rng) {
             Ok(next) => next,

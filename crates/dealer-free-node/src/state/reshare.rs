@@ -22,8 +22,8 @@ use phr_sis::Threshold;
 use std::collections::BTreeMap;
 
 use super::{
-    NodeError, NodeState, ReshareRun, array32, check_label, invalid, key_result, node_id,
-    participants_of, receivers, reshare_outbox,
+    NodeError, NodeState, ReshareRun, addressed_to, array32, check_label, invalid, key_result,
+    node_id, participants_of, receivers, reshare_outbox,
 };
 use crate::failpoint;
 use crate::proto;
@@ -54,8 +54,8 @@ impl NodeState {
         &self,
         req: &proto::ReshareRoundRequest,
     ) -> Result<proto::ReshareRoundReply, NodeError> {
-        failpoint::hit(&format!("reshare-step-{}", req.step), self.id);
         self.fresh(req.meta.as_ref())?;
+        failpoint::hit(&format!("reshare-step-{}", req.step), self.id);
         let mut guard = self
             .reshare
             .lock()
@@ -106,14 +106,9 @@ impl NodeState {
         if req.inbox.len() > 4 * (req.dealers.len() + req.receivers.len()).max(1) {
             return Err(invalid("too many resharing messages in one round"));
         }
-        for m in &req.inbox {
-            if m.to != 0 && m.to != u32::from(self.id.get()) {
-                continue;
-            }
-            if let Ok(from) = node_id(m.from, "sender") {
-                // A rejected message is recorded by the session (and counts as silence).
-                let _ = run.session.handle_message(from, &m.message);
-            }
+        for (from, message) in addressed_to(&req.inbox, self.id) {
+            // A rejected message is recorded by the session (and counts as silence).
+            let _ = run.session.handle_message(from, message);
         }
         let Some(mut run) = guard.take() else {
             return Err(NodeError::NotReady(

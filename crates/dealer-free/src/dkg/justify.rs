@@ -47,8 +47,8 @@ use super::deal::{
     read_commitment,
 };
 use super::sealed::{SealContext, Verdict, deal_signed_bytes};
-use super::{Core, Disqualification, DkgError, DkgMessage, Outgoing, Round, confirm};
-use crate::identity::{NodePublicKeys, Signature};
+use super::{Core, Disqualification, DkgError, DkgMessage, Outgoing, Round, SessionId, confirm};
+use crate::identity::{NodePublicKeys, Signature, VerifyingKey};
 use crate::vss::{PedersenCommitment, PedersenShare, verify_pedersen_share};
 use crate::wire::{MessageKind, Reader, WireError, Writer};
 
@@ -438,66 +438,41 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
             disqualified.insert(dealer, Disqualification::BadEphemeralKey);
             continue;
         }
-        let complaints = pending.complaints.get(&dealer);
-        let redelivered = justifications
-            .get(&dealer)
-            .and_then(|j| j.redelivery.as_ref());
-        let mut verdict = None;
-        let mut standing = 0usize;
-        let mut redelivered_for_me = None;
-        for (accuser, c) in complaints.into_iter().flatten() {
-            match c.reason {
-                ComplaintReason::MissingDeal => {
-                    standing += 1;
-                    let deal = redelivered.and_then(|r| r.deals.iter().find(|d| d.0 == *accuser));
-                    let signed = deal.is_some_and(|(to, ct, sig)| {
-                        core.params.participants.get(&dealer).is_some_and(|k| {
-                            k.signing.verify(
-                                &deal_signed_bytes(
-                                    session.as_bytes(),
-                                    dealer,
-                                    &known.digest,
-                                    *to,
-                                    ct,
-                                ),
-                                sig,
-                            )
-                        })
-                    });
-                    if !signed {
-                        verdict =
-                            Some(Disqualification::MissingJustification { accuser: *accuser });
-                        break;
-                    }
-                    if *accuser == me {
-                        redelivered_for_me = deal.map(|(_, ct, _)| ct.clone());
-                    }
-                }
-                ComplaintReason::InvalidShare => {
-                    match judge(core, dealer, *accuser, &known, c.evidence.as_ref()) {
-                        Verdict::DealerGuilty => {
-                            verdict = Some(Disqualification::InvalidShare { accuser: *accuser });
-                            break;
-                        }
-                        Verdict::Void => void.push((
-                            *accuser,
-                            format!("its evidence against dealer {dealer} does not hold"),
-                        )),
-                        Verdict::ShareValid(_) => void.push((
-                            *accuser,
-                            format!("complained about a valid share of dealer {dealer}"),
-                        )),
-                    }
-                }
-            }
+        let Some(dealer_keys) = core.params.participants.get(&dealer) else {
+            continue;
+        };
+        let facts = DealerFacts {
+            session: &session,
+            dealer,
+            dealer_key: &dealer_keys.signing,
+            digest: &known.digest,
+            redelivered: justifications
+                .get(&dealer)
+                .and_then(|j| j.redelivery.as_ref())
+                .map(|r| r.deals.as_slice()),
+            me,
+            bound: t,
+        };
+        let ruling = rule_on_complaints(
+            &facts,
+            pending.complaints.get(&dealer).into_iter().flatten(),
+            |accuser, c| Some(judge(core, dealer, accuser, &known, c.evidence.as_ref())),
+        );
+        for (accuser, share_valid) in ruling.void {
+            void.push((
+                accuser,
+                if share_valid {
+                    format!("complained about a valid share of dealer {dealer}")
+                } else {
+                    format!("its evidence against dealer {dealer} does not hold")
+                },
+            ));
         }
-        if verdict.is_none() && standing >= t {
-            verdict = Some(Disqualification::TooManyComplaints { count: standing });
-        }
-        if let Some(v) = verdict {
+        if let Some(v) = ruling.verdict {
             disqualified.insert(dealer, v);
             continue;
         }
+        let redelivered_for_me = ruling.redelivered_for_me;
         let own = core.deals.get(&dealer).and_then(|h| h.share.clone());
         let redelivered_share = redelivered_for_me
             .and_then(|ct| open_share(core, dealer, &known.ephemeral, &known.digest, &ct))
@@ -550,6 +525,91 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
     core.polynomial = None;
     let out = confirm::send(core, &pending, rng);
     Ok((Box::new(pending), out))
+}
+
+/// What the complaints against one dealer decide (the same rules in the DKG and resharing).
+pub(crate) struct ComplaintRuling {
+    /// Why the dealer is disqualified, if it is.
+    pub(crate) verdict: Option<Disqualification>,
+    /// The ciphertext the dealer redelivered to this node, if this node said it got none.
+    pub(crate) redelivered_for_me: Option<Vec<u8>>,
+    /// Complaints about a share that did not hold: the accuser, and whether the share it
+    /// complained about opened and was valid (else its evidence was void).
+    pub(crate) void: Vec<(NodeId, bool)>,
+}
+
+/// The facts a ruling on one dealer's complaints needs.
+pub(crate) struct DealerFacts<'a> {
+    pub(crate) session: &'a SessionId,
+    pub(crate) dealer: NodeId,
+    pub(crate) dealer_key: &'a VerifyingKey,
+    /// `D_i` as this node knows it.
+    pub(crate) digest: &'a [u8; 32],
+    /// The deals the dealer redelivered in its justification.
+    pub(crate) redelivered: Option<&'a [(NodeId, Vec<u8>, Signature)]>,
+    /// This node.
+    pub(crate) me: NodeId,
+    /// Complaints from this many nodes disqualify the dealer.
+    pub(crate) bound: usize,
+}
+
+/// Rules on every complaint against one dealer: a missing deal must have been redelivered
+/// with the dealer's signature; a bad share is judged by `judge_share` from its evidence
+/// (`None`: the complaint is ignored); complaints from `bound` nodes or more disqualify.
+pub(crate) fn rule_on_complaints<'c>(
+    facts: &DealerFacts<'_>,
+    complaints: impl IntoIterator<Item = (&'c NodeId, &'c super::complain::Complaint)>,
+    mut judge_share: impl FnMut(NodeId, &super::complain::Complaint) -> Option<Verdict>,
+) -> ComplaintRuling {
+    let mut ruling = ComplaintRuling {
+        verdict: None,
+        redelivered_for_me: None,
+        void: Vec::new(),
+    };
+    let mut standing = 0usize;
+    for (accuser, c) in complaints {
+        match c.reason {
+            ComplaintReason::MissingDeal => {
+                standing += 1;
+                let deal = facts
+                    .redelivered
+                    .and_then(|r| r.iter().find(|d| d.0 == *accuser));
+                let signed = deal.is_some_and(|(to, ct, sig)| {
+                    facts.dealer_key.verify(
+                        &deal_signed_bytes(
+                            facts.session.as_bytes(),
+                            facts.dealer,
+                            facts.digest,
+                            *to,
+                            ct,
+                        ),
+                        sig,
+                    )
+                });
+                if !signed {
+                    ruling.verdict =
+                        Some(Disqualification::MissingJustification { accuser: *accuser });
+                    return ruling;
+                }
+                if *accuser == facts.me {
+                    ruling.redelivered_for_me = deal.map(|(_, ct, _)| ct.clone());
+                }
+            }
+            ComplaintReason::InvalidShare => match judge_share(*accuser, c) {
+                Some(Verdict::DealerGuilty) => {
+                    ruling.verdict = Some(Disqualification::InvalidShare { accuser: *accuser });
+                    return ruling;
+                }
+                Some(Verdict::ShareValid(_)) => ruling.void.push((*accuser, true)),
+                Some(Verdict::Void) => ruling.void.push((*accuser, false)),
+                None => {}
+            },
+        }
+    }
+    if standing >= facts.bound {
+        ruling.verdict = Some(Disqualification::TooManyComplaints { count: standing });
+    }
+    ruling
 }
 
 /// Judges a complaint about a bad share by its evidence.

@@ -15,10 +15,9 @@ use super::{
     QualifiedDeal, ReshareError, ReshareOutgoing, ReshareOutput, ReshareRound, ReshareSession,
     SHARE_LABEL, TRANSCRIPT_DOMAIN,
 };
-use crate::dkg::complain::ComplaintReason;
 use crate::dkg::deal::{commitment_digest, committed_bytes};
-use crate::dkg::justify::JustificationBody;
-use crate::dkg::sealed::{Ephemeral, Verdict, deal_signed_bytes};
+use crate::dkg::justify::{DealerFacts, JustificationBody, rule_on_complaints};
+use crate::dkg::sealed::{Ephemeral, Verdict};
 use crate::dkg::{Disqualification, KeyShare};
 use crate::vss::{FeldmanCommitment, lagrange_at_zero, verify_share};
 use crate::wire::{MessageKind, Writer};
@@ -117,69 +116,45 @@ impl ReshareSession {
             let Some(dealer_keys) = self.params.dealers.get(&dealer).copied() else {
                 continue;
             };
-            let redelivered = justifications
-                .get(&dealer)
-                .and_then(|j| j.redelivery.as_ref());
-            let mut verdict = None;
-            let mut standing = 0usize;
-            let mut mine = None;
-            for (accuser, c) in self.complaints.get(&dealer).into_iter().flatten() {
-                match c.reason {
-                    ComplaintReason::MissingDeal => {
-                        standing += 1;
-                        let deal =
-                            redelivered.and_then(|r| r.deals.iter().find(|d| d.0 == *accuser));
-                        let signed = deal.is_some_and(|(to, ct, sig)| {
-                            dealer_keys.signing.verify(
-                                &deal_signed_bytes(session.as_bytes(), dealer, &digest, *to, ct),
-                                sig,
-                            )
-                        });
-                        if !signed {
-                            verdict =
-                                Some(Disqualification::MissingJustification { accuser: *accuser });
-                            break;
-                        }
-                        if *accuser == me {
-                            mine = deal.map(|(_, ct, _)| ct.clone());
-                        }
-                    }
-                    ComplaintReason::InvalidShare => {
-                        let Some(accuser_keys) = self.params.receivers.get(accuser) else {
-                            continue;
-                        };
-                        let ctx = seal_context(&session, dealer, *accuser, &digest);
-                        let verdict_of = c.evidence.as_ref().map(|e| {
-                            e.judge(
-                                &ctx,
-                                &dealer_keys.signing,
-                                &ephemeral,
-                                &accuser_keys.encryption,
-                                |plain| {
-                                    decode_scalar(plain).is_some_and(|s| {
-                                        verify_share(*accuser, &s, &commitment).is_ok()
-                                    })
-                                },
-                            )
-                        });
-                        match verdict_of {
-                            Some(Verdict::DealerGuilty) => {
-                                verdict =
-                                    Some(Disqualification::InvalidShare { accuser: *accuser });
-                                break;
-                            }
-                            _ => void.push(*accuser),
-                        }
-                    }
-                }
-            }
-            if verdict.is_none() && standing >= usize::from(self.params.new_threshold.t()) {
-                verdict = Some(Disqualification::TooManyComplaints { count: standing });
-            }
-            if let Some(v) = verdict {
+            let facts = DealerFacts {
+                session: &session,
+                dealer,
+                dealer_key: &dealer_keys.signing,
+                digest: &digest,
+                redelivered: justifications
+                    .get(&dealer)
+                    .and_then(|j| j.redelivery.as_ref())
+                    .map(|r| r.deals.as_slice()),
+                me,
+                bound: usize::from(self.params.new_threshold.t()),
+            };
+            let receivers = &self.params.receivers;
+            let ruling = rule_on_complaints(
+                &facts,
+                self.complaints.get(&dealer).into_iter().flatten(),
+                |accuser, c| {
+                    let accuser_keys = receivers.get(&accuser)?;
+                    let ctx = seal_context(&session, dealer, accuser, &digest);
+                    Some(c.evidence.as_ref().map_or(Verdict::Void, |e| {
+                        e.judge(
+                            &ctx,
+                            &dealer_keys.signing,
+                            &ephemeral,
+                            &accuser_keys.encryption,
+                            |plain| {
+                                decode_scalar(plain)
+                                    .is_some_and(|s| verify_share(accuser, &s, &commitment).is_ok())
+                            },
+                        )
+                    }))
+                },
+            );
+            void.extend(ruling.void.into_iter().map(|(accuser, _)| accuser));
+            if let Some(v) = ruling.verdict {
                 disqualified.insert(dealer, v);
                 continue;
             }
+            let mine = ruling.redelivered_for_me;
             let own = self.deals.get(&dealer).and_then(|h| h.share);
             let redelivered_share = mine
                 .and_then(|ct| {
