@@ -16,6 +16,8 @@
 //! | `reshare-commit` | a node, on receiving the commit, before writing anything |
 //! | `reshare-committed` | a node, right after the commit's write, before replying |
 //! | `coordinator-commit` | the client, right after node `node` acknowledged the commit |
+//! | `distance-shift` | a lying server: adds to each masked distance share it returns what moves the distance opened among servers `1 ..= 2t − 1` by +1 |
+//! | `mask-off-points` | a corrupt mask dealer: its points for the highest other server are off its sharings (committed to, so they pass that server's digest check) |
 
 use phr_sis::NodeId;
 
@@ -52,6 +54,26 @@ pub fn hang(point: &str, node: NodeId) {
         eprintln!("failpoint {point}@{node}: not answering");
         std::thread::sleep(HANG);
     }
+}
+
+/// Whether [`VAR`] names `point` at `node` (always `false` without the `testing` feature):
+/// for the points where a node misbehaves instead of crashing.
+#[cfg(feature = "testing")]
+#[must_use]
+pub fn active(point: &str, node: NodeId) -> bool {
+    let on = named(point, node);
+    if on {
+        eprintln!("failpoint {point}@{node}: misbehaving");
+    }
+    on
+}
+
+/// Always `false`: failpoints exist only with the `testing` feature.
+#[cfg(not(feature = "testing"))]
+#[inline(always)]
+#[must_use]
+pub fn active(_point: &str, _node: NodeId) -> bool {
+    false
 }
 
 /// A no-op: failpoints exist only with the `testing` feature.

@@ -161,14 +161,18 @@ impl NodeState {
         // Refused before any work is done (and checked again when the session is kept).
         self.may_open(&*self.mask_sessions()?, &session)?;
         let mut rng = rand::rng();
-        let (commitment, deals) = deal_checked(
-            session,
-            self.id,
-            &servers,
-            self.threshold.t(),
-            count as usize,
-            &mut rng,
-        )
+        let (commitment, deals) = if crate::failpoint::active("mask-off-points", self.id) {
+            off_points_deal(session, self.id, &servers, self.threshold.t(), count, &mut rng)
+        } else {
+            deal_checked(
+                session,
+                self.id,
+                &servers,
+                self.threshold.t(),
+                count as usize,
+                &mut rng,
+            )
+        }
         .map_err(|e| invalid(e.to_string()))?;
         let secrets = self.read_secrets()?;
         let commitment_bytes = commitment.to_bytes();
@@ -546,6 +550,10 @@ impl NodeState {
             }
             response
         };
+        let mut response = response;
+        if crate::failpoint::active("distance-shift", self.id) {
+            shift_distances(&mut response.shares, self.id, self.threshold.t());
+        }
         let response = response.to_bytes().map_err(|e| invalid(e.to_string()))?;
         self.audit.append(
             &format!(
@@ -559,5 +567,49 @@ impl NodeState {
         Ok(proto::DistancesReply {
             distance_response: response,
         })
+    }
+}
+
+/// The `mask-off-points` failpoint: an honest dealing whose points for the highest other
+/// server are all shifted by one random value (committed to, so that server's digest check
+/// passes and only the judge's codeword test can see it).
+fn off_points_deal(
+    session: [u8; 32],
+    dealer: NodeId,
+    servers: &[NodeId],
+    t: u8,
+    count: u32,
+    rng: &mut (impl rand::CryptoRng + ?Sized),
+) -> Result<(MaskCommitment, Vec<MaskDeal>), dealer_free::mpc::MpcError> {
+    use dealer_free::mpc::masks::{CHECKS, deal_from_values, deal_zero_sharings};
+    let mut points = deal_zero_sharings(servers, 2 * usize::from(t) - 2, count as usize + CHECKS, rng);
+    let victim = servers.iter().rev().find(|s| **s != dealer).copied();
+    let delta = phr_sis::fp61::Fp61::random(rng);
+    if let Some(v) = victim.and_then(|v| points.get_mut(&v)) {
+        for p in v.iter_mut() {
+            *p += delta;
+        }
+    }
+    deal_from_values(session, dealer, points.into_iter().collect(), rng)
+}
+
+/// The `distance-shift` failpoint: adds `λ_j^{-1}` to each share, `λ_j` node `j`'s Lagrange
+/// coefficient at 0 among servers `1 ..= 2t − 1`, so that the distance opened among exactly
+/// those servers is one more than the true one.
+fn shift_distances(shares: &mut [phr_sis::fp61::Fp61], me: NodeId, t: u8) {
+    let set: Vec<NodeId> = NodeId::first(2 * t - 1).collect();
+    let Some(k) = set.iter().position(|s| *s == me) else {
+        for s in shares.iter_mut() {
+            *s += phr_sis::fp61::Fp61::ONE;
+        }
+        return;
+    };
+    let Some(lambda) = phr_sis::fp61::lagrange_at_zero(&set).ok().and_then(|l| l.get(k).copied())
+    else {
+        return;
+    };
+    let e = lambda.inv();
+    for s in shares.iter_mut() {
+        *s += e;
     }
 }
