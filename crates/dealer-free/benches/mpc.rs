@@ -1,6 +1,7 @@
 //! The secure ranking, in process: a node's masked distance shares (candidates per second on
 //! one core) and a whole query (share the query, every server answers, open, rank) over 1,000,
-//! 10,000 and 100,000 candidates for (t, n) = (2,3), (3,5), (5,9), beside the plaintext
+//! 10,000 and 100,000 candidates for (t, n) = (2,3), (3,5), (5,9) (the whole query with its
+//! bit and degree check of the query shares), beside the plaintext
 //! baseline `SearchableSISIndex::rank_candidates` over the same images, and the offline phase
 //! (every server's checked dealing of the masks for that many candidates). Each server sends
 //! one field element (8 bytes) per candidate.
@@ -71,7 +72,11 @@ fn bench_mpc(c: &mut Criterion) {
                 b.iter_batched(
                     || {
                         collection
-                            .deal_masks(&servers, count, &mut mask_rng)
+                            .deal_masks(
+                                &servers,
+                                count + dealer_free::mpc::query::CHECK_MASKS,
+                                &mut mask_rng,
+                            )
                             .expect("masks")
                     },
                     |mut pools| {

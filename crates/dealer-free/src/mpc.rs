@@ -22,20 +22,35 @@
 //! `secure_distance_leakage.rs` runs exactly this attack against an unmasked variant (which
 //! recovers every bit) and against this protocol (which recovers none).
 //!
+//! * **Query validity** ([`query`]): before any distance share, the servers check together
+//!   that the query shares encode bits and lie on one polynomial of degree `t − 1`; without
+//!   it, a querier sharing `y_k = (1 − 2^k)/2` would open 60 stored bits in one query.
+//! * **The protocol** as sans-IO states: the querier's ([`querier`]) and a server's
+//!   ([`server`]), with one result type ([`SearchResult`]) and one error type
+//!   ([`SearchError`]) whose culprits name nodes.
+//!
 //! What each party learns: a node sees shares of degree `t − 1` (of stored and query bits),
 //! which `t − 1` nodes together cannot tell from random; the querier learns the distances of
-//! the candidates it is sent, nothing else about stored bits.
+//! its candidates (only images the servers listed for its tokens), nothing else about stored
+//! bits.
 //!
 //! # References
 //! * M. Ben-Or, S. Goldwasser, A. Wigderson, "Completeness Theorems for Non-Cryptographic
 //!   Fault-Tolerant Distributed Computation", STOC 1988 (degree-`2t − 2` products and their
 //!   re-randomisation).
 
+pub mod error;
 pub mod local;
 pub mod masks;
 pub mod messages;
 pub mod open;
+pub mod querier;
+pub mod query;
 pub mod rank;
+pub mod server;
+
+pub use error::SearchError;
+pub use querier::{Integrity, SearchResult};
 
 use phr_sis::fp61::{Fp61, split_values_for};
 use phr_sis::{ImageHash, NodeId, ParamsError, Threshold};

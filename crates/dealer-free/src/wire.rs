@@ -64,6 +64,12 @@ pub enum MessageKind {
     MaskDeal,
     /// Secure-ranking masks: a server's random linear combination of a dealer's points.
     MaskCheck,
+    /// Secure ranking: a server's check values of the query's shares (bits, degree).
+    QueryCheck,
+    /// Secure ranking: every server's signed query check, relayed to every server.
+    QueryChecks,
+    /// Stage-1: the record one node stores of one image (share, bit shares, tokens).
+    StoredRecord,
 }
 
 impl MessageKind {
@@ -88,6 +94,9 @@ impl MessageKind {
             MessageKind::MaskCommitment => 0x43,
             MessageKind::MaskDeal => 0x44,
             MessageKind::MaskCheck => 0x45,
+            MessageKind::QueryCheck => 0x46,
+            MessageKind::QueryChecks => 0x47,
+            MessageKind::StoredRecord => 0x51,
         }
     }
 
@@ -114,6 +123,9 @@ impl MessageKind {
             0x43 => MessageKind::MaskCommitment,
             0x44 => MessageKind::MaskDeal,
             0x45 => MessageKind::MaskCheck,
+            0x46 => MessageKind::QueryCheck,
+            0x47 => MessageKind::QueryChecks,
+            0x51 => MessageKind::StoredRecord,
             other => return Err(WireError::UnknownKind(other)),
         })
     }
@@ -530,6 +542,9 @@ mod tests {
             MessageKind::MaskCommitment,
             MessageKind::MaskDeal,
             MessageKind::MaskCheck,
+            MessageKind::QueryCheck,
+            MessageKind::QueryChecks,
+            MessageKind::StoredRecord,
         ] {
             assert_eq!(MessageKind::from_byte(kind.to_byte()), Ok(kind));
         }

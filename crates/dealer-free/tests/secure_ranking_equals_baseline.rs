@@ -54,13 +54,13 @@ fn secure_ranking_equals_the_baseline() {
             .map(|(id, votes)| (position[&id], votes))
             .collect();
         let mut pools = collection
-            .deal_masks(&servers, candidates.len(), &mut rng)
+            .deal_masks(&servers, candidates.len() + dealer_free::mpc::query::CHECK_MASKS, &mut rng)
             .unwrap();
-        let (got, opened) = collection
+        let got = collection
             .query(query, &candidates, &servers, &mut pools, &params, &mut rng)
             .unwrap();
-        assert!(opened.wrong.is_empty());
-        assert_eq!(got, expected, "case {case}");
+        assert!(got.wrong_shares_from.is_empty());
+        assert_eq!(got.hits, expected, "case {case}");
     }
 }
 
@@ -105,14 +105,14 @@ fn the_local_driver_ranks_like_the_baseline() {
         .collect();
     let servers: Vec<NodeId> = NodeId::first(5).collect();
     let mut pools = collection
-        .deal_masks(&servers, candidates.len(), &mut rng)
+        .deal_masks(&servers, candidates.len() + dealer_free::mpc::query::CHECK_MASKS, &mut rng)
         .unwrap();
-    let (ranked, opened) = collection
+    let found = collection
         .query(query, &candidates, &servers, &mut pools, &params, &mut rng)
         .unwrap();
-    assert!(opened.wrong.is_empty());
-    assert_eq!(ranked, index.rank_candidates(query, &params));
-    assert!(!ranked.is_empty());
+    assert!(found.wrong_shares_from.is_empty());
+    assert_eq!(found.hits, index.rank_candidates(query, &params));
+    assert!(!found.hits.is_empty());
     // Four servers are too few for t = 3.
     let err = collection
         .query(

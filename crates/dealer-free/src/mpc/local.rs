@@ -1,21 +1,24 @@
 //! The whole secure ranking among in-process nodes, for tests, benchmarks and the
 //! `bench secure-ranking` command: every node's stored bit shares, the masks dealt ahead of
-//! time, the query, the nodes' masked distance shares, the opening and the ranking — the
-//! same functions a networked deployment calls, without the network.
+//! time, and a query through the querier's and the servers' states ([`super::querier`],
+//! [`super::server`]) — the steps a networked deployment runs, with the messages passed by
+//! value instead of over the network (the checks are signed and verified as on the network).
 
 use std::collections::BTreeMap;
 
 use phr_sis::fp61::Fp61;
-use phr_sis::{ImageHash, ImageId, NodeId, RankedCandidate, SearchParams, Threshold};
+use phr_sis::{ImageHash, ImageId, NodeId, SearchParams, Threshold};
 use rand::CryptoRng;
 
 use super::masks::{
     CHECKS, MaskCheck, MaskDeal, MaskPool, Verdict, deal_from_values, deal_zero_sharings, judge,
     masked_distance_shares,
 };
-use super::open::{Opened, open_distances};
-use super::rank::rank;
-use super::{HashBitShares, MpcError, check_servers, share_hash_bits};
+use super::messages::{CandidateResponse, ChecksRelay};
+use super::querier::{Querier, SearchResult};
+use super::server::{AnsweredQuery, QueryBounds, answer_candidates};
+use super::{HashBitShares, MpcError, SearchError, check_servers, share_hash_bits};
+use crate::identity::{NodeKeys, NodePublicKeys};
 
 /// The offline phase among in-process servers: every server of `servers` deals zero-sharings
 /// of degree `2t − 2` for `count` candidates to the others, checked ([`judge`]);
@@ -107,6 +110,8 @@ pub struct LocalCollection {
     ids: Vec<ImageId>,
     /// Per node (all `n`), one entry per image in `ids` order.
     shares: BTreeMap<NodeId, Vec<HashBitShares>>,
+    /// Every node's identity keys (they sign their query checks).
+    keys: BTreeMap<NodeId, NodeKeys>,
 }
 
 impl LocalCollection {
@@ -129,10 +134,15 @@ impl LocalCollection {
                 shares.entry(node).or_default().push(s);
             }
         }
+        let keys = nodes
+            .iter()
+            .map(|n| (*n, NodeKeys::generate(*n, rng)))
+            .collect();
         Ok(LocalCollection {
             threshold,
             ids: images.iter().map(|(id, _)| *id).collect(),
             shares,
+            keys,
         })
     }
 
@@ -175,11 +185,14 @@ impl LocalCollection {
         masked_distance_shares(&stored, query, pool)
     }
 
-    /// The whole query: share the query bits to `servers`, collect every server's answer,
-    /// open and rank the candidates `(index into the collection, band votes)`.
+    /// The whole query among `servers` (the pools' servers): every server lists the
+    /// candidates `(index into the collection, band votes)`, the querier shares and commits
+    /// its bits, every server checks them, the checks are relayed and verified, every server
+    /// answers its masked distance shares, and the querier opens and ranks them. The masks
+    /// are taken from position 0 of each pool.
     ///
     /// # Errors
-    /// As [`LocalCollection::answer`] and [`open_distances`].
+    /// The [`SearchError`] of the step that fails.
     pub fn query<R: CryptoRng + ?Sized>(
         &self,
         query: ImageHash,
@@ -188,25 +201,74 @@ impl LocalCollection {
         pools: &mut BTreeMap<NodeId, MaskPool>,
         params: &SearchParams,
         rng: &mut R,
-    ) -> Result<(Vec<RankedCandidate>, Opened), MpcError> {
+    ) -> Result<SearchResult, SearchError> {
         check_servers(self.threshold, servers)?;
-        let query_shares = share_hash_bits(query, self.threshold.t(), servers, rng)?;
-        let indices: Vec<usize> = candidates.iter().map(|(i, _)| *i).collect();
-        let mut answers = Vec::with_capacity(servers.len());
-        for (node, q) in &query_shares {
-            let pool = pools
-                .get_mut(node)
-                .ok_or_else(|| MpcError::Params(format!("no masks for node {node}")))?;
-            answers.push((*node, self.answer(*node, &indices, q, pool)?));
-        }
-        let refs: Vec<(NodeId, &[Fp61])> =
-            answers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
-        let opened = open_distances(&refs, self.threshold.t())?;
-        let with_ids: Vec<(ImageId, u32)> = candidates
+        let mut listed: Vec<(ImageId, u32)> = candidates
             .iter()
-            .filter_map(|(i, votes)| self.ids.get(*i).map(|id| (*id, *votes)))
-            .collect();
-        let ranked = rank(&with_ids, &opened.distances, params)?;
-        Ok((ranked, opened))
+            .map(|(i, votes)| {
+                self.ids
+                    .get(*i)
+                    .map(|id| (*id, *votes))
+                    .ok_or_else(|| MpcError::Params(format!("no image at index {i}")))
+            })
+            .collect::<Result<_, _>>()?;
+        listed.sort_unstable();
+        let index: BTreeMap<ImageId, usize> =
+            candidates.iter().filter_map(|(i, _)| self.ids.get(*i).map(|id| (*id, *i))).collect();
+        let querier = Querier::new(self.threshold, query, *params, rng);
+        let request = querier.candidate_request(Vec::new());
+        let bounds = QueryBounds {
+            max_tokens: usize::MAX,
+            max_candidates: usize::MAX,
+        };
+        let mut answered: BTreeMap<NodeId, AnsweredQuery> = BTreeMap::new();
+        let mut responses: Vec<(NodeId, CandidateResponse)> = Vec::with_capacity(servers.len());
+        for s in servers {
+            let (a, r) = answer_candidates(*s, &request, bounds, |_, _| listed.clone())?;
+            answered.insert(*s, a);
+            responses.push((*s, r));
+        }
+        let agreed = querier.agree(responses)?;
+        if agreed.candidates().is_empty() {
+            return Ok(agreed.no_candidates());
+        }
+        let pool_servers: Vec<NodeId> = pools.keys().copied().collect();
+        let (awaiting, requests) = agreed.share([0; 32], 0, rng)?;
+        let mut checked = Vec::with_capacity(requests.len());
+        let mut signed = Vec::with_capacity(requests.len());
+        for (server, request) in requests {
+            let pool = pools
+                .get_mut(&server)
+                .ok_or_else(|| MpcError::Params(format!("no masks for node {server}")))?;
+            let a = answered
+                .remove(&server)
+                .ok_or_else(|| MpcError::Params(format!("node {server} listed nothing")))?;
+            let (state, check) = a.check(request, &pool_servers, pool)?;
+            let keys = self
+                .keys
+                .get(&server)
+                .ok_or_else(|| MpcError::Params(format!("node {server} has no keys")))?;
+            signed.push((server, check.sign(keys, rng)));
+            checked.push((server, state));
+        }
+        let public: BTreeMap<NodeId, NodePublicKeys> =
+            self.keys.iter().map(|(id, k)| (*id, k.public())).collect();
+        let (awaiting, relay): (_, ChecksRelay) = awaiting.checks(signed, Some(&public))?;
+        let mut answers = Vec::with_capacity(checked.len());
+        for (server, state) in checked {
+            let verified = state.verify(&relay, &public, self.threshold.t(), rng)?;
+            let mine = self
+                .shares
+                .get(&server)
+                .ok_or_else(|| MpcError::Params(format!("node {server} holds no shares")))?;
+            let response = verified.respond(|id| {
+                index
+                    .get(&id)
+                    .and_then(|i| mine.get(*i))
+                    .cloned()
+            })?;
+            answers.push((server, response));
+        }
+        awaiting.open(answers)
     }
 }

@@ -16,7 +16,8 @@
 //! ([`MaskDeal::verify`], [`MaskCheck`]); every server decodes those as a Reed–Solomon
 //! codeword of degree `2t − 2` and accepts the dealer iff it decodes with constant term 0
 //! ([`judge`], [`Verdict`]), naming the servers off the codeword. A node's pool sums the
-//! accepted dealers' masks only, and needs at least `t` of them
+//! masks of the dealers accepted with no server named only ([`Verdict::is_clean`]: the same
+//! dealers at every server), and needs at least `t` of them
 //! ([`MaskPool::from_checked_deals`], [`MpcError::MasksRejected`]), so that with at most
 //! `t − 1` corrupt nodes one honest dealer contributes and the masks stay uniformly random.
 //! The blinding sharings are dropped. Soundness error `≈ (K/p)^CHECKS` per commitment
@@ -123,15 +124,15 @@ impl MaskPool {
 
     /// Node `node`'s pool from the checked dealing of one session: the verdicts of every
     /// dealer ([`judge`], the same at every server since they judge the same broadcast data)
-    /// and the deals `node` received (verified with [`MaskDeal::verify`]). Only accepted
-    /// dealers' masks are summed; the blinding sharings are dropped. An accepted dealer whose
-    /// deal to `node` is missing (it failed verification: `node` then sent no check and is
-    /// named in the verdict) contributes nothing, so `node`'s distance shares will be off and
-    /// corrected by the querier's decoding.
+    /// and the deals `node` received (verified with [`MaskDeal::verify`]). Only the masks of
+    /// dealers accepted with no server named ([`Verdict::is_clean`]) are summed, so every
+    /// server sums the same dealers and no dealer can leave one server's masks off; the
+    /// blinding sharings are dropped.
     ///
     /// # Errors
-    /// [`MpcError::MasksRejected`] unless at least `t` dealers were accepted (so at least one
-    /// honest dealer contributes when at most `t − 1` are corrupt); [`MpcError::Params`] for
+    /// [`MpcError::MasksRejected`] unless at least `t` dealers were accepted clean (so at
+    /// least one honest dealer contributes when at most `t − 1` are corrupt); the others are
+    /// listed as rejected. [`MpcError::Params`] for
     /// verdicts of different sessions or counts, a dealer judged twice, or a deal that is
     /// not `node`'s, of another session, or of the wrong length.
     pub fn from_checked_deals(
@@ -154,10 +155,10 @@ impl MaskPool {
                 )));
             }
             match v {
-                Verdict::Accepted { dealer, count, .. } => {
+                Verdict::Accepted { dealer, count, .. } if v.is_clean() => {
                     accepted.insert(*dealer, *count);
                 }
-                Verdict::Rejected { dealer, .. } => rejected.push(*dealer),
+                _ => rejected.push(v.dealer()),
             }
         }
         if accepted.len() < usize::from(t) || t == 0 {
@@ -200,6 +201,11 @@ impl MaskPool {
             for (m, v) in masks.iter_mut().zip(d.masks()) {
                 *m += *v;
             }
+        }
+        if let Some(dealer) = accepted.keys().find(|d| !used.contains(*d)) {
+            return Err(MpcError::Params(format!(
+                "no deal from dealer {dealer}, whose masks every other server uses"
+            )));
         }
         Ok(MaskPool::new(masks))
     }

@@ -5,22 +5,26 @@
 //! |---|---|
 //! | [`CandidateRequest`] (`0x33`) | session (32) · min_band_votes (u32) · count (u16) · tokens (32 each) |
 //! | [`CandidateResponse`] (`0x34`) | session (32) · node (1) · count (u32) · (image id (u64) · band votes (u32)) each |
-//! | [`DistanceRequest`] (`0x41`) | session (32) · server (1) · count (u32) · image ids (u64 each, strictly ascending) · 64 bit shares (8 each) |
+//! | [`DistanceRequest`] (`0x41`) | session (32) · mask session (32) · server (1) · first mask (u32) · count (u32) · image ids (u64 each, strictly ascending) · commitment (session (32) · servers (u8) · (server · digest (32)) each) · opening (salt (32) · 64 bit shares · 2 blinding shares, 8 each) |
+//! | [`QueryCheck`](super::query::QueryCheck) (`0x46`) | session (32) · server (1) · commitment digest (32) · 2 degree values · 2 bit values (8 each) · signature (64) |
+//! | [`ChecksRelay`] (`0x47`) | session (32) · count (u8) · signed query checks (each as above, without its header) |
 //! | [`DistanceResponse`] (`0x42`) | session (32) · server (1) · count (u32) · masked distance shares (8 each) |
 //!
 //! The querier sends every server the same [`CandidateRequest`] (the query's band tokens from
 //! the threshold VOPRF), checks that the servers return the same candidates, then sends each
-//! server of its chosen set a [`DistanceRequest`] with its own shares of the query bits and
-//! the candidates in ascending id order (the order in which every server consumes its masks).
-//! A server answers with one field element per candidate. Decoders bound every count by the
-//! bytes left before allocating and never panic.
+//! server a [`DistanceRequest`] with the commitment to its query shares, its own opening and
+//! the candidates in ascending id order (the order in which every server consumes its
+//! masks). Each server answers with a signed [`QueryCheck`](super::query::QueryCheck); the
+//! querier relays all of them to every server ([`ChecksRelay`]), and each server that accepts
+//! them ([`super::query::judge_query`]) answers with one masked field element per candidate.
+//! Decoders bound every count by the bytes left before allocating and never panic.
 
 use phr_sis::fp61::Fp61;
 use phr_sis::token_index::Token;
 use phr_sis::{ImageId, NodeId};
 
-use super::masks::{MaskPool, mask_distance_shares};
-use super::{HASH_BITS, HashBitShares, MpcError};
+use super::HashBitShares;
+use super::query::{QueryCommitment, QueryOpening, SignedQueryCheck};
 use crate::wire::{MAX_MESSAGE_LEN, MessageKind, Reader, WireError, Writer};
 
 /// Identifies one query; binds its messages together.
@@ -48,20 +52,36 @@ pub struct CandidateResponse {
     pub candidates: Vec<(ImageId, u32)>,
 }
 
-/// Querier → one server: the server's shares of the query bits and the candidates to rank.
+/// Querier → one server: the commitment to the query's shares, this server's opening and the
+/// candidates to rank.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DistanceRequest {
-    /// The mask session: the dealing whose masks the server uses.
+    /// The query session (the [`CandidateRequest`]'s): the server ranks only its own
+    /// candidates of this session.
     pub session: SessionId,
-    /// The server addressed (its shares are for this point only).
+    /// The mask session: the dealing whose masks the server uses.
+    pub mask_session: SessionId,
+    /// The server addressed (its opening is for this point only).
     pub server: NodeId,
-    /// The position in the session's pool of the first candidate's mask; the others take the
-    /// masks after it, in candidate order. Every server is sent the same.
+    /// The position in the pool of the query's first mask: the query's check takes
+    /// [`super::query::CHECK_MASKS`] masks from there, then each candidate one, in order.
+    /// Every server is sent the same.
     pub first_mask: u32,
     /// The candidates, strictly ascending.
     pub candidates: Vec<ImageId>,
-    /// The server's shares of the 64 query bits.
-    pub query: HashBitShares,
+    /// The querier's commitment to every server's opening (the same for all).
+    pub commitment: QueryCommitment,
+    /// This server's shares of the query bits and of the blinding, and their salt.
+    pub opening: QueryOpening,
+}
+
+/// Querier → every server: every server's signed check of the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecksRelay {
+    /// The query session.
+    pub session: SessionId,
+    /// One signed check per server of the query.
+    pub checks: Vec<SignedQueryCheck>,
 }
 
 /// Server → querier: one masked distance share per candidate, in the request's order.
@@ -278,18 +298,25 @@ impl CandidateResponse {
 }
 
 impl DistanceRequest {
-    /// Encoded length for `count` candidates.
+    /// Encoded length for `count` candidates and `servers` servers.
     #[must_use]
-    pub const fn encoded_len(count: usize) -> usize {
-        2 + 32 + 1 + 4 + 4 + 8 * count + 8 * HASH_BITS
+    pub const fn encoded_len(count: usize, servers: usize) -> usize {
+        2 + 32
+            + 32
+            + 1
+            + 4
+            + 4
+            + 8 * count
+            + QueryCommitment::encoded_len(servers)
+            + QueryOpening::ENCODED_LEN
     }
 
     /// The canonical encoding.
     ///
     /// # Errors
     /// [`WireError::InvalidField`] if the candidates are not strictly ascending or too many.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, WireError> {
-        let len = Self::encoded_len(self.candidates.len());
+    pub fn to_bytes(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, WireError> {
+        let len = Self::encoded_len(self.candidates.len(), self.commitment.servers().len());
         if len > MAX_MESSAGE_LEN {
             return Err(too_many("candidates", self.candidates.len()));
         }
@@ -301,6 +328,7 @@ impl DistanceRequest {
         }
         let mut w = Writer::with_capacity(MessageKind::DistanceRequest, len);
         w.bytes(&self.session);
+        w.bytes(&self.mask_session);
         w.node(self.server);
         w.u32(self.first_mask);
         w.u32(
@@ -310,10 +338,9 @@ impl DistanceRequest {
         for id in &self.candidates {
             w.u64(id.0);
         }
-        for s in self.query.shares() {
-            w.fp61(*s);
-        }
-        Ok(w.finish())
+        self.commitment.write(&mut w);
+        self.opening.write(&mut w);
+        Ok(zeroize::Zeroizing::new(w.finish()))
     }
 
     /// Decodes [`DistanceRequest::to_bytes`].
@@ -324,6 +351,7 @@ impl DistanceRequest {
     pub fn from_bytes(bytes: &[u8]) -> Result<DistanceRequest, WireError> {
         let mut r = Reader::new(bytes, MessageKind::DistanceRequest)?;
         let session = r.array::<32>("session")?;
+        let mask_session = r.array::<32>("mask session")?;
         let server = r.node("server")?;
         let first_mask = r.u32("first mask")?;
         let count = r.u32("candidate count")? as usize;
@@ -339,58 +367,68 @@ impl DistanceRequest {
             }
             candidates.push(id);
         }
-        let mut shares = [Fp61::ZERO; HASH_BITS];
-        for s in &mut shares {
-            *s = r.fp61("query bit share")?;
-        }
+        let commitment = QueryCommitment::read(&mut r)?;
+        let opening = QueryOpening::read(&mut r)?;
         r.finish()?;
         Ok(DistanceRequest {
             session,
+            mask_session,
             server,
             first_mask,
             candidates,
-            query: HashBitShares(shares),
+            commitment,
+            opening,
         })
     }
 }
 
-impl DistanceRequest {
-    /// Server side: answers the request with this server's masked distance share of every
-    /// candidate, reading each candidate's stored bit shares through `stored` and using the
-    /// masks `first_mask ..` of `pool`, one per candidate.
+impl ChecksRelay {
+    /// Encoded length for `count` checks.
+    #[must_use]
+    pub const fn encoded_len(count: usize) -> usize {
+        2 + 32 + 1 + (SignedQueryCheck::ENCODED_LEN - 2) * count
+    }
+
+    /// The canonical encoding.
     ///
     /// # Errors
-    /// [`MpcError::Params`] if the request is addressed to another server or names an image
-    /// this server does not hold, [`MpcError::MasksUsed`] if a mask it names was used already
-    /// or lies beyond the pool (nothing is consumed then).
-    pub fn respond(
-        &self,
-        server: NodeId,
-        mut stored: impl FnMut(ImageId) -> Option<HashBitShares>,
-        pool: &mut MaskPool,
-    ) -> Result<DistanceResponse, MpcError> {
-        if self.server != server {
-            return Err(MpcError::Params(format!(
-                "a distance request for node {} reached node {server}",
-                self.server
-            )));
+    /// [`WireError::InvalidField`] for more than 255 checks.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, WireError> {
+        let count =
+            u8::try_from(self.checks.len()).map_err(|_| too_many("checks", self.checks.len()))?;
+        let mut w = Writer::with_capacity(
+            MessageKind::QueryChecks,
+            Self::encoded_len(self.checks.len()),
+        );
+        w.bytes(&self.session);
+        w.u8(count);
+        for c in &self.checks {
+            let bytes = c.to_bytes();
+            w.bytes(bytes.get(2..).unwrap_or_default());
         }
-        let shares: Vec<HashBitShares> = self
-            .candidates
-            .iter()
-            .map(|id| {
-                stored(*id).ok_or_else(|| {
-                    MpcError::Params(format!("node {server} holds no bit shares of image {id}"))
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let refs: Vec<&HashBitShares> = shares.iter().collect();
-        let masks = pool.take_at(self.first_mask as usize, refs.len())?;
-        Ok(DistanceResponse {
-            session: self.session,
-            server,
-            shares: mask_distance_shares(&refs, &self.query, masks),
-        })
+        Ok(w.finish())
+    }
+
+    /// Decodes [`ChecksRelay::to_bytes`] (the signatures are not verified here).
+    ///
+    /// # Errors
+    /// Any [`WireError`] of a malformed message.
+    pub fn from_bytes(bytes: &[u8]) -> Result<ChecksRelay, WireError> {
+        let mut r = Reader::new(bytes, MessageKind::QueryChecks)?;
+        let session = r.array::<32>("session")?;
+        let count = usize::from(r.u8("check count")?);
+        let each = SignedQueryCheck::ENCODED_LEN - 2;
+        bounded_count(count, each, r.remaining(), "checks")?;
+        let mut checks = Vec::with_capacity(count);
+        let mut framed = Vec::with_capacity(SignedQueryCheck::ENCODED_LEN);
+        for _ in 0..count {
+            framed.clear();
+            framed.extend_from_slice(&[crate::wire::WIRE_VERSION, MessageKind::QueryCheck.to_byte()]);
+            framed.extend_from_slice(r.slice("check", each)?);
+            checks.push(SignedQueryCheck::from_bytes(&framed)?);
+        }
+        r.finish()?;
+        Ok(ChecksRelay { session, checks })
     }
 }
 
@@ -451,11 +489,47 @@ mod tests {
         NodeId::new(i).unwrap()
     }
 
-    fn samples() -> Vec<Vec<u8>> {
-        let mut shares = [Fp61::ZERO; HASH_BITS];
-        for (i, s) in shares.iter_mut().enumerate() {
-            *s = Fp61::from_u64(i as u64 * 0x1234_5678_9abc);
+    fn distance_request(candidates: Vec<ImageId>) -> DistanceRequest {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let servers = [node(1), node(2), node(3)];
+        let (commitment, mut openings) = crate::mpc::query::share_query(
+            [7; 32],
+            phr_sis::ImageHash(0xabc),
+            2,
+            &servers,
+            &mut rng,
+        )
+        .unwrap();
+        DistanceRequest {
+            session: [7; 32],
+            mask_session: [8; 32],
+            server: node(2),
+            first_mask: 3,
+            candidates,
+            commitment,
+            opening: openings.swap_remove(1).1,
         }
+    }
+
+    fn relay() -> ChecksRelay {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
+        let keys = crate::identity::NodeKeys::generate(node(1), &mut rng);
+        let check = crate::mpc::query::QueryCheck {
+            session: [7; 32],
+            server: node(1),
+            commitment: [3; 32],
+            degree: [Fp61::from_u64(4), Fp61::from_u64(5)],
+            bits: [Fp61::from_u64(6), Fp61::from_u64(7)],
+        };
+        ChecksRelay {
+            session: [7; 32],
+            checks: vec![check.sign(&keys, &mut rng), check.sign(&keys, &mut rng)],
+        }
+    }
+
+    fn samples() -> Vec<Vec<u8>> {
         vec![
             CandidateRequest {
                 session: [7; 32],
@@ -471,15 +545,10 @@ mod tests {
             }
             .to_bytes()
             .unwrap(),
-            DistanceRequest {
-                session: [7; 32],
-                server: node(2),
-                first_mask: 3,
-                candidates: vec![ImageId(1), ImageId(9)],
-                query: HashBitShares(shares),
-            }
-            .to_bytes()
-            .unwrap(),
+            distance_request(vec![ImageId(1), ImageId(9)])
+                .to_bytes()
+                .unwrap()
+                .to_vec(),
             DistanceResponse {
                 session: [7; 32],
                 server: node(2),
@@ -487,6 +556,7 @@ mod tests {
             }
             .to_bytes()
             .unwrap(),
+            relay().to_bytes().unwrap(),
         ]
     }
 
@@ -498,9 +568,12 @@ mod tests {
             MessageKind::CandidateResponse => {
                 CandidateResponse::from_bytes(bytes).ok()?.to_bytes().ok()
             }
-            MessageKind::DistanceRequest => {
-                DistanceRequest::from_bytes(bytes).ok()?.to_bytes().ok()
-            }
+            MessageKind::DistanceRequest => DistanceRequest::from_bytes(bytes)
+                .ok()?
+                .to_bytes()
+                .ok()
+                .map(|b| b.to_vec()),
+            MessageKind::QueryChecks => ChecksRelay::from_bytes(bytes).ok()?.to_bytes().ok(),
             MessageKind::DistanceResponse => {
                 DistanceResponse::from_bytes(bytes).ok()?.to_bytes().ok()
             }
@@ -513,8 +586,9 @@ mod tests {
         let s = samples();
         assert_eq!(s[0].len(), CandidateRequest::encoded_len(2));
         assert_eq!(s[1].len(), CandidateResponse::encoded_len(2));
-        assert_eq!(s[2].len(), DistanceRequest::encoded_len(2));
+        assert_eq!(s[2].len(), DistanceRequest::encoded_len(2, 3));
         assert_eq!(s[3].len(), DistanceResponse::encoded_len(2));
+        assert_eq!(s[4].len(), ChecksRelay::encoded_len(2));
         for bytes in &s {
             assert_eq!(decode_any(bytes).as_ref(), Some(bytes));
         }
@@ -522,13 +596,7 @@ mod tests {
 
     #[test]
     fn out_of_order_ids_and_non_canonical_elements_are_rejected() {
-        let unordered = DistanceRequest {
-            session: [0; 32],
-            server: node(1),
-            first_mask: 0,
-            candidates: vec![ImageId(2), ImageId(2)],
-            query: HashBitShares([Fp61::ZERO; HASH_BITS]),
-        };
+        let unordered = distance_request(vec![ImageId(2), ImageId(2)]);
         assert!(unordered.to_bytes().is_err());
         let mut bytes = samples()[3].clone();
         let last = bytes.len() - 8;
@@ -561,7 +629,7 @@ mod tests {
         }
 
         #[test]
-        fn mutated_messages_never_panic(which in 0usize..4, at in any::<usize>(), byte in any::<u8>(), cut in any::<usize>()) {
+        fn mutated_messages_never_panic(which in 0usize..5, at in any::<usize>(), byte in any::<u8>(), cut in any::<usize>()) {
             let mut bytes = samples()[which].clone();
             let i = at % bytes.len();
             bytes[i] = byte;

@@ -160,10 +160,19 @@ impl Verdict {
         }
     }
 
-    /// Whether the dealer's masks are used.
+    /// Whether the checks accept the dealer's sharings (some servers may be named).
     #[must_use]
     pub fn is_accepted(&self) -> bool {
         matches!(self, Verdict::Accepted { .. })
+    }
+
+    /// Whether the dealer's masks are used: accepted with no server named. A dealer whose
+    /// checks name a server (off the codeword, or silent) is left out by every server, since
+    /// nobody can tell whether it dealt that server bad points: its masks would leave that
+    /// server's distance shares off, spending the querier's correction on an honest server.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.is_accepted() && self.named().is_empty()
     }
 
     /// Servers named for this dealer: off the codeword or silent (empty when rejected).

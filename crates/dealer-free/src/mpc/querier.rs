@@ -1,0 +1,416 @@
+//! The querier's side of one secure query, sans-IO: each step consumes the last, and the
+//! caller (the cluster client, the simulator, the in-process collection) only carries the
+//! messages.
+//!
+//! 1. [`Querier::candidate_request`]: the band tokens (from the threshold VOPRF) to every
+//!    server.
+//! 2. [`Querier::agree`]: the servers' candidate lists; the list `2t − 1` or more servers
+//!    return is used, among those servers ([`Agreed`]); the others are named.
+//! 3. [`Agreed::share`]: the query's bits shared and committed ([`super::query`]), one
+//!    [`DistanceRequest`] per server with the masks of a pool range ([`AwaitingChecks`]).
+//! 4. [`AwaitingChecks::checks`]: every server's signed check; the querier verifies them
+//!    itself first (a server whose check values differ from what its shares give lied, and is
+//!    named) and relays them all ([`ChecksRelay`], [`AwaitingDistances`]).
+//! 5. [`AwaitingDistances::open`]: the masked distance shares, decoded ([`open_distances`])
+//!    and ranked ([`rank`]) into the one [`SearchResult`].
+//!
+//! **Integrity**, by the number `m` of servers whose shares are opened
+//! ([`Integrity`]): with `m ≥ 2t + 1` up to `⌊(m − 2t + 1)/2⌋` wrong shares per candidate
+//! are corrected and their servers named; with `m = 2t` a wrong share is detected and the
+//! search fails; with `m = 2t − 1` a wrong share cannot be detected, and the result says so.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use phr_sis::fp61::Fp61;
+use phr_sis::token_index::Token;
+use phr_sis::{ImageHash, ImageId, NodeId, RankedCandidate, SearchParams, Threshold};
+use rand::CryptoRng;
+
+use super::error::SearchError;
+use super::messages::{
+    CandidateAgreement, CandidateRequest, CandidateResponse, ChecksRelay, DistanceRequest,
+    DistanceResponse, SessionId,
+};
+use super::open::open_distances;
+use super::query::{
+    CHECK_MASKS, QueryCommitment, QueryOpening, SignedQueryCheck, audit_checks, judge_query,
+    share_query,
+};
+use super::rank::rank;
+use crate::identity::NodePublicKeys;
+
+/// What the opening of the distances can vouch for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrity {
+    /// `2t − 1` servers: no share to spare, so one server's wrong share would change a
+    /// distance undetected.
+    Unchecked,
+    /// `2t` servers: a wrong share is detected (the search fails instead), not corrected.
+    Detected,
+    /// `2t + 1` or more servers: up to `correctable` wrong shares per candidate are
+    /// corrected and their servers named.
+    Corrected {
+        /// `⌊(m − 2t + 1)/2⌋`.
+        correctable: usize,
+    },
+}
+
+impl Integrity {
+    /// What `m` opened shares give for threshold `t`.
+    #[must_use]
+    pub fn of(m: usize, t: u8) -> Integrity {
+        let quorum = 2 * usize::from(t) - 1;
+        match m.saturating_sub(quorum) {
+            0 => Integrity::Unchecked,
+            1 => Integrity::Detected,
+            spare => Integrity::Corrected {
+                correctable: spare / 2,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Integrity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Integrity::Unchecked => f.write_str(
+                "unchecked: 2t − 1 servers, a wrong share from one of them would go unnoticed",
+            ),
+            Integrity::Detected => f.write_str("checked: a wrong share would fail the search"),
+            Integrity::Corrected { correctable } => write!(
+                f,
+                "corrected: up to {correctable} wrong share(s) per candidate corrected and named"
+            ),
+        }
+    }
+}
+
+/// The outcome of one secure search: the one result type of the querier, the simulator and
+/// the cluster client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchResult {
+    /// The ranked results: id, Hamming distance to the query, bands equal to the query's.
+    pub hits: Vec<RankedCandidate>,
+    /// Candidates ranked.
+    pub candidates: usize,
+    /// The servers whose distance shares were opened.
+    pub servers: Vec<NodeId>,
+    /// Servers whose distance shares were wrong (corrected).
+    pub wrong_shares_from: BTreeSet<NodeId>,
+    /// Servers whose candidate list differed from the one used.
+    pub disagreeing: BTreeSet<NodeId>,
+    /// What the opening vouches for.
+    pub integrity: Integrity,
+}
+
+/// A query before its candidates.
+#[derive(Debug, Clone)]
+pub struct Querier {
+    threshold: Threshold,
+    hash: ImageHash,
+    params: SearchParams,
+    session: SessionId,
+}
+
+/// The candidates `2t − 1` or more servers agree on, and those servers.
+#[derive(Debug, Clone)]
+pub struct Agreed {
+    querier: Querier,
+    candidates: Vec<(ImageId, u32)>,
+    servers: Vec<NodeId>,
+    disagreeing: BTreeSet<NodeId>,
+}
+
+/// The distance requests are out; waiting for every server's check.
+#[derive(Debug)]
+pub struct AwaitingChecks {
+    agreed: Agreed,
+    commitment: QueryCommitment,
+    openings: Vec<(NodeId, QueryOpening)>,
+}
+
+/// The checks are relayed; waiting for the distance shares.
+#[derive(Debug)]
+pub struct AwaitingDistances {
+    agreed: Agreed,
+}
+
+impl Querier {
+    /// A query for `hash`, ranked as `params` say.
+    pub fn new<R: CryptoRng + ?Sized>(
+        threshold: Threshold,
+        hash: ImageHash,
+        params: SearchParams,
+        rng: &mut R,
+    ) -> Querier {
+        let mut session = [0u8; 32];
+        rng.fill_bytes(&mut session);
+        Querier {
+            threshold,
+            hash,
+            params,
+            session,
+        }
+    }
+
+    /// The query session.
+    #[must_use]
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    /// Step 1: the candidate request with the query's band `tokens`, to every server.
+    #[must_use]
+    pub fn candidate_request(&self, tokens: Vec<Token>) -> CandidateRequest {
+        CandidateRequest {
+            session: self.session,
+            min_band_votes: self.params.min_band_votes,
+            tokens,
+        }
+    }
+
+    /// Step 2: the servers' answers. The list returned by the most servers is used if at
+    /// least `2t − 1` returned it (each server will rank only its own list); the servers of
+    /// other lists are named in [`Agreed`].
+    ///
+    /// # Errors
+    /// [`SearchError::Misaddressed`] naming a server that answered for another session or
+    /// node (nothing else is judged then); [`SearchError::NoAgreement`] if fewer than
+    /// `2t − 1` servers agree.
+    pub fn agree(
+        &self,
+        answers: Vec<(NodeId, CandidateResponse)>,
+    ) -> Result<Agreed, SearchError> {
+        let mut lists = Vec::with_capacity(answers.len());
+        for (from, answer) in answers {
+            if answer.session != self.session || answer.node != from {
+                return Err(SearchError::Misaddressed {
+                    from: Some(from),
+                    what: "candidate response",
+                    reason: "for another query or node".into(),
+                });
+            }
+            lists.push((from, answer.candidates));
+        }
+        let CandidateAgreement {
+            candidates,
+            agreeing,
+            disagreeing,
+            groups,
+        } = CandidateAgreement::from_answers(lists);
+        let needed = usize::from(self.threshold.search_quorum());
+        if agreeing.len() < needed {
+            return Err(SearchError::NoAgreement { needed, groups });
+        }
+        let mut servers = agreeing;
+        servers.sort_unstable();
+        Ok(Agreed {
+            querier: self.clone(),
+            candidates,
+            servers,
+            disagreeing,
+        })
+    }
+}
+
+impl Agreed {
+    /// The candidates, ascending by id, with their band votes.
+    #[must_use]
+    pub fn candidates(&self) -> &[(ImageId, u32)] {
+        &self.candidates
+    }
+
+    /// The servers that agree, ascending: the query's servers.
+    #[must_use]
+    pub fn servers(&self) -> &[NodeId] {
+        &self.servers
+    }
+
+    /// Leaves servers out (they are unreachable, or named); `Err` naming the query's servers
+    /// if fewer than `2t − 1` are left.
+    ///
+    /// # Errors
+    /// [`SearchError::Mpc`] with `TooFewNodes`.
+    pub fn without(mut self, out: &BTreeSet<NodeId>) -> Result<Agreed, SearchError> {
+        self.servers.retain(|s| !out.contains(s));
+        super::check_servers(self.querier.threshold, &self.servers)?;
+        Ok(self)
+    }
+
+    /// Masks the query takes from its pool: [`CHECK_MASKS`] and one per candidate.
+    #[must_use]
+    pub fn masks_needed(&self) -> usize {
+        CHECK_MASKS + self.candidates.len()
+    }
+
+    /// The result of a query without candidates (no distance round is needed).
+    #[must_use]
+    pub fn no_candidates(self) -> SearchResult {
+        let integrity = Integrity::of(self.servers.len(), self.querier.threshold.t());
+        SearchResult {
+            hits: Vec::new(),
+            candidates: 0,
+            servers: self.servers,
+            wrong_shares_from: BTreeSet::new(),
+            disagreeing: self.disagreeing,
+            integrity,
+        }
+    }
+
+    /// Step 3: shares and commits the query among the servers; one distance request per
+    /// server, with masks from `first_mask` of the pool `mask_session` (dealt among exactly
+    /// these servers).
+    ///
+    /// # Errors
+    /// [`SearchError::Mpc`] if the query cannot be shared (too few servers).
+    pub fn share<R: CryptoRng + ?Sized>(
+        self,
+        mask_session: SessionId,
+        first_mask: u32,
+        rng: &mut R,
+    ) -> Result<(AwaitingChecks, Vec<(NodeId, DistanceRequest)>), SearchError> {
+        super::check_servers(self.querier.threshold, &self.servers)?;
+        let (commitment, openings) = share_query(
+            self.querier.session,
+            self.querier.hash,
+            self.querier.threshold.t(),
+            &self.servers,
+            rng,
+        )?;
+        let ids: Vec<ImageId> = self.candidates.iter().map(|(id, _)| *id).collect();
+        let requests = openings
+            .iter()
+            .map(|(server, opening)| {
+                (
+                    *server,
+                    DistanceRequest {
+                        session: self.querier.session,
+                        mask_session,
+                        server: *server,
+                        first_mask,
+                        candidates: ids.clone(),
+                        commitment: commitment.clone(),
+                        opening: opening.clone(),
+                    },
+                )
+            })
+            .collect();
+        Ok((
+            AwaitingChecks {
+                agreed: self,
+                commitment,
+                openings,
+            },
+            requests,
+        ))
+    }
+}
+
+impl AwaitingChecks {
+    /// The query's servers.
+    #[must_use]
+    pub fn servers(&self) -> &[NodeId] {
+        &self.agreed.servers
+    }
+
+    /// Step 4: every server's signed check. Each is verified against `keys` (the servers'
+    /// identity keys; `None` leaves that to the servers) and judged by the querier first, so
+    /// that a lying server is named here: its degree values differ from what its shares give.
+    /// Returns the relay every server is sent.
+    ///
+    /// # Errors
+    /// [`SearchError::Misaddressed`] for a check from another server or session,
+    /// [`SearchError::Forged`] for a bad signature, [`SearchError::LyingServers`] naming
+    /// servers whose check values are wrong, [`SearchError::Rejected`] if the checks fail in
+    /// another way (a missing check, a bit value off: the servers would refuse too).
+    pub fn checks(
+        self,
+        answers: Vec<(NodeId, SignedQueryCheck)>,
+        keys: Option<&BTreeMap<NodeId, NodePublicKeys>>,
+    ) -> Result<(AwaitingDistances, ChecksRelay), SearchError> {
+        let session = self.agreed.querier.session;
+        let mut checks = Vec::with_capacity(answers.len());
+        for (from, signed) in &answers {
+            if signed.check.server != *from || signed.check.session != session {
+                return Err(SearchError::Misaddressed {
+                    from: Some(*from),
+                    what: "query check",
+                    reason: "for another query or server".into(),
+                });
+            }
+            if let Some(keys) = keys
+                && !keys.get(from).is_some_and(|k| signed.verify(k))
+            {
+                return Err(SearchError::Forged {
+                    node: *from,
+                    what: "query check",
+                });
+            }
+            checks.push(signed.check);
+        }
+        let lied = audit_checks(&self.commitment, &self.openings, &checks);
+        if !lied.is_empty() {
+            return Err(SearchError::LyingServers(lied));
+        }
+        judge_query(&self.commitment, &checks, self.agreed.querier.threshold.t())
+            .map_err(SearchError::Rejected)?;
+        Ok((
+            AwaitingDistances { agreed: self.agreed },
+            ChecksRelay {
+                session,
+                checks: answers.into_iter().map(|(_, c)| c).collect(),
+            },
+        ))
+    }
+}
+
+impl AwaitingDistances {
+    /// Step 5: the servers' masked distance shares (at least `2t − 1` of the query's
+    /// servers), opened and ranked.
+    ///
+    /// # Errors
+    /// [`SearchError::Misaddressed`] for an answer from another server, of another session,
+    /// or with another number of shares than candidates; [`SearchError::Mpc`] if the shares
+    /// cannot be decoded (too few, too many wrong, or a wrong one detected).
+    pub fn open(
+        self,
+        answers: Vec<(NodeId, DistanceResponse)>,
+    ) -> Result<SearchResult, SearchError> {
+        let Agreed {
+            querier,
+            candidates,
+            servers,
+            disagreeing,
+        } = self.agreed;
+        let mut received: Vec<(NodeId, Vec<Fp61>)> = Vec::with_capacity(answers.len());
+        for (from, answer) in answers {
+            if answer.server != from
+                || answer.session != querier.session
+                || !servers.contains(&from)
+                || answer.shares.len() != candidates.len()
+                || received.iter().any(|(n, _)| *n == from)
+            {
+                return Err(SearchError::Misaddressed {
+                    from: Some(from),
+                    what: "distance response",
+                    reason: "for another query or server, a second one, or not one share \
+                             per candidate"
+                        .into(),
+                });
+            }
+            received.push((from, answer.shares));
+        }
+        let refs: Vec<(NodeId, &[Fp61])> =
+            received.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+        let opened = open_distances(&refs, querier.threshold.t())?;
+        let hits = rank(&candidates, &opened.distances, &querier.params)?;
+        Ok(SearchResult {
+            hits,
+            candidates: candidates.len(),
+            integrity: Integrity::of(received.len(), querier.threshold.t()),
+            servers: received.into_iter().map(|(n, _)| n).collect(),
+            wrong_shares_from: opened.wrong,
+            disagreeing,
+        })
+    }
+}
