@@ -68,6 +68,10 @@ pub enum MessageKind {
     QueryCheck,
     /// Secure ranking: every server's signed query check, relayed to every server.
     QueryChecks,
+    /// Secure-ranking masks: the client's order to deal (session, servers, count).
+    MaskOrder,
+    /// Secure-ranking masks: a dealer's deal to one server, sealed for it.
+    SealedMaskDeal,
     /// Stage-1: the record one node stores of one image (share, bit shares, tokens).
     StoredRecord,
 }
@@ -96,6 +100,8 @@ impl MessageKind {
             MessageKind::MaskCheck => 0x45,
             MessageKind::QueryCheck => 0x46,
             MessageKind::QueryChecks => 0x47,
+            MessageKind::MaskOrder => 0x48,
+            MessageKind::SealedMaskDeal => 0x49,
             MessageKind::StoredRecord => 0x51,
         }
     }
@@ -125,6 +131,8 @@ impl MessageKind {
             0x45 => MessageKind::MaskCheck,
             0x46 => MessageKind::QueryCheck,
             0x47 => MessageKind::QueryChecks,
+            0x48 => MessageKind::MaskOrder,
+            0x49 => MessageKind::SealedMaskDeal,
             0x51 => MessageKind::StoredRecord,
             other => return Err(WireError::UnknownKind(other)),
         })
@@ -544,6 +552,8 @@ mod tests {
             MessageKind::MaskCheck,
             MessageKind::QueryCheck,
             MessageKind::QueryChecks,
+            MessageKind::MaskOrder,
+            MessageKind::SealedMaskDeal,
             MessageKind::StoredRecord,
         ] {
             assert_eq!(MessageKind::from_byte(kind.to_byte()), Ok(kind));

@@ -43,6 +43,7 @@ use zeroize::Zeroize;
 use super::{HashBitShares, MpcError, PreparedQuery};
 
 pub mod check;
+pub mod session;
 
 pub use check::{
     CHECKS, MAX_MASKS, MaskCheck, MaskCommitment, MaskDeal, Rejection, Verdict, deal_checked,
