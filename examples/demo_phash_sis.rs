@@ -19,13 +19,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dealer_free::dkg::{KeyShare, local};
+use dealer_free::identity::{NodeKeys, NodePublicKeys};
 use dealer_free::mpc::messages::{DistanceRequest, DistanceResponse};
-use dealer_free::mpc::open::open_distances;
+use dealer_free::mpc::querier::Querier;
+use dealer_free::mpc::server::{QueryBounds, answer_candidates};
 use dealer_free::mpc::{self, HashBitShares, share_hash_bits};
 use dealer_free::oprf::PublicKey;
 use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
 use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
-use phr_sis::fp61::Fp61;
 use phr_sis::phash::decode::{PixelData, decode};
 use phr_sis::phash::{LumaImage, decode_luma, phash};
 use phr_sis::share::{Share, SplitOptions, reconstruct, split_image};
@@ -374,50 +375,77 @@ fn secure_ranking(
         "\nThe ranking by Hamming distance runs as a small multi-party computation among the {}\n\
          nodes (any 2t − 1 = {} of them suffice). Ahead of time the nodes deal each other random\n\
          zero-sharings, checked without revealing them, to re-randomise their answers. The\n\
-         client shares its query's 64 bits among the nodes, one {}-byte request each; every\n\
-         node computes, from the bit shares in its store, a masked share of each candidate's\n\
-         distance and returns 8 bytes per candidate.\n",
+         client shares its query's 64 bits among the nodes and commits to the shares; the\n\
+         nodes check together that the shares encode bits, then every node computes, from\n\
+         the bit shares in its store, a masked share of each candidate's distance and\n\
+         returns 8 bytes per candidate.\n",
         servers.len(),
         threshold.search_quorum(),
-        DistanceRequest::encoded_len(candidates.len()),
     );
-    let mut pools = mpc::local::deal_masks(threshold, &servers, candidates.len(), rng)?;
-    let ids: Vec<ImageId> = candidates.iter().map(|(id, _)| *id).collect();
+    let mut pools = mpc::local::deal_masks(
+        threshold,
+        &servers,
+        candidates.len() + mpc::query::CHECK_MASKS,
+        rng,
+    )?;
+    // Every node lists the candidates (here: the ones found above) and keeps its answer.
+    let querier = Querier::new(threshold, query, *params, rng);
+    let request = querier.candidate_request(Vec::new());
+    let bounds = QueryBounds {
+        max_tokens: 1024,
+        max_candidates: 100_000,
+    };
+    let mut answered = BTreeMap::new();
+    let mut lists = Vec::new();
+    for s in &servers {
+        let (state, list) = answer_candidates(*s, &request, bounds, |_, _| candidates.to_vec())?;
+        answered.insert(*s, state);
+        lists.push((*s, list));
+    }
+    let agreed = querier.agree(lists)?;
+    // The client commits to its query shares; each node checks its own (bits, degree t − 1)
+    // and signs its check; the client relays every check to every node.
+    let keys: BTreeMap<NodeId, NodeKeys> = servers
+        .iter()
+        .map(|s| (*s, NodeKeys::generate(*s, rng)))
+        .collect();
+    let roster: BTreeMap<NodeId, NodePublicKeys> =
+        keys.iter().map(|(id, k)| (*id, k.public())).collect();
+    let (awaiting, requests) = agreed.share([7; 32], 0, rng)?;
+    let request_len = requests.first().map_or(0, |(_, r)| {
+        DistanceRequest::encoded_len(r.candidates.len(), servers.len())
+    });
+    let mut checked = Vec::new();
+    let mut checks = Vec::new();
+    for (server, request) in requests {
+        let bytes = request.to_bytes()?;
+        let received = DistanceRequest::from_bytes(&bytes)?;
+        let pool = pools.get_mut(&server).ok_or("no masks")?;
+        let state = answered.remove(&server).ok_or("no candidates")?;
+        let (state, check) = state.check(received, &servers, pool)?;
+        checks.push((server, check.sign(&keys[&server], rng)));
+        checked.push((server, state));
+    }
+    let (awaiting, relay) = awaiting.checks(checks, Some(&roster))?;
     let mut answers = Vec::new();
-    for (server, query_shares) in share_hash_bits(query, threshold.t(), &servers, rng)? {
-        let request = DistanceRequest {
-            session: [7; 32],
-            server,
-            first_mask: 0,
-            candidates: ids.clone(),
-            query: query_shares,
-        }
-        .to_bytes()?;
-        // On the node: decode, read the bit shares from the store, answer.
+    for (server, state) in checked {
+        // On the node: verify every check, read the bit shares from the store, answer.
         let node = nodes
             .iter()
             .find(|n| n.id == server)
             .ok_or("unknown node")?;
-        let received = DistanceRequest::from_bytes(&request)?;
-        let pool = pools.get_mut(&server).ok_or("no masks")?;
-        let response = received.respond(
-            server,
-            |id| {
-                node.store
-                    .get_bit_shares(id)
-                    .ok()
-                    .flatten()
-                    .and_then(|b| HashBitShares::from_bytes(&b))
-            },
-            pool,
-        )?;
-        answers.push(DistanceResponse::from_bytes(&response.to_bytes()?)?);
+        let verified = state.verify(&relay, &roster, threshold.t(), rng)?;
+        let response = verified.respond(|id| {
+            node.store
+                .get_bit_shares(id)
+                .ok()
+                .flatten()
+                .and_then(|b| HashBitShares::from_bytes(&b))
+        })?;
+        answers.push((server, DistanceResponse::from_bytes(&response.to_bytes()?)?));
     }
-    let refs: Vec<(NodeId, &[Fp61])> = answers
-        .iter()
-        .map(|a| (a.server, a.shares.as_slice()))
-        .collect();
-    let opened = open_distances(&refs, threshold.t())?;
+    println!("  each node's request: {request_len} bytes");
+    let result = awaiting.open(answers)?;
     println!(
         "  the client opens each candidate's distance from the {} shares and ranks as the\n  \
          plaintext index would; no node saw a stored hash or the query's. (With more than\n  \
@@ -425,7 +453,7 @@ fn secure_ranking(
          wrong shares is corrected and named: tests/secure_distance_corrects_wrong_shares.rs.)\n",
         servers.len()
     );
-    Ok(mpc::rank::rank(candidates, &opened.distances, params)?)
+    Ok(result.hits)
 }
 
 fn hex(bytes: &[u8]) -> String {

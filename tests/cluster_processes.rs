@@ -21,6 +21,9 @@ use tonic::transport::Channel;
 mod pinned;
 use pinned::Identity;
 
+#[path = "support/stage2.rs"]
+mod stage2;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// Each `(id, path)` line of an ingest, and its whole output.
 type Ingested = (Vec<(String, String)>, Output);
@@ -610,9 +613,7 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
             let e = node
                 .mask_deal(proto::MaskDealRequest {
                     meta: meta(6),
-                    session: payload.clone(),
-                    servers: payload.clone(),
-                    count: 3,
+                    order: payload.clone(),
                 })
                 .await
                 .err()
@@ -635,11 +636,23 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
             let e = node
                 .distances(proto::DistancesRequest {
                     meta: meta(8),
-                    distance_request: payload.clone(),
+                    checks_relay: payload.clone(),
                 })
                 .await
                 .err()
                 .ok_or("bad distances answered")?;
+            assert!(
+                matches!(e.code(), Code::InvalidArgument | Code::FailedPrecondition),
+                "{e:?}"
+            );
+            let e = node
+                .query_check(proto::QueryCheckRequest {
+                    meta: meta(9),
+                    distance_request: payload.clone(),
+                })
+                .await
+                .err()
+                .ok_or("bad query check answered")?;
             assert!(
                 matches!(e.code(), Code::InvalidArgument | Code::FailedPrecondition),
                 "{e:?}"
@@ -749,64 +762,8 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
     Ok(())
 }
 
-/// One judged mask pool, dealt through raw RPCs among every node of `c` (3 nodes).
-async fn deal_raw_pool(
-    nodes: &mut [NodeClient<Channel>],
-    session: [u8; 32],
-    count: u32,
-) -> Result<proto::MaskJudgeReply, Box<dyn std::error::Error>> {
-    let mut commitments = Vec::new();
-    let mut sealed = Vec::new();
-    for node in nodes.iter_mut() {
-        let reply = node
-            .mask_deal(proto::MaskDealRequest {
-                meta: meta(30),
-                session: session.to_vec(),
-                servers: vec![1, 2, 3],
-                count,
-            })
-            .await?
-            .into_inner();
-        commitments.extend(reply.commitment);
-        sealed.extend(reply.deals);
-    }
-    let mut checks = Vec::new();
-    for (i, node) in nodes.iter_mut().enumerate() {
-        let recipient = u32::try_from(i + 1)?;
-        let reply = node
-            .mask_check(proto::MaskCheckRequest {
-                meta: meta(31),
-                session: session.to_vec(),
-                commitments: commitments.clone(),
-                deals: sealed
-                    .iter()
-                    .filter(|d| d.recipient == recipient)
-                    .cloned()
-                    .collect(),
-            })
-            .await?
-            .into_inner();
-        checks.extend(reply.checks);
-    }
-    let mut judged = Vec::new();
-    for node in nodes.iter_mut() {
-        judged.push(
-            node.mask_judge(proto::MaskJudgeRequest {
-                meta: meta(32),
-                session: session.to_vec(),
-                checks: checks.clone(),
-            })
-            .await?
-            .into_inner(),
-        );
-    }
-    assert!(judged.windows(2).all(|w| w[0] == w[1]), "{judged:?}");
-    Ok(judged.remove(0))
-}
-
 #[test]
 fn a_mask_pool_serves_many_searches_and_hands_out_each_mask_once() -> TestResult {
-    use dealer_free::mpc::messages::DistanceRequest;
     use dealer_free_node::client::ClusterClient;
     use phr_sis::SearchParams;
 
@@ -873,15 +830,15 @@ fn a_mask_pool_serves_many_searches_and_hands_out_each_mask_once() -> TestResult
         };
         let mut nodes = Vec::new();
         for id in 1..=3 {
-            nodes.push(channel(&c, id, Some(owner()?), &ca).await?);
+            nodes.push((NodeId::new(id)?, channel(&c, id, Some(owner()?), &ca).await?));
         }
         let session = [0x5a; 32];
-        let judged = deal_raw_pool(&mut nodes, session, 4).await?;
-        assert_eq!(
-            (judged.accepted.as_slice(), judged.masks),
-            (&[1u8, 2, 3][..], 4)
-        );
+        let judged = stage2::deal_raw_pool(&mut nodes, session, 6).await?;
+        for j in &judged {
+            assert_eq!((j.accepted.as_slice(), j.masks), (&[1u8, 2, 3][..], 6));
+        }
         let again = nodes[0]
+            .1
             .mask_judge(proto::MaskJudgeRequest {
                 meta: meta(33),
                 session: session.to_vec(),
@@ -898,61 +855,50 @@ fn a_mask_pool_serves_many_searches_and_hands_out_each_mask_once() -> TestResult
             .collect::<Result<_, _>>()?;
         two.sort_unstable();
         let stored = *two.first().ok_or("nothing ingested")?;
-        let query = dealer_free::mpc::share_hash_bits(
-            phr_sis::ImageHash(7),
-            2,
-            &[NodeId::new(1)?, NodeId::new(2)?, NodeId::new(3)?],
-            &mut rand::rng(),
-        )?
-        .into_iter()
-        .find(|(n, _)| n.get() == 1)
-        .ok_or("no share for node 1")?
-        .1;
-        let request =
-            |first_mask: u32, candidates: Vec<ImageId>| -> Result<_, Box<dyn std::error::Error>> {
-                Ok(proto::DistancesRequest {
-                    meta: meta(34),
-                    distance_request: DistanceRequest {
-                        session,
-                        server: NodeId::new(1)?,
-                        first_mask,
-                        candidates,
-                        query: query.clone(),
-                    }
-                    .to_bytes()?,
-                })
-            };
-        let node = &mut nodes[0];
-        node.distances(request(0, vec![stored])?).await?;
-        for (first, why) in [(0, "a used mask"), (3, "masks beyond the pool")] {
-            let e = node
-                .distances(request(first, two.clone())?)
-                .await
+        let servers = [NodeId::new(1)?, NodeId::new(2)?, NodeId::new(3)?];
+        // A query of one candidate checked at node 1 with masks from `first`: its candidates
+        // listed first (a fresh query session each time).
+        let ask = async |nodes: &mut [stage2::Raw], pool: [u8; 32], first: u32, images: &[ImageId]| {
+            let query: [u8; 32] = rand::random();
+            stage2::candidates(&mut nodes[..1], query, Vec::new(), 0).await?;
+            let (commitment, openings) = dealer_free::mpc::query::share_query(
+                query,
+                phr_sis::ImageHash(7),
+                2,
+                &servers,
+                &mut rand::rng(),
+            )?;
+            let requests = stage2::requests(query, pool, first, images, &commitment, &openings)?;
+            stage2::query_checks(&mut nodes[..1], &requests[..1]).await
+        };
+        // Masks 0 to 2 (two for the check, one for the candidate).
+        ask(&mut nodes, session, 0, &[stored]).await?.map_err(|s| format!("{s:?}"))?;
+        for (first, why) in [(0, "a used mask"), (4, "masks beyond the pool")] {
+            let e = ask(&mut nodes, session, first, &[stored])
+                .await?
                 .err()
                 .ok_or(why)?;
             assert_eq!(e.code(), Code::InvalidArgument, "{why}: {e:?}");
         }
-        // A refused request used no mask: masks 1 to 3 still answer, once.
-        node.distances(request(1, vec![stored])?).await?;
-        node.distances(request(2, vec![stored])?).await?;
-        node.distances(request(3, vec![stored])?).await?;
-        // The pool, used up, is gone.
-        let e = node
-            .distances(request(3, vec![stored])?)
-            .await
+        // A refused request used no mask: masks 3 to 5 still answer, once; then the pool,
+        // used up, is gone.
+        ask(&mut nodes, session, 3, &[stored]).await?.map_err(|s| format!("{s:?}"))?;
+        let e = ask(&mut nodes, session, 3, &[stored])
+            .await?
             .err()
             .ok_or("a used-up pool answered")?;
         assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
 
         // A released pool answers no more; releasing it again finds nothing.
         let session = [0xa5; 32];
-        deal_raw_pool(&mut nodes, session, 4).await?;
+        stage2::deal_raw_pool(&mut nodes, session, 4).await?;
         let release = |n: u8| proto::MaskReleaseRequest {
             meta: meta(n),
             session: session.to_vec(),
         };
         assert!(
             nodes[0]
+                .1
                 .mask_release(release(35))
                 .await?
                 .into_inner()
@@ -960,36 +906,31 @@ fn a_mask_pool_serves_many_searches_and_hands_out_each_mask_once() -> TestResult
         );
         assert!(
             !nodes[0]
+                .1
                 .mask_release(release(36))
                 .await?
                 .into_inner()
                 .released
         );
-        let request = |first_mask: u32| -> Result<_, Box<dyn std::error::Error>> {
-            Ok(proto::DistancesRequest {
-                meta: meta(37),
-                distance_request: DistanceRequest {
-                    session,
-                    server: NodeId::new(1)?,
-                    first_mask,
-                    candidates: vec![stored],
-                    query: query.clone(),
-                }
-                .to_bytes()?,
-            })
-        };
-        let e = nodes[0]
-            .distances(request(0)?)
-            .await
+        let e = ask(&mut nodes, session, 0, &[stored])
+            .await?
             .err()
             .ok_or("a released pool answered")?;
         assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
         // Node 2 still holds its part of the pool.
-        let mut to_2 = request(0)?;
-        let mut r = DistanceRequest::from_bytes(&to_2.distance_request)?;
-        r.server = NodeId::new(2)?;
-        to_2.distance_request = r.to_bytes()?;
-        nodes[1].distances(to_2).await?;
+        let query: [u8; 32] = rand::random();
+        stage2::candidates(&mut nodes[1..2], query, Vec::new(), 0).await?;
+        let (commitment, openings) = dealer_free::mpc::query::share_query(
+            query,
+            phr_sis::ImageHash(7),
+            2,
+            &servers,
+            &mut rand::rng(),
+        )?;
+        let requests = stage2::requests(query, session, 0, &[stored], &commitment, &openings)?;
+        stage2::query_checks(&mut nodes[1..2], &requests)
+            .await?
+            .map_err(|s| format!("{s:?}"))?;
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
     Ok(())

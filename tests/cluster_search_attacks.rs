@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use dealer_free_node::client::ClusterClient;
+use dealer_free_node::client::{ClusterClient, Integrity};
 use dealer_free_node::cluster::ClusterDir;
 use dealer_free_node::failpoint::VAR;
-use dealer_free_node::proto;
 use dealer_free_node::proto::node_client::NodeClient;
+use dealer_free::mpc::HashBitShares;
+use dealer_free::mpc::query::{CHECK_MASKS, QueryCommitment, QueryOpening, commit_openings};
 use phr_sis::fp61::Fp61;
 use phr_sis::{ImageHash, ImageId, NodeId, SearchParams};
 use tonic::transport::Channel;
@@ -22,6 +23,9 @@ use tonic::transport::Channel;
 #[path = "support/pinned.rs"]
 mod pinned;
 use pinned::Identity;
+
+#[path = "support/stage2.rs"]
+mod stage2;
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
@@ -139,117 +143,8 @@ impl Cluster {
     }
 }
 
-fn meta(tag: u8) -> Option<proto::RequestMeta> {
-    let mut request_id = vec![tag; 16];
-    for b in request_id.iter_mut().take(8) {
-        *b = rand::random();
-    }
-    Some(proto::RequestMeta {
-        request_id,
-        unix_ms: dealer_free_node::replay::unix_ms(),
-    })
-}
-
 fn node(i: u8) -> NodeId {
     NodeId::first(i).last().expect("a node id from 1")
-}
-
-/// One judged mask pool of `count` masks among nodes `1 ..= nodes.len()`, dealt through raw
-/// RPCs.
-async fn deal_raw_pool(
-    nodes: &mut [NodeClient<Channel>],
-    session: [u8; 32],
-    count: u32,
-) -> TestResult {
-    let servers: Vec<u8> = (1..=u8::try_from(nodes.len())?).collect();
-    let mut commitments = Vec::new();
-    let mut sealed = Vec::new();
-    for n in nodes.iter_mut() {
-        let reply = n
-            .mask_deal(proto::MaskDealRequest {
-                meta: meta(30),
-                session: session.to_vec(),
-                servers: servers.clone(),
-                count,
-            })
-            .await?
-            .into_inner();
-        commitments.extend(reply.commitment);
-        sealed.extend(reply.deals);
-    }
-    let mut checks = Vec::new();
-    for (i, n) in nodes.iter_mut().enumerate() {
-        let recipient = u32::try_from(i + 1)?;
-        let reply = n
-            .mask_check(proto::MaskCheckRequest {
-                meta: meta(31),
-                session: session.to_vec(),
-                commitments: commitments.clone(),
-                deals: sealed
-                    .iter()
-                    .filter(|d| d.recipient == recipient)
-                    .cloned()
-                    .collect(),
-            })
-            .await?
-            .into_inner();
-        checks.extend(reply.checks);
-    }
-    for n in nodes.iter_mut() {
-        n.mask_judge(proto::MaskJudgeRequest {
-            meta: meta(32),
-            session: session.to_vec(),
-            checks: checks.clone(),
-        })
-        .await?;
-    }
-    Ok(())
-}
-
-/// The raw query: candidate request (with `tokens`), then each server's shares of the query
-/// values `values` (shared with degree `t − 1`) for the images `ids`, masked distance shares
-/// back. `Err` with the first refusal.
-async fn raw_query(
-    nodes: &mut [NodeClient<Channel>],
-    t: u8,
-    values: &[Fp61; 64],
-    ids: &[ImageId],
-) -> TestResult<Result<Vec<(NodeId, Vec<Fp61>)>, tonic::Status>> {
-    use dealer_free::mpc::HashBitShares;
-    use dealer_free::mpc::messages::DistanceRequest;
-    let servers: Vec<NodeId> = (1..=u8::try_from(nodes.len())?).map(node).collect();
-    let mask_session = [0x5a; 32];
-    deal_raw_pool(nodes, mask_session, u32::try_from(ids.len())?).await?;
-    let shared = phr_sis::fp61::split_values_for(values, t, &servers, &mut rand::rng())?;
-    let mut answers = Vec::new();
-    for ((server, shares), n) in shared.into_iter().zip(nodes.iter_mut()) {
-        let mut arr = [Fp61::ZERO; 64];
-        arr.copy_from_slice(&shares);
-        let request = DistanceRequest {
-            session: mask_session,
-            server,
-            first_mask: 0,
-            candidates: ids.to_vec(),
-            query: HashBitShares::from_shares(arr),
-        }
-        .to_bytes()?;
-        match n
-            .distances(proto::DistancesRequest {
-                meta: meta(34),
-                distance_request: request,
-            })
-            .await
-        {
-            Ok(reply) => {
-                let response = dealer_free::mpc::messages::DistanceResponse::from_bytes(
-                    &reply.into_inner().distance_response,
-                )?;
-                answers.push((server, response.shares));
-            }
-            Err(status) => return Ok(Err(status)),
-        }
-    }
-    Ok(Ok(answers))
 }
 
 /// Σ λ_j·d_j over the answers: the opened value (any value, not only a distance).
@@ -262,6 +157,58 @@ fn open(answers: &[(NodeId, Vec<Fp61>)], k: usize) -> TestResult<Fp61> {
         .sum())
 }
 
+/// The servers' shares of `values` (degree `t − 1`), committed to with honest blinding: a
+/// cheating querier that follows the protocol's form, so that only the servers' check can
+/// catch it.
+fn committed(
+    session: [u8; 32],
+    values: &[Fp61; 64],
+    t: u8,
+    servers: &[NodeId],
+) -> TestResult<(QueryCommitment, Vec<(NodeId, QueryOpening)>)> {
+    let mut rng = rand::rng();
+    let shared = phr_sis::fp61::split_values_for(values, t, servers, &mut rng)?;
+    let blinding = phr_sis::fp61::split_values_for(
+        &[Fp61::random(&mut rng), Fp61::random(&mut rng)],
+        t,
+        servers,
+        &mut rng,
+    )?;
+    let parts = shared
+        .into_iter()
+        .zip(blinding)
+        .map(|((id, v), (_, b))| {
+            let mut arr = [Fp61::ZERO; 64];
+            arr.copy_from_slice(&v);
+            (id, HashBitShares::from_shares(arr), [b[0], b[1]])
+        })
+        .collect();
+    Ok(commit_openings(session, parts, &mut rng)?)
+}
+
+/// A query of `values` for the images `ids` through raw calls: candidates (every stored
+/// image), the query's check, then the distances. The distance shares, or the refusal.
+async fn raw_query(
+    nodes: &mut [stage2::Raw],
+    t: u8,
+    values: &[Fp61; 64],
+    ids: &[ImageId],
+) -> TestResult<Result<Vec<(NodeId, Vec<Fp61>)>, tonic::Status>> {
+    let servers: Vec<NodeId> = nodes.iter().map(|(id, _)| *id).collect();
+    let (session, mask_session): ([u8; 32], [u8; 32]) = (rand::random(), rand::random());
+    let count = u32::try_from(ids.len() + CHECK_MASKS)?;
+    stage2::deal_raw_pool(nodes, mask_session, count).await?;
+    stage2::candidates(nodes, session, Vec::new(), 0).await?;
+    let (commitment, openings) = committed(session, values, t, &servers)?;
+    let requests = stage2::requests(session, mask_session, 0, ids, &commitment, &openings)?;
+    let checks = match stage2::query_checks(nodes, &requests).await? {
+        Ok(c) => c,
+        Err(status) => return Ok(Err(status)),
+    };
+    let checks = checks.into_iter().map(|(_, c)| c).collect();
+    stage2::distances(nodes, session, checks).await
+}
+
 #[test]
 fn a_querier_that_shares_non_bits_reads_no_stored_hash() -> TestResult {
     let c = Cluster::up(3, 2, None)?;
@@ -269,7 +216,7 @@ fn a_querier_that_shares_non_bits_reads_no_stored_hash() -> TestResult {
     let (id, hash) = *stored.first().ok_or("nothing ingested")?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let mut nodes = vec![c.raw(1)?, c.raw(2)?, c.raw(3)?];
+        let mut nodes = vec![(node(1), c.raw(1)?), (node(2), c.raw(2)?), (node(3), c.raw(3)?)];
         // y_k = (1 − 2^k)/2 for the first 60 positions and 1/2 for the rest: 1 − 2·y_k is
         // 2^k, then 0, so the opened "distance" is Σ_{k<60} 2^k·x_k + Σ y_k, and x_k is bit
         // k of the difference.
@@ -278,40 +225,106 @@ fn a_querier_that_shares_non_bits_reads_no_stored_hash() -> TestResult {
         for (k, v) in values.iter_mut().enumerate().take(60) {
             *v = (Fp61::ONE - Fp61::from_u64(1u64 << k)) * half;
         }
-        let answers = raw_query(&mut nodes, 2, &values, &[id]).await?;
-        let Ok(answers) = answers else {
-            return Ok(());
-        };
-        let read = (open(&answers, 0)? - values.iter().copied().sum::<Fp61>()).value();
-        let actual: u64 = (0..60).map(|k| ((hash.0 >> (63 - k)) & 1) << k).sum();
-        panic!(
-            "the servers answered a query of non-bits: it read {read:#x}, the stored hash's 60 \
-             bits are {actual:#x} (equal: {})",
-            read == actual
-        );
+        match raw_query(&mut nodes, 2, &values, &[id]).await? {
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+                assert!(
+                    status.message().contains("do not encode bits"),
+                    "{status:?}"
+                );
+            }
+            Ok(answers) => {
+                let read = (open(&answers, 0)? - values.iter().copied().sum::<Fp61>()).value();
+                let actual: u64 = (0..60).map(|k| ((hash.0 >> (63 - k)) & 1) << k).sum();
+                panic!(
+                    "the servers answered a query of non-bits: it read {read:#x}, the stored \
+                     hash's 60 bits are {actual:#x} (equal: {})",
+                    read == actual
+                );
+            }
+        }
+        // Bits at every server, but of no one sharing of degree t − 1 (each server's shares
+        // chosen apart): refused by the degree test.
+        let servers = [node(1), node(2), node(3)];
+        let (session, mask_session): ([u8; 32], [u8; 32]) = (rand::random(), rand::random());
+        stage2::deal_raw_pool(&mut nodes, mask_session, 1 + u32::try_from(CHECK_MASKS)?).await?;
+        stage2::candidates(&mut nodes, session, Vec::new(), 0).await?;
+        let mut rng = rand::rng();
+        let parts = servers
+            .iter()
+            .map(|s| {
+                let mut v = [Fp61::ZERO; 64];
+                for (k, x) in v.iter_mut().enumerate() {
+                    *x = Fp61::from(k % usize::from(s.get() + 1) == 0);
+                }
+                (*s, HashBitShares::from_shares(v), [Fp61::random(&mut rng), Fp61::random(&mut rng)])
+            })
+            .collect();
+        let (commitment, openings) = commit_openings(session, parts, &mut rng)?;
+        let requests = stage2::requests(session, mask_session, 0, &[id], &commitment, &openings)?;
+        let checks = stage2::query_checks(&mut nodes, &requests)
+            .await?
+            .map_err(|s| format!("{s:?}"))?;
+        let refused = stage2::distances(&mut nodes, session, checks.into_iter().map(|(_, c)| c).collect())
+            .await?
+            .err()
+            .ok_or("the servers answered shares of no one polynomial")?;
+        assert!(refused.message().contains("one polynomial of degree t − 1"), "{refused:?}");
+        Ok(())
     })
 }
 
 #[test]
 fn a_querier_gets_no_distance_of_an_image_that_is_not_its_candidate() -> TestResult {
     let c = Cluster::up(3, 2, None)?;
-    let stored = c.ingest(&["sk_coffee.png"])?;
+    let stored = c.ingest(&["sk_coffee.png", "kpa_skagen.jpg"])?;
     let (id, hash) = *stored.first().ok_or("nothing ingested")?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let mut nodes = vec![c.raw(1)?, c.raw(2)?, c.raw(3)?];
-        // An honest query of bits, but no band in common with anything: no candidate.
+        let mut nodes = vec![(node(1), c.raw(1)?), (node(2), c.raw(2)?), (node(3), c.raw(3)?)];
+        let servers = [node(1), node(2), node(3)];
         let mut values = [Fp61::ZERO; 64];
         for (k, v) in values.iter_mut().enumerate() {
             *v = Fp61::from((!hash.0 >> (63 - k)) & 1 == 1);
         }
-        let answers = raw_query(&mut nodes, 2, &values, &[id]).await?;
-        if let Ok(answers) = answers {
-            panic!(
-                "the servers gave the distance of image {id}, no candidate of the query: {}",
-                open(&answers, 0)?.value()
-            );
+        let mask_session: [u8; 32] = rand::random();
+        stage2::deal_raw_pool(&mut nodes, mask_session, 64).await?;
+        // No candidate round at all, then one that lists nothing (a token no image has):
+        // either way the image is no candidate of the query, and nothing is answered.
+        for ask_candidates in [false, true] {
+            let session: [u8; 32] = rand::random();
+            if ask_candidates {
+                let lists = stage2::candidates(&mut nodes, session, vec![[0x42; 32]], 1).await?;
+                assert!(lists.iter().all(|(_, l)| l.candidates.is_empty()));
+            }
+            let (commitment, openings) = committed(session, &values, 2, &servers)?;
+            let requests =
+                stage2::requests(session, mask_session, 0, &[id], &commitment, &openings)?;
+            let refused = stage2::query_checks(&mut nodes, &requests)
+                .await?
+                .err()
+                .ok_or_else(|| format!("the servers checked a query for image {id}, no candidate"))?;
+            let want = if ask_candidates {
+                tonic::Code::InvalidArgument
+            } else {
+                tonic::Code::FailedPrecondition
+            };
+            assert_eq!(refused.code(), want, "{refused:?}");
         }
+        // Every stored image listed, but a request for more ids than listed: refused before
+        // any masks are taken, then the session is over.
+        let session: [u8; 32] = rand::random();
+        let lists = stage2::candidates(&mut nodes, session, Vec::new(), 0).await?;
+        let listed: Vec<ImageId> = lists[0].1.candidates.iter().map(|(i, _)| *i).collect();
+        let mut more = listed.clone();
+        more.push(ImageId(u64::MAX));
+        let (commitment, openings) = committed(session, &values, 2, &servers)?;
+        let requests = stage2::requests(session, mask_session, 0, &more, &commitment, &openings)?;
+        let refused = stage2::query_checks(&mut nodes, &requests)
+            .await?
+            .err()
+            .ok_or("the servers checked a query of more images than they listed")?;
+        assert!(refused.message().contains("images asked for"), "{refused:?}");
         Ok(())
     })
 }
@@ -320,7 +333,7 @@ fn a_querier_gets_no_distance_of_an_image_that_is_not_its_candidate() -> TestRes
 fn search_all(
     c: &Cluster,
     images: &[(ImageId, ImageHash)],
-) -> TestResult<Vec<Result<dealer_free_node::client::SearchOutcome, String>>> {
+) -> TestResult<Vec<Result<dealer_free_node::client::SearchResult, String>>> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let client = c.client()?;
@@ -347,6 +360,8 @@ fn a_lying_server_among_seven_is_corrected_and_named() -> TestResult {
         let found = found?;
         let top = found.hits.first().ok_or("no hit")?;
         assert_eq!((top.id, top.distance), (*id, 0), "{found:?}");
+        assert_eq!(found.servers.len(), 7, "every reachable node is asked: {found:?}");
+        assert_eq!(found.integrity, Integrity::Corrected { correctable: 1 });
         assert_eq!(
             found.wrong_shares_from.iter().copied().collect::<Vec<_>>(),
             vec![node(2)],
@@ -358,13 +373,28 @@ fn a_lying_server_among_seven_is_corrected_and_named() -> TestResult {
 
 #[test]
 fn a_lying_server_among_five_gives_no_silent_wrong_distance() -> TestResult {
+    // 2t − 1 servers: no share to spare, so the shift cannot be seen in the shares; the
+    // result says so instead of vouching for the distances.
     let c = Cluster::up(5, 3, Some("distance-shift@2"))?;
     let images = c.ingest(&IMAGES)?;
     for ((id, _), found) in images.iter().zip(search_all(&c, &images)?) {
-        if let Ok(found) = found {
-            let top = found.hits.first().ok_or("no hit")?;
-            assert_eq!((top.id, top.distance), (*id, 0), "{found:?}");
-        }
+        let found = found?;
+        let top = found.hits.first().ok_or("no hit")?;
+        assert_eq!(top.id, *id, "{found:?}");
+        assert_eq!(found.integrity, Integrity::Unchecked, "{found:?}");
+        assert!(
+            found.integrity.to_string().contains("would go unnoticed"),
+            "{}",
+            found.integrity
+        );
+    }
+    // Six nodes, one lying: a wrong share is detected and the search fails rather than
+    // return it.
+    let c = Cluster::up(6, 3, Some("distance-shift@2"))?;
+    let images = c.ingest(&IMAGES[..1])?;
+    for found in search_all(&c, &images)? {
+        let e = found.err().ok_or("a wrong share among 2t servers went unnoticed")?;
+        assert!(e.contains("cannot be decoded"), "{e}");
     }
     Ok(())
 }

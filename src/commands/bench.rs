@@ -523,7 +523,7 @@ fn bench_secure_ranking(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
             let mut pools = collection.deal_masks(&servers, 2 * count, &mut rng)?;
             offline_time += start.elapsed();
             let start = Instant::now();
-            let (ranked, _) =
+            let ranked =
                 collection.query(query, &candidates, &servers, &mut pools, &params, &mut rng)?;
             query_time += start.elapsed();
             std::hint::black_box(ranked);

@@ -703,10 +703,11 @@ pub(crate) fn search(args: &SearchArgs) -> anyhow::Result<Outcome> {
             println!("{}  {:>2}  {}  {path}", h.id, h.distance, h.band_votes);
         }
         eprintln!(
-            "{} hit(s) of {} candidate(s); secure ranking among nodes {:?}",
+            "{} hit(s) of {} candidate(s); secure ranking among nodes {:?}; distances {}",
             outcome.hits.len(),
             outcome.candidates,
-            outcome.servers.iter().map(|s| s.get()).collect::<Vec<_>>()
+            outcome.servers.iter().map(|s| s.get()).collect::<Vec<_>>(),
+            outcome.integrity
         );
     }
     if !outcome.wrong_shares_from.is_empty() || !outcome.disagreeing.is_empty() {

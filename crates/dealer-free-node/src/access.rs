@@ -18,7 +18,7 @@
 //!
 //! | role | may |
 //! |---|---|
-//! | `search` | search: `Health`, `EvaluateTokens`, `Candidates`, the mask rounds, `Distances` |
+//! | `search` | search: `Health`, `EvaluateTokens`, `Candidates`, the mask rounds, `QueryCheck`, `Distances` |
 //! | `owner` | also ingest and get: `StoreRecords`, `GetShare`, `AuditHead` |
 //! | `admin` | also the key ceremonies and repair: `Identity`, `DkgRound`, `ReshareRound`, `ExportRecords` |
 //!
@@ -197,6 +197,8 @@ pub enum Method {
     MaskJudge,
     /// `MaskRelease`.
     MaskRelease,
+    /// `QueryCheck`.
+    QueryCheck,
     /// `Distances`.
     Distances,
     /// `AuditHead`.
@@ -209,7 +211,7 @@ pub enum Method {
 
 impl Method {
     /// Every method.
-    pub const ALL: [Method; 15] = [
+    pub const ALL: [Method; 16] = [
         Method::Health,
         Method::Identity,
         Method::DkgRound,
@@ -221,6 +223,7 @@ impl Method {
         Method::MaskCheck,
         Method::MaskJudge,
         Method::MaskRelease,
+        Method::QueryCheck,
         Method::Distances,
         Method::AuditHead,
         Method::ReshareRound,
@@ -240,6 +243,7 @@ impl Method {
             | Method::MaskCheck
             | Method::MaskJudge
             | Method::MaskRelease
+            | Method::QueryCheck
             | Method::Distances => Role::Search,
             // Ingest, get, and the audit head `cluster status` shows.
             Method::StoreRecords | Method::GetShare | Method::AuditHead => Role::Owner,
@@ -266,6 +270,7 @@ impl Method {
             Method::MaskCheck => "MaskCheck",
             Method::MaskJudge => "MaskJudge",
             Method::MaskRelease => "MaskRelease",
+            Method::QueryCheck => "QueryCheck",
             Method::Distances => "Distances",
             Method::AuditHead => "AuditHead",
             Method::ReshareRound => "ReshareRound",

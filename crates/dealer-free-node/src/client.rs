@@ -12,8 +12,10 @@
 //! What the client checks: every node's TLS certificate against the fingerprint the
 //! enrolment manifest pins for its id, before anything is sent ([`pinned_channel`]); every partial evaluation's DLEQ proof (only `t` valid ones are
 //! combined), every share's commitments (bad shares are named and routed around), that at
-//! least `t` servers return the same candidate list, and the distance shares' consistency
-//! (wrong ones are corrected and named by Reed–Solomon decoding).
+//! least `2t − 1` servers return the same candidate list, every server's signed check of the
+//! query, and the distance shares' consistency (wrong ones are corrected and named by
+//! Reed–Solomon decoding where the servers allow it; [`Integrity`] says what the opening
+//! vouches for).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -21,21 +23,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use curve25519_dalek::ristretto::RistrettoPoint;
-use dealer_free::mpc::messages::{
-    CandidateAgreement, CandidateRequest, CandidateResponse, DistanceRequest, DistanceResponse,
-};
-use dealer_free::mpc::open::open_distances;
-use dealer_free::mpc::rank::rank;
-use dealer_free::mpc::share_hash_bits;
+use dealer_free::mpc::{SearchError, share_hash_bits};
+use dealer_free::mpc::messages::{CandidateResponse, ChecksRelay, DistanceResponse};
+use dealer_free::mpc::querier::{Agreed, Querier};
+use dealer_free::mpc::query::SignedQueryCheck;
 use dealer_free::oprf::PublicKey;
 use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
 use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
 use dealer_free::payload::{frame_payload, unframe_payload};
 use dealer_free::wire::decode_point;
-use phr_sis::fp61::Fp61;
 use phr_sis::share::{Share, SplitOptions, reconstruct, split_image};
 use phr_sis::token_index::Token;
-use phr_sis::{BandLayout, ImageHash, ImageId, NodeId, RankedCandidate, SearchParams, Threshold};
+use phr_sis::{BandLayout, ImageHash, ImageId, NodeId, SearchParams, Threshold};
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
@@ -199,20 +198,9 @@ impl IngestOutcome {
     }
 }
 
-/// What a search found and who took part.
-#[derive(Debug, Clone)]
-pub struct SearchOutcome {
-    /// The ranked results: id, Hamming distance to the query, bands equal to the query's.
-    pub hits: Vec<RankedCandidate>,
-    /// Candidates ranked.
-    pub candidates: usize,
-    /// The servers of the secure ranking.
-    pub servers: Vec<NodeId>,
-    /// Servers whose distance shares were wrong (corrected).
-    pub wrong_shares_from: BTreeSet<NodeId>,
-    /// Servers whose candidate list disagreed with the majority.
-    pub disagreeing: BTreeSet<NodeId>,
-}
+/// What a search found, who took part and what the opening vouches for: the protocol's one
+/// result type.
+pub use dealer_free::mpc::{Integrity, SearchResult};
 
 /// A retrieved image.
 #[derive(Debug, Clone)]
@@ -397,8 +385,8 @@ impl ClusterClient {
         self
     }
 
-    /// The servers a search would use now: the first `2t − 1` nodes that answer a health
-    /// check with a key.
+    /// The servers a search would use now: every node that answers a health check with a
+    /// key (at least `2t − 1`), so that the opening has shares to spare where it can.
     ///
     /// # Errors
     /// [`ClientError::TooFewNodes`] with fewer than `2t − 1` reachable nodes.
@@ -429,7 +417,7 @@ impl ClusterClient {
                 up
             }
         };
-        Ok(up.into_iter().take(quorum).collect())
+        Ok(up)
     }
 
     /// Masks left in this client's pools for `servers`.

@@ -119,6 +119,16 @@ pub struct Limits {
     /// Images whose checked bit shares the node keeps in memory for the secure ranking
     /// (512 bytes each); 0 reads every ranking's bit shares from the store.
     pub bit_share_cache: usize,
+    /// Mask sessions (dealings and pools) the node keeps open at once, all clients together.
+    pub max_mask_sessions: usize,
+    /// Mask sessions one client may keep open: no client can hold every slot.
+    pub max_mask_sessions_per_client: usize,
+    /// Masks one client's open sessions may hold together (8 bytes each, plus the dealing).
+    pub max_masks_per_client: u64,
+    /// Queries between their candidates and their distances, all clients together.
+    pub max_query_sessions: usize,
+    /// Such queries one client may keep open.
+    pub max_query_sessions_per_client: usize,
 }
 
 impl Default for Limits {
@@ -129,6 +139,11 @@ impl Default for Limits {
             token_images_per_minute: 120_000,
             replay_window_s: 300,
             bit_share_cache: 1 << 18,
+            max_mask_sessions: 256,
+            max_mask_sessions_per_client: 32,
+            max_masks_per_client: 4_000_000,
+            max_query_sessions: 4096,
+            max_query_sessions_per_client: 512,
         }
     }
 }

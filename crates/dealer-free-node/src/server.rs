@@ -66,7 +66,19 @@ pub fn status(e: &NodeError) -> Status {
         NodeError::Corrupt(_) => Status::data_loss(m),
         NodeError::Membership(_) => Status::permission_denied(m),
         NodeError::Manifest(_) => Status::failed_precondition(m),
+        NodeError::Search(e) => search_status(e, m),
         _ => Status::internal(m),
+    }
+}
+
+/// The gRPC status of a refused search step: bad input is `INVALID_ARGUMENT`, too few clean
+/// mask dealers `FAILED_PRECONDITION`, a record the node lists but does not hold `DATA_LOSS`.
+fn search_status(e: &dealer_free::mpc::SearchError, m: String) -> Status {
+    use dealer_free::mpc::{MpcError, SearchError};
+    match e {
+        SearchError::Mpc(MpcError::MasksRejected { .. }) => Status::failed_precondition(m),
+        SearchError::MissingRecord { .. } => Status::data_loss(m),
+        _ => Status::invalid_argument(m),
     }
 }
 
@@ -173,10 +185,10 @@ impl Node for NodeService {
         &self,
         request: Request<proto::CandidatesRequest>,
     ) -> Result<Response<proto::CandidatesReply>, Status> {
-        let _caller = caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.candidates(&r)).await
+        blocking(move || s.candidates(&caller, &r)).await
     }
 
     async fn mask_deal(
@@ -217,6 +229,16 @@ impl Node for NodeService {
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         blocking(move || s.mask_release(&caller, &r)).await
+    }
+
+    async fn query_check(
+        &self,
+        request: Request<proto::QueryCheckRequest>,
+    ) -> Result<Response<proto::QueryCheckReply>, Status> {
+        let caller = caller(&request)?;
+        let s = Arc::clone(&self.state);
+        let r = request.into_inner();
+        blocking(move || s.query_check(&caller, &r)).await
     }
 
     async fn distances(

@@ -6,8 +6,10 @@
 //! record's metadata, so index and records never disagree), its secrets sealed at rest
 //! ([`crate::secrets`]), its audit log ([`crate::audit`]) and the replay guard
 //! ([`crate::replay`]). Protocol logic is the `dealer-free` crate's: [`DkgSession`] for
-//! the key generation, [`tokens::respond`] for the threshold VOPRF, the checked mask
-//! dealing and [`DistanceRequest::respond`] for the secure ranking.
+//! the key generation, [`tokens::respond`] for the threshold VOPRF, and for the secure
+//! ranking the mask dealing's states ([`dealer_free::mpc::masks::session`]) and a server's
+//! query states ([`dealer_free::mpc::server`]); the node keeps the states, bounds them per
+//! client and carries their messages.
 //!
 //! Every handler checks its input before it changes anything: a malformed or oversized
 //! request is an [`NodeError::Invalid`] and leaves the store, the index, the key and the
@@ -19,20 +21,15 @@ use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use dealer_free::dkg::{DkgSession, Recipient};
-use dealer_free::identity::{NodePublicKeys, Signature, verify_batch_vartime};
-use dealer_free::mpc::HashBitShares;
-use dealer_free::mpc::masks::MaskPool;
-use dealer_free::mpc::masks::check::{
-    MaskCheck, MaskCommitment, MaskDeal, Verdict, deal_checked, judge,
-};
-use dealer_free::mpc::messages::{CandidateRequest, CandidateResponse, DistanceRequest};
+use dealer_free::identity::NodePublicKeys;
+use dealer_free::mpc::messages::CandidateRequest;
+use dealer_free::mpc::{HashBitShares, SearchError};
 use dealer_free::oprf::tokens::{self, TokenRequest};
 use dealer_free::reshare::{ReshareOutgoing, ReshareSession};
 use phr_sis::share::Share;
 use phr_sis::store::{ImageRecord, ShareStore, StoreError};
 use phr_sis::token_index::Token;
 use phr_sis::{ImageId, NodeId, Threshold, TokenIndex};
-use zeroize::Zeroizing;
 
 use crate::audit::{AuditError, AuditLog};
 use crate::config::{Limits, LoadedNodeConfig};
@@ -47,19 +44,16 @@ mod masks;
 mod receivers;
 mod records;
 mod reshare;
+mod search;
 
 /// Most band tokens in one record or one candidate request.
 pub const MAX_TOKENS: usize = 1024;
-/// Mask sessions a node keeps open at once.
-pub const MAX_MASK_SESSIONS: usize = 256;
 /// How long a mask session is kept until it is judged.
 pub const MASK_SESSION_TTL: Duration = Duration::from_secs(120);
 /// How long a judged mask pool serves queries, from its dealing.
 pub const MASK_POOL_TTL: Duration = Duration::from_secs(600);
-
-const MASK_DEAL_LABEL: &[u8] = b"dealer-free-sis/node/mask-deal/v1";
-const COMMITMENT_DOMAIN: &[u8] = b"dealer-free-sis/node/mask-commitment/v1";
-const CHECK_DOMAIN: &[u8] = b"dealer-free-sis/node/mask-check/v1";
+/// How long a query's candidates and checked shares are kept for its next step.
+pub const QUERY_SESSION_TTL: Duration = Duration::from_secs(60);
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +95,9 @@ pub enum NodeError {
     /// A list of nodes (or this node itself) is not as the approved manifest lists it.
     #[error(transparent)]
     Membership(#[from] MembershipError),
+    /// A step of the secure search refused (its culprits are kept: [`SearchError::culprits`]).
+    #[error(transparent)]
+    Search(#[from] SearchError),
     /// The data folder could not be prepared.
     #[error("{path}: {source}")]
     Io {
@@ -137,42 +134,6 @@ fn array32(bytes: &[u8], what: &str) -> Result<[u8; 32], NodeError> {
     bytes
         .try_into()
         .map_err(|_| invalid(format!("{what} must be 32 bytes, got {}", bytes.len())))
-}
-
-/// One mask session: a checked dealing among one server set, then the pool it yields.
-struct MaskSession {
-    created: Instant,
-    /// The client that opened it: only it goes on with it.
-    owner: String,
-    servers: Vec<NodeId>,
-    count: u32,
-    phase: MaskPhase,
-}
-
-/// Where a mask session is.
-enum MaskPhase {
-    /// Dealt: this node's own commitment and its deal to itself.
-    Dealt(Dealing),
-    /// Checked: every dealer's commitment and the deals this node received.
-    Checked(Dealing),
-    /// Judged: the accepted dealers' masks, each handed out once.
-    Ready(MaskPool),
-}
-
-/// The commitments and deals of a mask session before it is judged.
-struct Dealing {
-    commitments: BTreeMap<NodeId, MaskCommitment>,
-    deals: Vec<MaskDeal>,
-}
-
-impl MaskSession {
-    fn expired(&self) -> bool {
-        let ttl = match self.phase {
-            MaskPhase::Ready(_) => MASK_POOL_TTL,
-            _ => MASK_SESSION_TTL,
-        };
-        self.created.elapsed() >= ttl
-    }
 }
 
 /// A DKG run in progress.
@@ -215,7 +176,9 @@ pub struct NodeState {
     replay: ReplayGuard,
     dkg: Mutex<Option<DkgRun>>,
     reshare: Mutex<Option<ReshareRun>>,
-    masks: Mutex<HashMap<[u8; 32], MaskSession>>,
+    masks: Mutex<HashMap<[u8; 32], masks::MaskSession>>,
+    /// Queries between their candidate lookup and their distance shares.
+    queries: Mutex<HashMap<[u8; 32], search::QuerySession>>,
     budgets: Mutex<HashMap<String, Budget>>,
     /// Bit shares read from the store and checked, up to `limits.bit_share_cache` images. A
     /// stored record never changes (the store refuses other contents under a stored id), so
@@ -343,6 +306,7 @@ impl NodeState {
             dkg: Mutex::new(None),
             reshare: Mutex::new(None),
             masks: Mutex::new(HashMap::new()),
+            queries: Mutex::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
             bit_shares: RwLock::new(HashMap::new()),
         })
@@ -540,11 +504,4 @@ pub fn signed(domain: &[u8], message: &[u8]) -> Vec<u8> {
     v.extend_from_slice(domain);
     v.extend_from_slice(message);
     v
-}
-
-fn signature(bytes: &[u8]) -> Result<Signature, NodeError> {
-    let b: [u8; 64] = bytes
-        .try_into()
-        .map_err(|_| invalid("a signature must be 64 bytes"))?;
-    Signature::from_bytes(&b).ok_or_else(|| invalid("malformed signature"))
 }

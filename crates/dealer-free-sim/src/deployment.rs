@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use dealer_free::dkg::{KeyShare, local};
+use dealer_free::identity::{NodeKeys, NodePublicKeys};
 use dealer_free::mpc::{HashBitShares, share_hash_bits};
 use dealer_free::oprf::PublicKey;
 use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
@@ -52,6 +53,8 @@ pub struct LocalNode {
     store: ShareStore,
     key_share: KeyShare,
     tokens: TokenIndex,
+    /// Its identity keys: it signs its mask commitments, checks and query checks.
+    identity: NodeKeys,
 }
 
 impl LocalNode {
@@ -77,6 +80,12 @@ impl LocalNode {
     #[must_use]
     pub fn key_share(&self) -> &KeyShare {
         &self.key_share
+    }
+
+    /// The node's identity keys.
+    #[must_use]
+    pub fn identity(&self) -> &NodeKeys {
+        &self.identity
     }
 
     /// The node's stored bit shares of `id`.
@@ -337,6 +346,7 @@ impl LocalDeployment {
                 store: ShareStore::open(&path, MacKey::generate(rng))?,
                 key_share,
                 tokens: TokenIndex::new(),
+                identity: NodeKeys::generate(id, rng),
             });
         }
         Ok(LocalDeployment {
@@ -352,6 +362,15 @@ impl LocalDeployment {
     #[must_use]
     pub fn threshold(&self) -> Threshold {
         self.threshold
+    }
+
+    /// Every node's public identity keys.
+    #[must_use]
+    pub fn roster(&self) -> BTreeMap<NodeId, NodePublicKeys> {
+        self.nodes
+            .iter()
+            .map(|n| (n.id, n.identity.public()))
+            .collect()
     }
 
     /// The nodes, by id.

@@ -57,6 +57,10 @@ pub enum SimError {
     /// The secure distance failed.
     #[error(transparent)]
     Mpc(#[from] dealer_free::mpc::MpcError),
+    /// A step of the secure search refused ([`dealer_free::mpc::SearchError::culprits`]
+    /// names the nodes).
+    #[error(transparent)]
+    Search(#[from] dealer_free::mpc::SearchError),
     /// An image could not be split.
     #[error("sharing failed: {0}")]
     Share(String),

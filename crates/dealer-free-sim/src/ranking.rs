@@ -7,17 +7,24 @@
 //! 1. **Tokens.** The querier blinds the query's bands into one fixed-size token request;
 //!    every chosen server answers with its partial evaluation and proof; the querier verifies
 //!    and combines `t` of them.
-//! 2. **Candidates.** Every server looks the tokens up in its token index
-//!    ([`CandidateRequest`] → [`CandidateResponse`]); the querier takes the list that most
-//!    servers returned (at least `t` must agree) and names the servers that differ.
+//! 2. **Candidates.** Every server looks the tokens up in its token index and keeps its
+//!    answer; the querier takes the list that `2t − 1` or more servers returned, ranks among
+//!    those servers and names the others.
 //! 3. **Masks** (the offline phase, in practice done ahead of time): the servers deal each
-//!    other checked zero-sharings of degree `2t − 2`, one per candidate.
-//! 4. **Distance shares.** The querier shares its 64 bits to the servers
-//!    ([`DistanceRequest`]); each server reads the candidates' bit shares from its durable
-//!    store and answers one masked share per candidate ([`DistanceResponse`]).
+//!    other checked zero-sharings of degree `2t − 2`, one per candidate and two for the
+//!    query's check, through the client (signed commitments, sealed deals, signed checks).
+//! 4. **Query check and distance shares.** The querier commits to its shares and sends
+//!    each server its opening; every server checks it (bits, degree `t − 1`) and signs its
+//!    check; the querier relays every check to every server; each server that accepts them
+//!    reads its candidates' bit shares from its durable store and answers one masked share
+//!    per candidate.
 //! 5. **Open and rank.** The querier decodes every candidate's shares as a Reed–Solomon
-//!    codeword (correcting and naming servers that returned wrong shares) and ranks exactly
-//!    as [`SearchableSISIndex::rank_candidates`] does.
+//!    codeword (correcting and naming servers that returned wrong shares where the servers
+//!    allow it) and ranks exactly as [`SearchableSISIndex::rank_candidates`] does.
+//!
+//! Every step is a state of `dealer_free::mpc` ([`dealer_free::mpc::querier`],
+//! [`dealer_free::mpc::server`], [`dealer_free::mpc::masks::session`]); this module only
+//! carries, counts and times the messages, and injects [`ServerFault`]s.
 //!
 //! [`compare_secure_vs_baseline`] runs the same query through the baseline — a plaintext
 //! [`SearchableSISIndex`] over the hashes, the design in which a server holds them — and
@@ -26,27 +33,18 @@
 //! are kept under their own key, `timing_ms`, so that runs under one seed give identical JSON
 //! apart from it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dealer_free::mpc::masks::{MaskCheck, MaskCommitment, MaskDeal, offline_bytes};
-use dealer_free::mpc::messages::{
-    CandidateAgreement, CandidateRequest, CandidateResponse, DistanceRequest, DistanceResponse,
-    SessionId,
-};
-use dealer_free::mpc::open::open_distances;
-use dealer_free::mpc::rank::rank;
-use dealer_free::mpc::{HashBitShares, check_servers, local, share_hash_bits};
-use phr_sis::fp61::Fp61;
+use dealer_free::mpc::SearchResult;
 use phr_sis::{ImageHash, ImageId, NodeId, RankedCandidate, SearchParams, SearchableSISIndex};
-use rand::{CryptoRng, Rng};
+use rand::CryptoRng;
 use serde::Serialize;
 
 use crate::SimError;
 use crate::deployment::LocalDeployment;
-use crate::trace::{Party, Stage, StageRecorder, Trace};
-use dealer_free::wire::MessageKind;
+use crate::trace::{Stage, StageRecorder, Trace};
 
 /// The schema name of [`SecureDistanceComparison`]'s JSON.
 pub const COMPARISON_SCHEMA: &str = "dealer-free-sis/secure-distance-comparison";
@@ -64,10 +62,15 @@ pub struct SecureBytes {
     pub candidate_requests: usize,
     /// The servers' candidate lists.
     pub candidate_responses: usize,
-    /// The offline phase: the servers' zero-sharing deals, commitments and checks.
+    /// The offline phase through the client: the orders, the servers' signed commitments,
+    /// sealed deals and signed checks, each on both hops.
     pub masks_offline: usize,
-    /// Distance requests (the querier's bit shares and the candidates).
+    /// Distance requests (the querier's commitment, each server's opening, the candidates).
     pub distance_requests: usize,
+    /// The servers' signed checks of the query's shares.
+    pub query_checks: usize,
+    /// Every check relayed to every server.
+    pub checks_relays: usize,
     /// The servers' masked distance shares.
     pub distance_responses: usize,
     /// Everything online (all but `masks_offline`).
@@ -96,17 +99,12 @@ pub struct SecureTimes {
     pub online_total_ms: f64,
 }
 
-/// The result of [`rank_candidates_secure`].
+/// The result of [`rank_candidates_secure`]: the protocol's one result type, and what it cost.
 #[derive(Debug, Clone)]
 pub struct SecureRanking {
-    /// The ranking: equal to the baseline's for the same candidates.
-    pub ranked: Vec<RankedCandidate>,
-    /// How many candidates were ranked.
-    pub candidates: usize,
-    /// Servers caught returning a wrong distance share (corrected).
-    pub wrong_shares_from: BTreeSet<NodeId>,
-    /// Servers whose candidate list differed from the one most servers returned.
-    pub disagreeing_candidate_lists: BTreeSet<NodeId>,
+    /// What the querier got: the ranking (equal to the baseline's for the same candidates),
+    /// the servers, those named, and what the opening vouches for.
+    pub result: SearchResult,
     /// Bytes by step.
     pub bytes: SecureBytes,
     /// Time by step.
@@ -122,13 +120,16 @@ pub enum ServerFault {
     DropsCandidate,
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn wire(e: impl std::fmt::Display) -> SimError {
+pub(crate) fn wire(e: impl std::fmt::Display) -> SimError {
     SimError::Wire(e.to_string())
 }
+
+mod rounds;
+pub use rounds::rank_candidates_secure_recorded;
 
 /// Ranks the candidates of `query` by secure Hamming distance among `servers` (at least
 /// `2t − 1` of the deployment's nodes), with `faults` applied to the servers named.
@@ -150,268 +151,6 @@ pub fn rank_candidates_secure<R: CryptoRng + ?Sized>(
     let mut scratch = Trace::new();
     let mut rec = StageRecorder::new(&mut scratch, Stage::Stage2);
     rank_candidates_secure_recorded(deployment, query, servers, params, faults, rng, &mut rec)
-}
-
-/// [`rank_candidates_secure`], recording Stage-2's rounds with every message and each
-/// party's CPU time: the token rounds, `candidate-request`, `candidate-response`,
-/// `mask-deal` and `mask-check` (the offline phase: every dealer's commitment and deal to
-/// every other server, every recipient's checks to the others; its CPU, measured for all
-/// servers together, is split evenly among them), `distance-request`, `distance-response`
-/// and `open-rank`.
-///
-/// # Errors
-/// As [`rank_candidates_secure`].
-pub fn rank_candidates_secure_recorded<R: CryptoRng + ?Sized>(
-    deployment: &LocalDeployment,
-    query: ImageHash,
-    servers: &[NodeId],
-    params: &SearchParams,
-    faults: &BTreeMap<NodeId, ServerFault>,
-    rng: &mut R,
-    rec: &mut StageRecorder<'_>,
-) -> Result<SecureRanking, SimError> {
-    let threshold = deployment.threshold();
-    check_servers(threshold, servers)?;
-    if let Some(s) = servers.iter().find(|s| deployment.node(**s).is_none()) {
-        return Err(SimError::Params(format!(
-            "server {s} does not exist: the nodes are 1 to {}",
-            threshold.n()
-        )));
-    }
-    let mut bytes = SecureBytes::default();
-    let mut time = SecureTimes::default();
-    let session: SessionId = rng.random();
-
-    // 1. Tokens.
-    let start = Instant::now();
-    let (tokens, token_bytes) = deployment.band_tokens_recorded(&[query], servers, rng, rec)?;
-    let tokens = tokens.into_iter().next().unwrap_or_default();
-    bytes.token_requests = token_bytes.token_requests;
-    bytes.token_responses = token_bytes.token_responses;
-    time.tokens_ms = ms(start.elapsed());
-
-    // 2. Candidates.
-    let start = Instant::now();
-    rec.round("candidate-request");
-    let lookup_start = Instant::now();
-    let request = CandidateRequest {
-        session,
-        min_band_votes: params.min_band_votes,
-        tokens,
-    }
-    .to_bytes()
-    .map_err(wire)?;
-    rec.cpu(Party::Client, lookup_start.elapsed());
-    for id in servers {
-        rec.message(
-            Party::Client,
-            Party::Node(*id),
-            request.len(),
-            Some(MessageKind::CandidateRequest),
-        );
-    }
-    rec.round("candidate-response");
-    let mut answers = Vec::with_capacity(servers.len());
-    for id in servers {
-        let node_start = Instant::now();
-        let node = deployment
-            .node(*id)
-            .ok_or_else(|| SimError::Params(format!("there is no node {id}")))?;
-        bytes.candidate_requests += request.len();
-        let received = CandidateRequest::from_bytes(&request).map_err(wire)?;
-        let mut candidates = node
-            .tokens()
-            .candidates(&received.tokens, received.min_band_votes);
-        if faults.get(id) == Some(&ServerFault::DropsCandidate) {
-            candidates.pop();
-        }
-        let answer = CandidateResponse {
-            session,
-            node: *id,
-            candidates,
-        }
-        .to_bytes()
-        .map_err(wire)?;
-        rec.cpu(Party::Node(*id), node_start.elapsed());
-        rec.message(
-            Party::Node(*id),
-            Party::Client,
-            answer.len(),
-            Some(MessageKind::CandidateResponse),
-        );
-        bytes.candidate_responses += answer.len();
-        let answer = CandidateResponse::from_bytes(&answer).map_err(wire)?;
-        if answer.session != session || answer.node != *id {
-            return Err(SimError::Wire(format!(
-                "node {id} answered for another query or node"
-            )));
-        }
-        answers.push((*id, answer.candidates));
-    }
-    let CandidateAgreement {
-        candidates,
-        agreeing,
-        disagreeing,
-        groups,
-    } = CandidateAgreement::from_answers(answers);
-    if agreeing.len() < usize::from(threshold.t()) {
-        return Err(SimError::Corrupt(format!(
-            "no candidate list is returned by t = {} servers: {groups:?}",
-            threshold.t(),
-        )));
-    }
-    time.candidate_lookup_ms = ms(start.elapsed());
-
-    // 3. Masks (offline).
-    let start = Instant::now();
-    let mut pools = local::deal_masks(threshold, servers, candidates.len(), rng)?;
-    bytes.masks_offline = offline_bytes(servers.len(), candidates.len());
-    let offline = start.elapsed();
-    time.masks_offline_ms = ms(offline);
-    let per_server = offline / u32::try_from(servers.len().max(1)).unwrap_or(u32::MAX);
-    rec.round("mask-deal");
-    for dealer in servers {
-        rec.cpu(Party::Node(*dealer), per_server);
-        for to in servers.iter().filter(|s| *s != dealer) {
-            rec.message(
-                Party::Node(*dealer),
-                Party::Node(*to),
-                MaskCommitment::encoded_len(servers.len()),
-                Some(MessageKind::MaskCommitment),
-            );
-            rec.message(
-                Party::Node(*dealer),
-                Party::Node(*to),
-                MaskDeal::encoded_len(candidates.len()),
-                Some(MessageKind::MaskDeal),
-            );
-        }
-    }
-    rec.round("mask-check");
-    for from in servers {
-        for to in servers.iter().filter(|s| *s != from) {
-            for _dealer in servers {
-                rec.message(
-                    Party::Node(*from),
-                    Party::Node(*to),
-                    MaskCheck::ENCODED_LEN,
-                    Some(MessageKind::MaskCheck),
-                );
-            }
-        }
-    }
-
-    // 4. The query's bit shares and the servers' distance shares.
-    rec.round("distance-request");
-    let start = Instant::now();
-    let ids: Vec<ImageId> = candidates.iter().map(|(id, _)| *id).collect();
-    let query_shares = share_hash_bits(query, threshold.t(), servers, rng)?;
-    let requests: Vec<(NodeId, Vec<u8>)> = query_shares
-        .into_iter()
-        .map(|(server, shares)| {
-            DistanceRequest {
-                session,
-                server,
-                first_mask: 0,
-                candidates: ids.clone(),
-                query: shares,
-            }
-            .to_bytes()
-            .map(|b| (server, b))
-            .map_err(wire)
-        })
-        .collect::<Result<_, _>>()?;
-    time.query_sharing_ms = ms(start.elapsed());
-    rec.cpu(Party::Client, start.elapsed());
-    for (server, request) in &requests {
-        rec.message(
-            Party::Client,
-            Party::Node(*server),
-            request.len(),
-            Some(MessageKind::DistanceRequest),
-        );
-    }
-    rec.round("distance-response");
-    let start = Instant::now();
-    let mut answers: Vec<(NodeId, Vec<u8>)> = Vec::with_capacity(servers.len());
-    for (server, request) in &requests {
-        let node_start = Instant::now();
-        bytes.distance_requests += request.len();
-        let node = deployment
-            .node(*server)
-            .ok_or_else(|| SimError::Params(format!("there is no node {server}")))?;
-        let received = DistanceRequest::from_bytes(request).map_err(wire)?;
-        let mut stored: BTreeMap<ImageId, HashBitShares> = BTreeMap::new();
-        for id in &received.candidates {
-            if let Some(s) = node.bit_shares(*id)? {
-                stored.insert(*id, s);
-            }
-        }
-        let pool = pools
-            .get_mut(server)
-            .ok_or_else(|| SimError::Params(format!("no masks for node {server}")))?;
-        let mut response = received.respond(*server, |id| stored.remove(&id), pool)?;
-        if faults.get(server) == Some(&ServerFault::WrongDistanceShares) {
-            for s in &mut response.shares {
-                *s += Fp61::ONE;
-            }
-        }
-        let encoded = response.to_bytes().map_err(wire)?;
-        rec.cpu(Party::Node(*server), node_start.elapsed());
-        rec.message(
-            Party::Node(*server),
-            Party::Client,
-            encoded.len(),
-            Some(MessageKind::DistanceResponse),
-        );
-        answers.push((*server, encoded));
-    }
-    time.node_distance_ms = ms(start.elapsed());
-
-    // 5. Open and rank.
-    rec.round("open-rank");
-    let start = Instant::now();
-    let mut received: Vec<(NodeId, Vec<Fp61>)> = Vec::with_capacity(answers.len());
-    for (server, answer) in &answers {
-        bytes.distance_responses += answer.len();
-        let answer = DistanceResponse::from_bytes(answer).map_err(wire)?;
-        if answer.session != session || answer.server != *server {
-            return Err(SimError::Wire(format!(
-                "node {server} answered for another query or node"
-            )));
-        }
-        received.push((*server, answer.shares));
-    }
-    let refs: Vec<(NodeId, &[Fp61])> = received.iter().map(|(n, v)| (*n, v.as_slice())).collect();
-    let opened = open_distances(&refs, threshold.t())?;
-    let ranked = rank(&candidates, &opened.distances, params)?;
-    time.open_and_rank_ms = ms(start.elapsed());
-    rec.cpu(Party::Client, start.elapsed());
-
-    time.online_total_ms = time.tokens_ms
-        + time.candidate_lookup_ms
-        + time.query_sharing_ms
-        + time.node_distance_ms
-        + time.open_and_rank_ms;
-    bytes.online_total = bytes.token_requests
-        + bytes.token_responses
-        + bytes.candidate_requests
-        + bytes.candidate_responses
-        + bytes.distance_requests
-        + bytes.distance_responses;
-    bytes.distance_bytes_per_candidate_per_server = if candidates.is_empty() {
-        0.0
-    } else {
-        bytes.distance_responses as f64 / (candidates.len() * servers.len()) as f64
-    };
-    Ok(SecureRanking {
-        ranked,
-        candidates: candidates.len(),
-        wrong_shares_from: opened.wrong,
-        disagreeing_candidate_lists: disagreeing,
-        bytes,
-        time,
-    })
 }
 
 /// One ranked image in the comparison's JSON.
@@ -481,6 +220,8 @@ pub struct SecureSide {
     pub wrong_shares_from: Vec<u8>,
     /// Servers whose candidate list differed from the majority's.
     pub disagreeing_candidate_lists: Vec<u8>,
+    /// What the opening vouches for ([`dealer_free::mpc::Integrity`]).
+    pub integrity: String,
     /// Bytes on the wire, by step.
     pub bytes: SecureBytes,
 }
@@ -601,7 +342,7 @@ pub fn compare_secure_vs_baseline<R: CryptoRng + ?Sized>(
             max_hamming: params.max_hamming,
         },
         images: baseline.len(),
-        agree: plain == secure.ranked,
+        agree: plain == secure.result.hits,
         baseline: BaselineSide {
             ranking: hits(&plain),
             candidates: baseline_candidates,
@@ -612,14 +353,21 @@ pub fn compare_secure_vs_baseline<R: CryptoRng + ?Sized>(
             },
         },
         secure: SecureSide {
-            ranking: hits(&secure.ranked),
-            candidates: secure.candidates,
-            wrong_shares_from: secure.wrong_shares_from.iter().map(|s| s.get()).collect(),
-            disagreeing_candidate_lists: secure
-                .disagreeing_candidate_lists
+            ranking: hits(&secure.result.hits),
+            candidates: secure.result.candidates,
+            wrong_shares_from: secure
+                .result
+                .wrong_shares_from
                 .iter()
                 .map(|s| s.get())
                 .collect(),
+            disagreeing_candidate_lists: secure
+                .result
+                .disagreeing
+                .iter()
+                .map(|s| s.get())
+                .collect(),
+            integrity: secure.result.integrity.to_string(),
             bytes: secure.bytes,
         },
         timing_ms: ComparisonTiming {

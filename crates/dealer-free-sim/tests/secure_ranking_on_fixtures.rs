@@ -145,7 +145,7 @@ fn a_subset_of_servers_and_other_thresholds_agree_too() {
             )
             .unwrap();
             assert_eq!(
-                r.ranked,
+                r.result.hits,
                 s.baseline.rank_candidates(*hash, &SearchParams::default())
             );
         }
@@ -165,17 +165,18 @@ fn a_server_returning_wrong_shares_is_corrected_and_named() {
     for (_, hash) in s.hashes.iter().take(6) {
         let r = rank_candidates_secure(&s.deployment, *hash, &servers, &params, &faults, &mut rng)
             .unwrap();
-        assert_eq!(r.ranked, s.baseline.rank_candidates(*hash, &params));
+        assert_eq!(r.result.hits, s.baseline.rank_candidates(*hash, &params));
         assert_eq!(
-            r.wrong_shares_from.into_iter().collect::<Vec<_>>(),
+            r.result.wrong_shares_from.into_iter().collect::<Vec<_>>(),
             nodes(&[4])
         );
     }
 }
 
 #[test]
-fn a_server_with_a_different_candidate_list_is_named() {
-    let s = setup(3, 5, 6);
+fn a_server_with_a_different_candidate_list_is_named_and_left_out() {
+    // Six servers: the five that agree (2t − 1) rank; the one that differs is named.
+    let s = setup(3, 6, 6);
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let faults = BTreeMap::from([(NodeId::new(2).unwrap(), ServerFault::DropsCandidate)]);
     let params = SearchParams {
@@ -186,15 +187,17 @@ fn a_server_with_a_different_candidate_list_is_named() {
     let r = rank_candidates_secure(
         &s.deployment,
         hash,
-        &nodes(&[1, 2, 3, 4, 5]),
+        &nodes(&[1, 2, 3, 4, 5, 6]),
         &params,
         &faults,
         &mut rng,
     )
     .unwrap();
-    assert_eq!(r.ranked, s.baseline.rank_candidates(hash, &params));
+    assert_eq!(r.result.hits, s.baseline.rank_candidates(hash, &params));
+    assert_eq!(r.result.servers, nodes(&[1, 3, 4, 5, 6]));
     assert_eq!(
-        r.disagreeing_candidate_lists
+        r.result
+            .disagreeing
             .into_iter()
             .collect::<Vec<_>>(),
         nodes(&[2])

@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use dealer_free::mpc::messages::{DistanceRequest, DistanceResponse};
+use dealer_free::mpc::query::SignedQueryCheck;
+use dealer_free::mpc::messages::{ChecksRelay, DistanceRequest, DistanceResponse};
 use dealer_free::oprf::threshold::PartialEvaluation;
 use dealer_free::oprf::tokens::TokenRequest;
 use dealer_free_sim::deployment::{SHARE_REQUEST_LEN, STORE_ACK_LEN};
@@ -62,12 +63,12 @@ fn run(seed: u64) -> Run {
         &mut rec,
     )
     .unwrap();
-    let best = r.ranked[0].id;
+    let best = r.result.hits[0].id;
     let (image, rejected) = d.retrieve_recorded(best, &servers[..3], &mut rec).unwrap();
     Run {
         trace,
-        ranked: r.ranked.len(),
-        candidates: r.candidates,
+        ranked: r.result.hits.len(),
+        candidates: r.result.candidates,
         retrieved_ok: best == ids[2] && image == rows[2].0.as_bytes() && rejected.is_empty(),
         store_bytes: bytes.store,
     }
@@ -117,13 +118,35 @@ fn recorded_bytes_are_the_encoded_sizes_of_the_messages() {
     // Stage-2: the secure ranking's messages.
     assert_eq!(
         round_bytes(t, Stage::Stage2, "distance-request"),
-        vec![DistanceRequest::encoded_len(images); 5]
+        vec![DistanceRequest::encoded_len(images, 5); 5]
+    );
+    assert_eq!(
+        round_bytes(t, Stage::Stage2, "query-check"),
+        vec![SignedQueryCheck::ENCODED_LEN; 5]
+    );
+    assert_eq!(
+        round_bytes(t, Stage::Stage2, "checks-relay"),
+        vec![ChecksRelay::encoded_len(5); 5]
     );
     assert_eq!(
         round_bytes(t, Stage::Stage2, "distance-response"),
         vec![DistanceResponse::encoded_len(images); 5]
     );
-    assert_eq!(round_bytes(t, Stage::Stage2, "mask-check").len(), 5 * 4 * 5);
+    // The mask dealing through the client: the order, each dealer's commitment and four
+    // sealed deals (mask-deal); to each server the five commitments and its four deals, its
+    // five checks back (mask-check); all 25 checks to each server (mask-judge). The whole
+    // dealing's bytes are the relayed messages' sizes.
+    assert_eq!(round_bytes(t, Stage::Stage2, "mask-deal").len(), 5 * (1 + 1 + 4));
+    assert_eq!(round_bytes(t, Stage::Stage2, "mask-check").len(), 5 * (5 + 4 + 5));
+    assert_eq!(round_bytes(t, Stage::Stage2, "mask-judge").len(), 5 * 25);
+    let dealing: usize = ["mask-deal", "mask-check", "mask-judge"]
+        .iter()
+        .flat_map(|r| round_bytes(t, Stage::Stage2, r))
+        .sum();
+    assert_eq!(
+        dealing,
+        dealer_free::mpc::masks::offline_bytes(5, images + dealer_free::mpc::query::CHECK_MASKS)
+    );
     assert_eq!(
         round_bytes(t, Stage::Stage2, "share-request"),
         vec![SHARE_REQUEST_LEN; 3]

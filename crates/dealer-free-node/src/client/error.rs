@@ -77,6 +77,10 @@ pub enum ClientError {
     /// The protocol failed (bad proofs, inconsistent answers).
     #[error("{0}")]
     Protocol(String),
+    /// A step of the secure search failed; [`SearchError::culprits`] names the nodes to
+    /// blame.
+    #[error(transparent)]
+    Search(#[from] dealer_free::mpc::SearchError),
     /// A node returned a protocol message it may not send: one claiming another sender, or
     /// addressed to a node that takes no part in the run. Nothing of that step is relayed.
     #[error("node {node} returned a message from {from} to {to}: {reason}")]

@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 use phr_sis::NodeId;
 use rand::RngCore;
 
+use dealer_free::mpc::SearchError;
+use dealer_free::mpc::masks::session::{MaskOrder, SealedMaskDeal};
+
 use super::{ClientError, ClusterClient};
 use crate::proto;
 use crate::state::MASK_POOL_TTL;
@@ -81,7 +84,8 @@ pub struct DealtMasks {
     pub servers: Vec<NodeId>,
     /// Masks in it (one per candidate of the queries it serves).
     pub masks: u32,
-    /// The dealers whose masks were accepted (the same at every server).
+    /// The dealers whose masks the pools sum: accepted with no server named (the same at
+    /// every server).
     pub accepted: Vec<NodeId>,
 }
 
@@ -244,32 +248,55 @@ impl ClusterClient {
         dealt
     }
 
-    /// The three rounds of a dealing: deal, check, judge.
+    /// The three rounds of a dealing: deal, check, judge. The client carries the servers'
+    /// signed commitments, sealed deals and signed checks as they are; it can neither read
+    /// nor forge them.
     async fn deal_rounds(
         &self,
         session: [u8; 32],
         servers: &[NodeId],
         count: u32,
     ) -> Result<(Pool, DealtMasks), ClientError> {
-        let server_bytes: Vec<u8> = servers.iter().map(|s| s.get()).collect();
+        let order = std::sync::Arc::new(
+            MaskOrder {
+                session,
+                servers: servers.to_vec(),
+                count,
+            }
+            .to_bytes(),
+        );
         let deals = self
             .call_all(servers, move |_, mut c, m| {
                 let req = proto::MaskDealRequest {
                     meta: Some(m),
-                    session: session.to_vec(),
-                    servers: server_bytes.clone(),
-                    count,
+                    order: order.as_ref().clone(),
                 };
                 async move { c.mask_deal(req).await }
             })
             .await;
         let mut commitments = Vec::new();
-        let mut sealed: BTreeMap<u32, Vec<proto::SealedDeal>> = BTreeMap::new();
-        for (_, r) in deals {
+        let mut sealed: BTreeMap<NodeId, Vec<Vec<u8>>> = BTreeMap::new();
+        for (dealer, r) in deals {
             let reply = r?;
-            commitments.extend(reply.commitment);
+            commitments.push(reply.commitment);
             for d in reply.deals {
-                sealed.entry(d.recipient).or_default().push(d);
+                // Routed by the recipient it names; the recipient checks the rest.
+                let deal = SealedMaskDeal::from_bytes(&d).map_err(|source| {
+                    SearchError::Malformed {
+                        from: Some(dealer),
+                        what: "sealed mask deal",
+                        source,
+                    }
+                })?;
+                if deal.dealer != dealer || !servers.contains(&deal.recipient) {
+                    return Err(SearchError::Misaddressed {
+                        from: Some(dealer),
+                        what: "sealed mask deal",
+                        reason: "from another dealer or to no server of the dealing".into(),
+                    }
+                    .into());
+                }
+                sealed.entry(deal.recipient).or_default().push(d);
             }
         }
         let sealed = std::sync::Arc::new(sealed);
@@ -280,10 +307,7 @@ impl ClusterClient {
                     meta: Some(m),
                     session: session.to_vec(),
                     commitments: commitments.as_ref().clone(),
-                    deals: sealed
-                        .get(&u32::from(node.get()))
-                        .cloned()
-                        .unwrap_or_default(),
+                    deals: sealed.get(&node).cloned().unwrap_or_default(),
                 };
                 async move { c.mask_check(req).await }
             })

@@ -1,6 +1,5 @@
 //! The records service of a node: storing images' records (Stage-1), token evaluation with
-//! its per-caller budget, candidate lookups, serving a share, and exporting records for a
-//! replacement. Every handler checks its bounds before it reads or writes.
+//! its per-caller budget, serving a share, and exporting records for a replacement. Every handler checks its bounds before it reads or writes.
 
 #[allow(clippy::wildcard_imports)] // the handlers use the state's own types throughout
 use super::*;
@@ -259,51 +258,5 @@ impl NodeState {
             .ok_or_else(|| NodeError::NotFound(format!("node {} holds no image {id}", self.id)))?;
         self.audit.append(&format!("get id={:016x}", id.0), false)?;
         Ok(proto::GetShareReply { share })
-    }
-
-    /// Candidate lookup: the images sharing at least `min_band_votes` band tokens with the query.
-    ///
-    /// # Errors
-    /// [`NodeError::Invalid`] for a malformed request or too many tokens.
-    pub fn candidates(
-        &self,
-        req: &proto::CandidatesRequest,
-    ) -> Result<proto::CandidatesReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
-        let request = CandidateRequest::from_bytes(&req.candidate_request)
-            .map_err(|e| invalid(format!("candidate request: {e}")))?;
-        if request.tokens.len() > MAX_TOKENS {
-            return Err(invalid(format!("more than {MAX_TOKENS} tokens")));
-        }
-        let candidates = self
-            .index
-            .read()
-            .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?
-            .candidates(&request.tokens, request.min_band_votes);
-        let found = candidates.len();
-        if found > self.limits.max_candidates {
-            return Err(invalid(format!(
-                "{found} candidates, more than the {} one ranking may hold: ask for more \
-                 band votes",
-                self.limits.max_candidates
-            )));
-        }
-        let response = CandidateResponse {
-            session: request.session,
-            node: self.id,
-            candidates,
-        }
-        .to_bytes()
-        .map_err(|e| invalid(e.to_string()))?;
-        self.audit.append(
-            &format!(
-                "candidates session={} found={found}",
-                crate::hex(&request.session)
-            ),
-            false,
-        )?;
-        Ok(proto::CandidatesReply {
-            candidate_response: response,
-        })
     }
 }

@@ -192,7 +192,7 @@ fn stage2(
         rng,
         &mut rec,
     )
-    .map(|r| r.ranked);
+    .map(|r| r.result.hits);
     let holders: Vec<NodeId> = alive
         .iter()
         .copied()

@@ -86,7 +86,7 @@ pub(crate) fn search<R: CryptoRng + ?Sized>(
         &mut rec,
     )?;
     let mut retrieved = false;
-    if let Some(best) = ranked.ranked.first() {
+    if let Some(best) = ranked.result.hits.first() {
         let missing = |n: &NodeId| {
             ingested
                 .report
@@ -107,9 +107,9 @@ pub(crate) fn search<R: CryptoRng + ?Sized>(
             .is_some_and(|i| i.bytes == bytes);
     }
     Ok(Searched {
-        ranking: ranked.ranked.iter().map(|c| c.id).collect(),
+        ranking: ranked.result.hits.iter().map(|c| c.id).collect(),
         retrieved,
-        candidates: ranked.candidates,
+        candidates: ranked.result.candidates,
     })
 }
 

@@ -50,15 +50,20 @@ pub use check::{
     deal_from_values, judge,
 };
 
-/// Bytes on the wire of one checked dealing among `servers` servers for `count` masks, from
-/// the encoded sizes of its messages: every dealer sends every other server its
-/// [`MaskCommitment`] and its [`MaskDeal`], and every server sends its [`MaskCheck`] of every
-/// dealer to every other server.
+/// Bytes on the wire of one checked dealing among `servers` servers for `count` masks,
+/// relayed by the client as a deployment does ([`session`]), from the encoded sizes of its
+/// messages, each counted on both hops: the order to every server; every dealer's signed
+/// commitment to the client and from it to every server; every sealed deal to the client
+/// and on to its recipient; every server's signed check of every dealer to the client, and
+/// every check to every server.
 #[must_use]
 pub fn offline_bytes(servers: usize, count: usize) -> usize {
-    let others = servers.saturating_sub(1);
-    servers * others * (MaskCommitment::encoded_len(servers) + MaskDeal::encoded_len(count))
-        + servers * servers * others * MaskCheck::ENCODED_LEN
+    let m = servers;
+    let others = m.saturating_sub(1);
+    m * session::MaskOrder::encoded_len(m)
+        + (m + m * m) * session::SignedMaskCommitment::encoded_len(m)
+        + 2 * m * others * session::SealedMaskDeal::encoded_len(count)
+        + (m * m + m * m * m) * session::SignedMaskCheck::ENCODED_LEN
 }
 
 /// One dealer's zero-sharings for `count` candidates: `g_c(j)` for every server `j` and
