@@ -599,12 +599,7 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
             let e = node
                 .store_records(proto::StoreRecordsRequest {
                     meta: meta(5),
-                    records: vec![proto::ImageRecord {
-                        image_id: 7,
-                        share: payload.clone(),
-                        bit_shares: payload.clone(),
-                        tokens: payload.clone(),
-                    }],
+                    records: vec![payload.clone()],
                 })
                 .await
                 .err()
@@ -713,12 +708,18 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
         let e = node
             .store_records(proto::StoreRecordsRequest {
                 meta: meta(11),
-                records: vec![proto::ImageRecord {
-                    image_id: stored.0,
-                    share: share.clone(),
-                    bit_shares: random.get(..512).unwrap_or_default().to_vec(),
-                    tokens: vec![],
-                }],
+                records: vec![
+                    dealer_free::record::StoredRecord {
+                        image_id: stored,
+                        share: share.clone(),
+                        bit_shares: dealer_free::mpc::HashBitShares::from_shares(
+                            [phr_sis::fp61::Fp61::ONE; 64],
+                        ),
+                        tokens: vec![],
+                    }
+                    .to_bytes()?
+                    .to_vec(),
+                ],
             })
             .await
             .err()
@@ -728,7 +729,7 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
             "{e:?}"
         );
         // Too many records, and a message over the size limit.
-        let many = vec![proto::ImageRecord::default(); 257];
+        let many = vec![Vec::new(); 257];
         let e = node
             .store_records(proto::StoreRecordsRequest {
                 meta: meta(12),

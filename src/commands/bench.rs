@@ -479,9 +479,10 @@ fn round4(v: f64) -> f64 {
 }
 
 /// The secure ranking for (t, n) = (2,3), (3,5), (5,9) over 10,000 candidates (1,000 with
-/// `--quick`): `query_ms` is a whole query (share the query bits, every server's masked
-/// distance shares, opening, ranking; the masks are dealt beforehand, as the nodes do ahead of
-/// time), `node_candidates_per_s` one node's answer, `bytes_per_candidate_per_node` the size
+/// `--quick`): `query_ms` is a whole query (every server lists the candidates, the querier
+/// shares and commits its bits, every server checks them and signs its check, the checks are
+/// relayed and verified, every server's masked distance shares, opening, ranking; the masks
+/// are dealt beforehand, as the nodes do ahead of time), `node_candidates_per_s` one node's answer, `bytes_per_candidate_per_node` the size
 /// of that answer's wire encoding per candidate, `baseline_rank_ms` the plaintext
 /// `rank_candidates` over the same hashes, `masks_offline_ms` and
 /// `masks_offline_bytes_per_candidate` the checked dealing of the query's masks (all servers,
@@ -520,7 +521,11 @@ fn bench_secure_ranking(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
         let mut answer_bytes = 0usize;
         while runs == 0 || query_time + node_time < min_time {
             let start = Instant::now();
-            let mut pools = collection.deal_masks(&servers, 2 * count, &mut rng)?;
+            let mut pools = collection.deal_masks(
+                &servers,
+                2 * count + dealer_free::mpc::query::CHECK_MASKS,
+                &mut rng,
+            )?;
             offline_time += start.elapsed();
             let start = Instant::now();
             let ranked =

@@ -31,6 +31,7 @@ use dealer_free::oprf::PublicKey;
 use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
 use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
 use dealer_free::payload::{frame_payload, unframe_payload};
+use dealer_free::record::StoredRecord;
 use dealer_free::wire::decode_point;
 use phr_sis::share::{Share, SplitOptions, reconstruct, split_image};
 use phr_sis::token_index::Token;

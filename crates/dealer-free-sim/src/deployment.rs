@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use dealer_free::dkg::{KeyShare, local};
 use dealer_free::identity::{NodeKeys, NodePublicKeys};
 use dealer_free::mpc::{HashBitShares, share_hash_bits};
+use dealer_free::record::StoredRecord;
 use dealer_free::oprf::PublicKey;
 use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
 use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
@@ -182,14 +183,6 @@ pub use dealer_free::payload::{DEFLATE_LEVEL, PAYLOAD_DEFLATE, PAYLOAD_RAW, fram
 /// [`SimError::Corrupt`] for an empty payload, an unknown marker or a bad deflate stream.
 pub fn unframe_payload(payload: &[u8]) -> Result<Vec<u8>, SimError> {
     dealer_free::payload::unframe_payload(payload).map_err(|e| SimError::Corrupt(e.to_string()))
-}
-
-/// Bytes of the message that hands a node its record of one image: a 2-byte header, the
-/// image id (8), the share, the bit shares and the tokens (32 each), with a 4-byte length
-/// before each variable field.
-#[must_use]
-pub fn store_message_len(record: &ImageRecord, tokens: usize) -> usize {
-    2 + 8 + 4 + record.share.len() + 4 + record.bit_shares.len() + 4 + 32 * tokens
 }
 
 /// Bytes of a request for one image's share: header and image id.
@@ -566,7 +559,7 @@ impl LocalDeployment {
     /// [`LocalDeployment::band_tokens_recorded`], then `share` (the client splits each image
     /// and its hash and sends each node its record) and `store` (each node stores its records
     /// atomically, indexes the tokens and acknowledges). A record's size is
-    /// [`store_message_len`]; an acknowledgement is [`STORE_ACK_LEN`] bytes.
+    /// a [`StoredRecord`]'s encoding; an acknowledgement is [`STORE_ACK_LEN`] bytes.
     ///
     /// # Errors
     /// As [`LocalDeployment::ingest`].
@@ -617,9 +610,10 @@ impl LocalDeployment {
         )?;
         rec.round("share");
         let start = Instant::now();
-        let mut prepared = Vec::with_capacity(images.len());
+        // Per image: its id and every node's encoded record, in the order of `all`.
+        let mut prepared: Vec<(ImageId, Vec<_>)> = Vec::with_capacity(images.len());
         let mut payload_bytes = 0;
-        for image in images {
+        for (image, tokens) in images.iter().zip(&tokens) {
             let id = ImageId(rng.random());
             let secret = frame_payload(image.bytes, options.compress);
             payload_bytes += secret.len();
@@ -627,24 +621,33 @@ impl LocalDeployment {
                 .map_err(|e| SimError::Share(e.to_string()))?;
             let bit_shares = share_hash_bits(image.hash, self.threshold.t(), &all, rng)
                 .map_err(|e| SimError::Params(e.to_string()))?;
-            let records: Vec<ImageRecord> = shares
+            let records = shares
                 .iter()
-                .zip(&bit_shares)
-                .map(|(share, (_, bits))| ImageRecord {
-                    share: share.to_bytes(),
-                    bit_shares: bits.to_bytes().to_vec(),
-                    meta: Vec::new(),
+                .zip(bit_shares)
+                .map(|(share, (_, bits))| {
+                    StoredRecord {
+                        image_id: id,
+                        share: share.to_bytes(),
+                        bit_shares: bits,
+                        tokens: tokens.clone(),
+                    }
+                    .to_bytes()
+                    .map_err(|e| SimError::Wire(e.to_string()))
                 })
-                .collect();
+                .collect::<Result<_, _>>()?;
             prepared.push((id, records));
         }
         rec.cpu(Party::Client, start.elapsed());
-        for ((_, records), tokens) in prepared.iter().zip(&tokens) {
+        for (_, records) in &prepared {
             for (node, record) in all.iter().zip(records) {
                 if reachable.contains(node) {
-                    let len = store_message_len(record, tokens.len());
-                    rec.message(Party::Client, Party::Node(*node), len, None);
-                    bytes.store += len;
+                    rec.message(
+                        Party::Client,
+                        Party::Node(*node),
+                        record.len(),
+                        Some(MessageKind::StoredRecord),
+                    );
+                    bytes.store += record.len();
                 }
             }
         }
@@ -661,20 +664,33 @@ impl LocalDeployment {
                 continue;
             }
             let start = Instant::now();
-            // One transaction per node and request: all of its records or none.
-            let batch: Vec<(ImageId, &ImageRecord)> = prepared
+            // The node decodes its records; one transaction per node and request: all of
+            // them or none.
+            let mut received = Vec::with_capacity(prepared.len());
+            for (_, records) in &prepared {
+                let bytes = records
+                    .get(index)
+                    .ok_or_else(|| SimError::Corrupt("a node without its record".into()))?;
+                received.push(StoredRecord::from_bytes(bytes).map_err(|e| SimError::Wire(e.to_string()))?);
+            }
+            let stored: Vec<(ImageId, ImageRecord)> = received
                 .iter()
-                .map(|(id, records)| {
-                    records
-                        .get(index)
-                        .map(|r| (*id, r))
-                        .ok_or_else(|| SimError::Corrupt("a node without its record".into()))
+                .map(|r| {
+                    (
+                        r.image_id,
+                        ImageRecord {
+                            share: r.share.clone(),
+                            bit_shares: r.bit_shares.to_bytes().to_vec(),
+                            meta: r.token_bytes(),
+                        },
+                    )
                 })
-                .collect::<Result<_, _>>()?;
+                .collect();
+            let batch: Vec<(ImageId, &ImageRecord)> = stored.iter().map(|(id, r)| (*id, r)).collect();
             node.store.put_images(&batch)?;
-            for ((id, _), tokens) in prepared.iter().zip(&tokens) {
+            for r in &received {
                 node.tokens
-                    .insert(*id, tokens)
+                    .insert(r.image_id, &r.tokens)
                     .map_err(|e| SimError::Corrupt(e.to_string()))?;
             }
             rec.cpu(Party::Node(node.id), start.elapsed());

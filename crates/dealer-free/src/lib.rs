@@ -5,6 +5,7 @@ pub mod identity;
 pub mod mpc;
 pub mod oprf;
 pub mod payload;
+pub mod record;
 pub mod reshare;
 pub mod vss;
 pub mod wire;

@@ -107,7 +107,7 @@ impl ClusterClient {
         for group in files.chunks(batch) {
             let hashes: Vec<ImageHash> = group.iter().map(|f| f.hash).collect();
             let (tokens, _) = self.band_tokens(&hashes, &all).await?;
-            let mut per_node: BTreeMap<NodeId, Vec<proto::ImageRecord>> = BTreeMap::new();
+            let mut per_node: BTreeMap<NodeId, Vec<Vec<u8>>> = BTreeMap::new();
             let mut ids = Vec::with_capacity(group.len());
             {
                 let mut rng = rand::rng();
@@ -122,14 +122,16 @@ impl ClusterClient {
                             })?;
                     let bits = share_hash_bits(file.hash, threshold.t(), &all, &mut rng)
                         .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                    let token_bytes: Vec<u8> = tokens.iter().flatten().copied().collect();
-                    for (share, (node, bits)) in shares.iter().zip(&bits) {
-                        per_node.entry(*node).or_default().push(proto::ImageRecord {
-                            image_id: id.0,
+                    for (share, (node, bits)) in shares.iter().zip(bits) {
+                        let record = StoredRecord {
+                            image_id: id,
                             share: share.to_bytes(),
-                            bit_shares: bits.to_bytes().to_vec(),
-                            tokens: token_bytes.clone(),
-                        });
+                            bit_shares: bits,
+                            tokens: tokens.clone(),
+                        }
+                        .to_bytes()
+                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                        per_node.entry(node).or_default().push(record.to_vec());
                     }
                     ids.push(id);
                 }

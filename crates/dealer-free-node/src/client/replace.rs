@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dealer_free::mpc::HashBitShares;
+use dealer_free::record::StoredRecord;
 use phr_sis::share::{Share, repair_share};
 use phr_sis::{ImageId, NodeId};
 use rand::RngCore;
@@ -289,9 +290,10 @@ impl ClusterClient {
                     failures,
                 });
             };
-            let ids: Vec<u64> = page.records.iter().map(|r| r.image_id).collect();
-            let mut by_node: BTreeMap<NodeId, Vec<proto::ImageRecord>> = BTreeMap::new();
-            by_node.insert(lister, page.records);
+            let listed = decode_records(&page.records);
+            let ids: Vec<u64> = listed.iter().map(|r| r.image_id.0).collect();
+            let mut by_node: BTreeMap<NodeId, Vec<StoredRecord>> = BTreeMap::new();
+            by_node.insert(lister, listed);
             let rest: Vec<NodeId> = others.iter().copied().filter(|n| *n != lister).collect();
             let wanted = ids.clone();
             let answers = self
@@ -310,15 +312,15 @@ impl ClusterClient {
                 .await;
             for (node, r) in answers {
                 if let Ok(reply) = r {
-                    by_node.insert(node, reply.records);
+                    by_node.insert(node, decode_records(&reply.records));
                 }
             }
             let mut records = Vec::with_capacity(ids.len());
             for id in &ids {
-                let found: Vec<(NodeId, &proto::ImageRecord)> = by_node
+                let found: Vec<(NodeId, &StoredRecord)> = by_node
                     .iter()
                     .filter_map(|(n, list)| {
-                        list.iter().find(|r| r.image_id == *id).map(|r| (*n, r))
+                        list.iter().find(|r| r.image_id.0 == *id).map(|r| (*n, r))
                     })
                     .collect();
                 match repair_record(&found, fresh, t) {
@@ -329,21 +331,26 @@ impl ClusterClient {
                 }
             }
             if !records.is_empty() {
+                let encoded: Vec<Vec<u8>> = records
+                    .iter()
+                    .map(|r| r.to_bytes().map(|b| b.to_vec()))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
                 let stored = self
                     .call(fresh, |mut c, m| {
                         let req = proto::StoreRecordsRequest {
                             meta: Some(m),
-                            records: records.clone(),
+                            records: encoded.clone(),
                         };
                         async move { c.store_records(req).await }
                     })
                     .await?;
                 let acked: BTreeSet<u64> = stored.stored.into_iter().collect();
                 for r in &records {
-                    if acked.contains(&r.image_id) {
+                    if acked.contains(&r.image_id.0) {
                         repaired += 1;
                     } else {
-                        failed.insert(ImageId(r.image_id), "not acknowledged".into());
+                        failed.insert(r.image_id, "not acknowledged".into());
                     }
                 }
             }
@@ -356,12 +363,21 @@ impl ClusterClient {
     }
 }
 
+/// The records of an export that decode; one that does not is left out (the repair then
+/// takes that image from the other nodes).
+fn decode_records(records: &[Vec<u8>]) -> Vec<StoredRecord> {
+    records
+        .iter()
+        .filter_map(|b| StoredRecord::from_bytes(b).ok())
+        .collect()
+}
+
 /// Node `fresh`'s record of one image from the other nodes' records of it.
 fn repair_record(
-    found: &[(NodeId, &proto::ImageRecord)],
+    found: &[(NodeId, &StoredRecord)],
     fresh: NodeId,
     t: usize,
-) -> Result<proto::ImageRecord, String> {
+) -> Result<StoredRecord, String> {
     let Some((_, first)) = found.first() else {
         return Err("no node holds it".into());
     };
@@ -371,19 +387,19 @@ fn repair_record(
         .filter_map(|(n, r)| {
             Share::from_bytes(&r.share)
                 .ok()
-                .filter(|s| s.header.index == *n && s.header.image_id == ImageId(image_id))
+                .filter(|s| s.header.index == *n && s.header.image_id == image_id)
         })
         .collect();
     let share = repair_share(&shares, fresh).map_err(|e| format!("image share: {e}"))?;
     let bits: Vec<(NodeId, HashBitShares)> = found
         .iter()
-        .filter_map(|(n, r)| HashBitShares::from_bytes(&r.bit_shares).map(|b| (*n, b)))
+        .map(|(n, r)| (*n, r.bit_shares.clone()))
         .collect();
     let t8 = u8::try_from(t).map_err(|_| "t out of range".to_owned())?;
     let bit_shares =
         HashBitShares::repair(&bits, t8, fresh).map_err(|e| format!("bit shares: {e}"))?;
     // Every node holds the same band tokens; take the value at least t nodes agree on.
-    let mut votes: BTreeMap<&[u8], usize> = BTreeMap::new();
+    let mut votes: BTreeMap<&[phr_sis::token_index::Token], usize> = BTreeMap::new();
     for (_, r) in found {
         *votes.entry(r.tokens.as_slice()).or_default() += 1;
     }
@@ -393,10 +409,10 @@ fn repair_record(
         .max_by_key(|(_, v)| *v)
         .map(|(tokens, _)| tokens.to_vec())
         .ok_or_else(|| format!("no {t} nodes hold the same band tokens"))?;
-    Ok(proto::ImageRecord {
+    Ok(StoredRecord {
         image_id,
         share: share.to_bytes(),
-        bit_shares: bit_shares.to_bytes().to_vec(),
+        bit_shares,
         tokens,
     })
 }

@@ -4,6 +4,8 @@
 #[allow(clippy::wildcard_imports)] // the handlers use the state's own types throughout
 use super::*;
 
+use dealer_free::record::StoredRecord;
+
 impl NodeState {
     /// Full records (share, bit shares, band tokens) by id or as a page in id order, for
     /// repairing a replaced node. A record that fails its integrity check is left out (and
@@ -41,12 +43,10 @@ impl NodeState {
         let mut damaged = Vec::new();
         for id in ids {
             match self.store.get_image(id) {
-                Ok(Some(r)) => records.push(proto::ImageRecord {
-                    image_id: id.0,
-                    share: r.share,
-                    bit_shares: r.bit_shares,
-                    tokens: r.meta,
-                }),
+                Ok(Some(r)) => match export_record(id, &r) {
+                    Ok(bytes) => records.push(bytes),
+                    Err(_) => damaged.push(id),
+                },
                 Ok(None) => {}
                 Err(
                     StoreError::Corrupt { .. }
@@ -165,8 +165,9 @@ impl NodeState {
         let mut fresh: Vec<(ImageId, ImageRecord, Vec<Token>)> = Vec::new();
         let mut again = Vec::new();
         let mut seen = BTreeSet::new();
-        for r in &req.records {
-            let id = ImageId(r.image_id);
+        for bytes in &req.records {
+            let r = StoredRecord::from_bytes(bytes).map_err(|e| invalid(format!("record: {e}")))?;
+            let id = r.image_id;
             if !seen.insert(id) {
                 return Err(invalid(format!("image {id} appears twice")));
             }
@@ -185,15 +186,12 @@ impl NodeState {
                     share.header.threshold.n()
                 )));
             }
-            if HashBitShares::from_bytes(&r.bit_shares).is_none() {
-                return Err(invalid(format!("image {id}: malformed bit shares")));
-            }
-            let tokens = tokens_of(&r.tokens).map_err(|e| invalid(format!("image {id}: {e}")))?;
             let record = ImageRecord {
                 share: r.share.clone(),
-                bit_shares: r.bit_shares.clone(),
-                meta: r.tokens.clone(),
+                bit_shares: r.bit_shares.to_bytes().to_vec(),
+                meta: r.token_bytes(),
             };
+            let tokens = r.tokens;
             match self.store.get_image(id) {
                 Ok(Some(existing)) if existing == record => again.push(id),
                 Ok(Some(_)) => {
@@ -259,4 +257,22 @@ impl NodeState {
         self.audit.append(&format!("get id={:016x}", id.0), false)?;
         Ok(proto::GetShareReply { share })
     }
+}
+
+/// A stored record as the exported [`StoredRecord`] encoding.
+///
+/// # Errors
+/// [`NodeError::Corrupt`] for stored bit shares or tokens that do not decode.
+fn export_record(id: ImageId, r: &ImageRecord) -> Result<Vec<u8>, NodeError> {
+    let corrupt = |what: &str| NodeError::Corrupt(format!("image {id}: stored {what}"));
+    let record = StoredRecord {
+        image_id: id,
+        share: r.share.clone(),
+        bit_shares: HashBitShares::from_bytes(&r.bit_shares).ok_or_else(|| corrupt("bit shares"))?,
+        tokens: tokens_of(&r.meta).map_err(|_| corrupt("tokens"))?,
+    };
+    Ok(record
+        .to_bytes()
+        .map_err(|_| corrupt("tokens"))?
+        .to_vec())
 }
