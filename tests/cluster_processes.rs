@@ -831,7 +831,10 @@ fn a_mask_pool_serves_many_searches_and_hands_out_each_mask_once() -> TestResult
         };
         let mut nodes = Vec::new();
         for id in 1..=3 {
-            nodes.push((NodeId::new(id)?, channel(&c, id, Some(owner()?), &ca).await?));
+            nodes.push((
+                NodeId::new(id)?,
+                channel(&c, id, Some(owner()?), &ca).await?,
+            ));
         }
         let session = [0x5a; 32];
         let judged = stage2::deal_raw_pool(&mut nodes, session, 6).await?;
@@ -856,24 +859,37 @@ fn a_mask_pool_serves_many_searches_and_hands_out_each_mask_once() -> TestResult
             .collect::<Result<_, _>>()?;
         two.sort_unstable();
         let stored = *two.first().ok_or("nothing ingested")?;
+        let stored_path = ids
+            .iter()
+            .find(|(i, _)| i.parse::<ImageId>().ok() == Some(stored))
+            .map(|(_, p)| PathBuf::from(p))
+            .ok_or("no path of the stored image")?;
+        let stored_hash =
+            phr_sis::phash::phash(&phr_sis::phash::decode_luma(&std::fs::read(&stored_path)?)?);
+        let tokens = client.tokens(&[stored_hash]).await?.remove(0);
         let servers = [NodeId::new(1)?, NodeId::new(2)?, NodeId::new(3)?];
         // A query of one candidate checked at node 1 with masks from `first`: its candidates
         // listed first (a fresh query session each time).
-        let ask = async |nodes: &mut [stage2::Raw], pool: [u8; 32], first: u32, images: &[ImageId]| {
-            let query: [u8; 32] = rand::random();
-            stage2::candidates(&mut nodes[..1], query, Vec::new(), 0).await?;
-            let (commitment, openings) = dealer_free::mpc::query::share_query(
-                query,
-                phr_sis::ImageHash(7),
-                2,
-                &servers,
-                &mut rand::rng(),
-            )?;
-            let requests = stage2::requests(query, pool, first, images, &commitment, &openings)?;
-            stage2::query_checks(&mut nodes[..1], &requests[..1]).await
-        };
+        let ask =
+            async |nodes: &mut [stage2::Raw], pool: [u8; 32], first: u32, images: &[ImageId]| {
+                let query: [u8; 32] = rand::random();
+                stage2::candidates(&mut nodes[..1], query, tokens.clone(), 1).await?;
+                let scope = dealer_free::mpc::query::QueryScope::new(pool, first, images);
+                let (commitment, openings) = dealer_free::mpc::query::share_query(
+                    query,
+                    scope,
+                    phr_sis::ImageHash(7),
+                    2,
+                    &servers,
+                    &mut rand::rng(),
+                )?;
+                let requests = stage2::requests(query, images, &commitment, &openings)?;
+                stage2::query_checks(&mut nodes[..1], &requests[..1]).await
+            };
         // Masks 0 to 2 (two for the check, one for the candidate).
-        ask(&mut nodes, session, 0, &[stored]).await?.map_err(|s| format!("{s:?}"))?;
+        ask(&mut nodes, session, 0, &[stored])
+            .await?
+            .map_err(|s| format!("{s:?}"))?;
         for (first, why) in [(0, "a used mask"), (4, "masks beyond the pool")] {
             let e = ask(&mut nodes, session, first, &[stored])
                 .await?
@@ -883,7 +899,9 @@ fn a_mask_pool_serves_many_searches_and_hands_out_each_mask_once() -> TestResult
         }
         // A refused request used no mask: masks 3 to 5 still answer, once; then the pool,
         // used up, is gone.
-        ask(&mut nodes, session, 3, &[stored]).await?.map_err(|s| format!("{s:?}"))?;
+        ask(&mut nodes, session, 3, &[stored])
+            .await?
+            .map_err(|s| format!("{s:?}"))?;
         let e = ask(&mut nodes, session, 3, &[stored])
             .await?
             .err()
@@ -920,15 +938,17 @@ fn a_mask_pool_serves_many_searches_and_hands_out_each_mask_once() -> TestResult
         assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
         // Node 2 still holds its part of the pool.
         let query: [u8; 32] = rand::random();
-        stage2::candidates(&mut nodes[1..2], query, Vec::new(), 0).await?;
+        stage2::candidates(&mut nodes[1..2], query, tokens.clone(), 1).await?;
+        let scope = dealer_free::mpc::query::QueryScope::new(session, 0, &[stored]);
         let (commitment, openings) = dealer_free::mpc::query::share_query(
             query,
+            scope,
             phr_sis::ImageHash(7),
             2,
             &servers,
             &mut rand::rng(),
         )?;
-        let requests = stage2::requests(query, session, 0, &[stored], &commitment, &openings)?;
+        let requests = stage2::requests(query, &[stored], &commitment, &openings)?;
         stage2::query_checks(&mut nodes[1..2], &requests)
             .await?
             .map_err(|s| format!("{s:?}"))?;

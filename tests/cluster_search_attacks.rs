@@ -10,13 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use dealer_free_node::client::{ClusterClient, Integrity};
+use dealer_free::mpc::HashBitShares;
+use dealer_free::mpc::query::{
+    CHECK_MASKS, QueryCommitment, QueryOpening, QueryScope, commit_openings,
+};
+use dealer_free_node::client::ClusterClient;
 use dealer_free_node::cluster::ClusterDir;
 use dealer_free_node::failpoint::VAR;
 use dealer_free_node::proto::node_client::NodeClient;
-use dealer_free::mpc::HashBitShares;
-use dealer_free::mpc::query::{CHECK_MASKS, QueryCommitment, QueryOpening, commit_openings};
 use phr_sis::fp61::Fp61;
+use phr_sis::token_index::Token;
 use phr_sis::{ImageHash, ImageId, NodeId, SearchParams};
 use tonic::transport::Channel;
 
@@ -121,9 +124,7 @@ impl Cluster {
     }
 
     fn client(&self) -> TestResult<ClusterClient> {
-        Ok(ClusterClient::open(
-            &ClusterDir::new(&self.dir).profile(),
-        )?)
+        Ok(ClusterClient::open(&ClusterDir::new(&self.dir).profile())?)
     }
 
     /// A raw gRPC client of node `id` with the owner's certificate.
@@ -162,6 +163,7 @@ fn open(answers: &[(NodeId, Vec<Fp61>)], k: usize) -> TestResult<Fp61> {
 /// catch it.
 fn committed(
     session: [u8; 32],
+    scope: QueryScope,
     values: &[Fp61; 64],
     t: u8,
     servers: &[NodeId],
@@ -183,24 +185,26 @@ fn committed(
             (id, HashBitShares::from_shares(arr), [b[0], b[1]])
         })
         .collect();
-    Ok(commit_openings(session, parts, &mut rng)?)
+    Ok(commit_openings(session, scope, parts, &mut rng)?)
 }
 
-/// A query of `values` for the images `ids` through raw calls: candidates (every stored
-/// image), the query's check, then the distances. The distance shares, or the refusal.
+/// A query of `values` for the images `ids` through raw calls: candidates (by `tokens`), the
+/// query's check, then the distances. The distance shares, or the refusal.
 async fn raw_query(
     nodes: &mut [stage2::Raw],
     t: u8,
     values: &[Fp61; 64],
+    tokens: Vec<Token>,
     ids: &[ImageId],
 ) -> TestResult<Result<Vec<(NodeId, Vec<Fp61>)>, tonic::Status>> {
     let servers: Vec<NodeId> = nodes.iter().map(|(id, _)| *id).collect();
     let (session, mask_session): ([u8; 32], [u8; 32]) = (rand::random(), rand::random());
     let count = u32::try_from(ids.len() + CHECK_MASKS)?;
     stage2::deal_raw_pool(nodes, mask_session, count).await?;
-    stage2::candidates(nodes, session, Vec::new(), 0).await?;
-    let (commitment, openings) = committed(session, values, t, &servers)?;
-    let requests = stage2::requests(session, mask_session, 0, ids, &commitment, &openings)?;
+    stage2::candidates(nodes, session, tokens, 1).await?;
+    let scope = QueryScope::new(mask_session, 0, ids);
+    let (commitment, openings) = committed(session, scope, values, t, &servers)?;
+    let requests = stage2::requests(session, ids, &commitment, &openings)?;
     let checks = match stage2::query_checks(nodes, &requests).await? {
         Ok(c) => c,
         Err(status) => return Ok(Err(status)),
@@ -216,7 +220,11 @@ fn a_querier_that_shares_non_bits_reads_no_stored_hash() -> TestResult {
     let (id, hash) = *stored.first().ok_or("nothing ingested")?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let mut nodes = vec![(node(1), c.raw(1)?), (node(2), c.raw(2)?), (node(3), c.raw(3)?)];
+        let mut nodes = vec![
+            (node(1), c.raw(1)?),
+            (node(2), c.raw(2)?),
+            (node(3), c.raw(3)?),
+        ];
         // y_k = (1 − 2^k)/2 for the first 60 positions and 1/2 for the rest: 1 − 2·y_k is
         // 2^k, then 0, so the opened "distance" is Σ_{k<60} 2^k·x_k + Σ y_k, and x_k is bit
         // k of the difference.
@@ -225,7 +233,9 @@ fn a_querier_that_shares_non_bits_reads_no_stored_hash() -> TestResult {
         for (k, v) in values.iter_mut().enumerate().take(60) {
             *v = (Fp61::ONE - Fp61::from_u64(1u64 << k)) * half;
         }
-        match raw_query(&mut nodes, 2, &values, &[id]).await? {
+        // The target's band tokens: what any client allowed to search may get.
+        let tokens = c.client()?.tokens(&[hash]).await?.remove(0);
+        match raw_query(&mut nodes, 2, &values, tokens.clone(), &[id]).await? {
             Err(status) => {
                 assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
                 assert!(
@@ -248,7 +258,7 @@ fn a_querier_that_shares_non_bits_reads_no_stored_hash() -> TestResult {
         let servers = [node(1), node(2), node(3)];
         let (session, mask_session): ([u8; 32], [u8; 32]) = (rand::random(), rand::random());
         stage2::deal_raw_pool(&mut nodes, mask_session, 1 + u32::try_from(CHECK_MASKS)?).await?;
-        stage2::candidates(&mut nodes, session, Vec::new(), 0).await?;
+        stage2::candidates(&mut nodes, session, tokens, 1).await?;
         let mut rng = rand::rng();
         let parts = servers
             .iter()
@@ -257,19 +267,31 @@ fn a_querier_that_shares_non_bits_reads_no_stored_hash() -> TestResult {
                 for (k, x) in v.iter_mut().enumerate() {
                     *x = Fp61::from(k % usize::from(s.get() + 1) == 0);
                 }
-                (*s, HashBitShares::from_shares(v), [Fp61::random(&mut rng), Fp61::random(&mut rng)])
+                (
+                    *s,
+                    HashBitShares::from_shares(v),
+                    [Fp61::random(&mut rng), Fp61::random(&mut rng)],
+                )
             })
             .collect();
-        let (commitment, openings) = commit_openings(session, parts, &mut rng)?;
-        let requests = stage2::requests(session, mask_session, 0, &[id], &commitment, &openings)?;
+        let scope = QueryScope::new(mask_session, 0, &[id]);
+        let (commitment, openings) = commit_openings(session, scope, parts, &mut rng)?;
+        let requests = stage2::requests(session, &[id], &commitment, &openings)?;
         let checks = stage2::query_checks(&mut nodes, &requests)
             .await?
             .map_err(|s| format!("{s:?}"))?;
-        let refused = stage2::distances(&mut nodes, session, checks.into_iter().map(|(_, c)| c).collect())
-            .await?
-            .err()
-            .ok_or("the servers answered shares of no one polynomial")?;
-        assert!(refused.message().contains("one polynomial of degree t − 1"), "{refused:?}");
+        let refused = stage2::distances(
+            &mut nodes,
+            session,
+            checks.into_iter().map(|(_, c)| c).collect(),
+        )
+        .await?
+        .err()
+        .ok_or("the servers answered shares of no one polynomial")?;
+        assert!(
+            refused.message().contains("one polynomial of degree t − 1"),
+            "{refused:?}"
+        );
         Ok(())
     })
 }
@@ -281,7 +303,11 @@ fn a_querier_gets_no_distance_of_an_image_that_is_not_its_candidate() -> TestRes
     let (id, hash) = *stored.first().ok_or("nothing ingested")?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let mut nodes = vec![(node(1), c.raw(1)?), (node(2), c.raw(2)?), (node(3), c.raw(3)?)];
+        let mut nodes = vec![
+            (node(1), c.raw(1)?),
+            (node(2), c.raw(2)?),
+            (node(3), c.raw(3)?),
+        ];
         let servers = [node(1), node(2), node(3)];
         let mut values = [Fp61::ZERO; 64];
         for (k, v) in values.iter_mut().enumerate() {
@@ -297,13 +323,15 @@ fn a_querier_gets_no_distance_of_an_image_that_is_not_its_candidate() -> TestRes
                 let lists = stage2::candidates(&mut nodes, session, vec![[0x42; 32]], 1).await?;
                 assert!(lists.iter().all(|(_, l)| l.candidates.is_empty()));
             }
-            let (commitment, openings) = committed(session, &values, 2, &servers)?;
-            let requests =
-                stage2::requests(session, mask_session, 0, &[id], &commitment, &openings)?;
+            let scope = QueryScope::new(mask_session, 0, &[id]);
+            let (commitment, openings) = committed(session, scope, &values, 2, &servers)?;
+            let requests = stage2::requests(session, &[id], &commitment, &openings)?;
             let refused = stage2::query_checks(&mut nodes, &requests)
                 .await?
                 .err()
-                .ok_or_else(|| format!("the servers checked a query for image {id}, no candidate"))?;
+                .ok_or_else(|| {
+                    format!("the servers checked a query for image {id}, no candidate")
+                })?;
             let want = if ask_candidates {
                 tonic::Code::InvalidArgument
             } else {
@@ -311,20 +339,37 @@ fn a_querier_gets_no_distance_of_an_image_that_is_not_its_candidate() -> TestRes
             };
             assert_eq!(refused.code(), want, "{refused:?}");
         }
-        // Every stored image listed, but a request for more ids than listed: refused before
-        // any masks are taken, then the session is over.
+        // Every image listed at once is refused: no band votes asked for, or more tokens
+        // than the layout has bands.
+        let tokens = c.client()?.tokens(&[hash]).await?.remove(0);
+        for (tokens, votes, why) in [
+            (tokens.clone(), 0, "at least 1 band votes"),
+            (vec![[7u8; 32]; 9], 1, "9 tokens, at most 8"),
+        ] {
+            let e = stage2::candidates(&mut nodes, rand::random(), tokens, votes)
+                .await
+                .err()
+                .ok_or(why)?;
+            assert!(e.to_string().contains(why), "{e}");
+        }
+        // The image listed, but a request for more ids than listed: refused before any
+        // masks are taken, then the session is over.
         let session: [u8; 32] = rand::random();
-        let lists = stage2::candidates(&mut nodes, session, Vec::new(), 0).await?;
+        let lists = stage2::candidates(&mut nodes, session, tokens, 1).await?;
         let listed: Vec<ImageId> = lists[0].1.candidates.iter().map(|(i, _)| *i).collect();
         let mut more = listed.clone();
         more.push(ImageId(u64::MAX));
-        let (commitment, openings) = committed(session, &values, 2, &servers)?;
-        let requests = stage2::requests(session, mask_session, 0, &more, &commitment, &openings)?;
+        let scope = QueryScope::new(mask_session, 0, &more);
+        let (commitment, openings) = committed(session, scope, &values, 2, &servers)?;
+        let requests = stage2::requests(session, &more, &commitment, &openings)?;
         let refused = stage2::query_checks(&mut nodes, &requests)
             .await?
             .err()
             .ok_or("the servers checked a query of more images than they listed")?;
-        assert!(refused.message().contains("images asked for"), "{refused:?}");
+        assert!(
+            refused.message().contains("images asked for"),
+            "{refused:?}"
+        );
         Ok(())
     })
 }
@@ -360,8 +405,15 @@ fn a_lying_server_among_seven_is_corrected_and_named() -> TestResult {
         let found = found?;
         let top = found.hits.first().ok_or("no hit")?;
         assert_eq!((top.id, top.distance), (*id, 0), "{found:?}");
-        assert_eq!(found.servers.len(), 7, "every reachable node is asked: {found:?}");
-        assert_eq!(found.integrity, Integrity::Corrected { correctable: 1 });
+        assert_eq!(
+            found.servers.len(),
+            7,
+            "every reachable node is asked: {found:?}"
+        );
+        assert_eq!(
+            (found.integrity.corrects(), found.integrity.detects()),
+            (1, 2)
+        );
         assert_eq!(
             found.wrong_shares_from.iter().copied().collect::<Vec<_>>(),
             vec![node(2)],
@@ -381,7 +433,7 @@ fn a_lying_server_among_five_gives_no_silent_wrong_distance() -> TestResult {
         let found = found?;
         let top = found.hits.first().ok_or("no hit")?;
         assert_eq!(top.id, *id, "{found:?}");
-        assert_eq!(found.integrity, Integrity::Unchecked, "{found:?}");
+        assert_eq!(found.integrity.detects(), 0, "{found:?}");
         assert!(
             found.integrity.to_string().contains("would go unnoticed"),
             "{}",
@@ -393,7 +445,9 @@ fn a_lying_server_among_five_gives_no_silent_wrong_distance() -> TestResult {
     let c = Cluster::up(6, 3, Some("distance-shift@2"))?;
     let images = c.ingest(&IMAGES[..1])?;
     for found in search_all(&c, &images)? {
-        let e = found.err().ok_or("a wrong share among 2t servers went unnoticed")?;
+        let e = found
+            .err()
+            .ok_or("a wrong share among 2t servers went unnoticed")?;
         assert!(e.contains("cannot be decoded"), "{e}");
     }
     Ok(())

@@ -213,3 +213,121 @@ fn experiment_measures_a_running_cluster_beside_the_simulation() -> TestResult {
     assert!(!stopped.join("cluster_stages.csv").exists());
     Ok(())
 }
+
+/// `cluster_bytes.csv`'s rows: (stage, kind, direction, sim (messages, bytes) if any,
+/// cluster (messages, bytes)).
+type ByteRow = (String, String, String, Option<(u64, u64)>, (u64, u64));
+
+fn read_bytes_csv(path: &Path) -> Result<Vec<ByteRow>, Box<dyn std::error::Error>> {
+    let body = std::fs::read_to_string(path)?;
+    let mut lines = body.lines();
+    assert_eq!(
+        lines.next(),
+        Some("stage,kind,direction,sim_messages,sim_bytes,cluster_messages,cluster_bytes,equal")
+    );
+    let mut rows = Vec::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        if f.len() != 8 {
+            return Err(format!("short line {l:?}").into());
+        }
+        let sim = if f[3].is_empty() {
+            None
+        } else {
+            Some((f[3].parse()?, f[4].parse()?))
+        };
+        rows.push((
+            f[0].to_owned(),
+            f[1].to_owned(),
+            f[2].to_owned(),
+            sim,
+            (f[5].parse()?, f[6].parse()?),
+        ));
+    }
+    Ok(rows)
+}
+
+#[test]
+fn the_simulator_counts_the_bytes_a_five_node_cluster_sends() -> TestResult {
+    let temp = tempfile::tempdir()?;
+    let images = temp.path().join("images");
+    std::fs::create_dir_all(&images)?;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images");
+    for name in IMAGES {
+        std::fs::copy(fixtures.join(name), images.join(name))?;
+    }
+    let cluster = Cluster {
+        dir: temp.path().join("cluster"),
+    };
+    let dir = cluster.dir.as_os_str();
+    let up = cli(&[
+        "cluster".as_ref(),
+        "up".as_ref(),
+        "--dir".as_ref(),
+        dir,
+        "--nodes".as_ref(),
+        "5".as_ref(),
+        "--threshold".as_ref(),
+        "3".as_ref(),
+    ])?;
+    assert!(up.status.success(), "cluster up: {}", text(&up.stderr));
+    let out = temp.path().join("out");
+    let o = cli(&[
+        "experiment".as_ref(),
+        "--cluster".as_ref(),
+        dir,
+        "--images".as_ref(),
+        images.as_os_str(),
+        "--cluster-queries".as_ref(),
+        "2".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])?;
+    assert!(o.status.success(), "experiment: {}", text(&o.stderr));
+    let rows = read_bytes_csv(&out.join("cluster_bytes.csv"))?;
+    // Every protocol message kind: the same messages and bytes on both sides.
+    for (stage, kind, direction, sim, cluster) in &rows {
+        if let Some(sim) = sim {
+            assert_eq!(sim, cluster, "{stage} {kind} {direction}");
+        }
+    }
+    let has = |stage: &str, kind: &str, direction: &str| {
+        rows.iter()
+            .find(|r| r.0 == stage && r.1 == kind && r.2 == direction)
+            .is_some_and(|r| r.4.0 > 0)
+    };
+    for (stage, kind, direction) in [
+        ("Stage-1", "token-request", "sent"),
+        ("Stage-1", "oprf-partial-evaluation", "received"),
+        ("Stage-1", "stored-record", "sent"),
+        ("Stage-2", "candidate-request", "sent"),
+        ("Stage-2", "candidate-response", "received"),
+        ("Stage-2", "mask-order", "sent"),
+        ("Stage-2", "mask-commitment", "received"),
+        ("Stage-2", "mask-commitment", "sent"),
+        ("Stage-2", "sealed-mask-deal", "received"),
+        ("Stage-2", "sealed-mask-deal", "sent"),
+        ("Stage-2", "mask-check", "received"),
+        ("Stage-2", "mask-check", "sent"),
+        ("Stage-2", "distance-request", "sent"),
+        ("Stage-2", "query-check", "received"),
+        ("Stage-2", "query-checks", "sent"),
+        ("Stage-2", "distance-response", "received"),
+        ("Stage-1", "grpc-bodies", "both"),
+        ("Stage-2", "grpc-bodies", "both"),
+    ] {
+        assert!(
+            has(stage, kind, direction),
+            "no {stage} {kind} {direction} row"
+        );
+    }
+    // Four images, one token request each to t = 3 nodes; one record per node and image.
+    let get = |kind: &str, direction: &str| {
+        rows.iter()
+            .find(|r| r.0 == "Stage-1" && r.1 == kind && r.2 == direction)
+            .map(|r| r.4.0)
+    };
+    assert_eq!(get("token-request", "sent"), Some(4 * 3));
+    assert_eq!(get("stored-record", "sent"), Some(4 * 5));
+    Ok(())
+}

@@ -671,6 +671,33 @@ fn run_cluster(
     write_atomically(&target, cluster::csv(&rows).as_bytes())
         .with_context(|| format!("writing {}", target.display()))?;
     eprintln!("wrote {}", target.display());
+    // The simulator's twin of the same run, for the bytes kind by kind.
+    let images: Vec<(Vec<u8>, ImageHash)> = files.iter().map(|(_, b, h)| (b.clone(), *h)).collect();
+    let mut rng = ChaCha20Rng::seed_from_u64(plan.seed);
+    let twin = dealer_free_sim::twin::twin_run(
+        plan.threshold,
+        &images,
+        cp.queries,
+        &plan.config.params,
+        &mut rng,
+    )?;
+    let byte_rows = cluster::byte_rows(&twin, &measured.wire);
+    let bytes_target = plan.out.join("cluster_bytes.csv");
+    write_atomically(&bytes_target, cluster::bytes_csv(&byte_rows).as_bytes())
+        .with_context(|| format!("writing {}", bytes_target.display()))?;
+    let unequal = byte_rows
+        .iter()
+        .filter(|r| r.sim.is_some_and(|s| s != r.cluster))
+        .count();
+    eprintln!(
+        "wrote {} ({unequal} message kind(s) where the simulator and the cluster differ{})",
+        bytes_target.display(),
+        if measured.stored_before > 0 {
+            ": the cluster held images before this run"
+        } else {
+            ""
+        }
+    );
     let m = &measured;
     println!(
         "cluster  Stage-1 per image: mean {:.1} ms, p50 {:.1}, p99 {:.1} ({} images); Stage-2 \

@@ -118,17 +118,18 @@ pub(crate) async fn candidates(
             })
             .await?
             .into_inner();
-        out.push((*id, CandidateResponse::from_bytes(&reply.candidate_response)?));
+        out.push((
+            *id,
+            CandidateResponse::from_bytes(&reply.candidate_response)?,
+        ));
     }
     Ok(out)
 }
 
-/// One distance request per server of `openings`: query `session`, masks from `first_mask`
-/// of pool `mask_session`, images `ids`.
+/// One distance request per server of `openings`: query `session`, images `ids` (the
+/// commitment names the mask pool and the first mask).
 pub(crate) fn requests(
     session: [u8; 32],
-    mask_session: [u8; 32],
-    first_mask: u32,
     ids: &[ImageId],
     commitment: &QueryCommitment,
     openings: &[(NodeId, QueryOpening)],
@@ -140,9 +141,7 @@ pub(crate) fn requests(
                 *server,
                 DistanceRequest {
                     session,
-                    mask_session,
                     server: *server,
-                    first_mask,
                     candidates: ids.to_vec(),
                     commitment: commitment.clone(),
                     opening: opening.clone(),

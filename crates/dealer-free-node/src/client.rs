@@ -18,29 +18,29 @@
 //! vouches for).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use curve25519_dalek::ristretto::RistrettoPoint;
-use dealer_free::mpc::{SearchError, share_hash_bits};
 use dealer_free::mpc::messages::{CandidateResponse, ChecksRelay, DistanceResponse};
 use dealer_free::mpc::querier::{Agreed, Querier};
 use dealer_free::mpc::query::SignedQueryCheck;
+use dealer_free::mpc::{SearchError, share_hash_bits};
 use dealer_free::oprf::PublicKey;
 use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
 use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
 use dealer_free::payload::{frame_payload, unframe_payload};
 use dealer_free::record::StoredRecord;
-use dealer_free::wire::decode_point;
+use dealer_free::wire::{MessageKind, decode_point};
 use phr_sis::share::{Share, SplitOptions, reconstruct, split_image};
 use phr_sis::token_index::Token;
 use phr_sis::{BandLayout, ImageHash, ImageId, NodeId, SearchParams, Threshold};
+use prost::Message as _;
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
-use tonic::{Code, Response, Status};
+use tonic::{Code, Status};
 
 use crate::config::{ClientProfile, ConfigError, LoadedProfile, write_atomic};
 use crate::manifest::Manifest;
@@ -53,7 +53,9 @@ mod masks;
 mod pinned;
 mod relay;
 mod replace;
+mod rpc;
 mod search;
+mod wire_count;
 use crate::proto;
 use crate::proto::node_client::NodeClient;
 use crate::replay::{REQUEST_ID_LEN, unix_ms};
@@ -64,6 +66,9 @@ pub use masks::DealtMasks;
 pub use pinned::{PinError, PinWitness, pinned_channel};
 pub use relay::{Dropped, route_checked, route_envelopes};
 pub use replace::{REPAIR_PAGE, ReplaceOutcome};
+use rpc::Rpc;
+use wire_count::WireCounter;
+pub use wire_count::{Direction, Tally, WireCounts};
 
 /// The collection label of the band tokens.
 pub const TOKEN_COLLECTION: &[u8] = b"dealer-free-sis";
@@ -262,6 +267,8 @@ pub struct ClusterClient {
     masks: std::sync::Arc<masks::MaskReserve>,
     /// Masks a search deals when no pool has enough (0: just what it needs).
     mask_pool: u32,
+    /// What this client and its clones sent and received.
+    wire: std::sync::Arc<WireCounter>,
 }
 
 /// When a health check ran, and the nodes that answered with a key.
@@ -367,6 +374,7 @@ impl ClusterClient {
             up: std::sync::Arc::default(),
             masks: std::sync::Arc::default(),
             mask_pool: 0,
+            wire: std::sync::Arc::default(),
         })
     }
 
@@ -465,17 +473,28 @@ impl ClusterClient {
             .ok_or_else(|| ClientError::Protocol(format!("there is no node {node}")))
     }
 
-    /// Calls `node` with `f` (a fresh request id each attempt), retrying transport failures.
-    async fn call<R, F, Fut>(&self, node: NodeId, f: F) -> Result<R, ClientError>
-    where
-        F: Fn(NodeClient<Channel>, proto::RequestMeta) -> Fut,
-        Fut: Future<Output = Result<Response<R>, Status>>,
-    {
+    /// Calls `node` with the request `build` makes (a fresh request id each attempt),
+    /// retrying transport failures; every attempt's request and the reply are counted
+    /// ([`ClusterClient::wire_counts`]).
+    async fn call<Q: Rpc>(
+        &self,
+        node: NodeId,
+        build: impl Fn(proto::RequestMeta) -> Q,
+    ) -> Result<Q::Reply, ClientError> {
         let client = self.client(node)?;
         let mut attempt = 0;
         loop {
-            match f(client.clone(), meta()).await {
-                Ok(r) => return Ok(r.into_inner()),
+            let request = build(meta());
+            self.wire.request(request.encoded_len());
+            if Q::METHOD == crate::access::Method::Health {
+                self.wire.health();
+            }
+            match request.send(client.clone()).await {
+                Ok(r) => {
+                    let reply = r.into_inner();
+                    self.wire.reply(reply.encoded_len());
+                    return Ok(reply);
+                }
                 Err(_) if self.pin_refused(node).is_some() => {
                     let presented = self.pin_refused(node).unwrap_or_default();
                     let pinned = self
@@ -491,6 +510,7 @@ impl ClusterClient {
                 }
                 Err(s) if retryable(&s) && attempt < self.retries => {
                     attempt += 1;
+                    self.wire.retry();
                     tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
                 }
                 Err(s) => return Err(refused(node, s)),
@@ -504,28 +524,24 @@ impl ClusterClient {
         self.pins.get(&node).and_then(PinWitness::refused)
     }
 
-    /// Calls every node of `nodes` at once; each result by node.
-    async fn call_all<R, F, Fut>(
+    /// Calls every node of `nodes` at once with the request `build` makes for it; each
+    /// result by node.
+    async fn call_all<Q, F>(
         &self,
         nodes: &[NodeId],
-        f: F,
-    ) -> BTreeMap<NodeId, Result<R, ClientError>>
+        build: F,
+    ) -> BTreeMap<NodeId, Result<Q::Reply, ClientError>>
     where
-        R: Send + 'static,
-        F: Fn(NodeId, NodeClient<Channel>, proto::RequestMeta) -> Fut
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        Fut: Future<Output = Result<Response<R>, Status>> + Send + 'static,
+        Q: Rpc,
+        F: Fn(NodeId, proto::RequestMeta) -> Q + Clone + Send + Sync + 'static,
     {
         let mut set = JoinSet::new();
         for node in nodes {
             let this = self.clone();
-            let f = f.clone();
+            let build = build.clone();
             let node = *node;
             set.spawn(async move {
-                let r = this.call(node, |c, m| f(node, c, m)).await;
+                let r = this.call(node, |m| build(node, m)).await;
                 (node, r)
             });
         }
@@ -538,19 +554,24 @@ impl ClusterClient {
         out
     }
 
+    /// What this client (and its clones) sent and received so far, counted from the messages
+    /// themselves.
+    #[must_use]
+    pub fn wire_counts(&self) -> WireCounts {
+        self.wire.snapshot()
+    }
+
+    /// Starts the counts of [`ClusterClient::wire_counts`] over from zero.
+    pub fn reset_wire_counts(&self) {
+        self.wire.reset();
+    }
+
     /// Health and audit head of every node.
     pub async fn status(&self) -> Vec<NodeStatus> {
         let ids = self.node_ids();
-        let health = self
-            .call_all(&ids, |_, mut c, _| async move {
-                c.health(proto::HealthRequest {}).await
-            })
-            .await;
+        let health = self.call_all(&ids, |_, _| proto::HealthRequest {}).await;
         let audit = self
-            .call_all(&ids, |_, mut c, m| async move {
-                c.audit_head(proto::AuditHeadRequest { meta: Some(m) })
-                    .await
-            })
+            .call_all(&ids, |_, m| proto::AuditHeadRequest { meta: Some(m) })
             .await;
         ids.iter()
             .map(|id| {
@@ -585,11 +606,7 @@ impl ClusterClient {
     /// The nodes that answer a health check, and why the others do not.
     pub async fn reachable(&self) -> (Vec<NodeId>, BTreeMap<NodeId, String>) {
         let ids = self.node_ids();
-        let answers = self
-            .call_all(&ids, |_, mut c, _| async move {
-                c.health(proto::HealthRequest {}).await
-            })
-            .await;
+        let answers = self.call_all(&ids, |_, _| proto::HealthRequest {}).await;
         let mut up = Vec::new();
         let mut down = BTreeMap::new();
         for id in ids {
@@ -620,9 +637,7 @@ impl ClusterClient {
         BTreeMap<NodeId, String>,
     ) {
         let identities = self
-            .call_all(ids, |_, mut c, m| async move {
-                c.identity(proto::IdentityRequest { meta: Some(m) }).await
-            })
+            .call_all(ids, |_, m| proto::IdentityRequest { meta: Some(m) })
             .await;
         let mut participants = BTreeMap::new();
         let mut failures = BTreeMap::new();

@@ -123,12 +123,21 @@ pub struct Limits {
     pub max_mask_sessions: usize,
     /// Mask sessions one client may keep open: no client can hold every slot.
     pub max_mask_sessions_per_client: usize,
-    /// Masks one client's open sessions may hold together (8 bytes each, plus the dealing).
+    /// Mask points one client's open sessions may hold together, counted as masks × servers
+    /// (a session holds every dealer's points until it is judged; 8 bytes each).
     pub max_masks_per_client: u64,
     /// Queries between their candidates and their distances, all clients together.
     pub max_query_sessions: usize,
     /// Such queries one client may keep open.
     pub max_query_sessions_per_client: usize,
+    /// Band tokens one candidate request may carry (the band layout has 8 bands): more
+    /// would list the images of many band values at once.
+    pub max_query_tokens: usize,
+    /// The fewest band votes a candidate request may ask for; 0 would list every stored
+    /// image as a candidate.
+    pub min_band_votes: u32,
+    /// Candidate requests (queries) one client may make per minute.
+    pub queries_per_minute: u64,
 }
 
 impl Default for Limits {
@@ -140,10 +149,13 @@ impl Default for Limits {
             replay_window_s: 300,
             bit_share_cache: 1 << 18,
             max_mask_sessions: 256,
-            max_mask_sessions_per_client: 32,
+            max_mask_sessions_per_client: 64,
             max_masks_per_client: 4_000_000,
             max_query_sessions: 4096,
             max_query_sessions_per_client: 512,
+            max_query_tokens: 8,
+            min_band_votes: 1,
+            queries_per_minute: 6_000,
         }
     }
 }

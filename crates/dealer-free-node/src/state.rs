@@ -180,6 +180,8 @@ pub struct NodeState {
     /// Queries between their candidate lookup and their distance shares.
     queries: Mutex<HashMap<[u8; 32], search::QuerySession>>,
     budgets: Mutex<HashMap<String, Budget>>,
+    /// Candidate requests per caller in the current minute.
+    query_budgets: Mutex<HashMap<String, Budget>>,
     /// Bit shares read from the store and checked, up to `limits.bit_share_cache` images. A
     /// stored record never changes (the store refuses other contents under a stored id), so
     /// an entry stays what the store holds.
@@ -307,6 +309,7 @@ impl NodeState {
             reshare: Mutex::new(None),
             masks: Mutex::new(HashMap::new()),
             queries: Mutex::new(HashMap::new()),
+            query_budgets: Mutex::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
             bit_shares: RwLock::new(HashMap::new()),
         })

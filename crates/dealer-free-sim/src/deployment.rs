@@ -33,10 +33,10 @@ use std::time::{Duration, Instant};
 use dealer_free::dkg::{KeyShare, local};
 use dealer_free::identity::{NodeKeys, NodePublicKeys};
 use dealer_free::mpc::{HashBitShares, share_hash_bits};
-use dealer_free::record::StoredRecord;
 use dealer_free::oprf::PublicKey;
 use dealer_free::oprf::threshold::{PartialEvaluation, verification_shares_from_points};
 use dealer_free::oprf::tokens::{self, TokenContext, TokenRequest};
+use dealer_free::record::StoredRecord;
 use phr_sis::share::{Share, SplitOptions, reconstruct, split_image};
 use phr_sis::store::{ImageRecord, MacKey, ShareStore};
 use phr_sis::token_index::Token;
@@ -440,7 +440,8 @@ impl LocalDeployment {
             .map(|(tokens, bytes, _)| (tokens, bytes))
     }
 
-    /// [`LocalDeployment::band_tokens_batched`]; with `padded`, every request holds exactly
+    /// [`LocalDeployment::band_tokens_batched`], asking the first `t` of `from` (all of
+    /// them if those fail, as the cluster client does); with `padded`, every request holds exactly
     /// `batch` images (with `batch = 0`: as many as the first request), a short last group
     /// filled with dummy images (uniformly random hashes) whose tokens are dropped. The
     /// requests are ordinary [`TokenRequest`]s: the nodes cannot tell a dummy image from a
@@ -449,6 +450,24 @@ impl LocalDeployment {
     /// # Errors
     /// As [`LocalDeployment::band_tokens`].
     pub fn band_tokens_padded<R: CryptoRng + ?Sized>(
+        &self,
+        hashes: &[ImageHash],
+        from: &[NodeId],
+        batch: usize,
+        padded: bool,
+        rng: &mut R,
+        rec: &mut StageRecorder<'_>,
+    ) -> Result<(Vec<Vec<Token>>, IngestBytes, usize), SimError> {
+        // As the cluster client does: the first t nodes are asked (all of them only if one
+        // of those is absent; the in-process nodes answer otherwise).
+        let t = usize::from(self.threshold.t());
+        let first = from
+            .get(..t)
+            .filter(|f| from.len() > t && f.iter().all(|n| self.node(*n).is_some()));
+        self.band_tokens_from(hashes, first.unwrap_or(from), batch, padded, rng, rec)
+    }
+
+    fn band_tokens_from<R: CryptoRng + ?Sized>(
         &self,
         hashes: &[ImageHash],
         from: &[NodeId],
@@ -671,7 +690,9 @@ impl LocalDeployment {
                 let bytes = records
                     .get(index)
                     .ok_or_else(|| SimError::Corrupt("a node without its record".into()))?;
-                received.push(StoredRecord::from_bytes(bytes).map_err(|e| SimError::Wire(e.to_string()))?);
+                received.push(
+                    StoredRecord::from_bytes(bytes).map_err(|e| SimError::Wire(e.to_string()))?,
+                );
             }
             let stored: Vec<(ImageId, ImageRecord)> = received
                 .iter()
@@ -686,7 +707,8 @@ impl LocalDeployment {
                     )
                 })
                 .collect();
-            let batch: Vec<(ImageId, &ImageRecord)> = stored.iter().map(|(id, r)| (*id, r)).collect();
+            let batch: Vec<(ImageId, &ImageRecord)> =
+                stored.iter().map(|(id, r)| (*id, r)).collect();
             node.store.put_images(&batch)?;
             for r in &received {
                 node.tokens

@@ -32,6 +32,7 @@ pub mod report;
 pub mod simulator;
 pub mod summary;
 pub mod trace;
+pub mod twin;
 
 pub use deployment::{IngestImage, LocalDeployment};
 pub use network::{NetworkModel, NetworkPreset, StageLatency};

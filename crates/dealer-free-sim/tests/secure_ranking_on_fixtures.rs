@@ -196,10 +196,7 @@ fn a_server_with_a_different_candidate_list_is_named_and_left_out() {
     assert_eq!(r.result.hits, s.baseline.rank_candidates(hash, &params));
     assert_eq!(r.result.servers, nodes(&[1, 3, 4, 5, 6]));
     assert_eq!(
-        r.result
-            .disagreeing
-            .into_iter()
-            .collect::<Vec<_>>(),
+        r.result.disagreeing.into_iter().collect::<Vec<_>>(),
         nodes(&[2])
     );
 }

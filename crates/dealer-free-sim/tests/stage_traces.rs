@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use dealer_free::mpc::query::SignedQueryCheck;
 use dealer_free::mpc::messages::{ChecksRelay, DistanceRequest, DistanceResponse};
+use dealer_free::mpc::query::SignedQueryCheck;
 use dealer_free::oprf::threshold::PartialEvaluation;
 use dealer_free::oprf::tokens::TokenRequest;
 use dealer_free_sim::deployment::{SHARE_REQUEST_LEN, STORE_ACK_LEN};
@@ -136,8 +136,14 @@ fn recorded_bytes_are_the_encoded_sizes_of_the_messages() {
     // sealed deals (mask-deal); to each server the five commitments and its four deals, its
     // five checks back (mask-check); all 25 checks to each server (mask-judge). The whole
     // dealing's bytes are the relayed messages' sizes.
-    assert_eq!(round_bytes(t, Stage::Stage2, "mask-deal").len(), 5 * (1 + 1 + 4));
-    assert_eq!(round_bytes(t, Stage::Stage2, "mask-check").len(), 5 * (5 + 4 + 5));
+    assert_eq!(
+        round_bytes(t, Stage::Stage2, "mask-deal").len(),
+        5 * (1 + 1 + 4)
+    );
+    assert_eq!(
+        round_bytes(t, Stage::Stage2, "mask-check").len(),
+        5 * (5 + 4 + 5)
+    );
     assert_eq!(round_bytes(t, Stage::Stage2, "mask-judge").len(), 5 * 25);
     let dealing: usize = ["mask-deal", "mask-check", "mask-judge"]
         .iter()

@@ -27,7 +27,7 @@ pub const WIRE_VERSION: u8 = 1;
 pub const MAX_MESSAGE_LEN: usize = 1 << 22;
 
 /// Which message a byte string claims to be (the second header byte).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum MessageKind {
     /// DKG round 1: a Pedersen commitment and one encrypted share.
@@ -77,6 +77,35 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// The kind's name in reports (`token-request`, `distance-response`, …).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::DkgDeal => "dkg-deal",
+            MessageKind::DkgComplaint => "dkg-complaint",
+            MessageKind::DkgJustification => "dkg-justification",
+            MessageKind::DkgConfirmation => "dkg-confirmation",
+            MessageKind::ReshareDeal => "reshare-deal",
+            MessageKind::ReshareComplaint => "reshare-complaint",
+            MessageKind::ReshareJustification => "reshare-justification",
+            MessageKind::ReshareConfirmation => "reshare-confirmation",
+            MessageKind::OprfPartialEvaluation => "oprf-partial-evaluation",
+            MessageKind::TokenRequest => "token-request",
+            MessageKind::CandidateRequest => "candidate-request",
+            MessageKind::CandidateResponse => "candidate-response",
+            MessageKind::DistanceRequest => "distance-request",
+            MessageKind::DistanceResponse => "distance-response",
+            MessageKind::MaskCommitment => "mask-commitment",
+            MessageKind::MaskDeal => "mask-deal",
+            MessageKind::MaskCheck => "mask-check",
+            MessageKind::QueryCheck => "query-check",
+            MessageKind::QueryChecks => "query-checks",
+            MessageKind::MaskOrder => "mask-order",
+            MessageKind::SealedMaskDeal => "sealed-mask-deal",
+            MessageKind::StoredRecord => "stored-record",
+        }
+    }
+
     /// The kind's byte on the wire.
     #[must_use]
     pub fn to_byte(self) -> u8 {

@@ -54,7 +54,11 @@ fn secure_ranking_equals_the_baseline() {
             .map(|(id, votes)| (position[&id], votes))
             .collect();
         let mut pools = collection
-            .deal_masks(&servers, candidates.len() + dealer_free::mpc::query::CHECK_MASKS, &mut rng)
+            .deal_masks(
+                &servers,
+                candidates.len() + dealer_free::mpc::query::CHECK_MASKS,
+                &mut rng,
+            )
             .unwrap();
         let got = collection
             .query(query, &candidates, &servers, &mut pools, &params, &mut rng)
@@ -105,7 +109,11 @@ fn the_local_driver_ranks_like_the_baseline() {
         .collect();
     let servers: Vec<NodeId> = NodeId::first(5).collect();
     let mut pools = collection
-        .deal_masks(&servers, candidates.len() + dealer_free::mpc::query::CHECK_MASKS, &mut rng)
+        .deal_masks(
+            &servers,
+            candidates.len() + dealer_free::mpc::query::CHECK_MASKS,
+            &mut rng,
+        )
         .unwrap();
     let found = collection
         .query(query, &candidates, &servers, &mut pools, &params, &mut rng)

@@ -13,8 +13,17 @@
 //!   simulated value beside it is the simulator's Stage-2 (one query and the retrieval of
 //!   its top hit).
 //!
-//! The cluster client does not count bytes on the wire, so the measured rows are latencies only;
-//! the simulated rows also carry the bytes the simulator recorded. Ingest never deduplicates:
+//! **Bytes**, in `cluster_bytes.csv`: per stage, message kind and direction, the messages and
+//! bytes the simulator counts (`sim_messages`, `sim_bytes`) for a twin of the same run
+//! (`dealer_free_sim::twin`: the same images one at a time, the same queries among all nodes)
+//! beside those the cluster client sent and received (`cluster_messages`, `cluster_bytes`),
+//! counted from the encodings it actually sent and got back on calls that succeeded. The
+//! gRPC bodies of every call (protobuf and the 5-byte gRPC frame, retries included), the
+//! health checks and the retries are rows of their own, with no simulated value; TLS and
+//! HTTP/2 framing are not counted. On a fault-free run of a fresh cluster the two counts are
+//! equal kind by kind (`equal`); a cluster that held images before ranks more candidates.
+//!
+//! Ingest never deduplicates:
 //! every run stores the images again under new ids, so a cluster that already held images
 //! ranks more candidates. The CSV says how many images the cluster held before the run
 //! (`stored_before`) and how many the run added.
@@ -24,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use dealer_free_node::client::{ClientError, ClusterClient, IngestFile};
+use dealer_free_node::client::{ClientError, ClusterClient, Direction, IngestFile, WireCounts};
 use dealer_free_node::cluster::ClusterDir;
 use dealer_free_sim::experiment::ExperimentData;
 use dealer_free_sim::figures::{Figure, Series};
@@ -208,6 +217,10 @@ pub(super) struct Measured {
     pub(super) get_mismatch: usize,
     /// Mean candidates ranked per search.
     pub(super) mean_candidates: f64,
+    /// What the client sent and received in Stage-1 (the ingest) and in Stage-2 (the
+    /// searches and gets), counted from the messages.
+    #[serde(skip)]
+    pub(super) wire: [WireCounts; 2],
 }
 
 fn images_held(rt: &tokio::runtime::Runtime, client: &ClusterClient) -> u64 {
@@ -233,6 +246,7 @@ pub(super) fn measure(
         rt, client, dir, ..
     } = conn;
     let context = || format!("the cluster at {}", dir.display());
+    client.reset_wire_counts();
     let mut ingest_ms = Vec::with_capacity(files.len());
     let mut incomplete = 0;
     for (path, bytes, hash) in files {
@@ -260,7 +274,9 @@ pub(super) fn measure(
             );
         }
     }
+    let stage1 = client.wire_counts();
     let stored_after = images_held(rt, client);
+    client.reset_wire_counts();
 
     let mut stage2_ms = Vec::new();
     let mut search_ms = Vec::new();
@@ -297,6 +313,7 @@ pub(super) fn measure(
         }
     }
     let searches = search_ms.len();
+    let stage2 = client.wire_counts();
     Ok(Measured {
         ingest: Timing::of(&ingest_ms),
         stage2: Timing::of(&stage2_ms),
@@ -312,6 +329,7 @@ pub(super) fn measure(
         } else {
             candidates as f64 / searches as f64
         },
+        wire: [stage1, stage2],
     })
 }
 
@@ -675,4 +693,101 @@ mod tests {
         assert_eq!(csv_field("say \"x\""), "\"say \"\"x\"\"\"");
         assert_eq!(csv_field("plain"), "plain");
     }
+}
+
+/// One row of `cluster_bytes.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ByteRow {
+    pub(super) stage: &'static str,
+    pub(super) kind: String,
+    pub(super) direction: &'static str,
+    pub(super) sim: Option<(u64, u64)>,
+    pub(super) cluster: (u64, u64),
+}
+
+/// The header of `cluster_bytes.csv`.
+pub(super) const BYTES_HEADER: &str =
+    "stage,kind,direction,sim_messages,sim_bytes,cluster_messages,cluster_bytes,equal";
+
+/// Per stage and message kind, the twin's counts beside the cluster client's; then the
+/// client's gRPC bodies, health checks and retries.
+pub(super) fn byte_rows(
+    twin: &dealer_free_sim::trace::Trace,
+    wire: &[WireCounts; 2],
+) -> Vec<ByteRow> {
+    use dealer_free::wire::MessageKind;
+    use dealer_free_sim::trace::Stage;
+    use dealer_free_sim::twin::{Way, tally};
+    let mut rows = Vec::new();
+    for ((stage, name), counts) in [(Stage::Stage1, "Stage-1"), (Stage::Stage2, "Stage-2")]
+        .into_iter()
+        .zip(wire)
+    {
+        let sim = tally(twin, stage);
+        let mut kinds: std::collections::BTreeSet<(u8, bool)> = sim
+            .keys()
+            .map(|(k, w)| (k.to_byte(), *w == Way::Sent))
+            .collect();
+        kinds.extend(
+            counts
+                .payload
+                .keys()
+                .map(|(k, d)| (*k, *d == Direction::Sent)),
+        );
+        for (byte, sent) in kinds {
+            let Ok(kind) = MessageKind::from_byte(byte) else {
+                continue;
+            };
+            let (way, direction) = if sent {
+                (Way::Sent, Direction::Sent)
+            } else {
+                (Way::Received, Direction::Received)
+            };
+            let s = sim.get(&(kind, way)).copied().unwrap_or_default();
+            let c = counts.of(kind, direction);
+            rows.push(ByteRow {
+                stage: name,
+                kind: kind.name().to_owned(),
+                direction: if sent { "sent" } else { "received" },
+                sim: Some((s.messages, s.bytes)),
+                cluster: (c.messages, c.bytes),
+            });
+        }
+        for (kind, value) in [
+            ("grpc-bodies", (counts.rpc.messages, counts.rpc.bytes)),
+            ("health-checks", (counts.health, 0)),
+            ("retries", (counts.retries, 0)),
+        ] {
+            rows.push(ByteRow {
+                stage: name,
+                kind: kind.to_owned(),
+                direction: "both",
+                sim: None,
+                cluster: value,
+            });
+        }
+    }
+    rows
+}
+
+/// `cluster_bytes.csv`.
+pub(super) fn bytes_csv(rows: &[ByteRow]) -> String {
+    let mut out = String::from(BYTES_HEADER);
+    out.push('\n');
+    for r in rows {
+        let (sim_m, sim_b, equal) = match r.sim {
+            Some((m, b)) => (
+                m.to_string(),
+                b.to_string(),
+                if (m, b) == r.cluster { "yes" } else { "no" },
+            ),
+            None => (String::new(), String::new(), ""),
+        };
+        let _ = writeln!(
+            out,
+            "{},{},{},{sim_m},{sim_b},{},{},{equal}",
+            r.stage, r.kind, r.direction, r.cluster.0, r.cluster.1
+        );
+    }
+    out
 }

@@ -132,15 +132,12 @@ impl ClusterClient {
         commit: bool,
     ) -> Result<(), ClientError> {
         let (label, transcript) = (label.to_vec(), transcript.to_vec());
-        self.call(node, |mut c, m| {
-            let req = proto::ReshareRoundRequest {
-                meta: Some(m),
-                label: label.clone(),
-                step: if commit { 5 } else { 6 },
-                commit_transcript: transcript.clone(),
-                ..Default::default()
-            };
-            async move { c.reshare_round(req).await }
+        self.call(node, |m| proto::ReshareRoundRequest {
+            meta: Some(m),
+            label: label.clone(),
+            step: if commit { 5 } else { 6 },
+            commit_transcript: transcript.clone(),
+            ..Default::default()
         })
         .await
         .map(drop)
@@ -161,11 +158,7 @@ impl ClusterClient {
             .and_then(|t| serde_json::from_str(&t).ok());
         let key_file = ClusterKeyFile::load(&key_path).ok();
         let ids = self.node_ids();
-        let health = self
-            .call_all(&ids, |_, mut c, _| async move {
-                c.health(proto::HealthRequest {}).await
-            })
-            .await;
+        let health = self.call_all(&ids, |_, _| proto::HealthRequest {}).await;
         let prepared: Vec<(NodeId, Vec<u8>, Vec<u8>)> = health
             .iter()
             .filter_map(|(id, h)| h.as_ref().ok().map(|h| (*id, h)))

@@ -80,17 +80,14 @@ impl ClusterClient {
         let list: Vec<proto::Participant> = participants.into_values().collect();
         let label = label.to_vec();
         let relayed = self
-            .relay(&ids, 0..=4, move |mut c, m, step, inbox| {
-                let req = proto::DkgRoundRequest {
-                    meta: Some(m),
-                    label: label.clone(),
-                    t: u32::from(t),
-                    participants: list.clone(),
-                    step,
-                    inbox,
-                    commit_transcript: Vec::new(),
-                };
-                async move { c.dkg_round(req).await }
+            .relay(&ids, 0..=4, move |m, step, inbox| proto::DkgRoundRequest {
+                meta: Some(m),
+                label: label.clone(),
+                t: u32::from(t),
+                participants: list.clone(),
+                step,
+                inbox,
+                commit_transcript: Vec::new(),
             })
             .await?;
         let mut dropped: BTreeMap<NodeId, String> = failures;
@@ -156,14 +153,11 @@ impl ClusterClient {
     ) -> BTreeMap<NodeId, String> {
         let transcript = transcript.to_vec();
         let answers = self
-            .call_all(nodes, move |_, mut c, m| {
-                let req = proto::DkgRoundRequest {
-                    meta: Some(m),
-                    step: 5,
-                    commit_transcript: transcript.clone(),
-                    ..Default::default()
-                };
-                async move { c.dkg_round(req).await }
+            .call_all(nodes, move |_, m| proto::DkgRoundRequest {
+                meta: Some(m),
+                step: 5,
+                commit_transcript: transcript.clone(),
+                ..Default::default()
             })
             .await;
         nodes

@@ -14,10 +14,19 @@ impl ClusterClient {
         Ok((context, key.verification_shares(path)?))
     }
 
-    /// Band tokens of `hashes` (one request per call, at most the context's maximum) from
-    /// the nodes `from`; needs `t` valid answers.
-    /// Band tokens of `hashes` from the threshold VOPRF: asks the first `t` nodes of `from`
-    /// and, if one of them fails to answer or answers wrongly, all of `from` again.
+    /// The band tokens of `hashes` (at most one token request's worth), from the threshold
+    /// VOPRF of the cluster: what any client allowed to search may obtain.
+    ///
+    /// # Errors
+    /// [`ClientError::TooFewNodes`] if fewer than `t` nodes answer with valid evaluations.
+    pub async fn tokens(&self, hashes: &[ImageHash]) -> Result<Vec<Vec<Token>>, ClientError> {
+        let all = self.node_ids();
+        Ok(self.band_tokens(hashes, &all).await?.0)
+    }
+
+    /// Band tokens of `hashes` from the threshold VOPRF (one request per call, at most the
+    /// context's maximum): asks the first `t` nodes of `from` and, if one of them fails to
+    /// answer or answers wrongly, all of `from` again; needs `t` valid answers.
     pub(super) async fn band_tokens(
         &self,
         hashes: &[ImageHash],
@@ -42,18 +51,25 @@ impl ClusterClient {
         let (state, request) = TokenRequest::for_images(&context, hashes, &mut rand::rng())
             .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let wire = request.to_bytes();
+        let sent = wire.len();
         let answers = self
-            .call_all(from, move |_, mut c, m| {
-                let req = proto::EvaluateTokensRequest {
-                    meta: Some(m),
-                    token_request: wire.clone(),
-                };
-                async move { c.evaluate_tokens(req).await }
+            .call_all(from, move |_, m| proto::EvaluateTokensRequest {
+                meta: Some(m),
+                token_request: wire.clone(),
             })
             .await;
         let mut partials = Vec::new();
         let mut failures = BTreeMap::new();
         for (id, r) in answers {
+            if let Ok(a) = &r {
+                self.wire
+                    .payload(MessageKind::TokenRequest, Direction::Sent, sent);
+                self.wire.payload(
+                    MessageKind::OprfPartialEvaluation,
+                    Direction::Received,
+                    a.partial_evaluation.len(),
+                );
+            }
             match r.map(|a| PartialEvaluation::from_bytes(&a.partial_evaluation)) {
                 Ok(Ok(p)) => partials.push(p),
                 Ok(Err(e)) => {
@@ -141,14 +157,15 @@ impl ClusterClient {
                 let this = self.clone();
                 set.spawn(async move {
                     let r = this
-                        .call(node, |mut c, m| {
-                            let req = proto::StoreRecordsRequest {
-                                meta: Some(m),
-                                records: records.clone(),
-                            };
-                            async move { c.store_records(req).await }
+                        .call(node, |m| proto::StoreRecordsRequest {
+                            meta: Some(m),
+                            records: records.clone(),
                         })
                         .await;
+                    if r.is_ok() {
+                        this.wire
+                            .payloads(MessageKind::StoredRecord, Direction::Sent, &records);
+                    }
                     (node, r)
                 });
             }
@@ -200,12 +217,9 @@ impl ClusterClient {
     pub async fn get(&self, id: ImageId) -> Result<Retrieved, ClientError> {
         let ids = self.node_ids();
         let answers = self
-            .call_all(&ids, move |_, mut c, m| async move {
-                c.get_share(proto::GetShareRequest {
-                    meta: Some(m),
-                    image_id: id.0,
-                })
-                .await
+            .call_all(&ids, move |_, m| proto::GetShareRequest {
+                meta: Some(m),
+                image_id: id.0,
             })
             .await;
         let mut shares = Vec::new();

@@ -27,9 +27,11 @@ use rand::RngCore;
 use dealer_free::mpc::SearchError;
 use dealer_free::mpc::masks::session::{MaskOrder, SealedMaskDeal};
 
+use super::wire_count::Direction;
 use super::{ClientError, ClusterClient};
 use crate::proto;
 use crate::state::MASK_POOL_TTL;
+use dealer_free::wire::MessageKind;
 
 /// How long before the servers drop a pool the client stops using it.
 const POOL_MARGIN: Duration = Duration::from_secs(60);
@@ -265,29 +267,38 @@ impl ClusterClient {
             }
             .to_bytes(),
         );
+        let order_len = order.len();
         let deals = self
-            .call_all(servers, move |_, mut c, m| {
-                let req = proto::MaskDealRequest {
-                    meta: Some(m),
-                    order: order.as_ref().clone(),
-                };
-                async move { c.mask_deal(req).await }
+            .call_all(servers, move |_, m| proto::MaskDealRequest {
+                meta: Some(m),
+                order: order.as_ref().clone(),
             })
             .await;
         let mut commitments = Vec::new();
         let mut sealed: BTreeMap<NodeId, Vec<Vec<u8>>> = BTreeMap::new();
         for (dealer, r) in deals {
             let reply = r?;
+            self.wire
+                .payload(MessageKind::MaskOrder, Direction::Sent, order_len);
+            self.wire.payload(
+                MessageKind::MaskCommitment,
+                Direction::Received,
+                reply.commitment.len(),
+            );
+            self.wire.payloads(
+                MessageKind::SealedMaskDeal,
+                Direction::Received,
+                &reply.deals,
+            );
             commitments.push(reply.commitment);
             for d in reply.deals {
                 // Routed by the recipient it names; the recipient checks the rest.
-                let deal = SealedMaskDeal::from_bytes(&d).map_err(|source| {
-                    SearchError::Malformed {
+                let deal =
+                    SealedMaskDeal::from_bytes(&d).map_err(|source| SearchError::Malformed {
                         from: Some(dealer),
                         what: "sealed mask deal",
                         source,
-                    }
-                })?;
+                    })?;
                 if deal.dealer != dealer || !servers.contains(&deal.recipient) {
                     return Err(SearchError::Misaddressed {
                         from: Some(dealer),
@@ -299,37 +310,47 @@ impl ClusterClient {
                 sealed.entry(deal.recipient).or_default().push(d);
             }
         }
+        let (commitments_sent, sealed_sent) = (commitments.clone(), sealed.clone());
         let sealed = std::sync::Arc::new(sealed);
         let commitments = std::sync::Arc::new(commitments);
         let checks = self
-            .call_all(servers, move |node, mut c, m| {
-                let req = proto::MaskCheckRequest {
-                    meta: Some(m),
-                    session: session.to_vec(),
-                    commitments: commitments.as_ref().clone(),
-                    deals: sealed.get(&node).cloned().unwrap_or_default(),
-                };
-                async move { c.mask_check(req).await }
+            .call_all(servers, move |node, m| proto::MaskCheckRequest {
+                meta: Some(m),
+                session: session.to_vec(),
+                commitments: commitments.as_ref().clone(),
+                deals: sealed.get(&node).cloned().unwrap_or_default(),
             })
             .await;
         let mut all_checks = Vec::new();
-        for (_, r) in checks {
-            all_checks.extend(r?.checks);
+        for (node, r) in checks {
+            let reply = r?;
+            self.wire.payloads(
+                MessageKind::MaskCommitment,
+                Direction::Sent,
+                &commitments_sent,
+            );
+            if let Some(d) = sealed_sent.get(&node) {
+                self.wire
+                    .payloads(MessageKind::SealedMaskDeal, Direction::Sent, d);
+            }
+            self.wire
+                .payloads(MessageKind::MaskCheck, Direction::Received, &reply.checks);
+            all_checks.extend(reply.checks);
         }
+        let checks_sent = all_checks.clone();
         let all_checks = std::sync::Arc::new(all_checks);
         let judged = self
-            .call_all(servers, move |_, mut c, m| {
-                let req = proto::MaskJudgeRequest {
-                    meta: Some(m),
-                    session: session.to_vec(),
-                    checks: all_checks.as_ref().clone(),
-                };
-                async move { c.mask_judge(req).await }
+            .call_all(servers, move |_, m| proto::MaskJudgeRequest {
+                meta: Some(m),
+                session: session.to_vec(),
+                checks: all_checks.as_ref().clone(),
             })
             .await;
         let mut verdicts = BTreeSet::new();
         for (node, r) in judged {
             let reply = r?;
+            self.wire
+                .payloads(MessageKind::MaskCheck, Direction::Sent, &checks_sent);
             if reply.masks != count {
                 return Err(ClientError::Protocol(format!(
                     "node {node} judged a pool of {} masks, {count} were dealt",
@@ -406,12 +427,9 @@ impl ClusterClient {
             for (session, servers) in pools {
                 // Best effort: a server that misses it drops the pool when it expires.
                 let _ = this
-                    .call_all(&servers, move |_, mut c, m| {
-                        let req = proto::MaskReleaseRequest {
-                            meta: Some(m),
-                            session: session.to_vec(),
-                        };
-                        async move { c.mask_release(req).await }
+                    .call_all(&servers, move |_, m| proto::MaskReleaseRequest {
+                        meta: Some(m),
+                        session: session.to_vec(),
                     })
                     .await;
             }

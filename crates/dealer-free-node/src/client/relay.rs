@@ -12,16 +12,13 @@
 //! when it tries.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 
 use phr_sis::NodeId;
 use tokio::task::JoinSet;
-use tonic::transport::Channel;
-use tonic::{Response, Status};
 
+use super::rpc::Rpc;
 use super::{ClientError, ClusterClient};
 use crate::proto;
-use crate::proto::node_client::NodeClient;
 
 /// Each node's inbox for the next step, from the envelopes every node of `ids` returned
 /// (`returned`, by the node that returned them): an envelope to `i` goes to `i`, a broadcast
@@ -131,20 +128,20 @@ impl ClusterClient {
     ///
     /// # Errors
     /// Only a task that could not be joined ([`ClientError::Protocol`]).
-    pub(super) async fn relay<R, F, Fut>(
+    pub(super) async fn relay<Q, F>(
         &self,
         ids: &[NodeId],
         steps: std::ops::RangeInclusive<u32>,
         send: F,
     ) -> Result<Relayed, ClientError>
     where
-        R: RelayReply,
-        F: Fn(NodeClient<Channel>, proto::RequestMeta, u32, Vec<proto::DkgEnvelope>) -> Fut
+        Q: Rpc,
+        Q::Reply: RelayReply,
+        F: Fn(proto::RequestMeta, u32, Vec<proto::DkgEnvelope>) -> Q
             + Clone
             + Send
             + Sync
             + 'static,
-        Fut: Future<Output = Result<Response<R>, Status>> + Send + 'static,
     {
         let mut inboxes: BTreeMap<NodeId, Vec<proto::DkgEnvelope>> = BTreeMap::new();
         let mut out = Relayed::default();
@@ -156,7 +153,7 @@ impl ClusterClient {
                 let send = send.clone();
                 let id = *id;
                 set.spawn(async move {
-                    let r = this.call(id, |c, m| send(c, m, step, inbox.clone())).await;
+                    let r = this.call(id, |m| send(m, step, inbox.clone())).await;
                     (id, r)
                 });
             }

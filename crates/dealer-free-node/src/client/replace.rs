@@ -24,11 +24,9 @@ use dealer_free::record::StoredRecord;
 use phr_sis::share::{Share, repair_share};
 use phr_sis::{ImageId, NodeId};
 use rand::RngCore;
-use tonic::transport::Channel;
 
 use super::{ClientError, ClusterClient, ClusterKeyFile, short};
 use crate::proto;
-use crate::proto::node_client::NodeClient;
 
 /// Records asked of each node per page during repair.
 pub const REPAIR_PAGE: u32 = 64;
@@ -84,11 +82,7 @@ impl ClusterClient {
         let key_path = self.profile.raw.key_file.clone();
         let key = ClusterKeyFile::load(&key_path)?;
         let t = self.threshold().t();
-        let health = self
-            .call_all(&ids, |_, mut c, _| async move {
-                c.health(proto::HealthRequest {}).await
-            })
-            .await;
+        let health = self.call_all(&ids, |_, _| proto::HealthRequest {}).await;
         let prepared: Vec<NodeId> = health
             .iter()
             .filter(|(_, h)| h.as_ref().is_ok_and(|h| !h.prepared_label.is_empty()))
@@ -176,15 +170,12 @@ impl ClusterClient {
             commit_transcript: Vec::new(),
         };
         let label = request.label.clone();
-        let send = move |mut c: NodeClient<Channel>,
-                         m: proto::RequestMeta,
-                         step: u32,
-                         inbox: Vec<proto::DkgEnvelope>| {
+        let send = move |m: proto::RequestMeta, step: u32, inbox: Vec<proto::DkgEnvelope>| {
             let mut req = request.clone();
             req.meta = Some(m);
             req.step = step;
             req.inbox = inbox;
-            async move { c.reshare_round(req).await }
+            req
         };
         let relayed = self.relay(&members, 0..=4, send).await?;
         let first = relayed.results.values().next().cloned();
@@ -262,14 +253,11 @@ impl ClusterClient {
             let mut failures = BTreeMap::new();
             for node in &others {
                 let r = self
-                    .call(*node, |mut c, m| async move {
-                        c.export_records(proto::ExportRecordsRequest {
-                            meta: Some(m),
-                            ids: Vec::new(),
-                            after,
-                            limit: REPAIR_PAGE,
-                        })
-                        .await
+                    .call(*node, |m| proto::ExportRecordsRequest {
+                        meta: Some(m),
+                        ids: Vec::new(),
+                        after,
+                        limit: REPAIR_PAGE,
                     })
                     .await;
                 match r {
@@ -297,17 +285,11 @@ impl ClusterClient {
             let rest: Vec<NodeId> = others.iter().copied().filter(|n| *n != lister).collect();
             let wanted = ids.clone();
             let answers = self
-                .call_all(&rest, move |_, mut c, m| {
-                    let ids = wanted.clone();
-                    async move {
-                        c.export_records(proto::ExportRecordsRequest {
-                            meta: Some(m),
-                            ids,
-                            after: None,
-                            limit: 0,
-                        })
-                        .await
-                    }
+                .call_all(&rest, move |_, m| proto::ExportRecordsRequest {
+                    meta: Some(m),
+                    ids: wanted.clone(),
+                    after: None,
+                    limit: 0,
                 })
                 .await;
             for (node, r) in answers {
@@ -337,12 +319,9 @@ impl ClusterClient {
                     .collect::<Result<_, _>>()
                     .map_err(|e| ClientError::Protocol(e.to_string()))?;
                 let stored = self
-                    .call(fresh, |mut c, m| {
-                        let req = proto::StoreRecordsRequest {
-                            meta: Some(m),
-                            records: encoded.clone(),
-                        };
-                        async move { c.store_records(req).await }
+                    .call(fresh, |m| proto::StoreRecordsRequest {
+                        meta: Some(m),
+                        records: encoded.clone(),
                     })
                     .await?;
                 let acked: BTreeSet<u64> = stored.stored.into_iter().collect();

@@ -44,12 +44,16 @@ impl ClusterClient {
         let (tokens, _) = self.band_tokens(&[query], servers).await?;
         let tokens = tokens.into_iter().next().unwrap_or_default();
         // A pool a server no longer holds (restarted, expired) fails the query's check there;
-        // the query is then asked again, from its candidates, with a fresh dealing.
+        // the query is then asked again, from its candidates, with a fresh dealing. A query
+        // that fails naming servers (a lying check, a forged or malformed message) is asked
+        // again without them, while 2t − 1 are left.
+        let mut servers = servers.to_vec();
+        let quorum = usize::from(self.threshold().search_quorum());
         let mut attempts = 0;
         loop {
             attempts += 1;
             let querier = Querier::new(self.threshold(), query, *params, &mut rand::rng());
-            let agreed = self.agree(&querier, tokens.clone(), servers).await?;
+            let agreed = self.agree(&querier, tokens.clone(), &servers).await?;
             if agreed.candidates().is_empty() {
                 return Ok(agreed.no_candidates());
             }
@@ -58,8 +62,17 @@ impl ClusterClient {
             let (range, fresh) = self.reserve_masks(agreed.servers(), count).await?;
             let round = self.distance_rounds(agreed, range).await;
             self.masks_used(&range, round.is_err());
+            let culprits = match &round {
+                Err(ClientError::Search(e)) => e.culprits(),
+                _ => Vec::new(),
+            };
+            let left = servers.iter().filter(|s| !culprits.contains(s)).count();
             match round {
-                Err(e) if !fresh && attempts < 2 => {
+                Err(e) if !culprits.is_empty() && left >= quorum && attempts < 3 => {
+                    tracing::warn!("search asked again without nodes {culprits:?}: {e}");
+                    servers.retain(|s| !culprits.contains(s));
+                }
+                Err(e) if !fresh && attempts < 3 => {
                     tracing::debug!("search retried with fresh masks after: {e}");
                 }
                 other => return other,
@@ -99,26 +112,32 @@ impl ClusterClient {
         servers: &[NodeId],
         request: &[u8],
     ) -> Result<Vec<(NodeId, CandidateResponse)>, ClientError> {
+        let sent = request.len();
         let request = std::sync::Arc::new(request.to_vec());
         let answers = self
-            .call_all(servers, move |_, mut c, m| {
-                let req = proto::CandidatesRequest {
-                    meta: Some(m),
-                    candidate_request: request.as_ref().clone(),
-                };
-                async move { c.candidates(req).await }
+            .call_all(servers, move |_, m| proto::CandidatesRequest {
+                meta: Some(m),
+                candidate_request: request.as_ref().clone(),
             })
             .await;
         let mut lists = Vec::with_capacity(servers.len());
         for (id, r) in answers {
             let reply = r?;
-            let answer = CandidateResponse::from_bytes(&reply.candidate_response).map_err(
-                |source| SearchError::Malformed {
-                    from: Some(id),
-                    what: "candidate response",
-                    source,
-                },
-            )?;
+            self.wire
+                .payload(MessageKind::CandidateRequest, Direction::Sent, sent);
+            self.wire.payload(
+                MessageKind::CandidateResponse,
+                Direction::Received,
+                reply.candidate_response.len(),
+            );
+            let answer =
+                CandidateResponse::from_bytes(&reply.candidate_response).map_err(|source| {
+                    SearchError::Malformed {
+                        from: Some(id),
+                        what: "candidate response",
+                        source,
+                    }
+                })?;
             lists.push((id, answer));
         }
         Ok(lists)
@@ -140,19 +159,25 @@ impl ClusterClient {
                 .map_err(|e| ClientError::Protocol(e.to_string()))?;
             encoded.insert(server, bytes);
         }
+        let sizes: BTreeMap<NodeId, usize> = encoded.iter().map(|(n, b)| (*n, b.len())).collect();
         let encoded = std::sync::Arc::new(encoded);
         let answers = self
-            .call_all(&servers, move |node, mut c, m| {
-                let req = proto::QueryCheckRequest {
-                    meta: Some(m),
-                    distance_request: encoded.get(&node).map(|b| b.to_vec()).unwrap_or_default(),
-                };
-                async move { c.query_check(req).await }
+            .call_all(&servers, move |node, m| proto::QueryCheckRequest {
+                meta: Some(m),
+                distance_request: encoded.get(&node).map(|b| b.to_vec()).unwrap_or_default(),
             })
             .await;
         let mut checks = Vec::with_capacity(servers.len());
         for (server, r) in answers {
             let reply = r?;
+            let size = sizes.get(&server).copied().unwrap_or_default();
+            self.wire
+                .payload(MessageKind::DistanceRequest, Direction::Sent, size);
+            self.wire.payload(
+                MessageKind::QueryCheck,
+                Direction::Received,
+                reply.query_check.len(),
+            );
             let check = SignedQueryCheck::from_bytes(&reply.query_check).map_err(|source| {
                 SearchError::Malformed {
                     from: Some(server),
@@ -170,25 +195,31 @@ impl ClusterClient {
                 .to_bytes()
                 .map_err(|e| ClientError::Protocol(e.to_string()))?,
         );
+        let relay_len = relay.len();
         let answers = self
-            .call_all(&servers, move |_, mut c, m| {
-                let req = proto::DistancesRequest {
-                    meta: Some(m),
-                    checks_relay: relay.as_ref().clone(),
-                };
-                async move { c.distances(req).await }
+            .call_all(&servers, move |_, m| proto::DistancesRequest {
+                meta: Some(m),
+                checks_relay: relay.as_ref().clone(),
             })
             .await;
         let mut received = Vec::with_capacity(servers.len());
         for (server, r) in answers {
             let reply = r?;
-            let answer = DistanceResponse::from_bytes(&reply.distance_response).map_err(
-                |source| SearchError::Malformed {
-                    from: Some(server),
-                    what: "distance response",
-                    source,
-                },
-            )?;
+            self.wire
+                .payload(MessageKind::QueryChecks, Direction::Sent, relay_len);
+            self.wire.payload(
+                MessageKind::DistanceResponse,
+                Direction::Received,
+                reply.distance_response.len(),
+            );
+            let answer =
+                DistanceResponse::from_bytes(&reply.distance_response).map_err(|source| {
+                    SearchError::Malformed {
+                        from: Some(server),
+                        what: "distance response",
+                        source,
+                    }
+                })?;
             received.push((server, answer));
         }
         Ok(awaiting.open(received)?)

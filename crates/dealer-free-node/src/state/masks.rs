@@ -25,6 +25,8 @@ pub(super) struct MaskSession {
 
 /// Where a mask session is.
 pub(super) enum MaskPhase {
+    /// Its slot is taken while this node deals (so concurrent orders cannot all do the work).
+    Pending,
     /// Dealt: this node's own commitment and deal.
     Dealt(Box<Dealt>),
     /// Checked: every dealer's commitment and the deals this node received.
@@ -69,6 +71,7 @@ impl NodeState {
         session: &[u8; 32],
         caller: &str,
         count: u32,
+        servers: usize,
     ) -> Result<(), NodeError> {
         if sessions.contains_key(session) {
             return Err(NodeError::Conflict(
@@ -83,10 +86,15 @@ impl NodeState {
                 self.id
             )));
         }
+        // A session holds every dealer's points until it is judged: masks × servers.
+        let points = |count: u32, servers: usize| u64::from(count) * servers as u64;
         let (mine, masks) = sessions
             .values()
             .filter(|s| s.owner == caller)
-            .fold((0usize, 0u64), |(n, m), s| (n + 1, m + u64::from(s.count)));
+            .fold((0usize, 0u64), |(n, m), s| {
+                (n + 1, m + points(s.count, s.servers.len()))
+            });
+        let count = points(count, servers);
         if mine >= l.max_mask_sessions_per_client {
             return Err(NodeError::RateLimited(format!(
                 "client {caller} holds {mine} mask sessions on node {} \
@@ -94,10 +102,10 @@ impl NodeState {
                 self.id
             )));
         }
-        if masks + u64::from(count) > l.max_masks_per_client {
+        if masks + count > l.max_masks_per_client {
             return Err(NodeError::RateLimited(format!(
-                "client {caller} would hold {} masks on node {} (max_masks_per_client = {})",
-                masks + u64::from(count),
+                "client {caller} would hold {} mask points on node {} (max_masks_per_client = {})",
+                masks + count,
                 self.id,
                 l.max_masks_per_client
             )));
@@ -150,49 +158,80 @@ impl NodeState {
             self.threshold.n(),
             self.max_masks_per_dealing(),
         )?;
-        // Refused before any work is done (and checked again when the session is kept).
-        self.may_open(&*self.mask_sessions()?, &order.session, caller, order.count)?;
-        let mut rng = rand::rng();
-        let (dealt, commitment, deals) = {
-            let secrets = self.read_secrets()?;
-            if crate::failpoint::active("mask-off-points", self.id) {
-                let (c, d) =
-                    off_points_deal(&order, self.id, self.threshold.t(), &mut rng)?;
-                session::seal_dealing(
-                    &order,
-                    self.threshold.t(),
-                    &secrets.keys,
-                    &key.participants,
-                    c,
-                    d,
-                    &mut rng,
-                )?
-            } else {
-                session::deal(
-                    &order,
-                    self.threshold.t(),
-                    &secrets.keys,
-                    &key.participants,
-                    &mut rng,
-                )?
+        // The slot is taken before any work is done, so that concurrent orders past a cap
+        // are refused, not all dealt.
+        {
+            let mut sessions = self.mask_sessions()?;
+            self.may_open(
+                &sessions,
+                &order.session,
+                caller,
+                order.count,
+                order.servers.len(),
+            )?;
+            sessions.insert(
+                order.session,
+                MaskSession {
+                    created: Instant::now(),
+                    owner: caller.to_owned(),
+                    servers: order.servers.clone(),
+                    count: order.count,
+                    phase: MaskPhase::Pending,
+                },
+            );
+        }
+        let dealt = self.deal_order(&key, &order);
+        let mut sessions = self.mask_sessions()?;
+        let (dealt, commitment, deals) = match dealt {
+            Ok(d) => d,
+            Err(e) => {
+                sessions.remove(&order.session);
+                return Err(e);
             }
         };
-        let mut sessions = self.mask_sessions()?;
-        self.may_open(&sessions, &order.session, caller, order.count)?;
-        sessions.insert(
-            order.session,
-            MaskSession {
-                created: Instant::now(),
-                owner: caller.to_owned(),
-                servers: order.servers.clone(),
-                count: order.count,
-                phase: MaskPhase::Dealt(Box::new(dealt)),
-            },
-        );
+        let Some(state) = sessions
+            .get_mut(&order.session)
+            .filter(|s| s.owner == caller && matches!(s.phase, MaskPhase::Pending))
+        else {
+            return Err(NodeError::Conflict(
+                "this mask session ended while it was dealt".into(),
+            ));
+        };
+        state.phase = MaskPhase::Dealt(Box::new(dealt));
         Ok(proto::MaskDealReply {
             commitment: commitment.to_bytes(),
             deals: deals.iter().map(SealedMaskDeal::to_bytes).collect(),
         })
+    }
+
+    /// This node's dealing of `order`, signed and sealed (a failpoint may make it dishonest).
+    fn deal_order(
+        &self,
+        key: &ClusterKey,
+        order: &MaskOrder,
+    ) -> Result<(Dealt, SignedMaskCommitment, Vec<SealedMaskDeal>), NodeError> {
+        let mut rng = rand::rng();
+        let secrets = self.read_secrets()?;
+        if crate::failpoint::active("mask-off-points", self.id) {
+            let (c, d) = off_points_deal(order, self.id, self.threshold.t(), &mut rng)?;
+            Ok(session::seal_dealing(
+                order,
+                self.threshold.t(),
+                &secrets.keys,
+                &key.participants,
+                c,
+                d,
+                &mut rng,
+            )?)
+        } else {
+            Ok(session::deal(
+                order,
+                self.threshold.t(),
+                &secrets.keys,
+                &key.participants,
+                &mut rng,
+            )?)
+        }
     }
 
     /// Offline phase 2: checks every deal addressed to this node against its dealer's signed
@@ -215,10 +254,16 @@ impl NodeState {
         let dealt = {
             let mut sessions = self.mask_sessions()?;
             let state = Self::own_session(&mut sessions, &session, caller)?;
-            let MaskPhase::Dealt(dealt) = &state.phase else {
-                return Err(NodeError::Conflict(
-                    "this mask session was checked already".into(),
-                ));
+            let dealt = match &state.phase {
+                MaskPhase::Dealt(dealt) => dealt,
+                MaskPhase::Pending => {
+                    return Err(NodeError::NotReady("the masks are being dealt".into()));
+                }
+                _ => {
+                    return Err(NodeError::Conflict(
+                        "this mask session was checked already".into(),
+                    ));
+                }
             };
             dealt.as_ref().clone()
         };
@@ -282,7 +327,7 @@ impl NodeState {
             let state = Self::own_session(&mut sessions, &session, caller)?;
             match &state.phase {
                 MaskPhase::Checked(c) => c.as_ref().clone(),
-                MaskPhase::Dealt(_) => {
+                MaskPhase::Pending | MaskPhase::Dealt(_) => {
                     return Err(NodeError::NotReady("the masks were not checked yet".into()));
                 }
                 MaskPhase::Ready(_) => {

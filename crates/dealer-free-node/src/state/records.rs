@@ -268,11 +268,9 @@ fn export_record(id: ImageId, r: &ImageRecord) -> Result<Vec<u8>, NodeError> {
     let record = StoredRecord {
         image_id: id,
         share: r.share.clone(),
-        bit_shares: HashBitShares::from_bytes(&r.bit_shares).ok_or_else(|| corrupt("bit shares"))?,
+        bit_shares: HashBitShares::from_bytes(&r.bit_shares)
+            .ok_or_else(|| corrupt("bit shares"))?,
         tokens: tokens_of(&r.meta).map_err(|_| corrupt("tokens"))?,
     };
-    Ok(record
-        .to_bytes()
-        .map_err(|_| corrupt("tokens"))?
-        .to_vec())
+    Ok(record.to_bytes().map_err(|_| corrupt("tokens"))?.to_vec())
 }

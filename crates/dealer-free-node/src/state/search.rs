@@ -94,13 +94,41 @@ impl NodeState {
         Ok(())
     }
 
+    /// Charges `caller` one query of its `queries_per_minute`.
+    fn charge_query(&self, caller: &str) -> Result<(), NodeError> {
+        let now = unix_ms();
+        let mut budgets = self
+            .query_budgets
+            .lock()
+            .map_err(|_| NodeError::RateLimited("the query budget lock is poisoned".into()))?;
+        let budget = budgets.entry(caller.to_owned()).or_insert(Budget {
+            window_start_ms: now,
+            used: 0,
+        });
+        if now.saturating_sub(budget.window_start_ms) >= 60_000 {
+            budget.window_start_ms = now;
+            budget.used = 0;
+        }
+        let limit = self.limits.queries_per_minute;
+        if budget.used >= limit {
+            return Err(NodeError::RateLimited(format!(
+                "{caller} made {limit} queries this minute on node {} (queries_per_minute)",
+                self.id
+            )));
+        }
+        budget.used += 1;
+        Ok(())
+    }
+
     /// Candidate lookup: the images sharing at least `min_band_votes` band tokens with the
-    /// query, kept as this query's candidates for `caller`.
+    /// query (no fewer than this node's `min_band_votes`, with at most `max_query_tokens`
+    /// tokens), kept as this query's candidates for `caller`.
     ///
     /// # Errors
-    /// [`NodeError::Invalid`] for a malformed request, too many tokens or candidates;
-    /// [`NodeError::RateLimited`] past the query caps; [`NodeError::Conflict`] for a session
-    /// of another client or checked already.
+    /// [`NodeError::Invalid`] for a malformed request, too few band votes, too many tokens
+    /// or candidates; [`NodeError::RateLimited`] past the query caps or the caller's queries
+    /// per minute; [`NodeError::Conflict`] for a session of another client or checked
+    /// already.
     pub fn candidates(
         &self,
         caller: &str,
@@ -109,19 +137,25 @@ impl NodeState {
         self.fresh(req.meta.as_ref())?;
         let request = CandidateRequest::from_bytes(&req.candidate_request)
             .map_err(|e| invalid(format!("candidate request: {e}")))?;
+        if request.min_band_votes < self.limits.min_band_votes {
+            return Err(invalid(format!(
+                "a query asks for at least {} band votes on node {} (min_band_votes), {} asked",
+                self.limits.min_band_votes, self.id, request.min_band_votes
+            )));
+        }
+        self.charge_query(caller)?;
         let bounds = QueryBounds {
-            max_tokens: MAX_TOKENS,
+            max_tokens: self.limits.max_query_tokens.min(MAX_TOKENS),
             max_candidates: self.limits.max_candidates,
         };
         let index = self
             .index
             .read()
             .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
-        let (answered, response) =
-            answer_candidates(self.id, &request, bounds, |tokens, votes| {
-                index.candidates(tokens, votes)
-            })
-            .map_err(|e| invalid(e.to_string()))?;
+        let (answered, response) = answer_candidates(self.id, &request, bounds, |tokens, votes| {
+            index.candidates(tokens, votes)
+        })
+        .map_err(|e| invalid(e.to_string()))?;
         drop(index);
         let found = answered.len();
         self.keep_answer(caller, answered)?;
@@ -175,10 +209,11 @@ impl NodeState {
                 }
             }
         };
-        let (first, count) = (request.first_mask, request.candidates.len());
+        let scope = request.commitment.scope();
+        let (first, count) = (scope.first_mask, request.candidates.len());
         let outcome = {
             let mut sessions = self.mask_sessions()?;
-            let pool_session = request.mask_session;
+            let pool_session = scope.mask_session;
             let state = Self::own_session(&mut sessions, &pool_session, caller)?;
             let servers = state.servers.clone();
             let MaskPhase::Ready(pool) = &mut state.phase else {

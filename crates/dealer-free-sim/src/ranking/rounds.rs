@@ -155,7 +155,15 @@ pub fn rank_candidates_secure_recorded<R: CryptoRng + ?Sized>(
     let start = Instant::now();
     let count = u32::try_from(agreed.masks_needed())
         .map_err(|_| SimError::Params("too many candidates".into()))?;
-    let mut pools = deal_masks(deployment, &roster, &query_servers, count, rng, rec, &mut bytes)?;
+    let mut pools = deal_masks(
+        deployment,
+        &roster,
+        &query_servers,
+        count,
+        rng,
+        rec,
+        &mut bytes,
+    )?;
     time.masks_offline_ms = ms(start.elapsed());
 
     // 4. The query's shares, every server's check, the relay, the distance shares.
@@ -263,7 +271,11 @@ pub fn rank_candidates_secure_recorded<R: CryptoRng + ?Sized>(
     let start = Instant::now();
     let received: Vec<(NodeId, DistanceResponse)> = answers
         .iter()
-        .map(|(s, a)| DistanceResponse::from_bytes(a).map(|r| (*s, r)).map_err(wire))
+        .map(|(s, a)| {
+            DistanceResponse::from_bytes(a)
+                .map(|r| (*s, r))
+                .map_err(wire)
+        })
         .collect::<Result<_, _>>()?;
     let result = awaiting.open(received)?;
     time.open_and_rank_ms = ms(start.elapsed());
@@ -329,7 +341,14 @@ fn deal_masks<R: CryptoRng + ?Sized>(
     let mut commitments: Vec<Vec<u8>> = Vec::with_capacity(servers.len());
     let mut sealed: BTreeMap<NodeId, Vec<Vec<u8>>> = BTreeMap::new();
     for s in servers {
-        send(rec, total, Party::Client, Party::Node(*s), order.len(), MessageKind::MaskOrder);
+        send(
+            rec,
+            total,
+            Party::Client,
+            Party::Node(*s),
+            order.len(),
+            MessageKind::MaskOrder,
+        );
         let start = Instant::now();
         let me = node(deployment, *s)?;
         let received = MaskOrder::from_bytes(&order).map_err(wire)?;
@@ -338,11 +357,25 @@ fn deal_masks<R: CryptoRng + ?Sized>(
         dealt.insert(*s, d);
         let commitment = commitment.to_bytes();
         rec.cpu(Party::Node(*s), start.elapsed());
-        send(rec, total, Party::Node(*s), Party::Client, commitment.len(), MessageKind::MaskCommitment);
+        send(
+            rec,
+            total,
+            Party::Node(*s),
+            Party::Client,
+            commitment.len(),
+            MessageKind::MaskCommitment,
+        );
         commitments.push(commitment);
         for deal in deals {
             let b = deal.to_bytes();
-            send(rec, total, Party::Node(*s), Party::Client, b.len(), MessageKind::SealedMaskDeal);
+            send(
+                rec,
+                total,
+                Party::Node(*s),
+                Party::Client,
+                b.len(),
+                MessageKind::SealedMaskDeal,
+            );
             sealed.entry(deal.recipient).or_default().push(b);
         }
     }
@@ -352,10 +385,24 @@ fn deal_masks<R: CryptoRng + ?Sized>(
     for (s, d) in dealt {
         let mine = sealed.remove(&s).unwrap_or_default();
         for c in &commitments {
-            send(rec, total, Party::Client, Party::Node(s), c.len(), MessageKind::MaskCommitment);
+            send(
+                rec,
+                total,
+                Party::Client,
+                Party::Node(s),
+                c.len(),
+                MessageKind::MaskCommitment,
+            );
         }
         for b in &mine {
-            send(rec, total, Party::Client, Party::Node(s), b.len(), MessageKind::SealedMaskDeal);
+            send(
+                rec,
+                total,
+                Party::Client,
+                Party::Node(s),
+                b.len(),
+                MessageKind::SealedMaskDeal,
+            );
         }
         let start = Instant::now();
         let me = node(deployment, s)?;
@@ -372,7 +419,14 @@ fn deal_masks<R: CryptoRng + ?Sized>(
         rec.cpu(Party::Node(s), start.elapsed());
         for check in out {
             let b = check.to_bytes();
-            send(rec, total, Party::Node(s), Party::Client, b.len(), MessageKind::MaskCheck);
+            send(
+                rec,
+                total,
+                Party::Node(s),
+                Party::Client,
+                b.len(),
+                MessageKind::MaskCheck,
+            );
             checks.push(b);
         }
     }
@@ -380,7 +434,14 @@ fn deal_masks<R: CryptoRng + ?Sized>(
     let mut pools = BTreeMap::new();
     for (s, c) in checked {
         for b in &checks {
-            send(rec, total, Party::Client, Party::Node(s), b.len(), MessageKind::MaskCheck);
+            send(
+                rec,
+                total,
+                Party::Client,
+                Party::Node(s),
+                b.len(),
+                MessageKind::MaskCheck,
+            );
         }
         let start = Instant::now();
         let all = checks

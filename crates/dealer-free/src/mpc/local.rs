@@ -213,8 +213,10 @@ impl LocalCollection {
             })
             .collect::<Result<_, _>>()?;
         listed.sort_unstable();
-        let index: BTreeMap<ImageId, usize> =
-            candidates.iter().filter_map(|(i, _)| self.ids.get(*i).map(|id| (*id, *i))).collect();
+        let index: BTreeMap<ImageId, usize> = candidates
+            .iter()
+            .filter_map(|(i, _)| self.ids.get(*i).map(|id| (*id, *i)))
+            .collect();
         let querier = Querier::new(self.threshold, query, *params, rng);
         let request = querier.candidate_request(Vec::new());
         let bounds = QueryBounds {
@@ -261,12 +263,8 @@ impl LocalCollection {
                 .shares
                 .get(&server)
                 .ok_or_else(|| MpcError::Params(format!("node {server} holds no shares")))?;
-            let response = verified.respond(|id| {
-                index
-                    .get(&id)
-                    .and_then(|i| mine.get(*i))
-                    .cloned()
-            })?;
+            let response =
+                verified.respond(|id| index.get(&id).and_then(|i| mine.get(*i)).cloned())?;
             answers.push((server, response));
         }
         awaiting.open(answers)

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [`CandidateRequest`] (`0x33`) | session (32) · min_band_votes (u32) · count (u16) · tokens (32 each) |
 //! | [`CandidateResponse`] (`0x34`) | session (32) · node (1) · count (u32) · (image id (u64) · band votes (u32)) each |
-//! | [`DistanceRequest`] (`0x41`) | session (32) · mask session (32) · server (1) · first mask (u32) · count (u32) · image ids (u64 each, strictly ascending) · commitment (session (32) · servers (u8) · (server · digest (32)) each) · opening (salt (32) · 64 bit shares · 2 blinding shares, 8 each) |
+//! | [`DistanceRequest`] (`0x41`) | session (32) · server (1) · count (u32) · image ids (u64 each, strictly ascending) · commitment (session (32) · mask session (32) · first mask (u32) · candidates digest (32) · servers (u8) · (server · digest (32)) each) · opening (salt (32) · 64 bit shares · 2 blinding shares, 8 each) |
 //! | [`QueryCheck`](super::query::QueryCheck) (`0x46`) | session (32) · server (1) · commitment digest (32) · 2 degree values · 2 bit values (8 each) · signature (64) |
 //! | [`ChecksRelay`] (`0x47`) | session (32) · count (u8) · signed query checks (each as above, without its header) |
 //! | [`DistanceResponse`] (`0x42`) | session (32) · server (1) · count (u32) · masked distance shares (8 each) |
@@ -59,17 +59,13 @@ pub struct DistanceRequest {
     /// The query session (the [`CandidateRequest`]'s): the server ranks only its own
     /// candidates of this session.
     pub session: SessionId,
-    /// The mask session: the dealing whose masks the server uses.
-    pub mask_session: SessionId,
     /// The server addressed (its opening is for this point only).
     pub server: NodeId,
-    /// The position in the pool of the query's first mask: the query's check takes
-    /// [`super::query::CHECK_MASKS`] masks from there, then each candidate one, in order.
-    /// Every server is sent the same.
-    pub first_mask: u32,
-    /// The candidates, strictly ascending.
+    /// The candidates, strictly ascending (their digest is the commitment's scope's).
     pub candidates: Vec<ImageId>,
-    /// The querier's commitment to every server's opening (the same for all).
+    /// The querier's commitment to every server's opening and to the query's scope: the
+    /// mask pool and the first mask (the check takes [`super::query::CHECK_MASKS`] masks
+    /// from there, then each candidate one, in order). The same for every server.
     pub commitment: QueryCommitment,
     /// This server's shares of the query bits and of the blinding, and their salt.
     pub opening: QueryOpening,
@@ -302,9 +298,7 @@ impl DistanceRequest {
     #[must_use]
     pub const fn encoded_len(count: usize, servers: usize) -> usize {
         2 + 32
-            + 32
             + 1
-            + 4
             + 4
             + 8 * count
             + QueryCommitment::encoded_len(servers)
@@ -328,9 +322,7 @@ impl DistanceRequest {
         }
         let mut w = Writer::with_capacity(MessageKind::DistanceRequest, len);
         w.bytes(&self.session);
-        w.bytes(&self.mask_session);
         w.node(self.server);
-        w.u32(self.first_mask);
         w.u32(
             u32::try_from(self.candidates.len())
                 .map_err(|_| too_many("candidates", self.candidates.len()))?,
@@ -351,9 +343,7 @@ impl DistanceRequest {
     pub fn from_bytes(bytes: &[u8]) -> Result<DistanceRequest, WireError> {
         let mut r = Reader::new(bytes, MessageKind::DistanceRequest)?;
         let session = r.array::<32>("session")?;
-        let mask_session = r.array::<32>("mask session")?;
         let server = r.node("server")?;
-        let first_mask = r.u32("first mask")?;
         let count = r.u32("candidate count")? as usize;
         bounded_count(count, 8, r.remaining(), "candidates")?;
         let mut candidates: Vec<ImageId> = Vec::with_capacity(count);
@@ -372,9 +362,7 @@ impl DistanceRequest {
         r.finish()?;
         Ok(DistanceRequest {
             session,
-            mask_session,
             server,
-            first_mask,
             candidates,
             commitment,
             opening,
@@ -423,7 +411,8 @@ impl ChecksRelay {
         let mut framed = Vec::with_capacity(SignedQueryCheck::ENCODED_LEN);
         for _ in 0..count {
             framed.clear();
-            framed.extend_from_slice(&[crate::wire::WIRE_VERSION, MessageKind::QueryCheck.to_byte()]);
+            framed
+                .extend_from_slice(&[crate::wire::WIRE_VERSION, MessageKind::QueryCheck.to_byte()]);
             framed.extend_from_slice(r.slice("check", each)?);
             checks.push(SignedQueryCheck::from_bytes(&framed)?);
         }
@@ -493,8 +482,10 @@ mod tests {
         use rand::SeedableRng;
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         let servers = [node(1), node(2), node(3)];
+        let scope = crate::mpc::query::QueryScope::new([8; 32], 3, &candidates);
         let (commitment, mut openings) = crate::mpc::query::share_query(
             [7; 32],
+            scope,
             phr_sis::ImageHash(0xabc),
             2,
             &servers,
@@ -503,9 +494,7 @@ mod tests {
         .unwrap();
         DistanceRequest {
             session: [7; 32],
-            mask_session: [8; 32],
             server: node(2),
-            first_mask: 3,
             candidates,
             commitment,
             opening: openings.swap_remove(1).1,

@@ -15,9 +15,9 @@
 //!    and ranked ([`rank`]) into the one [`SearchResult`].
 //!
 //! **Integrity**, by the number `m` of servers whose shares are opened
-//! ([`Integrity`]): with `m ≥ 2t + 1` up to `⌊(m − 2t + 1)/2⌋` wrong shares per candidate
-//! are corrected and their servers named; with `m = 2t` a wrong share is detected and the
-//! search fails; with `m = 2t − 1` a wrong share cannot be detected, and the result says so.
+//! ([`Integrity`]): up to `⌊(m − 2t + 1)/2⌋` wrong shares per candidate are corrected and
+//! their servers named, up to `m − 2t + 1` detected (the search fails); with `m = 2t − 1` a
+//! wrong share cannot be detected, and the result says so.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,55 +33,86 @@ use super::messages::{
 };
 use super::open::open_distances;
 use super::query::{
-    CHECK_MASKS, QueryCommitment, QueryOpening, SignedQueryCheck, audit_checks, judge_query,
-    share_query,
+    CHECK_MASKS, QueryCommitment, QueryOpening, QueryScope, SignedQueryCheck, audit_checks,
+    judge_query, share_query,
 };
 use super::rank::rank;
 use crate::identity::NodePublicKeys;
 
-/// What the opening of the distances can vouch for.
+/// What the opening of the distances can vouch for, from the number `m` of servers whose
+/// shares were opened. A wrong share is one a server changed, or one made wrong by a corrupt
+/// mask dealer's points at a server: up to [`Integrity::corrects`] of them per candidate are
+/// corrected and their servers named, up to [`Integrity::detects`] detected (the search then
+/// fails rather than return a distance). Against `k` corrupt nodes (dealers included) the
+/// distances are thus vouched for while `k ≤ detects`; with `t − 1` of them, detection needs
+/// `m ≥ 3t − 2` ([`Integrity::detects_any_coalition`]) and correction `m ≥ 4t − 3`. With
+/// `m = 2t − 1` nothing is detected, and the result says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Integrity {
-    /// `2t − 1` servers: no share to spare, so one server's wrong share would change a
-    /// distance undetected.
-    Unchecked,
-    /// `2t` servers: a wrong share is detected (the search fails instead), not corrected.
-    Detected,
-    /// `2t + 1` or more servers: up to `correctable` wrong shares per candidate are
-    /// corrected and their servers named.
-    Corrected {
-        /// `⌊(m − 2t + 1)/2⌋`.
-        correctable: usize,
-    },
+pub struct Integrity {
+    servers: usize,
+    t: u8,
 }
 
 impl Integrity {
     /// What `m` opened shares give for threshold `t`.
     #[must_use]
     pub fn of(m: usize, t: u8) -> Integrity {
-        let quorum = 2 * usize::from(t) - 1;
-        match m.saturating_sub(quorum) {
-            0 => Integrity::Unchecked,
-            1 => Integrity::Detected,
-            spare => Integrity::Corrected {
-                correctable: spare / 2,
-            },
-        }
+        Integrity { servers: m, t }
+    }
+
+    /// The servers whose shares were opened.
+    #[must_use]
+    pub fn servers(&self) -> usize {
+        self.servers
+    }
+
+    /// Wrong shares per candidate that are detected: `m − (2t − 1)`.
+    #[must_use]
+    pub fn detects(&self) -> usize {
+        self.servers
+            .saturating_sub(2 * usize::from(self.t.max(1)) - 1)
+    }
+
+    /// Wrong shares per candidate that are corrected and named: `⌊(m − 2t + 1)/2⌋`.
+    #[must_use]
+    pub fn corrects(&self) -> usize {
+        self.detects() / 2
+    }
+
+    /// Whether any `t − 1` corrupt nodes are detected: `m ≥ 3t − 2`.
+    #[must_use]
+    pub fn detects_any_coalition(&self) -> bool {
+        self.detects() + 1 >= usize::from(self.t.max(1))
+    }
+
+    /// Whether any `t − 1` corrupt nodes are corrected and named: `m ≥ 4t − 3`.
+    #[must_use]
+    pub fn corrects_any_coalition(&self) -> bool {
+        self.corrects() + 1 >= usize::from(self.t.max(1))
     }
 }
 
 impl std::fmt::Display for Integrity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Integrity::Unchecked => f.write_str(
-                "unchecked: 2t − 1 servers, a wrong share from one of them would go unnoticed",
-            ),
-            Integrity::Detected => f.write_str("checked: a wrong share would fail the search"),
-            Integrity::Corrected { correctable } => write!(
-                f,
-                "corrected: up to {correctable} wrong share(s) per candidate corrected and named"
-            ),
+        if self.detects() == 0 {
+            return f.write_str(
+                "unchecked: 2t − 1 servers, so a wrong share from one of them would go unnoticed",
+            );
         }
+        write!(
+            f,
+            "checked: up to {} wrong share(s) corrected and named, up to {} detected",
+            self.corrects(),
+            self.detects()
+        )?;
+        if !self.detects_any_coalition() {
+            write!(
+                f,
+                " (t − 1 = {} corrupt nodes could go unnoticed)",
+                self.t - 1
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -177,10 +208,7 @@ impl Querier {
     /// [`SearchError::Misaddressed`] naming a server that answered for another session or
     /// node (nothing else is judged then); [`SearchError::NoAgreement`] if fewer than
     /// `2t − 1` servers agree.
-    pub fn agree(
-        &self,
-        answers: Vec<(NodeId, CandidateResponse)>,
-    ) -> Result<Agreed, SearchError> {
+    pub fn agree(&self, answers: Vec<(NodeId, CandidateResponse)>) -> Result<Agreed, SearchError> {
         let mut lists = Vec::with_capacity(answers.len());
         for (from, answer) in answers {
             if answer.session != self.session || answer.node != from {
@@ -270,14 +298,16 @@ impl Agreed {
         rng: &mut R,
     ) -> Result<(AwaitingChecks, Vec<(NodeId, DistanceRequest)>), SearchError> {
         super::check_servers(self.querier.threshold, &self.servers)?;
+        let ids: Vec<ImageId> = self.candidates.iter().map(|(id, _)| *id).collect();
+        let scope = QueryScope::new(mask_session, first_mask, &ids);
         let (commitment, openings) = share_query(
             self.querier.session,
+            scope,
             self.querier.hash,
             self.querier.threshold.t(),
             &self.servers,
             rng,
         )?;
-        let ids: Vec<ImageId> = self.candidates.iter().map(|(id, _)| *id).collect();
         let requests = openings
             .iter()
             .map(|(server, opening)| {
@@ -285,9 +315,7 @@ impl Agreed {
                     *server,
                     DistanceRequest {
                         session: self.querier.session,
-                        mask_session,
                         server: *server,
-                        first_mask,
                         candidates: ids.clone(),
                         commitment: commitment.clone(),
                         opening: opening.clone(),
@@ -355,7 +383,9 @@ impl AwaitingChecks {
         judge_query(&self.commitment, &checks, self.agreed.querier.threshold.t())
             .map_err(SearchError::Rejected)?;
         Ok((
-            AwaitingDistances { agreed: self.agreed },
+            AwaitingDistances {
+                agreed: self.agreed,
+            },
             ChecksRelay {
                 session,
                 checks: answers.into_iter().map(|(_, c)| c).collect(),

@@ -10,8 +10,9 @@
 //! 1. **Commit** ([`share_query`], [`commit_openings`]). For each server `j` the querier
 //!    makes an opening ([`QueryOpening`]): its 64 bit shares `y_k(j)`, [`QUERY_CHECKS`]
 //!    blinding shares `b_l(j)` (fresh sharings of degree `t − 1` with random constants) and a
-//!    salt. The [`QueryCommitment`] holds one salted SHA-256 digest per server; every server
-//!    receives the same commitment with its own opening.
+//!    salt. The [`QueryCommitment`] holds one salted SHA-256 digest per server and the
+//!    query's [`QueryScope`] (its mask pool, first mask and candidates); every server receives
+//!    the same commitment with its own opening and refuses a request outside the scope.
 //! 2. **Challenges** ([`QueryCommitment::challenges`]): `ρ_l` and `σ_l` from SHA-256 over a
 //!    label, `l` and the encoded commitment, so they exist only once the querier is bound
 //!    to all its shares.
@@ -39,8 +40,14 @@
 //! **Hiding.** `v_l` is a uniformly random polynomial of degree `t − 1` (the blinding has a
 //! random constant), and `u_l` a uniformly random polynomial of degree `2t − 2` through
 //! `(0, 0)` for an honest query: the servers learn nothing about the query. The querier
-//! learns `u_l` and `v_l`, functions of its own shares and of masks it never sees again
-//! (each mask is used once): nothing about stored data. The check involves no stored share.
+//! learns `u_l` and `v_l`: functions of its own shares and of the check masks, which it can
+//! therefore compute, but which no server uses again (each mask is used once). A server that
+//! was left out of a query keeps those positions unused, and the querier could compute its
+//! masks there from the others'; that is why the scope binds the first mask and the
+//! candidates for every server: a later request naming those positions at that server alone
+//! is refused by the others, whose masks there are spent, so it never gets every server's
+//! check and no distance is computed with a mask the querier knows. The check involves no
+//! stored share.
 //!
 //! **Who is wrong.** A server cannot tell a cheating querier from a lying server: it refuses
 //! either way (fail closed). The querier knows every `v_l(j)` in advance and names any server
@@ -79,8 +86,55 @@ pub const QUERY_CHECK_DOMAIN: &[u8] = b"dealer-free-sis/mpc/query-check/v1";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryCommitment {
     session: SessionId,
+    scope: QueryScope,
     servers: Vec<NodeId>,
     digests: Vec<[u8; 32]>,
+}
+
+/// What every server of a query must use alike, bound into the commitment that every signed
+/// check names: the mask pool, the query's first mask in it, and the candidates (their
+/// digest). A server refuses a request whose own values differ, so no server spends a mask
+/// others did not, and every opened value is one candidate's at every server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryScope {
+    /// The mask session (pool) the query's masks come from.
+    pub mask_session: SessionId,
+    /// The position of the query's first mask in the pool: its check takes
+    /// [`CHECK_MASKS`] masks from there, then each candidate one.
+    pub first_mask: u32,
+    /// [`QueryScope::candidates_digest`] of the candidates, ascending.
+    pub candidates: [u8; 32],
+}
+
+const CANDIDATES_LABEL: &[u8] = b"dealer-free-sis/mpc/query-candidates/v1";
+
+impl QueryScope {
+    /// The scope of a query ranking `candidates` (ascending) with masks from `first_mask`
+    /// of pool `mask_session`.
+    #[must_use]
+    pub fn new(mask_session: SessionId, first_mask: u32, candidates: &[phr_sis::ImageId]) -> Self {
+        QueryScope {
+            mask_session,
+            first_mask,
+            candidates: Self::candidates_digest(candidates),
+        }
+    }
+
+    /// SHA-256 over a label, the count and the ids.
+    #[must_use]
+    pub fn candidates_digest(candidates: &[phr_sis::ImageId]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(CANDIDATES_LABEL);
+        h.update(
+            u64::try_from(candidates.len())
+                .unwrap_or(u64::MAX)
+                .to_be_bytes(),
+        );
+        for id in candidates {
+            h.update(id.0.to_be_bytes());
+        }
+        h.finalize().into()
+    }
 }
 
 /// One server's opening of the commitment: its shares of the 64 query bits, of the blinding
@@ -134,7 +188,9 @@ pub enum QueryRejection {
     MissingChecks(Vec<NodeId>),
     /// A check of a node that is no server of the query, of another session or commitment,
     /// or a second check of one server.
-    #[error("node {0}'s check is no check of this query (another session, commitment or a second check)")]
+    #[error(
+        "node {0}'s check is no check of this query (another session, commitment or a second check)"
+    )]
     ForeignCheck(NodeId),
     /// The degree test failed: the shares do not lie on one polynomial of degree `t − 1`.
     /// `off` names the servers whose values are off the closest polynomial when it could be
@@ -190,6 +246,7 @@ fn opening_digest(session: &SessionId, server: NodeId, opening: &QueryOpening) -
 /// [`MpcError::Params`] for `t = 0`, fewer servers than `t` or a repeated server.
 pub fn share_query<R: CryptoRng + ?Sized>(
     session: SessionId,
+    scope: QueryScope,
     hash: phr_sis::ImageHash,
     t: u8,
     servers: &[NodeId],
@@ -215,7 +272,7 @@ pub fn share_query<R: CryptoRng + ?Sized>(
             (id, shares, lanes)
         })
         .collect();
-    commit_openings(session, openings, rng)
+    commit_openings(session, scope, openings, rng)
 }
 
 /// Querier side from given shares (`(server, bit shares, blinding shares)`): draws the salts
@@ -226,6 +283,7 @@ pub fn share_query<R: CryptoRng + ?Sized>(
 /// [`MpcError::Params`] for no servers or a repeated server.
 pub fn commit_openings<R: CryptoRng + ?Sized>(
     session: SessionId,
+    scope: QueryScope,
     mut openings: Vec<(NodeId, HashBitShares, [Fp61; QUERY_CHECKS])>,
     rng: &mut R,
 ) -> Result<(QueryCommitment, Vec<(NodeId, QueryOpening)>), MpcError> {
@@ -253,6 +311,7 @@ pub fn commit_openings<R: CryptoRng + ?Sized>(
     Ok((
         QueryCommitment {
             session,
+            scope,
             servers,
             digests,
         },
@@ -273,15 +332,25 @@ impl QueryCommitment {
         &self.servers
     }
 
+    /// What every server must use alike.
+    #[must_use]
+    pub fn scope(&self) -> QueryScope {
+        self.scope
+    }
+
     /// Encoded length (inside a distance request) for `servers` servers.
     #[must_use]
     pub const fn encoded_len(servers: usize) -> usize {
-        32 + 1 + 33 * servers
+        32 + 32 + 4 + 32 + 1 + 33 * servers
     }
 
-    /// `session (32) ‖ servers (u8) ‖ (server ‖ digest (32))*`, servers ascending.
+    /// `session (32) ‖ mask session (32) ‖ first mask (u32) ‖ candidates digest (32) ‖
+    /// servers (u8) ‖ (server ‖ digest (32))*`, servers ascending.
     pub(crate) fn write(&self, w: &mut Writer) {
         w.bytes(&self.session);
+        w.bytes(&self.scope.mask_session);
+        w.u32(self.scope.first_mask);
+        w.bytes(&self.scope.candidates);
         w.u8(u8::try_from(self.servers.len()).unwrap_or(u8::MAX));
         for (id, d) in self.servers.iter().zip(&self.digests) {
             w.node(*id);
@@ -293,6 +362,11 @@ impl QueryCommitment {
     /// the bytes left.
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<QueryCommitment, WireError> {
         let session = r.array::<32>("commitment session")?;
+        let scope = QueryScope {
+            mask_session: r.array::<32>("mask session")?,
+            first_mask: r.u32("first mask")?,
+            candidates: r.array::<32>("candidates digest")?,
+        };
         let n = usize::from(r.u8("commitment servers")?);
         if n == 0 {
             return Err(invalid("commitment servers", "no server"));
@@ -309,13 +383,17 @@ impl QueryCommitment {
         for _ in 0..n {
             let id = r.node("commitment server")?;
             if servers.last().is_some_and(|last| *last >= id) {
-                return Err(invalid("commitment server", "servers not strictly ascending"));
+                return Err(invalid(
+                    "commitment server",
+                    "servers not strictly ascending",
+                ));
             }
             servers.push(id);
             digests.push(r.array::<32>("commitment digest")?);
         }
         Ok(QueryCommitment {
             session,
+            scope,
             servers,
             digests,
         })

@@ -4,6 +4,10 @@ use phr_sis::ImageHash;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+fn scope() -> QueryScope {
+    QueryScope::new([0; 32], 0, &[])
+}
+
 fn servers(m: u8) -> Vec<NodeId> {
     NodeId::first(m).collect()
 }
@@ -28,9 +32,15 @@ fn an_honest_query_passes_at_every_size() {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     for (t, m) in [(1u8, 1u8), (2, 3), (2, 4), (3, 5), (3, 6), (3, 7), (4, 9)] {
         for _ in 0..5 {
-            let (c, o) =
-                share_query(rng.random(), ImageHash(rng.random()), t, &servers(m), &mut rng)
-                    .unwrap();
+            let (c, o) = share_query(
+                rng.random(),
+                scope(),
+                ImageHash(rng.random()),
+                t,
+                &servers(m),
+                &mut rng,
+            )
+            .unwrap();
             let checks = checks_of(&c, &o, t, &mut rng);
             assert_eq!(judge_query(&c, &checks, t), Ok(()), "({t}, {m})");
             assert!(audit_checks(&c, &o, &checks).is_empty());
@@ -51,7 +61,7 @@ fn openings_of(
         .zip(blinding)
         .map(|((id, v), (_, b))| (id, HashBitShares(v), [b[0], b[1]]))
         .collect();
-    commit_openings([9; 32], parts, rng).unwrap()
+    commit_openings([9; 32], scope(), parts, rng).unwrap()
 }
 
 #[test]
@@ -129,7 +139,7 @@ fn bits_off_one_polynomial_are_refused() {
 #[test]
 fn a_lying_server_is_named_by_the_querier_and_the_query_refused() {
     let mut rng = ChaCha20Rng::seed_from_u64(4);
-    let (c, o) = share_query([1; 32], ImageHash(99), 3, &servers(7), &mut rng).unwrap();
+    let (c, o) = share_query([1; 32], scope(), ImageHash(99), 3, &servers(7), &mut rng).unwrap();
     let mut all = checks_of(&c, &o, 3, &mut rng);
     all[2].degree[1] += Fp61::ONE;
     assert_eq!(
@@ -153,7 +163,7 @@ fn a_lying_server_is_named_by_the_querier_and_the_query_refused() {
 #[test]
 fn checks_must_be_complete_and_of_this_commitment() {
     let mut rng = ChaCha20Rng::seed_from_u64(5);
-    let (c, o) = share_query([1; 32], ImageHash(5), 2, &servers(3), &mut rng).unwrap();
+    let (c, o) = share_query([1; 32], scope(), ImageHash(5), 2, &servers(3), &mut rng).unwrap();
     let all = checks_of(&c, &o, 2, &mut rng);
     assert_eq!(
         judge_query(&c, &all[..2], 2),
@@ -166,7 +176,7 @@ fn checks_must_be_complete_and_of_this_commitment() {
         Err(QueryRejection::ForeignCheck(all[0].server))
     );
     // Another commitment (the querier showed this server other shares): refused.
-    let (c2, o2) = share_query([1; 32], ImageHash(5), 2, &servers(3), &mut rng).unwrap();
+    let (c2, o2) = share_query([1; 32], scope(), ImageHash(5), 2, &servers(3), &mut rng).unwrap();
     let mut mixed = all.clone();
     mixed[1] = checks_of(&c2, &o2, 2, &mut rng)[1];
     assert_eq!(
@@ -178,7 +188,7 @@ fn checks_must_be_complete_and_of_this_commitment() {
 #[test]
 fn an_opening_must_match_its_digest() {
     let mut rng = ChaCha20Rng::seed_from_u64(6);
-    let (c, o) = share_query([1; 32], ImageHash(5), 2, &servers(3), &mut rng).unwrap();
+    let (c, o) = share_query([1; 32], scope(), ImageHash(5), 2, &servers(3), &mut rng).unwrap();
     let masks = vec![Fp61::ZERO; CHECK_MASKS];
     let (id, opening) = &o[0];
     assert!(opening.check(*id, &c, masks.clone()).is_ok());
@@ -195,7 +205,7 @@ fn an_opening_must_match_its_digest() {
 #[test]
 fn signed_checks_round_trip_and_verify() {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
-    let (c, o) = share_query([1; 32], ImageHash(5), 2, &servers(3), &mut rng).unwrap();
+    let (c, o) = share_query([1; 32], scope(), ImageHash(5), 2, &servers(3), &mut rng).unwrap();
     let check = checks_of(&c, &o, 2, &mut rng)[0];
     let keys = NodeKeys::generate(NodeId::first(1).last().unwrap(), &mut rng);
     let signed = check.sign(&keys, &mut rng);

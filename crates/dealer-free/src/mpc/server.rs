@@ -29,7 +29,7 @@ use super::masks::MaskPool;
 use super::messages::{
     CandidateRequest, CandidateResponse, ChecksRelay, DistanceRequest, DistanceResponse, SessionId,
 };
-use super::query::{CHECK_MASKS, QueryCheck, judge_query};
+use super::query::{CHECK_MASKS, QueryCheck, QueryScope, judge_query};
 use super::{HashBitShares, PreparedQuery};
 use crate::identity::{NodePublicKeys, verify_batch_vartime};
 
@@ -132,9 +132,11 @@ impl AnsweredQuery {
         self.ids.is_empty()
     }
 
-    /// Step 2: checks `request` against this server's answer and `pool` (dealt among
-    /// `pool_servers`), takes the query's masks and computes the check of its opening.
-    /// Nothing is taken from the pool unless every other check passed first.
+    /// Step 2: checks `request` against this server's answer and `pool` (the pool its
+    /// commitment's scope names, dealt among `pool_servers`): its candidates are the scope's
+    /// and this server's own, its servers the pool's. Then takes the query's masks from the
+    /// scope's first mask and computes the check of its opening. Nothing is taken from the
+    /// pool unless every other check passed first.
     ///
     /// # Errors
     /// [`SearchError::Misaddressed`] for a request to another server or of another session,
@@ -156,6 +158,13 @@ impl AnsweredQuery {
         }
         if request.session != self.session || request.commitment.session() != self.session {
             return Err(misaddressed("distance request", "of another query session"));
+        }
+        let scope = request.commitment.scope();
+        if QueryScope::candidates_digest(&request.candidates) != scope.candidates {
+            return Err(misaddressed(
+                "distance request",
+                "its candidates are not the ones its commitment binds",
+            ));
         }
         if request.candidates.len() > self.ids.len() {
             return Err(SearchError::TooMany {
@@ -182,11 +191,12 @@ impl AnsweredQuery {
             ));
         }
         let count = CHECK_MASKS + request.candidates.len();
-        let mut masks = Zeroizing::new(pool.take_at(request.first_mask as usize, count)?);
+        let mut masks = Zeroizing::new(pool.take_at(scope.first_mask as usize, count)?);
         let (check_masks, rest) = masks.split_at(CHECK_MASKS.min(masks.len()));
-        let check = request
-            .opening
-            .check(self.server, &request.commitment, check_masks.to_vec())?;
+        let check =
+            request
+                .opening
+                .check(self.server, &request.commitment, check_masks.to_vec())?;
         let candidate_masks = Zeroizing::new(rest.to_vec());
         masks.iter_mut().for_each(zeroize::Zeroize::zeroize);
         Ok((
@@ -321,3 +331,7 @@ impl std::fmt::Debug for VerifiedQuery {
         write!(f, "Verified{:?}", self.inner)
     }
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;

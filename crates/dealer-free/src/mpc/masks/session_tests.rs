@@ -38,8 +38,14 @@ fn run(s: &Servers, order: &MaskOrder, t: u8, rng: &mut ChaCha20Rng) -> BTreeMap
     let mut checked = BTreeMap::new();
     let mut checks = Vec::new();
     for (id, d) in dealt {
-        let mine: Vec<SealedMaskDeal> = sealed.iter().filter(|x| x.recipient == id).cloned().collect();
-        let (c, out) = d.check(&commitments, &mine, &s.keys[&id], &s.roster, rng).unwrap();
+        let mine: Vec<SealedMaskDeal> = sealed
+            .iter()
+            .filter(|x| x.recipient == id)
+            .cloned()
+            .collect();
+        let (c, out) = d
+            .check(&commitments, &mine, &s.keys[&id], &s.roster, rng)
+            .unwrap();
         checked.insert(id, c);
         checks.extend(out);
     }
@@ -66,7 +72,10 @@ fn a_relayed_dealing_gives_every_server_its_points_of_zero_sharings() {
                 .values_mut()
                 .map(|j| j.pool.take(1).unwrap()[0])
                 .collect();
-            assert_eq!(l.iter().zip(&z).map(|(l, z)| *l * *z).sum::<Fp61>(), Fp61::ZERO);
+            assert_eq!(
+                l.iter().zip(&z).map(|(l, z)| *l * *z).sum::<Fp61>(),
+                Fp61::ZERO
+            );
         }
     }
 }
@@ -97,12 +106,24 @@ fn messages_round_trip() {
 fn orders_out_of_bounds_are_refused() {
     let me = NodeId::first(1).last().unwrap();
     assert!(order(5, 10).validate(me, 3, 5, 100).is_ok());
-    assert!(order(4, 10).validate(me, 3, 5, 100).is_err(), "too few servers");
+    assert!(
+        order(4, 10).validate(me, 3, 5, 100).is_err(),
+        "too few servers"
+    );
     assert!(order(5, 0).validate(me, 3, 5, 100).is_err(), "no masks");
-    assert!(order(5, 101).validate(me, 3, 5, 100).is_err(), "too many masks");
-    assert!(order(6, 10).validate(me, 3, 5, 100).is_err(), "a server beyond n");
+    assert!(
+        order(5, 101).validate(me, 3, 5, 100).is_err(),
+        "too many masks"
+    );
+    assert!(
+        order(6, 10).validate(me, 3, 5, 100).is_err(),
+        "a server beyond n"
+    );
     let stranger = NodeId::first(7).last().unwrap();
-    assert!(order(5, 10).validate(stranger, 3, 7, 100).is_err(), "not a server");
+    assert!(
+        order(5, 10).validate(stranger, 3, 7, 100).is_err(),
+        "not a server"
+    );
 }
 
 #[test]
@@ -121,7 +142,11 @@ fn forged_changed_and_excess_messages_are_refused_naming_the_node() {
         sealed.extend(deals);
     }
     let me = ids[0];
-    let mine: Vec<SealedMaskDeal> = sealed.iter().filter(|x| x.recipient == me).cloned().collect();
+    let mine: Vec<SealedMaskDeal> = sealed
+        .iter()
+        .filter(|x| x.recipient == me)
+        .cloned()
+        .collect();
     // Dealer 2's commitment signed by dealer 3.
     let mut forged = commitments.clone();
     forged[1].signature = forged[2].signature;
@@ -151,7 +176,12 @@ fn forged_changed_and_excess_messages_are_refused_naming_the_node() {
         Err(SearchError::TooMany { .. })
     ));
     // A deal sealed for another server.
-    let theirs: Vec<SealedMaskDeal> = sealed.iter().filter(|x| x.recipient != me).take(1).cloned().collect();
+    let theirs: Vec<SealedMaskDeal> = sealed
+        .iter()
+        .filter(|x| x.recipient != me)
+        .take(1)
+        .cloned()
+        .collect();
     assert!(
         dealt[0]
             .clone()
