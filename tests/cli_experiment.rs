@@ -82,7 +82,7 @@ fn the_comparison_prints_both_rankings_and_writes_the_json() {
     assert_eq!(first.matches("sk_coffee.png").count(), 2, "{first}");
     let v = comparison(&out);
     assert_eq!(v["schema"], "dealer-free-sis/secure-distance-comparison");
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     assert_eq!(v["agree"], true);
     assert_eq!(v["nodes"], 4);
     assert_eq!(v["threshold"], 2);

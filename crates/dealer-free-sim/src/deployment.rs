@@ -458,13 +458,16 @@ impl LocalDeployment {
         rng: &mut R,
         rec: &mut StageRecorder<'_>,
     ) -> Result<(Vec<Vec<Token>>, IngestBytes, usize), SimError> {
-        // As the cluster client does: the first t nodes are asked (all of them only if one
-        // of those is absent; the in-process nodes answer otherwise).
+        // As the cluster client does: the first t nodes are asked, and all of them again if
+        // those do not give t valid answers (the first attempt's messages were sent too).
         let t = usize::from(self.threshold.t());
-        let first = from
-            .get(..t)
-            .filter(|f| from.len() > t && f.iter().all(|n| self.node(*n).is_some()));
-        self.band_tokens_from(hashes, first.unwrap_or(from), batch, padded, rng, rec)
+        if from.len() > t
+            && let Some(first) = from.get(..t)
+            && let Ok(done) = self.band_tokens_from(hashes, first, batch, padded, rng, rec)
+        {
+            return Ok(done);
+        }
+        self.band_tokens_from(hashes, from, batch, padded, rng, rec)
     }
 
     fn band_tokens_from<R: CryptoRng + ?Sized>(

@@ -49,7 +49,7 @@ use crate::trace::{Stage, StageRecorder, Trace};
 /// The schema name of [`SecureDistanceComparison`]'s JSON.
 pub const COMPARISON_SCHEMA: &str = "dealer-free-sis/secure-distance-comparison";
 /// The schema version of [`SecureDistanceComparison`]'s JSON.
-pub const COMPARISON_SCHEMA_VERSION: u32 = 1;
+pub const COMPARISON_SCHEMA_VERSION: u32 = 2;
 
 /// Bytes on the wire of one secure query, by step (every message counted once per recipient).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
