@@ -5,6 +5,7 @@
 //! corrupt dealer are node processes with a failpoint of the `testing` build
 //! (`distance-shift`, `mask-off-points`); the honest querier is the cluster client. Every
 //! process is bounded by a timeout.
+#![allow(clippy::expect_used)] // test code: a failed expect is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -77,7 +77,7 @@ pub enum ClientError {
     /// The protocol failed (bad proofs, inconsistent answers).
     #[error("{0}")]
     Protocol(String),
-    /// A step of the secure search failed; [`SearchError::culprits`] names the nodes to
+    /// A step of the secure search failed; [`dealer_free::mpc::SearchError::culprits`] names the nodes to
     /// blame.
     #[error(transparent)]
     Search(#[from] dealer_free::mpc::SearchError),

@@ -31,7 +31,7 @@ use crate::trace::{Party, StageRecorder};
 /// The bound on tokens per candidate request, as a node applies it.
 const MAX_TOKENS: usize = 1024;
 
-fn node<'a>(deployment: &'a LocalDeployment, id: NodeId) -> Result<&'a LocalNode, SimError> {
+fn node(deployment: &LocalDeployment, id: NodeId) -> Result<&LocalNode, SimError> {
     deployment
         .node(id)
         .ok_or_else(|| SimError::Params(format!("there is no node {id}")))

@@ -177,7 +177,7 @@ fn checks_must_be_complete_and_of_this_commitment() {
     );
     // Another commitment (the querier showed this server other shares): refused.
     let (c2, o2) = share_query([1; 32], scope(), ImageHash(5), 2, &servers(3), &mut rng).unwrap();
-    let mut mixed = all.clone();
+    let mut mixed = all;
     mixed[1] = checks_of(&c2, &o2, 2, &mut rng)[1];
     assert_eq!(
         judge_query(&c, &mixed, 2),
@@ -215,7 +215,7 @@ fn signed_checks_round_trip_and_verify() {
     assert_eq!(back, signed);
     assert!(back.verify(&keys.public()));
     assert!(!back.verify(&NodeKeys::generate(NodeId::first(2).last().unwrap(), &mut rng).public()));
-    let mut forged = back.clone();
+    let mut forged = back;
     forged.check.bits[0] += Fp61::ONE;
     assert!(!forged.verify(&keys.public()));
     assert_eq!(QueryCheck::from_bytes(&check.to_bytes()), Ok(check));
