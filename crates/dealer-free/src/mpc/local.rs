@@ -213,10 +213,13 @@ impl LocalCollection {
             })
             .collect::<Result<_, _>>()?;
         listed.sort_unstable();
-        let index: BTreeMap<ImageId, usize> = candidates
+        // The candidates' places in the collection, ascending by id: the order in which every
+        // server reads them.
+        let mut order: Vec<(ImageId, usize)> = candidates
             .iter()
             .filter_map(|(i, _)| self.ids.get(*i).map(|id| (*id, *i)))
             .collect();
+        order.sort_unstable();
         let querier = Querier::new(self.threshold, query, *params, rng);
         let request = querier.candidate_request(Vec::new());
         let bounds = QueryBounds {
@@ -263,8 +266,12 @@ impl LocalCollection {
                 .shares
                 .get(&server)
                 .ok_or_else(|| MpcError::Params(format!("node {server} holds no shares")))?;
-            let response =
-                verified.respond(|id| index.get(&id).and_then(|i| mine.get(*i)).cloned())?;
+            let mut next = order.iter();
+            let response = verified.respond(|id| {
+                next.find(|(i, _)| *i == id)
+                    .and_then(|(_, k)| mine.get(*k))
+                    .cloned()
+            })?;
             answers.push((server, response));
         }
         awaiting.open(answers)
