@@ -500,6 +500,35 @@ fn envelopes<'a>(
     .collect()
 }
 
+/// Charges `units` to `caller` in `budgets` for the current minute (a minute's window from its
+/// first charge); past `limit` nothing is charged and the error says `message(would be)`.
+fn charge_minute(
+    budgets: &Mutex<HashMap<String, Budget>>,
+    caller: &str,
+    units: u64,
+    limit: u64,
+    message: impl FnOnce(u64) -> String,
+) -> Result<(), NodeError> {
+    let now = unix_ms();
+    let mut budgets = budgets
+        .lock()
+        .map_err(|_| NodeError::RateLimited("the budget lock is poisoned".into()))?;
+    let budget = budgets.entry(caller.to_owned()).or_insert(Budget {
+        window_start_ms: now,
+        used: 0,
+    });
+    if now.saturating_sub(budget.window_start_ms) >= 60_000 {
+        budget.window_start_ms = now;
+        budget.used = 0;
+    }
+    let would = budget.used.saturating_add(units);
+    if would > limit {
+        return Err(NodeError::RateLimited(message(would)));
+    }
+    budget.used = would;
+    Ok(())
+}
+
 /// The bytes a node signs for a relayed message: a domain label and the message.
 #[must_use]
 pub fn signed(domain: &[u8], message: &[u8]) -> Vec<u8> {

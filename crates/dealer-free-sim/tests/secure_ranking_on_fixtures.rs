@@ -263,7 +263,12 @@ fn the_comparison_json_has_the_documented_schema() {
     .unwrap();
     let json: serde_json::Value = serde_json::from_str(&c.to_json().unwrap()).unwrap();
     assert_eq!(json["schema"], COMPARISON_SCHEMA);
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
+    assert!(
+        json["secure"]["integrity"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("unchecked"))
+    );
     let keys: Vec<&str> = json
         .as_object()
         .unwrap()

@@ -117,28 +117,12 @@ impl NodeState {
     }
 
     fn charge(&self, caller: &str, images: u64) -> Result<(), NodeError> {
-        let now = unix_ms();
-        let mut budgets = self
-            .budgets
-            .lock()
-            .map_err(|_| NodeError::RateLimited("the budget lock is poisoned".into()))?;
-        let budget = budgets.entry(caller.to_owned()).or_insert(Budget {
-            window_start_ms: now,
-            used: 0,
-        });
-        if now.saturating_sub(budget.window_start_ms) >= 60_000 {
-            budget.window_start_ms = now;
-            budget.used = 0;
-        }
         let limit = self.limits.token_images_per_minute;
-        if budget.used.saturating_add(images) > limit {
-            return Err(NodeError::RateLimited(format!(
-                "{caller} asked for {} token evaluations this minute, the limit is {limit}",
-                budget.used.saturating_add(images)
-            )));
-        }
-        budget.used += images;
-        Ok(())
+        charge_minute(&self.budgets, caller, images, limit, |would| {
+            format!(
+                "{caller} asked for {would} token evaluations this minute, the limit is {limit}"
+            )
+        })
     }
 
     /// Stores records atomically (all or none) and indexes their tokens. A record already

@@ -96,28 +96,13 @@ impl NodeState {
 
     /// Charges `caller` one query of its `queries_per_minute`.
     fn charge_query(&self, caller: &str) -> Result<(), NodeError> {
-        let now = unix_ms();
-        let mut budgets = self
-            .query_budgets
-            .lock()
-            .map_err(|_| NodeError::RateLimited("the query budget lock is poisoned".into()))?;
-        let budget = budgets.entry(caller.to_owned()).or_insert(Budget {
-            window_start_ms: now,
-            used: 0,
-        });
-        if now.saturating_sub(budget.window_start_ms) >= 60_000 {
-            budget.window_start_ms = now;
-            budget.used = 0;
-        }
         let limit = self.limits.queries_per_minute;
-        if budget.used >= limit {
-            return Err(NodeError::RateLimited(format!(
+        charge_minute(&self.query_budgets, caller, 1, limit, |_| {
+            format!(
                 "{caller} made {limit} queries this minute on node {} (queries_per_minute)",
                 self.id
-            )));
-        }
-        budget.used += 1;
-        Ok(())
+            )
+        })
     }
 
     /// Candidate lookup: the images sharing at least `min_band_votes` band tokens with the
