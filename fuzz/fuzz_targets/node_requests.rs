@@ -2,7 +2,7 @@
 //! (`dealer_free_node::proto`, from `crates/dealer-free-node/proto/node.proto`): what a
 //! node decodes from any peer or client before its handlers run.
 //!
-//! The first input byte picks the message type (modulo the 15 request types), the rest is
+//! The first input byte picks the message type (modulo the 16 request types), the rest is
 //! the protobuf encoding. Protobuf encodings are not canonical (field order, repeated
 //! fields, unknown fields dropped), so the round trip is on values: a decoded message,
 //! re-encoded with `encode_to_vec`, decodes to an equal message.
@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&select, bytes)) = data.split_first() else {
         return;
     };
-    match select % 15 {
+    match select % 16 {
         0 => round_trip::<proto::HealthRequest>(bytes),
         1 => round_trip::<proto::IdentityRequest>(bytes),
         2 => round_trip::<proto::DkgRoundRequest>(bytes),
@@ -40,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
         11 => round_trip::<proto::ReshareRoundRequest>(bytes),
         12 => round_trip::<proto::MaskJudgeRequest>(bytes),
         13 => round_trip::<proto::MaskReleaseRequest>(bytes),
+        14 => round_trip::<proto::QueryCheckRequest>(bytes),
         _ => round_trip::<proto::ExportRecordsRequest>(bytes),
     }
 });

@@ -77,8 +77,8 @@ pub const TOKEN_COLLECTION: &[u8] = b"dealer-free-sis";
 pub const DEFAULT_BATCH: usize = 32;
 
 /// Masks per dealing for a client that searches many times ([`ClusterClient::with_mask_pool`]):
-/// one per candidate, so a pool serves about fifty searches of 300 candidates (the mean at
-/// 10,000 stored images); each server keeps 8 bytes per mask.
+/// two for each query's check and one per candidate, so a pool serves about fifty searches of
+/// 300 candidates (the mean at 10,000 stored images); each server keeps 8 bytes per mask.
 pub const SEARCH_MASK_POOL: u32 = 16_384;
 
 /// The collection's public key state, written by the DKG coordinator (`cluster up`).

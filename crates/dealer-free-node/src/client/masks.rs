@@ -5,8 +5,9 @@
 //! every server deals checked zero-sharings (`MaskDeal`), checks what it received
 //! (`MaskCheck`), then judges every dealer on all the checks (`MaskJudge`) — after which each
 //! server holds a pool of masks for that set. A query then only names a range of the pool
-//! (the `first_mask` of its `DistanceRequest`), so the online path of a search is tokens,
-//! candidates and distance shares.
+//! (the first mask of its commitment's scope: two masks for its check, then one per
+//! candidate), so the online path of a search is tokens, candidates, the query's check and
+//! the distance shares.
 //!
 //! What holds: the client hands every range out once ([`MaskReserve::reserve`] under one
 //! lock), and the servers enforce it on their side as well (a mask asked for twice is

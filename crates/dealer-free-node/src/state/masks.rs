@@ -158,6 +158,16 @@ impl NodeState {
             self.threshold.n(),
             self.max_masks_per_dealing(),
         )?;
+        if let Some(s) = order
+            .servers
+            .iter()
+            .find(|s| !key.participants.contains_key(s))
+        {
+            return Err(invalid(format!(
+                "server {s} took no part in this cluster's key generation: no deal can be \
+                 sealed for it"
+            )));
+        }
         // The slot is taken before any work is done, so that concurrent orders past a cap
         // are refused, not all dealt.
         {

@@ -28,8 +28,12 @@ use crate::SimError;
 use crate::deployment::{LocalDeployment, LocalNode};
 use crate::trace::{Party, StageRecorder};
 
-/// The bound on tokens per candidate request, as a node applies it.
-const MAX_TOKENS: usize = 1024;
+/// The bounds a node applies to a candidate request by default (`node.toml`'s
+/// `max_query_tokens`, `max_candidates`).
+const BOUNDS: QueryBounds = QueryBounds {
+    max_tokens: 8,
+    max_candidates: 100_000,
+};
 
 fn node(deployment: &LocalDeployment, id: NodeId) -> Result<&LocalNode, SimError> {
     deployment
@@ -110,10 +114,7 @@ pub fn rank_candidates_secure_recorded<R: CryptoRng + ?Sized>(
         );
     }
     rec.round("candidate-response");
-    let bounds = QueryBounds {
-        max_tokens: MAX_TOKENS,
-        max_candidates: usize::MAX,
-    };
+    let bounds = BOUNDS;
     let mut answered: BTreeMap<NodeId, AnsweredQuery> = BTreeMap::new();
     let mut answers = Vec::with_capacity(servers.len());
     for id in servers {

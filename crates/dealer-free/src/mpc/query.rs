@@ -476,6 +476,26 @@ impl QueryOpening {
         })
     }
 
+    /// Checks that this is server `server`'s opening of `commitment`: a server of it, with
+    /// this digest (compared in constant time).
+    ///
+    /// # Errors
+    /// [`MpcError::Params`] naming the mismatch.
+    pub fn matches(&self, server: NodeId, commitment: &QueryCommitment) -> Result<(), MpcError> {
+        let Some(digest) = commitment.digest_of(server) else {
+            return Err(MpcError::Params(format!(
+                "node {server} is not a server of the query's commitment"
+            )));
+        };
+        let mine = opening_digest(&commitment.session, server, self);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&mine[..], &digest[..])) {
+            return Err(MpcError::Params(format!(
+                "the query shares for node {server} do not match the querier's commitment"
+            )));
+        }
+        Ok(())
+    }
+
     /// `v_l = b_l + Σ_k ρ_l^{k+1}·y_k` for each lane.
     fn degree_values(&self, challenges: &Challenges) -> [Fp61; QUERY_CHECKS] {
         let mut out = [Fp61::ZERO; QUERY_CHECKS];
@@ -497,17 +517,7 @@ impl QueryOpening {
         commitment: &QueryCommitment,
         mut masks: Vec<Fp61>,
     ) -> Result<QueryCheck, MpcError> {
-        let Some(digest) = commitment.digest_of(server) else {
-            return Err(MpcError::Params(format!(
-                "node {server} is not a server of the query's commitment"
-            )));
-        };
-        let mine = opening_digest(&commitment.session, server, self);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(&mine[..], &digest[..])) {
-            return Err(MpcError::Params(format!(
-                "the query shares for node {server} do not match the querier's commitment"
-            )));
-        }
+        self.matches(server, commitment)?;
         if masks.len() != CHECK_MASKS {
             return Err(MpcError::Params(format!(
                 "{} masks for the query's check, {CHECK_MASKS} needed",

@@ -190,6 +190,7 @@ impl AnsweredQuery {
                 "its servers are not the mask pool's",
             ));
         }
+        request.opening.matches(self.server, &request.commitment)?;
         let count = CHECK_MASKS + request.candidates.len();
         let mut masks = Zeroizing::new(pool.take_at(scope.first_mask as usize, count)?);
         let (check_masks, rest) = masks.split_at(CHECK_MASKS.min(masks.len()));
