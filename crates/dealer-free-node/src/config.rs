@@ -148,14 +148,14 @@ impl Default for Limits {
             token_images_per_minute: 120_000,
             replay_window_s: 300,
             bit_share_cache: 1 << 18,
-            max_mask_sessions: 256,
-            max_mask_sessions_per_client: 64,
-            max_masks_per_client: 4_000_000,
+            max_mask_sessions: 1024,
+            max_mask_sessions_per_client: 128,
+            max_masks_per_client: 16_000_000,
             max_query_sessions: 4096,
             max_query_sessions_per_client: 512,
             max_query_tokens: 8,
             min_band_votes: 1,
-            queries_per_minute: 6_000,
+            queries_per_minute: 60_000,
         }
     }
 }

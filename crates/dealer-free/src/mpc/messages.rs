@@ -107,8 +107,8 @@ pub struct CandidateAgreement {
 
 impl CandidateAgreement {
     /// Groups the answers `(server, its candidate list)`. The querier uses the list only if
-    /// at least `2t − 1` servers return it ([`super::querier::Querier::agree`]): they are the
-    /// query's servers, and each will rank only its own list.
+    /// at least `t` servers return it, among the servers whose list holds it
+    /// ([`super::querier::Querier::agree`]): each will rank only its own list.
     #[must_use]
     pub fn from_answers(
         answers: impl IntoIterator<Item = (NodeId, Vec<(ImageId, u32)>)>,

@@ -4,8 +4,9 @@
 //!
 //! 1. [`Querier::candidate_request`]: the band tokens (from the threshold VOPRF) to every
 //!    server.
-//! 2. [`Querier::agree`]: the servers' candidate lists; the list `2t − 1` or more servers
-//!    return is used, among those servers ([`Agreed`]); the others are named.
+//! 2. [`Querier::agree`]: the servers' candidate lists; the list `t` or more servers return
+//!    is used, among the servers whose own list holds it, at least `2t − 1` ([`Agreed`]); the
+//!    others are named.
 //! 3. [`Agreed::share`]: the query's bits shared and committed ([`super::query`]), one
 //!    [`DistanceRequest`] per server with the masks of a pool range ([`AwaitingChecks`]).
 //! 4. [`AwaitingChecks::checks`]: every server's signed check; the querier verifies them
@@ -201,13 +202,14 @@ impl Querier {
     }
 
     /// Step 2: the servers' answers. The list returned by the most servers is used if at
-    /// least `2t − 1` returned it (each server will rank only its own list); the servers of
-    /// other lists are named in [`Agreed`].
+    /// least `t` returned it, among every server whose own list holds it (each server ranks
+    /// only images of its own list), at least `2t − 1`; the other servers are named in
+    /// [`Agreed`].
     ///
     /// # Errors
     /// [`SearchError::Misaddressed`] naming a server that answered for another session or
-    /// node (nothing else is judged then); [`SearchError::NoAgreement`] if fewer than
-    /// `2t − 1` servers agree.
+    /// node (nothing else is judged then); [`SearchError::NoAgreement`] if fewer than `t`
+    /// servers return one list or fewer than `2t − 1` hold it.
     pub fn agree(&self, answers: Vec<(NodeId, CandidateResponse)>) -> Result<Agreed, SearchError> {
         let mut lists = Vec::with_capacity(answers.len());
         for (from, answer) in answers {
@@ -223,14 +225,27 @@ impl Querier {
         let CandidateAgreement {
             candidates,
             agreeing,
-            disagreeing,
             groups,
-        } = CandidateAgreement::from_answers(lists);
+            ..
+        } = CandidateAgreement::from_answers(lists.clone());
         let needed = usize::from(self.threshold.search_quorum());
-        if agreeing.len() < needed {
+        // The list at least t servers return (fewer than t may be corrupt), ranked by every
+        // server whose own list holds it: a server that already holds an image still being
+        // ingested elsewhere lists it too, and can rank the others' list.
+        if agreeing.len() < usize::from(self.threshold.t()) {
             return Err(SearchError::NoAgreement { needed, groups });
         }
-        let mut servers = agreeing;
+        let (mut servers, mut disagreeing) = (Vec::new(), BTreeSet::new());
+        for (server, list) in &lists {
+            if holds(list, &candidates) {
+                servers.push(*server);
+            } else {
+                disagreeing.insert(*server);
+            }
+        }
+        if servers.len() < needed {
+            return Err(SearchError::NoAgreement { needed, groups });
+        }
         servers.sort_unstable();
         Ok(Agreed {
             querier: self.clone(),
@@ -239,6 +254,15 @@ impl Querier {
             disagreeing,
         })
     }
+}
+
+/// Whether the ascending list `list` holds every entry of the ascending list `part`.
+fn holds(list: &[(ImageId, u32)], part: &[(ImageId, u32)]) -> bool {
+    let mut it = list.iter().peekable();
+    part.iter().all(|p| {
+        while it.next_if(|l| l.0 < p.0).is_some() {}
+        it.next_if(|l| *l == p).is_some()
+    })
 }
 
 impl Agreed {
@@ -442,5 +466,57 @@ impl AwaitingDistances {
             wrong_shares_from: opened.wrong,
             disagreeing,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_server_that_holds_more_ranks_the_agreed_list_and_one_that_holds_less_is_named() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let th = Threshold::new(3, 6).unwrap();
+        let q = Querier::new(th, ImageHash(1), SearchParams::default(), &mut rng);
+        let list = vec![(ImageId(1), 2), (ImageId(5), 1)];
+        let more = vec![(ImageId(1), 2), (ImageId(3), 1), (ImageId(5), 1)];
+        let less = vec![(ImageId(5), 1)];
+        let answers: Vec<(NodeId, CandidateResponse)> = NodeId::first(6)
+            .map(|n| {
+                let candidates = match n.get() {
+                    1 | 2 => more.clone(),
+                    6 => less.clone(),
+                    _ => list.clone(),
+                };
+                (
+                    n,
+                    CandidateResponse {
+                        session: q.session(),
+                        node: n,
+                        candidates,
+                    },
+                )
+            })
+            .collect();
+        let agreed = q.agree(answers.clone()).unwrap();
+        assert_eq!(agreed.candidates(), list.as_slice());
+        assert_eq!(agreed.servers(), &NodeId::first(5).collect::<Vec<_>>()[..]);
+        assert_eq!(
+            agreed.disagreeing.iter().copied().collect::<Vec<_>>(),
+            vec![NodeId::first(6).last().unwrap()]
+        );
+        // Fewer than t servers on any one list: no agreement.
+        let split: Vec<(NodeId, CandidateResponse)> = answers
+            .into_iter()
+            .map(|(n, mut r)| {
+                r.candidates = vec![(ImageId(u64::from(n.get())), 1)];
+                (n, r)
+            })
+            .collect();
+        assert!(matches!(
+            q.agree(split),
+            Err(SearchError::NoAgreement { .. })
+        ));
     }
 }
