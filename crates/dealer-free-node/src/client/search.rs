@@ -7,8 +7,9 @@
 use super::*;
 
 /// How often the candidate round is asked again while the servers' lists differ (records
-/// being ingested reach the nodes one after the other), and the pauses before.
-const CANDIDATE_PAUSES_MS: [u64; 2] = [20, 100];
+/// being ingested reach the nodes one after the other, each node's store committing on its
+/// own), and the pauses before.
+const CANDIDATE_PAUSES_MS: [u64; 3] = [20, 100, 400];
 
 impl ClusterClient {
     /// Stage-2 for the pHash `query`: tokens, candidates, the secure ranking among every
