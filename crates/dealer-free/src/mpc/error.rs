@@ -2,10 +2,14 @@
 //! [`super::querier`], [`super::masks::session`]): each variant says what went wrong and
 //! [`SearchError::culprits`] names the nodes to blame, when any can be named.
 
+use std::collections::BTreeMap;
+
 use phr_sis::{ImageId, NodeId};
+use rand::CryptoRng;
 
 use super::MpcError;
 use super::query::QueryRejection;
+use crate::identity::{NodePublicKeys, Signature, verify_batch_vartime};
 use crate::wire::WireError;
 
 /// Why a step of the secure search failed.
@@ -117,4 +121,35 @@ impl SearchError {
         v.dedup();
         v
     }
+}
+
+/// Verifies every `(signer, signed bytes, signature)` of `items` in one batch against the
+/// signers' keys in `roster`. A signer without keys is [`SearchError::Forged`] with
+/// `no_key`; a failing batch is `Forged` with `what`, naming the first signer whose signature
+/// fails (`fallback` if the batch cannot say which).
+pub(crate) fn verify_signatures<R: CryptoRng + ?Sized>(
+    items: &[(NodeId, Vec<u8>, &Signature)],
+    roster: &BTreeMap<NodeId, NodePublicKeys>,
+    what: &'static str,
+    no_key: &'static str,
+    fallback: NodeId,
+    rng: &mut R,
+) -> Result<(), SearchError> {
+    let mut batch = Vec::with_capacity(items.len());
+    for (node, message, signature) in items {
+        let Some(keys) = roster.get(node) else {
+            return Err(SearchError::Forged {
+                node: *node,
+                what: no_key,
+            });
+        };
+        batch.push((&keys.signing, message.as_slice(), *signature));
+    }
+    verify_batch_vartime(&batch, rng).map_err(|bad| SearchError::Forged {
+        node: bad
+            .first()
+            .and_then(|i| items.get(*i))
+            .map_or(fallback, |(node, ..)| *node),
+        what,
+    })
 }

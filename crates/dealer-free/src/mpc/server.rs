@@ -24,14 +24,14 @@ use phr_sis::{ImageId, NodeId};
 use rand::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::error::SearchError;
+use super::error::{SearchError, verify_signatures};
 use super::masks::MaskPool;
 use super::messages::{
     CandidateRequest, CandidateResponse, ChecksRelay, DistanceRequest, DistanceResponse, SessionId,
 };
 use super::query::{CHECK_MASKS, QueryCheck, QueryScope, judge_query};
 use super::{HashBitShares, PreparedQuery};
-use crate::identity::{NodePublicKeys, verify_batch_vartime};
+use crate::identity::NodePublicKeys;
 
 /// The bounds a server applies to a query before any work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,32 +251,19 @@ impl CheckedQuery {
                 max: servers,
             });
         }
-        let mut messages = Vec::with_capacity(relay.checks.len());
-        for c in &relay.checks {
-            let node = c.check.server;
-            let Some(k) = keys.get(&node) else {
-                return Err(SearchError::Forged {
-                    node,
-                    what: "query check (no such participant)",
-                });
-            };
-            messages.push((k, c.signed_message()));
-        }
-        let items: Vec<_> = messages
+        let signed: Vec<_> = relay
+            .checks
             .iter()
-            .zip(&relay.checks)
-            .map(|((k, m), c)| (&k.signing, m.as_slice(), &c.signature))
+            .map(|c| (c.check.server, c.signed_message(), &c.signature))
             .collect();
-        if let Err(bad) = verify_batch_vartime(&items, rng) {
-            let node = bad
-                .first()
-                .and_then(|i| relay.checks.get(*i))
-                .map_or(self.server, |c| c.check.server);
-            return Err(SearchError::Forged {
-                node,
-                what: "query check",
-            });
-        }
+        verify_signatures(
+            &signed,
+            keys,
+            "query check",
+            "query check (no such participant)",
+            self.server,
+            rng,
+        )?;
         let checks: Vec<QueryCheck> = relay.checks.iter().map(|c| c.check).collect();
         judge_query(&self.request.commitment, &checks, t).map_err(SearchError::Rejected)?;
         Ok(VerifiedQuery { inner: self })

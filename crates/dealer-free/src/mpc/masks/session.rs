@@ -25,8 +25,9 @@ use rand::CryptoRng;
 
 use super::check::{MaskCheck, MaskCommitment, MaskDeal, Verdict, deal_checked, judge};
 use super::{MAX_MASKS, MaskPool};
-use crate::identity::{NodeKeys, NodePublicKeys, SIGNATURE_LEN, Signature, verify_batch_vartime};
+use crate::identity::{NodeKeys, NodePublicKeys, SIGNATURE_LEN, Signature};
 use crate::mpc::SearchError;
+use crate::mpc::error::verify_signatures;
 use crate::mpc::messages::SessionId;
 use crate::wire::{MessageKind, Reader, WireError, Writer};
 
@@ -617,29 +618,15 @@ impl Checked {
                 max,
             });
         }
-        let mut keyed = Vec::with_capacity(checks.len());
+        let mut signed = Vec::with_capacity(checks.len());
         for c in checks {
             let checker = c.check.node;
             if !self.order.servers.contains(&checker) {
                 return Err(misaddressed(checker, "mask check", "not a server"));
             }
-            keyed.push((key_of(roster, checker, "mask check")?, c.signed_message()));
+            signed.push((checker, c.signed_message(), &c.signature));
         }
-        let items: Vec<_> = keyed
-            .iter()
-            .zip(checks)
-            .map(|((k, m), c)| (&k.signing, m.as_slice(), &c.signature))
-            .collect();
-        if let Err(bad) = verify_batch_vartime(&items, rng) {
-            let node = bad
-                .first()
-                .and_then(|i| checks.get(*i))
-                .map_or(self.me, |c| c.check.node);
-            return Err(SearchError::Forged {
-                node,
-                what: "mask check",
-            });
-        }
+        verify_signatures(&signed, roster, "mask check", "mask check", self.me, rng)?;
         let mut by_dealer: BTreeMap<NodeId, Vec<MaskCheck>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for c in checks {
