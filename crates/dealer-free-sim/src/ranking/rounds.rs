@@ -54,6 +54,19 @@ fn send(
     *total += len;
 }
 
+/// Records each of `messages` going `from → to` as `kind` ([`send`]).
+fn send_each(
+    rec: &mut StageRecorder<'_>,
+    total: &mut usize,
+    (from, to): (Party, Party),
+    messages: &[Vec<u8>],
+    kind: MessageKind,
+) {
+    for m in messages {
+        send(rec, total, from, to, m.len(), kind);
+    }
+}
+
 /// [`super::rank_candidates_secure`], recording Stage-2's rounds with every message and
 /// each party's CPU time: the token rounds, `candidate-request`, `candidate-response`, the
 /// mask dealing among the agreeing servers through the client (`mask-deal`: the order to
@@ -385,26 +398,9 @@ fn deal_masks<R: CryptoRng + ?Sized>(
     let mut checks: Vec<Vec<u8>> = Vec::new();
     for (s, d) in dealt {
         let mine = sealed.remove(&s).unwrap_or_default();
-        for c in &commitments {
-            send(
-                rec,
-                total,
-                Party::Client,
-                Party::Node(s),
-                c.len(),
-                MessageKind::MaskCommitment,
-            );
-        }
-        for b in &mine {
-            send(
-                rec,
-                total,
-                Party::Client,
-                Party::Node(s),
-                b.len(),
-                MessageKind::SealedMaskDeal,
-            );
-        }
+        let to = (Party::Client, Party::Node(s));
+        send_each(rec, total, to, &commitments, MessageKind::MaskCommitment);
+        send_each(rec, total, to, &mine, MessageKind::SealedMaskDeal);
         let start = Instant::now();
         let me = node(deployment, s)?;
         let cs = commitments
@@ -434,16 +430,13 @@ fn deal_masks<R: CryptoRng + ?Sized>(
     rec.round("mask-judge");
     let mut pools = BTreeMap::new();
     for (s, c) in checked {
-        for b in &checks {
-            send(
-                rec,
-                total,
-                Party::Client,
-                Party::Node(s),
-                b.len(),
-                MessageKind::MaskCheck,
-            );
-        }
+        send_each(
+            rec,
+            total,
+            (Party::Client, Party::Node(s)),
+            &checks,
+            MessageKind::MaskCheck,
+        );
         let start = Instant::now();
         let all = checks
             .iter()
