@@ -474,6 +474,10 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
     let client = open_client(&rt, Some(dir), client)?;
     let statuses = rt.block_on(client.status());
     let up = statuses.iter().filter(|s| s.health.is_ok()).count();
+    let healthy = statuses
+        .iter()
+        .filter(|s| s.health.as_ref().is_ok_and(|h| h.problem.is_none()))
+        .count();
     if json {
         let nodes: Vec<serde_json::Value> = statuses
             .iter()
@@ -486,6 +490,7 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
                         "audit_entries": h.audit_entries, "audit_head": h.audit_head,
                         "version": h.version, "transcript": h.transcript,
                         "prepared": h.prepared,
+                        "healthy": h.problem.is_none(), "problem": h.problem,
                     }),
                     Err(e) => serde_json::json!({
                         "id": s.id, "address": s.address, "pid": pid, "up": false, "error": e,
@@ -497,13 +502,13 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
             "{}",
             serde_json::json!({
                 "name": file.name, "nodes": file.nodes, "threshold": file.threshold,
-                "up": up, "manifest_digest": client.manifest().digest_hex(),
+                "up": up, "healthy": healthy, "manifest_digest": client.manifest().digest_hex(),
                 "node_status": nodes,
             })
         );
     } else {
         println!(
-            "cluster {:?}: {up} of {} nodes up, t = {}",
+            "cluster {:?}: {up} of {} nodes up, {healthy} healthy, t = {}",
             file.name, file.nodes, file.threshold
         );
         println!(
@@ -519,6 +524,13 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
                 .running_pid(s.id)
                 .map_or_else(|| "-".to_owned(), |p| p.to_string());
             match &s.health {
+                Ok(h) if h.problem.is_some() => println!(
+                    "{:>4}  {:<21}  {:>7}  unhealthy: {}",
+                    s.id,
+                    s.address,
+                    pid,
+                    h.problem.as_deref().unwrap_or_default()
+                ),
                 Ok(h) => println!(
                     "{:>4}  {:<21}  {:>7}  {:<5}  {:>8}  {:>7}  {}",
                     s.id,
@@ -537,7 +549,7 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
             }
         }
     }
-    Ok(if up == statuses.len() {
+    Ok(if healthy == statuses.len() {
         Outcome::Success
     } else {
         Outcome::PartialFailure

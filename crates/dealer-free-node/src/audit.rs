@@ -1,4 +1,4 @@
-//! A node's append-only, hash-chained log of what it stored and served (DESIGN §4.6).
+//! A node's append-only, hash-chained log of what it stored and served.
 //!
 //! One line per event in `audit.log`: `seq prev event hash`, where `hash` is
 //! SHA-256(`"dealer-free-sis/audit/v1"` ‖ seq (u64, big-endian) ‖ prev ‖ event) and `prev`
@@ -7,6 +7,18 @@
 //! heads over time notice any rewritten or removed entry. Opening the log checks the whole
 //! chain; a last line cut short by a crash is dropped, any other damage is an error and the
 //! node does not start on it.
+//!
+//! What holds:
+//!
+//! * **A failed append leaves no trace.** A write that fails part way (a full disk) is cut
+//!   back to the last whole line and the head stays, so the next append continues the chain
+//!   and the log still opens.
+//! * **Group commit.** An append that must be durable writes its line under the log's lock
+//!   and fsyncs after releasing it; appends that wait for the fsync meanwhile are covered by
+//!   one fsync. No lock the writers take is held across an fsync.
+//! * **Only synced entries are reported.** [`AuditLog::synced_head`] is the head of what is
+//!   on disk; [`AuditLog::sync`] makes every entry so.
+//! * A new log's folder is fsynced, so the file itself survives a power cut.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -53,12 +65,20 @@ pub struct AuditHead {
 struct Inner {
     file: File,
     head: AuditHead,
+    /// Bytes of whole lines: a failed write is cut back to this.
+    len: u64,
+    /// A failed write could not be cut back: the next append cuts it first.
+    torn: bool,
 }
 
 /// An open audit log.
 pub struct AuditLog {
     path: PathBuf,
     inner: Mutex<Inner>,
+    /// A handle of the same file for fsync, used without `inner`'s lock.
+    sync_file: File,
+    /// The head of what is on disk; its lock serialises the fsyncs.
+    synced: Mutex<AuditHead>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -92,6 +112,14 @@ impl AuditLog {
     /// # Errors
     /// [`AuditError::Broken`] for a chain that does not verify, [`AuditError::Io`].
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
+        Self::open_with(path, |_| {})
+    }
+
+    /// [`AuditLog::open`], showing `seen` every verified event in order.
+    ///
+    /// # Errors
+    /// As [`AuditLog::open`].
+    pub fn open_with(path: &Path, mut seen: impl FnMut(&str)) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io {
             path: path.to_owned(),
             source,
@@ -149,9 +177,11 @@ impl AuditLog {
                     entries: seq + 1,
                     head: hash,
                 };
+                seen(event);
                 good_len += read as u64;
             }
         }
+        let created = !path.exists();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -159,10 +189,23 @@ impl AuditLog {
             .map_err(io)?;
         if file.metadata().map_err(io)?.len() != good_len {
             file.set_len(good_len).map_err(io)?;
+            file.sync_data().map_err(io)?;
         }
+        if created {
+            file.sync_all().map_err(io)?;
+            sync_parent(path).map_err(io)?;
+        }
+        let sync_file = file.try_clone().map_err(io)?;
         Ok(AuditLog {
             path: path.to_owned(),
-            inner: Mutex::new(Inner { file, head }),
+            inner: Mutex::new(Inner {
+                file,
+                head,
+                len: good_len,
+                torn: false,
+            }),
+            sync_file,
+            synced: Mutex::new(head),
         })
     }
 
@@ -178,11 +221,55 @@ impl AuditLog {
         )
     }
 
+    /// The head of the entries known to be on disk.
+    #[must_use]
+    pub fn synced_head(&self) -> AuditHead {
+        self.synced.lock().map_or(
+            AuditHead {
+                entries: 0,
+                head: [0; 32],
+            },
+            |h| *h,
+        )
+    }
+
+    /// Makes every entry appended so far durable; returns their head.
+    ///
+    /// # Errors
+    /// [`AuditError::Io`].
+    pub fn sync(&self) -> Result<AuditHead, AuditError> {
+        self.sync_to(u64::MAX)
+    }
+
+    /// fsyncs unless entry `upto - 1` is on disk already (a group commit: whoever holds the
+    /// lock syncs every entry written so far, the others find theirs covered).
+    fn sync_to(&self, upto: u64) -> Result<AuditHead, AuditError> {
+        let mut synced = self.synced.lock().map_err(|_| self.poisoned())?;
+        if synced.entries >= upto {
+            return Ok(*synced);
+        }
+        // Every line written before this read is covered by the fsync below.
+        let head = self.head();
+        self.sync_file.sync_data().map_err(|source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        *synced = head;
+        Ok(head)
+    }
+
+    fn poisoned(&self) -> AuditError {
+        AuditError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::other("the audit log lock is poisoned"),
+        }
+    }
+
     /// Appends `event` (one line: new lines and carriage returns become spaces); with
     /// `sync`, it is on disk when this returns.
     ///
     /// # Errors
-    /// [`AuditError::Io`]; the head is unchanged then.
+    /// [`AuditError::Io`]; a line written in part is cut back and the head is unchanged then.
     pub fn append(&self, event: &str, sync: bool) -> Result<AuditHead, AuditError> {
         let event: String = event
             .chars()
@@ -192,27 +279,55 @@ impl AuditLog {
             path: self.path.clone(),
             source,
         };
-        let mut inner = self.inner.lock().map_err(|_| AuditError::Io {
-            path: self.path.clone(),
-            source: std::io::Error::other("the audit log lock is poisoned"),
-        })?;
-        let seq = inner.head.entries;
-        let prev = inner.head.head;
-        let hash = entry_hash(seq, &prev, &event);
-        let line = format!(
-            "{seq} {} {event} {}\n",
-            crate::hex(&prev),
-            crate::hex(&hash)
-        );
-        inner.file.write_all(line.as_bytes()).map_err(io)?;
-        if sync {
-            inner.file.sync_data().map_err(io)?;
-        }
-        inner.head = AuditHead {
-            entries: seq + 1,
-            head: hash,
+        let head = {
+            let mut inner = self.inner.lock().map_err(|_| self.poisoned())?;
+            let seq = inner.head.entries;
+            let prev = inner.head.head;
+            let hash = entry_hash(seq, &prev, &event);
+            let line = format!(
+                "{seq} {} {event} {}\n",
+                crate::hex(&prev),
+                crate::hex(&hash)
+            );
+            if inner.torn {
+                let len = inner.len;
+                inner.file.set_len(len).map_err(io)?;
+                inner.torn = false;
+            }
+            if let Err(e) = inner.file.write_all(line.as_bytes()) {
+                // Whatever part of the line reached the file goes: the chain stays whole.
+                let len = inner.len;
+                inner.torn = inner.file.set_len(len).is_err();
+                return Err(io(e));
+            }
+            inner.len += line.len() as u64;
+            inner.head = AuditHead {
+                entries: seq + 1,
+                head: hash,
+            };
+            inner.head
         };
-        Ok(inner.head)
+        if sync {
+            self.sync_to(head.entries)?;
+        }
+        Ok(head)
+    }
+}
+
+/// fsyncs the folder of `path` (a no-op where folders cannot be opened).
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
     }
 }
 

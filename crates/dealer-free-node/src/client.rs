@@ -248,6 +248,9 @@ pub struct NodeHealth {
     /// The transcript of a resharing it holds prepared, waiting for its commit or roll-back
     /// (hex).
     pub prepared: Option<String>,
+    /// Why it cannot serve now (a failed write of its store or audit log, a full disk); none
+    /// when it is healthy.
+    pub problem: Option<String>,
 }
 
 /// A connection to every node of a cluster.
@@ -590,6 +593,7 @@ impl ClusterClient {
                         transcript: crate::hex(&h.transcript),
                         prepared: (!h.prepared_transcript.is_empty())
                             .then(|| crate::hex(&h.prepared_transcript)),
+                        problem: (!h.problem.is_empty()).then(|| h.problem.clone()),
                     }),
                     (Some(Err(e)), _) | (_, Some(Err(e))) => Err(short(e)),
                     _ => Err("no answer".into()),
@@ -611,6 +615,9 @@ impl ClusterClient {
         let mut down = BTreeMap::new();
         for id in ids {
             match answers.get(&id) {
+                Some(Ok(h)) if !h.problem.is_empty() => {
+                    down.insert(id, format!("unhealthy: {}", h.problem));
+                }
                 Some(Ok(h)) if h.has_key => up.push(id),
                 Some(Ok(_)) => {
                     down.insert(id, "holds no key share".to_owned());

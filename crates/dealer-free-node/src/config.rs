@@ -138,6 +138,28 @@ pub struct Limits {
     pub min_band_votes: u32,
     /// Candidate requests (queries) one client may make per minute.
     pub queries_per_minute: u64,
+    /// Token evaluations all clients together may ask per minute: the node's CPU for the
+    /// VOPRF, whatever the number of clients.
+    pub token_images_per_minute_total: u64,
+    /// Bytes of records one client may have stored on this node (shares, bit shares and
+    /// tokens with their tags), counted in the store itself.
+    pub max_stored_bytes_per_client: u64,
+    /// Free bytes the node keeps on its data folder's filesystem: a write that would leave
+    /// less is refused (`RESOURCE_EXHAUSTED`) and `Health` reports the node unhealthy, so the
+    /// store and the audit log never meet a full disk from the node's own writes.
+    pub min_free_bytes: u64,
+    /// Requests whose work runs at once, all clients together; more wait for a slot.
+    pub max_concurrent_requests: usize,
+    /// Requests of one client that run or wait at once; more are refused at once
+    /// (`RESOURCE_EXHAUSTED`), so one client's overload never holds every slot.
+    pub max_concurrent_per_client: usize,
+    /// Longest a request waits for a slot before it is refused (milliseconds).
+    pub queue_timeout_ms: u64,
+    /// Request ids the replay guard keeps; past it the oldest is forgotten and requests no
+    /// newer than it are refused as stale, so memory stays bounded under a flood of fresh ids.
+    pub max_replay_ids: usize,
+    /// Bytes of records one `ExportRecords` reply carries at most (a page ends before it).
+    pub max_export_bytes: u64,
 }
 
 impl Default for Limits {
@@ -156,6 +178,14 @@ impl Default for Limits {
             max_query_tokens: 8,
             min_band_votes: 1,
             queries_per_minute: 60_000,
+            token_images_per_minute_total: 480_000,
+            max_stored_bytes_per_client: 100 << 30,
+            min_free_bytes: 256 << 20,
+            max_concurrent_requests: 32,
+            max_concurrent_per_client: 16,
+            queue_timeout_ms: 10_000,
+            max_replay_ids: 500_000,
+            max_export_bytes: 32 << 20,
         }
     }
 }
@@ -318,8 +348,20 @@ impl NodeConfig {
                 ));
             }
         }
-        if raw.limits.max_batch == 0 || raw.limits.max_candidates == 0 {
-            return Err(invalid(path, "limits must be positive"));
+        let l = &raw.limits;
+        if l.max_batch == 0
+            || l.max_candidates == 0
+            || l.max_concurrent_requests == 0
+            || l.max_concurrent_per_client == 0
+            || l.max_replay_ids == 0
+            || l.max_export_bytes == 0
+            || l.min_band_votes == 0
+        {
+            return Err(invalid(
+                path,
+                "limits must be positive (max_batch, max_candidates, max_concurrent_requests, \
+                 max_concurrent_per_client, max_replay_ids, max_export_bytes, min_band_votes)",
+            ));
         }
         Ok(LoadedNodeConfig {
             id,

@@ -154,6 +154,7 @@ pub struct PreparedKey {
 }
 
 /// Every secret of one node.
+#[derive(Clone)]
 pub struct NodeSecrets {
     /// Identity keys.
     pub keys: NodeKeys,

@@ -61,7 +61,8 @@ pub fn status(e: &NodeError) -> Status {
         NodeError::NotFound(_) => Status::not_found(m),
         NodeError::NotReady(_) => Status::failed_precondition(m),
         NodeError::Conflict(_) => Status::already_exists(m),
-        NodeError::RateLimited(_) => Status::resource_exhausted(m),
+        NodeError::RateLimited(_) | NodeError::Full(_) => Status::resource_exhausted(m),
+        NodeError::Unavailable(_) => Status::unavailable(m),
         NodeError::Replay(_) => Status::permission_denied(m),
         NodeError::Corrupt(_) => Status::data_loss(m),
         NodeError::Membership(_) => Status::permission_denied(m),
@@ -165,10 +166,10 @@ impl Node for NodeService {
         &self,
         request: Request<proto::StoreRecordsRequest>,
     ) -> Result<Response<proto::StoreRecordsReply>, Status> {
-        let _caller = caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.store_records(&r)).await
+        blocking(move || s.store_records(&caller, &r)).await
     }
 
     async fn get_share(

@@ -17,7 +17,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use dealer_free::dkg::{DkgSession, Recipient};
@@ -38,6 +39,7 @@ use crate::proto;
 use crate::replay::{ReplayError, ReplayGuard, unix_ms};
 use crate::secrets::{AtRestKey, ClusterKey, NodeSecrets, SecretsError};
 
+mod disk;
 mod dkg;
 mod enrolment;
 mod masks;
@@ -46,8 +48,11 @@ mod records;
 mod reshare;
 mod search;
 
-/// Most band tokens in one record or one candidate request.
-pub const MAX_TOKENS: usize = 1024;
+pub use disk::FULL_MARKER;
+
+/// Most band tokens in one record or one candidate request: one per band, and a band layout
+/// has at most 64 bands.
+pub const MAX_TOKENS: usize = dealer_free::record::MAX_TOKENS;
 /// How long a mask session is kept until it is judged.
 pub const MASK_SESSION_TTL: Duration = Duration::from_secs(120);
 /// How long a judged mask pool serves queries, from its dealing.
@@ -83,6 +88,13 @@ pub enum NodeError {
     /// The store failed.
     #[error("store: {0}")]
     Store(StoreError),
+    /// The node cannot serve this now: its store is out of service after a failed write
+    /// (it is reopened on a later request).
+    #[error("node unavailable: {0}")]
+    Unavailable(String),
+    /// The disk is too full for the write, or the caller's quota is used up.
+    #[error("no room: {0}")]
+    Full(String),
     /// The audit log failed.
     #[error(transparent)]
     Audit(#[from] AuditError),
@@ -114,6 +126,7 @@ impl From<StoreError> for NodeError {
             StoreError::Corrupt { .. } | StoreError::Incomplete { .. } => {
                 NodeError::Corrupt(e.to_string())
             }
+            StoreError::QuotaExceeded { .. } => NodeError::Full(e.to_string()),
             other => NodeError::Store(other),
         }
     }
@@ -158,6 +171,39 @@ struct Budget {
     used: u64,
 }
 
+/// What `Health` reports of the node's key, copied whenever the secrets change: `Health`
+/// reads it under a lock held only for an `Arc` clone, never across I/O.
+#[derive(Debug, Clone, Default)]
+struct KeyStatus {
+    has_key: bool,
+    transcript: Vec<u8>,
+    prepared_label: Vec<u8>,
+    prepared_transcript: Vec<u8>,
+}
+
+impl KeyStatus {
+    fn of(s: &NodeSecrets) -> KeyStatus {
+        KeyStatus {
+            has_key: s.cluster.is_some(),
+            transcript: s
+                .cluster
+                .as_ref()
+                .map(|c| c.transcript.to_vec())
+                .unwrap_or_default(),
+            prepared_label: s
+                .prepared
+                .as_ref()
+                .map(|p| p.label.clone())
+                .unwrap_or_default(),
+            prepared_transcript: s
+                .prepared
+                .as_ref()
+                .map(|p| p.key.transcript.to_vec())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// Everything one node holds, and its handlers.
 pub struct NodeState {
     id: NodeId,
@@ -169,9 +215,16 @@ pub struct NodeState {
     /// The node's TLS certificate (its fingerprint is pinned in the manifest).
     cert_path: PathBuf,
     at_rest: AtRestKey,
-    store: ShareStore,
+    disk: disk::Disk,
     index: RwLock<TokenIndex>,
     secrets: RwLock<NodeSecrets>,
+    /// Held by whoever changes the secrets, across the save: writers take turns, readers
+    /// never wait on the disk ([`NodeState::change_secrets`]).
+    secrets_writer: Mutex<()>,
+    /// The key's public status, for `Health`.
+    key_status: Mutex<Arc<KeyStatus>>,
+    /// Images indexed, for `Health`.
+    images: AtomicU64,
     audit: AuditLog,
     replay: ReplayGuard,
     dkg: Mutex<Option<DkgRun>>,
@@ -261,7 +314,13 @@ impl NodeState {
                 c.threshold.n()
             )));
         }
-        let store = ShareStore::open(dir.join("shares.redb"), secrets.mac_key.clone())?;
+        let disk = disk::Disk::open(
+            &dir,
+            secrets.mac_key.clone(),
+            raw.limits.min_free_bytes,
+            config.id,
+        )?;
+        let store = disk.store()?;
         let mut index = TokenIndex::new();
         let mut after = None;
         loop {
@@ -279,7 +338,21 @@ impl NodeState {
                 None => break,
             }
         }
-        let audit = AuditLog::open(&dir.join("audit.log"))?;
+        // Records committed but never logged (a crash between the store's commit and its
+        // audit line) are logged now, before anything else.
+        let mut logged: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        let audit = AuditLog::open_with(&dir.join("audit.log"), |event| {
+            logged.extend(records::logged_ids(event));
+        })?;
+        let unlogged: Vec<u64> = index
+            .ids()
+            .map(|id| id.0)
+            .filter(|id| !logged.contains(id))
+            .collect();
+        drop(logged);
+        if !unlogged.is_empty() {
+            audit.append(&records::recovered_line(&unlogged), true)?;
+        }
         audit.append(
             &format!(
                 "start node={} images={}{}",
@@ -292,6 +365,8 @@ impl NodeState {
             ),
             true,
         )?;
+        let key_status = Mutex::new(Arc::new(KeyStatus::of(&secrets)));
+        let images = AtomicU64::new(index.len() as u64);
         Ok(NodeState {
             id: config.id,
             threshold: config.threshold,
@@ -300,9 +375,12 @@ impl NodeState {
             manifest_path: raw.manifest.clone(),
             cert_path: raw.tls.cert.clone(),
             at_rest,
-            store,
+            disk,
             index: RwLock::new(index),
             secrets: RwLock::new(secrets),
+            secrets_writer: Mutex::new(()),
+            key_status,
+            images,
             audit,
             replay: ReplayGuard::new(raw.limits.replay_window_s * 1000, unix_ms()),
             dkg: Mutex::new(None),
@@ -322,9 +400,32 @@ impl NodeState {
     }
 
     /// The node's store.
-    #[must_use]
-    pub fn store(&self) -> &ShareStore {
-        &self.store
+    ///
+    /// # Errors
+    /// [`NodeError::Unavailable`] while a failed write keeps it out of service.
+    pub fn store(&self) -> Result<Arc<ShareStore>, NodeError> {
+        self.disk.store()
+    }
+
+    /// Appends `event` to the audit log (durably with `sync`); a failed write marks the node
+    /// unhealthy until a later write succeeds.
+    ///
+    /// # Errors
+    /// [`NodeError::Audit`].
+    fn log(&self, event: &str, sync: bool) -> Result<(), NodeError> {
+        match self.audit.append(event, sync) {
+            Ok(_) => {
+                self.disk.wrote(disk::Part::Audit);
+                Ok(())
+            }
+            Err(e) => {
+                self.disk.set_fault(
+                    disk::Part::Audit,
+                    format!("a write of the audit log failed: {e}"),
+                );
+                Err(e.into())
+            }
+        }
     }
 
     /// Accepts the request's id and clock, or refuses it.
@@ -350,40 +451,66 @@ impl NodeState {
         })
     }
 
-    /// Liveness and what the node holds.
+    /// Liveness and what the node holds. Reads only a snapshot and counters (no lock held
+    /// by any I/O), so it answers at once on an async worker whatever the handlers do.
     #[must_use]
     pub fn health(&self) -> proto::HealthReply {
-        let (has_key, transcript, prepared_label, prepared_transcript) = self
-            .read_secrets()
-            .map(|s| {
-                (
-                    s.cluster.is_some(),
-                    s.cluster
-                        .as_ref()
-                        .map(|c| c.transcript.to_vec())
-                        .unwrap_or_default(),
-                    s.prepared
-                        .as_ref()
-                        .map(|p| p.label.clone())
-                        .unwrap_or_default(),
-                    s.prepared
-                        .as_ref()
-                        .map(|p| p.key.transcript.to_vec())
-                        .unwrap_or_default(),
-                )
-            })
+        let key = self
+            .key_status
+            .lock()
+            .map(|k| Arc::clone(&k))
             .unwrap_or_default();
         proto::HealthReply {
-            transcript,
-            prepared_label,
-            prepared_transcript,
+            transcript: key.transcript.clone(),
+            prepared_label: key.prepared_label.clone(),
+            prepared_transcript: key.prepared_transcript.clone(),
             node_id: u32::from(self.id.get()),
             t: u32::from(self.threshold.t()),
             n: u32::from(self.threshold.n()),
-            has_key,
-            images: self.index.read().map_or(0, |i| i.len() as u64),
+            has_key: key.has_key,
+            images: self.images.load(Ordering::Relaxed),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            problem: self.disk.problem().unwrap_or_default(),
         }
+    }
+
+    /// Changes the node's secrets: `change` edits a copy, the copy is sealed and saved (the
+    /// file and its folder fsynced) and only then swapped in. So the node never serves a key
+    /// that is not on disk, and a failed save leaves memory and disk as they were (the step
+    /// can be sent again). Writers take turns; readers never wait on the disk.
+    ///
+    /// # Errors
+    /// What `change` returns; [`NodeError::Secrets`] if the save fails.
+    fn change_secrets<T>(
+        &self,
+        change: impl FnOnce(&mut NodeSecrets) -> Result<T, NodeError>,
+    ) -> Result<T, NodeError> {
+        let _writer = self
+            .secrets_writer
+            .lock()
+            .map_err(|_| NodeError::NotReady("the node's key lock is poisoned".into()))?;
+        let mut next = self.read_secrets()?.clone();
+        let out = change(&mut next)?;
+        if crate::failpoint::active("secrets-save-fails", self.id) {
+            return Err(NodeError::Secrets(SecretsError::Io {
+                path: crate::secrets::secrets_path(&self.data_dir),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device (failpoint)",
+                ),
+            }));
+        }
+        next.save(&self.data_dir, &self.at_rest, &mut rand::rng())?;
+        crate::failpoint::hit("secrets-saved", self.id);
+        let status = Arc::new(KeyStatus::of(&next));
+        *self
+            .secrets
+            .write()
+            .map_err(|_| NodeError::NotReady("the node's key lock is poisoned".into()))? = next;
+        if let Ok(mut k) = self.key_status.lock() {
+            *k = status;
+        }
+        Ok(out)
     }
 
     /// The node's public identity keys.
@@ -410,7 +537,8 @@ impl NodeState {
         req: &proto::AuditHeadRequest,
     ) -> Result<proto::AuditHeadReply, NodeError> {
         self.fresh(req.meta.as_ref())?;
-        let head = self.audit.head();
+        // Only entries on disk are reported.
+        let head = self.audit.sync()?;
         Ok(proto::AuditHeadReply {
             entries: head.entries,
             head: head.head.to_vec(),

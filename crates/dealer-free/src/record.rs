@@ -17,8 +17,9 @@ use zeroize::Zeroizing;
 use crate::mpc::{HASH_BITS, HashBitShares};
 use crate::wire::{MessageKind, Reader, WireError, Writer};
 
-/// Most band tokens in one record.
-pub const MAX_TOKENS: usize = 1024;
+/// Most band tokens in one record: one per band, and a band layout has at most 64 bands
+/// (64 bands of 1 bit).
+pub const MAX_TOKENS: usize = 64;
 
 /// One image's record at one node.
 #[derive(Clone, PartialEq, Eq)]

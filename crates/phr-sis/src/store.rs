@@ -92,6 +92,12 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::ImageId;
 
+#[cfg(feature = "testing")]
+mod faults;
+mod usage;
+
+pub use usage::Charge;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// The record layout version written by this build.
@@ -258,6 +264,22 @@ pub enum StoreError {
     /// [`ShareStore::put_image`] was given an id that is already stored; nothing was changed.
     #[error("image {0} is already stored (ids are unique; use replace_image to overwrite)")]
     AlreadyExists(ImageId),
+    /// [`ShareStore::put_images_charged`] would take an account past its limit; nothing was
+    /// changed.
+    #[error(
+        "storing {adding} more bytes for {account:?} would pass its quota of {limit} bytes \
+         ({used} stored)"
+    )]
+    QuotaExceeded {
+        /// The account charged.
+        account: String,
+        /// Its bytes stored before.
+        used: u64,
+        /// The bytes of the refused write.
+        adding: u64,
+        /// Its quota.
+        limit: u64,
+    },
     /// [`ShareStore::replace_image`] was given an id that is not stored; nothing was changed.
     #[error("image {0} is not stored, so it cannot be replaced")]
     NotFound(ImageId),
@@ -361,6 +383,47 @@ impl ShareStore {
             path: path.clone(),
             source: Box::new(source),
         })?;
+        Self::with_db(db, path, &key)
+    }
+
+    /// [`ShareStore::open`], with every write of the file failing as on a full disk while
+    /// `marker` exists (feature `testing`; for the full-disk tests).
+    ///
+    /// # Errors
+    /// As [`ShareStore::open`].
+    #[cfg(feature = "testing")]
+    pub fn open_full_when_marked(
+        path: impl AsRef<Path>,
+        key: MacKey,
+        marker: &Path,
+    ) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        match fs::metadata(&path) {
+            Ok(m) if m.len() > 0 => {}
+            Ok(_) => create_file(&path, true)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => create_file(&path, false)?,
+            Err(_) => {}
+        }
+        let open = |source: io::Error| StoreError::Create {
+            path: path.clone(),
+            source,
+        };
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(open)?;
+        let backend = faults::FullWhenMarked::new(file, marker).map_err(open)?;
+        let db = builder()
+            .create_with_backend(backend)
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source: Box::new(source),
+            })?;
+        Self::with_db(db, path, &key)
+    }
+
+    fn with_db(db: Database, path: PathBuf, key: &MacKey) -> Result<Self, StoreError> {
         create_tables(&db)?;
 
         // HMAC pads a key shorter than the hash's block with zeros, so keying with the zero
@@ -397,6 +460,15 @@ impl ShareStore {
     /// in `records` (nothing is changed); redb's errors if the write fails, in which case
     /// nothing of the batch is stored.
     pub fn put_images(&self, records: &[(ImageId, &ImageRecord)]) -> Result<(), StoreError> {
+        self.put_images_in(records, None).map(|_| ())
+    }
+
+    /// Stores new images in one transaction, charged to `charge` if given (its bytes after).
+    fn put_images_in(
+        &self,
+        records: &[(ImageId, &ImageRecord)],
+        charge: Option<Charge<'_>>,
+    ) -> Result<Option<u64>, StoreError> {
         let sealed: Vec<(ImageId, [Vec<u8>; 3])> = records
             .iter()
             .map(|(id, record)| {
@@ -419,6 +491,22 @@ impl ShareStore {
                 return Err(StoreError::AlreadyExists(*id));
             }
         }
+        let used = match charge {
+            Some(charge) => {
+                let bytes = sealed
+                    .iter()
+                    .flat_map(|(_, values)| values.iter().map(|v| v.len() as u64))
+                    .sum();
+                match usage::charge_in(&txn, charge, bytes) {
+                    Ok(used) => Some(used),
+                    Err(e) => {
+                        txn.abort()?;
+                        return Err(e);
+                    }
+                }
+            }
+            None => None,
+        };
         for (i, part) in PARTS.iter().enumerate() {
             let mut table = txn.open_table(part.table())?;
             for (id, values) in &sealed {
@@ -428,7 +516,7 @@ impl ShareStore {
             }
         }
         txn.commit()?;
-        Ok(())
+        Ok(used)
     }
 
     /// Overwrites a stored image with `record`, all three parts in one transaction (e.g.
@@ -700,6 +788,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     for part in PARTS {
         txn.open_table(part.table())?;
     }
+    txn.open_table(usage::USAGE)?;
     txn.commit()?;
     Ok(())
 }

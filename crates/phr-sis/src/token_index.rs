@@ -79,6 +79,11 @@ impl TokenIndex {
         self.images.is_empty()
     }
 
+    /// The stored images' ids, in order.
+    pub fn ids(&self) -> impl Iterator<Item = ImageId> + '_ {
+        self.images.keys().copied()
+    }
+
     /// Whether `id` is stored.
     #[must_use]
     pub fn contains(&self, id: ImageId) -> bool {
@@ -140,6 +145,43 @@ impl TokenIndex {
         votes
             .into_iter()
             .filter(|(_, v)| *v >= min_band_votes)
+            .collect()
+    }
+
+    /// [`TokenIndex::candidates`] with at least one vote, stopping once more than `limit`
+    /// images qualify: at most `limit + 1` entries come back (more than `limit` means "too
+    /// many"). The work is bounded by the postings of the query's tokens, never by the whole
+    /// index as with 0 votes: `min_band_votes` 0 counts as 1.
+    #[must_use]
+    pub fn candidates_at_most(
+        &self,
+        query: &[Token],
+        min_band_votes: u32,
+        limit: usize,
+    ) -> Vec<(ImageId, u32)> {
+        let min_votes = min_band_votes.max(1);
+        let distinct: BTreeSet<&Token> = query.iter().collect();
+        let mut votes: BTreeMap<ImageId, u32> = BTreeMap::new();
+        let mut qualified = 0usize;
+        for t in distinct {
+            for id in self.postings.get(t).into_iter().flatten() {
+                let v = votes.entry(*id).or_default();
+                *v += 1;
+                if *v == min_votes {
+                    qualified += 1;
+                    if qualified > limit {
+                        break;
+                    }
+                }
+            }
+            if qualified > limit {
+                break;
+            }
+        }
+        votes
+            .into_iter()
+            .filter(|(_, v)| *v >= min_votes)
+            .take(limit.saturating_add(1))
             .collect()
     }
 

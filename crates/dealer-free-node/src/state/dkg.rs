@@ -75,7 +75,7 @@ impl NodeState {
                 session,
                 pending: None,
             });
-            self.audit.append(
+            self.log(
                 &format!("dkg-start label={}", crate::hex(&req.label)),
                 false,
             )?;
@@ -108,7 +108,7 @@ impl NodeState {
         let (session, out) = match run.session.end_round(&mut rng) {
             Ok(next) => next,
             Err(e) => {
-                self.audit.append(&format!("dkg-failed reason={e}"), true)?;
+                self.log(&format!("dkg-failed reason={e}"), true)?;
                 return Err(NodeError::NotReady(format!(
                     "the DKG ended without a key: {e}"
                 )));
@@ -128,7 +128,7 @@ impl NodeState {
                 participants: session.params().participants().clone(),
             };
             result = Some(key_result(&key, &output.qualified));
-            self.audit.append(
+            self.log(
                 &format!("dkg-prepared transcript={}", crate::hex(&key.transcript)),
                 false,
             )?;
@@ -226,19 +226,18 @@ impl NodeState {
                 crate::hex(&req.commit_transcript)
             )));
         }
-        let Some(key) = guard.take().and_then(|run| run.pending) else {
+        let Some(key) = guard.as_ref().and_then(|run| run.pending.clone()) else {
             return Err(NodeError::NotReady("no DKG session is running here".into()));
         };
         let transcript = key.transcript;
-        {
-            let mut secrets = self
-                .secrets
-                .write()
-                .map_err(|_| NodeError::NotReady("the node's key lock is poisoned".into()))?;
-            secrets.cluster = Some(key);
-            secrets.save(&self.data_dir, &self.at_rest, &mut rand::rng())?;
-        }
-        self.audit.append(
+        // Saved first, then served: a failed save keeps the run, so the commit can be sent
+        // again.
+        self.change_secrets(|s| {
+            s.cluster = Some(key);
+            Ok(())
+        })?;
+        *guard = None;
+        self.log(
             &format!("dkg-done transcript={}", crate::hex(&transcript)),
             true,
         )?;

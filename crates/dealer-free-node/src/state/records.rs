@@ -5,6 +5,7 @@
 use super::*;
 
 use dealer_free::record::StoredRecord;
+use phr_sis::store::Charge;
 
 impl NodeState {
     /// Full records (share, bit shares, band tokens) by id or as a page in id order, for
@@ -28,7 +29,10 @@ impl NodeState {
                     "a page holds 1 to {max} records, {limit} asked"
                 )));
             }
-            let page = self.store.list(req.after.map(ImageId), limit)?;
+            let page = self
+                .store()?
+                .list(req.after.map(ImageId), limit)
+                .map_err(|e| self.disk.failed(e))?;
             (page.ids, page.next.map(|n| n.0))
         } else {
             if req.ids.len() > max {
@@ -37,14 +41,38 @@ impl NodeState {
                     req.ids.len()
                 )));
             }
-            (req.ids.iter().map(|i| ImageId(*i)).collect(), None)
+            // Each id once: a list naming one large record many times loads it once.
+            let unique: BTreeSet<u64> = req.ids.iter().copied().collect();
+            (unique.into_iter().map(ImageId).collect(), None)
         };
+        let store = self.store()?;
         let mut records = Vec::with_capacity(ids.len());
         let mut damaged = Vec::new();
-        for id in ids {
-            match self.store.get_image(id) {
+        let mut bytes_out: u64 = 0;
+        let mut next = next;
+        for (i, id) in ids.iter().copied().enumerate() {
+            match store.get_image(id) {
                 Ok(Some(r)) => match export_record(id, &r) {
-                    Ok(bytes) => records.push(bytes),
+                    Ok(bytes) => {
+                        // A page ends before its bytes pass the cap (a record alone may pass
+                        // it: it goes alone); the rest is asked again from where it ended.
+                        let len = bytes.len() as u64;
+                        if !records.is_empty()
+                            && bytes_out.saturating_add(len) > self.limits.max_export_bytes
+                        {
+                            next = Some(ids.get(i.saturating_sub(1)).map_or(id.0, |p| p.0));
+                            if req.ids.is_empty() {
+                                break;
+                            }
+                            return Err(NodeError::Full(format!(
+                                "the records asked are more than {} bytes \
+                                 (max_export_bytes): ask for fewer ids at once",
+                                self.limits.max_export_bytes
+                            )));
+                        }
+                        bytes_out = bytes_out.saturating_add(len);
+                        records.push(bytes);
+                    }
                     Err(_) => damaged.push(id),
                 },
                 Ok(None) => {}
@@ -53,10 +81,10 @@ impl NodeState {
                     | StoreError::Incomplete { .. }
                     | StoreError::UnknownRecordVersion { .. },
                 ) => damaged.push(id),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.disk.failed(e)),
             }
         }
-        self.audit.append(
+        self.log(
             &format!(
                 "export records={} damaged={}",
                 records.len(),
@@ -98,7 +126,7 @@ impl NodeState {
                 return Err(invalid(format!("token request: {e}")));
             }
         };
-        self.audit.append(
+        self.log(
             &format!("tokens caller={caller} images={}", request.images()),
             false,
         )?;
@@ -125,16 +153,20 @@ impl NodeState {
         })
     }
 
-    /// Stores records atomically (all or none) and indexes their tokens. A record already
-    /// stored with the same bytes is acknowledged again (a retried request); one stored with
-    /// other bytes is a conflict.
+    /// Stores records atomically (all or none), charged to `caller`'s quota, and indexes
+    /// their tokens. A record already stored with the same bytes is acknowledged again (a
+    /// retried request) and logged in a short line; one stored with other bytes is a
+    /// conflict.
     ///
     /// # Errors
     /// [`NodeError::Invalid`] for a batch over the limit or a record that is not this node's
     /// (share of another node or image, bad bit shares or tokens); [`NodeError::Conflict`];
-    /// [`NodeError::Store`]. Nothing is stored on error.
+    /// [`NodeError::Full`] past the free-space reserve or the caller's quota;
+    /// [`NodeError::Unavailable`] when a write fails (the store is then reopened). Nothing is
+    /// stored on error.
     pub fn store_records(
         &self,
+        caller: &str,
         req: &proto::StoreRecordsRequest,
     ) -> Result<proto::StoreRecordsReply, NodeError> {
         self.fresh(req.meta.as_ref())?;
@@ -146,6 +178,7 @@ impl NodeState {
                 req.records.len()
             )));
         }
+        let store = self.store()?;
         let mut fresh: Vec<(ImageId, ImageRecord, Vec<Token>)> = Vec::new();
         let mut again = Vec::new();
         let mut seen = BTreeSet::new();
@@ -176,7 +209,7 @@ impl NodeState {
                 meta: r.token_bytes(),
             };
             let tokens = r.tokens;
-            match self.store.get_image(id) {
+            match store.get_image(id) {
                 Ok(Some(existing)) if existing == record => again.push(id),
                 Ok(Some(_)) => {
                     return Err(NodeError::Conflict(format!(
@@ -184,12 +217,32 @@ impl NodeState {
                     )));
                 }
                 Ok(None) => fresh.push((id, record, tokens)),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(self.disk.failed(e)),
             }
         }
+        if fresh.is_empty() {
+            // Nothing new: acknowledged again, in one short line, not synced (nothing
+            // changed that a crash could lose).
+            self.log(
+                &format!("store-again count={}", again.len()),
+                false,
+            )?;
+            return Ok(proto::StoreRecordsReply {
+                stored: again.iter().map(|i| i.0).collect(),
+            });
+        }
+        let adding: u64 = req.records.iter().map(|r| r.len() as u64).sum();
+        self.disk.check_room(adding.saturating_mul(2))?;
         let batch: Vec<(ImageId, &ImageRecord)> = fresh.iter().map(|(id, r, _)| (*id, r)).collect();
-        if !batch.is_empty() {
-            self.store.put_images(&batch)?;
+        let charge = Charge {
+            account: caller,
+            limit: self.limits.max_stored_bytes_per_client,
+        };
+        store
+            .put_images_charged(&batch, charge)
+            .map_err(|e| self.disk.failed(e))?;
+        crate::failpoint::hit("store-committed", self.id);
+        {
             let mut index = self
                 .index
                 .write()
@@ -201,26 +254,14 @@ impl NodeState {
                         .map_err(|e| invalid(format!("image {id}: {e}")))?;
                 }
             }
+            self.images.store(index.len() as u64, Ordering::Relaxed);
         }
-        let stored: Vec<u64> = fresh
-            .iter()
-            .map(|(id, _, _)| id.0)
-            .chain(again.iter().map(|i| i.0))
-            .collect();
-        self.audit.append(
-            &format!(
-                "store new={} again={} ids={}",
-                fresh.len(),
-                again.len(),
-                stored
-                    .iter()
-                    .map(|i| format!("{i:016x}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            true,
-        )?;
-        Ok(proto::StoreRecordsReply { stored })
+        let new: Vec<u64> = fresh.iter().map(|(id, _, _)| id.0).collect();
+        self.log(&store_line(&new, again.len()), true)?;
+        self.disk.wrote(disk::Part::Store);
+        Ok(proto::StoreRecordsReply {
+            stored: new.into_iter().chain(again.iter().map(|i| i.0)).collect(),
+        })
     }
 
     /// This node's share of one image.
@@ -235,10 +276,11 @@ impl NodeState {
         self.fresh(req.meta.as_ref())?;
         let id = ImageId(req.image_id);
         let share = self
-            .store
-            .get_share(id)?
+            .store()?
+            .get_share(id)
+            .map_err(|e| self.disk.failed(e))?
             .ok_or_else(|| NodeError::NotFound(format!("node {} holds no image {id}", self.id)))?;
-        self.audit.append(&format!("get id={:016x}", id.0), false)?;
+        self.log(&format!("get id={:016x}", id.0), false)?;
         Ok(proto::GetShareReply { share })
     }
 }
@@ -257,4 +299,40 @@ fn export_record(id: ImageId, r: &ImageRecord) -> Result<Vec<u8>, NodeError> {
         tokens: tokens_of(&r.meta).map_err(|_| corrupt("tokens"))?,
     };
     Ok(record.to_bytes().map_err(|_| corrupt("tokens"))?.to_vec())
+}
+
+/// The audit line of a store request: the new ids (what start-up compares with the store) and
+/// how many were stored already.
+pub(super) fn store_line(new: &[u64], again: usize) -> String {
+    format!(
+        "store new={} again={again} ids={}",
+        new.len(),
+        new.iter()
+            .map(|i| format!("{i:016x}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+/// The audit line of records found stored but never logged (start-up).
+pub(super) fn recovered_line(ids: &[u64]) -> String {
+    format!(
+        "store-recovered new={} ids={}",
+        ids.len(),
+        ids.iter()
+            .map(|i| format!("{i:016x}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+/// The ids an audit event logs as stored (a store line or a recovered line).
+pub(super) fn logged_ids(event: &str) -> impl Iterator<Item = u64> + '_ {
+    let stores = event.starts_with("store ") || event.starts_with("store-recovered ");
+    event
+        .split(' ')
+        .filter(move |_| stores)
+        .filter_map(|w| w.strip_prefix("ids="))
+        .flat_map(|list| list.split(','))
+        .filter_map(|h| u64::from_str_radix(h, 16).ok())
 }

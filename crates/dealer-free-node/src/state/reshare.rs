@@ -82,7 +82,7 @@ impl NodeState {
                 step: 0,
                 session,
             });
-            self.audit.append(
+            self.log(
                 &format!("reshare-start label={}", crate::hex(&req.label)),
                 false,
             )?;
@@ -103,7 +103,9 @@ impl NodeState {
                 req.step, run.step
             )));
         }
-        if req.inbox.len() > 4 * (req.dealers.len() + req.receivers.len()).max(1) {
+        // Bounded by the cluster, never by lists in this request (the session's dealers and
+        // receivers are at most n each).
+        if req.inbox.len() > 8 * usize::from(self.threshold.n()) {
             return Err(invalid("too many resharing messages in one round"));
         }
         for (from, message) in addressed_to(&req.inbox, self.id) {
@@ -118,8 +120,7 @@ impl NodeState {
         let (session, out) = match run.session.end_round(&mut rng) {
             Ok(next) => next,
             Err(e) => {
-                self.audit
-                    .append(&format!("reshare-failed reason={e}"), true)?;
+                self.log(&format!("reshare-failed reason={e}"), true)?;
                 return Err(NodeError::NotReady(format!(
                     "resharing ended without a key: {e}"
                 )));
@@ -141,18 +142,16 @@ impl NodeState {
             };
             result = Some(key_result(&key, &output.dealers_used));
             let transcript = key.transcript;
-            {
-                let mut secrets = self
-                    .secrets
-                    .write()
-                    .map_err(|_| NodeError::NotReady("the node's key lock is poisoned".into()))?;
-                secrets.prepared = Some(PreparedKey {
+            // Sealed and saved before it is held: a failed save leaves nothing prepared (the
+            // resharing is rolled back or started again).
+            self.change_secrets(|s| {
+                s.prepared = Some(PreparedKey {
                     label: req.label.clone(),
                     key,
                 });
-                secrets.save(&self.data_dir, &self.at_rest, &mut rng)?;
-            }
-            self.audit.append(
+                Ok(())
+            })?;
+            self.log(
                 &format!("reshare-prepared transcript={}", crate::hex(&transcript)),
                 true,
             )?;
@@ -180,21 +179,21 @@ impl NodeState {
             result: None,
             retired,
         };
-        let mut secrets = self
-            .secrets
-            .write()
-            .map_err(|_| NodeError::NotReady("the node's key lock is poisoned".into()))?;
         let wanted = req.commit_transcript.as_slice();
-        if secrets
-            .cluster
-            .as_ref()
-            .is_some_and(|c| c.transcript.as_slice() == wanted)
-        {
-            return Ok(reply(false));
-        }
-        if let Some(p) = &secrets.prepared
-            && p.label == req.label
-        {
+        let committed = self.change_secrets(|secrets| {
+            if secrets
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.transcript.as_slice() == wanted)
+            {
+                return Ok(false);
+            }
+            let Some(p) = secrets.prepared.as_ref().filter(|p| p.label == req.label) else {
+                return Err(NodeError::NotReady(format!(
+                    "node {} holds no prepared resharing with this label to commit",
+                    self.id
+                )));
+            };
             if p.key.transcript.as_slice() != wanted {
                 return Err(invalid(format!(
                     "the resharing prepared here has transcript {}, not {}",
@@ -203,22 +202,24 @@ impl NodeState {
                 )));
             }
             secrets.cluster = secrets.prepared.take().map(|p| p.key);
-            secrets.save(&self.data_dir, &self.at_rest, &mut rand::rng())?;
-            drop(secrets);
-            failpoint::hit("reshare-committed", self.id);
-            if guard.as_ref().is_some_and(|r| r.label == req.label) {
-                *guard = None;
+            Ok(true)
+        });
+        match committed {
+            // Already installed: nothing was written.
+            Ok(false) => Ok(reply(false)),
+            Ok(true) => {
+                failpoint::hit("reshare-committed", self.id);
+                if guard.as_ref().is_some_and(|r| r.label == req.label) {
+                    *guard = None;
+                }
+                self.log(
+                    &format!("reshare-done transcript={}", crate::hex(wanted)),
+                    true,
+                )?;
+                Ok(reply(false))
             }
-            self.audit.append(
-                &format!("reshare-done transcript={}", crate::hex(wanted)),
-                true,
-            )?;
-            return Ok(reply(false));
+            Err(e) => Err(e),
         }
-        Err(NodeError::NotReady(format!(
-            "node {} holds no prepared resharing with this label to commit",
-            self.id
-        )))
     }
 
     /// Step 6: drops the prepared key of the resharing the request names (and its session);
@@ -231,23 +232,34 @@ impl NodeState {
         if guard.as_ref().is_some_and(|r| r.label == req.label) {
             *guard = None;
         }
-        let mut secrets = self
-            .secrets
-            .write()
-            .map_err(|_| NodeError::NotReady("the node's key lock is poisoned".into()))?;
-        if secrets
+        let prepared_here = self
+            .read_secrets()?
             .prepared
             .as_ref()
-            .is_some_and(|p| p.label == req.label)
-        {
-            let dropped = secrets.prepared.take().map(|p| p.key.transcript);
-            secrets.save(&self.data_dir, &self.at_rest, &mut rand::rng())?;
-            drop(secrets);
-            self.audit.append(
-                &format!(
-                    "reshare-rolled-back transcript={}",
-                    dropped.map_or(String::new(), |t| crate::hex(&t))
-                ),
+            .is_some_and(|p| p.label == req.label);
+        if !prepared_here {
+            return Ok(proto::ReshareRoundReply {
+                outbox: Vec::new(),
+                result: None,
+                retired: false,
+            });
+        }
+        let dropped = self.change_secrets(|secrets| {
+            Ok(
+                if secrets
+                    .prepared
+                    .as_ref()
+                    .is_some_and(|p| p.label == req.label)
+                {
+                    secrets.prepared.take().map(|p| p.key.transcript)
+                } else {
+                    None
+                },
+            )
+        })?;
+        if let Some(dropped) = dropped {
+            self.log(
+                &format!("reshare-rolled-back transcript={}", crate::hex(&dropped)),
                 true,
             )?;
         }

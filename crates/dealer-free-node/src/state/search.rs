@@ -138,14 +138,14 @@ impl NodeState {
             .read()
             .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
         let (answered, response) = answer_candidates(self.id, &request, bounds, |tokens, votes| {
-            index.candidates(tokens, votes)
+            index.candidates_at_most(tokens, votes, bounds.max_candidates)
         })
         .map_err(|e| invalid(e.to_string()))?;
         drop(index);
         let found = answered.len();
         self.keep_answer(caller, answered)?;
         let response = response.to_bytes().map_err(|e| invalid(e.to_string()))?;
-        self.audit.append(
+        self.log(
             &format!(
                 "candidates session={} found={found}",
                 crate::hex(&request.session)
@@ -230,7 +230,7 @@ impl NodeState {
             }
         }
         drop(q);
-        self.audit.append(
+        self.log(
             &format!(
                 "query-check session={} first_mask={first} candidates={count}",
                 crate::hex(&session),
@@ -287,7 +287,7 @@ impl NodeState {
             shift_distances(&mut response.shares, self.id, self.threshold.t());
         }
         let bytes = response.to_bytes().map_err(|e| invalid(e.to_string()))?;
-        self.audit.append(
+        self.log(
             &format!(
                 "distances session={} candidates={count}",
                 crate::hex(&relay.session),
@@ -327,7 +327,10 @@ impl NodeState {
         if missing.is_empty() {
             return Ok(found);
         }
-        let read = self.store.get_bit_shares_many(&missing)?;
+        let read = self
+            .store()?
+            .get_bit_shares_many(&missing)
+            .map_err(|e| self.disk.failed(e))?;
         let mut fresh = Vec::new();
         for (id, bytes) in missing.iter().zip(read) {
             if let Some(bytes) = bytes {

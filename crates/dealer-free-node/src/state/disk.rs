@@ -1,0 +1,283 @@
+//! A node's disk: the share store behind a slot that is reopened after an I/O error, the
+//! free-space reserve, and the fault `Health` reports.
+//!
+//! What holds:
+//!
+//! * **A full disk is an error, never a wedge.** A store write that fails with an I/O error
+//!   (a full disk, a failing device) stored nothing (one redb transaction). redb refuses every
+//!   later read and write of that open file, so the node takes the store out of service,
+//!   reports the fault in `Health`, and reopens the file (redb repairs it to its last commit)
+//!   on the next request, at most once a second. While it cannot, requests that need the
+//!   store are refused with `UNAVAILABLE`, and everything else (health, other nodes) goes on.
+//! * **The reserve.** A store request that would leave less than `min_free_bytes` free on the
+//!   data folder's filesystem is refused with `RESOURCE_EXHAUSTED` before anything is written,
+//!   and `Health` reports the node unhealthy while free space is below the reserve: the
+//!   node's own writes never fill the disk, and the reserve keeps room for its audit log and
+//!   key saves.
+//! * A store request refused for room leaves the node reporting itself full until that much
+//!   is free again or a write succeeds.
+//! * A fault clears by itself once a write of its part succeeds again.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use phr_sis::NodeId;
+use phr_sis::store::{MacKey, ShareStore, StoreError};
+
+use super::NodeError;
+
+/// How often a store out of service is tried again.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
+/// The file a full-disk test creates in a node's data folder to make its store's writes fail
+/// (only with the `testing` feature and the `disk-full-marker` failpoint).
+pub const FULL_MARKER: &str = "disk-full";
+
+/// The node's store, its reserve and its fault.
+pub(super) struct Disk {
+    dir: PathBuf,
+    path: PathBuf,
+    mac_key: MacKey,
+    min_free: u64,
+    /// Whether writes fail while [`FULL_MARKER`] exists (a test failpoint).
+    marked: bool,
+    store: RwLock<Option<Arc<ShareStore>>>,
+    last_reopen: Mutex<Option<Instant>>,
+    /// Free bytes the last write refused for room needed (0 after a write succeeds): the
+    /// node reports itself full while fewer are free.
+    needed: AtomicU64,
+    /// Why the store or the audit log cannot be written, by [`Part`].
+    faults: Mutex<[Option<String>; 2]>,
+}
+
+/// What failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Part {
+    /// The share store.
+    Store = 0,
+    /// The audit log.
+    Audit = 1,
+}
+
+/// Whether a store error says the file or the device failed (rather than the request).
+fn is_io(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Storage(_)
+            | StoreError::Commit(_)
+            | StoreError::Transaction(_)
+            | StoreError::Open { .. }
+            | StoreError::Create { .. }
+    )
+}
+
+/// An error and its causes, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+impl Disk {
+    /// Opens the store in `dir`.
+    pub(super) fn open(
+        dir: &Path,
+        mac_key: MacKey,
+        min_free: u64,
+        id: NodeId,
+    ) -> Result<Disk, NodeError> {
+        let disk = Disk {
+            dir: dir.to_owned(),
+            path: dir.join("shares.redb"),
+            mac_key,
+            min_free,
+            marked: crate::failpoint::active("disk-full-marker", id),
+            store: RwLock::new(None),
+            last_reopen: Mutex::new(None),
+            needed: AtomicU64::new(0),
+            faults: Mutex::new([None, None]),
+        };
+        let store = disk.open_store()?;
+        if let Ok(mut slot) = disk.store.write() {
+            *slot = Some(Arc::new(store));
+        }
+        Ok(disk)
+    }
+
+    #[cfg(feature = "testing")]
+    fn open_store(&self) -> Result<ShareStore, StoreError> {
+        if self.marked {
+            return ShareStore::open_full_when_marked(
+                &self.path,
+                self.mac_key.clone(),
+                &self.dir.join(FULL_MARKER),
+            );
+        }
+        ShareStore::open(&self.path, self.mac_key.clone())
+    }
+
+    #[cfg(not(feature = "testing"))]
+    fn open_store(&self) -> Result<ShareStore, StoreError> {
+        ShareStore::open(&self.path, self.mac_key.clone())
+    }
+
+    /// The store, reopened first if an I/O error took it out of service.
+    ///
+    /// # Errors
+    /// [`NodeError::Unavailable`] while it cannot be reopened.
+    pub(super) fn store(&self) -> Result<Arc<ShareStore>, NodeError> {
+        if let Ok(slot) = self.store.read()
+            && let Some(s) = slot.as_ref()
+        {
+            return Ok(Arc::clone(s));
+        }
+        let mut slot = self
+            .store
+            .write()
+            .map_err(|_| NodeError::Unavailable("the store lock is poisoned".into()))?;
+        if let Some(s) = slot.as_ref() {
+            return Ok(Arc::clone(s));
+        }
+        let unavailable = || {
+            NodeError::Unavailable(
+                self.fault()
+                    .unwrap_or_else(|| "the store is out of service".into()),
+            )
+        };
+        {
+            let mut last = self.last_reopen.lock().map_err(|_| unavailable())?;
+            if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
+                return Err(unavailable());
+            }
+            *last = Some(Instant::now());
+        }
+        match self.open_store() {
+            Ok(s) => {
+                tracing::warn!(path = %self.path.display(), "share store reopened");
+                let s = Arc::new(s);
+                *slot = Some(Arc::clone(&s));
+                Ok(s)
+            }
+            Err(e) => {
+                self.set_fault(
+                    Part::Store,
+                    format!("the share store cannot be reopened: {}", chain(&e)),
+                );
+                Err(unavailable())
+            }
+        }
+    }
+
+    /// The node error of a failed store call; an I/O failure takes the store out of service
+    /// and records the fault.
+    pub(super) fn failed(&self, e: StoreError) -> NodeError {
+        if !is_io(&e) {
+            return e.into();
+        }
+        let text = format!("a write of the share store failed: {}", chain(&e));
+        tracing::error!(path = %self.path.display(), error = %text, "share store out of service");
+        self.set_fault(Part::Store, text.clone());
+        if let Ok(mut slot) = self.store.write() {
+            *slot = None;
+        }
+        NodeError::Unavailable(text)
+    }
+
+    /// Refuses a write of about `adding` bytes that would leave less than the reserve free.
+    ///
+    /// # Errors
+    /// [`NodeError::Full`].
+    pub(super) fn check_room(&self, adding: u64) -> Result<(), NodeError> {
+        let Some(free) = self.free_bytes() else {
+            return Ok(());
+        };
+        let needed = adding.saturating_add(self.min_free);
+        if free < needed {
+            self.needed.store(needed, Ordering::Relaxed);
+            return Err(NodeError::Full(format!(
+                "{}: {free} bytes free, a write of about {adding} bytes would leave less than the \
+                 reserve of {} bytes (min_free_bytes)",
+                self.dir.display(),
+                self.min_free
+            )));
+        }
+        Ok(())
+    }
+
+    /// Free bytes for the node on its data folder's filesystem (none where unknown).
+    fn free_bytes(&self) -> Option<u64> {
+        free_bytes(&self.dir)
+    }
+
+    /// Records why `part` cannot be written.
+    pub(super) fn set_fault(&self, part: Part, text: String) {
+        if let Ok(mut f) = self.faults.lock()
+            && let Some(slot) = f.get_mut(part as usize)
+        {
+            *slot = Some(text);
+        }
+    }
+
+    /// A write of `part` succeeded: its fault, if any, is over.
+    pub(super) fn wrote(&self, part: Part) {
+        if part == Part::Store {
+            self.needed.store(0, Ordering::Relaxed);
+        }
+        if let Ok(mut f) = self.faults.lock()
+            && let Some(slot) = f.get_mut(part as usize)
+            && slot.take().is_some()
+        {
+            tracing::warn!(dir = %self.dir.display(), ?part, "writes succeed again");
+        }
+    }
+
+    /// The recorded faults, on one line.
+    pub(super) fn fault(&self) -> Option<String> {
+        let f = self.faults.lock().ok()?;
+        let all: Vec<&str> = f.iter().flatten().map(String::as_str).collect();
+        (!all.is_empty()).then(|| all.join("; "))
+    }
+
+    /// Why the node cannot serve now: a recorded fault, free space below the reserve, or
+    /// too little for the last write it refused (until that much is free again).
+    pub(super) fn problem(&self) -> Option<String> {
+        self.fault().or_else(|| {
+            let free = self.free_bytes()?;
+            let needed = self.needed.load(Ordering::Relaxed);
+            if free < self.min_free {
+                Some(format!(
+                    "{}: {free} bytes free, below the reserve of {} bytes (min_free_bytes)",
+                    self.dir.display(),
+                    self.min_free
+                ))
+            } else if free < needed {
+                Some(format!(
+                    "{}: disk full: {free} bytes free, the last store request refused needed \
+                     {needed}",
+                    self.dir.display()
+                ))
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// Free bytes for unprivileged writers on the filesystem of `dir` (statvfs(2)).
+#[cfg(unix)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    let s = rustix::fs::statvfs(dir).ok()?;
+    Some(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_dir: &Path) -> Option<u64> {
+    None
+}
