@@ -572,4 +572,11 @@ pub(crate) struct BenchArgs {
     /// checking every image read back (the soak mode; 300 for five minutes).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub(crate) soak: u64,
+    /// `cluster`: instead of the fill, mask, search and soak steps, run SECS seconds of one
+    /// authorised client abusing the nodes (oversized and unauthorised bodies, 5 ms deadlines,
+    /// duplicate-id exports, zero-vote candidates, token and fresh-id floods) beside four
+    /// honest searching clients, then SECS seconds of the same clients beside a harmless one;
+    /// fails if any abuse is answered OK.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub(crate) hostile: u64,
 }

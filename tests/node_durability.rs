@@ -16,7 +16,16 @@ use cluster::{Cluster, TestResult, fixture, text};
 
 fn up(c: &Cluster, nodes: &str, t: &str, failpoints: Option<&str>) -> TestResult<String> {
     let out = c.cli_with(
-        &["cluster", "up", "--nodes", nodes, "--threshold", t, "--wait", "20"],
+        &[
+            "cluster",
+            "up",
+            "--nodes",
+            nodes,
+            "--threshold",
+            t,
+            "--wait",
+            "20",
+        ],
         failpoints,
     )?;
     assert!(out.status.success(), "cluster up: {}", text(&out.stderr));
@@ -55,7 +64,9 @@ fn a_crash_between_the_key_save_and_its_use_keeps_the_saved_key() -> TestResult 
     let states: Vec<serde_json::Value> = c.status()?;
     let transcripts: Vec<&serde_json::Value> = states.iter().map(|s| &s["transcript"]).collect();
     assert!(
-        transcripts.iter().all(|t| *t == transcripts[0] && t.as_str().is_some_and(|t| !t.is_empty())),
+        transcripts
+            .iter()
+            .all(|t| *t == transcripts[0] && t.as_str().is_some_and(|t| !t.is_empty())),
         "{states:?}"
     );
     Ok(())
@@ -74,7 +85,10 @@ fn a_record_stored_before_a_crash_is_logged_when_the_node_comes_back() -> TestRe
     let id = stdout
         .lines()
         .chain(text(&out.stderr).lines())
-        .find_map(|l| l.split_whitespace().find(|w| w.len() == 16 && w.chars().all(|ch| ch.is_ascii_hexdigit())))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find(|w| w.len() == 16 && w.chars().all(|ch| ch.is_ascii_hexdigit()))
+        })
         .ok_or_else(|| format!("no id in {stdout} {}", text(&out.stderr)))?
         .to_owned();
     c.restart(2, None)?;
@@ -119,12 +133,17 @@ fn a_full_disk_is_an_error_and_the_node_serves_again_when_space_returns() -> Tes
     let (_, out) = c.ingest(&images[2..4])?;
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("node 3"), "the full node is named: {stderr}");
+    assert!(
+        stderr.contains("node 3"),
+        "the full node is named: {stderr}"
+    );
     let status = c.node_status(3)?;
     assert_eq!(status["up"], true, "{status}");
     assert_eq!(status["healthy"], false, "{status}");
     assert!(
-        status["problem"].as_str().is_some_and(|p| p.contains("share store")),
+        status["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("share store")),
         "{status}"
     );
     // The others serve, and so does the full node's store for reading once reopened.
@@ -137,7 +156,11 @@ fn a_full_disk_is_an_error_and_the_node_serves_again_when_space_returns() -> Tes
     let (later, out) = c.ingest(&images[4..])?;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(c.node_status(3)?["healthy"], true);
-    for (id, image) in first.iter().chain(&later).zip(images[..2].iter().chain(&images[4..])) {
+    for (id, image) in first
+        .iter()
+        .chain(&later)
+        .zip(images[..2].iter().chain(&images[4..]))
+    {
         c.get_same(id, image)?;
     }
     // Its audit log verifies (a node does not start on a broken one).
@@ -156,13 +179,18 @@ fn a_write_that_would_pass_the_free_space_reserve_is_refused() -> TestResult {
     let status = c.node_status(3)?;
     assert_eq!(status["healthy"], false, "{status}");
     assert!(
-        status["problem"].as_str().is_some_and(|p| p.contains("min_free_bytes")),
+        status["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("min_free_bytes")),
         "{status}"
     );
     let (_, out) = c.ingest(&images()[..1])?;
     let stderr = text(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("node 3") && stderr.contains("min_free_bytes"), "{stderr}");
+    assert!(
+        stderr.contains("node 3") && stderr.contains("min_free_bytes"),
+        "{stderr}"
+    );
     Ok(())
 }
 
@@ -176,7 +204,13 @@ impl Tmpfs {
         std::fs::rename(dir, &saved)?;
         std::fs::create_dir(dir)?;
         let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(dir)
             .status()?;
         if !status.success() {
@@ -224,13 +258,14 @@ fn can_mount() -> Result<(), String> {
     if !status.success() {
         return Err("mounting a tmpfs needs root (or CAP_SYS_ADMIN), as CI has".into());
     }
-    let _ = std::process::Command::new("umount").arg(probe.path()).status();
+    let _ = std::process::Command::new("umount")
+        .arg(probe.path())
+        .status();
     Ok(())
 }
 
 #[test]
-fn a_node_whose_filesystem_fills_during_an_ingest_serves_again_when_space_returns() -> TestResult
-{
+fn a_node_whose_filesystem_fills_during_an_ingest_serves_again_when_space_returns() -> TestResult {
     if let Err(why) = can_mount() {
         eprintln!("skipped: {why}");
         return Ok(());
@@ -261,8 +296,14 @@ fn a_node_whose_filesystem_fills_during_an_ingest_serves_again_when_space_return
         }
     }
     let stderr = refused.ok_or("the filesystem never filled")?;
-    assert!(acknowledged.len() >= 3, "filled only after {acknowledged:?}");
-    assert!(stderr.contains("node 3"), "the full node is named: {stderr}");
+    assert!(
+        acknowledged.len() >= 3,
+        "filled only after {acknowledged:?}"
+    );
+    assert!(
+        stderr.contains("node 3"),
+        "the full node is named: {stderr}"
+    );
     let status = c.node_status(3)?;
     assert_eq!(status["healthy"], false, "{status}");
     // Everything acknowledged comes back, byte for byte.

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 mod cluster;
+mod hostile;
 
 use super::{bundled_images, expand_paths};
 use crate::cli::{BenchArgs, Primitive};

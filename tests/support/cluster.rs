@@ -115,8 +115,7 @@ impl Cluster {
     /// Waits until node `id`'s process is gone (it aborted at a failpoint).
     pub(crate) fn wait_exit(&self, id: u8) {
         let start = std::time::Instant::now();
-        while self.folder().running_pid(id).is_some() && start.elapsed() < Duration::from_secs(10)
-        {
+        while self.folder().running_pid(id).is_some() && start.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(20));
         }
     }

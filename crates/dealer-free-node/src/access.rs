@@ -10,6 +10,9 @@
 //!   in both cases the gRPC service is never called, so no handler runs and no byte of the
 //!   body is decoded. A path that is no method of the service gets `UNIMPLEMENTED`, also
 //!   without reaching the service.
+//! * With a work queue ([`AccessLayer::with_queue`]), an admitted caller's share of the
+//!   node's work is taken here too, before its body is read ([`crate::work`]); past its share
+//!   it gets `RESOURCE_EXHAUSTED`, its body unread.
 //! * An admitted request carries its [`Caller`] (name and role) in its extensions; the
 //!   handlers take the caller's name from there and refuse a request without one, so a
 //!   service served without the layer answers nothing.
@@ -38,6 +41,7 @@ use tonic::Status;
 use tonic::codegen::{Service, http};
 
 use crate::config::{AuthorizedClient, parse_fingerprint};
+use crate::work::WorkQueue;
 
 /// A bad role or client name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -278,6 +282,52 @@ impl Method {
         }
     }
 
+    /// The largest request body the method accepts, gRPC frame included: a body past it is
+    /// refused (`RESOURCE_EXHAUSTED`) as soon as that many bytes arrived, before it is
+    /// decoded ([`crate::body_limit`]). Only storing records and relaying every dealer's
+    /// masks need the transport's whole [`crate::MAX_GRPC_MESSAGE`].
+    #[must_use]
+    pub fn max_request_bytes(self) -> usize {
+        const SMALL: usize = 64 << 10;
+        const MESSAGES: usize = 4 << 20;
+        const CEREMONY: usize = 16 << 20;
+        match self {
+            Method::Health
+            | Method::Identity
+            | Method::AuditHead
+            | Method::GetShare
+            | Method::MaskRelease
+            | Method::ExportRecords => SMALL,
+            Method::EvaluateTokens
+            | Method::Candidates
+            | Method::QueryCheck
+            | Method::Distances
+            | Method::MaskDeal
+            | Method::MaskJudge => MESSAGES,
+            Method::DkgRound | Method::ReshareRound => CEREMONY,
+            Method::StoreRecords | Method::MaskCheck => crate::MAX_GRPC_MESSAGE,
+        }
+    }
+
+    /// Whether a call of the method must not apply twice (a ceremony's round, a mask round, a
+    /// query's step): a client retries it with the same request id, and the node answers the
+    /// retry with the first reply ([`crate::reply_cache`]).
+    #[must_use]
+    pub fn applies_once(self) -> bool {
+        matches!(
+            self,
+            Method::DkgRound
+                | Method::ReshareRound
+                | Method::MaskDeal
+                | Method::MaskCheck
+                | Method::MaskJudge
+                | Method::MaskRelease
+                | Method::Candidates
+                | Method::QueryCheck
+                | Method::Distances
+        )
+    }
+
     /// The method of an HTTP/2 request path (`/dealerfreesis.node.v1.Node/<Method>`).
     #[must_use]
     pub fn from_path(path: &str) -> Option<Method> {
@@ -414,6 +464,7 @@ pub fn tls_peer(extensions: &http::Extensions) -> Option<[u8; 32]> {
 pub struct AccessLayer {
     policy: Arc<Policy>,
     peer: PeerFingerprint,
+    queue: Option<Arc<WorkQueue>>,
 }
 
 impl AccessLayer {
@@ -430,7 +481,16 @@ impl AccessLayer {
         AccessLayer {
             policy: Arc::new(policy),
             peer,
+            queue: None,
         }
+    }
+
+    /// Takes each admitted caller's share of `queue` before the request's body is read
+    /// ([`crate::work::Admission`]); a caller past its share is refused then.
+    #[must_use]
+    pub fn with_queue(mut self, queue: Arc<WorkQueue>) -> AccessLayer {
+        self.queue = Some(queue);
+        self
     }
 }
 
@@ -442,6 +502,7 @@ impl<S> tower_layer::Layer<S> for AccessLayer {
             inner,
             policy: Arc::clone(&self.policy),
             peer: self.peer,
+            queue: self.queue.clone(),
         }
     }
 }
@@ -452,6 +513,7 @@ pub struct Access<S> {
     inner: S,
     policy: Arc<Policy>,
     peer: PeerFingerprint,
+    queue: Option<Arc<WorkQueue>>,
 }
 
 /// The future of [`Access`].
@@ -476,6 +538,17 @@ where
         let peer = (self.peer)(request.extensions());
         match self.policy.admit(request.uri().path(), peer) {
             Ok(caller) => {
+                if let Some(queue) = &self.queue {
+                    match queue.admission(&caller.name) {
+                        Ok(admission) => {
+                            request.extensions_mut().insert(admission);
+                        }
+                        Err(status) => {
+                            crate::refusals::warn("request shed", &status.message());
+                            return Box::pin(std::future::ready(Ok(status.into_http())));
+                        }
+                    }
+                }
                 request.extensions_mut().insert(caller);
                 // The ready service takes the call; its clone waits for the next one.
                 let clone = self.inner.clone();
@@ -483,7 +556,7 @@ where
                 Box::pin(ready.call(request))
             }
             Err(denied) => {
-                tracing::warn!(refused = %denied, path = request.uri().path(), "request refused");
+                crate::refusals::warn("request refused before its body was read", &denied);
                 let response = denied.status().into_http();
                 Box::pin(std::future::ready(Ok(response)))
             }

@@ -250,10 +250,12 @@ impl AuditLog {
         }
         // Every line written before this read is covered by the fsync below.
         let head = self.head();
-        self.sync_file.sync_data().map_err(|source| AuditError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        self.sync_file
+            .sync_data()
+            .map_err(|source| AuditError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         *synced = head;
         Ok(head)
     }

@@ -381,6 +381,14 @@ impl ClusterClient {
         })
     }
 
+    /// A raw gRPC client of node `id` over this profile's pinned connection, for calls the
+    /// cluster client does not make (load generators, tests); the node checks every byte of
+    /// them as it checks any caller's.
+    #[must_use]
+    pub fn node_client(&self, id: NodeId) -> Option<NodeClient<Channel>> {
+        self.nodes.get(&id).map(|(_, c)| c.clone())
+    }
+
     /// The enrolment manifest the client pins the nodes' certificates by.
     #[must_use]
     pub fn manifest(&self) -> &Manifest {
@@ -486,8 +494,11 @@ impl ClusterClient {
     ) -> Result<Q::Reply, ClientError> {
         let client = self.client(node)?;
         let mut attempt = 0;
+        // A step that must not apply twice is retried under its first id: the node answers
+        // a retry with the first reply (`crate::reply_cache`).
+        let once = Q::METHOD.applies_once().then(meta);
         loop {
-            let request = build(meta());
+            let request = build(once.clone().unwrap_or_else(meta));
             self.wire.request(request.encoded_len());
             if Q::METHOD == crate::access::Method::Health {
                 self.wire.health();
@@ -514,7 +525,11 @@ impl ClusterClient {
                 Err(s) if retryable(&s) && attempt < self.retries => {
                     attempt += 1;
                     self.wire.retry();
-                    tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+                    // Exponential backoff with jitter, so clients shed by a busy node do not
+                    // come back in step.
+                    let base = 50u64 << attempt.min(6);
+                    let jitter = rand::random::<u64>() % base.max(1);
+                    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
                 }
                 Err(s) => return Err(refused(node, s)),
             }

@@ -178,7 +178,7 @@ impl Default for Limits {
             max_query_tokens: 8,
             min_band_votes: 1,
             queries_per_minute: 60_000,
-            token_images_per_minute_total: 480_000,
+            token_images_per_minute_total: 240_000,
             max_stored_bytes_per_client: 100 << 30,
             min_free_bytes: 256 << 20,
             max_concurrent_requests: 32,

@@ -30,6 +30,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod body_limit;
 pub mod client;
 pub mod cluster;
 pub mod config;
@@ -38,10 +39,13 @@ pub mod failpoint;
 pub mod files;
 pub mod manifest;
 pub mod pki;
+pub mod refusals;
 pub mod replay;
+pub mod reply_cache;
 pub mod secrets;
 pub mod server;
 pub mod state;
+pub mod work;
 
 /// The generated gRPC messages and service stubs of `proto/node.proto`.
 #[allow(

@@ -3,10 +3,17 @@
 //! A node refuses a request whose id it has already accepted, whose clock is more than the
 //! window away from its own, or whose clock is older than the node's own start (so a request
 //! captured before a restart cannot be replayed after it, though the ids seen before the
-//! restart are forgotten). Ids are kept for two windows, then forgotten: by then their clock
-//! is out of the window anyway (whichever side of the node's clock it was on).
+//! restart are forgotten).
+//!
+//! Memory is bounded whatever a client sends. Ids are kept in the order of their request's
+//! clock; one whose clock has left the window is forgotten (a replay of it is refused as out
+//! of the window). At most `max_ids` are kept: past it, the id with the oldest clock is
+//! forgotten and the guard's floor rises to that clock, and from then on a request whose
+//! clock is not newer than the floor is refused as stale. So no forgotten id can be replayed,
+//! and a flood of fresh ids only makes the floor follow the flood: a request sent now has a
+//! clock newer than every kept one but the few sent in the same instant.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Mutex;
 
 /// Bytes of a request id.
@@ -34,6 +41,18 @@ pub enum ReplayError {
         /// The window.
         window_ms: u64,
     },
+    /// The clock is not newer than the oldest the guard still remembers (it forgot older ids
+    /// to stay within its memory bound).
+    #[error(
+        "request clock {request_ms} ms is not newer than {floor_ms} ms, the oldest this node \
+         still remembers under load: send it again"
+    )]
+    Stale {
+        /// The request's clock.
+        request_ms: u64,
+        /// The floor.
+        floor_ms: u64,
+    },
     /// The clock is before the node started.
     #[error(
         "request clock {request_ms} ms is before this node started ({started_ms} ms): a request from before a restart"
@@ -47,14 +66,18 @@ pub enum ReplayError {
 }
 
 struct Seen {
-    ids: HashMap<[u8; REQUEST_ID_LEN], u64>,
-    order: VecDeque<([u8; REQUEST_ID_LEN], u64)>,
+    ids: HashSet<[u8; REQUEST_ID_LEN]>,
+    /// `(request clock, id)`, oldest clock first.
+    order: BTreeSet<(u64, [u8; REQUEST_ID_LEN])>,
+    /// Requests whose clock is not newer are refused (0: none yet).
+    floor_ms: u64,
 }
 
 /// The ids a node accepted within the window.
 pub struct ReplayGuard {
     window_ms: u64,
     started_ms: u64,
+    max_ids: usize,
     seen: Mutex<Seen>,
 }
 
@@ -76,17 +99,32 @@ pub fn unix_ms() -> u64 {
 }
 
 impl ReplayGuard {
-    /// A guard with a window of `window_ms`, for a node that started at `started_ms`.
+    /// A guard with a window of `window_ms`, for a node that started at `started_ms`,
+    /// keeping at most `max_ids` ids.
     #[must_use]
-    pub fn new(window_ms: u64, started_ms: u64) -> ReplayGuard {
+    pub fn new(window_ms: u64, started_ms: u64, max_ids: usize) -> ReplayGuard {
         ReplayGuard {
             window_ms,
             started_ms,
+            max_ids: max_ids.max(1),
             seen: Mutex::new(Seen {
-                ids: HashMap::new(),
-                order: VecDeque::new(),
+                ids: HashSet::new(),
+                order: BTreeSet::new(),
+                floor_ms: 0,
             }),
         }
+    }
+
+    /// Ids kept now.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.seen.lock().map_or(0, |s| s.ids.len())
+    }
+
+    /// Whether no id is kept.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Accepts `(id, clock)` at `now_ms`, or says why not. An accepted id is refused from
@@ -112,18 +150,33 @@ impl ReplayGuard {
             });
         }
         let mut seen = self.seen.lock().map_err(|_| ReplayError::Missing)?;
-        while let Some((old, at)) = seen.order.front().copied() {
-            if now_ms.saturating_sub(at) <= 2 * self.window_ms {
+        // Forget ids whose clock has left the window: a replay of one is out of the window.
+        let oldest_in_window = now_ms.saturating_sub(self.window_ms);
+        while let Some(&(at, old)) = seen.order.first() {
+            if at >= oldest_in_window {
                 break;
             }
-            seen.order.pop_front();
+            seen.order.pop_first();
             seen.ids.remove(&old);
         }
-        if seen.ids.contains_key(&id) {
+        if seen.ids.contains(&id) {
             return Err(ReplayError::Replayed(crate::hex(&id)));
         }
-        seen.ids.insert(id, now_ms);
-        seen.order.push_back((id, now_ms));
+        if request_ms <= seen.floor_ms {
+            return Err(ReplayError::Stale {
+                request_ms,
+                floor_ms: seen.floor_ms,
+            });
+        }
+        seen.ids.insert(id);
+        seen.order.insert((request_ms, id));
+        while seen.ids.len() > self.max_ids {
+            let Some((at, old)) = seen.order.pop_first() else {
+                break;
+            };
+            seen.ids.remove(&old);
+            seen.floor_ms = seen.floor_ms.max(at);
+        }
         Ok(())
     }
 }
@@ -134,7 +187,7 @@ mod tests {
 
     #[test]
     fn a_replayed_stale_or_pre_restart_request_is_refused() {
-        let guard = ReplayGuard::new(1_000, 10_000);
+        let guard = ReplayGuard::new(1_000, 10_000, 100);
         let id = [7u8; REQUEST_ID_LEN];
         assert_eq!(guard.check(&id, 20_000, 20_010), Ok(()));
         assert!(matches!(
@@ -153,5 +206,29 @@ mod tests {
             guard.check(&[1; 3], 20_000, 20_000),
             Err(ReplayError::Missing)
         );
+    }
+
+    #[test]
+    fn a_flood_of_fresh_ids_stays_within_the_bound_and_no_forgotten_id_replays() {
+        let guard = ReplayGuard::new(60_000, 0, 1_000);
+        let now = 1_000_000;
+        let id = |i: u32| {
+            let mut b = [0u8; REQUEST_ID_LEN];
+            b[..4].copy_from_slice(&i.to_be_bytes());
+            b
+        };
+        // 10,000 fresh ids within one millisecond-spread second: never more than 1,000 kept.
+        for i in 0..10_000u32 {
+            let clock = now - 1_000 + u64::from(i / 10);
+            let _ = guard.check(&id(i), clock, now);
+            assert!(guard.len() <= 1_000);
+        }
+        // Every id accepted, forgotten or not, is refused again.
+        for i in 0..10_000u32 {
+            let clock = now - 1_000 + u64::from(i / 10);
+            assert!(guard.check(&id(i), clock, now).is_err(), "id {i} replayed");
+        }
+        // A request sent now is still accepted.
+        assert_eq!(guard.check(&id(20_000), now, now), Ok(()));
     }
 }

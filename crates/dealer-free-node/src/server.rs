@@ -17,8 +17,16 @@
 //!   approved manifest's, naming the node), `DATA_LOSS` (a stored share failed its check),
 //!   `INTERNAL`.
 //!
-//! Handlers run on the blocking pool (the store fsyncs), so a slow disk never stalls the
-//! transport.
+//! * **Bounded work.** Handlers run on the blocking pool (the store fsyncs), so a slow disk
+//!   never stalls the transport, each in a slot of the node's [`WorkQueue`] held until its
+//!   work ends; a caller's share of the queue is taken before its body is read.
+//! * **Bounded bodies.** Each method's body is capped before it is decoded
+//!   ([`crate::body_limit`]).
+//! * **Bounded connections.** A TLS handshake must finish within [`HANDSHAKE_TIMEOUT`];
+//!   idle connections are pinged and closed when they stop answering; every connection is
+//!   closed after [`MAX_CONNECTION_AGE`].
+//! * **Quiet refusals.** Refused requests are logged at a bounded rate
+//!   ([`crate::refusals`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,11 +34,29 @@ use std::time::Duration;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
+use crate::access::Method;
 use crate::access::{AccessLayer, Caller, Policy};
 use crate::config::LoadedNodeConfig;
 use crate::proto;
 use crate::proto::node_server::{Node, NodeServer};
+use crate::reply_cache::{Lookup, ReplyCache};
 use crate::state::{NodeError, NodeState};
+use crate::work::{Admission, WorkQueue};
+
+/// A TLS handshake not done by then is dropped (a connection that never finishes its
+/// handshake holds nothing longer).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request not answered by then gets `DEADLINE_EXCEEDED`; its work, if it started, runs on
+/// in its slot ([`crate::work`]).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often an idle connection is pinged (HTTP/2 and TCP keepalive).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// A connection whose ping is not answered by then is closed.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection is closed (gracefully) after this long, so none is held forever.
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(3600);
+/// How long a connection past its age may finish its requests.
+pub const MAX_CONNECTION_AGE_GRACE: Duration = Duration::from_secs(120);
 
 /// Errors starting a node.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +89,8 @@ pub fn status(e: &NodeError) -> Status {
         NodeError::Conflict(_) => Status::already_exists(m),
         NodeError::RateLimited(_) | NodeError::Full(_) => Status::resource_exhausted(m),
         NodeError::Unavailable(_) => Status::unavailable(m),
+        // Stale under load: the request is fine, a fresh send of it is accepted.
+        NodeError::Replay(crate::replay::ReplayError::Stale { .. }) => Status::unavailable(m),
         NodeError::Replay(_) => Status::permission_denied(m),
         NodeError::Corrupt(_) => Status::data_loss(m),
         NodeError::Membership(_) => Status::permission_denied(m),
@@ -83,43 +111,115 @@ fn search_status(e: &dealer_free::mpc::SearchError, m: String) -> Status {
     }
 }
 
-/// The service: the node's state.
+/// The service: the node's state and its work queue.
 #[derive(Debug, Clone)]
 pub struct NodeService {
     state: Arc<NodeState>,
+    work: Arc<WorkQueue>,
+    replies: Arc<ReplyCache>,
 }
 
 impl NodeService {
-    /// The service over `state`; serve it behind the [`AccessLayer`] of the node's config.
+    /// The service over `state`, its work bounded by `state`'s limits; serve it behind the
+    /// [`AccessLayer`] of the node's config.
     #[must_use]
     pub fn new(state: Arc<NodeState>) -> NodeService {
-        NodeService { state }
+        let work = Arc::new(WorkQueue::new(state.limits()));
+        NodeService {
+            state,
+            work,
+            replies: Arc::new(ReplyCache::default()),
+        }
+    }
+
+    /// The service over `state` with the work queue `work` (shared with the access layer,
+    /// which takes each caller's share before the body is read).
+    #[must_use]
+    pub fn with_queue(state: Arc<NodeState>, work: Arc<WorkQueue>) -> NodeService {
+        NodeService {
+            state,
+            work,
+            replies: Arc::new(ReplyCache::default()),
+        }
+    }
+
+    /// [`NodeService::blocking`] for a method that must not apply twice: a retry (the same
+    /// id) gets the first attempt's reply from the [`ReplyCache`] instead of a second run.
+    async fn once<R, F>(
+        &self,
+        caller: &(String, Option<Admission>),
+        method: Method,
+        id: Option<Vec<u8>>,
+        f: F,
+    ) -> Result<Response<R>, Status>
+    where
+        F: FnOnce() -> Result<R, NodeError> + Send + 'static,
+        R: prost::Message + Default + Send + 'static,
+    {
+        match id
+            .as_deref()
+            .and_then(|id| self.replies.lookup(&caller.0, method, id))
+        {
+            None => self.blocking(caller, f).await,
+            Some(Lookup::Running) => Err(Status::unavailable(
+                "the first attempt of this request is still running: send it again later",
+            )),
+            Some(Lookup::Done(Ok(bytes))) => R::decode(bytes.as_slice())
+                .map(Response::new)
+                .map_err(|e| Status::internal(format!("a kept reply does not decode: {e}"))),
+            Some(Lookup::Done(Err(s))) => Err(s),
+            Some(Lookup::Run(claim)) => {
+                self.blocking(caller, move || {
+                    let r = f();
+                    match &r {
+                        Ok(reply) => claim.finish(Ok(reply.encode_to_vec())),
+                        Err(e) => claim.finish(Err(&status(e))),
+                    }
+                    r
+                })
+                .await
+            }
+        }
+    }
+
+    /// Runs a handler for the request's caller in the work queue ([`WorkQueue::run`]).
+    async fn blocking<R, F>(
+        &self,
+        caller: &(String, Option<Admission>),
+        f: F,
+    ) -> Result<Response<R>, Status>
+    where
+        F: FnOnce() -> Result<R, NodeError> + Send + 'static,
+        R: Send + 'static,
+    {
+        match self.work.run(&caller.0, caller.1.as_ref(), f).await {
+            Ok(Ok(r)) => Ok(Response::new(r)),
+            Ok(Err(e)) => {
+                crate::refusals::warn("request refused", &e);
+                Err(status(&e))
+            }
+            Err(s) => {
+                crate::refusals::warn("request shed", &s.message());
+                Err(s)
+            }
+        }
     }
 }
 
 /// The name of the caller the [`AccessLayer`] admitted; none means the layer did not run, and
 /// the request is refused.
-fn caller<T>(request: &Request<T>) -> Result<String, Status> {
-    request
+fn caller<T>(request: &Request<T>) -> Result<(String, Option<Admission>), Status> {
+    let name = request
         .extensions()
         .get::<Caller>()
         .map(|c| c.name.clone())
-        .ok_or_else(|| Status::permission_denied("the caller was not admitted"))
+        .ok_or_else(|| Status::permission_denied("the caller was not admitted"))?;
+    Ok((name, request.extensions().get::<Admission>().cloned()))
 }
 
-async fn blocking<R, F>(f: F) -> Result<Response<R>, Status>
-where
-    F: FnOnce() -> Result<R, NodeError> + Send + 'static,
-    R: Send + 'static,
-{
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(r)) => Ok(Response::new(r)),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "request refused");
-            Err(status(&e))
-        }
-        Err(e) => Err(Status::internal(format!("handler failed: {e}"))),
-    }
+/// A request's id, for the reply cache.
+fn id_of(meta: Option<&proto::RequestMeta>) -> Option<Vec<u8>> {
+    meta.map(|m| m.request_id.clone())
 }
 
 #[tonic::async_trait]
@@ -136,20 +236,26 @@ impl Node for NodeService {
         &self,
         request: Request<proto::IdentityRequest>,
     ) -> Result<Response<proto::IdentityReply>, Status> {
-        let _caller = caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.identity(&r)).await
+        self.blocking(&caller, move || s.identity(&r)).await
     }
 
     async fn dkg_round(
         &self,
         request: Request<proto::DkgRoundRequest>,
     ) -> Result<Response<proto::DkgRoundReply>, Status> {
-        let _caller = caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.dkg_round(&r)).await
+        self.once(
+            &caller,
+            Method::DkgRound,
+            id_of(r.meta.as_ref()),
+            move || s.dkg_round(&r),
+        )
+        .await
     }
 
     async fn evaluate_tokens(
@@ -157,9 +263,11 @@ impl Node for NodeService {
         request: Request<proto::EvaluateTokensRequest>,
     ) -> Result<Response<proto::EvaluateTokensReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.evaluate_tokens(&caller, &r)).await
+        self.blocking(&caller, move || s.evaluate_tokens(&name, &r))
+            .await
     }
 
     async fn store_records(
@@ -167,19 +275,21 @@ impl Node for NodeService {
         request: Request<proto::StoreRecordsRequest>,
     ) -> Result<Response<proto::StoreRecordsReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.store_records(&caller, &r)).await
+        self.blocking(&caller, move || s.store_records(&name, &r))
+            .await
     }
 
     async fn get_share(
         &self,
         request: Request<proto::GetShareRequest>,
     ) -> Result<Response<proto::GetShareReply>, Status> {
-        let _caller = caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.get_share(&r)).await
+        self.blocking(&caller, move || s.get_share(&r)).await
     }
 
     async fn candidates(
@@ -187,9 +297,16 @@ impl Node for NodeService {
         request: Request<proto::CandidatesRequest>,
     ) -> Result<Response<proto::CandidatesReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.candidates(&caller, &r)).await
+        self.once(
+            &caller,
+            Method::Candidates,
+            id_of(r.meta.as_ref()),
+            move || s.candidates(&name, &r),
+        )
+        .await
     }
 
     async fn mask_deal(
@@ -197,9 +314,16 @@ impl Node for NodeService {
         request: Request<proto::MaskDealRequest>,
     ) -> Result<Response<proto::MaskDealReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.mask_deal(&caller, &r)).await
+        self.once(
+            &caller,
+            Method::MaskDeal,
+            id_of(r.meta.as_ref()),
+            move || s.mask_deal(&name, &r),
+        )
+        .await
     }
 
     async fn mask_check(
@@ -207,9 +331,16 @@ impl Node for NodeService {
         request: Request<proto::MaskCheckRequest>,
     ) -> Result<Response<proto::MaskCheckReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.mask_check(&caller, &r)).await
+        self.once(
+            &caller,
+            Method::MaskCheck,
+            id_of(r.meta.as_ref()),
+            move || s.mask_check(&name, &r),
+        )
+        .await
     }
 
     async fn mask_judge(
@@ -217,9 +348,16 @@ impl Node for NodeService {
         request: Request<proto::MaskJudgeRequest>,
     ) -> Result<Response<proto::MaskJudgeReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.mask_judge(&caller, &r)).await
+        self.once(
+            &caller,
+            Method::MaskJudge,
+            id_of(r.meta.as_ref()),
+            move || s.mask_judge(&name, &r),
+        )
+        .await
     }
 
     async fn mask_release(
@@ -227,9 +365,16 @@ impl Node for NodeService {
         request: Request<proto::MaskReleaseRequest>,
     ) -> Result<Response<proto::MaskReleaseReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.mask_release(&caller, &r)).await
+        self.once(
+            &caller,
+            Method::MaskRelease,
+            id_of(r.meta.as_ref()),
+            move || s.mask_release(&name, &r),
+        )
+        .await
     }
 
     async fn query_check(
@@ -237,9 +382,16 @@ impl Node for NodeService {
         request: Request<proto::QueryCheckRequest>,
     ) -> Result<Response<proto::QueryCheckReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.query_check(&caller, &r)).await
+        self.once(
+            &caller,
+            Method::QueryCheck,
+            id_of(r.meta.as_ref()),
+            move || s.query_check(&name, &r),
+        )
+        .await
     }
 
     async fn distances(
@@ -247,39 +399,52 @@ impl Node for NodeService {
         request: Request<proto::DistancesRequest>,
     ) -> Result<Response<proto::DistancesReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.distances(&caller, &r)).await
+        self.once(
+            &caller,
+            Method::Distances,
+            id_of(r.meta.as_ref()),
+            move || s.distances(&name, &r),
+        )
+        .await
     }
 
     async fn audit_head(
         &self,
         request: Request<proto::AuditHeadRequest>,
     ) -> Result<Response<proto::AuditHeadReply>, Status> {
-        let _caller = caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.audit_head(&r)).await
+        self.blocking(&caller, move || s.audit_head(&r)).await
     }
 
     async fn reshare_round(
         &self,
         request: Request<proto::ReshareRoundRequest>,
     ) -> Result<Response<proto::ReshareRoundReply>, Status> {
-        let _caller = caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.reshare_round(&r)).await
+        self.once(
+            &caller,
+            Method::ReshareRound,
+            id_of(r.meta.as_ref()),
+            move || s.reshare_round(&r),
+        )
+        .await
     }
 
     async fn export_records(
         &self,
         request: Request<proto::ExportRecordsRequest>,
     ) -> Result<Response<proto::ExportRecordsReply>, Status> {
-        let _caller = caller(&request)?;
+        let caller = caller(&request)?;
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        blocking(move || s.export_records(&r)).await
+        self.blocking(&caller, move || s.export_records(&r)).await
     }
 }
 
@@ -309,8 +474,9 @@ pub async fn serve(
             .map_err(|e| NodeError::NotReady(format!("opening the node failed: {e}")))??
     };
     let state = Arc::new(state);
-    let service = NodeService::new(Arc::clone(&state));
-    let access = AccessLayer::new(Policy::new(config.id, &config.raw.clients));
+    let work = Arc::new(WorkQueue::new(state.limits()));
+    let service = NodeService::with_queue(Arc::clone(&state), Arc::clone(&work));
+    let access = AccessLayer::new(Policy::new(config.id, &config.raw.clients)).with_queue(work);
     tracing::info!(
         node = %config.id,
         listen = %config.listen,
@@ -318,10 +484,21 @@ pub async fn serve(
         "node serving"
     );
     Server::builder()
-        .tls_config(ServerTlsConfig::new().identity(identity).client_ca_root(ca))?
-        .timeout(Duration::from_secs(60))
+        .tls_config(
+            ServerTlsConfig::new()
+                .identity(identity)
+                .client_ca_root(ca)
+                .timeout(HANDSHAKE_TIMEOUT),
+        )?
+        .timeout(REQUEST_TIMEOUT)
         .concurrency_limit_per_connection(64)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
+        .max_connection_age(MAX_CONNECTION_AGE)
+        .max_connection_age_grace(MAX_CONNECTION_AGE_GRACE)
         .layer(access)
+        .layer(crate::body_limit::BodyLimitLayer)
         .add_service(
             NodeServer::new(service)
                 .max_decoding_message_size(crate::MAX_GRPC_MESSAGE)

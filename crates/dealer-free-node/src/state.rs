@@ -382,7 +382,11 @@ impl NodeState {
             key_status,
             images,
             audit,
-            replay: ReplayGuard::new(raw.limits.replay_window_s * 1000, unix_ms()),
+            replay: ReplayGuard::new(
+                raw.limits.replay_window_s * 1000,
+                unix_ms(),
+                raw.limits.max_replay_ids,
+            ),
             dkg: Mutex::new(None),
             reshare: Mutex::new(None),
             masks: Mutex::new(HashMap::new()),
@@ -391,6 +395,12 @@ impl NodeState {
             budgets: Mutex::new(HashMap::new()),
             bit_shares: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// The node's limits.
+    #[must_use]
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The node's id.

@@ -17,6 +17,9 @@
 //! 5. `soak` (with `--soak SECS`): 16 clients mixing searches, ingests and gets; every image
 //!    read back is compared with what was ingested. Errors and lost images are counted.
 //!
+//! 6. `hostile` (with `--hostile SECS`, instead of 2 to 5): one client abusing the nodes
+//!    beside four honest searching clients ([`super::hostile`]).
+//!
 //! Records: `primitive` `cluster`, `op` one of the above, with `nodes`, `t` and the
 //! measured fields.
 
@@ -100,6 +103,9 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
         host: "127.0.0.1".into(),
         remote: false,
     })?;
+    if args.hostile > 0 {
+        super::hostile::prepare(&dir, nodes)?;
+    }
     let exe = std::env::current_exe().context("finding this program's path")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -136,6 +142,26 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
             .with("errors", json!(incomplete))
             .with("per_second", json!(round2(files.len() as f64 / secs))),
     );
+
+    // With --hostile, only the hostile measurement follows, on the images ingested.
+    if args.hostile > 0 {
+        let stored: Vec<(u64, IngestFile)> = outcomes
+            .iter()
+            .zip(&files)
+            .filter(|(o, _)| o.complete())
+            .map(|(o, f)| (o.id.0, f.clone()))
+            .collect();
+        records.push(super::hostile::run(
+            &rt,
+            &dir,
+            &stored,
+            args.hostile,
+            nodes,
+            t,
+        )?);
+        drop(running);
+        return Ok(records);
+    }
 
     // 2. Fill up to `stored` with synthetic images.
     let fill = stored.saturating_sub(outcomes.len());

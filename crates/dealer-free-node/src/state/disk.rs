@@ -42,6 +42,7 @@ pub(super) struct Disk {
     mac_key: MacKey,
     min_free: u64,
     /// Whether writes fail while [`FULL_MARKER`] exists (a test failpoint).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     marked: bool,
     store: RwLock<Option<Arc<ShareStore>>>,
     last_reopen: Mutex<Option<Instant>>,

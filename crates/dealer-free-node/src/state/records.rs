@@ -7,6 +7,9 @@ use super::*;
 use dealer_free::record::StoredRecord;
 use phr_sis::store::Charge;
 
+/// The budget key of every caller together (no client name holds a NUL).
+const ALL_CALLERS: &str = "\u{0}all callers";
+
 impl NodeState {
     /// Full records (share, bit shares, band tokens) by id or as a page in id order, for
     /// repairing a replaced node. A record that fails its integrity check is left out (and
@@ -41,8 +44,15 @@ impl NodeState {
                     req.ids.len()
                 )));
             }
-            // Each id once: a list naming one large record many times loads it once.
-            let unique: BTreeSet<u64> = req.ids.iter().copied().collect();
+            // Each id once: a list naming one large record many times is refused before any
+            // record is read.
+            let mut unique = BTreeSet::new();
+            if let Some(twice) = req.ids.iter().find(|id| !unique.insert(**id)) {
+                return Err(invalid(format!(
+                    "image {} is listed twice: each id once",
+                    ImageId(*twice)
+                )));
+            }
             (unique.into_iter().map(ImageId).collect(), None)
         };
         let store = self.store()?;
@@ -111,12 +121,17 @@ impl NodeState {
     ) -> Result<proto::EvaluateTokensReply, NodeError> {
         self.fresh(req.meta.as_ref())?;
         let key = self.cluster_key()?;
+        // Charged from the header, before any point is decoded: per image of the default
+        // layout's 8 bands (a request with more bands per image costs more evaluations and
+        // is charged for them), to the caller and to the node's total.
+        let (bands, images) = TokenRequest::peek(&req.token_request)
+            .map_err(|e| invalid(format!("token request: {e}")))?;
+        let units = u64::from(images) * u64::from(bands).div_ceil(8).max(1);
+        self.charge(caller, units)?;
+        // A request that does not decode keeps its charge: decoding is the work it asked
+        // for, so a flood of malformed requests runs into the budget like any other.
         let request = TokenRequest::from_bytes(&req.token_request)
             .map_err(|e| invalid(format!("token request: {e}")))?;
-        // Charged per image of the default layout's 8 bands: a request with more bands per
-        // image costs more evaluations and is charged for them.
-        let units = (request.images() * request.bands().div_ceil(8).max(1)) as u64;
-        self.charge(caller, units)?;
         let partial = match tokens::respond(&key.key_share, &request, &mut rand::rng())
             .and_then(|p| p.to_bytes())
         {
@@ -137,19 +152,37 @@ impl NodeState {
 
     /// Gives back a charge whose evaluation failed.
     fn refund(&self, caller: &str, units: u64) {
-        if let Ok(mut budgets) = self.budgets.lock()
-            && let Some(b) = budgets.get_mut(caller)
-        {
-            b.used = b.used.saturating_sub(units);
+        if let Ok(mut budgets) = self.budgets.lock() {
+            for who in [caller, ALL_CALLERS] {
+                if let Some(b) = budgets.get_mut(who) {
+                    b.used = b.used.saturating_sub(units);
+                }
+            }
         }
     }
 
+    /// Charges `images` token evaluations to `caller` and to the node's total.
     fn charge(&self, caller: &str, images: u64) -> Result<(), NodeError> {
         let limit = self.limits.token_images_per_minute;
         charge_minute(&self.budgets, caller, images, limit, |would| {
             format!(
                 "{caller} asked for {would} token evaluations this minute, the limit is {limit}"
             )
+        })?;
+        let total = self.limits.token_images_per_minute_total;
+        charge_minute(&self.budgets, ALL_CALLERS, images, total, |would| {
+            format!(
+                "all clients together asked node {} for {would} token evaluations this minute, \
+                 the limit is {total} (token_images_per_minute_total)",
+                self.id
+            )
+        })
+        .inspect_err(|_| {
+            if let Ok(mut budgets) = self.budgets.lock()
+                && let Some(b) = budgets.get_mut(caller)
+            {
+                b.used = b.used.saturating_sub(images);
+            }
         })
     }
 
@@ -223,10 +256,7 @@ impl NodeState {
         if fresh.is_empty() {
             // Nothing new: acknowledged again, in one short line, not synced (nothing
             // changed that a crash could lose).
-            self.log(
-                &format!("store-again count={}", again.len()),
-                false,
-            )?;
+            self.log(&format!("store-again count={}", again.len()), false)?;
             return Ok(proto::StoreRecordsReply {
                 stored: again.iter().map(|i| i.0).collect(),
             });

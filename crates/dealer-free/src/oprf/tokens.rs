@@ -399,6 +399,39 @@ impl TokenRequest {
     /// [`WireError::InvalidField`] (a band count no [`BandLayout`] has, no images, or more
     /// than 65535 elements), [`WireError::InvalidPoint`].
     pub fn from_bytes(bytes: &[u8]) -> Result<TokenRequest, WireError> {
+        let (mut r, bands, images, count) = Self::header(bytes)?;
+        let blinded = r
+            .points("blinded element", count)?
+            .into_iter()
+            .map(BlindedElement)
+            .collect();
+        r.finish()?;
+        Ok(TokenRequest {
+            bands,
+            images,
+            blinded,
+        })
+    }
+
+    /// The bands and images an encoded request asks for, read from its header alone (no
+    /// point is decoded): what a node charges before it does the work of decoding. The length
+    /// must be the header's and the points' exactly.
+    ///
+    /// # Errors
+    /// As [`TokenRequest::from_bytes`] for the header and the length.
+    pub fn peek(bytes: &[u8]) -> Result<(u8, u16), WireError> {
+        let (r, bands, images, count) = Self::header(bytes)?;
+        if r.remaining() != count.saturating_mul(32) {
+            return Err(WireError::InvalidField {
+                field: "blinded element",
+                reason: format!("{} bytes for {count} elements of 32 bytes", r.remaining()),
+            });
+        }
+        Ok((bands, images))
+    }
+
+    /// The reader after the header, and the header's bands, images and element count.
+    fn header(bytes: &[u8]) -> Result<(Reader<'_>, u8, u16, usize), WireError> {
         let mut r = Reader::new(bytes, MessageKind::TokenRequest)?;
         let bands = r.u8("bands")?;
         if !matches!(bands, 4 | 8 | 16 | 32 | 64) {
@@ -418,17 +451,7 @@ impl TokenRequest {
                 reason: format!("{count} elements; at most {MAX_BATCH} fit in one request"),
             });
         }
-        let blinded = r
-            .points("blinded element", count)?
-            .into_iter()
-            .map(BlindedElement)
-            .collect();
-        r.finish()?;
-        Ok(TokenRequest {
-            bands,
-            images,
-            blinded,
-        })
+        Ok((r, bands, images, count))
     }
 }
 

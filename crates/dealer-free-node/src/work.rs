@@ -1,0 +1,235 @@
+//! Bounded work: how a node hands its handlers' work to blocking threads.
+//!
+//! Handlers run on tokio's blocking pool (the store fsyncs), and blocking work cannot be
+//! cancelled: when a request's deadline passes (the server's timeout, or the client's
+//! `grpc-timeout`), its future is dropped but its work runs on. So the bound is on the work,
+//! not on the request:
+//!
+//! * **A slot per piece of work.** Work takes one of `max_concurrent_requests` slots before it
+//!   is handed to a blocking thread, and the slot goes back only when the work ends, whatever
+//!   happened to the request. At most that many handlers run at once; the blocking pool never
+//!   queues more.
+//! * **A share per caller.** A caller may have at most `max_concurrent_per_client` requests
+//!   being read, waiting for a slot or running; past it the request is refused at once with
+//!   `RESOURCE_EXHAUSTED`, so one caller's overload is shed while the others keep the
+//!   remaining slots. On a served node the share is taken by the access layer before the
+//!   request's body is read ([`Admission`]), so a caller holds at most that many bodies in
+//!   memory; it is held until the request's work ends.
+//! * **A bounded wait.** A request waits for a slot at most `queue_timeout_ms` (slots are
+//!   handed out first come, first served), then it is refused with `UNAVAILABLE` ("busy"),
+//!   which a client retries after a pause.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tonic::Status;
+
+use crate::config::Limits;
+
+/// The node's work slots and each caller's share of them.
+#[derive(Debug)]
+pub struct WorkQueue {
+    slots: Arc<Semaphore>,
+    per_caller: Arc<Mutex<HashMap<String, usize>>>,
+    max_per_caller: usize,
+    wait: Duration,
+}
+
+/// A caller's place in the queue, given back when dropped.
+struct Ticket {
+    caller: String,
+    per_caller: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.per_caller.lock()
+            && let Some(n) = m.get_mut(&self.caller)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.caller);
+            }
+        }
+    }
+}
+
+/// A caller's share taken before its request's body is read, carried in the request's
+/// extensions to the handler, which hands it to [`WorkQueue::run`].
+#[derive(Clone)]
+pub struct Admission(Arc<Mutex<Option<Ticket>>>);
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Admission")
+    }
+}
+
+impl Admission {
+    fn take(&self) -> Option<Ticket> {
+        self.0.lock().ok().and_then(|mut t| t.take())
+    }
+}
+
+impl WorkQueue {
+    /// Takes `caller`'s share for one request.
+    ///
+    /// # Errors
+    /// `RESOURCE_EXHAUSTED` past the caller's share.
+    pub fn admission(&self, caller: &str) -> Result<Admission, Status> {
+        Ok(Admission(Arc::new(Mutex::new(Some(self.admit(caller)?)))))
+    }
+
+    /// The queue of a node with `limits`.
+    #[must_use]
+    pub fn new(limits: &Limits) -> WorkQueue {
+        WorkQueue {
+            slots: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
+            per_caller: Arc::new(Mutex::new(HashMap::new())),
+            max_per_caller: limits.max_concurrent_per_client.max(1),
+            wait: Duration::from_millis(limits.queue_timeout_ms),
+        }
+    }
+
+    /// Slots free now.
+    #[must_use]
+    pub fn free_slots(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    fn admit(&self, caller: &str) -> Result<Ticket, Status> {
+        let mut m = self
+            .per_caller
+            .lock()
+            .map_err(|_| Status::internal("the work queue's lock is poisoned"))?;
+        let n = m.entry(caller.to_owned()).or_insert(0);
+        if *n >= self.max_per_caller {
+            return Err(Status::resource_exhausted(format!(
+                "{caller} has {} requests running or waiting on this node \
+                 (max_concurrent_per_client)",
+                self.max_per_caller
+            )));
+        }
+        *n += 1;
+        Ok(Ticket {
+            caller: caller.to_owned(),
+            per_caller: Arc::clone(&self.per_caller),
+        })
+    }
+
+    /// Runs `work` for `caller` on a blocking thread once a slot is free, holding the slot
+    /// and the caller's share until the work ends (even if the request is dropped first).
+    ///
+    /// # Errors
+    /// `RESOURCE_EXHAUSTED` past the caller's share, `UNAVAILABLE` when no slot frees within
+    /// the wait, `INTERNAL` if the work panicked.
+    pub async fn run<R, F>(
+        &self,
+        caller: &str,
+        admitted: Option<&Admission>,
+        work: F,
+    ) -> Result<R, Status>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let ticket = match admitted.and_then(Admission::take) {
+            Some(t) => t,
+            None => self.admit(caller)?,
+        };
+        let slot =
+            match tokio::time::timeout(self.wait, Arc::clone(&self.slots).acquire_owned()).await {
+                Ok(Ok(slot)) => slot,
+                Ok(Err(_)) => return Err(Status::unavailable("the node is shutting down")),
+                Err(_) => {
+                    return Err(Status::unavailable(format!(
+                        "node busy: no work slot freed within {} ms (max_concurrent_requests)",
+                        self.wait.as_millis()
+                    )));
+                }
+            };
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let _ticket = ticket;
+            work()
+        })
+        .await
+        .map_err(|e| Status::internal(format!("handler failed: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(slots: usize, per_caller: usize) -> Limits {
+        Limits {
+            max_concurrent_requests: slots,
+            max_concurrent_per_client: per_caller,
+            queue_timeout_ms: 100,
+            ..Limits::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_past_its_share_is_refused_while_another_is_served() {
+        let q = Arc::new(WorkQueue::new(&limits(4, 2)));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let rx = Arc::new(Mutex::new(rx));
+        // Two long pieces of work of `greedy` hold its share.
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let q = Arc::clone(&q);
+            let rx = Arc::clone(&rx);
+            held.push(tokio::spawn(async move {
+                q.run("greedy", None, move || {
+                    let _ = rx.lock().map(|r| r.recv());
+                })
+                .await
+            }));
+        }
+        while q.free_slots() > 2 {
+            tokio::task::yield_now().await;
+        }
+        let refused = q.run("greedy", None, || ()).await;
+        assert_eq!(
+            refused.map_err(|s| s.code()),
+            Err(tonic::Code::ResourceExhausted)
+        );
+        assert_eq!(q.run("honest", None, || 7).await.ok(), Some(7));
+        // Work whose request was dropped keeps its slot until it ends.
+        drop(held);
+        assert_eq!(q.free_slots(), 2);
+        for _ in 0..2 {
+            let _ = tx.send(());
+        }
+        while q.free_slots() < 4 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(q.run("greedy", None, || 1).await.ok(), Some(1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_that_finds_no_slot_in_time_is_told_the_node_is_busy() {
+        let q = Arc::new(WorkQueue::new(&limits(1, 4)));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let q = Arc::clone(&q);
+            tokio::spawn(async move {
+                q.run("a", None, move || {
+                    let _ = rx.recv();
+                })
+                .await
+            })
+        };
+        while q.free_slots() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = q.run("b", None, || ()).await;
+        assert_eq!(refused.map_err(|s| s.code()), Err(tonic::Code::Unavailable));
+        let _ = tx.send(());
+        assert!(busy.await.is_ok());
+    }
+}
