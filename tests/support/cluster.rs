@@ -14,6 +14,12 @@ use dealer_free_node::failpoint::VAR;
 pub(crate) type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 const EXE: &str = env!("CARGO_BIN_EXE_dealer-free-sis");
+
+/// The program run: this build's, or another build named by `DEALER_FREE_SIS_TEST_EXE` (to
+/// run an attack test against an older build and see the attack succeed there).
+fn exe() -> String {
+    std::env::var("DEALER_FREE_SIS_TEST_EXE").unwrap_or_else(|_| EXE.to_owned())
+}
 /// No CLI call may take longer.
 const CALL_LIMIT: Duration = Duration::from_secs(90);
 
@@ -55,7 +61,7 @@ impl Cluster {
     /// call limit.
     pub(crate) fn cli_with(&self, args: &[&str], failpoints: Option<&str>) -> TestResult<Output> {
         let mut command = Command::new("timeout");
-        command.args(["-s", "KILL", &CALL_LIMIT.as_secs().to_string(), EXE]);
+        command.args(["-s", "KILL", &CALL_LIMIT.as_secs().to_string(), &exe()]);
         let words = if args.first() == Some(&"cluster") {
             2
         } else {

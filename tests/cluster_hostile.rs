@@ -1,0 +1,231 @@
+//! One authorised client abusing real node processes: each abuse is refused before the work
+//! it asks for, and another client is served meanwhile. Each test was first run against the
+//! build before these defences (`DEALER_FREE_SIS_TEST_EXE=<older build>`), where the abuse
+//! got the work done.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+
+use std::time::Duration;
+
+use cluster::{Cluster, TestResult, fixture, text};
+use dealer_free::dkg::SessionId;
+use dealer_free::mpc::messages::CandidateRequest;
+use dealer_free::oprf::tokens::{TokenContext, TokenRequest};
+use dealer_free::wire::{MessageKind, Writer};
+use dealer_free_node::client::ClusterClient;
+use dealer_free_node::proto;
+use dealer_free_node::proto::node_client::NodeClient;
+use phr_sis::{BandLayout, ImageHash, NodeId, Threshold};
+use rand::{Rng, RngCore};
+use tonic::Code;
+use tonic::transport::Channel;
+
+fn meta() -> Option<proto::RequestMeta> {
+    let mut id = vec![0u8; 16];
+    rand::rng().fill_bytes(&mut id);
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Some(proto::RequestMeta {
+        request_id: id,
+        unix_ms,
+    })
+}
+
+/// A 3-node cluster (t = 2) with one image stored and a second client `other` (search role).
+fn cluster() -> TestResult<(Cluster, String)> {
+    let c = Cluster::new()?;
+    c.ok(&["cluster", "init", "--nodes", "3", "--threshold", "2"])?;
+    c.ok(&[
+        "cluster",
+        "add-client",
+        "--name",
+        "other",
+        "--role",
+        "search",
+    ])?;
+    c.ok(&["cluster", "up", "--wait", "20"])?;
+    let (ids, out) = c.ingest(&[fixture("sk_coffee.png")])?;
+    let id = ids
+        .first()
+        .ok_or_else(|| format!("nothing stored: {}", text(&out.stderr)))?
+        .clone();
+    Ok((c, id))
+}
+
+fn runtime() -> TestResult<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn node(client: &ClusterClient, id: u8) -> TestResult<NodeClient<Channel>> {
+    Ok(client
+        .node_client(NodeId::new(id)?)
+        .ok_or("no such node")?
+        .max_encoding_message_size(64 << 20))
+}
+
+fn code<T>(r: Result<tonic::Response<T>, tonic::Status>) -> Code {
+    r.map_or_else(|s| s.code(), |_| Code::Ok)
+}
+
+#[test]
+fn a_body_larger_than_its_method_takes_is_refused_before_it_is_decoded() -> TestResult {
+    let (c, _) = cluster()?;
+    let rt = runtime()?;
+    let _entered = rt.enter();
+    let client = ClusterClient::open(&c.dir.join("client.toml"))?;
+    let mut n1 = node(&client, 1)?;
+    // 4.5 MiB of token request (the method takes 4 MiB) and 128 KiB of share request.
+    let got = rt.block_on(n1.evaluate_tokens(proto::EvaluateTokensRequest {
+        meta: meta(),
+        token_request: vec![0; (4 << 20) + (1 << 19)],
+    }));
+    let status = got.err().ok_or("an oversized token request was answered")?;
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("EvaluateTokens"), "{status:?}");
+    let got = rt.block_on(n1.export_records(proto::ExportRecordsRequest {
+        meta: meta(),
+        ids: vec![1; 16 << 10],
+        after: None,
+        limit: 0,
+    }));
+    assert_eq!(got.err().map(|s| s.code()), Some(Code::ResourceExhausted));
+    Ok(())
+}
+
+#[test]
+fn an_export_naming_one_record_many_times_and_a_zero_vote_query_are_refused() -> TestResult {
+    let (c, id) = cluster()?;
+    let rt = runtime()?;
+    let _entered = rt.enter();
+    let client = ClusterClient::open(&c.dir.join("client.toml"))?;
+    let mut n1 = node(&client, 1)?;
+    let id = u64::from_str_radix(&id, 16)?;
+    let got = rt.block_on(n1.export_records(proto::ExportRecordsRequest {
+        meta: meta(),
+        ids: vec![id; 256],
+        after: None,
+        limit: 0,
+    }));
+    let status = got.err().ok_or("256 copies of one record were exported")?;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("listed twice"), "{status:?}");
+    // A query asking for 0 band votes would list every stored image.
+    let session = SessionId::derive(b"t", Threshold::new(2, 3)?, &Default::default());
+    let request = CandidateRequest {
+        session: *session.as_bytes(),
+        min_band_votes: 0,
+        tokens: vec![[7; 32]; 8],
+    }
+    .to_bytes()?;
+    let got = rt.block_on(n1.candidates(proto::CandidatesRequest {
+        meta: meta(),
+        candidate_request: request,
+    }));
+    assert_eq!(code(got), Code::InvalidArgument);
+    Ok(())
+}
+
+#[test]
+fn a_flood_of_token_requests_that_do_not_decode_runs_into_the_budget() -> TestResult {
+    let (c, _) = cluster()?;
+    let rt = runtime()?;
+    let _entered = rt.enter();
+    let client = ClusterClient::open(&c.dir.join("client.toml"))?;
+    let mut n1 = node(&client, 1)?;
+    // 8,191 images of 8 bands whose every element is no point: charged from the header.
+    let mut w = Writer::new(MessageKind::TokenRequest);
+    w.u8(8);
+    w.u16(8191);
+    w.bytes(&vec![0xFF; 32 * 8 * 8191]);
+    let flood = w.finish();
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        codes.push(code(rt.block_on(n1.evaluate_tokens(
+            proto::EvaluateTokensRequest {
+                meta: meta(),
+                token_request: flood.clone(),
+            },
+        ))));
+    }
+    // 120,000 evaluations a minute: the 15th request of 8,191 is past the budget.
+    assert!(
+        codes[..14].iter().all(|c| *c == Code::InvalidArgument),
+        "{codes:?}"
+    );
+    assert!(
+        codes[14..].iter().all(|c| *c == Code::ResourceExhausted),
+        "{codes:?}"
+    );
+    // Another client's budget is its own.
+    let other = ClusterClient::open(&c.dir.join("clients/other/client.toml"))?;
+    let hit = rt.block_on(other.search(
+        phr_sis::phash::phash(&phr_sis::phash::decode_luma(&std::fs::read(fixture(
+            "sk_coffee.png",
+        ))?)?),
+        &phr_sis::SearchParams::default(),
+    ))?;
+    assert!(!hit.hits.is_empty());
+    Ok(())
+}
+
+#[test]
+fn a_caller_past_its_share_of_the_work_is_shed_while_another_is_served() -> TestResult {
+    let (c, _) = cluster()?;
+    for id in 1..=3 {
+        c.set_limit(id, "max_concurrent_per_client", 2)?;
+    }
+    c.ok(&["cluster", "down"])?;
+    c.ok(&["cluster", "up", "--wait", "20"])?;
+    let rt = runtime()?;
+    let _entered = rt.enter();
+    let client = ClusterClient::open(&c.dir.join("client.toml"))?;
+    // Valid token requests of 2,000 images each: real work for the node.
+    let context = TokenContext::new(b"hostile", BandLayout::default())?;
+    let mut rng = rand::rng();
+    let hashes: Vec<ImageHash> = (0..2000).map(|_| ImageHash(rng.random())).collect();
+    let (_, request) = TokenRequest::for_images(&context, &hashes, &mut rng)?;
+    let body = request.to_bytes();
+    let codes: Vec<Code> = rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..6 {
+            let mut n1 = node(&client, 1)?;
+            let body = body.clone();
+            set.spawn(async move {
+                code(
+                    n1.evaluate_tokens(proto::EvaluateTokensRequest {
+                        meta: meta(),
+                        token_request: body,
+                    })
+                    .await,
+                )
+            });
+        }
+        // Meanwhile another client is served.
+        let other = ClusterClient::open(&c.dir.join("clients/other/client.toml"))?;
+        let image = phr_sis::phash::phash(&phr_sis::phash::decode_luma(&std::fs::read(fixture(
+            "sk_coffee.png",
+        ))?)?);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let hit = other
+            .search(image, &phr_sis::SearchParams::default())
+            .await?;
+        assert!(!hit.hits.is_empty());
+        let mut codes = Vec::new();
+        while let Some(c) = set.join_next().await {
+            codes.push(c?);
+        }
+        Ok::<_, Box<dyn std::error::Error>>(codes)
+    })?;
+    let shed = codes
+        .iter()
+        .filter(|c| **c == Code::ResourceExhausted)
+        .count();
+    let served = codes.iter().filter(|c| **c == Code::Ok).count();
+    assert!(shed >= 1 && served >= 2 && shed + served == 6, "{codes:?}");
+    Ok(())
+}
