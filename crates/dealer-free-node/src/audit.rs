@@ -5,19 +5,22 @@
 //! is the hash of the line before (zero for the first). The head — the number of entries
 //! and the last hash — commits to the whole history: two nodes (or an auditor) that compare
 //! heads over time notice any rewritten or removed entry. Opening the log checks the whole
-//! chain; a last line cut short by a crash is dropped, any other damage is an error and the
-//! node does not start on it.
+//! chain; a tail a crash left unsynced (a last line cut short, zeros, bytes that are not
+//! text, with no entry after them) is dropped, any other damage is an error and the node
+//! does not start on it.
 //!
 //! What holds:
 //!
-//! * **A failed append leaves no trace.** A write that fails part way (a full disk) is cut
+//! * **A failed write leaves no trace.** A write that fails part way (a full disk) is cut
 //!   back to the last whole line and the head stays, so the next append continues the chain
-//!   and the log still opens.
+//!   and the log still opens. A failed fsync is different: what was written since the last
+//!   good one may be lost, so the log takes no more entries (every append fails) until the
+//!   node starts again and verifies it from disk.
 //! * **Group commit.** An append that must be durable writes its line under the log's lock
 //!   and fsyncs after releasing it; appends that wait for the fsync meanwhile are covered by
 //!   one fsync. No lock the writers take is held across an fsync.
 //! * **Only synced entries are reported.** [`AuditLog::synced_head`] is the head of what is
-//!   on disk; [`AuditLog::sync`] makes every entry so.
+//!   on disk; [`AuditLog::sync`] makes every entry so (an fsync only if one is not).
 //! * A new log's folder is fsynced, so the file itself survives a power cut.
 
 use std::fs::{File, OpenOptions};
@@ -79,6 +82,9 @@ pub struct AuditLog {
     sync_file: File,
     /// The head of what is on disk; its lock serialises the fsyncs.
     synced: Mutex<AuditHead>,
+    /// An fsync failed: what was written since the last good one may be lost, so the log
+    /// takes no more entries until the node starts again and verifies it from disk.
+    broken: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -106,6 +112,32 @@ fn parse_hash(text: &str) -> Option<[u8; 32]> {
     crate::unhex(text).and_then(|b| b.try_into().ok())
 }
 
+/// A line's `(seq, prev, event, hash)`, or why it is no entry.
+fn parse_line(
+    body: &str,
+    path: &Path,
+    number: usize,
+) -> Result<(u64, [u8; 32], String, [u8; 32]), AuditError> {
+    let broken = |reason: &str| AuditError::Broken {
+        path: path.to_owned(),
+        line: number,
+        reason: reason.to_owned(),
+    };
+    let mut parts = body.splitn(3, ' ');
+    let seq: u64 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| broken("no sequence number"))?;
+    let prev = parts
+        .next()
+        .and_then(parse_hash)
+        .ok_or_else(|| broken("no previous hash"))?;
+    let rest = parts.next().ok_or_else(|| broken("no event"))?;
+    let (event, hash) = rest.rsplit_once(' ').ok_or_else(|| broken("no hash"))?;
+    let hash = parse_hash(hash).ok_or_else(|| broken("bad hash"))?;
+    Ok((seq, prev, event.to_owned(), hash))
+}
+
 impl AuditLog {
     /// Opens (or creates) `path`, verifying the chain.
     ///
@@ -131,36 +163,52 @@ impl AuditLog {
         let mut good_len: u64 = 0;
         if let Ok(f) = File::open(path) {
             let mut reader = BufReader::new(f);
-            let mut line = String::new();
+            let mut raw = Vec::new();
             let mut number = 0;
+            // The first line that did not verify, and why; the log is broken only if a line
+            // that parses follows it (a crash can leave an unsynced tail of zeros or of bytes
+            // that are not text, which is dropped like a torn last line).
+            let mut bad: Option<AuditError> = None;
             loop {
-                line.clear();
-                let read = reader.read_line(&mut line).map_err(io)?;
+                raw.clear();
+                let read = reader.read_until(b'\n', &mut raw).map_err(io)?;
                 if read == 0 {
                     break;
                 }
                 number += 1;
-                let Some(body) = line.strip_suffix('\n') else {
-                    // A torn last line: the crash came before its newline.
-                    break;
+                let parsed = std::str::from_utf8(&raw)
+                    .ok()
+                    .and_then(|l| l.strip_suffix('\n'))
+                    .map(|body| parse_line(body, path, number));
+                if let Some(first) = bad.take() {
+                    if matches!(parsed, Some(Ok(_))) {
+                        return Err(first);
+                    }
+                    bad = Some(first);
+                    continue;
+                }
+                let (seq, prev, event, hash) = match parsed {
+                    // A torn last line (no newline), or not text: a crash's unsynced tail if
+                    // nothing that parses follows.
+                    None => {
+                        bad = Some(AuditError::Broken {
+                            path: path.to_owned(),
+                            line: number,
+                            reason: "not a whole line of text".into(),
+                        });
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        bad = Some(e);
+                        continue;
+                    }
+                    Some(Ok(l)) => l,
                 };
                 let broken = |reason: &str| AuditError::Broken {
                     path: path.to_owned(),
                     line: number,
                     reason: reason.to_owned(),
                 };
-                let mut parts = body.splitn(3, ' ');
-                let seq: u64 = parts
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| broken("no sequence number"))?;
-                let prev = parts
-                    .next()
-                    .and_then(parse_hash)
-                    .ok_or_else(|| broken("no previous hash"))?;
-                let rest = parts.next().ok_or_else(|| broken("no event"))?;
-                let (event, hash) = rest.rsplit_once(' ').ok_or_else(|| broken("no hash"))?;
-                let hash = parse_hash(hash).ok_or_else(|| broken("bad hash"))?;
                 if seq != head.entries {
                     return Err(broken(&format!(
                         "sequence {seq}, expected {}",
@@ -170,14 +218,14 @@ impl AuditLog {
                 if prev != head.head {
                     return Err(broken("previous hash does not match the line before"));
                 }
-                if entry_hash(seq, &prev, event) != hash {
+                if entry_hash(seq, &prev, &event) != hash {
                     return Err(broken("hash does not match the entry"));
                 }
                 head = AuditHead {
                     entries: seq + 1,
                     head: hash,
                 };
-                seen(event);
+                seen(&event);
                 good_len += read as u64;
             }
         }
@@ -206,6 +254,7 @@ impl AuditLog {
             }),
             sync_file,
             synced: Mutex::new(head),
+            broken: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -238,7 +287,7 @@ impl AuditLog {
     /// # Errors
     /// [`AuditError::Io`].
     pub fn sync(&self) -> Result<AuditHead, AuditError> {
-        self.sync_to(u64::MAX)
+        self.sync_to(self.head().entries)
     }
 
     /// fsyncs unless entry `upto - 1` is on disk already (a group commit: whoever holds the
@@ -258,6 +307,20 @@ impl AuditLog {
             })?;
         *synced = head;
         Ok(head)
+    }
+
+    /// Refuses work on a log whose fsync failed.
+    fn check_whole(&self) -> Result<(), AuditError> {
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(AuditError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::other(
+                    "an fsync of the audit log failed, so entries since the last one may be \
+                     lost: restart the node to verify the log from disk",
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn poisoned(&self) -> AuditError {
@@ -281,6 +344,7 @@ impl AuditLog {
             path: self.path.clone(),
             source,
         };
+        self.check_whole()?;
         let head = {
             let mut inner = self.inner.lock().map_err(|_| self.poisoned())?;
             let seq = inner.head.entries;
@@ -351,6 +415,12 @@ mod tests {
         // A torn line (no newline) is dropped.
         let mut f = OpenOptions::new().append(true).open(&path)?;
         f.write_all(b"2 abc")?;
+        drop(f);
+        assert_eq!(AuditLog::open(&path)?.head(), head);
+        // Nor is an unsynced tail of zeros and bytes that are not text.
+        let mut f = OpenOptions::new().append(true).open(&path)?;
+        f.write_all(&[0u8; 4096])?;
+        f.write_all(&[0xFF, 0xFE, b'\n', 0, 0])?;
         drop(f);
         assert_eq!(AuditLog::open(&path)?.head(), head);
         // An edited entry is not.

@@ -337,7 +337,26 @@ impl NodeConfig {
             }
             _ => {}
         }
+        let mut names = std::collections::BTreeSet::new();
+        let mut prints = std::collections::BTreeSet::new();
         for c in &raw.clients {
+            // A client's name keys its budgets, sessions, quota and replies: one name, one
+            // certificate.
+            if let Err(e) = c.name.parse::<crate::access::ClientName>() {
+                return Err(invalid(path, e.to_string()));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(invalid(
+                    path,
+                    format!("client {:?} is listed twice", c.name),
+                ));
+            }
+            if !prints.insert(c.fingerprint.to_ascii_lowercase()) {
+                return Err(invalid(
+                    path,
+                    format!("client {:?}: its fingerprint is another client's", c.name),
+                ));
+            }
             if parse_fingerprint(&c.fingerprint).is_none() {
                 return Err(invalid(
                     path,

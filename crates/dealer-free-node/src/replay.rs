@@ -5,15 +5,16 @@
 //! captured before a restart cannot be replayed after it, though the ids seen before the
 //! restart are forgotten).
 //!
-//! Memory is bounded whatever a client sends. Ids are kept in the order of their request's
-//! clock; one whose clock has left the window is forgotten (a replay of it is refused as out
-//! of the window). At most `max_ids` are kept: past it, the id with the oldest clock is
-//! forgotten and the guard's floor rises to that clock, and from then on a request whose
-//! clock is not newer than the floor is refused as stale. So no forgotten id can be replayed,
-//! and a flood of fresh ids only makes the floor follow the flood: a request sent now has a
-//! clock newer than every kept one but the few sent in the same instant.
+//! Memory is bounded whatever a client sends. Each caller has its own ids and floor: no
+//! caller's requests can push another's out. A caller's ids are kept in the order of their
+//! request's clock; one whose clock has left the window is forgotten (a replay of it is
+//! refused as out of the window). At most `max_ids` are kept per caller: past it, the id with
+//! the oldest clock is forgotten and that caller's floor rises to its clock, and from then on
+//! a request of that caller whose clock is not newer than the floor is refused as stale (sent
+//! again, with a fresh clock, it is accepted). So no forgotten id can be replayed, and a
+//! caller who floods fresh ids (or ids with clocks far ahead) only raises its own floor.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 /// Bytes of a request id.
@@ -73,12 +74,12 @@ struct Seen {
     floor_ms: u64,
 }
 
-/// The ids a node accepted within the window.
+/// The ids a node accepted within the window, per caller.
 pub struct ReplayGuard {
     window_ms: u64,
     started_ms: u64,
     max_ids: usize,
-    seen: Mutex<Seen>,
+    seen: Mutex<HashMap<String, Seen>>,
 }
 
 impl std::fmt::Debug for ReplayGuard {
@@ -100,25 +101,37 @@ pub fn unix_ms() -> u64 {
 
 impl ReplayGuard {
     /// A guard with a window of `window_ms`, for a node that started at `started_ms`,
-    /// keeping at most `max_ids` ids.
+    /// keeping at most `max_ids` ids per caller.
     #[must_use]
     pub fn new(window_ms: u64, started_ms: u64, max_ids: usize) -> ReplayGuard {
         ReplayGuard {
             window_ms,
             started_ms,
             max_ids: max_ids.max(1),
-            seen: Mutex::new(Seen {
-                ids: HashSet::new(),
-                order: BTreeSet::new(),
-                floor_ms: 0,
-            }),
+            seen: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Ids kept now.
+    /// Ids kept now, all callers together.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.seen.lock().map_or(0, |s| s.ids.len())
+        self.seen
+            .lock()
+            .map_or(0, |s| s.values().map(|c| c.ids.len()).sum())
+    }
+
+    /// Forgets `caller`'s id `id` sent with clock `request_ms`, so that a retry of a request
+    /// that was not done runs.
+    pub fn forget(&self, caller: &str, id: &[u8], request_ms: u64) {
+        let Ok(id) = <[u8; REQUEST_ID_LEN]>::try_from(id) else {
+            return;
+        };
+        if let Ok(mut seen) = self.seen.lock()
+            && let Some(c) = seen.get_mut(caller)
+            && c.order.remove(&(request_ms, id))
+        {
+            c.ids.remove(&id);
+        }
     }
 
     /// Whether no id is kept.
@@ -127,12 +140,18 @@ impl ReplayGuard {
         self.len() == 0
     }
 
-    /// Accepts `(id, clock)` at `now_ms`, or says why not. An accepted id is refused from
-    /// then on.
+    /// Accepts `caller`'s `(id, clock)` at `now_ms`, or says why not. An accepted id is
+    /// refused from then on.
     ///
     /// # Errors
     /// [`ReplayError`].
-    pub fn check(&self, id: &[u8], request_ms: u64, now_ms: u64) -> Result<(), ReplayError> {
+    pub fn check(
+        &self,
+        caller: &str,
+        id: &[u8],
+        request_ms: u64,
+        now_ms: u64,
+    ) -> Result<(), ReplayError> {
         let id: [u8; REQUEST_ID_LEN] = id.try_into().map_err(|_| ReplayError::Missing)?;
         let off_ms = request_ms.abs_diff(now_ms);
         if off_ms > self.window_ms {
@@ -149,7 +168,12 @@ impl ReplayGuard {
                 started_ms: self.started_ms,
             });
         }
-        let mut seen = self.seen.lock().map_err(|_| ReplayError::Missing)?;
+        let mut all = self.seen.lock().map_err(|_| ReplayError::Missing)?;
+        let seen = all.entry(caller.to_owned()).or_insert_with(|| Seen {
+            ids: HashSet::new(),
+            order: BTreeSet::new(),
+            floor_ms: 0,
+        });
         // Forget ids whose clock has left the window: a replay of one is out of the window.
         let oldest_in_window = now_ms.saturating_sub(self.window_ms);
         while let Some(&(at, old)) = seen.order.first() {
@@ -189,21 +213,21 @@ mod tests {
     fn a_replayed_stale_or_pre_restart_request_is_refused() {
         let guard = ReplayGuard::new(1_000, 10_000, 100);
         let id = [7u8; REQUEST_ID_LEN];
-        assert_eq!(guard.check(&id, 20_000, 20_010), Ok(()));
+        assert_eq!(guard.check("a", &id, 20_000, 20_010), Ok(()));
         assert!(matches!(
-            guard.check(&id, 20_000, 20_020),
+            guard.check("a", &id, 20_000, 20_020),
             Err(ReplayError::Replayed(_))
         ));
         assert!(matches!(
-            guard.check(&[8; REQUEST_ID_LEN], 15_000, 20_000),
+            guard.check("a", &[8; REQUEST_ID_LEN], 15_000, 20_000),
             Err(ReplayError::OutOfWindow { .. })
         ));
         assert!(matches!(
-            guard.check(&[9; REQUEST_ID_LEN], 8_000, 8_500),
+            guard.check("a", &[9; REQUEST_ID_LEN], 8_000, 8_500),
             Err(ReplayError::BeforeStart { .. })
         ));
         assert_eq!(
-            guard.check(&[1; 3], 20_000, 20_000),
+            guard.check("a", &[1; 3], 20_000, 20_000),
             Err(ReplayError::Missing)
         );
     }
@@ -220,15 +244,24 @@ mod tests {
         // 10,000 fresh ids within one millisecond-spread second: never more than 1,000 kept.
         for i in 0..10_000u32 {
             let clock = now - 1_000 + u64::from(i / 10);
-            let _ = guard.check(&id(i), clock, now);
+            let _ = guard.check("flood", &id(i), clock, now);
             assert!(guard.len() <= 1_000);
         }
         // Every id accepted, forgotten or not, is refused again.
         for i in 0..10_000u32 {
             let clock = now - 1_000 + u64::from(i / 10);
-            assert!(guard.check(&id(i), clock, now).is_err(), "id {i} replayed");
+            assert!(
+                guard.check("flood", &id(i), clock, now).is_err(),
+                "id {i} replayed"
+            );
         }
-        // A request sent now is still accepted.
-        assert_eq!(guard.check(&id(20_000), now, now), Ok(()));
+        // A request sent now is still accepted, and another caller was never affected.
+        assert_eq!(guard.check("flood", &id(20_000), now, now), Ok(()));
+        assert_eq!(guard.check("other", &id(0), now - 5_000, now), Ok(()));
+        // Ids with clocks far ahead raise only their own caller's floor.
+        for i in 0..2_000u32 {
+            let _ = guard.check("ahead", &id(i), now + 59_000, now);
+        }
+        assert_eq!(guard.check("other", &id(1), now, now), Ok(()));
     }
 }

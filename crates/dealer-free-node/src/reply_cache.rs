@@ -8,9 +8,12 @@
 //! is told to try again (`UNAVAILABLE`). Without the cache the retry would be refused as a
 //! replay.
 //!
-//! The cache is bounded: at most [`MAX_ENTRIES`] replies and [`MAX_BYTES`] bytes, the oldest
-//! forgotten first. A retry of a forgotten reply is refused as a replay, as without the
-//! cache. Entries are keyed by caller, method and id, so no caller sees another's reply.
+//! The cache is bounded per caller: at most [`MAX_ENTRIES`] replies and [`MAX_BYTES`] bytes
+//! of each caller, its oldest forgotten first, so no caller can push another's replies out.
+//! A retry of a forgotten reply is refused as a replay, as without the cache. Entries are
+//! keyed by caller, method and id, so no caller sees another's reply (client names are unique
+//! in a node's config). An outcome that says "try again" (`UNAVAILABLE`,
+//! `RESOURCE_EXHAUSTED`) is not kept: the node forgets the request id too, so the retry runs.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -20,12 +23,12 @@ use tonic::{Code, Status};
 use crate::access::Method;
 use crate::replay::REQUEST_ID_LEN;
 
-/// Replies kept at most.
-pub const MAX_ENTRIES: usize = 4096;
-/// Bytes of replies kept at most.
-pub const MAX_BYTES: usize = 64 << 20;
+/// Replies kept per caller at most.
+pub const MAX_ENTRIES: usize = 1024;
+/// Bytes of one caller's replies kept at most.
+pub const MAX_BYTES: usize = 16 << 20;
 
-type Key = (String, Method, [u8; REQUEST_ID_LEN]);
+type Key = (Method, [u8; REQUEST_ID_LEN]);
 
 enum Slot {
     Running,
@@ -52,7 +55,7 @@ struct Inner {
 /// The cache of one node.
 #[derive(Default)]
 pub struct ReplyCache {
-    inner: Arc<Mutex<Inner>>,
+    callers: Arc<Mutex<HashMap<String, Inner>>>,
 }
 
 impl std::fmt::Debug for ReplyCache {
@@ -73,35 +76,42 @@ pub enum Lookup {
 
 /// The right to record a request's outcome; a claim dropped unfinished is forgotten.
 pub struct Claim {
+    caller: String,
     key: Option<Key>,
-    inner: Arc<Mutex<Inner>>,
+    callers: Arc<Mutex<HashMap<String, Inner>>>,
 }
 
 impl Claim {
-    /// Records the first attempt's outcome.
+    /// Records the first attempt's outcome (unless its entry was forgotten meanwhile: then
+    /// a retry is refused as a replay, as if it had been forgotten after).
     pub fn finish(mut self, outcome: Result<Vec<u8>, &Status>) {
         let Some(key) = self.key.take() else { return };
         let slot = Slot::Done(outcome.map_err(|s| (s.code(), s.message().to_owned())));
-        let Ok(mut inner) = self.inner.lock() else {
+        let Ok(mut callers) = self.callers.lock() else {
             return;
         };
+        let Some(inner) = callers.get_mut(&self.caller) else {
+            return;
+        };
+        if !matches!(inner.slots.get(&key), Some(Slot::Running)) {
+            return;
+        }
         let bytes = slot.bytes();
         if bytes > MAX_BYTES {
             inner.slots.remove(&key);
             return;
         }
         inner.bytes = inner.bytes.saturating_add(bytes);
-        if let Some(old) = inner.slots.insert(key, slot) {
-            inner.bytes = inner.bytes.saturating_sub(old.bytes());
-        }
-        evict(&mut inner);
+        inner.slots.insert(key, slot);
+        evict(inner);
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
         if let Some(key) = self.key.take()
-            && let Ok(mut inner) = self.inner.lock()
+            && let Ok(mut callers) = self.callers.lock()
+            && let Some(inner) = callers.get_mut(&self.caller)
             && matches!(inner.slots.get(&key), Some(Slot::Running))
         {
             inner.slots.remove(&key);
@@ -132,8 +142,9 @@ impl ReplyCache {
     #[must_use]
     pub fn lookup(&self, caller: &str, method: Method, id: &[u8]) -> Option<Lookup> {
         let id: [u8; REQUEST_ID_LEN] = id.try_into().ok()?;
-        let key = (caller.to_owned(), method, id);
-        let mut inner = self.inner.lock().ok()?;
+        let key = (method, id);
+        let mut callers = self.callers.lock().ok()?;
+        let inner = callers.entry(caller.to_owned()).or_default();
         Some(match inner.slots.get(&key) {
             Some(Slot::Running) => Lookup::Running,
             Some(Slot::Done(outcome)) => Lookup::Done(
@@ -142,12 +153,13 @@ impl ReplyCache {
                     .map_err(|(code, message)| Status::new(code, message)),
             ),
             None => {
-                inner.slots.insert(key.clone(), Slot::Running);
-                inner.order.push_back(key.clone());
-                evict(&mut inner);
+                inner.slots.insert(key, Slot::Running);
+                inner.order.push_back(key);
+                evict(inner);
                 Lookup::Run(Claim {
+                    caller: caller.to_owned(),
                     key: Some(key),
-                    inner: Arc::clone(&self.inner),
+                    callers: Arc::clone(&self.callers),
                 })
             }
         })
@@ -184,6 +196,15 @@ mod tests {
     #[test]
     fn the_cache_stays_within_its_bounds() {
         let cache = ReplyCache::default();
+        let first = [9u8; REQUEST_ID_LEN];
+        let Some(Lookup::Run(b)) = cache.lookup("b", Method::DkgRound, &first) else {
+            panic!("a first attempt runs");
+        };
+        b.finish(Ok(b"b's".to_vec()));
+        // A request still running when its entry is pushed out...
+        let Some(Lookup::Run(slow)) = cache.lookup("a", Method::Distances, &first) else {
+            panic!("a first attempt runs");
+        };
         for i in 0..(MAX_ENTRIES + 100) as u64 {
             let mut id = [0u8; REQUEST_ID_LEN];
             id[..8].copy_from_slice(&i.to_be_bytes());
@@ -191,7 +212,19 @@ mod tests {
                 c.finish(Ok(vec![0; 16]));
             }
         }
-        let inner = cache.inner.lock().map_or(usize::MAX, |i| i.slots.len());
-        assert!(inner <= MAX_ENTRIES, "{inner}");
+        // ...leaves nothing behind when it ends.
+        slow.finish(Ok(vec![0; 16]));
+        let kept = |who: &str| {
+            cache
+                .callers
+                .lock()
+                .map_or(usize::MAX, |c| c.get(who).map_or(0, |i| i.slots.len()))
+        };
+        assert!(kept("a") <= MAX_ENTRIES, "{}", kept("a"));
+        // Another caller's reply stayed.
+        assert!(matches!(
+            cache.lookup("b", Method::DkgRound, &first),
+            Some(Lookup::Done(Ok(ref r))) if r == b"b's"
+        ));
     }
 }

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use crate::access::Method;
 use crate::access::{AccessLayer, Caller, Policy};
@@ -76,6 +76,20 @@ pub enum ServeError {
     /// The transport failed (address in use, TLS configuration).
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+}
+
+/// Whether `e` is the node's own trouble (its disk, its data, its secrets) rather than a
+/// refusal of the request.
+fn is_fault(e: &NodeError) -> bool {
+    matches!(
+        e,
+        NodeError::Corrupt(_)
+            | NodeError::Store(_)
+            | NodeError::Audit(_)
+            | NodeError::Secrets(_)
+            | NodeError::Io { .. }
+            | NodeError::Unavailable(_)
+    )
 }
 
 /// The gRPC status of a node error.
@@ -149,16 +163,16 @@ impl NodeService {
         &self,
         caller: &(String, Option<Admission>),
         method: Method,
-        id: Option<Vec<u8>>,
+        meta: Option<proto::RequestMeta>,
         f: F,
     ) -> Result<Response<R>, Status>
     where
         F: FnOnce() -> Result<R, NodeError> + Send + 'static,
         R: prost::Message + Default + Send + 'static,
     {
-        match id
-            .as_deref()
-            .and_then(|id| self.replies.lookup(&caller.0, method, id))
+        match meta
+            .as_ref()
+            .and_then(|m| self.replies.lookup(&caller.0, method, &m.request_id))
         {
             None => self.blocking(caller, f).await,
             Some(Lookup::Running) => Err(Status::unavailable(
@@ -169,11 +183,24 @@ impl NodeService {
                 .map_err(|e| Status::internal(format!("a kept reply does not decode: {e}"))),
             Some(Lookup::Done(Err(s))) => Err(s),
             Some(Lookup::Run(claim)) => {
+                let state = Arc::clone(&self.state);
+                let who = caller.0.clone();
                 self.blocking(caller, move || {
                     let r = f();
                     match &r {
                         Ok(reply) => claim.finish(Ok(reply.encode_to_vec())),
-                        Err(e) => claim.finish(Err(&status(e))),
+                        Err(e) => {
+                            let s = status(e);
+                            if matches!(s.code(), Code::Unavailable | Code::ResourceExhausted) {
+                                // Not done, for a passing reason: the retry runs it.
+                                drop(claim);
+                                if let Some(m) = meta {
+                                    state.forget_request(&who, &m);
+                                }
+                            } else {
+                                claim.finish(Err(&s));
+                            }
+                        }
                     }
                     r
                 })
@@ -195,7 +222,12 @@ impl NodeService {
         match self.work.run(&caller.0, caller.1.as_ref(), f).await {
             Ok(Ok(r)) => Ok(Response::new(r)),
             Ok(Err(e)) => {
-                crate::refusals::warn("request refused", &e);
+                if is_fault(&e) {
+                    // The node's own trouble, never rate-limited away.
+                    tracing::error!(error = %e, caller = %caller.0, "request failed");
+                } else {
+                    crate::refusals::warn("request refused", &e);
+                }
                 Err(status(&e))
             }
             Err(s) => {
@@ -217,9 +249,9 @@ fn caller<T>(request: &Request<T>) -> Result<(String, Option<Admission>), Status
     Ok((name, request.extensions().get::<Admission>().cloned()))
 }
 
-/// A request's id, for the reply cache.
-fn id_of(meta: Option<&proto::RequestMeta>) -> Option<Vec<u8>> {
-    meta.map(|m| m.request_id.clone())
+/// A request's id and clock, for the reply cache.
+fn id_of(meta: Option<&proto::RequestMeta>) -> Option<proto::RequestMeta> {
+    meta.cloned()
 }
 
 #[tonic::async_trait]
@@ -237,9 +269,10 @@ impl Node for NodeService {
         request: Request<proto::IdentityRequest>,
     ) -> Result<Response<proto::IdentityReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.blocking(&caller, move || s.identity(&r)).await
+        self.blocking(&caller, move || s.identity(&name, &r)).await
     }
 
     async fn dkg_round(
@@ -247,13 +280,14 @@ impl Node for NodeService {
         request: Request<proto::DkgRoundRequest>,
     ) -> Result<Response<proto::DkgRoundReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         self.once(
             &caller,
             Method::DkgRound,
             id_of(r.meta.as_ref()),
-            move || s.dkg_round(&r),
+            move || s.dkg_round(&name, &r),
         )
         .await
     }
@@ -275,10 +309,16 @@ impl Node for NodeService {
         request: Request<proto::StoreRecordsRequest>,
     ) -> Result<Response<proto::StoreRecordsReply>, Status> {
         let caller = caller(&request)?;
+        // Admins (the operators: a replacement's repair stores a whole node) are not held
+        // to the quota of stored bytes; owners are.
+        let quota = request
+            .extensions()
+            .get::<Caller>()
+            .is_none_or(|c| c.role != crate::access::Role::Admin);
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.blocking(&caller, move || s.store_records(&name, &r))
+        self.blocking(&caller, move || s.store_records(&name, quota, &r))
             .await
     }
 
@@ -287,9 +327,10 @@ impl Node for NodeService {
         request: Request<proto::GetShareRequest>,
     ) -> Result<Response<proto::GetShareReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.blocking(&caller, move || s.get_share(&r)).await
+        self.blocking(&caller, move || s.get_share(&name, &r)).await
     }
 
     async fn candidates(
@@ -416,9 +457,11 @@ impl Node for NodeService {
         request: Request<proto::AuditHeadRequest>,
     ) -> Result<Response<proto::AuditHeadReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.blocking(&caller, move || s.audit_head(&r)).await
+        self.blocking(&caller, move || s.audit_head(&name, &r))
+            .await
     }
 
     async fn reshare_round(
@@ -426,13 +469,14 @@ impl Node for NodeService {
         request: Request<proto::ReshareRoundRequest>,
     ) -> Result<Response<proto::ReshareRoundReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         self.once(
             &caller,
             Method::ReshareRound,
             id_of(r.meta.as_ref()),
-            move || s.reshare_round(&r),
+            move || s.reshare_round(&name, &r),
         )
         .await
     }
@@ -442,9 +486,11 @@ impl Node for NodeService {
         request: Request<proto::ExportRecordsRequest>,
     ) -> Result<Response<proto::ExportRecordsReply>, Status> {
         let caller = caller(&request)?;
+        let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.blocking(&caller, move || s.export_records(&r)).await
+        self.blocking(&caller, move || s.export_records(&name, &r))
+            .await
     }
 }
 

@@ -251,15 +251,22 @@ impl std::fmt::Debug for NodeState {
     }
 }
 
-fn tokens_of(bytes: &[u8]) -> Result<Vec<Token>, NodeError> {
+/// Most tokens of a record stored by an earlier build, which allowed 1,024: such a record is
+/// still indexed at start.
+const MAX_STORED_TOKENS: usize = 1024;
+
+/// The tokens of a stored record (new records hold at most [`MAX_TOKENS`], checked when they
+/// arrive).
+fn tokens_of_stored(bytes: &[u8]) -> Result<Vec<Token>, NodeError> {
+    let max = MAX_STORED_TOKENS;
     if !bytes.len().is_multiple_of(32) {
         return Err(invalid(format!(
             "tokens must be 32 bytes each, got {} bytes",
             bytes.len()
         )));
     }
-    if bytes.len() / 32 > MAX_TOKENS {
-        return Err(invalid(format!("more than {MAX_TOKENS} tokens")));
+    if bytes.len() / 32 > max {
+        return Err(invalid(format!("more than {max} tokens")));
     }
     Ok(bytes
         .chunks_exact(32)
@@ -322,16 +329,30 @@ impl NodeState {
         )?;
         let store = disk.store()?;
         let mut index = TokenIndex::new();
+        let mut unindexed: Vec<(ImageId, String)> = Vec::new();
         let mut after = None;
         loop {
             let page = store.list(after, 4096)?;
             for id in &page.ids {
-                let meta = store.get_meta(*id)?.unwrap_or_default();
-                let tokens = tokens_of(&meta)
-                    .map_err(|e| NodeError::Corrupt(format!("the tokens of image {id}: {e}")))?;
-                index
-                    .insert(*id, &tokens)
-                    .map_err(|e| NodeError::Corrupt(format!("image {id}: {e}")))?;
+                // A record whose tokens cannot be indexed is left out of the index (and
+                // logged), never a reason not to start: its share is still served, and a
+                // repair rebuilds it.
+                let meta = match store.get_meta(*id) {
+                    Ok(m) => m.unwrap_or_default(),
+                    Err(e) if e.is_device_failure() => return Err(e.into()),
+                    Err(e) => {
+                        unindexed.push((*id, e.to_string()));
+                        continue;
+                    }
+                };
+                let indexed = tokens_of_stored(&meta).and_then(|tokens| {
+                    index
+                        .insert(*id, &tokens)
+                        .map_err(|e| invalid(e.to_string()))
+                });
+                if let Err(e) = indexed {
+                    unindexed.push((*id, e.to_string()));
+                }
             }
             match page.next {
                 Some(n) => after = Some(n),
@@ -352,6 +373,10 @@ impl NodeState {
         drop(logged);
         if !unlogged.is_empty() {
             audit.append(&records::recovered_line(&unlogged), true)?;
+        }
+        for (id, why) in &unindexed {
+            tracing::warn!(image = %id, reason = %why, "a stored record left out of the index");
+            audit.append(&format!("index-skip id={:016x} reason={why}", id.0), false)?;
         }
         audit.append(
             &format!(
@@ -425,7 +450,9 @@ impl NodeState {
     fn log(&self, event: &str, sync: bool) -> Result<(), NodeError> {
         match self.audit.append(event, sync) {
             Ok(_) => {
-                self.disk.wrote(disk::Part::Audit);
+                if sync {
+                    self.disk.wrote(disk::Part::Audit);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -438,12 +465,18 @@ impl NodeState {
         }
     }
 
-    /// Accepts the request's id and clock, or refuses it.
-    fn fresh(&self, meta: Option<&proto::RequestMeta>) -> Result<(), NodeError> {
+    /// Accepts `caller`'s request id and clock, or refuses them.
+    fn fresh(&self, caller: &str, meta: Option<&proto::RequestMeta>) -> Result<(), NodeError> {
         let meta = meta.ok_or(NodeError::Replay(ReplayError::Missing))?;
         self.replay
-            .check(&meta.request_id, meta.unix_ms, unix_ms())
+            .check(caller, &meta.request_id, meta.unix_ms, unix_ms())
             .map_err(NodeError::from)
+    }
+
+    /// Forgets `caller`'s request of `meta` (it failed for a passing reason and was not done:
+    /// a retry under the same id runs it).
+    pub fn forget_request(&self, caller: &str, meta: &proto::RequestMeta) {
+        self.replay.forget(caller, &meta.request_id, meta.unix_ms);
     }
 
     fn read_secrets(&self) -> Result<std::sync::RwLockReadGuard<'_, NodeSecrets>, NodeError> {
@@ -486,8 +519,10 @@ impl NodeState {
 
     /// Changes the node's secrets: `change` edits a copy, the copy is sealed and saved (the
     /// file and its folder fsynced) and only then swapped in. So the node never serves a key
-    /// that is not on disk, and a failed save leaves memory and disk as they were (the step
-    /// can be sent again). Writers take turns; readers never wait on the disk.
+    /// that is not on disk, and a save that fails before its rename leaves memory and disk
+    /// as they were (the step can be sent again; should the folder's fsync after the rename
+    /// fail, the new file is on disk and the node serves it from its next start). Writers
+    /// take turns; readers never wait on the disk.
     ///
     /// # Errors
     /// What `change` returns; [`NodeError::Secrets`] if the save fails.
@@ -529,9 +564,10 @@ impl NodeState {
     /// [`NodeError::Replay`].
     pub fn identity(
         &self,
+        caller: &str,
         req: &proto::IdentityRequest,
     ) -> Result<proto::IdentityReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         Ok(proto::IdentityReply {
             node_id: u32::from(self.id.get()),
             public_keys: self.read_secrets()?.keys.public().to_bytes().to_vec(),
@@ -544,9 +580,10 @@ impl NodeState {
     /// [`NodeError::Replay`].
     pub fn audit_head(
         &self,
+        caller: &str,
         req: &proto::AuditHeadRequest,
     ) -> Result<proto::AuditHeadReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         // Only entries on disk are reported.
         let head = self.audit.sync()?;
         Ok(proto::AuditHeadReply {

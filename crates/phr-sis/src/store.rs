@@ -318,6 +318,31 @@ pub enum StoreError {
 }
 
 // redb's errors are large (up to 160 bytes); boxed, a `Result<_, StoreError>` stays small.
+impl StoreError {
+    /// Whether the file or the device failed (an I/O error, now or earlier on this open
+    /// file), rather than the request or one stored value: after such an error redb refuses
+    /// every later call on the open file, and the store must be opened again.
+    #[must_use]
+    pub fn is_device_failure(&self) -> bool {
+        fn io(e: &redb::StorageError) -> bool {
+            matches!(
+                e,
+                redb::StorageError::Io(_) | redb::StorageError::PreviousIo
+            )
+        }
+        match self {
+            StoreError::Open { .. } | StoreError::Create { .. } => true,
+            StoreError::Storage(e) => io(e),
+            StoreError::Commit(e) => matches!(&**e, redb::CommitError::Storage(s) if io(s)),
+            StoreError::Transaction(e) => {
+                matches!(&**e, redb::TransactionError::Storage(s) if io(s))
+            }
+            StoreError::Table(e) => matches!(&**e, redb::TableError::Storage(s) if io(s)),
+            _ => false,
+        }
+    }
+}
+
 macro_rules! from_redb {
     ($($redb:ident => $variant:ident),* $(,)?) => {$(
         impl From<redb::$redb> for StoreError {

@@ -148,41 +148,51 @@ impl TokenIndex {
             .collect()
     }
 
-    /// [`TokenIndex::candidates`] with at least one vote, stopping once more than `limit`
-    /// images qualify: at most `limit + 1` entries come back (more than `limit` means "too
-    /// many"). The work is bounded by the postings of the query's tokens, never by the whole
-    /// index as with 0 votes: `min_band_votes` 0 counts as 1.
+    /// [`TokenIndex::candidates`] with at least one vote (`min_band_votes` 0 counts as 1),
+    /// bounded by `limit` and the query, never by the size of the index: at most `limit + 1`
+    /// entries come back (more than `limit` means "too many"), and `None` means the query is
+    /// too broad to answer within the bound — it would read more than `(limit + 1)` postings
+    /// per distinct token. A query asking more votes than it has distinct tokens finds
+    /// nothing and reads nothing.
     #[must_use]
     pub fn candidates_at_most(
         &self,
         query: &[Token],
         min_band_votes: u32,
         limit: usize,
-    ) -> Vec<(ImageId, u32)> {
+    ) -> Option<Vec<(ImageId, u32)>> {
         let min_votes = min_band_votes.max(1);
         let distinct: BTreeSet<&Token> = query.iter().collect();
+        if usize::try_from(min_votes).map_or(true, |v| v > distinct.len()) {
+            return Some(Vec::new());
+        }
+        let budget = limit.saturating_add(1).saturating_mul(distinct.len());
+        let mut read = 0usize;
         let mut votes: BTreeMap<ImageId, u32> = BTreeMap::new();
         let mut qualified = 0usize;
-        for t in distinct {
+        'tokens: for t in distinct {
             for id in self.postings.get(t).into_iter().flatten() {
+                read += 1;
+                if read > budget {
+                    return None;
+                }
                 let v = votes.entry(*id).or_default();
                 *v += 1;
                 if *v == min_votes {
                     qualified += 1;
                     if qualified > limit {
-                        break;
+                        break 'tokens;
                     }
                 }
             }
-            if qualified > limit {
-                break;
-            }
         }
-        votes
-            .into_iter()
-            .filter(|(_, v)| *v >= min_votes)
-            .take(limit.saturating_add(1))
-            .collect()
+        Some(
+            votes
+                .into_iter()
+                .filter(|(_, v)| *v >= min_votes)
+                .take(limit.saturating_add(1))
+                .collect(),
+        )
     }
 
     /// The canonical encoding (module doc).
@@ -265,6 +275,27 @@ mod tests {
     use crate::{BandLayout, ImageHash, SearchableSISIndex};
     use proptest::prelude::*;
     use sha2::{Digest, Sha256};
+
+    #[test]
+    fn a_lookup_is_bounded_by_its_limit_not_by_the_index() {
+        let common = [1u8; 32];
+        let mut index = TokenIndex::new();
+        for i in 0..1_000u64 {
+            let mut own = [2u8; 32];
+            own[..8].copy_from_slice(&i.to_be_bytes());
+            index.insert(ImageId(i), &[common, own]).unwrap();
+        }
+        // One vote: stops once more than the limit qualify.
+        let got = index.candidates_at_most(&[common], 1, 10).unwrap();
+        assert_eq!(got.len(), 11);
+        // More votes than distinct tokens: nothing, and nothing read.
+        assert_eq!(index.candidates_at_most(&[common], 2, 10), Some(Vec::new()));
+        // Two votes over a token every image has and one that none has: too broad.
+        assert_eq!(index.candidates_at_most(&[common, [9; 32]], 2, 10), None);
+        // Within the bound, the same answer as the unbounded lookup.
+        let all = index.candidates(&[common], 1);
+        assert_eq!(index.candidates_at_most(&[common], 1, 5_000), Some(all));
+    }
 
     /// A stand-in for the OPRF: any injective function of (band index, band value).
     fn tokens(layout: BandLayout, h: ImageHash) -> Vec<Token> {

@@ -8,15 +8,19 @@
 //!   later read and write of that open file, so the node takes the store out of service,
 //!   reports the fault in `Health`, and reopens the file (redb repairs it to its last commit)
 //!   on the next request, at most once a second. While it cannot, requests that need the
-//!   store are refused with `UNAVAILABLE`, and everything else (health, other nodes) goes on.
+//!   store are refused with `UNAVAILABLE` at once (one request reopens, the others do not
+//!   wait for it), and everything else (health, other nodes) goes on. A read that finds one
+//!   damaged value is that value's error (`DATA_LOSS`), not the store's.
 //! * **The reserve.** A store request that would leave less than `min_free_bytes` free on the
 //!   data folder's filesystem is refused with `RESOURCE_EXHAUSTED` before anything is written,
 //!   and `Health` reports the node unhealthy while free space is below the reserve: the
-//!   node's own writes never fill the disk, and the reserve keeps room for its audit log and
-//!   key saves.
+//!   store's writes never take the last of the disk. Concurrent store requests reserve their
+//!   bytes until they end, so together they cannot pass the reserve either. (The audit log's
+//!   lines and key saves are not checked against it: the reserve is their room.)
 //! * A store request refused for room leaves the node reporting itself full until that much
 //!   is free again or a write succeeds.
-//! * A fault clears by itself once a write of its part succeeds again.
+//! * A store fault clears once the store is reopened or a store write succeeds; an audit-log
+//!   fault once a durable append succeeds.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +50,8 @@ pub(super) struct Disk {
     marked: bool,
     store: RwLock<Option<Arc<ShareStore>>>,
     last_reopen: Mutex<Option<Instant>>,
+    /// Bytes reserved by store requests running now (released when they end).
+    reserved: Arc<AtomicU64>,
     /// Free bytes the last write refused for room needed (0 after a write succeeds): the
     /// node reports itself full while fewer are free.
     needed: AtomicU64,
@@ -60,18 +66,6 @@ pub(super) enum Part {
     Store = 0,
     /// The audit log.
     Audit = 1,
-}
-
-/// Whether a store error says the file or the device failed (rather than the request).
-fn is_io(e: &StoreError) -> bool {
-    matches!(
-        e,
-        StoreError::Storage(_)
-            | StoreError::Commit(_)
-            | StoreError::Transaction(_)
-            | StoreError::Open { .. }
-            | StoreError::Create { .. }
-    )
 }
 
 /// An error and its causes, on one line.
@@ -102,6 +96,7 @@ impl Disk {
             marked: crate::failpoint::active("disk-full-marker", id),
             store: RwLock::new(None),
             last_reopen: Mutex::new(None),
+            reserved: Arc::new(AtomicU64::new(0)),
             needed: AtomicU64::new(0),
             faults: Mutex::new([None, None]),
         };
@@ -139,19 +134,20 @@ impl Disk {
         {
             return Ok(Arc::clone(s));
         }
-        let mut slot = self
-            .store
-            .write()
-            .map_err(|_| NodeError::Unavailable("the store lock is poisoned".into()))?;
-        if let Some(s) = slot.as_ref() {
-            return Ok(Arc::clone(s));
-        }
         let unavailable = || {
             NodeError::Unavailable(
                 self.fault()
                     .unwrap_or_else(|| "the store is out of service".into()),
             )
         };
+        // One reopen at a time, at most once a second; everyone else is refused at once
+        // rather than wait for redb's repair.
+        let Ok(mut slot) = self.store.try_write() else {
+            return Err(unavailable());
+        };
+        if let Some(s) = slot.as_ref() {
+            return Ok(Arc::clone(s));
+        }
         {
             let mut last = self.last_reopen.lock().map_err(|_| unavailable())?;
             if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
@@ -164,6 +160,8 @@ impl Disk {
                 tracing::warn!(path = %self.path.display(), "share store reopened");
                 let s = Arc::new(s);
                 *slot = Some(Arc::clone(&s));
+                drop(slot);
+                self.wrote(Part::Store);
                 Ok(s)
             }
             Err(e) => {
@@ -179,7 +177,7 @@ impl Disk {
     /// The node error of a failed store call; an I/O failure takes the store out of service
     /// and records the fault.
     pub(super) fn failed(&self, e: StoreError) -> NodeError {
-        if !is_io(&e) {
+        if !e.is_device_failure() {
             return e.into();
         }
         let text = format!("a write of the share store failed: {}", chain(&e));
@@ -191,25 +189,32 @@ impl Disk {
         NodeError::Unavailable(text)
     }
 
-    /// Refuses a write of about `adding` bytes that would leave less than the reserve free.
+    /// Reserves room for a write of about `adding` bytes until the returned guard drops, or
+    /// refuses it if, with every write running now, less than the reserve would stay free.
     ///
     /// # Errors
     /// [`NodeError::Full`].
-    pub(super) fn check_room(&self, adding: u64) -> Result<(), NodeError> {
-        let Some(free) = self.free_bytes() else {
-            return Ok(());
+    pub(super) fn reserve(&self, adding: u64) -> Result<Reservation, NodeError> {
+        let taken = self.reserved.fetch_add(adding, Ordering::SeqCst);
+        let guard = Reservation {
+            bytes: adding,
+            reserved: Arc::clone(&self.reserved),
         };
-        let needed = adding.saturating_add(self.min_free);
+        let Some(free) = self.free_bytes() else {
+            return Ok(guard);
+        };
+        let needed = taken.saturating_add(adding).saturating_add(self.min_free);
         if free < needed {
             self.needed.store(needed, Ordering::Relaxed);
             return Err(NodeError::Full(format!(
-                "{}: {free} bytes free, a write of about {adding} bytes would leave less than the \
-                 reserve of {} bytes (min_free_bytes)",
+                "{}: {free} bytes free, a write of about {adding} bytes (with {taken} reserved by \
+                 writes running now) would leave less than the reserve of {} bytes \
+                 (min_free_bytes)",
                 self.dir.display(),
                 self.min_free
             )));
         }
-        Ok(())
+        Ok(guard)
     }
 
     /// Free bytes for the node on its data folder's filesystem (none where unknown).
@@ -281,4 +286,16 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 #[cfg(not(unix))]
 fn free_bytes(_dir: &Path) -> Option<u64> {
     None
+}
+
+/// Room reserved for a running write, given back when dropped.
+pub(super) struct Reservation {
+    bytes: u64,
+    reserved: Arc<AtomicU64>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.reserved.fetch_sub(self.bytes, Ordering::SeqCst);
+    }
 }

@@ -44,9 +44,10 @@ impl NodeState {
     /// DKG ends without a key (the reason named) or there is nothing to commit.
     pub fn dkg_round(
         &self,
+        caller: &str,
         req: &proto::DkgRoundRequest,
     ) -> Result<proto::DkgRoundReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         failpoint::hit(&format!("dkg-step-{}", req.step), self.id);
         failpoint::hang(&format!("dkg-silent-{}", req.step), self.id);
         if req.step == COMMIT {
@@ -233,6 +234,15 @@ impl NodeState {
         // Saved first, then served: a failed save keeps the run, so the commit can be sent
         // again.
         self.change_secrets(|s| {
+            // Checked again under the writers' lock: a key installed meanwhile (a resharing's
+            // commit) is never overwritten.
+            if let Some(c) = &s.cluster {
+                return Err(NodeError::Conflict(format!(
+                    "node {} already holds another key share (transcript {})",
+                    self.id,
+                    crate::hex(&c.transcript)
+                )));
+            }
             s.cluster = Some(key);
             Ok(())
         })?;

@@ -148,7 +148,7 @@ impl NodeState {
         caller: &str,
         req: &proto::MaskDealRequest,
     ) -> Result<proto::MaskDealReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         let key = self.cluster_key()?;
         let order =
             MaskOrder::from_bytes(&req.order).map_err(|e| invalid(format!("mask order: {e}")))?;
@@ -256,7 +256,7 @@ impl NodeState {
         caller: &str,
         req: &proto::MaskCheckRequest,
     ) -> Result<proto::MaskCheckReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         let key = self.cluster_key()?;
         let session = array32(&req.session, "session")?;
         // The state is copied out and written back at the end: the work between (opening and
@@ -329,7 +329,7 @@ impl NodeState {
         caller: &str,
         req: &proto::MaskJudgeRequest,
     ) -> Result<proto::MaskJudgeReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         let key = self.cluster_key()?;
         let session = array32(&req.session, "session")?;
         let checked = {
@@ -381,7 +381,7 @@ impl NodeState {
         caller: &str,
         req: &proto::MaskReleaseRequest,
     ) -> Result<proto::MaskReleaseReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         let session = array32(&req.session, "session")?;
         let mut sessions = self.mask_sessions()?;
         let released = Self::own_session(&mut sessions, &session, caller).is_ok();

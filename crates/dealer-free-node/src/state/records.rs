@@ -20,9 +20,10 @@ impl NodeState {
     /// larger page than `max_batch`.
     pub fn export_records(
         &self,
+        caller: &str,
         req: &proto::ExportRecordsRequest,
     ) -> Result<proto::ExportRecordsReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         self.cluster_key()?;
         let max = self.limits.max_batch;
         let (ids, next) = if req.ids.is_empty() {
@@ -119,7 +120,7 @@ impl NodeState {
         caller: &str,
         req: &proto::EvaluateTokensRequest,
     ) -> Result<proto::EvaluateTokensReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         let key = self.cluster_key()?;
         // Charged from the header, before any point is decoded: per image of the default
         // layout's 8 bands (a request with more bands per image costs more evaluations and
@@ -186,8 +187,8 @@ impl NodeState {
         })
     }
 
-    /// Stores records atomically (all or none), charged to `caller`'s quota, and indexes
-    /// their tokens. A record already stored with the same bytes is acknowledged again (a
+    /// Stores records atomically (all or none), their bytes counted to `caller` (and held to
+    /// its quota with `quota`), and indexes their tokens. A record already stored with the same bytes is acknowledged again (a
     /// retried request) and logged in a short line; one stored with other bytes is a
     /// conflict.
     ///
@@ -200,9 +201,10 @@ impl NodeState {
     pub fn store_records(
         &self,
         caller: &str,
+        quota: bool,
         req: &proto::StoreRecordsRequest,
     ) -> Result<proto::StoreRecordsReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         self.cluster_key()?;
         if req.records.is_empty() || req.records.len() > self.limits.max_batch {
             return Err(invalid(format!(
@@ -213,7 +215,7 @@ impl NodeState {
         }
         let store = self.store()?;
         let mut fresh: Vec<(ImageId, ImageRecord, Vec<Token>)> = Vec::new();
-        let mut again = Vec::new();
+        let mut again: Vec<(ImageId, Vec<Token>)> = Vec::new();
         let mut seen = BTreeSet::new();
         for bytes in &req.records {
             let r = StoredRecord::from_bytes(bytes).map_err(|e| invalid(format!("record: {e}")))?;
@@ -243,7 +245,7 @@ impl NodeState {
             };
             let tokens = r.tokens;
             match store.get_image(id) {
-                Ok(Some(existing)) if existing == record => again.push(id),
+                Ok(Some(existing)) if existing == record => again.push((id, tokens)),
                 Ok(Some(_)) => {
                     return Err(NodeError::Conflict(format!(
                         "image {id} is stored with other contents"
@@ -253,20 +255,30 @@ impl NodeState {
                 Err(e) => return Err(self.disk.failed(e)),
             }
         }
+        // Records stored by an attempt that failed after its commit (the client retries) are
+        // indexed and logged now, with their ids.
+        let recovered = self.index_missing(&again)?;
+        if !recovered.is_empty() {
+            self.log(&recovered_line(&recovered), true)?;
+        }
         if fresh.is_empty() {
             // Nothing new: acknowledged again, in one short line, not synced (nothing
             // changed that a crash could lose).
             self.log(&format!("store-again count={}", again.len()), false)?;
             return Ok(proto::StoreRecordsReply {
-                stored: again.iter().map(|i| i.0).collect(),
+                stored: again.iter().map(|(i, _)| i.0).collect(),
             });
         }
         let adding: u64 = req.records.iter().map(|r| r.len() as u64).sum();
-        self.disk.check_room(adding.saturating_mul(2))?;
+        let _room = self.disk.reserve(adding.saturating_mul(2))?;
         let batch: Vec<(ImageId, &ImageRecord)> = fresh.iter().map(|(id, r, _)| (*id, r)).collect();
         let charge = Charge {
             account: caller,
-            limit: self.limits.max_stored_bytes_per_client,
+            limit: if quota {
+                self.limits.max_stored_bytes_per_client
+            } else {
+                u64::MAX
+            },
         };
         store
             .put_images_charged(&batch, charge)
@@ -290,8 +302,37 @@ impl NodeState {
         self.log(&store_line(&new, again.len()), true)?;
         self.disk.wrote(disk::Part::Store);
         Ok(proto::StoreRecordsReply {
-            stored: new.into_iter().chain(again.iter().map(|i| i.0)).collect(),
+            stored: new
+                .into_iter()
+                .chain(again.iter().map(|(i, _)| i.0))
+                .collect(),
         })
+    }
+
+    /// Indexes the records of `again` the index lacks; returns their ids.
+    fn index_missing(&self, again: &[(ImageId, Vec<Token>)]) -> Result<Vec<u64>, NodeError> {
+        let missing = {
+            let index = self
+                .index
+                .read()
+                .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
+            again.iter().filter(|(id, _)| !index.contains(*id)).count()
+        };
+        if missing == 0 {
+            return Ok(Vec::new());
+        }
+        let mut index = self
+            .index
+            .write()
+            .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
+        let mut added = Vec::new();
+        for (id, tokens) in again {
+            if !index.contains(*id) && index.insert(*id, tokens).is_ok() {
+                added.push(id.0);
+            }
+        }
+        self.images.store(index.len() as u64, Ordering::Relaxed);
+        Ok(added)
     }
 
     /// This node's share of one image.
@@ -301,9 +342,10 @@ impl NodeState {
     /// integrity check (it is never returned then).
     pub fn get_share(
         &self,
+        caller: &str,
         req: &proto::GetShareRequest,
     ) -> Result<proto::GetShareReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         let id = ImageId(req.image_id);
         let share = self
             .store()?
@@ -326,7 +368,7 @@ fn export_record(id: ImageId, r: &ImageRecord) -> Result<Vec<u8>, NodeError> {
         share: r.share.clone(),
         bit_shares: HashBitShares::from_bytes(&r.bit_shares)
             .ok_or_else(|| corrupt("bit shares"))?,
-        tokens: tokens_of(&r.meta).map_err(|_| corrupt("tokens"))?,
+        tokens: tokens_of_stored(&r.meta).map_err(|_| corrupt("tokens"))?,
     };
     Ok(record.to_bytes().map_err(|_| corrupt("tokens"))?.to_vec())
 }

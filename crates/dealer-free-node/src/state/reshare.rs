@@ -52,9 +52,10 @@ impl NodeState {
     /// a key (the reason named) or a commit finds nothing prepared.
     pub fn reshare_round(
         &self,
+        caller: &str,
         req: &proto::ReshareRoundRequest,
     ) -> Result<proto::ReshareRoundReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         failpoint::hit(&format!("reshare-step-{}", req.step), self.id);
         let mut guard = self
             .reshare

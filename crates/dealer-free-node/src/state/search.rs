@@ -119,7 +119,7 @@ impl NodeState {
         caller: &str,
         req: &proto::CandidatesRequest,
     ) -> Result<proto::CandidatesReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         let request = CandidateRequest::from_bytes(&req.candidate_request)
             .map_err(|e| invalid(format!("candidate request: {e}")))?;
         if request.min_band_votes < self.limits.min_band_votes {
@@ -133,15 +133,33 @@ impl NodeState {
             max_tokens: self.limits.max_query_tokens.min(MAX_TOKENS),
             max_candidates: self.limits.max_candidates,
         };
-        let index = self
-            .index
-            .read()
-            .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
-        let (answered, response) = answer_candidates(self.id, &request, bounds, |tokens, votes| {
-            index.candidates_at_most(tokens, votes, bounds.max_candidates)
-        })
-        .map_err(|e| invalid(e.to_string()))?;
-        drop(index);
+        if request.tokens.len() > bounds.max_tokens {
+            return Err(invalid(format!(
+                "{} tokens, at most {}",
+                request.tokens.len(),
+                bounds.max_tokens
+            )));
+        }
+        let listed = {
+            let index = self
+                .index
+                .read()
+                .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
+            index.candidates_at_most(
+                &request.tokens,
+                request.min_band_votes,
+                bounds.max_candidates,
+            )
+        }
+        .ok_or_else(|| {
+            invalid(format!(
+                "the query's tokens name too many stored images to answer within \
+                 max_candidates = {} on node {}: ask for more band votes",
+                bounds.max_candidates, self.id
+            ))
+        })?;
+        let (answered, response) = answer_candidates(self.id, &request, bounds, |_, _| listed)
+            .map_err(|e| invalid(e.to_string()))?;
         let found = answered.len();
         self.keep_answer(caller, answered)?;
         let response = response.to_bytes().map_err(|e| invalid(e.to_string()))?;
@@ -172,7 +190,7 @@ impl NodeState {
         caller: &str,
         req: &proto::QueryCheckRequest,
     ) -> Result<proto::QueryCheckReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         let request = DistanceRequest::from_bytes(&req.distance_request)
             .map_err(|e| invalid(format!("distance request: {e}")))?;
         let session = request.session;
@@ -255,7 +273,7 @@ impl NodeState {
         caller: &str,
         req: &proto::DistancesRequest,
     ) -> Result<proto::DistancesReply, NodeError> {
-        self.fresh(req.meta.as_ref())?;
+        self.fresh(caller, req.meta.as_ref())?;
         let relay = ChecksRelay::from_bytes(&req.checks_relay)
             .map_err(|e| invalid(format!("checks relay: {e}")))?;
         let checked = {

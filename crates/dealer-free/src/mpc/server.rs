@@ -82,13 +82,6 @@ pub fn answer_candidates(
             max: bounds.max_tokens,
         });
     }
-    if request.min_band_votes == 0 {
-        // Zero votes would list every stored image.
-        return Err(misaddressed(
-            "candidate request",
-            "a query needs at least 1 band vote (0 would list every stored image)",
-        ));
-    }
     let candidates = lookup(&request.tokens, request.min_band_votes);
     if candidates.len() > bounds.max_candidates {
         return Err(SearchError::TooMany {
