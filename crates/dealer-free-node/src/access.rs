@@ -289,6 +289,8 @@ impl Method {
     #[must_use]
     pub fn max_request_bytes(self) -> usize {
         const SMALL: usize = 64 << 10;
+        // A token request of 256 images (`max_batch`) in the 64-band layout: 512 KiB.
+        const TOKENS: usize = 1 << 20;
         const MESSAGES: usize = 4 << 20;
         const CEREMONY: usize = 16 << 20;
         match self {
@@ -298,8 +300,8 @@ impl Method {
             | Method::GetShare
             | Method::MaskRelease
             | Method::ExportRecords => SMALL,
-            Method::EvaluateTokens
-            | Method::Candidates
+            Method::EvaluateTokens => TOKENS,
+            Method::Candidates
             | Method::QueryCheck
             | Method::Distances
             | Method::MaskDeal

@@ -5,9 +5,10 @@
 //! is the hash of the line before (zero for the first). The head — the number of entries
 //! and the last hash — commits to the whole history: two nodes (or an auditor) that compare
 //! heads over time notice any rewritten or removed entry. Opening the log checks the whole
-//! chain; a tail a crash left unsynced (a last line cut short, zeros, bytes that are not
-//! text, with no entry after them) is dropped, any other damage is an error and the node
-//! does not start on it.
+//! chain; a tail a crash left unsynced (a last line cut short, lines with zeros or bytes
+//! that are not text, with no entry after them) is dropped with a warning; any other damage
+//! (a whole line of text that is no entry, an entry out of the chain) is an error and the
+//! node does not start on it.
 //!
 //! What holds:
 //!
@@ -161,7 +162,12 @@ impl AuditLog {
             head: [0; 32],
         };
         let mut good_len: u64 = 0;
-        if let Ok(f) = File::open(path) {
+        let opened = match File::open(path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(e)),
+        };
+        if let Some(f) = opened {
             let mut reader = BufReader::new(f);
             let mut raw = Vec::new();
             let mut number = 0;
@@ -176,8 +182,14 @@ impl AuditLog {
                     break;
                 }
                 number += 1;
+                // What a crash can leave unsynced: a last line without its newline, zeros,
+                // bytes that are not text. A whole line of text that does not parse is damage.
+                let crash_like = raw.last() != Some(&b'\n')
+                    || raw.contains(&0)
+                    || std::str::from_utf8(&raw).is_err();
                 let parsed = std::str::from_utf8(&raw)
                     .ok()
+                    .filter(|_| !crash_like)
                     .and_then(|l| l.strip_suffix('\n'))
                     .map(|body| parse_line(body, path, number));
                 if let Some(first) = bad.take() {
@@ -198,10 +210,7 @@ impl AuditLog {
                         });
                         continue;
                     }
-                    Some(Err(e)) => {
-                        bad = Some(e);
-                        continue;
-                    }
+                    Some(Err(e)) => return Err(e),
                     Some(Ok(l)) => l,
                 };
                 let broken = |reason: &str| AuditError::Broken {
@@ -235,7 +244,13 @@ impl AuditLog {
             .append(true)
             .open(path)
             .map_err(io)?;
-        if file.metadata().map_err(io)?.len() != good_len {
+        let len = file.metadata().map_err(io)?.len();
+        if len != good_len {
+            tracing::warn!(
+                path = %path.display(),
+                dropped = len - good_len.min(len),
+                "the audit log's unsynced tail from a crash is dropped"
+            );
             file.set_len(good_len).map_err(io)?;
             file.sync_data().map_err(io)?;
         }
@@ -294,17 +309,21 @@ impl AuditLog {
     /// lock syncs every entry written so far, the others find theirs covered).
     fn sync_to(&self, upto: u64) -> Result<AuditHead, AuditError> {
         let mut synced = self.synced.lock().map_err(|_| self.poisoned())?;
+        self.check_whole()?;
         if synced.entries >= upto {
             return Ok(*synced);
         }
         // Every line written before this read is covered by the fsync below.
         let head = self.head();
-        self.sync_file
-            .sync_data()
-            .map_err(|source| AuditError::Io {
+        if let Err(source) = self.sync_file.sync_data() {
+            // The kernel reports a lost write-back once; a later fsync would "succeed" over
+            // it. The log takes nothing more until a restart verifies it from disk.
+            self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(AuditError::Io {
                 path: self.path.clone(),
                 source,
-            })?;
+            });
+        }
         *synced = head;
         Ok(head)
     }

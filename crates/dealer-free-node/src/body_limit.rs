@@ -3,8 +3,9 @@
 //! tonic bounds a message per service, so every method would accept the largest any method
 //! needs (64 MiB, for storing records). [`BodyLimitLayer`] wraps each request's body in a
 //! [`CappedBody`] whose cap is the method's ([`Method::max_request_bytes`]): the body fails
-//! with `RESOURCE_EXHAUSTED` as soon as more bytes arrive, and a request whose
-//! `content-length` says more is refused before its body is read at all. A path that names no
+//! with `RESOURCE_EXHAUSTED` as soon as its gRPC frame header (the first 5 bytes) declares a
+//! message past the cap, or more bytes arrive than the cap; a request whose `content-length`
+//! says more is refused before its body is read at all. A path that names no
 //! method gets the smallest cap (the access layer refuses it anyway).
 
 use std::pin::Pin;
@@ -22,6 +23,8 @@ pub struct CappedBody {
     inner: Body,
     cap: usize,
     seen: usize,
+    /// The first bytes of the body, until the frame header's 5 are in.
+    header: Vec<u8>,
     method: &'static str,
 }
 
@@ -33,10 +36,14 @@ impl CappedBody {
             inner,
             cap,
             seen: 0,
+            header: Vec::with_capacity(GRPC_HEADER),
             method,
         }
     }
 }
+
+/// Bytes of a gRPC frame's header: a compression flag and the message's length (u32, BE).
+const GRPC_HEADER: usize = 5;
 
 fn too_large(method: &str, cap: usize) -> Status {
     Status::resource_exhausted(format!("a {method} request may carry at most {cap} bytes"))
@@ -58,6 +65,18 @@ impl http_body::Body for CappedBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.seen = this.seen.saturating_add(data.len());
+                    if this.header.len() < GRPC_HEADER {
+                        let want = GRPC_HEADER - this.header.len();
+                        this.header
+                            .extend_from_slice(data.get(..want.min(data.len())).unwrap_or(&[]));
+                        if let Some(len) = this.header.get(1..GRPC_HEADER) {
+                            // The message's declared length, before its bytes are read.
+                            let declared = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+                            if (declared as usize).saturating_add(GRPC_HEADER) > this.cap {
+                                this.seen = usize::MAX;
+                            }
+                        }
+                    }
                     if this.seen > this.cap {
                         return Poll::Ready(Some(Err(too_large(this.method, this.cap))));
                     }

@@ -184,7 +184,7 @@ impl Default for Limits {
             max_concurrent_requests: 32,
             max_concurrent_per_client: 16,
             queue_timeout_ms: 10_000,
-            max_replay_ids: 500_000,
+            max_replay_ids: 100_000,
             max_export_bytes: 32 << 20,
         }
     }
@@ -351,7 +351,7 @@ impl NodeConfig {
                     format!("client {:?} is listed twice", c.name),
                 ));
             }
-            if !prints.insert(c.fingerprint.to_ascii_lowercase()) {
+            if !prints.insert(parse_fingerprint(&c.fingerprint)) {
                 return Err(invalid(
                     path,
                     format!("client {:?}: its fingerprint is another client's", c.name),

@@ -24,21 +24,22 @@ use crate::access::Method;
 use crate::replay::REQUEST_ID_LEN;
 
 /// Replies kept per caller at most.
-pub const MAX_ENTRIES: usize = 1024;
+pub const MAX_ENTRIES: usize = 512;
 /// Bytes of one caller's replies kept at most.
-pub const MAX_BYTES: usize = 16 << 20;
+pub const MAX_BYTES: usize = 4 << 20;
 
 type Key = (Method, [u8; REQUEST_ID_LEN]);
 
 enum Slot {
-    Running,
+    /// The first attempt runs; the number tells its claim from a later one's.
+    Running(u64),
     Done(Result<Vec<u8>, (Code, String)>),
 }
 
 impl Slot {
     fn bytes(&self) -> usize {
         match self {
-            Slot::Running => 0,
+            Slot::Running(_) => 0,
             Slot::Done(Ok(b)) => b.len(),
             Slot::Done(Err((_, m))) => m.len(),
         }
@@ -50,6 +51,8 @@ struct Inner {
     slots: HashMap<Key, Slot>,
     order: VecDeque<Key>,
     bytes: usize,
+    /// The next claim's number.
+    next: u64,
 }
 
 /// The cache of one node.
@@ -77,6 +80,7 @@ pub enum Lookup {
 /// The right to record a request's outcome; a claim dropped unfinished is forgotten.
 pub struct Claim {
     caller: String,
+    generation: u64,
     key: Option<Key>,
     callers: Arc<Mutex<HashMap<String, Inner>>>,
 }
@@ -93,7 +97,7 @@ impl Claim {
         let Some(inner) = callers.get_mut(&self.caller) else {
             return;
         };
-        if !matches!(inner.slots.get(&key), Some(Slot::Running)) {
+        if !matches!(inner.slots.get(&key), Some(Slot::Running(g)) if *g == self.generation) {
             return;
         }
         let bytes = slot.bytes();
@@ -112,7 +116,7 @@ impl Drop for Claim {
         if let Some(key) = self.key.take()
             && let Ok(mut callers) = self.callers.lock()
             && let Some(inner) = callers.get_mut(&self.caller)
-            && matches!(inner.slots.get(&key), Some(Slot::Running))
+            && matches!(inner.slots.get(&key), Some(Slot::Running(g)) if *g == self.generation)
         {
             inner.slots.remove(&key);
         }
@@ -146,18 +150,21 @@ impl ReplyCache {
         let mut callers = self.callers.lock().ok()?;
         let inner = callers.entry(caller.to_owned()).or_default();
         Some(match inner.slots.get(&key) {
-            Some(Slot::Running) => Lookup::Running,
+            Some(Slot::Running(_)) => Lookup::Running,
             Some(Slot::Done(outcome)) => Lookup::Done(
                 outcome
                     .clone()
                     .map_err(|(code, message)| Status::new(code, message)),
             ),
             None => {
-                inner.slots.insert(key, Slot::Running);
+                let generation = inner.next;
+                inner.next = inner.next.wrapping_add(1);
+                inner.slots.insert(key, Slot::Running(generation));
                 inner.order.push_back(key);
                 evict(inner);
                 Lookup::Run(Claim {
                     caller: caller.to_owned(),
+                    generation,
                     key: Some(key),
                     callers: Arc::clone(&self.callers),
                 })

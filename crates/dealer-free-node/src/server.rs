@@ -192,11 +192,12 @@ impl NodeService {
                         Err(e) => {
                             let s = status(e);
                             if matches!(s.code(), Code::Unavailable | Code::ResourceExhausted) {
-                                // Not done, for a passing reason: the retry runs it.
-                                drop(claim);
+                                // Not done, for a passing reason: the retry runs it (the id
+                                // forgotten first, so no retry finds it taken).
                                 if let Some(m) = meta {
                                     state.forget_request(&who, &m);
                                 }
+                                drop(claim);
                             } else {
                                 claim.finish(Err(&s));
                             }
@@ -224,7 +225,7 @@ impl NodeService {
             Ok(Err(e)) => {
                 if is_fault(&e) {
                     // The node's own trouble, never rate-limited away.
-                    tracing::error!(error = %e, caller = %caller.0, "request failed");
+                    crate::refusals::error("request failed", &e);
                 } else {
                     crate::refusals::warn("request refused", &e);
                 }

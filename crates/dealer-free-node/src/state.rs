@@ -127,6 +127,10 @@ impl From<StoreError> for NodeError {
                 NodeError::Corrupt(e.to_string())
             }
             StoreError::QuotaExceeded { .. } => NodeError::Full(e.to_string()),
+            // Two requests storing the same new record at once: the second finds it stored.
+            StoreError::AlreadyExists(_) => NodeError::Conflict(format!(
+                "{e}: it was stored meanwhile; send the request again"
+            )),
             other => NodeError::Store(other),
         }
     }

@@ -327,7 +327,9 @@ impl StoreError {
         fn io(e: &redb::StorageError) -> bool {
             matches!(
                 e,
-                redb::StorageError::Io(_) | redb::StorageError::PreviousIo
+                redb::StorageError::Io(_)
+                    | redb::StorageError::PreviousIo
+                    | redb::StorageError::LockPoisoned(_)
             )
         }
         match self {

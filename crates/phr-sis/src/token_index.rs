@@ -151,9 +151,14 @@ impl TokenIndex {
     /// [`TokenIndex::candidates`] with at least one vote (`min_band_votes` 0 counts as 1),
     /// bounded by `limit` and the query, never by the size of the index: at most `limit + 1`
     /// entries come back (more than `limit` means "too many"), and `None` means the query is
-    /// too broad to answer within the bound — it would read more than `(limit + 1)` postings
-    /// per distinct token. A query asking more votes than it has distinct tokens finds
-    /// nothing and reads nothing.
+    /// too broad to answer within the bound.
+    ///
+    /// An image with `v` of the query's `d` distinct tokens holds at least one of any
+    /// `d − v + 1` of them, so only the `d − v + 1` shortest posting lists are read, at most
+    /// `limit + 1` postings each; each image found there has its votes counted from its own
+    /// tokens. A token shared by very many images (a common band value, or many records
+    /// stored to make it so) costs a query nothing unless `d − v + 1` of its tokens are such.
+    /// A query asking more votes than it has distinct tokens finds nothing and reads nothing.
     #[must_use]
     pub fn candidates_at_most(
         &self,
@@ -161,38 +166,66 @@ impl TokenIndex {
         min_band_votes: u32,
         limit: usize,
     ) -> Option<Vec<(ImageId, u32)>> {
-        let min_votes = min_band_votes.max(1);
-        let distinct: BTreeSet<&Token> = query.iter().collect();
-        if usize::try_from(min_votes).map_or(true, |v| v > distinct.len()) {
+        let wanted: BTreeSet<&Token> = query.iter().collect();
+        let d = wanted.len();
+        let v = usize::try_from(min_band_votes.max(1)).unwrap_or(usize::MAX);
+        if v > d {
             return Some(Vec::new());
         }
-        let budget = limit.saturating_add(1).saturating_mul(distinct.len());
-        let mut read = 0usize;
-        let mut votes: BTreeMap<ImageId, u32> = BTreeMap::new();
-        let mut qualified = 0usize;
-        'tokens: for t in distinct {
-            for id in self.postings.get(t).into_iter().flatten() {
-                read += 1;
-                if read > budget {
-                    return None;
-                }
-                let v = votes.entry(*id).or_default();
-                *v += 1;
-                if *v == min_votes {
-                    qualified += 1;
-                    if qualified > limit {
-                        break 'tokens;
+        let mut by_length: Vec<&Token> = wanted.iter().copied().collect();
+        by_length.sort_by_key(|t| self.postings.get(*t).map_or(0, Vec::len));
+        let scan = &by_length[..d - v + 1];
+        let budget = limit.saturating_add(1).saturating_mul(scan.len());
+        if scan
+            .iter()
+            .map(|t| self.postings.get(*t).map_or(0, Vec::len))
+            .sum::<usize>()
+            > budget
+        {
+            // With one vote every posting read is a candidate: more than `limit` of them.
+            if v == 1 {
+                let mut found = BTreeSet::new();
+                for id in scan
+                    .iter()
+                    .flat_map(|t| self.postings.get(*t).into_iter().flatten())
+                {
+                    found.insert(*id);
+                    if found.len() > limit {
+                        break;
                     }
                 }
+                if found.len() > limit {
+                    return Some(
+                        found
+                            .into_iter()
+                            .map(|id| (id, self.votes(id, &wanted)))
+                            .collect(),
+                    );
+                }
             }
+            return None;
         }
+        let found: BTreeSet<ImageId> = scan
+            .iter()
+            .flat_map(|t| self.postings.get(*t).into_iter().flatten())
+            .copied()
+            .collect();
         Some(
-            votes
+            found
                 .into_iter()
-                .filter(|(_, v)| *v >= min_votes)
+                .map(|id| (id, self.votes(id, &wanted)))
+                .filter(|(_, votes)| usize::try_from(*votes).is_ok_and(|n| n >= v))
                 .take(limit.saturating_add(1))
                 .collect(),
         )
+    }
+
+    /// How many of `wanted` image `id` holds.
+    fn votes(&self, id: ImageId, wanted: &BTreeSet<&Token>) -> u32 {
+        self.images.get(&id).map_or(0, |tokens| {
+            let own: BTreeSet<&Token> = tokens.iter().collect();
+            u32::try_from(own.iter().filter(|t| wanted.contains(*t)).count()).unwrap_or(u32::MAX)
+        })
     }
 
     /// The canonical encoding (module doc).
@@ -276,6 +309,25 @@ mod tests {
     use proptest::prelude::*;
     use sha2::{Digest, Sha256};
 
+    proptest! {
+        #[test]
+        fn the_bounded_lookup_equals_the_unbounded_one_within_its_bound(
+            stored in proptest::collection::vec(proptest::collection::vec(0u8..6, 1..5), 0..60),
+            query in proptest::collection::vec(0u8..6, 1..6),
+            votes in 0u32..5,
+        ) {
+            let token = |b: u8| [b; 32];
+            let mut index = TokenIndex::new();
+            for (i, tokens) in stored.iter().enumerate() {
+                let tokens: Vec<Token> = tokens.iter().map(|b| token(*b)).collect();
+                index.insert(ImageId(i as u64), &tokens).unwrap();
+            }
+            let query: Vec<Token> = query.iter().map(|b| token(*b)).collect();
+            let all = index.candidates(&query, votes.max(1));
+            prop_assert_eq!(index.candidates_at_most(&query, votes, 1_000), Some(all));
+        }
+    }
+
     #[test]
     fn a_lookup_is_bounded_by_its_limit_not_by_the_index() {
         let common = [1u8; 32];
@@ -290,8 +342,22 @@ mod tests {
         assert_eq!(got.len(), 11);
         // More votes than distinct tokens: nothing, and nothing read.
         assert_eq!(index.candidates_at_most(&[common], 2, 10), Some(Vec::new()));
-        // Two votes over a token every image has and one that none has: too broad.
-        assert_eq!(index.candidates_at_most(&[common, [9; 32]], 2, 10), None);
+        // Two votes over a token every image has and one that none has: only the short list
+        // is read, and nothing qualifies.
+        assert_eq!(
+            index.candidates_at_most(&[common, [9; 32]], 2, 10),
+            Some(Vec::new())
+        );
+        // Two votes over two tokens every image has: too broad to answer within the bound.
+        let mut index2 = TokenIndex::new();
+        for i in 0..1_000u64 {
+            index2.insert(ImageId(i), &[common, [3; 32]]).unwrap();
+        }
+        assert_eq!(index2.candidates_at_most(&[common, [3; 32]], 2, 10), None);
+        assert_eq!(
+            index2.candidates_at_most(&[common, [3; 32]], 2, 5_000),
+            Some(index2.candidates(&[common, [3; 32]], 2))
+        );
         // Within the bound, the same answer as the unbounded lookup.
         let all = index.candidates(&[common], 1);
         assert_eq!(index.candidates_at_most(&[common], 1, 5_000), Some(all));

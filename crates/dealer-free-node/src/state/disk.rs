@@ -19,8 +19,9 @@
 //!   lines and key saves are not checked against it: the reserve is their room.)
 //! * A store request refused for room leaves the node reporting itself full until that much
 //!   is free again or a write succeeds.
-//! * A store fault clears once the store is reopened or a store write succeeds; an audit-log
-//!   fault once a durable append succeeds.
+//! * A store fault clears once the store is reopened or a store write succeeds (a node short
+//!   of room stays reported full until that room is free); an audit-log fault once a durable
+//!   append succeeds.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +51,8 @@ pub(super) struct Disk {
     marked: bool,
     store: RwLock<Option<Arc<ShareStore>>>,
     last_reopen: Mutex<Option<Instant>>,
+    /// Whether a request is reopening the store now.
+    reopening: std::sync::atomic::AtomicBool,
     /// Bytes reserved by store requests running now (released when they end).
     reserved: Arc<AtomicU64>,
     /// Free bytes the last write refused for room needed (0 after a write succeeds): the
@@ -96,6 +99,7 @@ impl Disk {
             marked: crate::failpoint::active("disk-full-marker", id),
             store: RwLock::new(None),
             last_reopen: Mutex::new(None),
+            reopening: std::sync::atomic::AtomicBool::new(false),
             reserved: Arc::new(AtomicU64::new(0)),
             needed: AtomicU64::new(0),
             faults: Mutex::new([None, None]),
@@ -129,7 +133,7 @@ impl Disk {
     /// # Errors
     /// [`NodeError::Unavailable`] while it cannot be reopened.
     pub(super) fn store(&self) -> Result<Arc<ShareStore>, NodeError> {
-        if let Ok(slot) = self.store.read()
+        if let Ok(slot) = self.store.try_read()
             && let Some(s) = slot.as_ref()
         {
             return Ok(Arc::clone(s));
@@ -140,18 +144,27 @@ impl Disk {
                     .unwrap_or_else(|| "the store is out of service".into()),
             )
         };
-        // One reopen at a time, at most once a second; everyone else is refused at once
-        // rather than wait for redb's repair.
-        let Ok(mut slot) = self.store.try_write() else {
+        // One reopen at a time, at most once a second, with no lock held while redb repairs
+        // the file; everyone else is refused at once.
+        if self.reopening.swap(true, Ordering::SeqCst) {
             return Err(unavailable());
-        };
-        if let Some(s) = slot.as_ref() {
-            return Ok(Arc::clone(s));
+        }
+        let reopened = self.reopen();
+        self.reopening.store(false, Ordering::SeqCst);
+        reopened.ok_or_else(unavailable)
+    }
+
+    /// Opens the store again if it is out of service and the last try is a second old.
+    fn reopen(&self) -> Option<Arc<ShareStore>> {
+        if let Ok(slot) = self.store.read()
+            && let Some(s) = slot.as_ref()
+        {
+            return Some(Arc::clone(s));
         }
         {
-            let mut last = self.last_reopen.lock().map_err(|_| unavailable())?;
+            let mut last = self.last_reopen.lock().ok()?;
             if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
-                return Err(unavailable());
+                return None;
             }
             *last = Some(Instant::now());
         }
@@ -159,17 +172,18 @@ impl Disk {
             Ok(s) => {
                 tracing::warn!(path = %self.path.display(), "share store reopened");
                 let s = Arc::new(s);
-                *slot = Some(Arc::clone(&s));
-                drop(slot);
-                self.wrote(Part::Store);
-                Ok(s)
+                if let Ok(mut slot) = self.store.write() {
+                    *slot = Some(Arc::clone(&s));
+                }
+                self.clear_fault(Part::Store);
+                Some(s)
             }
             Err(e) => {
                 self.set_fault(
                     Part::Store,
                     format!("the share store cannot be reopened: {}", chain(&e)),
                 );
-                Err(unavailable())
+                None
             }
         }
     }
@@ -205,7 +219,9 @@ impl Disk {
         };
         let needed = taken.saturating_add(adding).saturating_add(self.min_free);
         if free < needed {
-            self.needed.store(needed, Ordering::Relaxed);
+            // Health reports the node full while this request's own room is missing.
+            self.needed
+                .store(adding.saturating_add(self.min_free), Ordering::Relaxed);
             return Err(NodeError::Full(format!(
                 "{}: {free} bytes free, a write of about {adding} bytes (with {taken} reserved by \
                  writes running now) would leave less than the reserve of {} bytes \
@@ -236,6 +252,11 @@ impl Disk {
         if part == Part::Store {
             self.needed.store(0, Ordering::Relaxed);
         }
+        self.clear_fault(part);
+    }
+
+    /// `part`'s fault, if any, is over.
+    fn clear_fault(&self, part: Part) {
         if let Ok(mut f) = self.faults.lock()
             && let Some(slot) = f.get_mut(part as usize)
             && slot.take().is_some()

@@ -270,7 +270,18 @@ impl NodeState {
             });
         }
         let adding: u64 = req.records.iter().map(|r| r.len() as u64).sum();
-        let _room = self.disk.reserve(adding.saturating_mul(2))?;
+        if quota {
+            // Refused before any room is reserved (checked again in the store's transaction).
+            let used = store.usage(caller).map_err(|e| self.disk.failed(e))?;
+            let limit = self.limits.max_stored_bytes_per_client;
+            if used.saturating_add(adding) > limit {
+                return Err(NodeError::Full(format!(
+                    "storing {adding} more bytes for {caller:?} would pass its quota of {limit} \
+                     bytes ({used} stored; max_stored_bytes_per_client)"
+                )));
+            }
+        }
+        let room = self.disk.reserve(adding.saturating_mul(2))?;
         let batch: Vec<(ImageId, &ImageRecord)> = fresh.iter().map(|(id, r, _)| (*id, r)).collect();
         let charge = Charge {
             account: caller,
@@ -280,9 +291,10 @@ impl NodeState {
                 u64::MAX
             },
         };
-        store
-            .put_images_charged(&batch, charge)
-            .map_err(|e| self.disk.failed(e))?;
+        let stored = store.put_images_charged(&batch, charge);
+        // Once committed, the bytes are on disk: no longer reserved.
+        drop(room);
+        stored.map_err(|e| self.disk.failed(e))?;
         crate::failpoint::hit("store-committed", self.id);
         {
             let mut index = self

@@ -276,6 +276,9 @@ impl NodeState {
         self.fresh(caller, req.meta.as_ref())?;
         let relay = ChecksRelay::from_bytes(&req.checks_relay)
             .map_err(|e| invalid(format!("checks relay: {e}")))?;
+        // A store out of service refuses before the query's session is used up, so the
+        // retry finds it.
+        self.store()?;
         let checked = {
             let mut q = self.query_sessions()?;
             match q.get(&relay.session) {
