@@ -540,8 +540,10 @@ where
         let peer = (self.peer)(request.extensions());
         match self.policy.admit(request.uri().path(), peer) {
             Ok(caller) => {
-                if let Some(queue) = &self.queue {
-                    match queue.admission(&caller.name) {
+                if let Some(queue) = &self.queue
+                    && let Some(method) = Method::from_path(request.uri().path())
+                {
+                    match queue.admission(&caller.name, method) {
                         Ok(admission) => {
                             request.extensions_mut().insert(admission);
                         }

@@ -167,7 +167,7 @@ impl Default for Limits {
         Limits {
             max_batch: 256,
             max_candidates: 100_000,
-            token_images_per_minute: 120_000,
+            token_images_per_minute: 24_000,
             replay_window_s: 300,
             bit_share_cache: 1 << 18,
             max_mask_sessions: 1024,
@@ -178,7 +178,7 @@ impl Default for Limits {
             max_query_tokens: 8,
             min_band_votes: 1,
             queries_per_minute: 60_000,
-            token_images_per_minute_total: 240_000,
+            token_images_per_minute_total: 60_000,
             max_stored_bytes_per_client: 100 << 30,
             min_free_bytes: 256 << 20,
             max_concurrent_requests: 32,

@@ -521,7 +521,12 @@ pub async fn serve(
             .map_err(|e| NodeError::NotReady(format!("opening the node failed: {e}")))??
     };
     let state = Arc::new(state);
-    let work = Arc::new(WorkQueue::new(state.limits()));
+    let gated = Arc::clone(&state);
+    let work = Arc::new(WorkQueue::new(state.limits()).with_gate(Arc::new(
+        move |caller: &str, method: Method| {
+            gated.before_body(caller, method).map_err(|e| status(&e))
+        },
+    )));
     let service = NodeService::with_queue(Arc::clone(&state), Arc::clone(&work));
     let access = AccessLayer::new(Policy::new(config.id, &config.raw.clients)).with_queue(work);
     tracing::info!(

@@ -173,6 +173,8 @@ struct ReshareRun {
 struct Budget {
     window_start_ms: u64,
     used: u64,
+    /// A request was refused this window: the next are refused before their body is read.
+    refused: bool,
 }
 
 /// What `Health` reports of the node's key, copied whenever the secrets change: `Health`
@@ -424,6 +426,39 @@ impl NodeState {
             budgets: Mutex::new(HashMap::new()),
             bit_shares: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Refuses a request of `caller` for `method` whose budget this minute is spent, before
+    /// its body is read (the handler charges the request itself once it is decoded).
+    ///
+    /// # Errors
+    /// [`NodeError::RateLimited`].
+    pub fn before_body(
+        &self,
+        caller: &str,
+        method: crate::access::Method,
+    ) -> Result<(), NodeError> {
+        use crate::access::Method;
+        let (budgets, limit, what) = match method {
+            Method::EvaluateTokens => (
+                &self.budgets,
+                self.limits.token_images_per_minute,
+                "token evaluations (token_images_per_minute)",
+            ),
+            Method::Candidates => (
+                &self.query_budgets,
+                self.limits.queries_per_minute,
+                "queries (queries_per_minute)",
+            ),
+            _ => return Ok(()),
+        };
+        if spent(budgets, caller, limit) {
+            return Err(NodeError::RateLimited(format!(
+                "{caller} has used its {limit} {what} of this minute on node {}",
+                self.id
+            )));
+        }
+        Ok(())
     }
 
     /// The node's limits.
@@ -679,6 +714,17 @@ fn envelopes<'a>(
     .collect()
 }
 
+/// Whether `caller`'s budget in `budgets` is spent for the current minute.
+fn spent(budgets: &Mutex<HashMap<String, Budget>>, caller: &str, limit: u64) -> bool {
+    let now = unix_ms();
+    budgets.lock().is_ok_and(|b| {
+        b.get(caller).is_some_and(|budget| {
+            now.saturating_sub(budget.window_start_ms) < 60_000
+                && (budget.refused || budget.used >= limit)
+        })
+    })
+}
+
 /// Charges `units` to `caller` in `budgets` for the current minute (a minute's window from its
 /// first charge); past `limit` nothing is charged and the error says `message(would be)`.
 fn charge_minute(
@@ -695,13 +741,16 @@ fn charge_minute(
     let budget = budgets.entry(caller.to_owned()).or_insert(Budget {
         window_start_ms: now,
         used: 0,
+        refused: false,
     });
     if now.saturating_sub(budget.window_start_ms) >= 60_000 {
         budget.window_start_ms = now;
         budget.used = 0;
+        budget.refused = false;
     }
     let would = budget.used.saturating_add(units);
     if would > limit {
+        budget.refused = true;
         return Err(NodeError::RateLimited(message(would)));
     }
     budget.used = would;

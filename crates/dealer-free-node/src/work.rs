@@ -26,11 +26,15 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tonic::Status;
 
+use crate::access::Method;
 use crate::config::Limits;
 
+/// A check of a caller's budgets for a method, before its request's body is read.
+pub type Gate = Arc<dyn Fn(&str, Method) -> Result<(), Status> + Send + Sync>;
+
 /// The node's work slots and each caller's share of them.
-#[derive(Debug)]
 pub struct WorkQueue {
+    gate: Option<Gate>,
     slots: Arc<Semaphore>,
     per_caller: Arc<Mutex<HashMap<String, usize>>>,
     max_per_caller: usize,
@@ -73,12 +77,32 @@ impl Admission {
     }
 }
 
+impl std::fmt::Debug for WorkQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkQueue")
+            .field("free_slots", &self.slots.available_permits())
+            .field("max_per_caller", &self.max_per_caller)
+            .finish_non_exhaustive()
+    }
+}
+
 impl WorkQueue {
-    /// Takes `caller`'s share for one request.
+    /// Checks `gate` before each admission: a caller whose budget for the method is spent
+    /// is refused before its body is read.
+    #[must_use]
+    pub fn with_gate(mut self, gate: Gate) -> WorkQueue {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Takes `caller`'s share for one request of `method`.
     ///
     /// # Errors
-    /// `RESOURCE_EXHAUSTED` past the caller's share.
-    pub fn admission(&self, caller: &str) -> Result<Admission, Status> {
+    /// The gate's refusal; `RESOURCE_EXHAUSTED` past the caller's share.
+    pub fn admission(&self, caller: &str, method: Method) -> Result<Admission, Status> {
+        if let Some(gate) = &self.gate {
+            gate(caller, method)?;
+        }
         Ok(Admission(Arc::new(Mutex::new(Some(self.admit(caller)?)))))
     }
 
@@ -86,6 +110,7 @@ impl WorkQueue {
     #[must_use]
     pub fn new(limits: &Limits) -> WorkQueue {
         WorkQueue {
+            gate: None,
             slots: Arc::new(Semaphore::new(limits.max_concurrent_requests.max(1))),
             per_caller: Arc::new(Mutex::new(HashMap::new())),
             max_per_caller: limits.max_concurrent_per_client.max(1),
