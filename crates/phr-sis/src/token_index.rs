@@ -174,7 +174,7 @@ impl TokenIndex {
         }
         let mut by_length: Vec<&Token> = wanted.iter().copied().collect();
         by_length.sort_by_key(|t| self.postings.get(*t).map_or(0, Vec::len));
-        let scan = &by_length[..d - v + 1];
+        let scan = by_length.get(..d - v + 1).unwrap_or(&by_length);
         let budget = limit.saturating_add(1).saturating_mul(scan.len());
         if scan
             .iter()
