@@ -179,4 +179,38 @@ impl Cluster {
         std::fs::write(&path, toml::to_string(&config)?)?;
         Ok(())
     }
+
+    /// The cluster's `cluster-key.json`.
+    pub(crate) fn key(&self) -> TestResult<serde_json::Value> {
+        Ok(serde_json::from_slice(&std::fs::read(
+            self.dir.join("cluster-key.json"),
+        )?)?)
+    }
+
+    /// Ingests `image` (a node may be down: the exit code may say partial), then finds it by
+    /// search at distance 0 and gets it back byte for byte.
+    pub(crate) fn search_and_get(&self, image: &Path) -> TestResult {
+        let out = self.cli(&["ingest", &image.display().to_string()])?;
+        let stdout = text(&out.stdout);
+        let id = stdout
+            .lines()
+            .find_map(|l| l.split_whitespace().next().filter(|_| l.contains("png")))
+            .ok_or_else(|| format!("not ingested: {stdout} {}", text(&out.stderr)))?
+            .to_owned();
+        let found = self.cli(&["search", &image.display().to_string(), "--json"])?;
+        assert!(found.status.success(), "search: {}", text(&found.stderr));
+        let hits: serde_json::Value = serde_json::from_slice(&found.stdout)?;
+        // The same image may be stored more than once (each ingest gives a new id).
+        let hits = hits.as_array().ok_or("no hits")?;
+        assert!(
+            hits.iter()
+                .any(|h| h["id"] == id.as_str() && h["distance"] == 0),
+            "{id} not found: {hits:?}"
+        );
+        let target = self.dir.join("got.png");
+        let got = self.cli(&["get", &id, "-o", &target.display().to_string()])?;
+        assert!(got.status.success(), "get: {}", text(&got.stderr));
+        assert_eq!(std::fs::read(&target)?, std::fs::read(image)?);
+        Ok(())
+    }
 }

@@ -518,6 +518,12 @@ pub struct Access<S> {
     queue: Option<Arc<WorkQueue>>,
 }
 
+/// The service that was polled ready, to take a call; its clone stays to wait for the next.
+pub(crate) fn take_ready<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
+}
+
 /// The future of [`Access`].
 pub type AccessFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
 
@@ -554,10 +560,7 @@ where
                     }
                 }
                 request.extensions_mut().insert(caller);
-                // The ready service takes the call; its clone waits for the next one.
-                let clone = self.inner.clone();
-                let mut ready = std::mem::replace(&mut self.inner, clone);
-                Box::pin(ready.call(request))
+                Box::pin(take_ready(&mut self.inner).call(request))
             }
             Err(denied) => {
                 crate::refusals::warn("request refused before its body was read", &denied);

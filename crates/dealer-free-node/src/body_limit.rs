@@ -146,8 +146,6 @@ where
             return Box::pin(std::future::ready(Ok(response)));
         }
         let request = request.map(|b| Body::new(CappedBody::new(b, cap, method)));
-        let clone = self.inner.clone();
-        let mut ready = std::mem::replace(&mut self.inner, clone);
-        Box::pin(ready.call(request))
+        Box::pin(crate::access::take_ready(&mut self.inner).call(request))
     }
 }

@@ -399,13 +399,7 @@ impl ShareStore {
     /// others if the tables cannot be created.
     pub fn open(path: impl AsRef<Path>, key: MacKey) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        match fs::metadata(&path) {
-            Ok(m) if m.len() > 0 => {}
-            Ok(_) => create_file(&path, true)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => create_file(&path, false)?,
-            // Let redb report it.
-            Err(_) => {}
-        }
+        ensure_file(&path)?;
         let db = builder().create(&path).map_err(|source| StoreError::Open {
             path: path.clone(),
             source: Box::new(source),
@@ -425,12 +419,7 @@ impl ShareStore {
         marker: &Path,
     ) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        match fs::metadata(&path) {
-            Ok(m) if m.len() > 0 => {}
-            Ok(_) => create_file(&path, true)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => create_file(&path, false)?,
-            Err(_) => {}
-        }
+        ensure_file(&path)?;
         let open = |source: io::Error| StoreError::Create {
             path: path.clone(),
             source,
@@ -792,6 +781,17 @@ impl ShareStore {
         mac.update(value);
         mac.verify_slice(tag).map_err(|_| corrupt())?;
         Ok(value)
+    }
+}
+
+/// Creates the store file at `path` if there is none, or it is empty (crash safe: see
+/// [`create_file`]); any other state of the path is left for redb to report.
+fn ensure_file(path: &Path) -> Result<(), StoreError> {
+    match fs::metadata(path) {
+        Ok(m) if m.len() > 0 => Ok(()),
+        Ok(_) => create_file(path, true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => create_file(path, false),
+        Err(_) => Ok(()),
     }
 }
 
