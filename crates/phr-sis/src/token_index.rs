@@ -172,6 +172,20 @@ impl TokenIndex {
         if v > d {
             return Some(Vec::new());
         }
+        if v == 1 {
+            // Every posting is a candidate: count votes straight from the postings, stopping
+            // once more than `limit` images are found.
+            let mut votes: BTreeMap<ImageId, u32> = BTreeMap::new();
+            for t in &wanted {
+                for id in self.postings.get(*t).into_iter().flatten() {
+                    *votes.entry(*id).or_default() += 1;
+                    if votes.len() > limit {
+                        return Some(votes.into_iter().collect());
+                    }
+                }
+            }
+            return Some(votes.into_iter().collect());
+        }
         let mut by_length: Vec<&Token> = wanted.iter().copied().collect();
         by_length.sort_by_key(|t| self.postings.get(*t).map_or(0, Vec::len));
         let scan = by_length.get(..d - v + 1).unwrap_or(&by_length);
@@ -182,27 +196,6 @@ impl TokenIndex {
             .sum::<usize>()
             > budget
         {
-            // With one vote every posting read is a candidate: more than `limit` of them.
-            if v == 1 {
-                let mut found = BTreeSet::new();
-                for id in scan
-                    .iter()
-                    .flat_map(|t| self.postings.get(*t).into_iter().flatten())
-                {
-                    found.insert(*id);
-                    if found.len() > limit {
-                        break;
-                    }
-                }
-                if found.len() > limit {
-                    return Some(
-                        found
-                            .into_iter()
-                            .map(|id| (id, self.votes(id, &wanted)))
-                            .collect(),
-                    );
-                }
-            }
             return None;
         }
         let found: BTreeSet<ImageId> = scan
