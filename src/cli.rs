@@ -92,6 +92,10 @@ pub(crate) enum NodeCommand {
         /// The node's config (node.toml).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Write the log to FILE (without colour), moved to FILE.1 each time it passes
+        /// 16 MiB, instead of to standard error.
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
     },
     /// Make ONE node's keys on this machine, in DIR: its TLS key and self-signed certificate,
     /// its at-rest key, its identity keys (sealed in DIR/data/secrets.bin). Prints and writes

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod log_file;
 
 use std::process::ExitCode;
 

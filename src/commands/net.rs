@@ -126,8 +126,8 @@ fn node_approve(dir: &Path, manifest: &Path, digest: Option<&str>) -> anyhow::Re
 
 /// `node run --config FILE`, `node init`, `node approve`.
 pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
-    let config = match &args.command {
-        NodeCommand::Run { config } => config,
+    let (config, log) = match &args.command {
+        NodeCommand::Run { config, log } => (config, log),
         NodeCommand::Init { dir, id, address } => return node_init(dir, *id, address),
         NodeCommand::Approve {
             dir,
@@ -136,13 +136,27 @@ pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
         } => return node_approve(dir, manifest, digest.as_deref()),
     };
     let loaded = NodeConfig::load(config).map_err(|e| UsageError(e.to_string()))?;
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+    };
+    match log {
+        Some(path) => {
+            let file = crate::log_file::RotatingLog::open(path, crate::log_file::MAX_BYTES)
+                .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+            let _ = tracing_subscriber::fmt()
+                .with_writer(file)
+                .with_ansi(false)
+                .with_env_filter(filter())
+                .try_init();
+        }
+        None => {
+            let _ = tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_env_filter(filter())
+                .try_init();
+        }
+    }
     runtime()?.block_on(async move {
         let shutdown = async {
             #[cfg(unix)]

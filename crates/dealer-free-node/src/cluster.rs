@@ -567,6 +567,8 @@ impl ClusterDir {
             config.listen = new;
             config.save(&config_path)?;
         }
+        // The node writes its log itself, rotated by size; what else reaches its standard
+        // output and error (a crash's last words) goes to the same file.
         let log_path = self.node_dir(id).join("node.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -578,6 +580,8 @@ impl ClusterDir {
         command
             .args(["node", "run", "--config"])
             .arg(&config_path)
+            .arg("--log")
+            .arg(&log_path)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err);
