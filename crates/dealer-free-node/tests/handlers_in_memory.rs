@@ -385,3 +385,31 @@ async fn the_roles_reach_the_handlers_they_may() -> TestResult {
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_retried_step_gets_its_first_reply_and_no_other_client_does() -> TestResult {
+    let node = Node::start("min_band_votes = 1").await?;
+    let mut c = node.client();
+    let request = candidates([7; 32], 1, 8)?;
+    let first = c
+        .candidates(as_caller(ALICE, request.clone()))
+        .await?
+        .into_inner();
+    // The same request under the same id (a retry after a lost answer): the first reply,
+    // not a replay refusal, and the query is not listed twice.
+    let again = c
+        .candidates(as_caller(ALICE, request.clone()))
+        .await?
+        .into_inner();
+    assert_eq!(first, again);
+    // Another client sending those bytes gets nothing of alice's: its own request runs (and
+    // is refused, the session being alice's).
+    let e = c
+        .candidates(as_caller(BOB, request))
+        .await
+        .err()
+        .ok_or("bob got alice's reply")?;
+    assert_ne!(e.code(), Code::Ok);
+    assert!(!e.message().contains("replayed"), "{e:?}");
+    Ok(())
+}
