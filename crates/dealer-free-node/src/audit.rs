@@ -6,7 +6,8 @@
 //! and the last hash — commits to the whole history: two nodes (or an auditor) that compare
 //! heads over time notice any rewritten or removed entry. Opening the log checks the whole
 //! chain; a tail a crash left unsynced (a last line cut short, lines with zeros or bytes
-//! that are not text, with no entry after them) is dropped with a warning; any other damage
+//! that are not text, with no entry after them) is cut off, kept in `<log>.torn` and named
+//! by [`AuditLog::dropped_tail`] (the node logs its size and hash); any other damage
 //! (a whole line of text that is no entry, an entry out of the chain) is an error and the
 //! node does not start on it.
 //!
@@ -81,6 +82,9 @@ pub struct AuditLog {
     inner: Mutex<Inner>,
     /// A handle of the same file for fsync, used without `inner`'s lock.
     sync_file: File,
+    /// The bytes and SHA-256 of a crash's tail dropped when the log was opened (kept in
+    /// `<log>.torn`).
+    dropped: Option<(u64, [u8; 32])>,
     /// The head of what is on disk; its lock serialises the fsyncs.
     synced: Mutex<AuditHead>,
     /// An fsync failed: what was written since the last good one may be lost, so the log
@@ -245,12 +249,29 @@ impl AuditLog {
             .open(path)
             .map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
-        if len != good_len {
+        let mut dropped = None;
+        if len > good_len {
+            // Kept beside the log before it is cut, and named by the start's first entry.
+            let tail = {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut f = File::open(path).map_err(io)?;
+                f.seek(SeekFrom::Start(good_len)).map_err(io)?;
+                let mut tail = Vec::new();
+                f.read_to_end(&mut tail).map_err(io)?;
+                tail
+            };
+            let mut name = path.as_os_str().to_owned();
+            name.push(".torn");
+            crate::files::write_atomic(Path::new(&name), &tail).map_err(io)?;
             tracing::warn!(
                 path = %path.display(),
-                dropped = len - good_len.min(len),
+                dropped = tail.len(),
+                kept = %Path::new(&name).display(),
                 "the audit log's unsynced tail from a crash is dropped"
             );
+            dropped = Some((tail.len() as u64, Sha256::digest(&tail).into()));
+        }
+        if len != good_len {
             file.set_len(good_len).map_err(io)?;
             file.sync_data().map_err(io)?;
         }
@@ -268,6 +289,7 @@ impl AuditLog {
                 torn: false,
             }),
             sync_file,
+            dropped,
             synced: Mutex::new(head),
             broken: std::sync::atomic::AtomicBool::new(false),
         })
@@ -283,6 +305,13 @@ impl AuditLog {
             },
             |i| i.head,
         )
+    }
+
+    /// The bytes and SHA-256 of a crash's tail dropped when the log was opened, if any (the
+    /// bytes are kept in `<log>.torn`).
+    #[must_use]
+    pub fn dropped_tail(&self) -> Option<(u64, [u8; 32])> {
+        self.dropped
     }
 
     /// The head of the entries known to be on disk.
@@ -436,12 +465,19 @@ mod tests {
         f.write_all(b"2 abc")?;
         drop(f);
         assert_eq!(AuditLog::open(&path)?.head(), head);
-        // Nor is an unsynced tail of zeros and bytes that are not text.
+        // Nor is an unsynced tail of zeros and bytes that are not text; it is kept aside.
         let mut f = OpenOptions::new().append(true).open(&path)?;
         f.write_all(&[0u8; 4096])?;
         f.write_all(&[0xFF, 0xFE, b'\n', 0, 0])?;
         drop(f);
-        assert_eq!(AuditLog::open(&path)?.head(), head);
+        let log = AuditLog::open(&path)?;
+        assert_eq!(log.head(), head);
+        assert_eq!(log.dropped_tail().map(|d| d.0), Some(4096 + 5));
+        assert_eq!(
+            std::fs::read(dir.path().join("audit.log.torn"))?.len(),
+            4096 + 5
+        );
+        drop(log);
         // An edited entry is not.
         let text = std::fs::read_to_string(&path)?.replace("store 1", "store 2");
         std::fs::write(&path, text)?;

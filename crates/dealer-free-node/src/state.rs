@@ -377,6 +377,15 @@ impl NodeState {
             .filter(|id| !logged.contains(id))
             .collect();
         drop(logged);
+        if let Some((bytes, hash)) = audit.dropped_tail() {
+            audit.append(
+                &format!(
+                    "audit-tail-dropped bytes={bytes} sha256={} kept=audit.log.torn",
+                    crate::hex(&hash)
+                ),
+                true,
+            )?;
+        }
         if !unlogged.is_empty() {
             audit.append(&records::recovered_line(&unlogged), true)?;
         }
