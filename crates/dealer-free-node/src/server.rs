@@ -250,11 +250,6 @@ fn caller<T>(request: &Request<T>) -> Result<(String, Option<Admission>), Status
     Ok((name, request.extensions().get::<Admission>().cloned()))
 }
 
-/// A request's id and clock, for the reply cache.
-fn id_of(meta: Option<&proto::RequestMeta>) -> Option<proto::RequestMeta> {
-    meta.cloned()
-}
-
 #[tonic::async_trait]
 impl Node for NodeService {
     async fn health(
@@ -284,12 +279,9 @@ impl Node for NodeService {
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.once(
-            &caller,
-            Method::DkgRound,
-            id_of(r.meta.as_ref()),
-            move || s.dkg_round(&name, &r),
-        )
+        self.once(&caller, Method::DkgRound, r.meta.clone(), move || {
+            s.dkg_round(&name, &r)
+        })
         .await
     }
 
@@ -342,12 +334,9 @@ impl Node for NodeService {
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.once(
-            &caller,
-            Method::Candidates,
-            id_of(r.meta.as_ref()),
-            move || s.candidates(&name, &r),
-        )
+        self.once(&caller, Method::Candidates, r.meta.clone(), move || {
+            s.candidates(&name, &r)
+        })
         .await
     }
 
@@ -359,12 +348,9 @@ impl Node for NodeService {
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.once(
-            &caller,
-            Method::MaskDeal,
-            id_of(r.meta.as_ref()),
-            move || s.mask_deal(&name, &r),
-        )
+        self.once(&caller, Method::MaskDeal, r.meta.clone(), move || {
+            s.mask_deal(&name, &r)
+        })
         .await
     }
 
@@ -376,12 +362,9 @@ impl Node for NodeService {
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.once(
-            &caller,
-            Method::MaskCheck,
-            id_of(r.meta.as_ref()),
-            move || s.mask_check(&name, &r),
-        )
+        self.once(&caller, Method::MaskCheck, r.meta.clone(), move || {
+            s.mask_check(&name, &r)
+        })
         .await
     }
 
@@ -393,12 +376,9 @@ impl Node for NodeService {
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.once(
-            &caller,
-            Method::MaskJudge,
-            id_of(r.meta.as_ref()),
-            move || s.mask_judge(&name, &r),
-        )
+        self.once(&caller, Method::MaskJudge, r.meta.clone(), move || {
+            s.mask_judge(&name, &r)
+        })
         .await
     }
 
@@ -410,12 +390,9 @@ impl Node for NodeService {
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.once(
-            &caller,
-            Method::MaskRelease,
-            id_of(r.meta.as_ref()),
-            move || s.mask_release(&name, &r),
-        )
+        self.once(&caller, Method::MaskRelease, r.meta.clone(), move || {
+            s.mask_release(&name, &r)
+        })
         .await
     }
 
@@ -427,12 +404,9 @@ impl Node for NodeService {
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.once(
-            &caller,
-            Method::QueryCheck,
-            id_of(r.meta.as_ref()),
-            move || s.query_check(&name, &r),
-        )
+        self.once(&caller, Method::QueryCheck, r.meta.clone(), move || {
+            s.query_check(&name, &r)
+        })
         .await
     }
 
@@ -444,12 +418,9 @@ impl Node for NodeService {
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.once(
-            &caller,
-            Method::Distances,
-            id_of(r.meta.as_ref()),
-            move || s.distances(&name, &r),
-        )
+        self.once(&caller, Method::Distances, r.meta.clone(), move || {
+            s.distances(&name, &r)
+        })
         .await
     }
 
@@ -473,12 +444,9 @@ impl Node for NodeService {
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.once(
-            &caller,
-            Method::ReshareRound,
-            id_of(r.meta.as_ref()),
-            move || s.reshare_round(&name, &r),
-        )
+        self.once(&caller, Method::ReshareRound, r.meta.clone(), move || {
+            s.reshare_round(&name, &r)
+        })
         .await
     }
 

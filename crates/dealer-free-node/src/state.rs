@@ -126,7 +126,9 @@ impl From<StoreError> for NodeError {
             StoreError::Corrupt { .. } | StoreError::Incomplete { .. } => {
                 NodeError::Corrupt(e.to_string())
             }
-            StoreError::QuotaExceeded { .. } => NodeError::Full(e.to_string()),
+            StoreError::QuotaExceeded { .. } => {
+                NodeError::Full(format!("{e} (max_stored_bytes_per_client)"))
+            }
             // Two requests storing the same new record at once: the second finds it stored.
             StoreError::AlreadyExists(_) => NodeError::Conflict(format!(
                 "{e}: it was stored meanwhile; send the request again"
@@ -175,6 +177,13 @@ struct Budget {
     used: u64,
     /// A request was refused this window: the next are refused before their body is read.
     refused: bool,
+}
+
+impl Budget {
+    /// Whether the budget's minute is still running at `now`.
+    fn current(&self, now: u64) -> bool {
+        now.saturating_sub(self.window_start_ms) < 60_000
+    }
 }
 
 /// What `Health` reports of the node's key, copied whenever the secrets change: `Health`
@@ -727,10 +736,8 @@ fn envelopes<'a>(
 fn spent(budgets: &Mutex<HashMap<String, Budget>>, caller: &str, limit: u64) -> bool {
     let now = unix_ms();
     budgets.lock().is_ok_and(|b| {
-        b.get(caller).is_some_and(|budget| {
-            now.saturating_sub(budget.window_start_ms) < 60_000
-                && (budget.refused || budget.used >= limit)
-        })
+        b.get(caller)
+            .is_some_and(|budget| budget.current(now) && (budget.refused || budget.used >= limit))
     })
 }
 
@@ -752,7 +759,7 @@ fn charge_minute(
         used: 0,
         refused: false,
     });
-    if now.saturating_sub(budget.window_start_ms) >= 60_000 {
+    if !budget.current(now) {
         budget.window_start_ms = now;
         budget.used = 0;
         budget.refused = false;

@@ -199,11 +199,7 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
 
     // 4. Search latency under 1..k concurrent clients.
     let queries: Arc<Vec<ImageHash>> = Arc::new(fixtures.iter().map(|f| f.hash).collect());
-    let params = SearchParams::default();
     for &clients in &args.clients {
-        let latencies = Arc::new(Mutex::new(Vec::new()));
-        let errors = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
-        let candidates = Arc::new(Mutex::new(0usize));
         let searchers = rt.block_on(async {
             let mut searchers = Vec::with_capacity(clients);
             for _ in 0..clients {
@@ -217,51 +213,34 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
         let watched: Vec<ClusterClient> = searchers.clone();
         let dealt_before: u64 = watched.iter().map(ClusterClient::mask_dealings).sum();
         let wall = Instant::now();
-        rt.block_on(async {
+        let searched = rt.block_on(async {
             let mut set = tokio::task::JoinSet::new();
             for (c, client) in searchers.into_iter().enumerate() {
-                let queries = Arc::clone(&queries);
-                let latencies = Arc::clone(&latencies);
-                let errors = Arc::clone(&errors);
-                let candidates = Arc::clone(&candidates);
-                set.spawn(async move {
-                    let start = Instant::now();
-                    let mut i = c;
-                    while start.elapsed() < duration {
-                        let q = queries[i % queries.len()];
-                        i += clients;
-                        let t0 = Instant::now();
-                        match client.search(q, &params).await {
-                            Ok(o) => {
-                                let ms = t0.elapsed().as_secs_f64() * 1e3;
-                                if let Ok(mut l) = latencies.lock() {
-                                    l.push(ms);
-                                }
-                                if let Ok(mut n) = candidates.lock() {
-                                    *n += o.candidates;
-                                }
-                            }
-                            Err(e) => {
-                                if let Ok(mut m) = errors.lock() {
-                                    *m.entry(e.to_string()).or_default() += 1;
-                                }
-                            }
-                        }
-                    }
-                });
+                set.spawn(search_back_to_back(
+                    client,
+                    Arc::clone(&queries),
+                    c,
+                    clients,
+                    duration,
+                ));
             }
-            while set.join_next().await.is_some() {}
-            Ok::<(), anyhow::Error>(())
+            let mut all = Searched::default();
+            while let Some(one) = set.join_next().await {
+                all.add(one?);
+            }
+            Ok::<_, anyhow::Error>(all)
         })?;
         let wall = wall.elapsed().as_secs_f64();
-        let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
-        l.sort_by(f64::total_cmp);
-        let errors = errors.lock().map(|e| e.clone()).unwrap_or_default();
+        let Searched {
+            latencies_ms: l,
+            candidates,
+            errors,
+        } = searched;
         for (e, n) in &errors {
             eprintln!("bench cluster: {n} search(es) failed: {e}");
         }
         let searches = l.len();
-        let mean_candidates = candidates.lock().map_or(0, |c| *c) / searches.max(1);
+        let mean_candidates = candidates / searches.max(1);
         records.push(
             base("search")
                 .with("stored", json!(stored.max(outcomes.len())))
@@ -298,6 +277,56 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
     }
     drop(running);
     Ok(records)
+}
+
+/// What clients' back-to-back searches measured: latencies (sorted, ms), candidates ranked
+/// in all, and the errors by message.
+#[derive(Debug, Default)]
+pub(super) struct Searched {
+    pub(super) latencies_ms: Vec<f64>,
+    pub(super) candidates: usize,
+    pub(super) errors: BTreeMap<String, usize>,
+}
+
+impl Searched {
+    /// Adds another client's measurements (the latencies stay sorted).
+    pub(super) fn add(&mut self, other: Searched) {
+        self.latencies_ms.extend(other.latencies_ms);
+        self.latencies_ms.sort_by(f64::total_cmp);
+        self.candidates += other.candidates;
+        for (e, n) in other.errors {
+            *self.errors.entry(e).or_default() += n;
+        }
+    }
+}
+
+/// `client` searches back to back for `duration`, by `queries[first]`,
+/// `queries[first + stride]`, … (cycling), each search timed whole.
+pub(super) async fn search_back_to_back(
+    client: ClusterClient,
+    queries: Arc<Vec<ImageHash>>,
+    first: usize,
+    stride: usize,
+    duration: Duration,
+) -> Searched {
+    let params = SearchParams::default();
+    let mut out = Searched::default();
+    let start = Instant::now();
+    let mut i = first;
+    while start.elapsed() < duration {
+        let q = queries[i % queries.len()];
+        i += stride;
+        let t0 = Instant::now();
+        match client.search(q, &params).await {
+            Ok(o) => {
+                out.latencies_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+                out.candidates += o.candidates;
+            }
+            Err(e) => *out.errors.entry(e.to_string()).or_default() += 1,
+        }
+    }
+    out.latencies_ms.sort_by(f64::total_cmp);
+    out
 }
 
 fn soak(

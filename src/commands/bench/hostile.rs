@@ -34,11 +34,12 @@ use dealer_free_node::client::{ClusterClient, IngestFile, SEARCH_MASK_POOL};
 use dealer_free_node::cluster::ClusterDir;
 use dealer_free_node::proto;
 use dealer_free_node::proto::node_client::NodeClient;
-use phr_sis::{BandLayout, ImageHash, NodeId, SearchParams, Threshold};
+use phr_sis::{BandLayout, ImageHash, NodeId, Threshold};
 use rand::{Rng, RngCore};
 use serde_json::json;
 use tonic::transport::Channel;
 
+use super::cluster::{Searched, search_back_to_back};
 use super::{Record, percentile};
 
 /// Honest searching clients.
@@ -203,41 +204,21 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = (String, tonic::Code)> + Send,
 {
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let errors = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
     let codes = Arc::new(Mutex::new(BTreeMap::<String, BTreeMap<String, u64>>::new()));
     let sent = Arc::new(AtomicU64::new(0));
     let load = Arc::new(load);
-    rt.block_on(async {
-        let mut set = tokio::task::JoinSet::new();
+    let honest = rt.block_on(async {
+        let mut searches = tokio::task::JoinSet::new();
         for (c, client) in honest.iter().cloned().enumerate() {
-            let (latencies, errors, queries) = (
-                Arc::clone(&latencies),
-                Arc::clone(&errors),
+            searches.spawn(search_back_to_back(
+                client,
                 Arc::clone(queries),
-            );
-            set.spawn(async move {
-                let start = Instant::now();
-                let mut i = c;
-                while start.elapsed() < duration {
-                    let q = queries[i % queries.len()];
-                    i += HONEST;
-                    let t0 = Instant::now();
-                    match client.search(q, &SearchParams::default()).await {
-                        Ok(_) => {
-                            if let Ok(mut l) = latencies.lock() {
-                                l.push(t0.elapsed().as_secs_f64() * 1e3);
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut m) = errors.lock() {
-                                *m.entry(e.to_string()).or_default() += 1;
-                            }
-                        }
-                    }
-                }
-            });
+                c,
+                HONEST,
+                duration,
+            ));
         }
+        let mut set = tokio::task::JoinSet::new();
         for _ in 0..IN_FLIGHT {
             let (load, codes, sent) = (Arc::clone(&load), Arc::clone(&codes), Arc::clone(&sent));
             set.spawn(async move {
@@ -255,12 +236,17 @@ where
             });
         }
         while set.join_next().await.is_some() {}
+        let mut all = Searched::default();
+        while let Some(one) = searches.join_next().await {
+            if let Ok(one) = one {
+                all.add(one);
+            }
+        }
+        all
     });
-    let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
-    l.sort_by(f64::total_cmp);
     Phase {
-        latencies: l,
-        honest_errors: errors.lock().map(|e| e.clone()).unwrap_or_default(),
+        latencies: honest.latencies_ms,
+        honest_errors: honest.errors,
         sent: sent.load(Ordering::Relaxed),
         codes: codes.lock().map(|c| c.clone()).unwrap_or_default(),
     }

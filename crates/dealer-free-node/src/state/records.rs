@@ -151,11 +151,16 @@ impl NodeState {
         })
     }
 
-    /// Gives back a charge whose evaluation failed.
+    /// Gives back a charge whose evaluation failed, to the caller and the node's total.
     fn refund(&self, caller: &str, units: u64) {
+        self.uncharge(&[caller, ALL_CALLERS], units);
+    }
+
+    /// Gives `units` back to each of `who`.
+    fn uncharge(&self, who: &[&str], units: u64) {
         if let Ok(mut budgets) = self.budgets.lock() {
-            for who in [caller, ALL_CALLERS] {
-                if let Some(b) = budgets.get_mut(who) {
+            for w in who {
+                if let Some(b) = budgets.get_mut(*w) {
                     b.used = b.used.saturating_sub(units);
                 }
             }
@@ -178,13 +183,8 @@ impl NodeState {
                 self.id
             )
         })
-        .inspect_err(|_| {
-            if let Ok(mut budgets) = self.budgets.lock()
-                && let Some(b) = budgets.get_mut(caller)
-            {
-                b.used = b.used.saturating_sub(images);
-            }
-        })
+        // Past the node's total, the caller's charge is given back.
+        .inspect_err(|_| self.uncharge(&[caller], images))
     }
 
     /// Stores records atomically (all or none), their bytes counted to `caller` (and held to
@@ -270,19 +270,6 @@ impl NodeState {
             });
         }
         let adding: u64 = req.records.iter().map(|r| r.len() as u64).sum();
-        if quota {
-            // Refused before any room is reserved (checked again in the store's transaction).
-            let used = store.usage(caller).map_err(|e| self.disk.failed(e))?;
-            let limit = self.limits.max_stored_bytes_per_client;
-            if used.saturating_add(adding) > limit {
-                return Err(NodeError::Full(format!(
-                    "storing {adding} more bytes for {caller:?} would pass its quota of {limit} \
-                     bytes ({used} stored; max_stored_bytes_per_client)"
-                )));
-            }
-        }
-        let room = self.disk.reserve(adding.saturating_mul(2))?;
-        let batch: Vec<(ImageId, &ImageRecord)> = fresh.iter().map(|(id, r, _)| (*id, r)).collect();
         let charge = Charge {
             account: caller,
             limit: if quota {
@@ -291,6 +278,12 @@ impl NodeState {
                 u64::MAX
             },
         };
+        // Refused before any room is reserved (checked again in the store's transaction).
+        store
+            .check_charge(charge, adding)
+            .map_err(|e| self.disk.failed(e))?;
+        let room = self.disk.reserve(adding.saturating_mul(2))?;
+        let batch: Vec<(ImageId, &ImageRecord)> = fresh.iter().map(|(id, r, _)| (*id, r)).collect();
         let stored = store.put_images_charged(&batch, charge);
         // Once committed, the bytes are on disk: no longer reserved.
         drop(room);

@@ -37,6 +37,16 @@ impl ShareStore {
             .map(|used| used.unwrap_or(0))
     }
 
+    /// Whether `bytes` more fit `charge` now, without storing anything (a writer checks
+    /// before it does costly work; [`ShareStore::put_images_charged`] checks again in its
+    /// transaction).
+    ///
+    /// # Errors
+    /// [`StoreError::QuotaExceeded`]; redb's errors if the read fails.
+    pub fn check_charge(&self, charge: Charge<'_>, bytes: u64) -> Result<(), StoreError> {
+        charge.after(self.usage(charge.account)?, bytes).map(|_| ())
+    }
+
     /// The bytes charged to `account` so far (0 for an account never charged).
     ///
     /// # Errors
@@ -60,15 +70,23 @@ pub(super) fn charge_in(
 ) -> Result<u64, StoreError> {
     let mut table = txn.open_table(USAGE)?;
     let used = table.get(charge.account)?.map_or(0, |v| v.value());
-    let after = used.saturating_add(bytes);
-    if after > charge.limit {
-        return Err(StoreError::QuotaExceeded {
-            account: charge.account.to_owned(),
-            used,
-            adding: bytes,
-            limit: charge.limit,
-        });
-    }
+    let after = charge.after(used, bytes)?;
     table.insert(charge.account, after)?;
     Ok(after)
+}
+
+impl Charge<'_> {
+    /// The account's bytes after adding `bytes` to `used`, or the refusal past its limit.
+    fn after(self, used: u64, bytes: u64) -> Result<u64, StoreError> {
+        let after = used.saturating_add(bytes);
+        if after > self.limit {
+            return Err(StoreError::QuotaExceeded {
+                account: self.account.to_owned(),
+                used,
+                adding: bytes,
+                limit: self.limit,
+            });
+        }
+        Ok(after)
+    }
 }
