@@ -127,6 +127,14 @@ pub(crate) enum NodeCommand {
         #[arg(long, value_name = "SHA256")]
         digest: Option<String>,
     },
+    /// Verify the node's whole audit log: the open file and every closed one beside it
+    /// (a start checks only the open file). Prints the files and the head; exits 1 if
+    /// anything does not verify.
+    VerifyAudit {
+        /// The node's config (node.toml): the log is in its data folder.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]

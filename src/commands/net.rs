@@ -124,7 +124,32 @@ fn node_approve(dir: &Path, manifest: &Path, digest: Option<&str>) -> anyhow::Re
     Ok(Outcome::Success)
 }
 
-/// `node run --config FILE`, `node init`, `node approve`.
+/// `node verify-audit`: every file of the node's audit log, checked.
+fn node_verify_audit(config: &Path) -> anyhow::Result<Outcome> {
+    let loaded = NodeConfig::load(config).map_err(|e| UsageError(e.to_string()))?;
+    let log = loaded.raw.data_dir.join("audit.log");
+    match dealer_free_node::audit::verify_all(&log) {
+        Ok(v) => {
+            for f in &v.files {
+                println!("{}", f.display());
+            }
+            println!(
+                "node {}: audit log verified: entries {} to {}, head {}",
+                loaded.id,
+                v.first,
+                v.head.entries,
+                dealer_free_node::hex(&v.head.head)
+            );
+            Ok(Outcome::Success)
+        }
+        Err(e) => {
+            eprintln!("node {}: the audit log does not verify: {e}", loaded.id);
+            Ok(Outcome::PartialFailure)
+        }
+    }
+}
+
+/// `node run --config FILE`, `node init`, `node approve`, `node verify-audit`.
 pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
     let (config, log) = match &args.command {
         NodeCommand::Run { config, log } => (config, log),
@@ -134,6 +159,7 @@ pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
             manifest,
             digest,
         } => return node_approve(dir, manifest, digest.as_deref()),
+        NodeCommand::VerifyAudit { config } => return node_verify_audit(config),
     };
     let loaded = NodeConfig::load(config).map_err(|e| UsageError(e.to_string()))?;
     let filter = || {

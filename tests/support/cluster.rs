@@ -79,6 +79,14 @@ impl Cluster {
         Ok(command.stdin(Stdio::null()).output()?)
     }
 
+    /// Runs the CLI with `args` as given (no folder added), killed after the call limit.
+    pub(crate) fn run(&self, args: &[&str]) -> TestResult<Output> {
+        let mut command = Command::new("timeout");
+        command.args(["-s", "KILL", &CALL_LIMIT.as_secs().to_string(), &exe()]);
+        command.args(args).env_remove(VAR);
+        Ok(command.stdin(Stdio::null()).output()?)
+    }
+
     /// [`Cluster::cli_with`] without failpoints.
     pub(crate) fn cli(&self, args: &[&str]) -> TestResult<Output> {
         self.cli_with(args, None)

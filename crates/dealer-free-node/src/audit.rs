@@ -24,13 +24,28 @@
 //! * **Only synced entries are reported.** [`AuditLog::synced_head`] is the head of what is
 //!   on disk; [`AuditLog::sync`] makes every entry so (an fsync only if one is not).
 //! * A new log's folder is fsynced, so the file itself survives a power cut.
+//! * **Rotation with checkpoints.** When `audit.log` passes its size (`audit_segment_bytes`),
+//!   it is closed as `audit.log.<first entry>` and a new one opens with a checkpoint entry
+//!   naming it (see [`segment`]). A start reads and hashes only `audit.log`, so its time is
+//!   bounded by that size, not by the node's age; [`verify_all`] checks every file. The new
+//!   file is written whole and fsynced under `audit.log.next` before either rename, so a
+//!   crash at any step leaves a log that opens (an unfinished rotation is finished or undone
+//!   at start). A rotation that fails (a full disk) is tried again later and loses nothing.
+//!   It is the one step that holds the writers' lock across an fsync, once per file.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
+
+pub mod segment;
+
+pub use segment::{Verified, verify_all};
+
+/// The size past which `audit.log` is closed and a new one started, unless set.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 
 const DOMAIN: &[u8] = b"dealer-free-sis/audit/v1";
 
@@ -74,14 +89,23 @@ struct Inner {
     len: u64,
     /// A failed write could not be cut back: the next append cuts it first.
     torn: bool,
+    /// The first entry of the open file (its closed name).
+    first: u64,
+    /// SHA-256 of the open file's whole lines (its checkpoint when it is closed).
+    sha256: Sha256,
+    /// The length past which the open file is closed (moved on after a rotation failed).
+    rotate_at: u64,
 }
 
 /// An open audit log.
 pub struct AuditLog {
     path: PathBuf,
     inner: Mutex<Inner>,
-    /// A handle of the same file for fsync, used without `inner`'s lock.
-    sync_file: File,
+    /// The size past which the open file is closed.
+    segment_bytes: u64,
+    /// A handle of the open file for fsync, used without `inner`'s lock (replaced when the
+    /// file is closed; its own lock is never held across I/O).
+    sync_file: Mutex<Arc<File>>,
     /// The bytes and SHA-256 of a crash's tail dropped when the log was opened (kept in
     /// `<log>.torn`).
     dropped: Option<(u64, [u8; 32])>,
@@ -113,7 +137,7 @@ pub fn entry_hash(seq: u64, prev: &[u8; 32], event: &str) -> [u8; 32] {
         .into()
 }
 
-fn parse_hash(text: &str) -> Option<[u8; 32]> {
+pub(crate) fn parse_hash(text: &str) -> Option<[u8; 32]> {
     crate::unhex(text).and_then(|b| b.try_into().ok())
 }
 
@@ -144,104 +168,64 @@ fn parse_line(
 }
 
 impl AuditLog {
-    /// Opens (or creates) `path`, verifying the chain.
+    /// Opens (or creates) `path`, verifying the chain, with files of
+    /// [`DEFAULT_SEGMENT_BYTES`].
     ///
     /// # Errors
     /// [`AuditError::Broken`] for a chain that does not verify, [`AuditError::Io`].
     pub fn open(path: &Path) -> Result<AuditLog, AuditError> {
-        Self::open_with(path, |_| {})
+        Self::open_with(path, DEFAULT_SEGMENT_BYTES, |_| {})
     }
 
-    /// [`AuditLog::open`], showing `seen` every verified event in order.
+    /// [`AuditLog::open`], closing the open file past `segment_bytes` and showing `seen`
+    /// every verified event of the open file in order.
     ///
     /// # Errors
     /// As [`AuditLog::open`].
-    pub fn open_with(path: &Path, mut seen: impl FnMut(&str)) -> Result<AuditLog, AuditError> {
+    pub fn open_with(
+        path: &Path,
+        segment_bytes: u64,
+        seen: impl FnMut(&str),
+    ) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io {
             path: path.to_owned(),
             source,
         };
-        let mut head = AuditHead {
-            entries: 0,
-            head: [0; 32],
-        };
-        let mut good_len: u64 = 0;
-        let opened = match File::open(path) {
-            Ok(f) => Some(f),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io(e)),
-        };
-        if let Some(f) = opened {
-            let mut reader = BufReader::new(f);
-            let mut raw = Vec::new();
-            let mut number = 0;
-            // The first line that did not verify, and why; the log is broken only if a line
-            // that parses follows it (a crash can leave an unsynced tail of zeros or of bytes
-            // that are not text, which is dropped like a torn last line).
-            let mut bad: Option<AuditError> = None;
-            loop {
-                raw.clear();
-                let read = reader.read_until(b'\n', &mut raw).map_err(io)?;
-                if read == 0 {
-                    break;
-                }
-                number += 1;
-                // What a crash can leave unsynced: a last line without its newline, zeros,
-                // bytes that are not text. A whole line of text that does not parse is damage.
-                let crash_like = raw.last() != Some(&b'\n')
-                    || raw.contains(&0)
-                    || std::str::from_utf8(&raw).is_err();
-                let parsed = std::str::from_utf8(&raw)
-                    .ok()
-                    .filter(|_| !crash_like)
-                    .and_then(|l| l.strip_suffix('\n'))
-                    .map(|body| parse_line(body, path, number));
-                if let Some(first) = bad.take() {
-                    if matches!(parsed, Some(Ok(_))) {
-                        return Err(first);
-                    }
-                    bad = Some(first);
-                    continue;
-                }
-                let (seq, prev, event, hash) = match parsed {
-                    // A torn last line (no newline), or not text: a crash's unsynced tail if
-                    // nothing that parses follows.
-                    None => {
-                        bad = Some(AuditError::Broken {
-                            path: path.to_owned(),
-                            line: number,
-                            reason: "not a whole line of text".into(),
-                        });
-                        continue;
-                    }
-                    Some(Err(e)) => return Err(e),
-                    Some(Ok(l)) => l,
-                };
-                let broken = |reason: &str| AuditError::Broken {
-                    path: path.to_owned(),
-                    line: number,
-                    reason: reason.to_owned(),
-                };
-                if seq != head.entries {
-                    return Err(broken(&format!(
-                        "sequence {seq}, expected {}",
-                        head.entries
-                    )));
-                }
-                if prev != head.head {
-                    return Err(broken("previous hash does not match the line before"));
-                }
-                if entry_hash(seq, &prev, &event) != hash {
-                    return Err(broken("hash does not match the entry"));
-                }
-                head = AuditHead {
-                    entries: seq + 1,
-                    head: hash,
-                };
-                seen(&event);
-                good_len += read as u64;
+        finish_rotation(path).map_err(io)?;
+        let read = if path.exists() {
+            let read = segment::read(path, None, seen)?;
+            if let Some(c) = &read.checkpoint
+                && read.first > 0
+            {
+                segment::check_closed(path, c)?;
             }
-        }
+            Some(read)
+        } else {
+            let closed = segment::closed_files(path).map_err(io)?;
+            if let Some((_, last)) = closed.last() {
+                return Err(AuditError::Broken {
+                    path: path.to_owned(),
+                    line: 0,
+                    reason: format!(
+                        "the log is missing, though its closed file {} is there",
+                        last.display()
+                    ),
+                });
+            }
+            None
+        };
+        let (head, good_len, first, sha256) = match read {
+            Some(r) => (r.head, r.good_len, r.first, r.sha256),
+            None => (
+                AuditHead {
+                    entries: 0,
+                    head: [0; 32],
+                },
+                0,
+                0,
+                Sha256::new(),
+            ),
+        };
         let created = !path.exists();
         let file = OpenOptions::new()
             .create(true)
@@ -279,7 +263,7 @@ impl AuditLog {
             file.sync_all().map_err(io)?;
             sync_parent(path).map_err(io)?;
         }
-        let sync_file = file.try_clone().map_err(io)?;
+        let sync_file = Arc::new(file.try_clone().map_err(io)?);
         Ok(AuditLog {
             path: path.to_owned(),
             inner: Mutex::new(Inner {
@@ -287,8 +271,12 @@ impl AuditLog {
                 head,
                 len: good_len,
                 torn: false,
+                first,
+                sha256,
+                rotate_at: segment_bytes,
             }),
-            sync_file,
+            segment_bytes,
+            sync_file: Mutex::new(sync_file),
             dropped,
             synced: Mutex::new(head),
             broken: std::sync::atomic::AtomicBool::new(false),
@@ -342,9 +330,11 @@ impl AuditLog {
         if synced.entries >= upto {
             return Ok(*synced);
         }
-        // Every line written before this read is covered by the fsync below.
+        // Every line written before this read is covered by the fsync below: it is in the
+        // file fetched next, or in a closed one, fsynced when it was closed.
         let head = self.head();
-        if let Err(source) = self.sync_file.sync_data() {
+        let file = Arc::clone(&*self.sync_file.lock().map_err(|_| self.poisoned())?);
+        if let Err(source) = file.sync_data() {
             // The kernel reports a lost write-back once; a later fsync would "succeed" over
             // it. The log takes nothing more until a restart verifies it from disk.
             self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -388,44 +378,166 @@ impl AuditLog {
             .chars()
             .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
             .collect();
-        let io = |source| AuditError::Io {
-            path: self.path.clone(),
-            source,
-        };
         self.check_whole()?;
-        let head = {
+        let (head, full) = {
             let mut inner = self.inner.lock().map_err(|_| self.poisoned())?;
-            let seq = inner.head.entries;
-            let prev = inner.head.head;
-            let hash = entry_hash(seq, &prev, &event);
-            let line = format!(
-                "{seq} {} {event} {}\n",
-                crate::hex(&prev),
-                crate::hex(&hash)
-            );
-            if inner.torn {
-                let len = inner.len;
-                inner.file.set_len(len).map_err(io)?;
-                inner.torn = false;
-            }
-            if let Err(e) = inner.file.write_all(line.as_bytes()) {
-                // Whatever part of the line reached the file goes: the chain stays whole.
-                let len = inner.len;
-                inner.torn = inner.file.set_len(len).is_err();
-                return Err(io(e));
-            }
-            inner.len += line.len() as u64;
-            inner.head = AuditHead {
-                entries: seq + 1,
-                head: hash,
-            };
-            inner.head
+            let head = self.write_line(&mut inner, &event)?;
+            (head, inner.len >= inner.rotate_at)
         };
         if sync {
             self.sync_to(head.entries)?;
         }
+        if full {
+            self.rotate();
+        }
         Ok(head)
     }
+
+    /// Writes the line of `event` to the open file; the new head.
+    fn write_line(&self, inner: &mut Inner, event: &str) -> Result<AuditHead, AuditError> {
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let seq = inner.head.entries;
+        let prev = inner.head.head;
+        let hash = entry_hash(seq, &prev, event);
+        let line = format!(
+            "{seq} {} {event} {}\n",
+            crate::hex(&prev),
+            crate::hex(&hash)
+        );
+        if inner.torn {
+            let len = inner.len;
+            inner.file.set_len(len).map_err(io)?;
+            inner.torn = false;
+        }
+        if let Err(e) = inner.file.write_all(line.as_bytes()) {
+            // Whatever part of the line reached the file goes: the chain stays whole.
+            let len = inner.len;
+            inner.torn = inner.file.set_len(len).is_err();
+            return Err(io(e));
+        }
+        inner.len += line.len() as u64;
+        inner.sha256.update(line.as_bytes());
+        inner.head = AuditHead {
+            entries: seq + 1,
+            head: hash,
+        };
+        Ok(inner.head)
+    }
+
+    /// Closes the open file if it is past its size and starts the next with a checkpoint. A
+    /// failure before the new file takes the log's name is logged and tried again after
+    /// another sixteenth of a file; a failure after it latches the log like a failed fsync.
+    fn rotate(&self) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if inner.len < inner.rotate_at || self.check_whole().is_err() {
+            return;
+        }
+        match self.rotate_locked(&mut inner) {
+            Ok(()) => {}
+            Err(Rotation::NotStarted(e)) => {
+                inner.rotate_at = inner.len.saturating_add((self.segment_bytes / 16).max(1));
+                tracing::warn!(error = %e, "the audit log could not be closed; it is tried again later");
+            }
+            Err(Rotation::Broken(e)) => {
+                self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+                tracing::error!(error = %e, "closing the audit log failed half way; restart the node to finish it");
+            }
+        }
+    }
+
+    fn rotate_locked(&self, inner: &mut Inner) -> Result<(), Rotation> {
+        let not_started = |e: std::io::Error| Rotation::NotStarted(e);
+        // Everything written so far is on disk before the file is closed.
+        inner
+            .file
+            .sync_data()
+            .map_err(|e| Rotation::Broken(std::io::Error::other(format!("fsync: {e}"))))?;
+        let closed = segment::closed_name(&self.path, inner.first);
+        let checkpoint = segment::Checkpoint {
+            closed: closed.clone(),
+            entries: inner.head.entries - inner.first,
+            bytes: inner.len,
+            sha256: inner.sha256.clone().finalize().into(),
+        };
+        let event = checkpoint.event();
+        let seq = inner.head.entries;
+        let prev = inner.head.head;
+        let hash = entry_hash(seq, &prev, &event);
+        let line = format!(
+            "{seq} {} {event} {}\n",
+            crate::hex(&prev),
+            crate::hex(&hash)
+        );
+        // The new file, whole and on disk under its temporary name first.
+        let next = segment::next_path(&self.path);
+        let written = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&next)?;
+            f.write_all(line.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&self.path, self.path.with_file_name(&closed))
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&next);
+            return Err(not_started(e));
+        }
+        // From here the log's name is free: a crash now is finished at start.
+        let opened = (|| {
+            std::fs::rename(&next, &self.path)?;
+            sync_parent(&self.path)?;
+            OpenOptions::new().append(true).open(&self.path)
+        })()
+        .map_err(Rotation::Broken)?;
+        let sync_file = Arc::new(opened.try_clone().map_err(Rotation::Broken)?);
+        inner.file = opened;
+        inner.len = line.len() as u64;
+        inner.torn = false;
+        inner.first = seq;
+        inner.sha256 = Sha256::new();
+        inner.sha256.update(line.as_bytes());
+        inner.rotate_at = self.segment_bytes;
+        inner.head = AuditHead {
+            entries: seq + 1,
+            head: hash,
+        };
+        if let Ok(mut f) = self.sync_file.lock() {
+            *f = sync_file;
+        }
+        tracing::info!(closed = %closed, entries = checkpoint.entries, "the audit log was closed and a new file started");
+        Ok(())
+    }
+}
+
+/// How closing the open file failed.
+enum Rotation {
+    /// Before the log's name was freed: the open file goes on.
+    NotStarted(std::io::Error),
+    /// After: the log takes nothing more until a restart finishes the step.
+    Broken(std::io::Error),
+}
+
+/// Finishes or undoes a rotation a crash interrupted: a new file under `<log>.next` is the
+/// log if the log's own name is free (the old file was closed), and is dropped otherwise
+/// (the old file is still the log).
+fn finish_rotation(path: &Path) -> std::io::Result<()> {
+    let next = segment::next_path(path);
+    if !next.exists() {
+        return Ok(());
+    }
+    if path.exists() {
+        std::fs::remove_file(&next)?;
+    } else {
+        std::fs::rename(&next, path)?;
+    }
+    sync_parent(path)
 }
 
 /// fsyncs the folder of `path` (a no-op where folders cannot be opened).
@@ -448,6 +560,124 @@ fn sync_parent(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// Appends `count` events of about 100 bytes.
+    fn fill(log: &AuditLog, from: usize, count: usize) -> Result<AuditHead, AuditError> {
+        let mut head = log.head();
+        for i in from..from + count {
+            head = log.append(
+                &format!("get image={i:016x} {}", "x".repeat(60)),
+                i % 7 == 0,
+            )?;
+        }
+        Ok(head)
+    }
+
+    #[test]
+    fn a_full_file_is_closed_with_a_checkpoint_and_a_start_reads_only_the_open_one() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open_with(&path, 4096, |_| {})?;
+        let head = fill(&log, 0, 200)?;
+        assert_eq!(log.head(), head);
+        drop(log);
+        let closed = segment::closed_files(&path)?;
+        assert!(closed.len() >= 4, "{} closed files", closed.len());
+        assert_eq!(closed[0].0, 0);
+        assert!(std::fs::metadata(&path)?.len() < 4096 + 200);
+        // A start sees only the open file's events, and the head is the whole log's.
+        let mut seen = 0;
+        let log = AuditLog::open_with(&path, 4096, |_| seen += 1)?;
+        assert_eq!(log.head(), head);
+        assert!(seen < 60, "a start read {seen} events");
+        let head = fill(&log, 200, 10)?;
+        drop(log);
+        let all = verify_all(&path)?;
+        assert_eq!(all.head, head);
+        assert_eq!(all.first, 0);
+        assert_eq!(all.files.len(), segment::closed_files(&path)?.len() + 1);
+        // The oldest files may be moved away; a file from the middle may not.
+        std::fs::remove_file(&closed[0].1)?;
+        assert_eq!(verify_all(&path)?.head, head);
+        std::fs::remove_file(&closed[2].1)?;
+        assert!(matches!(verify_all(&path), Err(AuditError::Broken { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn an_edited_closed_file_fails_the_full_check_and_a_cut_one_fails_the_start() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open_with(&path, 4096, |_| {})?;
+        fill(&log, 0, 60)?;
+        drop(log);
+        let closed = segment::closed_files(&path)?;
+        let last = &closed.last().ok_or("no closed file")?.1;
+        // The same size, one entry changed: a start checks sizes only; the full check sees it.
+        let text = std::fs::read_to_string(last)?;
+        let edited = text.replacen("get image=", "put image=", 1);
+        std::fs::write(last, &edited)?;
+        assert!(AuditLog::open_with(&path, 4096, |_| {}).is_ok());
+        assert!(matches!(verify_all(&path), Err(AuditError::Broken { .. })));
+        // Cut short: the start refuses.
+        std::fs::write(last, &text.as_bytes()[..text.len() - 10])?;
+        assert!(matches!(
+            AuditLog::open_with(&path, 4096, |_| {}),
+            Err(AuditError::Broken { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_crash_at_any_step_of_closing_a_file_leaves_a_log_that_opens() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open_with(&path, 1 << 20, |_| {})?;
+        let head = fill(&log, 0, 30)?;
+        drop(log);
+        // Before the renames: a whole new file under `.next` beside the old log is dropped.
+        std::fs::write(segment::next_path(&path), b"0 junk\n")?;
+        let log = AuditLog::open_with(&path, 1 << 20, |_| {})?;
+        assert_eq!(log.head(), head);
+        assert!(!segment::next_path(&path).exists());
+        drop(log);
+        // Between the renames: the old log closed, the new one still under `.next`.
+        let log = AuditLog::open_with(&path, 4096, |_| {})?;
+        let head = fill(&log, 30, 20)?;
+        drop(log);
+        std::fs::rename(&path, segment::next_path(&path))?;
+        let log = AuditLog::open_with(&path, 4096, |_| {})?;
+        assert_eq!(log.head(), head);
+        drop(log);
+        assert_eq!(verify_all(&path)?.head, head);
+        // The log itself gone while closed files are there: refused, never started afresh.
+        std::fs::remove_file(&path)?;
+        assert!(matches!(
+            AuditLog::open_with(&path, 4096, |_| {}),
+            Err(AuditError::Broken { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_closed_stays_open_and_is_closed_later() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open_with(&path, 4096, |_| {})?;
+        // The new file cannot be written (its temporary name is taken by a folder).
+        std::fs::create_dir(segment::next_path(&path))?;
+        let head = fill(&log, 0, 60)?;
+        assert!(segment::closed_files(&path)?.is_empty());
+        std::fs::remove_dir(segment::next_path(&path))?;
+        let head2 = fill(&log, 60, 10)?;
+        assert!(!segment::closed_files(&path)?.is_empty());
+        assert!(head2.entries > head.entries);
+        drop(log);
+        assert_eq!(verify_all(&path)?.head, head2);
+        Ok(())
+    }
 
     #[test]
     fn the_chain_survives_reopening_and_detects_edits() -> Result<(), Box<dyn std::error::Error>> {

@@ -104,6 +104,9 @@ pub struct Peer {
     pub address: String,
 }
 
+/// The smallest `limits.audit_segment_bytes`: a file holds a few entries at least.
+pub const MIN_AUDIT_SEGMENT_BYTES: u64 = 4096;
+
 /// Per-node limits on what one request and one client may ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -160,6 +163,12 @@ pub struct Limits {
     pub max_replay_ids: usize,
     /// Bytes of records one `ExportRecords` reply carries at most (a page ends before it).
     pub max_export_bytes: u64,
+    /// Bytes past which the open audit log file is closed (`audit.log.<first entry>`) and a
+    /// new one started with a checkpoint: a start reads and hashes only the open file.
+    pub audit_segment_bytes: u64,
+    /// Connections the node keeps open at once, all callers together; past it new ones wait
+    /// to be accepted until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -186,6 +195,8 @@ impl Default for Limits {
             queue_timeout_ms: 10_000,
             max_replay_ids: 100_000,
             max_export_bytes: 32 << 20,
+            audit_segment_bytes: crate::audit::DEFAULT_SEGMENT_BYTES,
+            max_connections: 256,
         }
     }
 }
@@ -375,11 +386,22 @@ impl NodeConfig {
             || l.max_replay_ids == 0
             || l.max_export_bytes == 0
             || l.min_band_votes == 0
+            || l.max_connections == 0
         {
             return Err(invalid(
                 path,
                 "limits must be positive (max_batch, max_candidates, max_concurrent_requests, \
-                 max_concurrent_per_client, max_replay_ids, max_export_bytes, min_band_votes)",
+                 max_concurrent_per_client, max_replay_ids, max_export_bytes, min_band_votes, \
+                 max_connections)",
+            ));
+        }
+        if l.audit_segment_bytes < MIN_AUDIT_SEGMENT_BYTES {
+            return Err(invalid(
+                path,
+                format!(
+                    "limits.audit_segment_bytes must be at least {MIN_AUDIT_SEGMENT_BYTES}, got {}",
+                    l.audit_segment_bytes
+                ),
             ));
         }
         Ok(LoadedNodeConfig {

@@ -241,6 +241,9 @@ pub struct NodeState {
     /// Images indexed, for `Health`.
     images: AtomicU64,
     audit: AuditLog,
+    /// Ids the audit log holds durably whose store rows are still unsettled: the next store
+    /// transaction settles them.
+    settled: Mutex<Vec<ImageId>>,
     replay: ReplayGuard,
     dkg: Mutex<Option<DkgRun>>,
     reshare: Mutex<Option<ReshareRun>>,
@@ -374,18 +377,27 @@ impl NodeState {
                 None => break,
             }
         }
-        // Records committed but never logged (a crash between the store's commit and its
-        // audit line) are logged now, before anything else.
-        let mut logged: std::collections::HashSet<u64> = std::collections::HashSet::new();
-        let audit = AuditLog::open_with(&dir.join("audit.log"), |event| {
-            logged.extend(records::logged_ids(event));
-        })?;
-        let unlogged: Vec<u64> = index
-            .ids()
+        // Records committed but maybe never logged (a crash between the store's commit and
+        // its audit line) are the store's unsettled ids; those the open audit file does not
+        // log are logged now, before anything else.
+        let unsettled = store.unsettled()?;
+        let mut unlogged: BTreeSet<u64> = unsettled
+            .iter()
+            .filter(|id| index.contains(**id))
             .map(|id| id.0)
-            .filter(|id| !logged.contains(id))
             .collect();
-        drop(logged);
+        let audit = AuditLog::open_with(
+            &dir.join("audit.log"),
+            raw.limits.audit_segment_bytes,
+            |event| {
+                if !unlogged.is_empty() {
+                    for id in records::logged_ids(event) {
+                        unlogged.remove(&id);
+                    }
+                }
+            },
+        )?;
+        let unlogged: Vec<u64> = unlogged.into_iter().collect();
         if let Some((bytes, hash)) = audit.dropped_tail() {
             audit.append(
                 &format!(
@@ -398,6 +410,7 @@ impl NodeState {
         if !unlogged.is_empty() {
             audit.append(&records::recovered_line(&unlogged), true)?;
         }
+        // Every unsettled id is logged now: the next store settles them in its transaction.
         for (id, why) in &unindexed {
             tracing::warn!(image = %id, reason = %why, "a stored record left out of the index");
             audit.append(&format!("index-skip id={:016x} reason={why}", id.0), false)?;
@@ -431,6 +444,7 @@ impl NodeState {
             key_status,
             images,
             audit,
+            settled: Mutex::new(unsettled),
             replay: ReplayGuard::new(
                 raw.limits.replay_window_s * 1000,
                 unix_ms(),

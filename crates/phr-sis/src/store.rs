@@ -94,8 +94,10 @@ use crate::ImageId;
 
 #[cfg(feature = "testing")]
 mod faults;
+mod unsettled;
 mod usage;
 
+pub use unsettled::MAX_UNSETTLED;
 pub use usage::Charge;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -476,14 +478,17 @@ impl ShareStore {
     /// in `records` (nothing is changed); redb's errors if the write fails, in which case
     /// nothing of the batch is stored.
     pub fn put_images(&self, records: &[(ImageId, &ImageRecord)]) -> Result<(), StoreError> {
-        self.put_images_in(records, None).map(|_| ())
+        self.put_images_in(records, None, None).map(|_| ())
     }
 
-    /// Stores new images in one transaction, charged to `charge` if given (its bytes after).
+    /// Stores new images in one transaction, charged to `charge` if given (its bytes after);
+    /// with `journal`, the new ids are noted unsettled and the ids `journal` names settled,
+    /// in the same transaction.
     fn put_images_in(
         &self,
         records: &[(ImageId, &ImageRecord)],
         charge: Option<Charge<'_>>,
+        journal: Option<&[ImageId]>,
     ) -> Result<Option<u64>, StoreError> {
         let sealed: Vec<(ImageId, [Vec<u8>; 3])> = records
             .iter()
@@ -530,6 +535,11 @@ impl ShareStore {
                     table.insert(id.0, value.as_slice())?;
                 }
             }
+        }
+        if let Some(settled) = journal {
+            unsettled::settle_in(&txn, settled)?;
+            let new: Vec<ImageId> = sealed.iter().map(|(id, _)| *id).collect();
+            unsettled::note_in(&txn, &new)?;
         }
         txn.commit()?;
         Ok(used)
@@ -816,6 +826,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
         txn.open_table(part.table())?;
     }
     txn.open_table(usage::USAGE)?;
+    txn.open_table(unsettled::UNSETTLED)?;
     txn.commit()?;
     Ok(())
 }
@@ -925,6 +936,37 @@ mod tests {
             bit_shares,
             meta: seed.to_le_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn stored_ids_stay_unsettled_until_a_later_write_or_settle_names_them() -> TestResult {
+        let (dir, store) = temp_store()?;
+        let recs: Vec<ImageRecord> = (0..6).map(|i| record(i, 64)).collect();
+        let batch: Vec<(ImageId, &ImageRecord)> = recs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (ImageId(i as u64), r))
+            .collect();
+        let charge = Charge {
+            account: "a",
+            limit: u64::MAX,
+        };
+        store.put_images_charged(&batch[..2], charge, &[])?;
+        assert_eq!(store.unsettled()?, vec![ImageId(0), ImageId(1)]);
+        // A refused write changes nothing, not even what it names settled.
+        let refused = store.put_images_charged(&batch[1..3], charge, &[ImageId(0)]);
+        assert!(matches!(refused, Err(StoreError::AlreadyExists(_))));
+        assert_eq!(store.unsettled()?, vec![ImageId(0), ImageId(1)]);
+        store.put_images_charged(&batch[2..4], charge, &[ImageId(0), ImageId(1)])?;
+        assert_eq!(store.unsettled()?, vec![ImageId(2), ImageId(3)]);
+        // A plain write is no journaled write.
+        store.put_images(&batch[4..])?;
+        drop(store);
+        let store = ShareStore::open(dir.path().join("store.redb"), key(7))?;
+        assert_eq!(store.unsettled()?, vec![ImageId(2), ImageId(3)]);
+        store.settle(&[ImageId(3), ImageId(9)])?;
+        assert_eq!(store.unsettled()?, vec![ImageId(2)]);
+        Ok(())
     }
 
     #[test]

@@ -260,6 +260,9 @@ impl NodeState {
         let recovered = self.index_missing(&again)?;
         if !recovered.is_empty() {
             self.log(&recovered_line(&recovered), true)?;
+            if let Ok(mut s) = self.settled.lock() {
+                s.extend(recovered.iter().map(|id| ImageId(*id)));
+            }
         }
         if fresh.is_empty() {
             // Nothing new: acknowledged again, in one short line, not synced (nothing
@@ -284,9 +287,20 @@ impl NodeState {
             .map_err(|e| self.disk.failed(e))?;
         let room = self.disk.reserve(adding.saturating_mul(2))?;
         let batch: Vec<(ImageId, &ImageRecord)> = fresh.iter().map(|(id, r, _)| (*id, r)).collect();
-        let stored = store.put_images_charged(&batch, charge);
+        // The ids logged since the last store are settled in this transaction.
+        let settled = self
+            .settled
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        let stored = store.put_images_charged(&batch, charge, &settled);
         // Once committed, the bytes are on disk: no longer reserved.
         drop(room);
+        if stored.is_err()
+            && let Ok(mut s) = self.settled.lock()
+        {
+            s.extend(settled);
+        }
         stored.map_err(|e| self.disk.failed(e))?;
         crate::failpoint::hit("store-committed", self.id);
         {
@@ -305,6 +319,9 @@ impl NodeState {
         }
         let new: Vec<u64> = fresh.iter().map(|(id, _, _)| id.0).collect();
         self.log(&store_line(&new, again.len()), true)?;
+        if let Ok(mut s) = self.settled.lock() {
+            s.extend(fresh.iter().map(|(id, _, _)| *id));
+        }
         self.disk.wrote(disk::Part::Store);
         Ok(proto::StoreRecordsReply {
             stored: new

@@ -22,8 +22,9 @@ pub struct Charge<'a> {
 
 impl ShareStore {
     /// [`ShareStore::put_images`], charging the stored bytes (every part as stored, with its
-    /// tag) to `charge.account` in the same transaction. Returns the account's bytes after
-    /// the write.
+    /// tag) to `charge.account` in the same transaction. The new ids are noted
+    /// [unsettled](ShareStore::unsettled), and the ids of `settled` (recorded by the writer
+    /// since) settled, in that transaction too. Returns the account's bytes after the write.
     ///
     /// # Errors
     /// [`StoreError::QuotaExceeded`] if the account would hold more than `charge.limit`
@@ -32,8 +33,9 @@ impl ShareStore {
         &self,
         records: &[(ImageId, &ImageRecord)],
         charge: Charge<'_>,
+        settled: &[ImageId],
     ) -> Result<u64, StoreError> {
-        self.put_images_in(records, Some(charge))
+        self.put_images_in(records, Some(charge), Some(settled))
             .map(|used| used.unwrap_or(0))
     }
 
