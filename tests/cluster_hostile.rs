@@ -236,3 +236,177 @@ fn a_caller_past_its_share_of_the_work_is_shed_while_another_is_served() -> Test
     assert!(shed >= 1 && served >= 2 && shed + served == 6, "{codes:?}");
     Ok(())
 }
+
+/// Node `id`'s listening address, from its config.
+fn listen_address(c: &Cluster, id: u8) -> TestResult<String> {
+    let config: toml::Table = std::fs::read_to_string(c.node_dir(id).join("node.toml"))?.parse()?;
+    Ok(config
+        .get("listen")
+        .and_then(|v| v.as_str())
+        .ok_or("no listen address")?
+        .to_owned())
+}
+
+/// Whether the peer answers `stream` (with bytes, an error or its end) within `wait`.
+fn answers(stream: &mut std::net::TcpStream, wait: Duration) -> TestResult<bool> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(wait))?;
+    let mut buf = [0u8; 256];
+    match stream.read(&mut buf) {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(_) => Ok(true),
+    }
+}
+
+#[test]
+fn connections_past_the_bound_wait_and_silent_ones_are_dropped_after_the_handshake_timeout()
+-> TestResult {
+    use std::io::Write;
+    let (c, _) = cluster()?;
+    c.set_limit(1, "max_connections", 4)?;
+    c.restart(1, None)?;
+    let address = listen_address(&c, 1)?;
+    // Four connections that never start their TLS handshake hold every slot.
+    let mut silent: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(&address))
+        .collect::<Result<_, _>>()?;
+    std::thread::sleep(Duration::from_millis(300));
+    // A fifth is not taken in: bytes that are no TLS get no answer while they hold them.
+    let mut fifth = std::net::TcpStream::connect(&address)?;
+    fifth.write_all(b"not a TLS client hello\r\n\r\n")?;
+    assert!(
+        !answers(&mut fifth, Duration::from_secs(3))?,
+        "a connection past the bound was taken in"
+    );
+    // The silent ones are dropped when the handshake timeout passes...
+    let first = silent.first_mut().ok_or("no connection")?;
+    assert!(
+        answers(
+            first,
+            dealer_free_node::server::HANDSHAKE_TIMEOUT + Duration::from_secs(5)
+        )?,
+        "a connection that never finished its handshake was kept"
+    );
+    // ...and the fifth is then taken in (and refused for what it sent).
+    assert!(answers(&mut fifth, Duration::from_secs(5))?);
+    let status = c.node_status(1)?;
+    assert_eq!(status["up"], true, "{status}");
+    Ok(())
+}
+
+#[test]
+fn requests_whose_deadline_passes_mid_work_keep_their_share_until_their_work_ends() -> TestResult {
+    let (c, _) = cluster()?;
+    // A budget 20 such requests would spend: more than the caller's share of the queue (16)
+    // running before the flood is over would spend it.
+    c.set_limit(1, "token_images_per_minute", 20_000)?;
+    c.restart(1, None)?;
+    let rt = runtime()?;
+    let _entered = rt.enter();
+    let client = ClusterClient::open(&c.dir.join("client.toml"))?;
+    let context = TokenContext::new(b"hostile", BandLayout::default())?;
+    let mut rng = rand::rng();
+    let hashes: Vec<ImageHash> = (0..1000).map(|_| ImageHash(rng.random())).collect();
+    let (_, request) = TokenRequest::for_images(&context, &hashes, &mut rng)?;
+    let body = request.to_bytes();
+    let codes: Vec<Code> = rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..40 {
+            let mut n1 = node(&client, 1)?;
+            let body = body.clone();
+            set.spawn(async move {
+                let mut req = tonic::Request::new(proto::EvaluateTokensRequest {
+                    meta: meta(),
+                    token_request: body,
+                });
+                // Past the body's arrival, long before its work ends.
+                req.set_timeout(Duration::from_millis(150));
+                code(n1.evaluate_tokens(req).await)
+            });
+        }
+        let mut codes = Vec::new();
+        while let Some(c) = set.join_next().await {
+            codes.push(c?);
+        }
+        Ok::<_, Box<dyn std::error::Error>>(codes)
+    })?;
+    assert!(
+        codes.iter().all(|c| matches!(
+            c,
+            Code::DeadlineExceeded | Code::ResourceExhausted | Code::Cancelled
+        )),
+        "{codes:?}"
+    );
+    // Once the work that did start has ended, the caller's budget has room: the requests
+    // shed at once were never worked on.
+    let started = std::time::Instant::now();
+    loop {
+        let mut n1 = node(&client, 1)?;
+        let got = rt.block_on(n1.evaluate_tokens(proto::EvaluateTokensRequest {
+            meta: meta(),
+            token_request: body.clone(),
+        }));
+        match got {
+            Ok(_) => break,
+            Err(s)
+                if s.code() == Code::ResourceExhausted && !s.message().contains("this minute") =>
+            {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "still shed after a minute: {s:?}"
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(s) => return Err(format!("after the flood: {s:?} ({codes:?})").into()),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_flood_of_fresh_request_ids_is_remembered_only_up_to_its_bound() -> TestResult {
+    let (c, id) = cluster()?;
+    c.set_limit(1, "max_replay_ids", 200)?;
+    c.restart(1, None)?;
+    std::thread::sleep(Duration::from_millis(1500));
+    let rt = runtime()?;
+    let _entered = rt.enter();
+    let client = ClusterClient::open(&c.dir.join("client.toml"))?;
+    let image_id = u64::from_str_radix(&id, 16)?;
+    let mut n1 = node(&client, 1)?;
+    let before = meta().ok_or("no meta")?;
+    std::thread::sleep(Duration::from_millis(20));
+    for _ in 0..600 {
+        let got = rt.block_on(n1.get_share(proto::GetShareRequest {
+            meta: meta(),
+            image_id,
+        }));
+        assert_eq!(code(got), Code::Ok);
+    }
+    // The guard forgot the oldest ids; a request older than what it forgot is refused as
+    // stale (a fresh send is accepted), never remembered past the bound.
+    let mut old = before;
+    old.request_id = meta().ok_or("no meta")?.request_id;
+    let got = rt.block_on(n1.get_share(proto::GetShareRequest {
+        meta: Some(old),
+        image_id,
+    }));
+    let status = got
+        .err()
+        .ok_or("a request older than the forgotten ids was accepted")?;
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let got = rt.block_on(n1.get_share(proto::GetShareRequest {
+        meta: meta(),
+        image_id,
+    }));
+    assert_eq!(code(got), Code::Ok);
+    Ok(())
+}

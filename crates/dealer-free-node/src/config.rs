@@ -169,6 +169,10 @@ pub struct Limits {
     /// Connections the node keeps open at once, all callers together; past it new ones wait
     /// to be accepted until one closes.
     pub max_connections: usize,
+    /// Bytes of request bodies the node holds at once, all callers together (from each
+    /// body's declared length until its request is answered); a body past it is refused
+    /// with `UNAVAILABLE` before it is read.
+    pub max_body_bytes_in_flight: u64,
 }
 
 impl Default for Limits {
@@ -197,6 +201,7 @@ impl Default for Limits {
             max_export_bytes: 32 << 20,
             audit_segment_bytes: crate::audit::DEFAULT_SEGMENT_BYTES,
             max_connections: 256,
+            max_body_bytes_in_flight: 512 << 20,
         }
     }
 }
@@ -387,12 +392,13 @@ impl NodeConfig {
             || l.max_export_bytes == 0
             || l.min_band_votes == 0
             || l.max_connections == 0
+            || l.max_body_bytes_in_flight == 0
         {
             return Err(invalid(
                 path,
                 "limits must be positive (max_batch, max_candidates, max_concurrent_requests, \
                  max_concurrent_per_client, max_replay_ids, max_export_bytes, min_band_votes, \
-                 max_connections)",
+                 max_connections, max_body_bytes_in_flight)",
             ));
         }
         if l.audit_segment_bytes < MIN_AUDIT_SEGMENT_BYTES {

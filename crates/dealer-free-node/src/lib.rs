@@ -17,6 +17,11 @@
 //! | [`replay`] | request ids and clocks: a replayed request is refused |
 //! | [`state`] | a node's state and the handler of every request, without gRPC |
 //! | [`server`] | the gRPC service over [`state`]: authentication, authorisation, bounds |
+//! | [`body_limit`] | per-method caps on a request's body before it is decoded, and all bodies together |
+//! | [`work`] | the work queue: a caller's share taken before its body is read, slots held until work ends |
+//! | [`reply_cache`] | a retried request that must apply once gets its first reply back |
+//! | [`refusals`] | refusals logged at a bounded rate, the node's own faults apart |
+//! | [`connections`] | at most `max_connections` connections open at once |
 //! | [`client`] | the cluster client: ingest, search, get, DKG coordination, retries |
 //! | [`cluster`] | `cluster init/up/status/down`: configs, certificates, node processes |
 //!
@@ -34,6 +39,7 @@ pub mod body_limit;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod connections;
 pub mod enrol;
 pub mod failpoint;
 pub mod files;

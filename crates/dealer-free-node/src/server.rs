@@ -22,9 +22,11 @@
 //!   work ends; a caller's share of the queue is taken before its body is read.
 //! * **Bounded bodies.** Each method's body is capped before it is decoded
 //!   ([`crate::body_limit`]).
-//! * **Bounded connections.** A TLS handshake must finish within [`HANDSHAKE_TIMEOUT`];
+//! * **Bounded connections.** At most `limits.max_connections` are open at once
+//!   ([`crate::connections`]); a TLS handshake must finish within [`HANDSHAKE_TIMEOUT`];
 //!   idle connections are pinged and closed when they stop answering; every connection is
-//!   closed after [`MAX_CONNECTION_AGE`].
+//!   closed after [`MAX_CONNECTION_AGE`]. The request bodies held at once are bounded by
+//!   `limits.max_body_bytes_in_flight` ([`crate::body_limit::BodyBudget`]).
 //! * **Quiet refusals.** Refused requests are logged at a bounded rate
 //!   ([`crate::refusals`]).
 
@@ -73,9 +75,17 @@ pub enum ServeError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The transport failed (address in use, TLS configuration).
+    /// The transport failed (TLS configuration).
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The address could not be listened on (in use, not this machine's).
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 /// Whether `e` is the node's own trouble (its disk, its data, its secrets) rather than a
@@ -503,6 +513,16 @@ pub async fn serve(
         health = ?state.health(),
         "node serving"
     );
+    let limits = state.limits();
+    // Bound before the first connection: the listener is taken only with a free slot.
+    let incoming = tonic::transport::server::TcpIncoming::bind(config.listen)
+        .map_err(|e| ServeError::Listen {
+            address: config.listen,
+            source: e,
+        })?
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(KEEPALIVE_INTERVAL));
+    let incoming = crate::connections::Limited::new(incoming, limits.max_connections);
     Server::builder()
         .tls_config(
             ServerTlsConfig::new()
@@ -514,17 +534,18 @@ pub async fn serve(
         .concurrency_limit_per_connection(64)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
         .max_connection_age(MAX_CONNECTION_AGE)
         .max_connection_age_grace(MAX_CONNECTION_AGE_GRACE)
         .layer(access)
-        .layer(crate::body_limit::BodyLimitLayer)
+        .layer(crate::body_limit::BodyLimitLayer::new(
+            crate::body_limit::BodyBudget::new(limits.max_body_bytes_in_flight),
+        ))
         .add_service(
             NodeServer::new(service)
                 .max_decoding_message_size(crate::MAX_GRPC_MESSAGE)
                 .max_encoding_message_size(crate::MAX_GRPC_MESSAGE),
         )
-        .serve_with_shutdown(config.listen, shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     tracing::info!(node = %config.id, "node stopped");
     Ok(())
