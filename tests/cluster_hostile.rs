@@ -266,39 +266,110 @@ fn answers(stream: &mut std::net::TcpStream, wait: Duration) -> TestResult<bool>
     }
 }
 
+/// A TCP connection to `address` from the local address `from` that sends nothing.
+async fn silent_from(from: &str, address: &str) -> TestResult<std::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(format!("{from}:0").parse()?)?;
+    let stream = socket.connect(address.parse()?).await?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// Whether a call failed because its connection was closed (not refused by a handler).
+fn closed(status: &tonic::Status) -> bool {
+    use std::error::Error;
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Cancelled
+    ) && status
+        .source()
+        .is_some_and(|e| e.downcast_ref::<tonic::transport::Error>().is_some())
+}
+
+/// Removes client `name` from node `id`'s config.
+fn unlist(c: &Cluster, id: u8, name: &str) -> TestResult {
+    let path = c.node_dir(id).join("node.toml");
+    let mut config: toml::Table = std::fs::read_to_string(&path)?.parse()?;
+    if let Some(toml::Value::Array(clients)) = config.get_mut("clients") {
+        clients.retain(|c| c.get("name").and_then(|n| n.as_str()) != Some(name));
+    }
+    std::fs::write(&path, toml::to_string(&config)?)?;
+    Ok(())
+}
+
 #[test]
-fn connections_past_the_bound_wait_and_silent_ones_are_dropped_after_the_handshake_timeout()
--> TestResult {
-    use std::io::Write;
+fn silent_connections_lock_nobody_out_and_unlisted_or_excess_ones_are_closed() -> TestResult {
     let (c, _) = cluster()?;
-    c.set_limit(1, "max_connections", 4)?;
+    c.set_limit(1, "max_handshakes_per_address", 4)?;
+    c.set_limit(1, "max_connections_per_client", 2)?;
+    // Node 1 does not list `other`, whose certificate is still the cluster CA's.
+    unlist(&c, 1, "other")?;
     c.restart(1, None)?;
     let address = listen_address(&c, 1)?;
-    // Four connections that never start their TLS handshake hold every slot.
-    let mut silent: Vec<std::net::TcpStream> = (0..4)
-        .map(|_| std::net::TcpStream::connect(&address))
-        .collect::<Result<_, _>>()?;
+    let rt = runtime()?;
+    let _entered = rt.enter();
+    // Four connections from 127.0.0.2 that never start their handshake hold that address's
+    // handshake slots; a fifth from it is closed at once, not parked behind them.
+    let silent = rt.block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(silent_from("127.0.0.2", &address).await?);
+        }
+        Ok::<_, Box<dyn std::error::Error>>(held)
+    })?;
     std::thread::sleep(Duration::from_millis(300));
-    // A fifth is not taken in: bytes that are no TLS get no answer while they hold them.
-    let mut fifth = std::net::TcpStream::connect(&address)?;
-    fifth.write_all(b"not a TLS client hello\r\n\r\n")?;
+    let mut fifth = rt.block_on(silent_from("127.0.0.2", &address))?;
     assert!(
-        !answers(&mut fifth, Duration::from_secs(3))?,
-        "a connection past the bound was taken in"
+        answers(&mut fifth, Duration::from_secs(2))?,
+        "a connection past the address's handshakes was kept"
     );
-    // The silent ones are dropped when the handshake timeout passes...
-    let first = silent.first_mut().ok_or("no connection")?;
+    // Callers from another address are served meanwhile.
+    let status = c.node_status(1)?;
+    assert_eq!(status["up"], true, "{status}");
+    assert_eq!(status["healthy"], true, "{status}");
+    // The silent ones are dropped when the handshake timeout passes.
+    let mut first = silent.into_iter().next().ok_or("no connection")?;
     assert!(
         answers(
-            first,
+            &mut first,
             dealer_free_node::server::HANDSHAKE_TIMEOUT + Duration::from_secs(5)
         )?,
         "a connection that never finished its handshake was kept"
     );
-    // ...and the fifth is then taken in (and refused for what it sent).
-    assert!(answers(&mut fifth, Duration::from_secs(5))?);
-    let status = c.node_status(1)?;
-    assert_eq!(status["up"], true, "{status}");
+    // A certificate of the CA that node 1 does not list holds no connection: it is closed
+    // after the handshake, before any request.
+    let other = ClusterClient::open(&c.dir.join("clients/other/client.toml"))?;
+    let got = rt.block_on(node(&other, 1)?.health(proto::HealthRequest {}));
+    let status = got.err().ok_or("an unlisted certificate was answered")?;
+    assert!(closed(&status), "{status:?}");
+    // A client keeps at most two connections: a third is closed, and taken once one goes.
+    let owners: Vec<ClusterClient> = (0..3)
+        .map(|_| ClusterClient::open(&c.dir.join("client.toml")))
+        .collect::<Result<_, _>>()?;
+    let mut kept = Vec::new();
+    for owner in &owners[..2] {
+        let mut n1 = node(owner, 1)?;
+        assert_eq!(
+            code(rt.block_on(n1.health(proto::HealthRequest {}))),
+            Code::Ok
+        );
+        kept.push(n1);
+    }
+    let mut third = node(&owners[2], 1)?;
+    let got = rt.block_on(third.health(proto::HealthRequest {}));
+    let status = got
+        .err()
+        .ok_or("a third connection of one client was served")?;
+    assert!(closed(&status), "{status:?}");
+    drop(kept);
+    drop(owners);
+    let mut fourth = node(&ClusterClient::open(&c.dir.join("client.toml"))?, 1)?;
+    let started = std::time::Instant::now();
+    while code(rt.block_on(fourth.health(proto::HealthRequest {}))) != Code::Ok {
+        assert!(started.elapsed() < Duration::from_secs(10), "never taken");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     Ok(())
 }
 

@@ -422,6 +422,12 @@ impl Policy {
         Policy { node, clients }
     }
 
+    /// Whether the certificate with SHA-256 `fingerprint` is one of the node's clients.
+    #[must_use]
+    pub fn knows(&self, fingerprint: &[u8; 32]) -> bool {
+        self.clients.contains_key(fingerprint)
+    }
+
     /// Admits the caller whose certificate has SHA-256 `peer` to the request path `path`.
     ///
     /// # Errors
@@ -448,11 +454,15 @@ impl Policy {
 /// Reads the SHA-256 of the caller's certificate from a request's extensions.
 pub type PeerFingerprint = fn(&http::Extensions) -> Option<[u8; 32]>;
 
-/// The SHA-256 of the first peer certificate of the TLS connection, which tonic's server puts
-/// into every request's extensions (`TlsConnectInfo`).
+/// The SHA-256 of the caller's certificate: the node's own listener puts it into every
+/// request's extensions ([`crate::connections::PeerInfo`]); a server on tonic's TLS puts the
+/// certificates there (`TlsConnectInfo`).
 #[must_use]
 pub fn tls_peer(extensions: &http::Extensions) -> Option<[u8; 32]> {
     use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    if let Some(peer) = extensions.get::<crate::connections::PeerInfo>() {
+        return Some(peer.fingerprint);
+    }
     let certs = extensions
         .get::<TlsConnectInfo<TcpConnectInfo>>()?
         .peer_certs()?;

@@ -194,10 +194,24 @@ impl AuditLog {
         finish_rotation(path).map_err(io)?;
         let read = if path.exists() {
             let read = segment::read(path, None, seen)?;
-            if let Some(c) = &read.checkpoint
-                && read.first > 0
-            {
-                segment::check_closed(path, c)?;
+            match &read.checkpoint {
+                Some(c) if read.first > 0 => segment::check_closed(path, c)?,
+                // A log that starts at 0 must be the first file: with closed files beside it,
+                // it would begin a second chain.
+                _ => {
+                    let closed = segment::closed_files(path).map_err(io)?;
+                    if let Some((_, last)) = closed.last() {
+                        return Err(AuditError::Broken {
+                            path: path.to_owned(),
+                            line: 1,
+                            reason: format!(
+                                "the log does not open with a checkpoint, though its closed \
+                                 file {} is there",
+                                last.display()
+                            ),
+                        });
+                    }
+                }
             }
             Some(read)
         } else {
@@ -334,7 +348,10 @@ impl AuditLog {
         // file fetched next, or in a closed one, fsynced when it was closed.
         let head = self.head();
         let file = Arc::clone(&*self.sync_file.lock().map_err(|_| self.poisoned())?);
-        if let Err(source) = file.sync_data() {
+        let done = file.sync_data();
+        // Whatever failed meanwhile is seen before anything is reported durable.
+        self.check_whole()?;
+        if let Err(source) = done {
             // The kernel reports a lost write-back once; a later fsync would "succeed" over
             // it. The log takes nothing more until a restart verifies it from disk.
             self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -431,6 +448,11 @@ impl AuditLog {
     /// failure before the new file takes the log's name is logged and tried again after
     /// another sixteenth of a file; a failure after it latches the log like a failed fsync.
     fn rotate(&self) {
+        // The fsyncs' lock first (the order `sync_to` takes them in): no other fsync runs
+        // while the file is closed, so a failure reported to this one is seen by none other.
+        let Ok(_fsyncs) = self.synced.lock() else {
+            return;
+        };
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
@@ -483,7 +505,15 @@ impl AuditLog {
                 .open(&next)?;
             f.write_all(line.as_bytes())?;
             f.sync_all()?;
-            std::fs::rename(&self.path, self.path.with_file_name(&closed))
+            sync_parent(&next)?;
+            let target = self.path.with_file_name(&closed);
+            if target.exists() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} is there already", target.display()),
+                ));
+            }
+            std::fs::rename(&self.path, target)
         })();
         if let Err(e) = written {
             let _ = std::fs::remove_file(&next);
@@ -643,15 +673,35 @@ mod tests {
         assert_eq!(log.head(), head);
         assert!(!segment::next_path(&path).exists());
         drop(log);
-        // Between the renames: the old log closed, the new one still under `.next`.
+        // Between the renames: the old log closed, the new one (its checkpoint alone) still
+        // under `.next`.
         let log = AuditLog::open_with(&path, 4096, |_| {})?;
-        let head = fill(&log, 30, 20)?;
+        let mut head = log.head();
+        let mut i = 30;
+        while segment::closed_files(&path)?.is_empty() {
+            head = fill(&log, i, 1)?;
+            i += 1;
+        }
+        head = AuditHead {
+            entries: head.entries + 1,
+            ..log.head()
+        };
+        assert_eq!(log.head(), head, "the checkpoint is the last entry");
         drop(log);
+        assert_eq!(std::fs::read_to_string(&path)?.lines().count(), 1);
         std::fs::rename(&path, segment::next_path(&path))?;
         let log = AuditLog::open_with(&path, 4096, |_| {})?;
         assert_eq!(log.head(), head);
         drop(log);
         assert_eq!(verify_all(&path)?.head, head);
+        // An empty log beside closed files (a chain begun anew) is refused.
+        let kept = std::fs::read(&path)?;
+        std::fs::write(&path, b"")?;
+        assert!(matches!(
+            AuditLog::open_with(&path, 4096, |_| {}),
+            Err(AuditError::Broken { .. })
+        ));
+        std::fs::write(&path, kept)?;
         // The log itself gone while closed files are there: refused, never started afresh.
         std::fs::remove_file(&path)?;
         assert!(matches!(

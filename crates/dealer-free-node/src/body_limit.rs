@@ -14,6 +14,7 @@
 //! refused with `UNAVAILABLE` (the client retries with backoff), so the request bodies a node
 //! holds stay under `max_body_bytes_in_flight` however many clients send at once.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -26,45 +27,101 @@ use tonic::codegen::{Bytes, Service, http};
 
 use crate::access::{AccessFuture, Method};
 
-/// The bytes of request bodies all callers together may have in the node at once, counted
-/// in KiB from each body's declared length.
+/// Bodies up to this many bytes take nothing from the budget: their count is bounded by the
+/// callers' shares of the work queue, and the node's small requests (health, a share, a
+/// key ceremony's small rounds) are never refused for want of it.
+pub const SMALL_BODY: usize = 64 << 10;
+
+/// The bytes of request bodies the node holds at once, counted in KiB from each body's
+/// declared length: all callers together, and each caller at most a quarter of that, so no
+/// one caller can take it all.
 #[derive(Debug, Clone)]
 pub struct BodyBudget {
-    kib: Arc<Semaphore>,
+    total: Arc<Semaphore>,
     total_kib: u32,
+    share_kib: u32,
+    callers: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
+/// One request's view of the budget: the node's total and its caller's share.
+#[derive(Debug, Clone)]
+pub struct BudgetFor {
+    total: Arc<Semaphore>,
+    total_kib: u32,
+    caller: Option<(Arc<Semaphore>, u32)>,
+}
+
+/// The bytes a body took from the budget (and its caller's share).
+type Taken = (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>);
+
 impl BodyBudget {
-    /// A budget of `bytes` (at least one largest body's worth is always allowed).
+    /// A budget of `bytes` in total, a quarter of it per caller.
     #[must_use]
     pub fn new(bytes: u64) -> BodyBudget {
         let kib = u32::try_from(bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
-            .clamp(1, u32::try_from(Semaphore::MAX_PERMITS).unwrap_or(u32::MAX));
+            .clamp(4, u32::try_from(Semaphore::MAX_PERMITS).unwrap_or(u32::MAX));
         BodyBudget {
-            kib: Arc::new(Semaphore::new(kib as usize)),
+            total: Arc::new(Semaphore::new(kib as usize)),
             total_kib: kib,
+            share_kib: kib / 4,
+            callers: Arc::default(),
         }
     }
 
-    /// Takes `bytes` (a body past the whole budget takes all of it), or `None` if they are
-    /// not free now.
-    fn take(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        let kib = u32::try_from(bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.total_kib);
-        Arc::clone(&self.kib).try_acquire_many_owned(kib).ok()
+    /// The budget as a request of the caller the access layer admitted sees it.
+    fn share<B>(&self, request: &http::Request<B>) -> BudgetFor {
+        let caller = request
+            .extensions()
+            .get::<crate::access::Caller>()
+            .and_then(|c| {
+                let mut callers = self.callers.lock().ok()?;
+                Some(Arc::clone(callers.entry(c.name.clone()).or_insert_with(
+                    || Arc::new(Semaphore::new(self.share_kib as usize)),
+                )))
+            });
+        BudgetFor {
+            total: Arc::clone(&self.total),
+            total_kib: self.total_kib,
+            caller: caller.map(|c| (c, self.share_kib)),
+        }
     }
 
-    /// Bytes free now.
+    /// Bytes free now, all callers together.
     #[must_use]
     pub fn free(&self) -> u64 {
-        self.kib.available_permits() as u64 * 1024
+        self.total.available_permits() as u64 * 1024
     }
 }
 
-/// Where a body puts the bytes it took from the budget, until its request is answered.
-type Held = Arc<Mutex<Option<OwnedSemaphorePermit>>>;
+impl BudgetFor {
+    /// Takes `bytes` from the caller's share and the total (a body past either takes all of
+    /// it), or says which has no room.
+    fn take(&self, bytes: usize) -> Result<Taken, &'static str> {
+        let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+        let mine = match &self.caller {
+            Some((share, of)) => Some(
+                Arc::clone(share)
+                    .try_acquire_many_owned(kib.clamp(1, *of))
+                    .map_err(|_| "this client's share of it (a quarter)")?,
+            ),
+            None => None,
+        };
+        let all = Arc::clone(&self.total)
+            .try_acquire_many_owned(kib.clamp(1, self.total_kib))
+            .map_err(|_| "all clients together")?;
+        Ok((all, mine))
+    }
+}
+
+/// Where a body puts the bytes it took from the budget; they are given back when the last
+/// holder drops it: the body, the request's future, and the request's work.
+type Held = Arc<Mutex<Option<Taken>>>;
+
+/// A request's hold on its body's bytes, in its extensions: the handler keeps it until its
+/// work ends, which may be after the request was answered (a deadline that passed).
+#[derive(Debug, Clone)]
+pub struct BodyHold(#[allow(dead_code)] Held);
 
 /// A request body that fails once it passes `cap` bytes.
 #[derive(Debug)]
@@ -76,9 +133,12 @@ pub struct CappedBody {
     header: Vec<u8>,
     method: &'static str,
     /// The budget, and where the bytes taken from it are kept.
-    budget: Option<(BodyBudget, Held)>,
-    /// The budget had no room for this body: it fails without reading more.
-    refused: bool,
+    budget: Option<(BudgetFor, Held)>,
+    /// The header's 5 bytes and the message they declare: a unary request carries one.
+    expected: Option<usize>,
+    /// The budget had no room for this body (and what had none): it fails without reading
+    /// more.
+    refused: Option<&'static str>,
 }
 
 impl CappedBody {
@@ -92,23 +152,28 @@ impl CappedBody {
             header: Vec::with_capacity(GRPC_HEADER),
             method,
             budget: None,
-            refused: false,
+            refused: None,
+            expected: None,
         }
     }
 
     /// Takes its declared bytes from `budget` into `held` before reading them.
-    fn with_budget(mut self, budget: BodyBudget, held: Held) -> CappedBody {
+    fn with_budget(mut self, budget: BudgetFor, held: Held) -> CappedBody {
         self.budget = Some((budget, held));
         self
     }
 }
 
 /// The refusal of a body that finds the node's budget for bodies spent.
-fn budget_spent(method: &str) -> Status {
+fn budget_spent(method: &str, whose: &str) -> Status {
     Status::unavailable(format!(
-        "the node holds as many request bytes as it may (max_body_bytes_in_flight); this \
-         {method} request was not read: retry"
+        "the node holds as many request bytes as it may for {whose} \
+         (max_body_bytes_in_flight); this {method} request was not read: retry"
     ))
+}
+
+fn second_message(method: &str) -> Status {
+    Status::invalid_argument(format!("a {method} request carries one message"))
 }
 
 /// Bytes of a gRPC frame's header: a compression flag and the message's length (u32, BE).
@@ -127,8 +192,8 @@ impl http_body::Body for CappedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
         let this = &mut *self;
-        if this.refused {
-            return Poll::Ready(Some(Err(budget_spent(this.method))));
+        if let Some(whose) = this.refused {
+            return Poll::Ready(Some(Err(budget_spent(this.method, whose))));
         }
         if this.seen > this.cap {
             return Poll::Ready(Some(Err(too_large(this.method, this.cap))));
@@ -145,18 +210,24 @@ impl http_body::Body for CappedBody {
                             // The message's declared length, before its bytes are read.
                             let declared = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
                             let total = (declared as usize).saturating_add(GRPC_HEADER);
+                            this.expected = Some(total);
                             if total > this.cap {
                                 this.seen = usize::MAX;
-                            } else if let Some((budget, held)) = &this.budget {
+                            } else if let Some((budget, held)) = &this.budget
+                                && total > SMALL_BODY
+                            {
                                 match budget.take(total) {
-                                    Some(permit) => {
+                                    Ok(taken) => {
                                         if let Ok(mut h) = held.lock() {
-                                            *h = Some(permit);
+                                            *h = Some(taken);
                                         }
                                     }
-                                    None => {
-                                        this.refused = true;
-                                        return Poll::Ready(Some(Err(budget_spent(this.method))));
+                                    Err(whose) => {
+                                        this.refused = Some(whose);
+                                        return Poll::Ready(Some(Err(budget_spent(
+                                            this.method,
+                                            whose,
+                                        ))));
                                     }
                                 }
                             }
@@ -164,6 +235,13 @@ impl http_body::Body for CappedBody {
                     }
                     if this.seen > this.cap {
                         return Poll::Ready(Some(Err(too_large(this.method, this.cap))));
+                    }
+                    if this.expected.is_some_and(|e| this.seen > e) {
+                        // More bytes than the first message: a second message, which the
+                        // budget never counted.
+                        this.seen = usize::MAX;
+                        this.cap = 0;
+                        return Poll::Ready(Some(Err(second_message(this.method))));
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -246,17 +324,16 @@ where
             return Box::pin(std::future::ready(Ok(response)));
         }
         let held: Held = Arc::new(Mutex::new(None));
-        let budget = self.budget.clone();
-        let kept = Arc::clone(&held);
-        let request =
-            request.map(|b| Body::new(CappedBody::new(b, cap, method).with_budget(budget, kept)));
+        let budget = self.budget.share(&request);
+        let mut request = request.map(|b| {
+            Body::new(CappedBody::new(b, cap, method).with_budget(budget, Arc::clone(&held)))
+        });
+        request.extensions_mut().insert(BodyHold(Arc::clone(&held)));
         let answered = crate::access::take_ready(&mut self.inner).call(request);
         Box::pin(async move {
             let response = answered.await;
-            // The request is answered: its body and decoded message are gone.
-            if let Ok(mut h) = held.lock() {
-                h.take();
-            }
+            // The bytes go back once the work that holds them has ended too.
+            drop(held);
             response
         })
     }
@@ -289,14 +366,24 @@ mod tests {
         Bytes::from(bytes)
     }
 
-    /// The first frame of a body of a `len`-byte message under `budget`.
+    /// The budget as a request of `caller` sees it.
+    fn of(budget: &BodyBudget, caller: &str) -> BudgetFor {
+        let mut request = http::Request::new(());
+        request.extensions_mut().insert(crate::access::Caller {
+            name: caller.to_owned(),
+            role: crate::access::Role::Owner,
+        });
+        budget.share(&request)
+    }
+
+    /// The first frame of a body of `bytes` under `budget`; the bytes taken stay in `held`.
     fn first_frame(
-        budget: &BodyBudget,
+        budget: BudgetFor,
         held: &Held,
-        len: u32,
+        bytes: Bytes,
     ) -> Option<Result<http_body::Frame<Bytes>, Status>> {
-        let mut body = CappedBody::new(Body::new(Once(Some(framed(len)))), 1 << 20, "StoreRecords")
-            .with_budget(budget.clone(), Arc::clone(held));
+        let mut body = CappedBody::new(Body::new(Once(Some(bytes))), 1 << 20, "StoreRecords")
+            .with_budget(budget, Arc::clone(held));
         let mut cx = Context::from_waker(std::task::Waker::noop());
         match http_body::Body::poll_frame(Pin::new(&mut body), &mut cx) {
             Poll::Ready(frame) => frame,
@@ -304,38 +391,67 @@ mod tests {
         }
     }
 
+    fn hold() -> Held {
+        Arc::new(Mutex::new(None))
+    }
+
+    fn code(frame: &Option<Result<http_body::Frame<Bytes>, Status>>) -> tonic::Code {
+        match frame {
+            Some(Ok(_)) => tonic::Code::Ok,
+            Some(Err(s)) => s.code(),
+            None => tonic::Code::Unknown,
+        }
+    }
+
     #[test]
-    fn bodies_past_the_budget_together_are_refused_until_one_is_answered() {
-        let budget = BodyBudget::new(100 << 10);
-        let first: Held = Arc::new(Mutex::new(None));
-        assert!(matches!(
-            first_frame(&budget, &first, 60 << 10),
-            Some(Ok(_))
-        ));
-        assert!(budget.free() < 41 << 10);
-        // A second body of the same size does not fit beside the first: refused unread.
-        let second: Held = Arc::new(Mutex::new(None));
-        let refused = first_frame(&budget, &second, 60 << 10);
-        assert!(
-            matches!(&refused, Some(Err(s)) if s.code() == tonic::Code::Unavailable),
-            "{refused:?}"
+    fn large_bodies_are_bounded_per_caller_and_in_total_until_their_requests_end() {
+        use tonic::Code;
+        // 400 KiB in all, 100 KiB per caller.
+        let budget = BodyBudget::new(400 << 10);
+        let a1 = hold();
+        assert_eq!(
+            code(&first_frame(of(&budget, "a"), &a1, framed(90 << 10))),
+            Code::Ok
         );
-        // A small one fits.
-        let small: Held = Arc::new(Mutex::new(None));
-        assert!(matches!(first_frame(&budget, &small, 1 << 10), Some(Ok(_))));
-        // Once the first request is answered, its bytes are free again.
-        first.lock().map(|mut h| h.take()).ok();
-        let third: Held = Arc::new(Mutex::new(None));
-        assert!(matches!(
-            first_frame(&budget, &third, 60 << 10),
-            Some(Ok(_))
-        ));
+        // A second large body of the same caller passes its share: refused unread.
+        let refused = first_frame(of(&budget, "a"), &hold(), framed(90 << 10));
+        assert_eq!(code(&refused), Code::Unavailable, "{refused:?}");
+        // A small body takes nothing: it passes whatever the budget.
+        assert_eq!(
+            code(&first_frame(of(&budget, "a"), &hold(), framed(10 << 10))),
+            Code::Ok
+        );
+        // Other callers have their own shares, up to the total.
+        let others: Vec<Held> = (0..3).map(|_| hold()).collect();
+        for (i, h) in others.iter().enumerate() {
+            let got = first_frame(of(&budget, &format!("c{i}")), h, framed(90 << 10));
+            assert_eq!(code(&got), Code::Ok);
+        }
+        let past_total = first_frame(of(&budget, "z"), &hold(), framed(90 << 10));
+        assert!(
+            matches!(&past_total, Some(Err(s)) if s.message().contains("all clients")),
+            "{past_total:?}"
+        );
+        // When the first request's holders are gone, its bytes are free again.
+        drop(a1);
+        assert_eq!(
+            code(&first_frame(of(&budget, "a"), &hold(), framed(90 << 10))),
+            Code::Ok
+        );
         // A body past the method's cap is refused as too large, whatever the budget.
-        let big: Held = Arc::new(Mutex::new(None));
-        let too_big = first_frame(&BodyBudget::new(1 << 30), &big, 2 << 20);
-        assert!(
-            matches!(&too_big, Some(Err(s)) if s.code() == tonic::Code::ResourceExhausted),
-            "{too_big:?}"
+        let too_big = first_frame(of(&BodyBudget::new(1 << 30), "a"), &hold(), framed(2 << 20));
+        assert_eq!(code(&too_big), Code::ResourceExhausted, "{too_big:?}");
+    }
+
+    #[test]
+    fn a_second_message_in_a_body_is_refused() {
+        let mut two = framed(10).to_vec();
+        two.extend_from_slice(&framed(200 << 10));
+        let got = first_frame(
+            of(&BodyBudget::new(1 << 30), "a"),
+            &hold(),
+            Bytes::from(two),
         );
+        assert_eq!(code(&got), tonic::Code::InvalidArgument, "{got:?}");
     }
 }

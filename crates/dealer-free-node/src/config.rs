@@ -166,9 +166,15 @@ pub struct Limits {
     /// Bytes past which the open audit log file is closed (`audit.log.<first entry>`) and a
     /// new one started with a checkpoint: a start reads and hashes only the open file.
     pub audit_segment_bytes: u64,
-    /// Connections the node keeps open at once, all callers together; past it new ones wait
-    /// to be accepted until one closes.
+    /// Connections the node keeps open at once, all clients together; past it a new one is
+    /// closed after its handshake.
     pub max_connections: usize,
+    /// Connections one client (certificate) keeps open at once.
+    pub max_connections_per_client: usize,
+    /// TLS handshakes under way at once; past it a new connection is closed at once.
+    pub max_handshakes: usize,
+    /// TLS handshakes under way at once from one IP address.
+    pub max_handshakes_per_address: usize,
     /// Bytes of request bodies the node holds at once, all callers together (from each
     /// body's declared length until its request is answered); a body past it is refused
     /// with `UNAVAILABLE` before it is read.
@@ -200,7 +206,10 @@ impl Default for Limits {
             max_replay_ids: 100_000,
             max_export_bytes: 32 << 20,
             audit_segment_bytes: crate::audit::DEFAULT_SEGMENT_BYTES,
-            max_connections: 256,
+            max_connections: 1024,
+            max_connections_per_client: 64,
+            max_handshakes: 128,
+            max_handshakes_per_address: 16,
             max_body_bytes_in_flight: 512 << 20,
         }
     }
@@ -392,13 +401,17 @@ impl NodeConfig {
             || l.max_export_bytes == 0
             || l.min_band_votes == 0
             || l.max_connections == 0
+            || l.max_connections_per_client == 0
+            || l.max_handshakes == 0
+            || l.max_handshakes_per_address == 0
             || l.max_body_bytes_in_flight == 0
         {
             return Err(invalid(
                 path,
                 "limits must be positive (max_batch, max_candidates, max_concurrent_requests, \
                  max_concurrent_per_client, max_replay_ids, max_export_bytes, min_band_votes, \
-                 max_connections, max_body_bytes_in_flight)",
+                 max_connections, max_connections_per_client, max_handshakes, \
+                 max_handshakes_per_address, max_body_bytes_in_flight)",
             ));
         }
         if l.audit_segment_bytes < MIN_AUDIT_SEGMENT_BYTES {

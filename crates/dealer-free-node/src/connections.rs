@@ -1,103 +1,252 @@
-//! A bound on the connections a node holds at once.
+//! How a node takes connections: its own TLS handshakes, bounded per address and in total,
+//! and the caller's certificate checked against the node's clients before anything of HTTP/2
+//! is spoken.
 //!
-//! [`Limited`] wraps the stream of accepted connections: a connection is taken from the
-//! listener only with one of `max` permits, and gives it back when it closes (its TLS and
-//! HTTP/2 state with it). Past `max`, new connections wait in the kernel's backlog, and
-//! nothing of them is held in the node, however many are opened.
+//! [`accept`] runs the listener. For each TCP connection:
+//!
+//! 1. It takes a handshake slot: at most `max_handshakes` at once, `max_handshakes_per_address`
+//!    from one IP address. With none free, the connection is closed at once — never parked in
+//!    the kernel's backlog, where it would wait ahead of later callers.
+//! 2. The TLS 1.3 handshake must end within the handshake timeout, with a client certificate
+//!    of the cluster's CA.
+//! 3. The certificate must be one the node's config lists (`[[clients]]`); any other
+//!    connection is closed after the handshake, so a certificate of the CA that no node lists
+//!    holds no connection.
+//! 4. It takes a connection slot: at most `max_connections` open, `max_connections_per_client`
+//!    per client. With none free it is closed.
+//!
+//! Slots are given back when the handshake ends and when the connection closes. Each open
+//! connection carries [`PeerInfo`] (the caller's certificate fingerprint) into every request
+//! it makes, where the access layer reads it.
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
-use tokio_stream::Stream;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::server::TlsStream;
 use tonic::transport::server::Connected;
 
-type Acquire = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
-
-/// The accepted connections of `inner`, at most `max` open at once.
-pub struct Limited<S> {
-    inner: S,
-    slots: Arc<Semaphore>,
-    /// The permit for the next connection, once acquired.
-    permit: Option<OwnedSemaphorePermit>,
-    acquiring: Option<Acquire>,
+/// The bounds on a node's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once, all clients together.
+    pub max_connections: usize,
+    /// Connections one client (certificate) keeps open at once.
+    pub max_connections_per_client: usize,
+    /// TLS handshakes under way at once.
+    pub max_handshakes: usize,
+    /// TLS handshakes under way at once from one IP address.
+    pub max_handshakes_per_address: usize,
+    /// The longest a handshake may take.
+    pub handshake_timeout: Duration,
 }
 
-impl<S> Limited<S> {
-    /// `inner`'s connections, at most `max` (at least 1) open at once.
-    #[must_use]
-    pub fn new(inner: S, max: usize) -> Limited<S> {
-        Limited {
-            inner,
-            slots: Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS))),
-            permit: None,
-            acquiring: None,
-        }
-    }
-
-    /// Connections that could open now.
-    #[must_use]
-    pub fn free(&self) -> usize {
-        self.slots.available_permits()
-    }
+/// Who is on the other end of a connection: put into every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// SHA-256 of the caller's certificate (DER).
+    pub fingerprint: [u8; 32],
+    /// Its address.
+    pub remote: Option<SocketAddr>,
 }
 
-impl<S, IO, E> Stream for Limited<S>
-where
-    S: Stream<Item = Result<IO, E>> + Unpin,
-{
-    type Item = Result<Counted<IO>, E>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.permit.is_none() {
-            let slots = Arc::clone(&this.slots);
-            let acquiring = this
-                .acquiring
-                .get_or_insert_with(|| Box::pin(slots.acquire_owned()));
-            match acquiring.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                // The semaphore is never closed.
-                Poll::Ready(Err(_)) => return Poll::Ready(None),
-                Poll::Ready(Ok(p)) => {
-                    this.acquiring = None;
-                    this.permit = Some(p);
-                }
-            }
-        }
-        match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(io))) => match this.permit.take() {
-                Some(permit) => Poll::Ready(Some(Ok(Counted {
-                    inner: io,
-                    _permit: permit,
-                }))),
-                None => Poll::Ready(None),
-            },
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
+/// Errors building the TLS acceptor.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsSetupError {
+    /// A PEM file does not parse.
+    #[error("{what}: {reason}")]
+    Pem {
+        /// Which file.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// rustls refused the configuration.
+    #[error(transparent)]
+    Tls(#[from] rustls::Error),
+    /// The CA does not make a client verifier.
+    #[error("client verifier: {0}")]
+    Verifier(String),
 }
 
-/// A connection holding one of the node's connection slots until it is dropped.
+/// The TLS 1.3 configuration of a node: its certificate and key, client certificates of the
+/// CA in `ca_pem` required, HTTP/2 offered.
+///
+/// # Errors
+/// [`TlsSetupError`].
+pub fn server_config(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    ca_pem: &[u8],
+) -> Result<rustls::ServerConfig, TlsSetupError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let pem = |what: &'static str| {
+        move |e: rustls::pki_types::pem::Error| TlsSetupError::Pem {
+            what,
+            reason: e.to_string(),
+        }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem("the node's certificate"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(pem("the node's key"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(ca.map_err(pem("the CA certificate"))?)?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .build()
+    .map_err(|e| TlsSetupError::Verifier(e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
+
+/// What is held now, against [`ConnectionLimits`].
+#[derive(Debug, Default)]
+struct Counts {
+    handshakes: usize,
+    handshakes_by_address: HashMap<IpAddr, usize>,
+    open: usize,
+    open_by_client: HashMap<[u8; 32], usize>,
+}
+
+/// The slots of one node.
 #[derive(Debug)]
-pub struct Counted<IO> {
-    inner: IO,
-    _permit: OwnedSemaphorePermit,
+pub struct Slots {
+    limits: ConnectionLimits,
+    counts: Mutex<Counts>,
 }
 
-impl<IO: Connected> Connected for Counted<IO> {
-    type ConnectInfo = IO::ConnectInfo;
+/// A handshake slot, given back when dropped.
+#[derive(Debug)]
+pub struct HandshakeSlot {
+    slots: Arc<Slots>,
+    address: IpAddr,
+}
 
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.inner.connect_info()
+/// A connection slot, given back when dropped.
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    slots: Arc<Slots>,
+    client: [u8; 32],
+}
+
+impl Slots {
+    /// No slot taken yet.
+    #[must_use]
+    pub fn new(limits: ConnectionLimits) -> Arc<Slots> {
+        Arc::new(Slots {
+            limits,
+            counts: Mutex::new(Counts::default()),
+        })
+    }
+
+    /// A handshake slot for a connection from `address`, if one is free.
+    #[must_use]
+    pub fn handshake(self: &Arc<Self>, address: IpAddr) -> Option<HandshakeSlot> {
+        let mut c = self.counts.lock().ok()?;
+        let from = c.handshakes_by_address.get(&address).copied().unwrap_or(0);
+        if c.handshakes >= self.limits.max_handshakes
+            || from >= self.limits.max_handshakes_per_address
+        {
+            return None;
+        }
+        c.handshakes += 1;
+        c.handshakes_by_address.insert(address, from + 1);
+        Some(HandshakeSlot {
+            slots: Arc::clone(self),
+            address,
+        })
+    }
+
+    /// A connection slot for `client`, if one is free.
+    #[must_use]
+    pub fn connection(self: &Arc<Self>, client: [u8; 32]) -> Option<ConnectionSlot> {
+        let mut c = self.counts.lock().ok()?;
+        let of = c.open_by_client.get(&client).copied().unwrap_or(0);
+        if c.open >= self.limits.max_connections || of >= self.limits.max_connections_per_client {
+            return None;
+        }
+        c.open += 1;
+        c.open_by_client.insert(client, of + 1);
+        Some(ConnectionSlot {
+            slots: Arc::clone(self),
+            client,
+        })
+    }
+
+    /// Handshakes under way and connections open.
+    #[must_use]
+    pub fn held(&self) -> (usize, usize) {
+        self.counts
+            .lock()
+            .map_or((0, 0), |c| (c.handshakes, c.open))
     }
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for Counted<IO> {
+/// Takes one from `map[key]`, dropping the entry at zero (so the maps hold only what is held).
+fn release<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
+    if let Some(n) = map.get_mut(key) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(key);
+        }
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.slots.counts.lock() {
+            c.handshakes = c.handshakes.saturating_sub(1);
+            release(&mut c.handshakes_by_address, &self.address);
+        }
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.slots.counts.lock() {
+            c.open = c.open.saturating_sub(1);
+            release(&mut c.open_by_client, &self.client);
+        }
+    }
+}
+
+/// An open connection: TLS done, its caller listed, its slot held until it is dropped.
+#[derive(Debug)]
+pub struct Connection {
+    inner: TlsStream<TcpStream>,
+    peer: PeerInfo,
+    _slot: ConnectionSlot,
+}
+
+impl Connected for Connection {
+    type ConnectInfo = PeerInfo;
+
+    fn connect_info(&self) -> PeerInfo {
+        self.peer
+    }
+}
+
+impl AsyncRead for Connection {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -107,7 +256,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Counted<IO> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Counted<IO> {
+impl AsyncWrite for Connection {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -137,37 +286,151 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Counted<IO> {
     }
 }
 
+/// Whether a certificate fingerprint is one of the node's clients.
+pub type Listed = Arc<dyn Fn(&[u8; 32]) -> bool + Send + Sync>;
+
+/// Runs the listener on `listener` (see the module): a stream of open connections for
+/// tonic's `serve_with_incoming_shutdown`. The listener stops when the stream is dropped.
+pub fn accept(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    listed: Listed,
+    limits: ConnectionLimits,
+) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<Connection>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let slots = Slots::new(limits);
+    let acceptor = TlsAcceptor::from(tls);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                () = tx.closed() => return,
+                a = listener.accept() => a,
+            };
+            let (tcp, remote) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    crate::refusals::warn("a connection could not be accepted", &e.to_string());
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Some(handshake) = slots.handshake(remote.ip()) else {
+                crate::refusals::warn(
+                    "a connection closed at once: too many TLS handshakes under way",
+                    &remote.to_string(),
+                );
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let (acceptor, slots, listed, tx) = (
+                acceptor.clone(),
+                Arc::clone(&slots),
+                Arc::clone(&listed),
+                tx.clone(),
+            );
+            tokio::spawn(async move {
+                let done =
+                    tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await;
+                drop(handshake);
+                let stream = match done {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        crate::refusals::warn("a TLS handshake failed", &format!("{remote}: {e}"));
+                        return;
+                    }
+                    Err(_) => {
+                        crate::refusals::warn("a TLS handshake timed out", &remote.to_string());
+                        return;
+                    }
+                };
+                let Some(cert) = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                else {
+                    return;
+                };
+                let fingerprint: [u8; 32] = Sha256::digest(cert.as_ref()).into();
+                if !listed(&fingerprint) {
+                    crate::refusals::warn(
+                        "a connection closed: its certificate is not one of the node's clients",
+                        &format!("{remote}: sha256:{}", crate::hex(&fingerprint)),
+                    );
+                    return;
+                }
+                let Some(slot) = slots.connection(fingerprint) else {
+                    crate::refusals::warn(
+                        "a connection closed: too many open (max_connections, \
+                         max_connections_per_client)",
+                        &format!("{remote}: sha256:{}", crate::hex(&fingerprint)),
+                    );
+                    return;
+                };
+                let connection = Connection {
+                    inner: stream,
+                    peer: PeerInfo {
+                        fingerprint,
+                        remote: Some(remote),
+                    },
+                    _slot: slot,
+                };
+                let _ = tx.send(Ok(connection)).await;
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
 #[cfg(test)]
 mod tests {
-    use tokio_stream::StreamExt;
-
     use super::*;
 
-    #[tokio::test]
-    async fn a_connection_past_the_bound_waits_until_one_closes() {
-        let (tx, rx) =
-            tokio::sync::mpsc::unbounded_channel::<Result<tokio::io::DuplexStream, ()>>();
-        let mut limited = Limited::new(tokio_stream::wrappers::UnboundedReceiverStream::new(rx), 2);
-        let mut keep = Vec::new();
-        for _ in 0..3 {
-            let (a, _b) = tokio::io::duplex(8);
-            assert!(tx.send(Ok(a)).is_ok());
-            keep.push(_b);
+    fn limits() -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: 3,
+            max_connections_per_client: 2,
+            max_handshakes: 3,
+            max_handshakes_per_address: 2,
+            handshake_timeout: Duration::from_secs(1),
         }
-        let first = limited.next().await;
-        let second = limited.next().await;
-        assert!(matches!(first, Some(Ok(_))) && matches!(second, Some(Ok(_))));
-        assert_eq!(limited.free(), 0);
-        // The third waits while both are open...
-        let third =
-            tokio::time::timeout(std::time::Duration::from_millis(50), limited.next()).await;
-        assert!(
-            third.is_err(),
-            "a third connection was taken past the bound"
-        );
-        // ...and is taken once one closes.
-        drop(first);
-        let third = tokio::time::timeout(std::time::Duration::from_secs(5), limited.next()).await;
-        assert!(matches!(third, Ok(Some(Ok(_)))));
+    }
+
+    #[test]
+    fn handshakes_are_bounded_per_address_and_in_total_and_given_back() {
+        let slots = Slots::new(limits());
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        let c: IpAddr = [10, 0, 0, 3].into();
+        let a1 = slots.handshake(a);
+        let a2 = slots.handshake(a);
+        assert!(a1.is_some() && a2.is_some());
+        assert!(slots.handshake(a).is_none(), "a third from one address");
+        let b1 = slots.handshake(b);
+        assert!(b1.is_some());
+        assert!(slots.handshake(c).is_none(), "past the total");
+        drop(a1);
+        assert!(slots.handshake(c).is_some());
+        drop((a2, b1));
+        assert_eq!(slots.held().0, 0);
+    }
+
+    #[test]
+    fn connections_are_bounded_per_client_and_in_total_and_given_back() {
+        let slots = Slots::new(limits());
+        let x = [1u8; 32];
+        let y = [2u8; 32];
+        let x1 = slots.connection(x);
+        let x2 = slots.connection(x);
+        assert!(x1.is_some() && x2.is_some());
+        assert!(slots.connection(x).is_none(), "a third of one client");
+        let y1 = slots.connection(y);
+        assert!(y1.is_some());
+        assert!(slots.connection(y).is_none(), "past the total");
+        drop(x1);
+        assert!(slots.connection(y).is_some());
+        drop((x2, y1));
+        assert_eq!(slots.held().1, 0);
     }
 }

@@ -21,13 +21,14 @@
 //! | [`work`] | the work queue: a caller's share taken before its body is read, slots held until work ends |
 //! | [`reply_cache`] | a retried request that must apply once gets its first reply back |
 //! | [`refusals`] | refusals logged at a bounded rate, the node's own faults apart |
-//! | [`connections`] | at most `max_connections` connections open at once |
+//! | [`connections`] | the node's own TLS handshakes: bounded per address and in total, unlisted certificates closed, connections bounded per client and in total |
 //! | [`client`] | the cluster client: ingest, search, get, DKG coordination, retries |
 //! | [`cluster`] | `cluster init/up/status/down`: configs, certificates, node processes |
 //!
 //! What holds: a caller without a certificate of the cluster's CA gets no answer (the TLS
-//! handshake fails); one whose certificate is not listed in the node's config, or whose role
-//! does not allow the method, gets `PERMISSION_DENIED` before its request is decoded; every request is bounded in size and count and a malformed one gets
+//! handshake fails); one whose certificate is not listed in the node's config has its
+//! connection closed after the handshake; one whose role does not allow the method gets
+//! `PERMISSION_DENIED` before its request is decoded; every request is bounded in size and count and a malformed one gets
 //! `INVALID_ARGUMENT` without changing any state; a node takes part in a DKG or resharing
 //! only with the identity keys its approved enrolment manifest lists, and the client talks
 //! to a node only if its certificate has the manifest's fingerprint; an acknowledged store is durable (redb,

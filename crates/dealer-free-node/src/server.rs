@@ -2,7 +2,8 @@
 //! fingerprint, bounded messages, typed status codes.
 //!
 //! * **Authentication.** The TLS handshake requires a client certificate that chains to the
-//!   cluster CA; a caller without one never reaches a handler.
+//!   cluster CA and that the node's config lists; a caller without one never reaches a
+//!   handler.
 //! * **Authorisation.** The server's [`AccessLayer`] admits only callers whose certificate
 //!   fingerprint the node's config lists (`[[clients]]`) and whose role allows the method
 //!   ([`crate::access::Method::role`]); any other gets `PERMISSION_DENIED` before its request
@@ -22,10 +23,11 @@
 //!   work ends; a caller's share of the queue is taken before its body is read.
 //! * **Bounded bodies.** Each method's body is capped before it is decoded
 //!   ([`crate::body_limit`]).
-//! * **Bounded connections.** At most `limits.max_connections` are open at once
-//!   ([`crate::connections`]); a TLS handshake must finish within [`HANDSHAKE_TIMEOUT`];
-//!   idle connections are pinged and closed when they stop answering; every connection is
-//!   closed after [`MAX_CONNECTION_AGE`]. The request bodies held at once are bounded by
+//! * **Bounded connections.** The node runs its own TLS handshakes ([`crate::connections`]):
+//!   bounded per IP address and in total, each within [`HANDSHAKE_TIMEOUT`]; a certificate
+//!   the config does not list is closed after its handshake; open connections are bounded
+//!   per client and in total. Idle connections are pinged and closed when they stop
+//!   answering; every connection is closed after [`MAX_CONNECTION_AGE`]. The request bodies held at once are bounded by
 //!   `limits.max_body_bytes_in_flight` ([`crate::body_limit::BodyBudget`]).
 //! * **Quiet refusals.** Refused requests are logged at a bounded rate
 //!   ([`crate::refusals`]).
@@ -33,7 +35,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::Server;
 use tonic::{Code, Request, Response, Status};
 
 use crate::access::Method;
@@ -51,7 +53,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request not answered by then gets `DEADLINE_EXCEEDED`; its work, if it started, runs on
 /// in its slot ([`crate::work`]).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often an idle connection is pinged (HTTP/2 and TCP keepalive).
+/// How often an idle connection is pinged (HTTP/2 keepalive).
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// A connection whose ping is not answered by then is closed.
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,6 +80,9 @@ pub enum ServeError {
     /// The transport failed (TLS configuration).
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The node's certificate, key or CA does not make a TLS configuration.
+    #[error("TLS: {0}")]
+    TlsSetup(#[from] crate::connections::TlsSetupError),
     /// The address could not be listened on (in use, not this machine's).
     #[error("cannot listen on {address}: {source}")]
     Listen {
@@ -171,7 +176,7 @@ impl NodeService {
     /// id) gets the first attempt's reply from the [`ReplyCache`] instead of a second run.
     async fn once<R, F>(
         &self,
-        caller: &(String, Option<Admission>),
+        caller: &(String, Holds),
         method: Method,
         meta: Option<proto::RequestMeta>,
         f: F,
@@ -221,16 +226,23 @@ impl NodeService {
     }
 
     /// Runs a handler for the request's caller in the work queue ([`WorkQueue::run`]).
-    async fn blocking<R, F>(
-        &self,
-        caller: &(String, Option<Admission>),
-        f: F,
-    ) -> Result<Response<R>, Status>
+    async fn blocking<R, F>(&self, caller: &(String, Holds), f: F) -> Result<Response<R>, Status>
     where
         F: FnOnce() -> Result<R, NodeError> + Send + 'static,
         R: Send + 'static,
     {
-        match self.work.run(&caller.0, caller.1.as_ref(), f).await {
+        // The request's body bytes stay counted until its work ends, like its slot.
+        let body = caller.1.body.clone();
+        let f = move || {
+            let r = f();
+            drop(body);
+            r
+        };
+        match self
+            .work
+            .run(&caller.0, caller.1.admission.as_ref(), f)
+            .await
+        {
             Ok(Ok(r)) => Ok(Response::new(r)),
             Ok(Err(e)) => {
                 if is_fault(&e) {
@@ -251,13 +263,29 @@ impl NodeService {
 
 /// The name of the caller the [`AccessLayer`] admitted; none means the layer did not run, and
 /// the request is refused.
-fn caller<T>(request: &Request<T>) -> Result<(String, Option<Admission>), Status> {
+fn caller<T>(request: &Request<T>) -> Result<(String, Holds), Status> {
     let name = request
         .extensions()
         .get::<Caller>()
         .map(|c| c.name.clone())
         .ok_or_else(|| Status::permission_denied("the caller was not admitted"))?;
-    Ok((name, request.extensions().get::<Admission>().cloned()))
+    Ok((
+        name,
+        Holds {
+            admission: request.extensions().get::<Admission>().cloned(),
+            body: request
+                .extensions()
+                .get::<crate::body_limit::BodyHold>()
+                .cloned(),
+        },
+    ))
+}
+
+/// What a request holds until its work ends: its share of the work queue and its body's
+/// bytes of the node's budget.
+struct Holds {
+    admission: Option<Admission>,
+    body: Option<crate::body_limit::BodyHold>,
 }
 
 #[tonic::async_trait]
@@ -489,9 +517,12 @@ pub async fn serve(
     config: &LoadedNodeConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let tls = &config.raw.tls;
-    let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
-    let ca = Certificate::from_pem(read(&tls.ca)?);
+    let files = &config.raw.tls;
+    let tls = crate::connections::server_config(
+        &read(&files.cert)?,
+        &read(&files.key)?,
+        &read(&files.ca)?,
+    )?;
     let state = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || NodeState::open(&config))
@@ -514,22 +545,26 @@ pub async fn serve(
         "node serving"
     );
     let limits = state.limits();
-    // Bound before the first connection: the listener is taken only with a free slot.
-    let incoming = tonic::transport::server::TcpIncoming::bind(config.listen)
-        .map_err(|e| ServeError::Listen {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
             address: config.listen,
-            source: e,
-        })?
-        .with_nodelay(Some(true))
-        .with_keepalive(Some(KEEPALIVE_INTERVAL));
-    let incoming = crate::connections::Limited::new(incoming, limits.max_connections);
+            source,
+        })?;
+    let known = Policy::new(config.id, &config.raw.clients);
+    let incoming = crate::connections::accept(
+        listener,
+        Arc::new(tls),
+        Arc::new(move |fingerprint: &[u8; 32]| known.knows(fingerprint)),
+        crate::connections::ConnectionLimits {
+            max_connections: limits.max_connections,
+            max_connections_per_client: limits.max_connections_per_client,
+            max_handshakes: limits.max_handshakes,
+            max_handshakes_per_address: limits.max_handshakes_per_address,
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+        },
+    );
     Server::builder()
-        .tls_config(
-            ServerTlsConfig::new()
-                .identity(identity)
-                .client_ca_root(ca)
-                .timeout(HANDSHAKE_TIMEOUT),
-        )?
         .timeout(REQUEST_TIMEOUT)
         .concurrency_limit_per_connection(64)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))

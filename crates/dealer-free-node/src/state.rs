@@ -379,25 +379,35 @@ impl NodeState {
         }
         // Records committed but maybe never logged (a crash between the store's commit and
         // its audit line) are the store's unsettled ids; those the open audit file does not
-        // log are logged now, before anything else.
+        // log are logged now, before anything else. A log never closed is the whole history:
+        // then every stored record is compared with it (which also finds records an earlier
+        // build, without the unsettled table, left unlogged).
         let unsettled = store.unsettled()?;
-        let mut unlogged: BTreeSet<u64> = unsettled
-            .iter()
-            .filter(|id| index.contains(**id))
-            .map(|id| id.0)
-            .collect();
+        let mut logged: BTreeSet<u64> = BTreeSet::new();
+        let mut whole_history = None;
+        let wanted: BTreeSet<u64> = unsettled.iter().map(|id| id.0).collect();
         let audit = AuditLog::open_with(
             &dir.join("audit.log"),
             raw.limits.audit_segment_bytes,
             |event| {
-                if !unlogged.is_empty() {
-                    for id in records::logged_ids(event) {
-                        unlogged.remove(&id);
-                    }
-                }
+                let whole = *whole_history.get_or_insert_with(|| !event.starts_with("checkpoint "));
+                logged.extend(records::logged_ids(event).filter(|id| whole || wanted.contains(id)));
             },
         )?;
-        let unlogged: Vec<u64> = unlogged.into_iter().collect();
+        let unlogged: Vec<u64> = if whole_history.unwrap_or(true) {
+            index
+                .ids()
+                .map(|id| id.0)
+                .filter(|id| !logged.contains(id))
+                .collect()
+        } else {
+            wanted
+                .iter()
+                .copied()
+                .filter(|id| index.contains(ImageId(*id)) && !logged.contains(id))
+                .collect()
+        };
+        drop(logged);
         if let Some((bytes, hash)) = audit.dropped_tail() {
             audit.append(
                 &format!(

@@ -7,7 +7,7 @@
 //! | abuse | request | expected |
 //! |---|---|---|
 //! | `oversized_body` | a 1.5 MiB token request (`EvaluateTokens` takes 1 MiB) | `RESOURCE_EXHAUSTED` from the frame's header, before the message is read |
-//! | `unauthorised_body` | a 1.5 MiB `StoreRecords` from a certificate of the cluster CA no node lists | `PERMISSION_DENIED` before decoding |
+//! | `unauthorised_body` | a 1.5 MiB `StoreRecords` from a certificate of the cluster CA no node lists | its connection closed after the TLS handshake, before any request (a transport error) |
 //! | `short_deadline` | a valid token request of 3,000 images with a 5 ms deadline | `DEADLINE_EXCEEDED`/`CANCELLED`, or `RESOURCE_EXHAUSTED` |
 //! | `duplicate_id_export` | `ExportRecords` naming one stored id 256 times | `INVALID_ARGUMENT` |
 //! | `zero_vote_candidates` | a candidate request asking for 0 band votes | `INVALID_ARGUMENT` |

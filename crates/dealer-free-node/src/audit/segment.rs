@@ -283,10 +283,26 @@ pub struct Verified {
 /// [`AuditError::Broken`] for the first thing that does not verify (closed files must be
 /// whole: no crash tail), [`AuditError::Io`].
 pub fn verify_all(log: &Path) -> Result<Verified, AuditError> {
-    let closed = closed_files(log).map_err(|source| AuditError::Io {
-        path: log.to_owned(),
-        source,
-    })?;
+    let list = || {
+        closed_files(log).map_err(|source| AuditError::Io {
+            path: log.to_owned(),
+            source,
+        })
+    };
+    // A running node may close a file meanwhile: then the files are read again.
+    let mut tries = 0;
+    loop {
+        let closed = list()?;
+        let verified = verify_files(log, &closed);
+        tries += 1;
+        if tries >= 3 || list()? == closed {
+            return verified;
+        }
+    }
+}
+
+/// [`verify_all`] over the closed files `closed`.
+fn verify_files(log: &Path, closed: &[(u64, PathBuf)]) -> Result<Verified, AuditError> {
     let mut files = Vec::new();
     let mut state: Option<(AuditHead, PathBuf, u64, [u8; 32])> = None;
     let mut first = None;

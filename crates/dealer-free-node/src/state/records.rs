@@ -257,7 +257,8 @@ impl NodeState {
         }
         // Records stored by an attempt that failed after its commit (the client retries) are
         // indexed and logged now, with their ids.
-        let recovered = self.index_missing(&again)?;
+        let mut recovered = self.index_missing(&again)?;
+        recovered.extend(self.unlogged_of(&store, &again, &recovered)?);
         if !recovered.is_empty() {
             self.log(&recovered_line(&recovered), true)?;
             if let Ok(mut s) = self.settled.lock() {
@@ -329,6 +330,36 @@ impl NodeState {
                 .chain(again.iter().map(|(i, _)| i.0))
                 .collect(),
         })
+    }
+
+    /// The ids of `again` (besides those of `besides`) whose commit may never have been
+    /// logged: still unsettled in the store, and not logged since this start (an attempt whose
+    /// audit line failed after its commit, retried).
+    fn unlogged_of(
+        &self,
+        store: &ShareStore,
+        again: &[(ImageId, Vec<Token>)],
+        besides: &[u64],
+    ) -> Result<Vec<u64>, NodeError> {
+        if again.is_empty() {
+            return Ok(Vec::new());
+        }
+        let unsettled: BTreeSet<ImageId> = store
+            .unsettled()
+            .map_err(|e| self.disk.failed(e))?
+            .into_iter()
+            .collect();
+        let logged: BTreeSet<ImageId> = self
+            .settled
+            .lock()
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        Ok(again
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| unsettled.contains(id) && !logged.contains(id) && !besides.contains(&id.0))
+            .map(|id| id.0)
+            .collect())
     }
 
     /// Indexes the records of `again` the index lacks; returns their ids.
