@@ -18,8 +18,14 @@
 //! * **A bounded wait.** A request waits for a slot at most `queue_timeout_ms` (slots are
 //!   handed out first come, first served), then it is refused with `UNAVAILABLE` ("busy"),
 //!   which a client retries after a pause.
+//! * **Work given up ends early where it can.** When a request's future is dropped before its
+//!   work ends (its deadline passed, its caller cancelled), the work is told so
+//!   ([`cancelled`]); work that can stop between steps does (a token evaluation stops within
+//!   256 images), so a caller that gives up at once gets no work done for it.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -175,13 +181,54 @@ impl WorkQueue {
                     )));
                 }
             };
-        tokio::task::spawn_blocking(move || {
+        let given_up = Arc::new(AtomicBool::new(false));
+        let mut watch = GiveUp {
+            flag: Arc::clone(&given_up),
+            done: false,
+        };
+        let result = tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let _ticket = ticket;
-            work()
+            GIVEN_UP.with(|g| *g.borrow_mut() = Some(given_up));
+            let r = work();
+            GIVEN_UP.with(|g| *g.borrow_mut() = None);
+            r
         })
         .await
-        .map_err(|e| Status::internal(format!("handler failed: {e}")))
+        .map_err(|e| Status::internal(format!("handler failed: {e}")));
+        watch.done = true;
+        result
+    }
+}
+
+thread_local! {
+    /// The given-up flag of the request whose work runs on this thread.
+    static GIVEN_UP: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// Whether the request whose work runs on this thread was given up (its future dropped
+/// before the work ended: a deadline passed, the caller cancelled). Work that can stop
+/// between its steps asks this and stops.
+#[must_use]
+pub fn cancelled() -> bool {
+    GIVEN_UP.with(|g| {
+        g.borrow()
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    })
+}
+
+/// Raises its flag when dropped before its work is done.
+struct GiveUp {
+    flag: Arc<AtomicBool>,
+    done: bool,
+}
+
+impl Drop for GiveUp {
+    fn drop(&mut self) {
+        if !self.done {
+            self.flag.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -196,6 +243,40 @@ mod tests {
             queue_timeout_ms: 100,
             ..Limits::default()
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_whose_request_is_given_up_is_told_so_and_other_work_is_not() {
+        let q = Arc::new(WorkQueue::new(&limits(4, 2)));
+        let (tx, rx) = std::sync::mpsc::channel::<bool>();
+        let waits = |tx: std::sync::mpsc::Sender<bool>| {
+            move || {
+                let start = std::time::Instant::now();
+                while !cancelled() && start.elapsed() < Duration::from_millis(300) {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                let _ = tx.send(cancelled());
+            }
+        };
+        // Given up after 20 ms: the work sees it.
+        let given_up = tokio::time::timeout(
+            Duration::from_millis(20),
+            q.run("a", None, waits(tx.clone())),
+        )
+        .await;
+        assert!(given_up.is_err());
+        assert_eq!(
+            tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5)))
+                .await
+                .ok()
+                .and_then(Result::ok),
+            Some(true)
+        );
+        // Waited for: it is not told, and no flag is left on the thread for later work.
+        let (tx, rx) = std::sync::mpsc::channel::<bool>();
+        assert!(q.run("a", None, waits(tx)).await.is_ok());
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).ok(), Some(false));
+        assert!(q.run("a", None, cancelled).await.is_ok_and(|c| !c));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

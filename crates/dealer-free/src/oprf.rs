@@ -87,6 +87,9 @@ pub enum OprfError {
     /// A batch had more than 65536 elements (indices are encoded with 2 bytes).
     #[error("batch too large")]
     BatchTooLarge,
+    /// The caller stopped an evaluation part way ([`threshold::partial_evaluate_while`]).
+    #[error("the evaluation was stopped before its end")]
+    Stopped,
     /// Batched arguments (inputs, blinds, elements) have different lengths.
     #[error("batch length mismatch")]
     LengthMismatch,

@@ -8,8 +8,8 @@
 //! 3. `masks`: the offline phase of the secure ranking — one dealing of
 //!    [`SEARCH_MASK_POOL`] checked masks among the `2t − 1` servers (deal, check, judge):
 //!    its wall time and masks per second.
-//! 4. `search`: for each `--clients` count, that many clients (each with its own
-//!    connections and its own mask pool, dealt before the clock starts) search by the
+//! 4. `search`: for each `--clients` count, that many clients (each with its own identity,
+//!    connections and mask pool, dealt before the clock starts) search by the
 //!    fixture images for `--duration` seconds: p50/p99 latency of a whole secure search
 //!    (tokens, candidates, distances, and the dealing of a pool whenever one runs out).
 //!    Pools are topped up in the background while the searches run, so that load is
@@ -82,6 +82,11 @@ fn synthetic(count: usize) -> Vec<IngestFile> {
         .collect()
 }
 
+/// The name of the `i`th searching client.
+fn searcher(i: usize) -> anyhow::Result<dealer_free_node::access::ClientName> {
+    Ok(format!("searcher-{i}").parse()?)
+}
+
 pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
     let nodes = args.cluster_nodes;
     let t = nodes / 2 + 1;
@@ -105,6 +110,12 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
     })?;
     if args.hostile > 0 {
         super::hostile::prepare(&dir, nodes)?;
+    } else {
+        // Each searching client has its own identity, as `deployment.md` advises: the nodes'
+        // per-client shares and budgets are then each client's own.
+        for i in 1..=args.clients.iter().copied().max().unwrap_or(0) {
+            dir.add_client(&searcher(i)?, dealer_free_node::access::Role::Search)?;
+        }
     }
     let exe = std::env::current_exe().context("finding this program's path")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -202,8 +213,9 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
     for &clients in &args.clients {
         let searchers = rt.block_on(async {
             let mut searchers = Vec::with_capacity(clients);
-            for _ in 0..clients {
-                let client = ClusterClient::open(&dir.profile())?.with_mask_pool(SEARCH_MASK_POOL);
+            for i in 1..=clients {
+                let profile = dir.client_dir(&searcher(i)?).join("client.toml");
+                let client = ClusterClient::open(&profile)?.with_mask_pool(SEARCH_MASK_POOL);
                 let servers = client.search_servers().await?;
                 client.deal_masks(&servers, SEARCH_MASK_POOL).await?;
                 searchers.push(client);

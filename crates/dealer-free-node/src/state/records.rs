@@ -133,15 +133,26 @@ impl NodeState {
         // for, so a flood of malformed requests runs into the budget like any other.
         let request = TokenRequest::from_bytes(&req.token_request)
             .map_err(|e| invalid(format!("token request: {e}")))?;
-        let partial = match tokens::respond(&key.key_share, &request, &mut rand::rng())
+        // Stopped (its charge kept) when the request is given up: a caller that cancels at
+        // once gets no evaluation done for it.
+        let partial =
+            match tokens::respond_while(&key.key_share, &request, &mut rand::rng(), &mut || {
+                !crate::work::cancelled()
+            })
             .and_then(|p| p.to_bytes())
-        {
-            Ok(p) => p,
-            Err(e) => {
-                self.refund(caller, units);
-                return Err(invalid(format!("token request: {e}")));
-            }
-        };
+            {
+                Ok(p) => p,
+                Err(dealer_free::oprf::OprfError::Stopped) => {
+                    return Err(NodeError::Unavailable(
+                        "the request was given up: its evaluation stopped (its charge is kept)"
+                            .into(),
+                    ));
+                }
+                Err(e) => {
+                    self.refund(caller, units);
+                    return Err(invalid(format!("token request: {e}")));
+                }
+            };
         self.log(
             &format!("tokens caller={caller} images={}", request.images()),
             false,

@@ -253,13 +253,42 @@ pub fn partial_evaluate<R: rand::CryptoRng + ?Sized>(
     blinded: &[BlindedElement],
     rng: &mut R,
 ) -> Result<PartialEvaluation, OprfError> {
+    partial_evaluate_while(share, blinded, rng, &mut || true)
+}
+
+/// Elements [`partial_evaluate_while`] evaluates between two looks at its `go_on`.
+pub const EVALUATION_CHUNK: usize = 256;
+
+/// [`partial_evaluate`], asking `go_on` before every [`EVALUATION_CHUNK`] elements and before
+/// the proof, and stopping when it says no (a node whose caller gave up ends the work then).
+///
+/// # Errors
+/// As [`partial_evaluate`]; [`OprfError::Stopped`] when `go_on` said no.
+pub fn partial_evaluate_while<R: rand::CryptoRng + ?Sized>(
+    share: &KeyShare,
+    blinded: &[BlindedElement],
+    rng: &mut R,
+    go_on: &mut dyn FnMut() -> bool,
+) -> Result<PartialEvaluation, OprfError> {
     check_batch(blinded.len())?;
     // A zero share's evaluations would be the identity, which cannot be sent.
     if *share.secret() == Scalar::ZERO {
         return Err(OprfError::ZeroScalar);
     }
     let c: Vec<RistrettoPoint> = blinded.iter().map(|b| b.0).collect();
-    let (d, d_enc) = dleq::evaluate_and_encode(share.secret(), &c);
+    let mut d = Vec::with_capacity(c.len());
+    let mut d_enc = Vec::with_capacity(c.len());
+    for chunk in c.chunks(EVALUATION_CHUNK) {
+        if !go_on() {
+            return Err(OprfError::Stopped);
+        }
+        let (points, encodings) = dleq::evaluate_and_encode(share.secret(), chunk);
+        d.extend(points);
+        d_enc.extend(encodings);
+    }
+    if !go_on() {
+        return Err(OprfError::Stopped);
+    }
     let c_enc = dleq::encode_all(&c);
     let y = share.verification_share();
     let pairs = dleq::Pairs {
@@ -431,6 +460,34 @@ mod tests {
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn an_evaluation_in_chunks_is_whole_and_stops_when_told() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(12);
+        let share = KeyShare::from_bytes(NodeId::new(2).unwrap(), &[9u8; 32]).unwrap();
+        let blinded: Vec<BlindedElement> = (0..EVALUATION_CHUNK * 2 + 88)
+            .map(|i| blind(Mode::Voprf, &i.to_le_bytes(), &mut rng).unwrap().1)
+            .collect();
+        let mut asked = 0;
+        let p = partial_evaluate_while(&share, &blinded, &mut rng, &mut || {
+            asked += 1;
+            true
+        })
+        .unwrap();
+        // Three chunks and the proof.
+        assert_eq!(asked, 4);
+        for (b, e) in blinded.iter().zip(&p.elements) {
+            assert_eq!(e.0, share.secret() * b.0);
+        }
+        // Told to stop after the first chunk: stopped, and asked no more.
+        let mut asked = 0;
+        let stopped = partial_evaluate_while(&share, &blinded, &mut rng, &mut || {
+            asked += 1;
+            asked < 2
+        });
+        assert_eq!(stopped, Err(OprfError::Stopped));
+        assert_eq!(asked, 2);
     }
 
     #[test]

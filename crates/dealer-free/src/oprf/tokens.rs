@@ -468,6 +468,20 @@ pub fn respond<R: rand::CryptoRng + ?Sized>(
     super::threshold::partial_evaluate(share, &request.blinded, rng)
 }
 
+/// [`respond`], stopping when `go_on` says no (asked between chunks of the work, see
+/// [`super::threshold::partial_evaluate_while`]).
+///
+/// # Errors
+/// As [`respond`]; [`OprfError::Stopped`].
+pub fn respond_while<R: rand::CryptoRng + ?Sized>(
+    share: &KeyShare,
+    request: &TokenRequest,
+    rng: &mut R,
+    go_on: &mut dyn FnMut() -> bool,
+) -> Result<PartialEvaluation, OprfError> {
+    super::threshold::partial_evaluate_while(share, &request.blinded, rng, go_on)
+}
+
 /// Client side: verifies the answers, combines `t` valid ones and finalizes; returns the
 /// tokens of every image, image by image, each in band order.
 ///
