@@ -94,6 +94,17 @@ fn a_body_larger_than_its_method_takes_is_refused_before_it_is_decoded() -> Test
         limit: 0,
     }));
     assert_eq!(got.err().map(|s| s.code()), Some(Code::ResourceExhausted));
+    // A small body of many empty elements, which would decode to far more memory than its
+    // bytes: refused before it is decoded.
+    let got = rt.block_on(n1.mask_check(proto::MaskCheckRequest {
+        deals: vec![Vec::new(); dealer_free_node::codec::MAX_FIELDS + 1],
+        ..Default::default()
+    }));
+    let status = got
+        .err()
+        .ok_or("a message of 4,097 empty elements was decoded")?;
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("fields"), "{status:?}");
     Ok(())
 }
 

@@ -47,6 +47,21 @@ pub struct ConnectionLimits {
     pub max_handshakes_per_address: usize,
     /// The longest a handshake may take.
     pub handshake_timeout: Duration,
+    /// Idle time before TCP keepalive probes start.
+    pub tcp_keepalive: Duration,
+}
+
+/// What handshakes are counted under: an IPv4 address, or an IPv6 address's /64 (one host
+/// is usually given a whole /64), after mapping an IPv4-mapped IPv6 address back to IPv4.
+#[must_use]
+pub fn bucket(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
 }
 
 /// Who is on the other end of a connection: put into every request's extensions.
@@ -309,13 +324,22 @@ pub fn accept(
             let (tcp, remote) = match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // Out of file descriptors and the like: pause rather than spin.
+                    use std::io::ErrorKind;
                     crate::refusals::warn("a connection could not be accepted", &e.to_string());
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // One connection's trouble: go on. Out of file descriptors or memory:
+                    // pause rather than spin.
+                    if !matches!(
+                        e.kind(),
+                        ErrorKind::ConnectionAborted
+                            | ErrorKind::ConnectionReset
+                            | ErrorKind::Interrupted
+                    ) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                     continue;
                 }
             };
-            let Some(handshake) = slots.handshake(remote.ip()) else {
+            let Some(handshake) = slots.handshake(bucket(remote.ip())) else {
                 crate::refusals::warn(
                     "a connection closed at once: too many TLS handshakes under way",
                     &remote.to_string(),
@@ -323,6 +347,9 @@ pub fn accept(
                 continue;
             };
             let _ = tcp.set_nodelay(true);
+            // A peer that vanishes without a word is found out by the kernel too.
+            let _ = socket2::SockRef::from(&tcp)
+                .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(limits.tcp_keepalive));
             let (acceptor, slots, listed, tx) = (
                 acceptor.clone(),
                 Arc::clone(&slots),
@@ -394,7 +421,26 @@ mod tests {
             max_handshakes: 3,
             max_handshakes_per_address: 2,
             handshake_timeout: Duration::from_secs(1),
+            tcp_keepalive: Duration::from_secs(30),
         }
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_as_its_64_and_a_mapped_ipv4_as_itself() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1"
+            .parse()
+            .unwrap_or(IpAddr::from([0u8; 4]));
+        let b: IpAddr = "2001:db8:1:2:ffff::9"
+            .parse()
+            .unwrap_or(IpAddr::from([0u8; 4]));
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap_or(IpAddr::from([0u8; 4]));
+        assert_eq!(bucket(a), bucket(b));
+        assert_ne!(bucket(a), bucket(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap_or(IpAddr::from([0u8; 4]));
+        assert_eq!(bucket(mapped), IpAddr::from([10, 0, 0, 1]));
+        let slots = Slots::new(limits());
+        let _held = (slots.handshake(bucket(a)), slots.handshake(bucket(b)));
+        assert!(slots.handshake(bucket(a)).is_none(), "a third from one /64");
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! | [`replay`] | request ids and clocks: a replayed request is refused |
 //! | [`state`] | a node's state and the handler of every request, without gRPC |
 //! | [`server`] | the gRPC service over [`state`]: authentication, authorisation, bounds |
+//! | [`codec`] | prost's codec with a bound on a message's fields before it is decoded |
 //! | [`body_limit`] | per-method caps on a request's body before it is decoded, and all bodies together |
 //! | [`work`] | the work queue: a caller's share taken before its body is read, slots held until work ends |
 //! | [`reply_cache`] | a retried request that must apply once gets its first reply back |
@@ -39,6 +40,7 @@ pub mod audit;
 pub mod body_limit;
 pub mod client;
 pub mod cluster;
+pub mod codec;
 pub mod config;
 pub mod connections;
 pub mod enrol;

@@ -501,6 +501,47 @@ impl Node for NodeService {
     }
 }
 
+/// File descriptors kept for the node's own files (store, audit log, secrets, logs).
+const RESERVED_FILES: u64 = 128;
+
+/// `max_connections`, lowered (with a warning) to what the process's file limit leaves once
+/// the handshakes and the node's own files have theirs; the soft limit is first raised to
+/// the hard one.
+fn fit_to_file_limit(max_connections: usize, max_handshakes: usize) -> usize {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let mut limit = getrlimit(Resource::Nofile);
+        if limit.current < limit.maximum {
+            limit.current = limit.maximum;
+            let _ = setrlimit(Resource::Nofile, limit);
+            limit = getrlimit(Resource::Nofile);
+        }
+        if let Some(files) = limit.current {
+            let room = files
+                .saturating_sub(RESERVED_FILES)
+                .saturating_sub(max_handshakes as u64);
+            let room = usize::try_from(room).unwrap_or(usize::MAX).max(1);
+            if room < max_connections {
+                tracing::warn!(
+                    max_connections,
+                    files,
+                    used = room,
+                    "the process may open fewer files than max_connections needs: fewer \
+                     connections are kept open (raise the file limit, `ulimit -n`)"
+                );
+                return room;
+            }
+        }
+        max_connections
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = max_handshakes;
+        max_connections
+    }
+}
+
 fn read(path: &std::path::Path) -> Result<Vec<u8>, ServeError> {
     std::fs::read(path).map_err(|source| ServeError::Tls {
         path: path.to_owned(),
@@ -545,6 +586,7 @@ pub async fn serve(
         "node serving"
     );
     let limits = state.limits();
+    let max_connections = fit_to_file_limit(limits.max_connections, limits.max_handshakes);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -557,16 +599,19 @@ pub async fn serve(
         Arc::new(tls),
         Arc::new(move |fingerprint: &[u8; 32]| known.knows(fingerprint)),
         crate::connections::ConnectionLimits {
-            max_connections: limits.max_connections,
+            max_connections,
             max_connections_per_client: limits.max_connections_per_client,
             max_handshakes: limits.max_handshakes,
             max_handshakes_per_address: limits.max_handshakes_per_address,
             handshake_timeout: HANDSHAKE_TIMEOUT,
+            tcp_keepalive: KEEPALIVE_INTERVAL,
         },
     );
     Server::builder()
         .timeout(REQUEST_TIMEOUT)
         .concurrency_limit_per_connection(64)
+        // Streams beyond those that run are refused by HTTP/2 itself, not queued.
+        .max_concurrent_streams(Some(64))
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .max_connection_age(MAX_CONNECTION_AGE)

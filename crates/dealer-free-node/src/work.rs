@@ -190,9 +190,9 @@ impl WorkQueue {
             let _slot = slot;
             let _ticket = ticket;
             GIVEN_UP.with(|g| *g.borrow_mut() = Some(given_up));
-            let r = work();
-            GIVEN_UP.with(|g| *g.borrow_mut() = None);
-            r
+            // Cleared however the work ends (a panic included).
+            let _clear = ClearOnDrop;
+            work()
         })
         .await
         .map_err(|e| Status::internal(format!("handler failed: {e}")));
@@ -216,6 +216,15 @@ pub fn cancelled() -> bool {
             .as_ref()
             .is_some_and(|f| f.load(Ordering::Relaxed))
     })
+}
+
+/// Clears this thread's given-up flag when dropped.
+struct ClearOnDrop;
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        GIVEN_UP.with(|g| *g.borrow_mut() = None);
+    }
 }
 
 /// Raises its flag when dropped before its work is done.
