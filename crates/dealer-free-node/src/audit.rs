@@ -137,6 +137,13 @@ pub fn entry_hash(seq: u64, prev: &[u8; 32], event: &str) -> [u8; 32] {
         .into()
 }
 
+/// The line of entry `seq` after `prev` (with its new line) and its hash.
+fn entry_line(seq: u64, prev: &[u8; 32], event: &str) -> (String, [u8; 32]) {
+    let hash = entry_hash(seq, prev, event);
+    let line = format!("{seq} {} {event} {}\n", crate::hex(prev), crate::hex(&hash));
+    (line, hash)
+}
+
 pub(crate) fn parse_hash(text: &str) -> Option<[u8; 32]> {
     crate::unhex(text).and_then(|b| b.try_into().ok())
 }
@@ -417,13 +424,7 @@ impl AuditLog {
             source,
         };
         let seq = inner.head.entries;
-        let prev = inner.head.head;
-        let hash = entry_hash(seq, &prev, event);
-        let line = format!(
-            "{seq} {} {event} {}\n",
-            crate::hex(&prev),
-            crate::hex(&hash)
-        );
+        let (line, hash) = entry_line(seq, &inner.head.head, event);
         if inner.torn {
             let len = inner.len;
             inner.file.set_len(len).map_err(io)?;
@@ -488,13 +489,7 @@ impl AuditLog {
         };
         let event = checkpoint.event();
         let seq = inner.head.entries;
-        let prev = inner.head.head;
-        let hash = entry_hash(seq, &prev, &event);
-        let line = format!(
-            "{seq} {} {event} {}\n",
-            crate::hex(&prev),
-            crate::hex(&hash)
-        );
+        let (line, hash) = entry_line(seq, &inner.head.head, &event);
         // The new file, whole and on disk under its temporary name first.
         let next = segment::next_path(&self.path);
         let written = (|| {

@@ -14,8 +14,9 @@
 //!    (tokens, candidates, distances, and the dealing of a pool whenever one runs out).
 //!    Pools are topped up in the background while the searches run, so that load is
 //!    measured too; `dealings` counts them.
-//! 5. `soak` (with `--soak SECS`): 16 clients mixing searches, ingests and gets; every image
-//!    read back is compared with what was ingested. Errors and lost images are counted.
+//! 5. `soak` (with `--soak SECS`): 16 clients, each its own owner identity, mixing searches,
+//!    ingests and gets; every image read back is compared with what was ingested. Errors and
+//!    lost images are counted.
 //!
 //! 6. `hostile` (with `--hostile SECS`, instead of 2 to 5): one client abusing the nodes
 //!    beside four honest searching clients ([`super::hostile`]).
@@ -82,6 +83,14 @@ fn synthetic(count: usize) -> Vec<IngestFile> {
         .collect()
 }
 
+/// Clients of the soak run.
+const SOAK_CLIENTS: usize = 16;
+
+/// The name of the `i`th client of the soak run.
+fn soaker(i: usize) -> anyhow::Result<dealer_free_node::access::ClientName> {
+    Ok(format!("soaker-{i}").parse()?)
+}
+
 /// The name of the `i`th searching client.
 fn searcher(i: usize) -> anyhow::Result<dealer_free_node::access::ClientName> {
     Ok(format!("searcher-{i}").parse()?)
@@ -115,6 +124,11 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
         // per-client shares and budgets are then each client's own.
         for i in 1..=args.clients.iter().copied().max().unwrap_or(0) {
             dir.add_client(&searcher(i)?, dealer_free_node::access::Role::Search)?;
+        }
+        if args.soak > 0 {
+            for i in 1..=SOAK_CLIENTS {
+                dir.add_client(&soaker(i)?, dealer_free_node::access::Role::Owner)?;
+            }
         }
     }
     let exe = std::env::current_exe().context("finding this program's path")?;
@@ -349,14 +363,16 @@ fn soak(
     nodes: u8,
     t: u8,
 ) -> anyhow::Result<Record> {
-    let clients = 16;
+    let clients = SOAK_CLIENTS;
     let fixtures = Arc::new(fixtures.to_vec());
     let ops = Arc::new(Mutex::new((0usize, 0usize, 0usize, 0usize)));
     let errors = Arc::new(Mutex::new(BTreeMap::<String, usize>::new()));
     rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
         for c in 0..clients {
-            let client = ClusterClient::open(&dir.profile())?.with_mask_pool(SEARCH_MASK_POOL);
+            // Each its own identity (an owner), as for the searching clients.
+            let profile = dir.client_dir(&soaker(c + 1)?).join("client.toml");
+            let client = ClusterClient::open(&profile)?.with_mask_pool(SEARCH_MASK_POOL);
             let fixtures = Arc::clone(&fixtures);
             let ops = Arc::clone(&ops);
             let errors = Arc::clone(&errors);
