@@ -299,6 +299,8 @@ impl ClusterDir {
             )));
         }
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        // Private keys from here on: git takes nothing of the folder.
+        crate::files::ignore_folder(&self.dir).map_err(io(&self.dir))?;
         let name = self
             .dir
             .canonicalize()

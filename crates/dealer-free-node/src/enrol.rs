@@ -111,6 +111,7 @@ pub fn init_node(dir: &Path, options: &NodeInit) -> Result<Enrolment, EnrolError
         )));
     }
     std::fs::create_dir_all(&data).map_err(io(&data))?;
+    crate::files::ignore_folder(dir).map_err(io(dir))?;
     let id = options.id;
     let cert = self_signed_node(id.get(), &options.hosts)?;
     crate::files::write_secret(&key_path, cert.key_pem.as_bytes()).map_err(io(&key_path))?;

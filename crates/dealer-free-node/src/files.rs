@@ -102,6 +102,22 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The `.gitignore` a folder of private keys gets, so that git never takes its files
+/// (wherever the folder is, a repository included): `*`, which ignores the file itself too.
+pub const IGNORE_ALL: &str = "# Private keys and a node's data: never for version control.\n*\n";
+
+/// Writes `dir/.gitignore` ([`IGNORE_ALL`]) unless the folder has one.
+///
+/// # Errors
+/// The I/O error of the write.
+pub fn ignore_folder(dir: &Path) -> std::io::Result<()> {
+    let path = dir.join(".gitignore");
+    if path.exists() {
+        return Ok(());
+    }
+    write_atomic(&path, IGNORE_ALL.as_bytes())
+}
+
 /// [`write_file`] of a public file.
 ///
 /// # Errors
