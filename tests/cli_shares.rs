@@ -114,7 +114,7 @@ fn combine_with_too_few_good_shares_writes_nothing_and_exits_1() {
         err.contains("sk_coins.png.1.share") && err.contains("node 1"),
         "{err}"
     );
-    assert!(err.contains("1 valid shares, 3 needed"), "{err}");
+    assert!(err.contains("only 1 valid share, 3 needed"), "{err}");
 }
 
 #[test]

@@ -124,6 +124,31 @@ fn node_approve(dir: &Path, manifest: &Path, digest: Option<&str>) -> anyhow::Re
     Ok(Outcome::Success)
 }
 
+/// Warns, when a new cluster has `n < 2t`, that its secure search stops at the first lost
+/// node: it needs `2t − 1` nodes, while ingest and `get` need `t`.
+fn warn_if_search_is_fragile(n: u8, t: u8) {
+    let (n, t) = (u16::from(n), u16::from(t));
+    if n + 1 < 2 * t {
+        eprintln!(
+            "warning: with {n} nodes and t = {t}, search needs 2t − 1 = {} nodes: it cannot \
+             run on this cluster",
+            2 * t - 1
+        );
+    } else if n < 2 * t {
+        eprintln!(
+            "warning: with {n} nodes and t = {t}, search needs 2t − 1 = {} nodes answering, so \
+             it stops when {} node(s) are down (ingest and get need t = {t} and survive {} \
+             lost); for search to survive a lost node, use at least 2t = {} nodes (e.g. \
+             --nodes {} --threshold {t})",
+            2 * t - 1,
+            n + 2 - 2 * t,
+            n - t,
+            2 * t,
+            2 * t + 1,
+        );
+    }
+}
+
 /// `node verify-audit`: every file of the node's audit log, checked.
 fn node_verify_audit(config: &Path) -> anyhow::Result<Outcome> {
     let loaded = NodeConfig::load(config).map_err(|e| UsageError(e.to_string()))?;
@@ -259,6 +284,7 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
                 file.threshold,
                 dir.display()
             );
+            warn_if_search_is_fragile(file.nodes, file.threshold);
             if *remote {
                 println!(
                     "no node keys were made here: on machine i, with node-<i>/node.toml and \
@@ -301,6 +327,7 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
                     file.threshold,
                     dir.display()
                 );
+                warn_if_search_is_fragile(file.nodes, file.threshold);
             } else if let (Some(n), Some(t)) = (shape.nodes, shape.threshold) {
                 let file = cluster.read().map_err(usage_or)?;
                 if file.nodes != n || file.threshold != t {

@@ -110,8 +110,9 @@ pub(crate) fn combine(args: &CombineArgs) -> anyhow::Result<Outcome> {
                 );
             }
             anyhow::bail!(
-                "only {} valid shares, {needed} needed; nothing written",
-                valid.len()
+                "only {} valid share{}, {needed} needed; nothing written",
+                valid.len(),
+                if valid.len() == 1 { "" } else { "s" }
             )
         }
         Err(e) => Err(anyhow::Error::new(e).context("nothing written")),

@@ -268,8 +268,9 @@ pub enum ShareError {
     },
     /// Fewer than `t` shares verified; nothing was reconstructed.
     #[error(
-        "{} valid shares, {needed} needed; bad shares: {}",
+        "{} valid share{}, {needed} needed; bad shares: {}",
         valid.len(),
+        if valid.len() == 1 { "" } else { "s" },
         describe_bad(bad)
     )]
     NotEnoughValidShares {
@@ -817,3 +818,31 @@ fn compact_repair(
 
 #[cfg(test)]
 mod repair_tests;
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+
+    #[test]
+    fn one_valid_share_is_said_in_the_singular() -> Result<(), Box<dyn std::error::Error>> {
+        let one = ShareError::NotEnoughValidShares {
+            needed: 3,
+            valid: vec![NodeId::new(1)?],
+            bad: Vec::new(),
+        };
+        assert!(
+            one.to_string().starts_with("1 valid share, 3 needed"),
+            "{one}"
+        );
+        let two = ShareError::NotEnoughValidShares {
+            needed: 3,
+            valid: vec![NodeId::new(1)?, NodeId::new(2)?],
+            bad: Vec::new(),
+        };
+        assert!(
+            two.to_string().starts_with("2 valid shares, 3 needed"),
+            "{two}"
+        );
+        Ok(())
+    }
+}
