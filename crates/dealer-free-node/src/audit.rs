@@ -200,7 +200,7 @@ impl AuditLog {
         };
         finish_rotation(path).map_err(io)?;
         let read = if path.exists() {
-            let read = segment::read(path, None, seen)?;
+            let read = segment::read(path, seen)?;
             match &read.checkpoint {
                 Some(c) if read.first > 0 => segment::check_closed(path, c)?,
                 // A log that starts at 0 must be the first file: with closed files beside it,

@@ -86,12 +86,6 @@ impl BodyBudget {
             caller: caller.map(|c| (c, self.share_kib)),
         }
     }
-
-    /// Bytes free now, all callers together.
-    #[must_use]
-    pub fn free(&self) -> u64 {
-        self.total.available_permits() as u64 * 1024
-    }
 }
 
 impl BudgetFor {

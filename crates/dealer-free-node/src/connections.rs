@@ -134,34 +134,79 @@ pub fn server_config(
     Ok(config)
 }
 
-/// What is held now, against [`ConnectionLimits`].
-#[derive(Debug, Default)]
-struct Counts {
-    handshakes: usize,
-    handshakes_by_address: HashMap<IpAddr, usize>,
-    open: usize,
-    open_by_client: HashMap<[u8; 32], usize>,
+/// Slots counted in total and per key, each bounded; a slot is given back when dropped.
+#[derive(Debug)]
+pub struct Pool<K> {
+    max_total: usize,
+    max_each: usize,
+    /// Slots held in all, and per key (only keys that hold one).
+    held: Mutex<(usize, HashMap<K, usize>)>,
 }
 
-/// The slots of one node.
+/// A slot of a [`Pool`], given back when dropped.
 #[derive(Debug)]
-pub struct Slots {
-    limits: ConnectionLimits,
-    counts: Mutex<Counts>,
+pub struct Slot<K: std::hash::Hash + Eq> {
+    pool: Arc<Pool<K>>,
+    key: K,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Pool<K> {
+    fn new(max_total: usize, max_each: usize) -> Arc<Pool<K>> {
+        Arc::new(Pool {
+            max_total,
+            max_each,
+            held: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    /// A slot for `key`, if one is free both in total and for `key`.
+    fn take(self: &Arc<Self>, key: K) -> Option<Slot<K>> {
+        let mut held = self.held.lock().ok()?;
+        let (total, each) = &mut *held;
+        let mine = each.get(&key).copied().unwrap_or(0);
+        if *total >= self.max_total || mine >= self.max_each {
+            return None;
+        }
+        *total += 1;
+        each.insert(key.clone(), mine + 1);
+        Some(Slot {
+            pool: Arc::clone(self),
+            key,
+        })
+    }
+
+    /// Slots held in all.
+    fn total(&self) -> usize {
+        self.held.lock().map_or(0, |h| h.0)
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Drop for Slot<K> {
+    fn drop(&mut self) {
+        if let Ok(mut held) = self.pool.held.lock() {
+            let (total, each) = &mut *held;
+            *total = total.saturating_sub(1);
+            if let Some(n) = each.get_mut(&self.key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    each.remove(&self.key);
+                }
+            }
+        }
+    }
 }
 
 /// A handshake slot, given back when dropped.
-#[derive(Debug)]
-pub struct HandshakeSlot {
-    slots: Arc<Slots>,
-    address: IpAddr,
-}
+pub type HandshakeSlot = Slot<IpAddr>;
 
 /// A connection slot, given back when dropped.
+pub type ConnectionSlot = Slot<[u8; 32]>;
+
+/// The slots of one node, against [`ConnectionLimits`].
 #[derive(Debug)]
-pub struct ConnectionSlot {
-    slots: Arc<Slots>,
-    client: [u8; 32],
+pub struct Slots {
+    handshakes: Arc<Pool<IpAddr>>,
+    connections: Arc<Pool<[u8; 32]>>,
 }
 
 impl Slots {
@@ -169,79 +214,27 @@ impl Slots {
     #[must_use]
     pub fn new(limits: ConnectionLimits) -> Arc<Slots> {
         Arc::new(Slots {
-            limits,
-            counts: Mutex::new(Counts::default()),
+            handshakes: Pool::new(limits.max_handshakes, limits.max_handshakes_per_address),
+            connections: Pool::new(limits.max_connections, limits.max_connections_per_client),
         })
     }
 
     /// A handshake slot for a connection from `address`, if one is free.
     #[must_use]
-    pub fn handshake(self: &Arc<Self>, address: IpAddr) -> Option<HandshakeSlot> {
-        let mut c = self.counts.lock().ok()?;
-        let from = c.handshakes_by_address.get(&address).copied().unwrap_or(0);
-        if c.handshakes >= self.limits.max_handshakes
-            || from >= self.limits.max_handshakes_per_address
-        {
-            return None;
-        }
-        c.handshakes += 1;
-        c.handshakes_by_address.insert(address, from + 1);
-        Some(HandshakeSlot {
-            slots: Arc::clone(self),
-            address,
-        })
+    pub fn handshake(&self, address: IpAddr) -> Option<HandshakeSlot> {
+        self.handshakes.take(address)
     }
 
     /// A connection slot for `client`, if one is free.
     #[must_use]
-    pub fn connection(self: &Arc<Self>, client: [u8; 32]) -> Option<ConnectionSlot> {
-        let mut c = self.counts.lock().ok()?;
-        let of = c.open_by_client.get(&client).copied().unwrap_or(0);
-        if c.open >= self.limits.max_connections || of >= self.limits.max_connections_per_client {
-            return None;
-        }
-        c.open += 1;
-        c.open_by_client.insert(client, of + 1);
-        Some(ConnectionSlot {
-            slots: Arc::clone(self),
-            client,
-        })
+    pub fn connection(&self, client: [u8; 32]) -> Option<ConnectionSlot> {
+        self.connections.take(client)
     }
 
     /// Handshakes under way and connections open.
     #[must_use]
     pub fn held(&self) -> (usize, usize) {
-        self.counts
-            .lock()
-            .map_or((0, 0), |c| (c.handshakes, c.open))
-    }
-}
-
-/// Takes one from `map[key]`, dropping the entry at zero (so the maps hold only what is held).
-fn release<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
-    if let Some(n) = map.get_mut(key) {
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            map.remove(key);
-        }
-    }
-}
-
-impl Drop for HandshakeSlot {
-    fn drop(&mut self) {
-        if let Ok(mut c) = self.slots.counts.lock() {
-            c.handshakes = c.handshakes.saturating_sub(1);
-            release(&mut c.handshakes_by_address, &self.address);
-        }
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        if let Ok(mut c) = self.slots.counts.lock() {
-            c.open = c.open.saturating_sub(1);
-            release(&mut c.open_by_client, &self.client);
-        }
+        (self.handshakes.total(), self.connections.total())
     }
 }
 

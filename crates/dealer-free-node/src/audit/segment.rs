@@ -133,14 +133,10 @@ pub(super) struct Read {
 }
 
 /// Reads `path`, verifying its chain. The first entry starts the chain: at 0 from zero, or
-/// later with a checkpoint; with `after`, it must continue that state. Lines after the last
+/// later with a checkpoint, which gives the state before it. Lines after the last
 /// that verifies are accepted only as a crash's tail: cut short, with zeros or with bytes
 /// that are not text, and no line that parses after them. `seen` gets each verified event.
-pub(super) fn read(
-    path: &Path,
-    after: Option<AuditHead>,
-    mut seen: impl FnMut(&str),
-) -> Result<Read, AuditError> {
+pub(super) fn read(path: &Path, mut seen: impl FnMut(&str)) -> Result<Read, AuditError> {
     let io = |source| AuditError::Io {
         path: path.to_owned(),
         source,
@@ -151,8 +147,8 @@ pub(super) fn read(
     };
     let mut out = Read {
         first: 0,
-        before: after.unwrap_or(zero),
-        head: after.unwrap_or(zero),
+        before: zero,
+        head: zero,
         good_len: 0,
         sha256: Sha256::new(),
         checkpoint: None,
@@ -197,7 +193,7 @@ pub(super) fn read(
             Some(Err(e)) => return Err(e),
             Some(Ok(l)) => l,
         };
-        if number == 1 && after.is_none() && seq != 0 {
+        if number == 1 && seq != 0 {
             // A later file: it opens with a checkpoint, which gives the state before it.
             out.checkpoint = Some(Checkpoint::parse(&event).ok_or_else(|| {
                 broken("a file that starts after entry 0 must open with a checkpoint")
@@ -312,7 +308,7 @@ fn verify_files(log: &Path, closed: &[(u64, PathBuf)]) -> Result<Verified, Audit
         .chain(std::iter::once(&log.to_path_buf()))
     {
         let is_open = path == log;
-        let read = read(path, None, |_| {})?;
+        let read = read(path, |_| {})?;
         if let Some(e) = read.tail_error
             && !is_open
         {
