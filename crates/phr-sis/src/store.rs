@@ -94,9 +94,11 @@ use crate::ImageId;
 
 #[cfg(feature = "testing")]
 mod faults;
+mod tombstones;
 mod unsettled;
 mod usage;
 
+pub use tombstones::Deleted;
 pub use unsettled::MAX_UNSETTLED;
 pub use usage::Charge;
 
@@ -285,6 +287,10 @@ pub enum StoreError {
     /// [`ShareStore::replace_image`] was given an id that is not stored; nothing was changed.
     #[error("image {0} is not stored, so it cannot be replaced")]
     NotFound(ImageId),
+    /// The image was deleted here (it has a tombstone): it is never stored again; nothing
+    /// was changed.
+    #[error("image {0} was deleted: a deleted image is never stored again")]
+    Deleted(ImageId),
     /// A stored value failed its integrity check: it was changed on disk, moved from another
     /// id or table, truncated, or written under another node's key.
     #[error("{what} of image {id} failed its integrity check")]
@@ -500,6 +506,10 @@ impl ShareStore {
             })
             .collect();
         let txn = self.begin_write()?;
+        if let Some(id) = tombstones::first_deleted_in(&txn, sealed.iter().map(|(id, _)| *id))? {
+            txn.abort()?;
+            return Err(StoreError::Deleted(id));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for (id, _) in &sealed {
             let mut exists = !seen.insert(id.0);
@@ -638,8 +648,10 @@ impl ShareStore {
         Ok(table.get(id.0)?.is_some())
     }
 
-    /// Deletes the image (all three parts, in one transaction, durable when this returns).
-    /// Returns whether any part of it was stored.
+    /// Removes the image (all three parts, in one transaction, durable when this returns)
+    /// without a tombstone, so it may be stored again (e.g. a damaged record removed to be
+    /// repaired); [`ShareStore::delete_images`] deletes for good. Returns whether any part of
+    /// it was stored.
     ///
     /// # Errors
     /// redb's errors if the write fails, in which case nothing is deleted.
@@ -713,6 +725,10 @@ impl ShareStore {
         // Tag before taking redb's write lock.
         let sealed = PARTS.map(|part| self.seal(part, id, (part.field)(record)));
         let txn = self.begin_write()?;
+        if !replace && tombstones::first_deleted_in(&txn, std::iter::once(id))?.is_some() {
+            txn.abort()?;
+            return Err(StoreError::Deleted(id));
+        }
         let mut exists = false;
         for part in PARTS {
             let table = txn.open_table(part.table())?;
@@ -827,6 +843,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     }
     txn.open_table(usage::USAGE)?;
     txn.open_table(unsettled::UNSETTLED)?;
+    txn.open_table(tombstones::TOMBSTONES)?;
     txn.commit()?;
     Ok(())
 }

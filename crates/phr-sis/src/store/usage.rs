@@ -77,6 +77,21 @@ pub(super) fn charge_in(
     Ok(after)
 }
 
+/// Gives `bytes` back to `account` within `txn` (saturating at zero; an account never
+/// charged stays absent).
+pub(super) fn credit_in(
+    txn: &redb::WriteTransaction,
+    account: &str,
+    bytes: u64,
+) -> Result<(), StoreError> {
+    let mut table = txn.open_table(USAGE)?;
+    let used = table.get(account)?.map(|v| v.value());
+    if let Some(used) = used {
+        table.insert(account, used.saturating_sub(bytes))?;
+    }
+    Ok(())
+}
+
 impl Charge<'_> {
     /// The account's bytes after adding `bytes` to `used`, or the refusal past its limit.
     fn after(self, used: u64, bytes: u64) -> Result<u64, StoreError> {

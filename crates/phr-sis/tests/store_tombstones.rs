@@ -1,0 +1,84 @@
+//! Deleting images for good: every part removed and a tombstone left in one transaction; a
+//! deleted id is refused by every way of storing it, survives a reopen, and is listed.
+
+use std::error::Error;
+
+use phr_sis::ImageId;
+use phr_sis::store::{Charge, Deleted, ImageRecord, MacKey, ShareStore, StoreError};
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+fn key() -> MacKey {
+    MacKey::from_bytes(*b"node-3 integrity key, 32 bytes!!")
+}
+
+fn record(seed: u8, len: usize) -> ImageRecord {
+    ImageRecord {
+        share: vec![seed; len],
+        bit_shares: vec![seed.wrapping_add(1); 512],
+        meta: vec![seed.wrapping_add(2); 64],
+    }
+}
+
+#[test]
+fn a_deleted_image_is_gone_for_good_and_listed() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("shares.redb");
+    let store = ShareStore::open(&path, key())?;
+    let charge = Charge {
+        account: "owner",
+        limit: u64::MAX,
+    };
+    let (one, two) = (record(1, 1000), record(2, 1000));
+    store.put_images_charged(&[(ImageId(1), &one), (ImageId(2), &two)], charge, &[])?;
+    let before = store.usage("owner")?;
+    let outcome = store.delete_images(&[ImageId(1), ImageId(9), ImageId(1)], Some("owner"))?;
+    assert_eq!(
+        outcome,
+        vec![
+            (ImageId(1), Deleted::Removed),
+            (ImageId(9), Deleted::Absent),
+            (ImageId(1), Deleted::Already),
+        ]
+    );
+    assert_eq!(store.get_image(ImageId(1))?, None);
+    assert_eq!(store.get_image(ImageId(2))?, Some(two.clone()));
+    assert!(
+        store.usage("owner")? < before,
+        "the bytes removed are given back"
+    );
+    assert!(store.is_deleted(ImageId(1))? && store.is_deleted(ImageId(9))?);
+    assert!(!store.is_deleted(ImageId(2))?);
+
+    // Every way of storing refuses a deleted id, and changes nothing.
+    for attempt in [
+        store.put_image(ImageId(1), &one),
+        store.put_images(&[(ImageId(3), &one), (ImageId(9), &two)]),
+        store
+            .put_images_charged(&[(ImageId(1), &one)], charge, &[])
+            .map(|_| ()),
+    ] {
+        assert!(
+            matches!(attempt, Err(StoreError::Deleted(_))),
+            "{attempt:?}"
+        );
+    }
+    assert_eq!(store.get_image(ImageId(3))?, None, "all or nothing");
+    assert_eq!(store.list(None, 10)?.ids, vec![ImageId(2)]);
+    let deleted = store.list_deleted(None, 1)?;
+    assert_eq!(deleted.ids, vec![ImageId(1)]);
+    assert_eq!(store.list_deleted(deleted.next, 10)?.ids, vec![ImageId(9)]);
+
+    // Tombstones are durable.
+    drop(store);
+    let store = ShareStore::open(&path, key())?;
+    assert!(store.is_deleted(ImageId(1))?);
+    assert!(matches!(
+        store.put_image(ImageId(1), &one),
+        Err(StoreError::Deleted(ImageId(1)))
+    ));
+    // A damaged record removed for repair is not a deletion: it can be stored again.
+    assert!(store.delete_image(ImageId(2))?);
+    store.put_image(ImageId(2), &two)?;
+    Ok(())
+}
