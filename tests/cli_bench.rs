@@ -1,4 +1,5 @@
-//! End-to-end: `dealer-free-sis bench --json` prints DESIGN.md §5.1 records and nothing else.
+//! End-to-end: `dealer-free-sis bench --json` prints the records that
+//! `docs/design.md#bench-records` lists, and nothing else.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::process::Command;

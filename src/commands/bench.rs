@@ -1,7 +1,7 @@
-//! `dealer-free-sis bench`: the user's `openssl speed` (DESIGN.md §5.1).
+//! `dealer-free-sis bench`: the user's `openssl speed` (`docs/design.md#bench-records`).
 //!
 //! Each measurement is one record: `primitive`, `implementation` (`"dealer-free-sis"`), `op`,
-//! and the fields DESIGN.md §5.1 lists for that primitive (plus `threads`). With `--json` the
+//! and the fields `docs/design.md#bench-records` lists for that primitive. With `--json` the
 //! records are printed one JSON object per line and nothing else goes to stdout; otherwise as a
 //! table. Figures are single-threaded unless `--threads` says otherwise.
 

@@ -1,5 +1,5 @@
 //! The secure ranking of Stage-2, timed and with its bytes counted, and its comparison with
-//! the plaintext baseline (DESIGN §4.5).
+//! the plaintext baseline (`docs/design.md#secure-ranking`).
 //!
 //! [`rank_candidates_secure`] runs one query among the in-process nodes of a
 //! [`LocalDeployment`], every exchange through the wire encoding of its message:

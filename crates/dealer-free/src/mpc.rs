@@ -1,5 +1,5 @@
-//! Secure Hamming distance on secret-shared pHash bits (DESIGN §4.5): the arithmetic of the
-//! secure ranking, sans-IO.
+//! Secure Hamming distance on secret-shared pHash bits (`docs/design.md#secure-ranking`): the
+//! arithmetic of the secure ranking, sans-IO.
 //!
 //! * **Ingest** ([`share_hash_bits`]): the image owner Shamir-shares each of the 64 bits of
 //!   a pHash over GF(2^61 − 1) with degree `t − 1`; node `j` keeps [`HashBitShares`].

@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 //! The re-randomisation is what keeps a malicious querier from reading stored bits.
 //!
-//! The attack (DESIGN §4.5): the querier sends, for one bit `k`, the query sharing
-//! `y_k(x) = x` (its value at 0 is 0, so the query "bit" is 0) and, in a second query, the
+//! The attack (`docs/design.md#secure-ranking`): the querier sends, for one bit `k`, the query
+//! sharing `y_k(x) = x` (its value at 0 is 0, so the query "bit" is 0) and, in a second query, the
 //! all-zero sharing. Unmasked, the difference of the linear coefficients of the two opened
 //! distance polynomials is `1 − 2·s_k`: the stored bit. The test runs the attack on every bit
 //! against a deliberately naive variant (no masks), which must reveal all 64 bits, and against

@@ -20,7 +20,8 @@
 //! # What a node learns
 //!
 //! Which stored images share a band value (equal tokens), and which images a query touches
-//! (its access pattern): the documented leakage of DESIGN §4.4. Not the band values.
+//! (its access pattern): the documented leakage of `docs/design.md#search-tokens`. Not the
+//! band values.
 //!
 //! # Binary format (version 1)
 //!

@@ -30,9 +30,9 @@
 //! guessing a token is a 2²⁵⁶ search — well above the 128-bit security level of
 //! ristretto255 itself.
 //!
-//! Leakage (by design, DESIGN §4.4): nodes that index tokens see which images share a band
-//! value and the access pattern of queries; a client allowed to query the OPRF can
-//! enumerate all band tokens, so OPRF access must be authenticated and rate-limited.
+//! Leakage (by design, `docs/design.md#search-tokens`): nodes that index tokens see which
+//! images share a band value and the access pattern of queries; a client allowed to query the
+//! OPRF can enumerate all band tokens, so OPRF access must be authenticated and rate-limited.
 //!
 //! Wire encoding of a [`TokenRequest`], in the layout of [`crate::wire`] (kind
 //! [`MessageKind::TokenRequest`]):
@@ -40,7 +40,7 @@
 //!
 //! # References
 //! * RFC 9497 (VOPRF mode, ristretto255-SHA512).
-//! * DESIGN.md §4.4 (search tokens).
+//! * `docs/design.md#search-tokens`.
 
 use std::collections::BTreeMap;
 use std::fmt;
