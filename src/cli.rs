@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use dealer_free_node::access::{ClientName, Role};
 
+use crate::allowed::Setting;
+
 /// Dealer-free searchable secret image sharing.
 ///
 /// Keep images with n independent storage nodes so that fewer than t of them learn nothing,
@@ -22,13 +24,16 @@ pub(crate) enum Command {
     ///
     /// One line per image, `<hex>  <path>`, in the order given; directories are walked
     /// recursively in sorted order and only files with an image extension (png, jpg, jpeg,
-    /// gif, bmp, tif, tiff, webp) are taken from them. Images are hashed in parallel.
+    /// gif, bmp, tif, tiff, webp) are taken from them. Images are hashed in parallel. Each
+    /// file that fails gets one line on stderr (with --json, a `{"path", "error"}` object);
+    /// exit code 1 if any failed or no image was found.
     Phash(PhashArgs),
     /// Measure the speed of each primitive on this machine (like `openssl speed`).
     Bench(BenchArgs),
     /// Split an image file into one share per node (any T of N reconstruct it).
     ///
-    /// Writes `DIR/<file name>.<i>.share` for i = 1..N and prints their paths.
+    /// Writes `DIR/<file name>.<i>.share` for i = 1..N and prints their paths; shares of an
+    /// earlier split of the same file name numbered above N are removed (and named on stderr).
     Split(SplitArgs),
     /// Verify shares and reconstruct the image from any T good ones.
     ///
@@ -50,11 +55,14 @@ pub(crate) enum Command {
     /// Runs the real protocols in process — the DKG, Stage-1 (threshold-VOPRF tokens, image
     /// and bit shares, durable stores), Stage-2 (token lookup, secure ranking, retrieval) —
     /// records every message, and writes the overhead figures (SVG, PNG and JSON each),
-    /// summary.md and index.html to OUT. With `--mpc-query-image Q` it also ingests the images into N in-process nodes (the DKG among
-    /// them, band tokens from the threshold VOPRF, image shares and pHash bit shares in each
-    /// node's durable store), then ranks Q's candidates twice — by the plaintext baseline
-    /// and by the secure ranking (MPC) among the chosen servers — prints both rankings side
-    /// by side and writes OUT/secure_distance_comparison.json. `--config FILE` reads the same
+    /// summary.md and index.html to OUT. With `--mpc-query-image Q` it runs only the
+    /// secure-ranking comparison unless figure sets are named (`--figures`, or `figures` in
+    /// the config): it ingests the images into N in-process nodes (the DKG among them, band
+    /// tokens from the threshold VOPRF, image shares and pHash bit shares in each node's
+    /// durable store), then ranks Q's candidates twice — by the plaintext baseline and by the
+    /// secure ranking (MPC) among the chosen servers — prints both rankings side by side and
+    /// writes OUT/secure_distance_comparison.json, with its section in summary.md and
+    /// index.html. `--config FILE` reads the same
     /// settings from a TOML file (see experiments/); flags given on the command line override
     /// it. Bad flags or a bad file exit with code 2 before any work starts, and nothing is
     /// written then; `--check` only checks and prints the resolved settings.
@@ -72,11 +80,21 @@ pub(crate) enum Command {
     /// was not stored on every node (each such image and node is named on stderr).
     Ingest(IngestArgs),
     /// Search a running cluster by example image (Stage-2): the secure ranking among 2t − 1
-    /// nodes; prints `<id>  <distance>  <band votes>  <path>` per hit, best first.
+    /// nodes; prints a header line `rank  distance  votes  id  path`, then one line per hit,
+    /// best first (the path from the cluster folder's catalog.json, empty if unknown).
     Search(SearchArgs),
     /// Retrieve one image from a running cluster: every share verified, the file
     /// reconstructed byte for byte from any t good ones.
     Get(GetArgs),
+    /// List the images a running cluster stores: per id, the path it was ingested from (from
+    /// the catalog) and how many nodes hold its record; deletes some node has not yet
+    /// acknowledged are sent again first.
+    List(ListArgs),
+    /// Delete images from a running cluster for good: every node removes their records and
+    /// keeps a tombstone (it refuses to store them again), and the catalog forgets them. A
+    /// node that is down gets the delete when a later `delete`, `list` or `ingest` finds it
+    /// up (the catalog keeps the pending deletes).
+    Delete(DeleteArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -96,6 +114,10 @@ pub(crate) enum NodeCommand {
         /// 16 MiB, instead of to standard error.
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
+        /// Serve Prometheus metrics at GET /metrics over plain HTTP on IP:PORT (overrides the
+        /// config's metrics_addr). Unauthenticated: bind it to loopback or a private network.
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Make ONE node's keys on this machine, in DIR: its TLS key and self-signed certificate,
     /// its at-rest key, its identity keys (sealed in DIR/data/secrets.bin). Prints and writes
@@ -105,7 +127,7 @@ pub(crate) enum NodeCommand {
         #[arg(long, value_name = "DIR")]
         dir: PathBuf,
         /// The node's id (1 to n).
-        #[arg(long, value_name = "I")]
+        #[arg(long, value_name = "I", value_parser = Setting::NodeId.parser::<u8>())]
         id: u8,
         /// Where it will listen, HOST:PORT (in the record; its host also goes into the
         /// certificate).
@@ -145,11 +167,11 @@ pub(crate) struct ClusterArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ClusterShape {
-    /// Number of nodes (n, 3 to 255; secure search needs 2t − 1 <= n).
-    #[arg(long, value_name = "N")]
+    /// Number of nodes (N, 2 ≤ T ≤ N ≤ 255; secure search needs 2T − 1 ≤ N).
+    #[arg(long, value_name = "N", value_parser = Setting::Nodes.parser::<u8>())]
     pub(crate) nodes: Option<u8>,
-    /// Threshold (t, at least 2).
-    #[arg(long, value_name = "T")]
+    /// Threshold (T, 2 ≤ T ≤ N).
+    #[arg(long, value_name = "T", value_parser = Setting::Threshold.parser::<u8>())]
     pub(crate) threshold: Option<u8>,
     /// Node i listens on BASE + i (default: free ports).
     #[arg(long, value_name = "BASE")]
@@ -165,7 +187,7 @@ pub(crate) enum ClusterCommand {
     /// run `node init` in every node folder and approve the manifest of their records there.
     Init {
         /// The cluster folder.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, visible_alias = "cluster", value_name = "DIR")]
         dir: PathBuf,
         #[command(flatten)]
         shape: ClusterShape,
@@ -179,7 +201,7 @@ pub(crate) enum ClusterCommand {
     /// approves it with `node approve`.
     Enrol {
         /// The cluster folder.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, visible_alias = "cluster", value_name = "DIR")]
         dir: PathBuf,
         /// The records (enrolment.json files).
         #[arg(required = true, value_name = "RECORD")]
@@ -189,7 +211,7 @@ pub(crate) enum ClusterCommand {
     /// with --nodes and --threshold, first init DIR if it holds no cluster.
     Up {
         /// The cluster folder.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, visible_alias = "cluster", value_name = "DIR")]
         dir: PathBuf,
         #[command(flatten)]
         shape: ClusterShape,
@@ -208,7 +230,7 @@ pub(crate) enum ClusterCommand {
     /// Show each node's process, health, images and audit-log head.
     Status {
         /// The cluster folder.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, visible_alias = "cluster", value_name = "DIR")]
         dir: PathBuf,
         /// One JSON object instead of the table.
         #[arg(long)]
@@ -218,10 +240,34 @@ pub(crate) enum ClusterCommand {
         #[arg(long, value_name = "FILE")]
         client: Option<PathBuf>,
     },
+    /// Have every node check every record it holds (integrity tag, share commitment,
+    /// encodings) and name each damaged (node, image); exit 1 if any is damaged or a node
+    /// could not be scrubbed.
+    Scrub {
+        /// The cluster folder.
+        #[arg(long, visible_alias = "cluster", value_name = "DIR")]
+        dir: PathBuf,
+        /// One JSON object instead of the lines.
+        #[arg(long)]
+        json: bool,
+        /// Act as the client of this profile (an admin) instead of DIR/client.toml.
+        #[arg(long, value_name = "FILE")]
+        client: Option<PathBuf>,
+    },
+    /// Scrub, then rebuild every damaged record from the other nodes (as `replace` rebuilds
+    /// a whole node); deleted images are not rebuilt. Exit 1 if any record stays damaged.
+    Repair {
+        /// The cluster folder.
+        #[arg(long, visible_alias = "cluster", value_name = "DIR")]
+        dir: PathBuf,
+        /// Act as the client of this profile (an admin) instead of DIR/client.toml.
+        #[arg(long, value_name = "FILE")]
+        client: Option<PathBuf>,
+    },
     /// Stop the nodes of DIR (SIGTERM, then SIGKILL after 10 s).
     Down {
         /// The cluster folder.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, visible_alias = "cluster", value_name = "DIR")]
         dir: PathBuf,
     },
     /// Replace node ID by a fresh one (new keys, empty store) without re-ingesting: the other
@@ -229,10 +275,10 @@ pub(crate) enum ClusterCommand {
     /// folder is moved aside, not deleted.
     Replace {
         /// The cluster folder.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, visible_alias = "cluster", value_name = "DIR")]
         dir: PathBuf,
         /// The node to replace.
-        #[arg(long, value_name = "ID")]
+        #[arg(long, value_name = "ID", value_parser = Setting::NodeId.parser::<u8>())]
         node: u8,
         /// The fresh node already runs (e.g. on another machine, at the address the client
         /// profile names): only reshare and repair, start and stop nothing here.
@@ -256,7 +302,7 @@ pub(crate) enum ClusterCommand {
     /// config. Running nodes admit it after their next restart.
     AddClient {
         /// The cluster folder.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, visible_alias = "cluster", value_name = "DIR")]
         dir: PathBuf,
         /// The client's name: 1 to 64 ASCII letters, digits, '-' and '_'.
         #[arg(long, value_name = "NAME")]
@@ -271,7 +317,12 @@ pub(crate) enum ClusterCommand {
 #[derive(Debug, clap::Args)]
 pub(crate) struct IngestArgs {
     /// The cluster folder (its client.toml says where the nodes are).
-    #[arg(long, value_name = "DIR", required_unless_present = "client")]
+    #[arg(
+        long,
+        visible_alias = "dir",
+        value_name = "DIR",
+        required_unless_present = "client"
+    )]
     pub(crate) cluster: Option<PathBuf>,
     /// Act as the client of this profile (e.g. DIR/clients/NAME/client.toml from `cluster
     /// add-client`) instead of DIR/client.toml.
@@ -280,6 +331,11 @@ pub(crate) struct IngestArgs {
     /// Images per token request and store request.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) batch: u16,
+    /// Store a file even if the catalog holds the same bytes already (by default its
+    /// existing id is printed and nothing is stored; the check is the catalog's alone, no
+    /// node sees a content hash).
+    #[arg(long)]
+    pub(crate) allow_duplicates: bool,
     /// Image files and folders.
     #[arg(required = true, value_name = "IMAGES")]
     pub(crate) images: Vec<PathBuf>,
@@ -288,7 +344,12 @@ pub(crate) struct IngestArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct SearchArgs {
     /// The cluster folder.
-    #[arg(long, value_name = "DIR", required_unless_present = "client")]
+    #[arg(
+        long,
+        visible_alias = "dir",
+        value_name = "DIR",
+        required_unless_present = "client"
+    )]
     pub(crate) cluster: Option<PathBuf>,
     /// Act as the client of this profile (e.g. DIR/clients/NAME/client.toml from `cluster
     /// add-client`) instead of DIR/client.toml.
@@ -297,24 +358,66 @@ pub(crate) struct SearchArgs {
     /// The query image.
     #[arg(value_name = "QUERY")]
     pub(crate) query: PathBuf,
-    /// Most results.
-    #[arg(long, default_value_t = 10)]
+    /// Most results (at least 1).
+    #[arg(long, value_name = "K", default_value_t = 10, value_parser = Setting::Topk.parser::<usize>())]
     pub(crate) topk: usize,
-    /// Fewest equal bands a candidate needs.
-    #[arg(long, default_value_t = 1)]
+    /// Fewest equal bands a candidate needs (0 to 8; 0 ranks every stored image).
+    #[arg(long, value_name = "V", default_value_t = 1, value_parser = Setting::MinBandVotes.parser::<u32>())]
     pub(crate) min_band_votes: u32,
-    /// Largest Hamming distance kept.
-    #[arg(long, default_value_t = 64)]
+    /// Largest Hamming distance kept (0 to 64).
+    #[arg(long, value_name = "H", default_value_t = 64, value_parser = Setting::MaxHamming.parser::<u32>())]
     pub(crate) max_hamming: u32,
-    /// Print a JSON list of {id, distance, band_votes} and nothing else on stdout.
+    /// Print a JSON list of {id, distance, band_votes, path} (path from the catalog, null if
+    /// unknown) and nothing else on stdout.
     #[arg(long)]
     pub(crate) json: bool,
 }
 
 #[derive(Debug, clap::Args)]
+pub(crate) struct ListArgs {
+    /// The cluster folder.
+    #[arg(
+        long,
+        visible_alias = "dir",
+        value_name = "DIR",
+        required_unless_present = "client"
+    )]
+    pub(crate) cluster: Option<PathBuf>,
+    /// Act as the client of this profile (owner or admin) instead of DIR/client.toml.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client: Option<PathBuf>,
+    /// One JSON object per line: {id, path, nodes} (path null if the catalog lacks it).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DeleteArgs {
+    /// The cluster folder.
+    #[arg(
+        long,
+        visible_alias = "dir",
+        value_name = "DIR",
+        required_unless_present = "client"
+    )]
+    pub(crate) cluster: Option<PathBuf>,
+    /// Act as the client of this profile (owner or admin) instead of DIR/client.toml.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) client: Option<PathBuf>,
+    /// The image ids (as `ingest` printed them).
+    #[arg(value_name = "ID", required = true)]
+    pub(crate) ids: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
 pub(crate) struct GetArgs {
     /// The cluster folder.
-    #[arg(long, value_name = "DIR", required_unless_present = "client")]
+    #[arg(
+        long,
+        visible_alias = "dir",
+        value_name = "DIR",
+        required_unless_present = "client"
+    )]
     pub(crate) cluster: Option<PathBuf>,
     /// Act as the client of this profile (e.g. DIR/clients/NAME/client.toml from `cluster
     /// add-client`) instead of DIR/client.toml.
@@ -323,7 +426,7 @@ pub(crate) struct GetArgs {
     /// The image id (as `ingest` printed it).
     #[arg(value_name = "ID")]
     pub(crate) id: String,
-    /// Where to write the image.
+    /// Where to write the image (missing folders are created).
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub(crate) out: PathBuf,
 }
@@ -350,11 +453,11 @@ pub(crate) enum PaddingArg {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SplitArgs {
-    /// Shares needed to reconstruct (T).
-    #[arg(long, short = 't')]
+    /// Shares needed to reconstruct (T, 2 ≤ T ≤ N).
+    #[arg(long, short = 't', value_name = "T", value_parser = Setting::Threshold.parser::<u8>())]
     pub(crate) threshold: u8,
-    /// Number of shares / nodes (N, at most 255).
-    #[arg(long, short = 'n')]
+    /// Number of shares / nodes (N, 2 to 255).
+    #[arg(long, short = 'n', value_name = "N", value_parser = Setting::Nodes.parser::<u8>())]
     pub(crate) nodes: u8,
     /// The sharing scheme.
     #[arg(long, value_enum, default_value = "shamir")]
@@ -366,7 +469,7 @@ pub(crate) struct SplitArgs {
     #[arg(long)]
     pub(crate) id: Option<phr_sis::ImageId>,
     /// Folder for the share files (created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub(crate) out: PathBuf,
     /// The image file.
     pub(crate) file: PathBuf,
@@ -375,7 +478,7 @@ pub(crate) struct SplitArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct CombineArgs {
     /// Where to write the reconstructed image.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, short = 'o', value_name = "FILE")]
     pub(crate) out: PathBuf,
     /// Share files.
     #[arg(required = true, value_name = "SHARE")]
@@ -385,16 +488,21 @@ pub(crate) struct CombineArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct DkgArgs {
     /// Number of nodes (N, 2 to 255).
-    #[arg(long, short = 'n')]
+    #[arg(long, short = 'n', value_name = "N", value_parser = Setting::Nodes.parser::<usize>())]
     pub(crate) nodes: usize,
-    /// Shares needed to use the key (T, 2 to N).
-    #[arg(long, short = 't')]
+    /// Shares needed to use the key (T, 2 ≤ T ≤ N).
+    #[arg(long, short = 't', value_name = "T", value_parser = Setting::Threshold.parser::<usize>())]
     pub(crate) threshold: usize,
     /// Nodes that misbehave: comma-separated `ID=MISBEHAVIOUR`, e.g. `4=silent,5=bad-share:1`.
-    ///
-    /// Misbehaviours: honest, silent, bad-commitment, equivocate, bad-share:VICTIM,
-    /// bad-justification:VICTIM, false-complaint:ACCUSED.
-    #[arg(long, value_name = "SPEC")]
+    #[arg(
+        long,
+        value_name = "SPEC",
+        long_help = format!(
+            "Nodes that misbehave: comma-separated `ID=MISBEHAVIOUR`, e.g. \
+             `4=silent,5=bad-share:1`.\n\nMisbehaviours: {}.",
+            dealer_free::dkg::faults::MISBEHAVIOUR_NAMES
+        )
+    )]
     pub(crate) faulty: Option<String>,
     /// Seed of the ChaCha20 generator every node draws from (the same seed gives the same run).
     #[arg(long, default_value_t = 0)]
@@ -419,23 +527,24 @@ pub(crate) struct ExperimentArgs {
     /// Folder of images to ingest [default: the bundled samples].
     #[arg(long, value_name = "DIR")]
     pub(crate) images: Option<PathBuf>,
-    /// Number of nodes (N) [default: 5].
-    #[arg(long, short = 'n', value_name = "N")]
+    /// Number of nodes (N, 2 ≤ T ≤ N ≤ 255) [default: 5].
+    #[arg(long, short = 'n', value_name = "N", value_parser = Setting::Nodes.parser::<usize>())]
     pub(crate) nodes: Option<usize>,
     /// Shares needed to reconstruct an image or evaluate the OPRF (T); the secure ranking
     /// needs 2T − 1 servers [default: 3].
-    #[arg(long, short = 't', value_name = "T")]
+    #[arg(long, short = 't', value_name = "T", value_parser = Setting::Threshold.parser::<usize>())]
     pub(crate) threshold: Option<usize>,
     /// Seed of every random choice (the same seed gives the same JSON apart from the measured
     /// times: keys ending in `_ms` and `cpu_ns`) [default: 0].
     #[arg(long, value_name = "SEED")]
     pub(crate) seed: Option<u64>,
     /// Output folder (created if missing; must be writable) [default: output/figures/dealer_free].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, short = 'o', value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
     /// Figure sets to produce, comma-separated, of stage_communication, dkg_overhead,
-    /// stage_latency, batching, fault_tolerance, scaling, and cluster (with --cluster: the
-    /// comparison, always written then) [default: all; with --cluster: cluster].
+    /// stage_latency, batching, fault_tolerance, scaling; or none (with --mpc-query-image:
+    /// the comparison alone; with --cluster: the cluster_stages figure alone, which --cluster
+    /// always writes) [default: all; with --mpc-query-image or --cluster: none].
     #[arg(long, value_name = "SETS", value_delimiter = ',')]
     pub(crate) figures: Option<Vec<String>>,
     /// Stages the stage figures show, comma-separated, of dkg, stage1, stage2 (the DKG brings
@@ -469,18 +578,19 @@ pub(crate) struct ExperimentArgs {
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     pub(crate) mpc_servers: Option<Vec<u32>>,
     /// Keep at most this many matches (at least 1) [default: 10].
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", value_parser = Setting::Topk.parser::<usize>())]
     pub(crate) mpc_topk: Option<usize>,
-    /// Candidates share at least this many bands with the query (0 ranks every image)
+    /// Candidates share at least this many bands with the query (0 to 8; 0 ranks every image)
     /// [default: 1].
-    #[arg(long, value_name = "V")]
+    #[arg(long, value_name = "V", value_parser = Setting::MinBandVotes.parser::<u32>())]
     pub(crate) mpc_min_band_votes: Option<u32>,
     /// Keep matches within this Hamming distance (0 to 64) [default: 64].
-    #[arg(long, value_name = "H")]
+    #[arg(long, value_name = "H", value_parser = Setting::MaxHamming.parser::<u32>())]
     pub(crate) mpc_max_hamming: Option<u32>,
     /// Also measure Stage-1 and Stage-2 on the RUNNING cluster of this folder (started with
     /// `cluster up --dir DIR`; (t, n) are read from it) and write cluster_stages.{csv,svg,png}
-    /// with the measured costs beside the simulated ones.
+    /// with the measured costs beside the simulated ones (not a figure set of --figures:
+    /// written whenever --cluster is given).
     #[arg(long, value_name = "DIR")]
     pub(crate) cluster: Option<PathBuf>,
     /// `--cluster`: search by this many of the images (each search then gets its top hit)
@@ -505,7 +615,8 @@ pub(crate) struct PhashArgs {
     /// The hash algorithm.
     #[arg(long, value_enum, default_value = "phash")]
     pub(crate) algo: Algo,
-    /// Print one JSON object per image (`{"path", "algo", "hash"}`) instead of text.
+    /// Print one JSON object per image (`{"path", "algo", "hash"}`) instead of text; each
+    /// failure is then a `{"path", "error"}` object on stderr, one per line.
     #[arg(long)]
     pub(crate) json: bool,
     /// Image files or directories.

@@ -1,10 +1,13 @@
 //! One module per subcommand; each is thin glue over the library crates.
 
 mod bench;
+mod capability;
+mod catalog;
 mod dkg;
 mod experiment;
 mod net;
 mod phash;
+mod scrub;
 mod shares;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +31,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Ingest(args) => net::ingest(&args),
         Command::Search(args) => net::search(&args),
         Command::Get(args) => net::get(&args),
+        Command::List(args) => catalog::list(&args),
+        Command::Delete(args) => catalog::delete(&args),
     }
 }
 
@@ -39,6 +44,11 @@ fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// What `phash` and `ingest` say of a folder given in which no image was found.
+fn no_images_found(dir: &Path) -> String {
+    format!("no images found in {}", dir.display())
 }
 
 /// Expands directories (recursively, sorted, image extensions only); files stay as given,

@@ -7,22 +7,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use dealer_free_node::client::{ClientError, ClusterClient, IngestFile};
+use dealer_free_node::client::{Catalog, CatalogEntry, ClientError, ClusterClient, IngestFile};
 use dealer_free_node::cluster::{ClusterDir, ClusterError, InitOptions};
-use dealer_free_node::config::{ConfigError, NodeConfig, write_atomic};
+use dealer_free_node::config::NodeConfig;
 use indicatif::{ProgressBar, ProgressStyle};
 use phr_sis::phash::{decode_luma, phash};
 use phr_sis::{ImageHash, ImageId, NodeId, SearchParams};
 use rayon::prelude::*;
 
-use super::expand_paths;
+use super::{expand_paths, no_images_found};
 use crate::cli::{
     ClusterArgs, ClusterCommand, ClusterShape, GetArgs, IngestArgs, NodeArgs, NodeCommand,
     SearchArgs,
 };
 use crate::{Outcome, UsageError};
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,7 +39,7 @@ fn usage_or(e: ClusterError) -> anyhow::Error {
     }
 }
 
-fn client_error(e: ClientError) -> anyhow::Error {
+pub(super) fn client_error(e: ClientError) -> anyhow::Error {
     match e {
         ClientError::Config(c) => UsageError(c.to_string()).into(),
         ClientError::NoKey(_) => UsageError(e.to_string()).into(),
@@ -49,7 +49,7 @@ fn client_error(e: ClientError) -> anyhow::Error {
 
 /// The client of the profile `client`, else of the cluster folder `cluster`'s own
 /// client.toml, opened within `rt`.
-fn open_client(
+pub(super) fn open_client(
     rt: &tokio::runtime::Runtime,
     cluster: Option<&Path>,
     client: Option<&Path>,
@@ -176,8 +176,12 @@ fn node_verify_audit(config: &Path) -> anyhow::Result<Outcome> {
 
 /// `node run --config FILE`, `node init`, `node approve`, `node verify-audit`.
 pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
-    let (config, log) = match &args.command {
-        NodeCommand::Run { config, log } => (config, log),
+    let (config, log, metrics_addr) = match &args.command {
+        NodeCommand::Run {
+            config,
+            log,
+            metrics_addr,
+        } => (config, log, metrics_addr),
         NodeCommand::Init { dir, id, address } => return node_init(dir, *id, address),
         NodeCommand::Approve {
             dir,
@@ -186,7 +190,10 @@ pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
         } => return node_approve(dir, manifest, digest.as_deref()),
         NodeCommand::VerifyAudit { config } => return node_verify_audit(config),
     };
-    let loaded = NodeConfig::load(config).map_err(|e| UsageError(e.to_string()))?;
+    let mut loaded = NodeConfig::load(config).map_err(|e| UsageError(e.to_string()))?;
+    if metrics_addr.is_some() {
+        loaded.metrics = *metrics_addr;
+    }
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
@@ -202,8 +209,10 @@ pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
                 .try_init();
         }
         None => {
+            // Colour codes only for a terminal: stderr sent to a file stays plain text.
             let _ = tracing_subscriber::fmt()
                 .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_env_filter(filter())
                 .try_init();
         }
@@ -240,7 +249,7 @@ pub(crate) fn node(args: &NodeArgs) -> anyhow::Result<Outcome> {
 fn init_options(shape: &ClusterShape, remote: bool) -> anyhow::Result<InitOptions> {
     match (shape.nodes, shape.threshold) {
         (Some(nodes), Some(threshold)) => Ok(InitOptions {
-            nodes,
+            nodes: crate::allowed::shape(&crate::allowed::Flags, threshold, nodes)?.n(),
             threshold,
             base_port: shape.base_port,
             host: shape.host.clone(),
@@ -385,6 +394,10 @@ pub(crate) fn cluster(args: &ClusterArgs) -> anyhow::Result<Outcome> {
             Ok(Outcome::Success)
         }
         ClusterCommand::Status { dir, json, client } => status(dir, *json, client.as_deref()),
+        ClusterCommand::Scrub { dir, json, client } => {
+            super::scrub::scrub(dir, *json, client.as_deref())
+        }
+        ClusterCommand::Repair { dir, client } => super::scrub::repair(dir, client.as_deref()),
         ClusterCommand::Down { dir } => {
             let stopped = ClusterDir::new(dir)
                 .down(Duration::from_secs(10))
@@ -545,6 +558,11 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
         .iter()
         .filter(|s| s.health.as_ref().is_ok_and(|h| h.problem.is_none()))
         .count();
+    let caps = super::capability::capabilities(
+        usize::from(file.nodes),
+        usize::from(file.threshold),
+        &statuses,
+    );
     if json {
         let nodes: Vec<serde_json::Value> = statuses
             .iter()
@@ -571,6 +589,7 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
                 "name": file.name, "nodes": file.nodes, "threshold": file.threshold,
                 "up": up, "healthy": healthy, "manifest_digest": client.manifest().digest_hex(),
                 "node_status": nodes,
+                "capabilities": super::capability::json(&caps),
             })
         );
     } else {
@@ -615,6 +634,10 @@ fn status(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outco
                 Err(e) => println!("{:>4}  {:<21}  {:>7}  down: {e}", s.id, s.address, pid),
             }
         }
+        println!("what works now:");
+        for line in super::capability::lines(&caps) {
+            println!("  {line}");
+        }
     }
     Ok(if healthy == statuses.len() {
         Outcome::Success
@@ -629,25 +652,70 @@ fn hash_bytes(bytes: &[u8]) -> Result<ImageHash, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The client's own id → path record (never sent to the nodes).
+/// The client's own id → path record (never sent to the nodes); a catalog that cannot be
+/// read is said on stderr and shows no paths.
 fn load_catalog(path: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+    match Catalog::load(path) {
+        Ok(c) => c
+            .images
+            .iter()
+            .map(|(id, e)| (id.to_string(), e.path.display().to_string()))
+            .collect(),
+        Err(e) => {
+            eprintln!("dealer-free-sis: {e}");
+            BTreeMap::new()
+        }
+    }
 }
 
-fn save_catalog(path: &Path, catalog: &BTreeMap<String, String>) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(catalog)?;
-    write_atomic(path, text.as_bytes()).map_err(|e: ConfigError| anyhow::anyhow!(e))
+/// The files of `files` whose bytes the catalog (or an earlier file of this run) holds
+/// already, each said on stdout with its id (or, for a twin, the index of its first copy);
+/// the rest, with the SHA-256 of each.
+fn without_duplicates(
+    files: Vec<IngestFile>,
+    catalog: &Catalog,
+    allow: bool,
+) -> (Vec<(IngestFile, String)>, Vec<(PathBuf, usize)>) {
+    let shas: Vec<String> = files
+        .par_iter()
+        .map(|f| Catalog::content_hash(&f.bytes))
+        .collect();
+    let mut fresh: Vec<(IngestFile, String)> = Vec::with_capacity(files.len());
+    let mut twins = Vec::new();
+    for (f, sha) in files.into_iter().zip(shas) {
+        if !allow {
+            if let Some(id) = catalog.find_content(&sha) {
+                println!("{id}  {}", f.path.display());
+                eprintln!(
+                    "dealer-free-sis: {}: already stored as {id}, not stored again \
+                     (--allow-duplicates stores a second copy)",
+                    f.path.display()
+                );
+                continue;
+            }
+            if let Some(first) = fresh.iter().position(|(_, s)| *s == sha) {
+                twins.push((f.path, first));
+                continue;
+            }
+        }
+        fresh.push((f, sha));
+    }
+    (fresh, twins)
 }
 
 /// `ingest --cluster DIR IMAGES...`.
 pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Outcome> {
+    let found = expand_paths(&args.images);
+    if found.is_empty() {
+        for path in &args.images {
+            eprintln!("dealer-free-sis: {}", no_images_found(path));
+        }
+        return Ok(Outcome::PartialFailure);
+    }
     let rt = runtime()?;
     let client = open_client(&rt, args.cluster.as_deref(), args.client.as_deref())?;
     let mut failed = false;
-    let paths: Vec<PathBuf> = expand_paths(&args.images)
+    let paths: Vec<PathBuf> = found
         .into_iter()
         .filter_map(|r| match r {
             Ok(p) => Some(p),
@@ -684,13 +752,26 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Outcome> {
         eprintln!("dealer-free-sis: no image to ingest");
         return Ok(Outcome::PartialFailure);
     }
+    let catalog_path = client.profile().raw.catalog.clone();
+    if !super::catalog::flush_pending(&rt, &client)?.is_empty() {
+        failed = true;
+    }
+    let (fresh, twins) = without_duplicates(
+        files,
+        &Catalog::load(&catalog_path).map_err(client_error)?,
+        args.allow_duplicates,
+    );
+    let shas: BTreeMap<PathBuf, String> = fresh
+        .iter()
+        .map(|(f, sha)| (f.path.clone(), sha.clone()))
+        .collect();
+    let files: Vec<IngestFile> = fresh.into_iter().map(|(f, _)| f).collect();
+    let mut ids_by_path: BTreeMap<PathBuf, ImageId> = BTreeMap::new();
     let bar = ProgressBar::new(files.len() as u64).with_style(
         ProgressStyle::with_template("ingest [{bar:30}] {pos}/{len} images ({per_sec}, {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let catalog_path = client.profile().raw.catalog.clone();
-    let mut catalog = load_catalog(&catalog_path);
     let t = usize::from(client.threshold().t());
     let batch = usize::from(args.batch);
     let mut error = None;
@@ -698,10 +779,28 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Outcome> {
         let result = rt.block_on(client.ingest(chunk, batch, |_| {}));
         match result {
             Ok(outcomes) => {
+                // Recorded chunk by chunk: an interruption loses no stored image's entry.
+                let stored: Vec<(ImageId, PathBuf)> = outcomes
+                    .iter()
+                    .filter(|o| o.stored_on.len() >= t)
+                    .map(|o| (o.id, o.path.clone()))
+                    .collect();
+                Catalog::update(&catalog_path, |c| {
+                    for (id, path) in &stored {
+                        c.images.insert(
+                            *id,
+                            CatalogEntry {
+                                path: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+                                sha256: shas.get(path).cloned(),
+                            },
+                        );
+                    }
+                })
+                .map_err(client_error)?;
                 for o in outcomes {
                     if o.stored_on.len() >= t {
                         bar.suspend(|| println!("{}  {}", o.id, o.path.display()));
-                        catalog.insert(o.id.to_string(), o.path.display().to_string());
+                        ids_by_path.insert(o.path.clone(), o.id);
                     }
                     if !o.complete() {
                         failed = true;
@@ -736,7 +835,22 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Outcome> {
         bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
-    save_catalog(&catalog_path, &catalog)?;
+    for (path, first) in twins {
+        match files.get(first).and_then(|f| ids_by_path.get(&f.path)) {
+            Some(id) => {
+                println!("{id}  {}", path.display());
+                eprintln!(
+                    "dealer-free-sis: {}: the same bytes as {}, stored once as {id}",
+                    path.display(),
+                    files.get(first).map_or_else(String::new, |f| f.path.display().to_string())
+                );
+            }
+            None => {
+                failed = true;
+                eprintln!("dealer-free-sis: {}: not stored", path.display());
+            }
+        }
+    }
     if let Some(e) = error {
         return Err(client_error(e));
     }
@@ -745,6 +859,14 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Success
     })
+}
+
+/// The header line of `search`'s table (its columns as wide as the rows').
+fn search_header() -> String {
+    format!(
+        "{:>4}  {:>8}  {:>5}  {:<16}  path",
+        "rank", "distance", "votes", "id"
+    )
 }
 
 /// `search --cluster DIR QUERY`.
@@ -764,6 +886,8 @@ pub(crate) fn search(args: &SearchArgs) -> anyhow::Result<Outcome> {
     let outcome = rt
         .block_on(client.search(query, &params))
         .map_err(client_error)?;
+    let catalog = load_catalog(&client.profile().raw.catalog);
+    let path_of = |id: ImageId| catalog.get(&id.to_string()).map(String::as_str);
     if args.json {
         let hits: Vec<serde_json::Value> = outcome
             .hits
@@ -771,15 +895,22 @@ pub(crate) fn search(args: &SearchArgs) -> anyhow::Result<Outcome> {
             .map(|h| {
                 serde_json::json!({
                     "id": h.id.to_string(), "distance": h.distance, "band_votes": h.band_votes,
+                    "path": path_of(h.id),
                 })
             })
             .collect();
         println!("{}", serde_json::Value::Array(hits));
     } else {
-        let catalog = load_catalog(&client.profile().raw.catalog);
-        for h in &outcome.hits {
-            let path = catalog.get(&h.id.to_string()).map_or("", String::as_str);
-            println!("{}  {:>2}  {}  {path}", h.id, h.distance, h.band_votes);
+        println!("{}", search_header());
+        for (rank, h) in outcome.hits.iter().enumerate() {
+            println!(
+                "{:>4}  {:>8}  {:>5}  {}  {}",
+                rank + 1,
+                h.distance,
+                h.band_votes,
+                h.id,
+                path_of(h.id).unwrap_or_default()
+            );
         }
         eprintln!(
             "{} hit(s) of {} candidate(s); secure ranking among nodes {:?}; distances {}",
@@ -813,8 +944,11 @@ pub(crate) fn get(args: &GetArgs) -> anyhow::Result<Outcome> {
     for (node, why) in &got.unreachable {
         eprintln!("dealer-free-sis: node {node}: {why}");
     }
-    write_atomic(&args.out, &got.bytes)
-        .map_err(|e| anyhow::anyhow!(e))
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    dealer_free_node::files::write_atomic(&args.out, &got.bytes)
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!("{}  {}  {} bytes", id, args.out.display(), got.bytes.len());
     Ok(Outcome::Success)

@@ -211,11 +211,19 @@ pub enum Method {
     ReshareRound,
     /// `ExportRecords`.
     ExportRecords,
+    /// `DeleteRecords`.
+    DeleteRecords,
+    /// `ListRecords`.
+    ListRecords,
+    /// `ScrubRecords`.
+    ScrubRecords,
+    /// `RemoveDamaged`.
+    RemoveDamaged,
 }
 
 impl Method {
     /// Every method.
-    pub const ALL: [Method; 16] = [
+    pub const ALL: [Method; 20] = [
         Method::Health,
         Method::Identity,
         Method::DkgRound,
@@ -232,6 +240,10 @@ impl Method {
         Method::AuditHead,
         Method::ReshareRound,
         Method::ExportRecords,
+        Method::DeleteRecords,
+        Method::ListRecords,
+        Method::ScrubRecords,
+        Method::RemoveDamaged,
     ];
 
     /// The lowest role allowed to call the method: the whole access policy, in one place.
@@ -249,13 +261,21 @@ impl Method {
             | Method::MaskRelease
             | Method::QueryCheck
             | Method::Distances => Role::Search,
-            // Ingest, get, and the audit head `cluster status` shows.
-            Method::StoreRecords | Method::GetShare | Method::AuditHead => Role::Owner,
+            // Ingest, get, list and delete, and the audit head `cluster status` shows.
+            Method::StoreRecords
+            | Method::GetShare
+            | Method::AuditHead
+            | Method::DeleteRecords
+            | Method::ListRecords => Role::Owner,
             // Key ceremonies (identity keys are only needed for them) and repair, which
             // reads every record.
-            Method::Identity | Method::DkgRound | Method::ReshareRound | Method::ExportRecords => {
-                Role::Admin
-            }
+            // Scrub and the removal of damaged records before their repair, too.
+            Method::Identity
+            | Method::DkgRound
+            | Method::ReshareRound
+            | Method::ExportRecords
+            | Method::ScrubRecords
+            | Method::RemoveDamaged => Role::Admin,
         }
     }
 
@@ -279,6 +299,10 @@ impl Method {
             Method::AuditHead => "AuditHead",
             Method::ReshareRound => "ReshareRound",
             Method::ExportRecords => "ExportRecords",
+            Method::DeleteRecords => "DeleteRecords",
+            Method::ListRecords => "ListRecords",
+            Method::ScrubRecords => "ScrubRecords",
+            Method::RemoveDamaged => "RemoveDamaged",
         }
     }
 
@@ -299,7 +323,11 @@ impl Method {
             | Method::AuditHead
             | Method::GetShare
             | Method::MaskRelease
-            | Method::ExportRecords => SMALL,
+            | Method::ExportRecords
+            | Method::ListRecords
+            | Method::ScrubRecords
+            | Method::DeleteRecords
+            | Method::RemoveDamaged => SMALL,
             Method::EvaluateTokens => TOKENS,
             Method::Candidates
             | Method::QueryCheck
@@ -573,6 +601,7 @@ where
                 Box::pin(take_ready(&mut self.inner).call(request))
             }
             Err(denied) => {
+                crate::metrics::refused(crate::metrics::Refusal::Denied);
                 crate::refusals::warn("request refused before its body was read", &denied);
                 let response = denied.status().into_http();
                 Box::pin(std::future::ready(Ok(response)))

@@ -43,6 +43,10 @@ fn a_search_client_gets_no_share_record_or_ceremony() {
         Method::DkgRound,
         Method::Identity,
         Method::AuditHead,
+        Method::DeleteRecords,
+        Method::ListRecords,
+        Method::ScrubRecords,
+        Method::RemoveDamaged,
     ] {
         assert!(!Role::Search.may_call(m), "search may call {m:?}");
     }
@@ -62,10 +66,19 @@ fn a_search_client_gets_no_share_record_or_ceremony() {
         Method::ExportRecords,
         Method::ReshareRound,
         Method::DkgRound,
+        Method::ScrubRecords,
+        Method::RemoveDamaged,
     ] {
         assert!(!Role::Owner.may_call(m), "owner may call {m:?}");
     }
-    assert!(Role::Owner.may_call(Method::StoreRecords) && Role::Owner.may_call(Method::GetShare));
+    for m in [
+        Method::StoreRecords,
+        Method::GetShare,
+        Method::DeleteRecords,
+        Method::ListRecords,
+    ] {
+        assert!(Role::Owner.may_call(m), "owner may not call {m:?}");
+    }
     assert!(Method::ALL.into_iter().all(|m| Role::Admin.may_call(m)));
 }
 

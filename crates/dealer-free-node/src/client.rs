@@ -45,6 +45,8 @@ use tonic::{Code, Status};
 use crate::config::{ClientProfile, ConfigError, LoadedProfile, write_atomic};
 use crate::manifest::Manifest;
 
+mod catalog;
+mod catalog_file;
 mod commit;
 mod dkg;
 mod error;
@@ -59,6 +61,8 @@ mod wire_count;
 use crate::proto;
 use crate::proto::node_client::NodeClient;
 use crate::replay::{REQUEST_ID_LEN, unix_ms};
+pub use catalog::{LIST_PAGE, Listing, MAX_LISTED, RepairOutcome, ScrubReport};
+pub use catalog_file::{Catalog, CatalogEntry};
 pub use commit::ResumeOutcome;
 pub use dkg::DkgOutcome;
 pub use error::ClientError;

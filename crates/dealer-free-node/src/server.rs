@@ -31,6 +31,9 @@
 //!   `limits.max_body_bytes_in_flight` ([`crate::body_limit::BodyBudget`]).
 //! * **Quiet refusals.** Refused requests are logged at a bounded rate
 //!   ([`crate::refusals`]).
+//! * **Metrics.** With a metrics address, every request is counted and timed by the
+//!   outermost layer and the metrics are served on a listener of their own
+//!   ([`crate::metrics`]); without one, nothing is listened on.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,6 +248,7 @@ impl NodeService {
         {
             Ok(Ok(r)) => Ok(Response::new(r)),
             Ok(Err(e)) => {
+                crate::metrics::refused_for(&e);
                 if is_fault(&e) {
                     // The node's own trouble, never rate-limited away.
                     crate::refusals::error("request failed", &e);
@@ -499,6 +503,54 @@ impl Node for NodeService {
         self.blocking(&caller, move || s.export_records(&name, &r))
             .await
     }
+
+    async fn delete_records(
+        &self,
+        request: Request<proto::DeleteRecordsRequest>,
+    ) -> Result<Response<proto::DeleteRecordsReply>, Status> {
+        let caller = caller(&request)?;
+        let name = caller.0.clone();
+        let s = Arc::clone(&self.state);
+        let r = request.into_inner();
+        self.blocking(&caller, move || s.delete_records(&name, &r))
+            .await
+    }
+
+    async fn list_records(
+        &self,
+        request: Request<proto::ListRecordsRequest>,
+    ) -> Result<Response<proto::ListRecordsReply>, Status> {
+        let caller = caller(&request)?;
+        let name = caller.0.clone();
+        let s = Arc::clone(&self.state);
+        let r = request.into_inner();
+        self.blocking(&caller, move || s.list_records(&name, &r))
+            .await
+    }
+
+    async fn scrub_records(
+        &self,
+        request: Request<proto::ScrubRecordsRequest>,
+    ) -> Result<Response<proto::ScrubRecordsReply>, Status> {
+        let caller = caller(&request)?;
+        let name = caller.0.clone();
+        let s = Arc::clone(&self.state);
+        let r = request.into_inner();
+        self.blocking(&caller, move || s.scrub_records(&name, &r))
+            .await
+    }
+
+    async fn remove_damaged(
+        &self,
+        request: Request<proto::RemoveDamagedRequest>,
+    ) -> Result<Response<proto::RemoveDamagedReply>, Status> {
+        let caller = caller(&request)?;
+        let name = caller.0.clone();
+        let s = Arc::clone(&self.state);
+        let r = request.into_inner();
+        self.blocking(&caller, move || s.remove_damaged(&name, &r))
+            .await
+    }
 }
 
 /// File descriptors kept for the node's own files (store, audit log, secrets, logs).
@@ -574,11 +626,15 @@ pub async fn serve(
     let gated = Arc::clone(&state);
     let work = Arc::new(WorkQueue::new(state.limits()).with_gate(Arc::new(
         move |caller: &str, method: Method| {
-            gated.before_body(caller, method).map_err(|e| status(&e))
+            gated.before_body(caller, method).map_err(|e| {
+                crate::metrics::refused_for(&e);
+                status(&e)
+            })
         },
     )));
     let service = NodeService::with_queue(Arc::clone(&state), Arc::clone(&work));
-    let access = AccessLayer::new(Policy::new(config.id, &config.raw.clients)).with_queue(work);
+    let access = AccessLayer::new(Policy::new(config.id, &config.raw.clients))
+        .with_queue(Arc::clone(&work));
     tracing::info!(
         node = %config.id,
         listen = %config.listen,
@@ -586,6 +642,24 @@ pub async fn serve(
         "node serving"
     );
     let limits = state.limits();
+    let metrics = match config.metrics {
+        Some(address) => {
+            let slots = limits.max_concurrent_requests.max(1);
+            let source = crate::metrics::source(Arc::clone(&state), Arc::clone(&work), slots);
+            let metrics = crate::metrics::Metrics::new(config.id, source);
+            let listener = crate::metrics::http::bind(address)
+                .await
+                .map_err(|source| ServeError::Listen { address, source })?;
+            tracing::info!(
+                node = %config.id,
+                metrics = %address,
+                "metrics served at GET /metrics (plain HTTP, unauthenticated)"
+            );
+            let task = crate::metrics::http::spawn(listener, Arc::clone(&metrics));
+            Some((metrics, task))
+        }
+        None => None,
+    };
     let max_connections = fit_to_file_limit(limits.max_connections, limits.max_handshakes);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -607,7 +681,7 @@ pub async fn serve(
             tcp_keepalive: KEEPALIVE_INTERVAL,
         },
     );
-    Server::builder()
+    let served = Server::builder()
         .timeout(REQUEST_TIMEOUT)
         .concurrency_limit_per_connection(64)
         // Streams beyond those that run are refused by HTTP/2 itself, not queued.
@@ -616,6 +690,9 @@ pub async fn serve(
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .max_connection_age(MAX_CONNECTION_AGE)
         .max_connection_age_grace(MAX_CONNECTION_AGE_GRACE)
+        .layer(crate::metrics::MetricsLayer::new(
+            metrics.as_ref().map(|(m, _)| Arc::clone(m)),
+        ))
         .layer(access)
         .layer(crate::body_limit::BodyLimitLayer::new(
             crate::body_limit::BodyBudget::new(limits.max_body_bytes_in_flight),
@@ -626,7 +703,11 @@ pub async fn serve(
                 .max_encoding_message_size(crate::MAX_GRPC_MESSAGE),
         )
         .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+        .await;
+    if let Some((_, task)) = metrics {
+        task.abort();
+    }
+    served?;
     tracing::info!(node = %config.id, "node stopped");
     Ok(())
 }

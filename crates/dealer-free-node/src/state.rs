@@ -39,6 +39,7 @@ use crate::proto;
 use crate::replay::{ReplayError, ReplayGuard, unix_ms};
 use crate::secrets::{AtRestKey, ClusterKey, NodeSecrets, SecretsError};
 
+mod catalog;
 mod disk;
 mod dkg;
 mod enrolment;
@@ -48,6 +49,7 @@ mod records;
 mod reshare;
 mod search;
 
+pub use catalog::MAX_LIST_PAGE;
 pub use disk::FULL_MARKER;
 
 /// Most band tokens in one record or one candidate request: one per band, and a band layout
@@ -133,6 +135,7 @@ impl From<StoreError> for NodeError {
             StoreError::AlreadyExists(_) => NodeError::Conflict(format!(
                 "{e}: it was stored meanwhile; send the request again"
             )),
+            StoreError::Deleted(_) => NodeError::Conflict(e.to_string()),
             other => NodeError::Store(other),
         }
     }
@@ -513,6 +516,21 @@ impl NodeState {
     #[must_use]
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// Mask sessions held and queries open, for the node's metrics (each map's lock is held
+    /// only to count).
+    #[must_use]
+    pub fn open_sessions(&self) -> (usize, usize) {
+        let masks = self.masks.lock().map_or(0, |m| m.len());
+        let queries = self.queries.lock().map_or(0, |q| q.len());
+        (masks, queries)
+    }
+
+    /// The audit log's entries on disk, for the node's metrics.
+    #[must_use]
+    pub fn audit_entries(&self) -> u64 {
+        self.audit.synced_head().entries
     }
 
     /// The node's store.

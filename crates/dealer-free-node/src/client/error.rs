@@ -54,6 +54,14 @@ pub enum ClientError {
     /// The cluster has no key yet.
     #[error("the cluster has no key yet ({0} missing): run `dealer-free-sis cluster up`")]
     NoKey(PathBuf),
+    /// The owner's catalog cannot be read, locked or written (it is left as it was).
+    #[error("catalog {}: {reason}", path.display())]
+    Catalog {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
     /// Too few nodes answered for what was asked.
     #[error("{what} needs {needed} nodes, only {answered} answered{}", unreachable_note(.failures))]
     TooFewNodes {

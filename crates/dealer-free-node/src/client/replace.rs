@@ -220,7 +220,9 @@ impl ClusterClient {
 
     /// Repairs node `node`'s records from the others' (after a resharing gave it its key, e.g.
     /// one completed by [`ClusterClient::resume_reshare`]): the images repaired, and those
-    /// that could not be, with why.
+    /// that could not be, with why. Images deleted for good (a tombstone on at least `t`
+    /// nodes, or a delete the catalog still holds for some node) are not rebuilt: the node
+    /// gets their tombstones instead.
     ///
     /// # Errors
     /// As the repair step of [`ClusterClient::replace_node`].
@@ -231,13 +233,14 @@ impl ClusterClient {
         self.repair(node).await
     }
 
-    /// Computes and stores node `fresh`'s record of every image the other nodes hold.
+    /// Computes and stores node `fresh`'s record of every image the other nodes hold, but
+    /// the deleted ones.
     async fn repair(
         &self,
         fresh: NodeId,
     ) -> Result<(usize, BTreeMap<ImageId, String>), ClientError> {
-        let threshold = self.threshold();
-        let t = usize::from(threshold.t());
+        let deleted = self.deleted_ids().await?;
+        self.send_tombstones(fresh, &deleted).await?;
         let others: Vec<NodeId> = self
             .node_ids()
             .into_iter()
@@ -278,67 +281,132 @@ impl ClusterClient {
                     failures,
                 });
             };
-            let listed = decode_records(&page.records);
+            let listed: Vec<StoredRecord> = decode_records(&page.records)
+                .into_iter()
+                .filter(|r| !deleted.contains(&r.image_id))
+                .collect();
             let ids: Vec<u64> = listed.iter().map(|r| r.image_id.0).collect();
-            let mut by_node: BTreeMap<NodeId, Vec<StoredRecord>> = BTreeMap::new();
-            by_node.insert(lister, listed);
-            let rest: Vec<NodeId> = others.iter().copied().filter(|n| *n != lister).collect();
-            let wanted = ids.clone();
-            let answers = self
-                .call_all(&rest, move |_, m| proto::ExportRecordsRequest {
-                    meta: Some(m),
-                    ids: wanted.clone(),
-                    after: None,
-                    limit: 0,
-                })
-                .await;
-            for (node, r) in answers {
-                if let Ok(reply) = r {
-                    by_node.insert(node, decode_records(&reply.records));
-                }
-            }
-            let mut records = Vec::with_capacity(ids.len());
-            for id in &ids {
-                let found: Vec<(NodeId, &StoredRecord)> = by_node
-                    .iter()
-                    .filter_map(|(n, list)| {
-                        list.iter().find(|r| r.image_id.0 == *id).map(|r| (*n, r))
-                    })
-                    .collect();
-                match repair_record(&found, fresh, t) {
-                    Ok(record) => records.push(record),
-                    Err(reason) => {
-                        failed.insert(ImageId(*id), reason);
-                    }
-                }
-            }
-            if !records.is_empty() {
-                let encoded: Vec<Vec<u8>> = records
-                    .iter()
-                    .map(|r| r.to_bytes().map(|b| b.to_vec()))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                let stored = self
-                    .call(fresh, |m| proto::StoreRecordsRequest {
-                        meta: Some(m),
-                        records: encoded.clone(),
-                    })
-                    .await?;
-                let acked: BTreeSet<u64> = stored.stored.into_iter().collect();
-                for r in &records {
-                    if acked.contains(&r.image_id.0) {
-                        repaired += 1;
-                    } else {
-                        failed.insert(r.image_id, "not acknowledged".into());
-                    }
-                }
-            }
+            let (done, not) = self.rebuild(fresh, &ids, Some((lister, listed))).await?;
+            repaired += done.len();
+            failed.extend(not);
             match page.next {
                 Some(next) => after = Some(next),
                 None => break,
             }
         }
         Ok((repaired, failed))
+    }
+
+    /// Writes the tombstones of `deleted` on `node` (a fresh node must refuse them too).
+    async fn send_tombstones(
+        &self,
+        node: NodeId,
+        deleted: &BTreeSet<ImageId>,
+    ) -> Result<(), ClientError> {
+        let ids: Vec<u64> = deleted.iter().map(|i| i.0).collect();
+        for chunk in ids.chunks(REPAIR_PAGE as usize) {
+            self.call(node, |m| proto::DeleteRecordsRequest {
+                meta: Some(m),
+                ids: chunk.to_vec(),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds node `fresh`'s records of `ids` from every other node's and stores them on
+    /// it: the ids stored, and those that could not be, with why.
+    ///
+    /// # Errors
+    /// [`ClientError::Protocol`] if a rebuilt record does not encode; the store call's
+    /// errors.
+    pub(super) async fn rebuild_ids(
+        &self,
+        fresh: NodeId,
+        ids: &[u64],
+    ) -> Result<(Vec<ImageId>, BTreeMap<ImageId, String>), ClientError> {
+        let mut done = Vec::new();
+        let mut failed = BTreeMap::new();
+        for chunk in ids.chunks(REPAIR_PAGE as usize) {
+            let (d, f) = self.rebuild(fresh, chunk, None).await?;
+            done.extend(d);
+            failed.extend(f);
+        }
+        Ok((done, failed))
+    }
+
+    /// [`ClusterClient::rebuild_ids`] for one page, with the records one node already sent.
+    async fn rebuild(
+        &self,
+        fresh: NodeId,
+        ids: &[u64],
+        known: Option<(NodeId, Vec<StoredRecord>)>,
+    ) -> Result<(Vec<ImageId>, BTreeMap<ImageId, String>), ClientError> {
+        let t = usize::from(self.threshold().t());
+        let mut failed = BTreeMap::new();
+        let mut done = Vec::new();
+        if ids.is_empty() {
+            return Ok((done, failed));
+        }
+        let mut by_node: BTreeMap<NodeId, Vec<StoredRecord>> = BTreeMap::new();
+        let known_node = known.as_ref().map(|(n, _)| *n);
+        if let Some((node, records)) = known {
+            by_node.insert(node, records);
+        }
+        let rest: Vec<NodeId> = self
+            .node_ids()
+            .into_iter()
+            .filter(|n| *n != fresh && Some(*n) != known_node)
+            .collect();
+        let wanted = ids.to_vec();
+        let answers = self
+            .call_all(&rest, move |_, m| proto::ExportRecordsRequest {
+                meta: Some(m),
+                ids: wanted.clone(),
+                after: None,
+                limit: 0,
+            })
+            .await;
+        for (node, r) in answers {
+            if let Ok(reply) = r {
+                by_node.insert(node, decode_records(&reply.records));
+            }
+        }
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            let found: Vec<(NodeId, &StoredRecord)> = by_node
+                .iter()
+                .filter_map(|(n, list)| list.iter().find(|r| r.image_id.0 == *id).map(|r| (*n, r)))
+                .collect();
+            match repair_record(&found, fresh, t) {
+                Ok(record) => records.push(record),
+                Err(reason) => {
+                    failed.insert(ImageId(*id), reason);
+                }
+            }
+        }
+        if !records.is_empty() {
+            let encoded: Vec<Vec<u8>> = records
+                .iter()
+                .map(|r| r.to_bytes().map(|b| b.to_vec()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let stored = self
+                .call(fresh, |m| proto::StoreRecordsRequest {
+                    meta: Some(m),
+                    records: encoded.clone(),
+                })
+                .await?;
+            let acked: BTreeSet<u64> = stored.stored.into_iter().collect();
+            for r in &records {
+                if acked.contains(&r.image_id.0) {
+                    done.push(r.image_id);
+                } else {
+                    failed.insert(r.image_id, "not acknowledged".into());
+                }
+            }
+        }
+        Ok((done, failed))
     }
 }
 

@@ -54,4 +54,8 @@ rpc! {
     AuditHeadRequest => AuditHeadReply, audit_head, AuditHead;
     ReshareRoundRequest => ReshareRoundReply, reshare_round, ReshareRound;
     ExportRecordsRequest => ExportRecordsReply, export_records, ExportRecords;
+    DeleteRecordsRequest => DeleteRecordsReply, delete_records, DeleteRecords;
+    ListRecordsRequest => ListRecordsReply, list_records, ListRecords;
+    ScrubRecordsRequest => ScrubRecordsReply, scrub_records, ScrubRecords;
+    RemoveDamagedRequest => RemoveDamagedReply, remove_damaged, RemoveDamaged;
 }

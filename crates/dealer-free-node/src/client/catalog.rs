@@ -1,0 +1,329 @@
+//! The owner's view of what the nodes store: deleting images for good, listing the ids each
+//! node holds (or deleted), and the operator's scrub and repair of damaged records.
+//!
+//! Every node's answer is checked before it is used: a listing's ids must rise strictly and
+//! stay within [`MAX_LISTED`], a scrub names only ids of the page it was asked for. A repair
+//! asks the damaged node to remove only the records that fail its *own* check (the node
+//! decides, not the client), then rebuilds them from the other nodes exactly as a replaced
+//! node's records are rebuilt ([`ClusterClient::repair_node`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use phr_sis::{ImageId, NodeId};
+use tokio::task::JoinSet;
+
+use super::catalog_file::Catalog;
+use super::replace::REPAIR_PAGE;
+use super::{ClientError, ClusterClient, short};
+use crate::proto;
+
+/// Ids asked of a node per page of a listing.
+pub const LIST_PAGE: u32 = 4096;
+/// The most ids a listing takes from one node; a node that lists more is cut off there and
+/// named.
+pub const MAX_LISTED: usize = 1 << 24;
+
+/// What every node holds: for each id, the nodes that list it.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Each id and the nodes that hold it (or, for deleted ids, hold its tombstone).
+    pub holders: BTreeMap<ImageId, BTreeSet<NodeId>>,
+    /// The nodes whose listing failed or was cut, and why.
+    pub failed: BTreeMap<NodeId, String>,
+}
+
+/// What a scrub found.
+#[derive(Debug, Clone, Default)]
+pub struct ScrubReport {
+    /// Records checked per node.
+    pub checked: BTreeMap<NodeId, u64>,
+    /// Each damaged record: node, image, why.
+    pub damaged: Vec<(NodeId, ImageId, String)>,
+    /// The nodes whose scrub did not finish, and why.
+    pub failed: BTreeMap<NodeId, String>,
+}
+
+/// What a repair of damaged records did.
+#[derive(Debug, Clone, Default)]
+pub struct RepairOutcome {
+    /// The records rebuilt, by node.
+    pub repaired: Vec<(NodeId, ImageId)>,
+    /// The records that could not be rebuilt (or removed), and why.
+    pub failed: Vec<(NodeId, ImageId, String)>,
+}
+
+impl ClusterClient {
+    /// Deletes `ids` on every node (records removed, tombstones left): for each node, the ids
+    /// whose records it removed, or why it failed. A node that fails keeps its records until
+    /// a later delete reaches it (deleting twice is harmless).
+    pub async fn delete(
+        &self,
+        ids: &[ImageId],
+    ) -> BTreeMap<NodeId, Result<BTreeSet<ImageId>, String>> {
+        let mut out: BTreeMap<NodeId, Result<BTreeSet<ImageId>, String>> = self
+            .node_ids()
+            .into_iter()
+            .map(|n| (n, Ok(BTreeSet::new())))
+            .collect();
+        for chunk in ids.chunks(REPAIR_PAGE as usize) {
+            let pending: Vec<NodeId> = out
+                .iter()
+                .filter(|(_, r)| r.is_ok())
+                .map(|(n, _)| *n)
+                .collect();
+            let raw: Vec<u64> = chunk.iter().map(|i| i.0).collect();
+            let asked: BTreeSet<u64> = raw.iter().copied().collect();
+            let answers = self
+                .call_all(&pending, move |_, m| proto::DeleteRecordsRequest {
+                    meta: Some(m),
+                    ids: raw.clone(),
+                })
+                .await;
+            for node in pending {
+                let result = match answers.get(&node) {
+                    Some(Ok(reply)) => Ok(reply
+                        .removed
+                        .iter()
+                        .filter(|i| asked.contains(i))
+                        .map(|i| ImageId(*i))
+                        .collect::<BTreeSet<_>>()),
+                    Some(Err(e)) => Err(short(e)),
+                    None => Err("no answer".to_owned()),
+                };
+                match (result, out.get_mut(&node)) {
+                    (Ok(removed), Some(Ok(all))) => all.extend(removed),
+                    (Err(why), Some(slot)) => *slot = Err(why),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// Every node's stored ids (or, with `deleted`, its tombstones), page by page.
+    pub async fn list(&self, deleted: bool) -> Listing {
+        let mut set = JoinSet::new();
+        for node in self.node_ids() {
+            let this = self.clone();
+            set.spawn(async move { (node, this.list_node(node, deleted).await) });
+        }
+        let mut listing = Listing::default();
+        while let Some(joined) = set.join_next().await {
+            let Ok((node, (ids, failure))) = joined else {
+                continue;
+            };
+            for id in ids {
+                listing.holders.entry(id).or_default().insert(node);
+            }
+            if let Some(why) = failure {
+                listing.failed.insert(node, why);
+            }
+        }
+        listing
+    }
+
+    /// One node's listing, and why it stopped early (if it did).
+    async fn list_node(&self, node: NodeId, deleted: bool) -> (Vec<ImageId>, Option<String>) {
+        let mut ids = Vec::new();
+        let mut after: Option<u64> = None;
+        loop {
+            let page = match self
+                .call(node, |m| proto::ListRecordsRequest {
+                    meta: Some(m),
+                    after,
+                    limit: LIST_PAGE,
+                    deleted,
+                })
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => return (ids, Some(short(&e))),
+            };
+            if page.ids.len() > LIST_PAGE as usize {
+                return (
+                    ids,
+                    Some(format!("listed more than the {LIST_PAGE} ids asked")),
+                );
+            }
+            // Strictly rising, after the cursor: a node cannot make the client loop.
+            let mut last = after;
+            for id in &page.ids {
+                if last.is_some_and(|l| *id <= l) {
+                    return (ids, Some("listed ids out of order".into()));
+                }
+                last = Some(*id);
+            }
+            if ids.len() + page.ids.len() > MAX_LISTED {
+                return (ids, Some(format!("listed more than {MAX_LISTED} ids")));
+            }
+            ids.extend(page.ids.iter().copied().map(ImageId));
+            match page.next {
+                Some(next) if Some(next) == last => after = Some(next),
+                Some(_) => return (ids, Some("a page cursor that is not its last id".into())),
+                None => return (ids, None),
+            }
+        }
+    }
+
+    /// Has every node check every record it holds; names each damaged (node, image).
+    pub async fn scrub(&self) -> ScrubReport {
+        let mut set = JoinSet::new();
+        for node in self.node_ids() {
+            let this = self.clone();
+            set.spawn(async move { (node, this.scrub_node(node).await) });
+        }
+        let mut report = ScrubReport::default();
+        while let Some(joined) = set.join_next().await {
+            let Ok((node, (checked, damaged, failure))) = joined else {
+                continue;
+            };
+            report.checked.insert(node, checked);
+            report
+                .damaged
+                .extend(damaged.into_iter().map(|(id, why)| (node, id, why)));
+            if let Some(why) = failure {
+                report.failed.insert(node, why);
+            }
+        }
+        report.damaged.sort_by_key(|(n, i, _)| (*n, *i));
+        report
+    }
+
+    /// One node's scrub: records checked, the damaged ones, and why it stopped early.
+    async fn scrub_node(&self, node: NodeId) -> (u64, Vec<(ImageId, String)>, Option<String>) {
+        let mut checked = 0u64;
+        let mut damaged = Vec::new();
+        let mut after: Option<u64> = None;
+        loop {
+            let page = match self
+                .call(node, |m| proto::ScrubRecordsRequest {
+                    meta: Some(m),
+                    after,
+                    limit: REPAIR_PAGE,
+                })
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => return (checked, damaged, Some(short(&e))),
+            };
+            if page.checked > REPAIR_PAGE || page.damaged.len() > page.checked as usize {
+                return (
+                    checked,
+                    damaged,
+                    Some("answered for more records than asked".into()),
+                );
+            }
+            if page.next.is_some_and(|n| after.is_some_and(|a| n <= a)) {
+                return (
+                    checked,
+                    damaged,
+                    Some("a page cursor that goes back".into()),
+                );
+            }
+            checked += u64::from(page.checked);
+            for d in page.damaged {
+                if after.is_some_and(|a| d.id <= a) || page.next.is_some_and(|n| d.id > n) {
+                    return (
+                        checked,
+                        damaged,
+                        Some("named a record outside its page".into()),
+                    );
+                }
+                let mut reason = d.reason;
+                reason.truncate(200);
+                damaged.push((ImageId(d.id), reason));
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return (checked, damaged, None),
+            }
+        }
+    }
+
+    /// Rebuilds the damaged records `report` names: each node removes those that fail its own
+    /// check, then they are rebuilt from the other nodes; images deleted for good
+    /// ([`ClusterClient::deleted_ids`]) are not rebuilt.
+    ///
+    /// # Errors
+    /// [`ClientError::Catalog`] if the catalog cannot be read; [`ClientError::Protocol`] if
+    /// encoding a rebuilt record fails.
+    pub async fn repair_damaged(&self, report: &ScrubReport) -> Result<RepairOutcome, ClientError> {
+        let deleted = self.deleted_ids().await?;
+        let mut by_node: BTreeMap<NodeId, Vec<ImageId>> = BTreeMap::new();
+        for (node, id, _) in &report.damaged {
+            by_node.entry(*node).or_default().push(*id);
+        }
+        let mut outcome = RepairOutcome::default();
+        for (node, ids) in by_node {
+            let mut removed = Vec::new();
+            for chunk in ids.chunks(REPAIR_PAGE as usize) {
+                let raw: Vec<u64> = chunk.iter().map(|i| i.0).collect();
+                match self
+                    .call(node, |m| proto::RemoveDamagedRequest {
+                        meta: Some(m),
+                        ids: raw.clone(),
+                    })
+                    .await
+                {
+                    Ok(reply) => {
+                        let asked: BTreeSet<u64> = raw.iter().copied().collect();
+                        removed.extend(
+                            reply
+                                .removed
+                                .into_iter()
+                                .filter(|i| asked.contains(i))
+                                .map(ImageId),
+                        );
+                    }
+                    Err(e) => {
+                        let why = short(&e);
+                        outcome
+                            .failed
+                            .extend(chunk.iter().map(|i| (node, *i, why.clone())));
+                    }
+                }
+            }
+            let removed_set: BTreeSet<ImageId> = removed.iter().copied().collect();
+            for id in &ids {
+                if !removed_set.contains(id)
+                    && !outcome.failed.iter().any(|(n, i, _)| *n == node && i == id)
+                {
+                    outcome.failed.push((
+                        node,
+                        *id,
+                        "the node found it intact (not removed)".into(),
+                    ));
+                }
+            }
+            let wanted: Vec<u64> = removed
+                .iter()
+                .filter(|i| !deleted.contains(i))
+                .map(|i| i.0)
+                .collect();
+            let (done, failed) = self.rebuild_ids(node, &wanted).await?;
+            outcome.repaired.extend(done.into_iter().map(|i| (node, i)));
+            outcome
+                .failed
+                .extend(failed.into_iter().map(|(i, why)| (node, i, why)));
+        }
+        Ok(outcome)
+    }
+
+    /// The ids deleted for good: those whose tombstone at least `t` nodes hold (fewer could
+    /// be one node's claim alone), and the deletes the catalog still holds for some node.
+    ///
+    /// # Errors
+    /// [`ClientError::Catalog`] if the catalog cannot be read.
+    pub async fn deleted_ids(&self) -> Result<BTreeSet<ImageId>, ClientError> {
+        let pending = Catalog::load(&self.profile().raw.catalog)?.pending_ids();
+        let t = usize::from(self.threshold().t());
+        let listing = self.list(true).await;
+        Ok(listing
+            .holders
+            .into_iter()
+            .filter(|(_, nodes)| nodes.len() >= t)
+            .map(|(id, _)| id)
+            .chain(pending)
+            .collect())
+    }
+}

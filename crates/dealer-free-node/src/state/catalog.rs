@@ -1,0 +1,272 @@
+//! Deleting and listing a node's images, and checking its records (scrub): what an owner
+//! needs to keep the collection as they want it, and an operator to find damage before a
+//! read does.
+//!
+//! A delete removes the records and leaves a tombstone in the store, in one transaction
+//! ([`phr_sis::store::ShareStore::delete_images`]); the index and the bit-share cache drop
+//! the ids at once, and the audit log names them. A scrub reads every record as a read
+//! would (integrity tag) and checks what the node alone can: its share decodes, is its own
+//! share of that image for this cluster's `(t, n)` and matches its own commitment; its bit
+//! shares and band tokens decode. Removing damaged records is the node's own decision: it
+//! removes only the ids that fail its own check, whatever the caller claims.
+
+#[allow(clippy::wildcard_imports)] // the handlers use the state's own types throughout
+use super::*;
+
+use phr_sis::store::Deleted;
+
+/// Most ids in one page of [`NodeState::list_records`].
+pub const MAX_LIST_PAGE: usize = 4096;
+
+impl NodeState {
+    /// Deletes images for good: records removed, tombstones written (also for ids not held,
+    /// so a later store of them is refused), the bytes given back to `caller`'s quota.
+    ///
+    /// # Errors
+    /// [`NodeError::Invalid`] for no ids, more than `max_batch` or an id twice;
+    /// [`NodeError::Unavailable`] when the write fails (nothing is deleted then).
+    pub fn delete_records(
+        &self,
+        caller: &str,
+        req: &proto::DeleteRecordsRequest,
+    ) -> Result<proto::DeleteRecordsReply, NodeError> {
+        self.fresh(caller, req.meta.as_ref())?;
+        let ids = self.distinct_ids(&req.ids, "delete")?;
+        let store = self.store()?;
+        let outcome = store
+            .delete_images(&ids, Some(caller))
+            .map_err(|e| self.disk.failed(e))?;
+        self.forget_records(&ids)?;
+        let mut reply = proto::DeleteRecordsReply::default();
+        for (id, what) in outcome {
+            match what {
+                Deleted::Removed => reply.removed.push(id.0),
+                Deleted::Absent => reply.absent.push(id.0),
+                Deleted::Already => reply.already.push(id.0),
+            }
+        }
+        self.log(
+            &format!(
+                "delete caller={caller} removed={} absent={} already={} ids={}",
+                reply.removed.len(),
+                reply.absent.len(),
+                reply.already.len(),
+                hex_ids(&ids)
+            ),
+            true,
+        )?;
+        self.disk.wrote(disk::Part::Store);
+        Ok(reply)
+    }
+
+    /// A page of the stored ids (or, with `deleted`, of the tombstones), ascending.
+    ///
+    /// # Errors
+    /// [`NodeError::Invalid`] for a page of 0 or more than [`MAX_LIST_PAGE`] ids.
+    pub fn list_records(
+        &self,
+        caller: &str,
+        req: &proto::ListRecordsRequest,
+    ) -> Result<proto::ListRecordsReply, NodeError> {
+        self.fresh(caller, req.meta.as_ref())?;
+        let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        if limit == 0 || limit > MAX_LIST_PAGE {
+            return Err(invalid(format!(
+                "a page lists 1 to {MAX_LIST_PAGE} ids, {limit} asked"
+            )));
+        }
+        let store = self.store()?;
+        let after = req.after.map(ImageId);
+        let page = if req.deleted {
+            store.list_deleted(after, limit)
+        } else {
+            store.list(after, limit)
+        }
+        .map_err(|e| self.disk.failed(e))?;
+        Ok(proto::ListRecordsReply {
+            ids: page.ids.iter().map(|i| i.0).collect(),
+            next: page.next.map(|n| n.0),
+        })
+    }
+
+    /// Checks a page of records (in id order) and names each that fails, with why.
+    ///
+    /// # Errors
+    /// [`NodeError::Invalid`] for a page of 0 or more than `max_batch` records.
+    pub fn scrub_records(
+        &self,
+        caller: &str,
+        req: &proto::ScrubRecordsRequest,
+    ) -> Result<proto::ScrubRecordsReply, NodeError> {
+        self.fresh(caller, req.meta.as_ref())?;
+        let max = self.limits.max_batch;
+        let limit = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        if limit == 0 || limit > max {
+            return Err(invalid(format!(
+                "a scrub page holds 1 to {max} records, {limit} asked"
+            )));
+        }
+        let store = self.store()?;
+        let page = store
+            .list(req.after.map(ImageId), limit)
+            .map_err(|e| self.disk.failed(e))?;
+        let mut damaged = Vec::new();
+        for id in &page.ids {
+            if crate::work::cancelled() {
+                return Err(NodeError::Unavailable(
+                    "the scrub was given up: ask for the page again".into(),
+                ));
+            }
+            if let Some(reason) = self.record_damage(&store, *id)? {
+                damaged.push(proto::DamagedRecord { id: id.0, reason });
+            }
+        }
+        self.log(
+            &format!(
+                "scrub caller={caller} checked={} damaged={}",
+                page.ids.len(),
+                damaged
+                    .iter()
+                    .map(|d| format!("{:016x}", d.id))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            false,
+        )?;
+        Ok(proto::ScrubRecordsReply {
+            checked: u32::try_from(page.ids.len()).unwrap_or(u32::MAX),
+            damaged,
+            next: page.next.map(|n| n.0),
+        })
+    }
+
+    /// Removes the records among `ids` that fail this node's own check (no tombstone: a
+    /// repair stores them again); the others are left as they are.
+    ///
+    /// # Errors
+    /// As [`NodeState::delete_records`].
+    pub fn remove_damaged(
+        &self,
+        caller: &str,
+        req: &proto::RemoveDamagedRequest,
+    ) -> Result<proto::RemoveDamagedReply, NodeError> {
+        self.fresh(caller, req.meta.as_ref())?;
+        let ids = self.distinct_ids(&req.ids, "remove")?;
+        let store = self.store()?;
+        let mut removed = Vec::new();
+        for id in ids {
+            if self.record_damage(&store, id)?.is_some()
+                && store.delete_image(id).map_err(|e| self.disk.failed(e))?
+            {
+                removed.push(id);
+            }
+        }
+        self.forget_records(&removed)?;
+        self.log(
+            &format!(
+                "remove-damaged caller={caller} removed={} ids={}",
+                removed.len(),
+                hex_ids(&removed)
+            ),
+            true,
+        )?;
+        Ok(proto::RemoveDamagedReply {
+            removed: removed.iter().map(|i| i.0).collect(),
+        })
+    }
+
+    /// Why the stored record of `id` is damaged, or `None` when it passes every check the
+    /// node can make alone (or is no longer stored).
+    ///
+    /// # Errors
+    /// [`NodeError::Unavailable`] when the store itself fails.
+    fn record_damage(&self, store: &ShareStore, id: ImageId) -> Result<Option<String>, NodeError> {
+        let record = match store.get_image(id) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(None),
+            Err(
+                e @ (StoreError::Corrupt { .. }
+                | StoreError::Incomplete { .. }
+                | StoreError::UnknownRecordVersion { .. }),
+            ) => return Ok(Some(e.to_string())),
+            Err(e) => return Err(self.disk.failed(e)),
+        };
+        let share = match Share::from_bytes(&record.share) {
+            Ok(s) => s,
+            Err(e) => return Ok(Some(format!("stored share does not decode: {e}"))),
+        };
+        if share.header.image_id != id || share.header.index != self.id {
+            return Ok(Some(format!(
+                "stored share is node {}'s share of image {}",
+                share.header.index, share.header.image_id
+            )));
+        }
+        if share.header.threshold != self.threshold {
+            return Ok(Some(format!(
+                "stored share is for t = {} of n = {}",
+                share.header.threshold.t(),
+                share.header.threshold.n()
+            )));
+        }
+        if !share.verify() {
+            return Ok(Some("stored share does not match its commitment".into()));
+        }
+        if HashBitShares::from_bytes(&record.bit_shares).is_none() {
+            return Ok(Some("stored bit shares do not decode".into()));
+        }
+        if tokens_of_stored(&record.meta).is_err() {
+            return Ok(Some("stored band tokens do not decode".into()));
+        }
+        Ok(None)
+    }
+
+    /// `raw` as distinct ids, 1 to `max_batch` of them.
+    fn distinct_ids(&self, raw: &[u64], what: &str) -> Result<Vec<ImageId>, NodeError> {
+        let max = self.limits.max_batch;
+        if raw.is_empty() || raw.len() > max {
+            return Err(invalid(format!(
+                "a {what} request names 1 to {max} ids, got {}",
+                raw.len()
+            )));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(twice) = raw.iter().find(|id| !seen.insert(**id)) {
+            return Err(invalid(format!(
+                "image {} is listed twice: each id once",
+                ImageId(*twice)
+            )));
+        }
+        Ok(raw.iter().copied().map(ImageId).collect())
+    }
+
+    /// Drops `ids` from the index and the bit-share cache (their records are gone).
+    fn forget_records(&self, ids: &[ImageId]) -> Result<(), NodeError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut index = self
+                .index
+                .write()
+                .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
+            for id in ids {
+                index.remove(*id);
+            }
+            self.images.store(index.len() as u64, Ordering::Relaxed);
+        }
+        if let Ok(mut cache) = self.bit_shares.write() {
+            for id in ids {
+                cache.remove(id);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Ids as comma-separated hex, for an audit line.
+fn hex_ids(ids: &[ImageId]) -> String {
+    ids.iter()
+        .map(|i| format!("{:016x}", i.0))
+        .collect::<Vec<_>>()
+        .join(",")
+}

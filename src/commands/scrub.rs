@@ -1,0 +1,77 @@
+//! `cluster scrub` and `cluster repair`: every node checks every record it holds, and the
+//! damaged ones are rebuilt from the other nodes.
+
+use std::path::Path;
+
+use dealer_free_node::client::ScrubReport;
+
+use super::net::{client_error, open_client, runtime};
+use crate::Outcome;
+
+/// Prints a scrub's findings (lines on stdout, or one JSON object).
+fn print_report(report: &ScrubReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "checked": report.checked.iter()
+                    .map(|(n, c)| (n.get().to_string(), serde_json::Value::from(*c)))
+                    .collect::<serde_json::Map<_, _>>(),
+                "damaged": report.damaged.iter().map(|(n, id, why)| serde_json::json!({
+                    "node": n.get(), "id": id.to_string(), "reason": why,
+                })).collect::<Vec<_>>(),
+                "failed": report.failed.iter()
+                    .map(|(n, why)| (n.get().to_string(), serde_json::Value::from(why.as_str())))
+                    .collect::<serde_json::Map<_, _>>(),
+            })
+        );
+        return;
+    }
+    for (node, id, why) in &report.damaged {
+        println!("damaged  node {node}  {id}  {why}");
+    }
+    for (node, why) in &report.failed {
+        eprintln!("dealer-free-sis: node {node}: scrub did not finish: {why}");
+    }
+    let checked: u64 = report.checked.values().sum();
+    eprintln!(
+        "{} damaged record(s) of {checked} checked on {} node(s)",
+        report.damaged.len(),
+        report.checked.len() - report.failed.len()
+    );
+}
+
+/// `cluster scrub --dir DIR`.
+pub(crate) fn scrub(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Result<Outcome> {
+    let rt = runtime()?;
+    let client = open_client(&rt, Some(dir), client)?;
+    let report = rt.block_on(client.scrub());
+    print_report(&report, json);
+    Ok(if report.damaged.is_empty() && report.failed.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::PartialFailure
+    })
+}
+
+/// `cluster repair --dir DIR`.
+pub(crate) fn repair(dir: &Path, client: Option<&Path>) -> anyhow::Result<Outcome> {
+    let rt = runtime()?;
+    let client = open_client(&rt, Some(dir), client)?;
+    let report = rt.block_on(client.scrub());
+    print_report(&report, false);
+    let outcome = rt
+        .block_on(client.repair_damaged(&report))
+        .map_err(client_error)?;
+    for (node, id) in &outcome.repaired {
+        println!("repaired  node {node}  {id}");
+    }
+    for (node, id, why) in &outcome.failed {
+        eprintln!("dealer-free-sis: node {node}: {id} not repaired: {why}");
+    }
+    Ok(if outcome.failed.is_empty() && report.failed.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::PartialFailure
+    })
+}

@@ -1,0 +1,169 @@
+//! The owner's catalog over real node processes: `cluster status` saying what still works,
+//! `ingest` returning the stored id for content it already holds (decided from the catalog
+//! alone) with absolute paths in the catalog, `list`, `delete` with tombstones (a node that
+//! was down gets the delete when it is back; a replacement keeps deleted images deleted),
+//! and `cluster scrub` naming a record flipped on disk, which `cluster repair` rebuilds.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use cluster::{Cluster, TestResult, fixture, text};
+
+/// `cluster status --json`'s capability `what`: (works, survives).
+fn capability(c: &Cluster, what: &str) -> TestResult<(bool, u64)> {
+    let out = c.cli(&["cluster", "status", "--json"])?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let cap = &v["capabilities"][what];
+    Ok((
+        cap["works"].as_bool().ok_or("no works")?,
+        cap["survives"].as_u64().ok_or("no survives")?,
+    ))
+}
+
+/// `list --json`: each id with the nodes that hold it.
+fn listed(c: &Cluster) -> TestResult<Vec<(String, Option<String>, usize)>> {
+    let out = c.cli(&["list", "--json"])?;
+    let mut rows = Vec::new();
+    for line in text(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        rows.push((
+            v["id"].as_str().ok_or("no id")?.to_owned(),
+            v["path"].as_str().map(str::to_owned),
+            v["nodes"].as_array().map_or(0, Vec::len),
+        ));
+    }
+    Ok(rows)
+}
+
+#[test]
+fn list_delete_dedupe_scrub_and_repair_over_real_nodes() -> TestResult {
+    let c = Cluster::new()?;
+    c.ok(&["cluster", "up", "--nodes", "5", "--threshold", "3"])?;
+    assert_eq!(capability(&c, "search")?, (true, 0));
+    assert_eq!(capability(&c, "get")?, (true, 2));
+    let status = text(&c.ok(&["cluster", "status"])?.stdout);
+    assert!(status.contains("what works now:"), "{status}");
+
+    // Ingest from a relative path: the catalog keeps it absolute.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("timeout")
+        .args([
+            "-s",
+            "KILL",
+            "90",
+            env!("CARGO_BIN_EXE_dealer-free-sis"),
+            "ingest",
+        ])
+        .arg("--cluster")
+        .arg(&c.dir)
+        .args(["tests/fixtures/images/sk_coffee.png"])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .output()?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let coffee = text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .ok_or("no id")?
+        .to_owned();
+    let (ids, out) = c.ingest(&[fixture("kpa_skagen.jpg"), fixture("kpa_skagen_2.png")])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (skagen, skagen_2) = (ids[0].clone(), ids[1].clone());
+    let catalog: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.dir.join("catalog.json"))?)?;
+    let path = catalog["images"][&coffee]["path"]
+        .as_str()
+        .ok_or("no path")?;
+    assert!(std::path::Path::new(path).is_absolute(), "{path}");
+
+    // The same bytes again: the stored id, nothing stored; --allow-duplicates stores a copy.
+    let (again, out) = c.ingest(&[fixture("sk_coffee.png")])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(again, vec![coffee.clone()]);
+    assert!(
+        text(&out.stderr).contains("already stored"),
+        "{}",
+        text(&out.stderr)
+    );
+    let (copy, _) = {
+        let out = c.ok(&[
+            "ingest",
+            "--allow-duplicates",
+            &fixture("sk_coffee.png").display().to_string(),
+        ])?;
+        (
+            text(&out.stdout)
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            out,
+        )
+    };
+    assert_ne!(copy, coffee);
+    let rows = listed(&c)?;
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(
+        rows.iter().all(|(_, p, n)| p.is_some() && *n == 5),
+        "{rows:?}"
+    );
+
+    // A delete with node 4 down: exit 1, the delete kept for node 4, the image gone.
+    assert!(c.folder().stop_node(4, Duration::from_secs(10)));
+    assert_eq!(capability(&c, "search")?, (false, 0));
+    let out = c.cli(&["delete", &copy])?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("deleted {copy}")));
+    assert!(
+        text(&out.stderr).contains("node 4"),
+        "{}",
+        text(&out.stderr)
+    );
+    let target = c.dir.join("deleted.png");
+    let got = c.cli(&["get", &copy, "-o", &target.display().to_string()])?;
+    assert!(!got.status.success(), "a deleted image came back");
+    // Node 4 back: the next list sends it the delete.
+    c.ok(&["cluster", "up", "--wait", "20"])?;
+    let rows = listed(&c)?;
+    assert!(rows.iter().all(|(id, _, _)| *id != copy), "{rows:?}");
+    let catalog: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.dir.join("catalog.json"))?)?;
+    assert!(catalog.get("pending_deletes").is_none(), "{catalog}");
+    assert_eq!(rows.len(), 3);
+
+    // A replaced node gets the others' records, not the deleted image's.
+    c.ok(&["delete", &skagen_2])?;
+    c.ok(&["cluster", "replace", "--node", "5"])?;
+    let rows = listed(&c)?;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|(_, _, n)| *n == 5), "{rows:?}");
+
+    // A share flipped on disk: scrub names exactly that (node, id); repair rebuilds it.
+    assert!(c.folder().stop_node(1, Duration::from_secs(10)));
+    c.flip_stored_share(1, skagen.parse()?)?;
+    c.ok(&["cluster", "up", "--wait", "20"])?;
+    let out = c.cli(&["cluster", "scrub"])?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let damaged: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    assert!(
+        damaged[0].starts_with(&format!("damaged  node 1  {skagen}")),
+        "{damaged:?}"
+    );
+    let out = c.ok(&["cluster", "repair"])?;
+    assert!(
+        text(&out.stdout).contains(&format!("repaired  node 1  {skagen}")),
+        "{}",
+        text(&out.stdout)
+    );
+    c.ok(&["cluster", "scrub"])?;
+    // With nodes 2 and 3 down, get needs node 1's repaired share.
+    assert!(c.folder().stop_node(2, Duration::from_secs(10)));
+    assert!(c.folder().stop_node(3, Duration::from_secs(10)));
+    c.get_same(&skagen, &fixture("kpa_skagen.jpg"))?;
+    c.get_same(&coffee, &fixture("sk_coffee.png"))?;
+    Ok(())
+}
