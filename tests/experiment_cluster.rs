@@ -183,7 +183,22 @@ fn experiment_measures_a_running_cluster_beside_the_simulation() -> TestResult {
         "index.html shows the comparison"
     );
 
-    // Again on the same cluster: the images are stored again (new ids), and the CSV says so.
+    // The run deleted its own images: the owner's cluster is left as it was, with nothing
+    // listed and nothing in the catalog.
+    let listed = cli(&[
+        "list".as_ref(),
+        "--cluster".as_ref(),
+        dir,
+        "--json".as_ref(),
+    ])?;
+    assert!(listed.status.success(), "list: {}", text(&listed.stderr));
+    assert_eq!(
+        text(&listed.stdout),
+        "",
+        "the experiment's images stayed in the cluster"
+    );
+
+    // Again on the same cluster: it starts from the same (empty) collection.
     let again = temp.path().join("again");
     let o = run(&again)?;
     assert!(o.status.success(), "second experiment: {}", text(&o.stderr));
@@ -192,7 +207,7 @@ fn experiment_measures_a_running_cluster_beside_the_simulation() -> TestResult {
         .iter()
         .find(|r| r.0 == "Stage-1" && r.1 == "measured-cluster" && r.2 == "latency_ms_mean")
         .ok_or("no measured Stage-1 row")?;
-    assert_eq!(stage1.5, 4, "the cluster held the first run's images");
+    assert_eq!(stage1.5, 0, "the first run's images were deleted");
 
     // Stopped: a clear error, no panic, nothing measured.
     let down = cli(&["cluster".as_ref(), "down".as_ref(), "--dir".as_ref(), dir])?;

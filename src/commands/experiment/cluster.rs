@@ -28,17 +28,20 @@
 //! ranks more candidates. The CSV says how many images the cluster held before the run
 //! (`stored_before`) and how many the run added.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use dealer_free_node::client::{ClientError, ClusterClient, Direction, IngestFile, WireCounts};
+use dealer_free_node::client::{
+    Catalog, ClientError, ClusterClient, Direction, IngestFile, WireCounts,
+};
 use dealer_free_node::cluster::ClusterDir;
 use dealer_free_sim::experiment::ExperimentData;
 use dealer_free_sim::figures::{Figure, Series};
 use dealer_free_sim::network::NetworkPreset;
-use phr_sis::{ImageHash, SearchParams, Threshold};
+use phr_sis::{ImageHash, ImageId, NodeId, SearchParams, Threshold};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -217,6 +220,10 @@ pub(super) struct Measured {
     pub(super) get_mismatch: usize,
     /// Mean candidates ranked per search.
     pub(super) mean_candidates: f64,
+    /// The images this run stored, deleted again when it ended (on every node that answered;
+    /// the others owe the delete in the catalog, sent by the next `delete`, `list` or
+    /// `ingest`).
+    pub(super) deleted_after: usize,
     /// What the client sent and received in Stage-1 (the ingest) and in Stage-2 (the
     /// searches and gets), counted from the messages.
     #[serde(skip)]
@@ -249,6 +256,7 @@ pub(super) fn measure(
     client.reset_wire_counts();
     let mut ingest_ms = Vec::with_capacity(files.len());
     let mut incomplete = 0;
+    let mut stored: Vec<ImageId> = Vec::with_capacity(files.len());
     for (path, bytes, hash) in files {
         let file = IngestFile {
             path: path.clone(),
@@ -260,6 +268,7 @@ pub(super) fn measure(
             .block_on(client.ingest(std::slice::from_ref(&file), 1, |_| {}))
             .with_context(|| format!("ingesting {} into {}", path.display(), context()))?;
         ingest_ms.push(elapsed_ms(start));
+        stored.extend(outcomes.iter().map(|o| o.id));
         for o in outcomes.iter().filter(|o| !o.complete()) {
             incomplete += 1;
             let why: Vec<String> = o
@@ -314,6 +323,7 @@ pub(super) fn measure(
     }
     let searches = search_ms.len();
     let stage2 = client.wire_counts();
+    let deleted_after = remove_run_images(rt, client, &stored)?;
     Ok(Measured {
         ingest: Timing::of(&ingest_ms),
         stage2: Timing::of(&stage2_ms),
@@ -324,6 +334,7 @@ pub(super) fn measure(
         stored_after,
         no_hit,
         get_mismatch,
+        deleted_after,
         mean_candidates: if searches == 0 {
             0.0
         } else {
@@ -331,6 +342,45 @@ pub(super) fn measure(
         },
         wire: [stage1, stage2],
     })
+}
+
+/// Deletes the images a run stored, so the owner's cluster is left as it was: returns how
+/// many. Nodes that do not acknowledge owe the delete in the catalog (sent again by the next
+/// `delete`, `list` or `ingest`), and are named on stderr.
+///
+/// # Errors
+/// The catalog's, if it cannot be written.
+fn remove_run_images(
+    rt: &tokio::runtime::Runtime,
+    client: &ClusterClient,
+    ids: &[ImageId],
+) -> anyhow::Result<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let results = rt.block_on(client.delete(ids));
+    let owed: BTreeSet<NodeId> = results
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(n, _)| *n)
+        .collect();
+    for (node, r) in &results {
+        if let Err(why) = r {
+            eprintln!(
+                "dealer-free-sis: node {node}: {why}: the {} images of this run are deleted \
+                 when a later delete, list or ingest reaches it",
+                ids.len()
+            );
+        }
+    }
+    if !owed.is_empty() {
+        Catalog::update(&client.profile().raw.catalog, |c| {
+            for id in ids {
+                c.pending_deletes.insert(*id, owed.clone());
+            }
+        })?;
+    }
+    Ok(ids.len())
 }
 
 /// One row of `cluster_stages.csv`.
@@ -461,9 +511,9 @@ pub(super) fn rows(
     let s1 = format!(
         "wall time of one ingest per image (threshold-VOPRF tokens, split, store on every \
          node); latency only: the cluster client does not count bytes; the cluster held \
-         {before} images before, this run added {added} (ingest stores new ids, never \
-         deduplicates); {} not stored on every node",
-        m.incomplete
+         {before} images before, this run added {added} and deleted them again when it \
+         ended ({} deleted); {} not stored on every node",
+        m.deleted_after, m.incomplete
     );
     let s = m.ingest.samples;
     push(
@@ -670,7 +720,8 @@ pub(super) fn figure(rows: &[Row], dir: &Path, images: usize, queries: usize) ->
         .find(|r| r.source == "measured-cluster" && r.stored_before > 0)
     {
         f.notes.push(format!(
-            "the cluster held {} images before this run (ingest stores them again under new ids)",
+            "the cluster held {} images before this run (left as they were: the run's own \
+             images are stored under new ids and deleted when it ends)",
             r.stored_before
         ));
     }
