@@ -4,6 +4,7 @@
 //! ([`commands`]) and maps the outcome to an exit code once, here: 0 success, 1 failure (some
 //! input could not be processed; each failure was already reported on stderr), 2 bad usage.
 
+mod allowed;
 mod cli;
 mod commands;
 mod log_file;

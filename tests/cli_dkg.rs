@@ -71,6 +71,24 @@ fn an_equivocating_node_is_disqualified_and_the_rest_agree() {
 }
 
 #[test]
+fn a_silent_node_is_named_silent_and_blamed_for_nothing_else() {
+    let out = run(&["dkg", "-n", "5", "-t", "3", "--faulty", "4=silent"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let named: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("node 4:"))
+        .collect();
+    assert_eq!(named, ["  node 4: sent nothing in round 1"], "{text}");
+    let (code, v) = dkg_json(&["-n", "5", "-t", "3", "--faulty", "4=silent"]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["disqualified"]["4"], "sent nothing in round 1", "{v}");
+    // A node that did send in round 1, but a commitment that does not hold, is named so.
+    let (_, v) = dkg_json(&["-n", "5", "-t", "3", "--faulty", "4=bad-commitment"]);
+    assert_ne!(v["disqualified"]["4"], "sent nothing in round 1", "{v}");
+}
+
+#[test]
 fn too_many_bad_commitments_end_without_a_key_and_exit_1() {
     let (code, v) = dkg_json(&[
         "-n",
@@ -95,10 +113,13 @@ fn too_many_bad_commitments_end_without_a_key_and_exit_1() {
 #[test]
 fn bad_parameters_exit_2_and_say_what_is_allowed() {
     let cases: [(&[&str], &[&str]); 7] = [
-        (&["-n", "5", "-t", "6"], &["at most", "n = 5"]),
-        (&["-n", "5", "-t", "1"], &["at least 2"]),
-        (&["-n", "300", "-t", "3"], &["2 and 255"]),
-        (&["-n", "0", "-t", "0"], &["2 and 255"]),
+        (
+            &["-n", "5", "-t", "6"],
+            &["--threshold must be at most N = 5"],
+        ),
+        (&["-n", "5", "-t", "1"], &["--threshold must be at least 2"]),
+        (&["-n", "300", "-t", "3"], &["--nodes must be 2 to 255"]),
+        (&["-n", "0", "-t", "0"], &["--nodes must be 2 to 255"]),
         (
             &["-n", "5", "-t", "3", "--faulty", "2=lazy"],
             &["unknown misbehaviour", "equivocate", "bad-share:VICTIM"],

@@ -108,3 +108,76 @@ fn phash_bad_usage_exits_2() {
     );
     assert_eq!(run(&["no-such-command"]).status.code(), Some(2));
 }
+
+#[test]
+fn phash_of_a_folder_without_images_says_so_and_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), b"no image here").unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let out = run(&["phash", dir]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    assert_eq!(
+        stderr(&out),
+        format!("dealer-free-sis: no images found in {dir}\n")
+    );
+    // ingest words it the same way, before it looks for a cluster.
+    let out = run(&["ingest", "--cluster", dir, dir]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!("dealer-free-sis: no images found in {dir}\n")
+    );
+    // With --json the failure is a JSON object on stderr.
+    let out = run(&["phash", "--json", dir]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(stderr(&out).trim()).unwrap();
+    assert_eq!(v["path"], dir);
+    assert_eq!(v["error"], format!("no images found in {dir}"));
+}
+
+#[test]
+fn phash_json_reports_each_failure_as_a_json_object_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let not_image = tmp.path().join("notes.png");
+    std::fs::write(&not_image, b"this is not a PNG").unwrap();
+    let missing = tmp.path().join("missing.png");
+    let good = reference_hashes("images")[3].clone();
+    let out = run(&[
+        "phash",
+        "--json",
+        not_image.to_str().unwrap(),
+        good.path.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let hashed: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(hashed.len(), 1);
+    assert_eq!(hashed[0]["hash"], good.phash.as_str());
+    let errors: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(errors.len(), 2, "{}", stderr(&out));
+    assert_eq!(errors[0]["path"], not_image.to_str().unwrap());
+    assert!(
+        errors[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a supported image"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(errors[1]["path"], missing.to_str().unwrap());
+    assert!(
+        errors[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("No such file"),
+        "{}",
+        errors[1]
+    );
+}

@@ -126,6 +126,7 @@ fn split_with_bad_parameters_exits_2() {
     for args in [
         vec!["split", "-t", "4", "-n", "3", "--out", dir, img],
         vec!["split", "-t", "0", "-n", "3", "--out", dir, img],
+        vec!["split", "-t", "1", "-n", "3", "--out", dir, img],
         vec!["split", "-t", "2", "-n", "300", "--out", dir, img],
         vec![
             "split", "-t", "2", "-n", "3", "--scheme", "xor", "--out", dir, img,
@@ -136,4 +137,46 @@ fn split_with_bad_parameters_exits_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_smaller_split_into_the_same_folder_removes_the_stale_shares() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = fixtures_dir().join("images/sk_coins.png");
+    let img = image.to_str().unwrap();
+    let dir = tmp.path().join("shares");
+    let d = dir.to_str().unwrap();
+    let out = run(&["split", "-t", "3", "-n", "5", "-o", d, img]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Another file's shares and a file merely named like a share are left alone.
+    std::fs::write(dir.join("sk_coins.png.6.share"), b"not a share").unwrap();
+    std::fs::write(dir.join("other.png.4.share"), b"x").unwrap();
+    let out = run(&["split", "-t", "2", "-n", "3", "--out", d, img]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for i in [4, 5] {
+        let stale = dir.join(format!("sk_coins.png.{i}.share"));
+        assert!(!stale.exists(), "{} is left", stale.display());
+        assert!(
+            err.contains(&format!("removed {}", stale.display())),
+            "{err}"
+        );
+    }
+    assert!(err.contains("sk_coins.png.6.share: not a share"), "{err}");
+    assert!(dir.join("sk_coins.png.6.share").exists());
+    assert!(dir.join("other.png.4.share").exists());
+    // The three left are the new set: any two give the image back.
+    let back = tmp.path().join("back.png");
+    let out = run(&[
+        "combine",
+        "-o",
+        back.to_str().unwrap(),
+        dir.join("sk_coins.png.1.share").to_str().unwrap(),
+        dir.join("sk_coins.png.3.share").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&back).unwrap(),
+        std::fs::read(&image).unwrap()
+    );
 }

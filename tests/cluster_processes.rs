@@ -193,6 +193,94 @@ fn flip_stored_share(c: &Cluster, node: u8, image: ImageId) -> TestResult {
     Ok(())
 }
 
+/// The text and JSON of `search`, `get` into folders not made yet or below a file, both
+/// spellings of the folder flags, and the nodes' logs free of colour codes.
+fn search_and_get_as_a_user_writes_them(c: &Cluster, id: &str, query: &Path) -> TestResult {
+    let q = query.display().to_string();
+    let dir = c.dir.display().to_string();
+    let raw = |args: &[&str]| {
+        Command::new("timeout")
+            .args(["-s", "KILL", "90", EXE])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+    };
+    // A header line, then rank, distance, votes, id and the path the catalog holds.
+    let out = raw(&["search", "--dir", &dir, &q, "--topk", "3"])?;
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "search: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows.first().map(Vec::as_slice),
+        Some(&["rank", "distance", "votes", "id", "path"][..]),
+        "{table}"
+    );
+    let best = rows.get(1).ok_or("no hit")?;
+    assert_eq!(
+        (best[0], best[1], best[3], best[4]),
+        ("1", "0", id, q.as_str()),
+        "{table}"
+    );
+    let out = c.cli(&["search", &q, "--json", "--topk", "1"])?;
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(hits[0]["path"], q.as_str(), "{hits}");
+    // get makes the folders -o names, and takes --dir and --out as well.
+    for (folder, out_flag) in [("--cluster", "-o"), ("--dir", "--out")] {
+        let target = c.dir.join(format!("new{out_flag}/sub/got.jpg"));
+        let out = raw(&[
+            "get",
+            folder,
+            &dir,
+            id,
+            out_flag,
+            &target.display().to_string(),
+        ])?;
+        assert!(
+            out.status.success(),
+            "get: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(&target)?, std::fs::read(query)?);
+    }
+    // A folder that cannot be made: one error, said once.
+    let file = c.dir.join("a-file");
+    std::fs::write(&file, "x")?;
+    let below = file.join("sub/got.jpg");
+    let out = raw(&[
+        "get",
+        "--cluster",
+        &dir,
+        id,
+        "-o",
+        &below.display().to_string(),
+    ])?;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches("Not a directory").count(), 1, "{err}");
+    // cluster subcommands take --cluster as well as --dir.
+    let out = raw(&["cluster", "status", "--cluster", &dir, "--json"])?;
+    assert!(
+        out.status.success(),
+        "status: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The nodes' logs are plain text.
+    for n in 1..=5u8 {
+        let log = std::fs::read_to_string(c.folder().node_dir(n).join("node.log"))?;
+        assert!(log.contains("node serving"), "node {n}: {log}");
+        assert!(!log.contains("\x1b["), "colour codes in node {n}'s log");
+    }
+    Ok(())
+}
+
 #[test]
 fn a_cluster_survives_restarts_flipped_shares_and_lost_nodes() -> TestResult {
     let c = Cluster::up(5, 3)?;
@@ -239,6 +327,7 @@ fn a_cluster_survives_restarts_flipped_shares_and_lost_nodes() -> TestResult {
         assert!(!log.contains("kpa_skagen"), "a file name reached node {n}");
     }
     get_is_identical(&c, &skagen, &query)?;
+    search_and_get_as_a_user_writes_them(&c, &skagen, &query)?;
 
     // A node restarted keeps its key share, shares and index: no new DKG, same results.
     let key_before = std::fs::read_to_string(c.dir.join("cluster-key.json"))?;

@@ -86,25 +86,10 @@ pub(crate) fn run_local(
     })
 }
 
-/// `(t, n)` for the DKG: `2 <= t <= n <= 255`.
+/// `(t, n)` for the DKG, by the rule every command follows: `2 <= t <= n <= 255`
+/// ([`crate::allowed::shape`]).
 pub(crate) fn parse_threshold(t: usize, n: usize) -> Result<Threshold, UsageError> {
-    if !(2..=255).contains(&n) {
-        return Err(UsageError(format!(
-            "--nodes {n}: the number of nodes must be between 2 and 255"
-        )));
-    }
-    if t < 2 {
-        return Err(UsageError(format!(
-            "--threshold {t}: t must be at least 2 (with t = 1 every node would hold the whole \
-             key) and at most n = {n}"
-        )));
-    }
-    if t > n {
-        return Err(UsageError(format!(
-            "--threshold {t}: t must be at most the number of nodes n = {n} (and at least 2)"
-        )));
-    }
-    Threshold::from_usize(t, n).map_err(|e| UsageError(e.to_string()))
+    crate::allowed::shape(&crate::allowed::Flags, t, n)
 }
 
 /// Parses `ID=MISBEHAVIOUR[,ID=MISBEHAVIOUR…]` for nodes `1..=n`.

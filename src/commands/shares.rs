@@ -1,10 +1,15 @@
 //! `dealer-free-sis split` and `combine`: image shares without the search.
+//!
+//! `split` writes `<name>.<i>.share` for i = 1..N into its folder, each atomically, and then
+//! removes that folder's shares of an earlier split of the same file name numbered above N
+//! (only files that read as shares; each removal is named on stderr), so the folder never
+//! mixes two share sets of one file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use phr_sis::ImageId;
 use phr_sis::share::{Padding, Scheme, Share, SplitOptions, reconstruct, split_image};
-use phr_sis::{ImageId, Threshold};
 use rand::Rng;
 
 use super::write_atomically;
@@ -12,8 +17,7 @@ use crate::cli::{CombineArgs, PaddingArg, SchemeArg, SplitArgs};
 use crate::{Outcome, UsageError};
 
 pub(crate) fn split(args: &SplitArgs) -> anyhow::Result<Outcome> {
-    let threshold = Threshold::from_usize(usize::from(args.threshold), usize::from(args.nodes))
-        .map_err(|e| UsageError(e.to_string()))?;
+    let threshold = crate::allowed::shape(&crate::allowed::Flags, args.threshold, args.nodes)?;
     let image =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let name = args
@@ -43,6 +47,7 @@ pub(crate) fn split(args: &SplitArgs) -> anyhow::Result<Outcome> {
         write_atomically(&path, &share.to_bytes())?;
         println!("{}", path.display());
     }
+    remove_stale_shares(&args.out, &name, threshold.n())?;
     eprintln!(
         "split {} ({} bytes, image id {id}) into {} {} shares, any {} reconstruct",
         args.file.display(),
@@ -52,6 +57,31 @@ pub(crate) fn split(args: &SplitArgs) -> anyhow::Result<Outcome> {
         threshold.t()
     );
     Ok(Outcome::Success)
+}
+
+/// Removes `dir/<name>.<i>.share` for `i` above `n` (up to 255) where it reads as a share:
+/// what an earlier split of the same file into more shares left. Each removal is named on
+/// stderr; a file of such a name that is not a share is left and named too.
+fn remove_stale_shares(dir: &Path, name: &str, n: u8) -> anyhow::Result<()> {
+    for i in u16::from(n) + 1..=255 {
+        let path = dir.join(format!("{name}.{i}.share"));
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        if Share::from_bytes(&bytes).is_err() {
+            eprintln!(
+                "dealer-free-sis: left {}: not a share, though named like one",
+                path.display()
+            );
+            continue;
+        }
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        eprintln!(
+            "removed {}: a share of an earlier split of {name} (this split has {n} shares)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn combine(args: &CombineArgs) -> anyhow::Result<Outcome> {

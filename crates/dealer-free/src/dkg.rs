@@ -499,6 +499,9 @@ pub(crate) struct Core {
     /// Deals this node holds, by dealer (its own included).
     pub(crate) deals: BTreeMap<NodeId, HeldDeal>,
     pub(crate) rejected: Vec<Rejected>,
+    /// Participants any message arrived from while round 1 was open (a discarded one too):
+    /// a dealer without a commitment that is not among them sent nothing at all.
+    pub(crate) heard_in_deal: BTreeSet<NodeId>,
     /// Messages of the current and the next round.
     pub(crate) inbox: inbox::Inbox<DkgMessage>,
 }
@@ -635,6 +638,7 @@ impl DkgSession {
             sent: BTreeMap::new(),
             deals: BTreeMap::new(),
             rejected: Vec::new(),
+            heard_in_deal: BTreeSet::new(),
             inbox: inbox::Inbox::default(),
         });
         let out = deal::start(&mut core, rng);
@@ -687,6 +691,9 @@ impl DkgSession {
             return Err(DkgError::Finished);
         }
         let key = self.core.params.keys_of(from)?.signing;
+        if current == Round::Deal {
+            self.core.heard_in_deal.insert(from);
+        }
         let msg = DkgMessage::from_bytes(bytes, self.core.params.threshold)
             .map_err(|error| DkgError::Malformed { from, error })?;
         if msg.sender() != from {

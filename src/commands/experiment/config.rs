@@ -187,10 +187,23 @@ impl Settings {
             file: args.config.clone(),
             from_file: BTreeSet::new(),
         };
-        Ok(Settings {
+        let settings = Settings {
             from_file: f,
             ..settings
-        })
+        };
+        settings.check_shared()?;
+        Ok(settings)
+    }
+
+    /// The settings other commands share, checked by the rules and words they use
+    /// ([`crate::allowed`]): (T, N), and the search's topk, min band votes and max Hamming.
+    fn check_shared(&self) -> Result<(), crate::UsageError> {
+        use crate::allowed::{Setting, shape};
+        shape(self, self.threshold, self.nodes)?;
+        Setting::Topk.check(&self.label("mpc-topk"), self.mpc_topk)?;
+        Setting::MinBandVotes.check(&self.label("mpc-min-band-votes"), self.mpc_min_band_votes)?;
+        Setting::MaxHamming.check(&self.label("mpc-max-hamming"), self.mpc_max_hamming)?;
+        Ok(())
     }
 
     /// Where a setting came from, for messages: `--flag`, or `FILE: key` when the file set it.
@@ -215,6 +228,12 @@ impl Settings {
         } else {
             format!("{label} = {value}")
         }
+    }
+}
+
+impl crate::allowed::Labels for Settings {
+    fn label(&self, flag: &'static str) -> String {
+        Settings::label(self, flag)
     }
 }
 

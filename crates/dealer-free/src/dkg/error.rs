@@ -35,6 +35,9 @@ pub enum Disqualification {
     },
     /// No valid commitment from the dealer reached this node, not even in a justification.
     NoCommitment,
+    /// Nothing at all from the dealer reached this node in round 1, nor a commitment later:
+    /// it was silent (it is not blamed for complaints it never saw).
+    Silent,
     /// Its ephemeral key came without a valid proof of possession.
     BadEphemeralKey,
 }
@@ -59,6 +62,7 @@ impl fmt::Display for Disqualification {
                 write!(f, "drew complaints from {count} nodes, at least t")
             }
             Disqualification::NoCommitment => f.write_str("sent no valid commitment"),
+            Disqualification::Silent => f.write_str("sent nothing in round 1"),
             Disqualification::BadEphemeralKey => {
                 f.write_str("sent an ephemeral key it did not prove to own")
             }

@@ -427,7 +427,12 @@ pub(super) fn finish<R: CryptoRng + ?Sized>(
                 })
             });
         let Some(known) = known else {
-            disqualified.insert(dealer, Disqualification::NoCommitment);
+            let why = if core.heard_in_deal.contains(&dealer) {
+                Disqualification::NoCommitment
+            } else {
+                Disqualification::Silent
+            };
+            disqualified.insert(dealer, why);
             continue;
         };
         if digests.get(&dealer).is_some_and(|s| s.len() > 1) {
