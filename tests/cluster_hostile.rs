@@ -492,3 +492,92 @@ fn a_flood_of_fresh_request_ids_is_remembered_only_up_to_its_bound() -> TestResu
     assert_eq!(code(got), Code::Ok);
     Ok(())
 }
+
+#[test]
+fn a_deleted_image_stays_deleted_and_no_client_removes_a_good_record() -> TestResult {
+    let (c, id) = cluster()?;
+    let rt = runtime()?;
+    let _entered = rt.enter();
+    let admin = ClusterClient::open(&c.dir.join("client.toml"))?;
+    let other = ClusterClient::open(&c.dir.join("clients/other/client.toml"))?;
+    let raw = u64::from_str_radix(&id, 16)?;
+    let mut n1 = node(&admin, 1)?;
+    let record = rt
+        .block_on(n1.export_records(proto::ExportRecordsRequest {
+            meta: meta(),
+            ids: vec![raw],
+            after: None,
+            limit: 0,
+        }))?
+        .into_inner()
+        .records;
+    assert_eq!(record.len(), 1);
+    let listing = |deleted: bool| proto::ListRecordsRequest {
+        meta: meta(),
+        after: None,
+        limit: 16,
+        deleted,
+    };
+
+    // A search client may neither list nor delete.
+    let mut o1 = node(&other, 1)?;
+    let got = rt.block_on(o1.delete_records(proto::DeleteRecordsRequest {
+        meta: meta(),
+        ids: vec![raw],
+    }));
+    assert_eq!(code(got), Code::PermissionDenied);
+    assert_eq!(
+        code(rt.block_on(o1.list_records(listing(false)))),
+        Code::PermissionDenied
+    );
+
+    // A client naming an intact record as damaged does not get it removed: the node checks.
+    let removed = rt
+        .block_on(n1.remove_damaged(proto::RemoveDamagedRequest {
+            meta: meta(),
+            ids: vec![raw],
+        }))?
+        .into_inner()
+        .removed;
+    assert!(removed.is_empty(), "an intact record was removed");
+    let listed = rt
+        .block_on(n1.list_records(listing(false)))?
+        .into_inner()
+        .ids;
+    assert_eq!(listed, vec![raw]);
+
+    // Deleted: the record sent again (a replay, a stale client, a repair) is refused.
+    c.ok(&["delete", &id])?;
+    let again = rt.block_on(n1.store_records(proto::StoreRecordsRequest {
+        meta: meta(),
+        records: record,
+    }));
+    let status = again.err().ok_or("a deleted image was stored again")?;
+    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
+    assert!(status.message().contains("deleted"), "{status:?}");
+    assert!(
+        rt.block_on(n1.list_records(listing(false)))?
+            .into_inner()
+            .ids
+            .is_empty()
+    );
+    assert_eq!(
+        rt.block_on(n1.list_records(listing(true)))?
+            .into_inner()
+            .ids,
+        vec![raw]
+    );
+    // Out-of-bounds pages are refused before anything is read.
+    let mut huge = listing(false);
+    huge.limit = 1 << 20;
+    assert_eq!(
+        code(rt.block_on(n1.list_records(huge))),
+        Code::InvalidArgument
+    );
+    let got = rt.block_on(n1.delete_records(proto::DeleteRecordsRequest {
+        meta: meta(),
+        ids: vec![raw, raw],
+    }));
+    assert_eq!(code(got), Code::InvalidArgument);
+    Ok(())
+}

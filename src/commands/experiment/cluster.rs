@@ -775,7 +775,7 @@ pub(super) fn byte_rows(
         .zip(wire)
     {
         let sim = tally(twin, stage);
-        let mut kinds: std::collections::BTreeSet<(u8, bool)> = sim
+        let mut kinds: BTreeSet<(u8, bool)> = sim
             .keys()
             .map(|(k, w)| (k.to_byte(), *w == Way::Sent))
             .collect();
