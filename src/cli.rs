@@ -116,7 +116,7 @@ pub(crate) enum NodeCommand {
         log: Option<PathBuf>,
         /// Serve Prometheus metrics at GET /metrics over plain HTTP on IP:PORT (overrides the
         /// config's metrics_addr). Unauthenticated: bind it to loopback or a private network.
-        #[arg(long, value_name = "HOST:PORT")]
+        #[arg(long, value_name = "IP:PORT")]
         metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Make ONE node's keys on this machine, in DIR: its TLS key and self-signed certificate,

@@ -160,6 +160,7 @@ impl CappedBody {
 
 /// The refusal of a body that finds the node's budget for bodies spent.
 fn budget_spent(method: &str, whose: &str) -> Status {
+    crate::metrics::refused(crate::metrics::Refusal::BodyBudget);
     Status::unavailable(format!(
         "the node holds as many request bytes as it may for {whose} \
          (max_body_bytes_in_flight); this {method} request was not read: retry"
@@ -174,6 +175,7 @@ fn second_message(method: &str) -> Status {
 const GRPC_HEADER: usize = 5;
 
 fn too_large(method: &str, cap: usize) -> Status {
+    crate::metrics::refused(crate::metrics::Refusal::BodyTooLarge);
     Status::resource_exhausted(format!("a {method} request may carry at most {cap} bytes"))
 }
 

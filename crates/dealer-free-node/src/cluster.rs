@@ -341,6 +341,7 @@ impl ClusterDir {
                 key_file: Some(PathBuf::from("at-rest.key")),
                 key_env: None,
                 manifest: PathBuf::from(crate::enrol::MANIFEST_FILE),
+                metrics_addr: None,
                 tls: TlsFiles {
                     ca: PathBuf::from("../ca.pem"),
                     cert: PathBuf::from("node.pem"),

@@ -11,6 +11,7 @@
 //! nodes = 5
 //! key_file = "at-rest.key"        # or: key_env = "DEALER_FREE_SIS_NODE_KEY"
 //! manifest = "manifest.json"      # the approved enrolment manifest (crate::manifest)
+//! metrics_addr = "127.0.0.1:9101" # optional: Prometheus metrics over plain HTTP (crate::metrics)
 //!
 //! [tls]
 //! ca = "../ca.pem"
@@ -239,6 +240,10 @@ pub struct NodeConfig {
     /// approve`); default `manifest.json` beside the config.
     #[serde(default = "default_manifest")]
     pub manifest: PathBuf,
+    /// Where to serve Prometheus metrics over plain, unauthenticated HTTP (an IP address and
+    /// port, [`crate::metrics`]); none by default. `node run --metrics-addr` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<String>,
     /// Certificates.
     pub tls: TlsFiles,
     /// The callers this node answers.
@@ -261,6 +266,8 @@ pub struct LoadedNodeConfig {
     pub threshold: Threshold,
     /// The listen address.
     pub listen: SocketAddr,
+    /// Where to serve the node's metrics, if anywhere (`metrics_addr`).
+    pub metrics: Option<SocketAddr>,
     /// The file as read, paths resolved against its folder.
     pub raw: NodeConfig,
 }
@@ -352,6 +359,18 @@ impl NodeConfig {
                 format!("listen = {:?} is no socket address: {e}", raw.listen),
             )
         })?;
+        let metrics = raw
+            .metrics_addr
+            .as_deref()
+            .map(|a| {
+                a.parse::<SocketAddr>().map_err(|e| {
+                    invalid(
+                        path,
+                        format!("metrics_addr = {a:?} is no socket address (IP:PORT): {e}"),
+                    )
+                })
+            })
+            .transpose()?;
         match (&raw.key_file, &raw.key_env) {
             (Some(_), Some(_)) => return Err(invalid(path, "give key_file or key_env, not both")),
             (None, None) => {
@@ -427,6 +446,7 @@ impl NodeConfig {
             id,
             threshold,
             listen,
+            metrics,
             raw,
         })
     }

@@ -333,6 +333,7 @@ pub fn accept(
                 }
             };
             let Some(handshake) = slots.handshake(bucket(remote.ip())) else {
+                crate::metrics::refused(crate::metrics::Refusal::Handshakes);
                 crate::refusals::warn(
                     "a connection closed at once: too many TLS handshakes under way",
                     &remote.to_string(),
@@ -356,10 +357,12 @@ pub fn accept(
                 let stream = match done {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
+                        crate::metrics::refused(crate::metrics::Refusal::HandshakeFailed);
                         crate::refusals::warn("a TLS handshake failed", &format!("{remote}: {e}"));
                         return;
                     }
                     Err(_) => {
+                        crate::metrics::refused(crate::metrics::Refusal::HandshakeFailed);
                         crate::refusals::warn("a TLS handshake timed out", &remote.to_string());
                         return;
                     }
@@ -374,6 +377,7 @@ pub fn accept(
                 };
                 let fingerprint: [u8; 32] = Sha256::digest(cert.as_ref()).into();
                 if !listed(&fingerprint) {
+                    crate::metrics::refused(crate::metrics::Refusal::UnlistedCertificate);
                     crate::refusals::warn(
                         "a connection closed: its certificate is not one of the node's clients",
                         &format!("{remote}: sha256:{}", crate::hex(&fingerprint)),
@@ -381,6 +385,7 @@ pub fn accept(
                     return;
                 }
                 let Some(slot) = slots.connection(fingerprint) else {
+                    crate::metrics::refused(crate::metrics::Refusal::Connections);
                     crate::refusals::warn(
                         "a connection closed: too many open (max_connections, \
                          max_connections_per_client)",

@@ -23,6 +23,7 @@
 //! | [`reply_cache`] | a retried request that must apply once gets its first reply back |
 //! | [`refusals`] | refusals logged at a bounded rate, the node's own faults apart |
 //! | [`connections`] | the node's own TLS handshakes: bounded per address and in total, unlisted certificates closed, connections bounded per client and in total |
+//! | [`metrics`] | Prometheus metrics of requests, latencies, refusals and what the node holds, on a listener of their own (`--metrics-addr`) |
 //! | [`client`] | the cluster client: ingest, search, get, DKG coordination, retries |
 //! | [`cluster`] | `cluster init/up/status/down`: configs, certificates, node processes |
 //!
@@ -47,6 +48,7 @@ pub mod enrol;
 pub mod failpoint;
 pub mod files;
 pub mod manifest;
+pub mod metrics;
 pub mod pki;
 pub mod refusals;
 pub mod replay;

@@ -130,6 +130,12 @@ impl WorkQueue {
         self.slots.available_permits()
     }
 
+    /// Requests admitted and not ended (read, waiting for a slot or running), all callers.
+    #[must_use]
+    pub fn admitted(&self) -> usize {
+        self.per_caller.lock().map_or(0, |m| m.values().sum())
+    }
+
     fn admit(&self, caller: &str) -> Result<Ticket, Status> {
         let mut m = self
             .per_caller
@@ -137,6 +143,7 @@ impl WorkQueue {
             .map_err(|_| Status::internal("the work queue's lock is poisoned"))?;
         let n = m.entry(caller.to_owned()).or_insert(0);
         if *n >= self.max_per_caller {
+            crate::metrics::refused(crate::metrics::Refusal::ClientShare);
             return Err(Status::resource_exhausted(format!(
                 "{caller} has {} requests running or waiting on this node \
                  (max_concurrent_per_client)",
@@ -175,6 +182,7 @@ impl WorkQueue {
                 Ok(Ok(slot)) => slot,
                 Ok(Err(_)) => return Err(Status::unavailable("the node is shutting down")),
                 Err(_) => {
+                    crate::metrics::refused(crate::metrics::Refusal::Busy);
                     return Err(Status::unavailable(format!(
                         "node busy: no work slot freed within {} ms (max_concurrent_requests)",
                         self.wait.as_millis()
