@@ -140,7 +140,7 @@ pub enum ParamsError {
     #[error("threshold t = 0 is not allowed: t must be at least 1")]
     ZeroThreshold,
     /// `t > n`: the image could never be reconstructed.
-    #[error("threshold t = {t} exceeds the number of nodes n = {n}: t must be between 1 and n")]
+    #[error("threshold t = {t} exceeds the number of nodes n = {n}: t must be at most n")]
     ThresholdAboveNodes {
         /// The threshold asked for.
         t: u8,
@@ -164,6 +164,12 @@ mod tests {
         assert_eq!(
             Threshold::new(4, 3),
             Err(ParamsError::ThresholdAboveNodes { t: 4, n: 3 })
+        );
+        // The library's own floor is t = 1; its messages name no range the CLI would
+        // contradict (the CLI asks for 2 ≤ T ≤ N ≤ 255 and says so itself).
+        assert_eq!(
+            ParamsError::ThresholdAboveNodes { t: 4, n: 3 }.to_string(),
+            "threshold t = 4 exceeds the number of nodes n = 3: t must be at most n"
         );
         assert_eq!(
             Threshold::from_usize(3, 300),
