@@ -495,11 +495,22 @@ fn a_flood_of_fresh_request_ids_is_remembered_only_up_to_its_bound() -> TestResu
 
 #[test]
 fn a_deleted_image_stays_deleted_and_no_client_removes_a_good_record() -> TestResult {
-    let (c, id) = cluster()?;
+    let c = Cluster::new()?;
+    c.ok(&["cluster", "init", "--nodes", "3", "--threshold", "2"])?;
+    for (name, role) in [("other", "search"), ("clerk", "owner")] {
+        c.ok(&["cluster", "add-client", "--name", name, "--role", role])?;
+    }
+    c.ok(&["cluster", "up", "--wait", "20"])?;
+    let (ids, out) = c.ingest(&[fixture("sk_coffee.png")])?;
+    let id = ids
+        .first()
+        .ok_or_else(|| format!("nothing stored: {}", text(&out.stderr)))?
+        .clone();
     let rt = runtime()?;
     let _entered = rt.enter();
     let admin = ClusterClient::open(&c.dir.join("client.toml"))?;
     let other = ClusterClient::open(&c.dir.join("clients/other/client.toml"))?;
+    let clerk = ClusterClient::open(&c.dir.join("clients/clerk/client.toml"))?;
     let raw = u64::from_str_radix(&id, 16)?;
     let mut n1 = node(&admin, 1)?;
     let record = rt
@@ -531,6 +542,34 @@ fn a_deleted_image_stays_deleted_and_no_client_removes_a_good_record() -> TestRe
         Code::PermissionDenied
     );
 
+    // Another owner neither lists nor deletes the images it did not store.
+    let mut k1 = node(&clerk, 1)?;
+    assert!(
+        rt.block_on(k1.list_records(listing(false)))?
+            .into_inner()
+            .ids
+            .is_empty()
+    );
+    let got = rt.block_on(k1.delete_records(proto::DeleteRecordsRequest {
+        meta: meta(),
+        ids: vec![raw],
+    }));
+    let status = got.err().ok_or("another owner deleted the image")?;
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("another client"), "{status:?}");
+    // Nor does it plant tombstones for ids it never stored.
+    let planted = rt
+        .block_on(k1.delete_records(proto::DeleteRecordsRequest {
+            meta: meta(),
+            ids: vec![raw ^ 1],
+        }))?
+        .into_inner();
+    assert_eq!(planted.absent, vec![raw ^ 1]);
+    assert_eq!(
+        code(rt.block_on(k1.list_records(listing(true)))),
+        Code::InvalidArgument
+    );
+
     // A client naming an intact record as damaged does not get it removed: the node checks.
     let removed = rt
         .block_on(n1.remove_damaged(proto::RemoveDamagedRequest {
@@ -546,15 +585,18 @@ fn a_deleted_image_stays_deleted_and_no_client_removes_a_good_record() -> TestRe
         .ids;
     assert_eq!(listed, vec![raw]);
 
-    // Deleted: the record sent again (a replay, a stale client, a repair) is refused.
+    // Deleted: the record sent again (a replay, a stale client, a repair) is not stored and
+    // is named as deleted.
     c.ok(&["delete", &id])?;
-    let again = rt.block_on(n1.store_records(proto::StoreRecordsRequest {
-        meta: meta(),
-        records: record,
-    }));
-    let status = again.err().ok_or("a deleted image was stored again")?;
-    assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
-    assert!(status.message().contains("deleted"), "{status:?}");
+    let again = rt
+        .block_on(n1.store_records(proto::StoreRecordsRequest {
+            owners: Vec::new(),
+            meta: meta(),
+            records: record,
+        }))?
+        .into_inner();
+    assert!(again.stored.is_empty(), "a deleted image was stored again");
+    assert_eq!(again.deleted, vec![raw]);
     assert!(
         rt.block_on(n1.list_records(listing(false)))?
             .into_inner()

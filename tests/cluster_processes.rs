@@ -694,6 +694,7 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
             assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
             let e = node
                 .store_records(proto::StoreRecordsRequest {
+                    owners: Vec::new(),
                     meta: meta(5),
                     records: vec![payload.clone()],
                 })
@@ -810,6 +811,7 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
         // A stored image cannot be overwritten with other contents.
         let e = node
             .store_records(proto::StoreRecordsRequest {
+                owners: Vec::new(),
                 meta: meta(11),
                 records: vec![
                     dealer_free::record::StoredRecord {
@@ -835,6 +837,7 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
         let many = vec![Vec::new(); 257];
         let e = node
             .store_records(proto::StoreRecordsRequest {
+                owners: Vec::new(),
                 meta: meta(12),
                 records: many,
             })

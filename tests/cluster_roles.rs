@@ -352,6 +352,7 @@ fn each_role_gets_what_it_may_and_a_second_client_cannot_reshare_to_itself() -> 
                 denied.push((
                     "StoreRecords",
                     ch.store_records(proto::StoreRecordsRequest {
+                        owners: Vec::new(),
                         meta: meta(),
                         records: Vec::new(),
                     })

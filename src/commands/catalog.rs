@@ -42,7 +42,15 @@ fn send_deletes(
             c.pending_deletes.entry(*id).or_insert_with(|| all.clone());
         }
     })?;
-    let results = rt.block_on(client.delete(ids));
+    // Each id only to the nodes that still owe it.
+    let owing: BTreeSet<NodeId> = Catalog::load(&path)?
+        .pending_deletes
+        .iter()
+        .filter(|(id, _)| ids.contains(id))
+        .flat_map(|(_, nodes)| nodes.iter().copied())
+        .collect();
+    let owing: Vec<NodeId> = owing.into_iter().collect();
+    let results = rt.block_on(client.delete_on(&owing, ids));
     let done: BTreeSet<NodeId> = results
         .iter()
         .filter(|(_, r)| r.is_ok())

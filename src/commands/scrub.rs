@@ -60,9 +60,14 @@ pub(crate) fn repair(dir: &Path, client: Option<&Path>) -> anyhow::Result<Outcom
     let client = open_client(&rt, Some(dir), client)?;
     let report = rt.block_on(client.scrub());
     print_report(&report, false);
-    let outcome = rt
+    let mut outcome = rt
         .block_on(client.repair_damaged(&report))
         .map_err(client_error)?;
+    // Then the records nodes lack: images stored while a node was down, or a rebuild an
+    // interruption cut short.
+    let missing = rt.block_on(client.repair_missing()).map_err(client_error)?;
+    outcome.repaired.extend(missing.repaired);
+    outcome.failed.extend(missing.failed);
     for (node, id) in &outcome.repaired {
         println!("repaired  node {node}  {id}");
     }

@@ -145,6 +145,7 @@ mod tests {
     #[test]
     fn fields_are_counted_as_prost_writes_them() {
         let request = proto::StoreRecordsRequest {
+            owners: Vec::new(),
             meta: Some(proto::RequestMeta {
                 request_id: vec![1; 16],
                 unix_ms: 5,

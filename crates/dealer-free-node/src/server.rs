@@ -119,6 +119,7 @@ pub fn status(e: &NodeError) -> Status {
         NodeError::NotFound(_) => Status::not_found(m),
         NodeError::NotReady(_) => Status::failed_precondition(m),
         NodeError::Conflict(_) => Status::already_exists(m),
+        NodeError::NotYours(_) => Status::permission_denied(m),
         NodeError::RateLimited(_) | NodeError::Full(_) => Status::resource_exhausted(m),
         NodeError::Unavailable(_) => Status::unavailable(m),
         // Stale under load: the request is fine, a fresh send of it is accepted.
@@ -509,10 +510,14 @@ impl Node for NodeService {
         request: Request<proto::DeleteRecordsRequest>,
     ) -> Result<Response<proto::DeleteRecordsReply>, Status> {
         let caller = caller(&request)?;
+        let admin = request
+            .extensions()
+            .get::<Caller>()
+            .is_some_and(|c| c.role == crate::access::Role::Admin);
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.blocking(&caller, move || s.delete_records(&name, &r))
+        self.blocking(&caller, move || s.delete_records(&name, admin, &r))
             .await
     }
 
@@ -521,10 +526,14 @@ impl Node for NodeService {
         request: Request<proto::ListRecordsRequest>,
     ) -> Result<Response<proto::ListRecordsReply>, Status> {
         let caller = caller(&request)?;
+        let admin = request
+            .extensions()
+            .get::<Caller>()
+            .is_some_and(|c| c.role == crate::access::Role::Admin);
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
-        self.blocking(&caller, move || s.list_records(&name, &r))
+        self.blocking(&caller, move || s.list_records(&name, admin, &r))
             .await
     }
 
@@ -633,8 +642,8 @@ pub async fn serve(
         },
     )));
     let service = NodeService::with_queue(Arc::clone(&state), Arc::clone(&work));
-    let access = AccessLayer::new(Policy::new(config.id, &config.raw.clients))
-        .with_queue(Arc::clone(&work));
+    let access =
+        AccessLayer::new(Policy::new(config.id, &config.raw.clients)).with_queue(Arc::clone(&work));
     tracing::info!(
         node = %config.id,
         listen = %config.listen,

@@ -94,11 +94,12 @@ use crate::ImageId;
 
 #[cfg(feature = "testing")]
 mod faults;
+mod owners;
 mod tombstones;
 mod unsettled;
 mod usage;
 
-pub use tombstones::Deleted;
+pub use tombstones::{Deleted, Deleter};
 pub use unsettled::MAX_UNSETTLED;
 pub use usage::Charge;
 
@@ -291,6 +292,13 @@ pub enum StoreError {
     /// was changed.
     #[error("image {0} was deleted: a deleted image is never stored again")]
     Deleted(ImageId),
+    /// [`ShareStore::delete_images`] was asked by an account to delete an image another
+    /// account stored; nothing was deleted.
+    #[error("image {id} was stored by another client: only it or an admin may delete it")]
+    NotOwner {
+        /// The image.
+        id: ImageId,
+    },
     /// A stored value failed its integrity check: it was changed on disk, moved from another
     /// id or table, truncated, or written under another node's key.
     #[error("{what} of image {id} failed its integrity check")]
@@ -484,15 +492,18 @@ impl ShareStore {
     /// in `records` (nothing is changed); redb's errors if the write fails, in which case
     /// nothing of the batch is stored.
     pub fn put_images(&self, records: &[(ImageId, &ImageRecord)]) -> Result<(), StoreError> {
-        self.put_images_in(records, None, None).map(|_| ())
+        self.put_images_in(records, None, None, None).map(|_| ())
     }
 
     /// Stores new images in one transaction, charged to `charge` if given (its bytes after);
     /// with `journal`, the new ids are noted unsettled and the ids `journal` names settled,
-    /// in the same transaction.
+    /// in the same transaction. With a charge, each record's owner (`owners[i]`, else the
+    /// charged account) is noted, and the bytes of records owned by another account are
+    /// charged to that account without a limit.
     fn put_images_in(
         &self,
         records: &[(ImageId, &ImageRecord)],
+        owners: Option<&[&str]>,
         charge: Option<Charge<'_>>,
         journal: Option<&[ImageId]>,
     ) -> Result<Option<u64>, StoreError> {
@@ -524,11 +535,37 @@ impl ShareStore {
         }
         let used = match charge {
             Some(charge) => {
-                let bytes = sealed
-                    .iter()
-                    .flat_map(|(_, values)| values.iter().map(|v| v.len() as u64))
-                    .sum();
-                match usage::charge_in(&txn, charge, bytes) {
+                let owner_of = |i: usize| {
+                    owners
+                        .and_then(|o| o.get(i).copied())
+                        .unwrap_or(charge.account)
+                };
+                let mut by_owner: std::collections::BTreeMap<&str, u64> = Default::default();
+                for (i, (_, values)) in sealed.iter().enumerate() {
+                    let bytes: u64 = values.iter().map(|v| v.len() as u64).sum();
+                    *by_owner.entry(owner_of(i)).or_default() += bytes;
+                }
+                let own = by_owner.remove(charge.account).unwrap_or(0);
+                let mut result = usage::charge_in(&txn, charge, own);
+                for (account, bytes) in by_owner {
+                    if result.is_err() {
+                        break;
+                    }
+                    let unlimited = Charge {
+                        account,
+                        limit: u64::MAX,
+                    };
+                    result = usage::charge_in(&txn, unlimited, bytes).and(result);
+                }
+                if result.is_ok() {
+                    let ids: Vec<(ImageId, &str)> = sealed
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (id, _))| (*id, owner_of(i)))
+                        .collect();
+                    result = owners::note_in(&txn, &ids).and(result);
+                }
+                match result {
                     Ok(used) => Some(used),
                     Err(e) => {
                         txn.abort()?;
@@ -658,9 +695,16 @@ impl ShareStore {
     pub fn delete_image(&self, id: ImageId) -> Result<bool, StoreError> {
         let txn = self.begin_write()?;
         let mut existed = false;
+        let mut freed: u64 = 0;
         for part in PARTS {
             let mut table = txn.open_table(part.table())?;
-            existed |= table.remove(id.0)?.is_some();
+            if let Some(old) = table.remove(id.0)? {
+                existed = true;
+                freed = freed.saturating_add(old.value().len() as u64);
+            }
+        }
+        if let Some(owner) = owners::take_in(&txn, id)? {
+            usage::credit_in(&txn, &owner, freed)?;
         }
         if existed {
             txn.commit()?;
@@ -844,6 +888,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(usage::USAGE)?;
     txn.open_table(unsettled::UNSETTLED)?;
     txn.open_table(tombstones::TOMBSTONES)?;
+    txn.open_table(owners::OWNERS)?;
     txn.commit()?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::error::Error;
 
 use phr_sis::ImageId;
-use phr_sis::store::{Charge, Deleted, ImageRecord, MacKey, ShareStore, StoreError};
+use phr_sis::store::{Charge, Deleted, Deleter, ImageRecord, MacKey, ShareStore, StoreError};
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -32,7 +32,7 @@ fn a_deleted_image_is_gone_for_good_and_listed() -> TestResult {
     let (one, two) = (record(1, 1000), record(2, 1000));
     store.put_images_charged(&[(ImageId(1), &one), (ImageId(2), &two)], charge, &[])?;
     let before = store.usage("owner")?;
-    let outcome = store.delete_images(&[ImageId(1), ImageId(9), ImageId(1)], Some("owner"))?;
+    let outcome = store.delete_images(&[ImageId(1), ImageId(9), ImageId(1)], Deleter::Admin)?;
     assert_eq!(
         outcome,
         vec![
@@ -80,5 +80,62 @@ fn a_deleted_image_is_gone_for_good_and_listed() -> TestResult {
     // A damaged record removed for repair is not a deletion: it can be stored again.
     assert!(store.delete_image(ImageId(2))?);
     store.put_image(ImageId(2), &two)?;
+    Ok(())
+}
+
+#[test]
+fn an_account_deletes_only_what_it_stored_and_the_payer_gets_the_bytes_back() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = ShareStore::open(dir.path().join("shares.redb"), key())?;
+    let alice = Charge {
+        account: "alice",
+        limit: 1 << 20,
+    };
+    let (a, b, c) = (record(1, 1000), record(2, 1000), record(3, 1000));
+    store.put_images_charged(&[(ImageId(1), &a)], alice, &[])?;
+    // An operator stores a record for bob (a rebuild): charged to bob, not to the operator.
+    let admin = Charge {
+        account: "admin",
+        limit: u64::MAX,
+    };
+    store.put_images_owned(
+        &[(ImageId(2), &b), (ImageId(3), &c)],
+        &["bob", "alice"],
+        admin,
+        &[],
+    )?;
+    assert_eq!(store.owner_of(ImageId(2))?.as_deref(), Some("bob"));
+    assert_eq!(store.usage("admin")?, 0);
+    let (alice_used, bob_used) = (store.usage("alice")?, store.usage("bob")?);
+    assert!(alice_used > 2000 && bob_used > 1000);
+
+    // alice may not delete bob's image: nothing of the request is deleted.
+    let refused = store.delete_images(&[ImageId(1), ImageId(2)], Deleter::Account("alice"));
+    assert!(
+        matches!(refused, Err(StoreError::NotOwner { id: ImageId(2) })),
+        "{refused:?}"
+    );
+    assert!(store.get_image(ImageId(1))?.is_some());
+    // Her own, and an id never stored (no tombstone for an account's absent id).
+    let done = store.delete_images(&[ImageId(1), ImageId(7)], Deleter::Account("alice"))?;
+    assert_eq!(
+        done,
+        vec![
+            (ImageId(1), Deleted::Removed),
+            (ImageId(7), Deleted::Absent)
+        ]
+    );
+    assert!(!store.is_deleted(ImageId(7))?);
+    assert!(store.usage("alice")? < alice_used);
+    // bob's image deleted by an operator: bob gets its bytes back.
+    store.delete_images(&[ImageId(2)], Deleter::Admin)?;
+    assert_eq!(store.usage("bob")?, 0);
+    // Listing by owner.
+    assert_eq!(store.list_owned("alice", None, 10)?.ids, vec![ImageId(3)]);
+    assert!(store.list_owned("bob", None, 10)?.ids.is_empty());
+    // A damaged record removed for repair gives its owner the bytes back too.
+    let before = store.usage("alice")?;
+    assert!(store.delete_image(ImageId(3))?);
+    assert!(store.usage("alice")? < before);
     Ok(())
 }

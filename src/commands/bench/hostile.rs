@@ -130,6 +130,7 @@ async fn abuse(
         "unauthorised_body" => code(
             stranger
                 .store_records(proto::StoreRecordsRequest {
+                    owners: Vec::new(),
                     meta: meta(),
                     records: vec![bodies.unauthorised.clone()],
                 })

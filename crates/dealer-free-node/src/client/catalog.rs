@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use phr_sis::{ImageId, NodeId};
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 
 use super::catalog_file::Catalog;
 use super::replace::REPAIR_PAGE;
@@ -22,6 +22,11 @@ pub const LIST_PAGE: u32 = 4096;
 /// The most ids a listing takes from one node; a node that lists more is cut off there and
 /// named.
 pub const MAX_LISTED: usize = 1 << 24;
+/// The most pages a listing or a scrub asks of one node (a page may be empty while more
+/// follow, so the count of pages is bounded on its own).
+pub const MAX_PAGES: usize = 1 << 18;
+/// The longest reason a scrub keeps for one damaged record (in characters).
+const MAX_REASON: usize = 200;
 
 /// What every node holds: for each id, the nodes that list it.
 #[derive(Debug, Clone, Default)]
@@ -60,11 +65,17 @@ impl ClusterClient {
         &self,
         ids: &[ImageId],
     ) -> BTreeMap<NodeId, Result<BTreeSet<ImageId>, String>> {
-        let mut out: BTreeMap<NodeId, Result<BTreeSet<ImageId>, String>> = self
-            .node_ids()
-            .into_iter()
-            .map(|n| (n, Ok(BTreeSet::new())))
-            .collect();
+        self.delete_on(&self.node_ids(), ids).await
+    }
+
+    /// [`ClusterClient::delete`] on `nodes` only.
+    pub async fn delete_on(
+        &self,
+        nodes: &[NodeId],
+        ids: &[ImageId],
+    ) -> BTreeMap<NodeId, Result<BTreeSet<ImageId>, String>> {
+        let mut out: BTreeMap<NodeId, Result<BTreeSet<ImageId>, String>> =
+            nodes.iter().map(|n| (*n, Ok(BTreeSet::new()))).collect();
         for chunk in ids.chunks(REPAIR_PAGE as usize) {
             let pending: Vec<NodeId> = out
                 .iter()
@@ -102,16 +113,22 @@ impl ClusterClient {
 
     /// Every node's stored ids (or, with `deleted`, its tombstones), page by page.
     pub async fn list(&self, deleted: bool) -> Listing {
-        let mut set = JoinSet::new();
-        for node in self.node_ids() {
-            let this = self.clone();
-            set.spawn(async move { (node, this.list_node(node, deleted).await) });
-        }
+        let tasks: Vec<(NodeId, JoinHandle<_>)> = self
+            .node_ids()
+            .into_iter()
+            .map(|node| {
+                let this = self.clone();
+                (
+                    node,
+                    tokio::spawn(async move { this.list_node(node, deleted).await }),
+                )
+            })
+            .collect();
         let mut listing = Listing::default();
-        while let Some(joined) = set.join_next().await {
-            let Ok((node, (ids, failure))) = joined else {
-                continue;
-            };
+        for (node, task) in tasks {
+            let (ids, failure) = task
+                .await
+                .unwrap_or_else(|e| (Vec::new(), Some(format!("its listing failed: {e}"))));
             for id in ids {
                 listing.holders.entry(id).or_default().insert(node);
             }
@@ -126,7 +143,7 @@ impl ClusterClient {
     async fn list_node(&self, node: NodeId, deleted: bool) -> (Vec<ImageId>, Option<String>) {
         let mut ids = Vec::new();
         let mut after: Option<u64> = None;
-        loop {
+        for _ in 0..MAX_PAGES {
             let page = match self
                 .call(node, |m| proto::ListRecordsRequest {
                     meta: Some(m),
@@ -157,26 +174,36 @@ impl ClusterClient {
                 return (ids, Some(format!("listed more than {MAX_LISTED} ids")));
             }
             ids.extend(page.ids.iter().copied().map(ImageId));
+            // The cursor moves past this page's ids and past where the page began.
             match page.next {
-                Some(next) if Some(next) == last => after = Some(next),
-                Some(_) => return (ids, Some("a page cursor that is not its last id".into())),
+                Some(next) if last.is_none_or(|l| next >= l) && after.is_none_or(|a| next > a) => {
+                    after = Some(next);
+                }
+                Some(_) => return (ids, Some("a page cursor that does not move forward".into())),
                 None => return (ids, None),
             }
         }
+        (ids, Some(format!("listed more than {MAX_PAGES} pages")))
     }
 
     /// Has every node check every record it holds; names each damaged (node, image).
     pub async fn scrub(&self) -> ScrubReport {
-        let mut set = JoinSet::new();
-        for node in self.node_ids() {
-            let this = self.clone();
-            set.spawn(async move { (node, this.scrub_node(node).await) });
-        }
+        let tasks: Vec<(NodeId, JoinHandle<_>)> = self
+            .node_ids()
+            .into_iter()
+            .map(|node| {
+                let this = self.clone();
+                (
+                    node,
+                    tokio::spawn(async move { this.scrub_node(node).await }),
+                )
+            })
+            .collect();
         let mut report = ScrubReport::default();
-        while let Some(joined) = set.join_next().await {
-            let Ok((node, (checked, damaged, failure))) = joined else {
-                continue;
-            };
+        for (node, task) in tasks {
+            let (checked, damaged, failure) = task
+                .await
+                .unwrap_or_else(|e| (0, Vec::new(), Some(format!("its scrub failed: {e}"))));
             report.checked.insert(node, checked);
             report
                 .damaged
@@ -194,7 +221,7 @@ impl ClusterClient {
         let mut checked = 0u64;
         let mut damaged = Vec::new();
         let mut after: Option<u64> = None;
-        loop {
+        for _ in 0..MAX_PAGES {
             let page = match self
                 .call(node, |m| proto::ScrubRecordsRequest {
                     meta: Some(m),
@@ -217,7 +244,7 @@ impl ClusterClient {
                 return (
                     checked,
                     damaged,
-                    Some("a page cursor that goes back".into()),
+                    Some("a page cursor that does not move forward".into()),
                 );
             }
             checked += u64::from(page.checked);
@@ -229,8 +256,7 @@ impl ClusterClient {
                         Some("named a record outside its page".into()),
                     );
                 }
-                let mut reason = d.reason;
-                reason.truncate(200);
+                let reason: String = d.reason.chars().take(MAX_REASON).collect();
                 damaged.push((ImageId(d.id), reason));
             }
             match page.next {
@@ -238,6 +264,11 @@ impl ClusterClient {
                 None => return (checked, damaged, None),
             }
         }
+        (
+            checked,
+            damaged,
+            Some(format!("scrubbed more than {MAX_PAGES} pages")),
+        )
     }
 
     /// Rebuilds the damaged records `report` names: each node removes those that fail its own
@@ -284,10 +315,14 @@ impl ClusterClient {
                 }
             }
             let removed_set: BTreeSet<ImageId> = removed.iter().copied().collect();
+            let unreached: BTreeSet<ImageId> = outcome
+                .failed
+                .iter()
+                .filter(|(n, _, _)| *n == node)
+                .map(|(_, i, _)| *i)
+                .collect();
             for id in &ids {
-                if !removed_set.contains(id)
-                    && !outcome.failed.iter().any(|(n, i, _)| *n == node && i == id)
-                {
+                if !removed_set.contains(id) && !unreached.contains(id) {
                     outcome.failed.push((
                         node,
                         *id,
@@ -301,6 +336,38 @@ impl ClusterClient {
                 .map(|i| i.0)
                 .collect();
             let (done, failed) = self.rebuild_ids(node, &wanted).await?;
+            outcome.repaired.extend(done.into_iter().map(|i| (node, i)));
+            outcome
+                .failed
+                .extend(failed.into_iter().map(|(i, why)| (node, i, why)));
+        }
+        Ok(outcome)
+    }
+
+    /// Rebuilds on each node that answers the records it lacks of images that at least `t`
+    /// other nodes hold and that were not deleted for good (e.g. images ingested while the
+    /// node was down, or a rebuild an interruption cut short).
+    ///
+    /// # Errors
+    /// As [`ClusterClient::repair_damaged`].
+    pub async fn repair_missing(&self) -> Result<RepairOutcome, ClientError> {
+        let deleted = self.deleted_ids().await?;
+        let listing = self.list(false).await;
+        let t = usize::from(self.threshold().t());
+        let mut outcome = RepairOutcome::default();
+        for node in self.node_ids() {
+            if listing.failed.contains_key(&node) {
+                continue;
+            }
+            let missing: Vec<u64> = listing
+                .holders
+                .iter()
+                .filter(|(id, holders)| {
+                    holders.len() >= t && !holders.contains(&node) && !deleted.contains(id)
+                })
+                .map(|(id, _)| id.0)
+                .collect();
+            let (done, failed) = self.rebuild_ids(node, &missing).await?;
             outcome.repaired.extend(done.into_iter().map(|i| (node, i)));
             outcome
                 .failed

@@ -158,6 +158,7 @@ impl ClusterClient {
                 set.spawn(async move {
                     let r = this
                         .call(node, |m| proto::StoreRecordsRequest {
+                            owners: Vec::new(),
                             meta: Some(m),
                             records: records.clone(),
                         })

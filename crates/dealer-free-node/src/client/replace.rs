@@ -281,11 +281,19 @@ impl ClusterClient {
                     failures,
                 });
             };
-            let listed: Vec<StoredRecord> = decode_records(&page.records)
+            // The lister's page must move forward, or a lying lister would loop the repair.
+            if let (Some(next), Some(a)) = (page.next, after)
+                && next <= a
+            {
+                return Err(ClientError::Protocol(format!(
+                    "node {lister} listed a page that does not move forward"
+                )));
+            }
+            let listed: Vec<(StoredRecord, String)> = decode_owned(&page.records, &page.owners)
                 .into_iter()
-                .filter(|r| !deleted.contains(&r.image_id))
+                .filter(|(r, _)| !deleted.contains(&r.image_id))
                 .collect();
-            let ids: Vec<u64> = listed.iter().map(|r| r.image_id.0).collect();
+            let ids: Vec<u64> = listed.iter().map(|(r, _)| r.image_id.0).collect();
             let (done, not) = self.rebuild(fresh, &ids, Some((lister, listed))).await?;
             repaired += done.len();
             failed.extend(not);
@@ -340,7 +348,7 @@ impl ClusterClient {
         &self,
         fresh: NodeId,
         ids: &[u64],
-        known: Option<(NodeId, Vec<StoredRecord>)>,
+        known: Option<(NodeId, Vec<(StoredRecord, String)>)>,
     ) -> Result<(Vec<ImageId>, BTreeMap<ImageId, String>), ClientError> {
         let t = usize::from(self.threshold().t());
         let mut failed = BTreeMap::new();
@@ -348,7 +356,7 @@ impl ClusterClient {
         if ids.is_empty() {
             return Ok((done, failed));
         }
-        let mut by_node: BTreeMap<NodeId, Vec<StoredRecord>> = BTreeMap::new();
+        let mut by_node: BTreeMap<NodeId, Vec<(StoredRecord, String)>> = BTreeMap::new();
         let known_node = known.as_ref().map(|(n, _)| *n);
         if let Some((node, records)) = known {
             by_node.insert(node, records);
@@ -369,17 +377,27 @@ impl ClusterClient {
             .await;
         for (node, r) in answers {
             if let Ok(reply) = r {
-                by_node.insert(node, decode_records(&reply.records));
+                by_node.insert(node, decode_owned(&reply.records, &reply.owners));
             }
         }
         let mut records = Vec::with_capacity(ids.len());
+        let mut owners = Vec::with_capacity(ids.len());
         for id in ids {
-            let found: Vec<(NodeId, &StoredRecord)> = by_node
+            let found: Vec<(NodeId, &StoredRecord, &str)> = by_node
                 .iter()
-                .filter_map(|(n, list)| list.iter().find(|r| r.image_id.0 == *id).map(|r| (*n, r)))
+                .filter_map(|(n, list)| {
+                    list.iter()
+                        .find(|(r, _)| r.image_id.0 == *id)
+                        .map(|(r, o)| (*n, r, o.as_str()))
+                })
                 .collect();
-            match repair_record(&found, fresh, t) {
-                Ok(record) => records.push(record),
+            let plain: Vec<(NodeId, &StoredRecord)> =
+                found.iter().map(|(n, r, _)| (*n, *r)).collect();
+            match repair_record(&plain, fresh, t) {
+                Ok(record) => {
+                    records.push(record);
+                    owners.push(agreed_owner(&found, t));
+                }
                 Err(reason) => {
                     failed.insert(ImageId(*id), reason);
                 }
@@ -395,13 +413,16 @@ impl ClusterClient {
                 .call(fresh, |m| proto::StoreRecordsRequest {
                     meta: Some(m),
                     records: encoded.clone(),
+                    owners: owners.clone(),
                 })
                 .await?;
             let acked: BTreeSet<u64> = stored.stored.into_iter().collect();
+            let deleted: BTreeSet<u64> = stored.deleted.into_iter().collect();
             for r in &records {
                 if acked.contains(&r.image_id.0) {
                     done.push(r.image_id);
-                } else {
+                } else if !deleted.contains(&r.image_id.0) {
+                    // A deleted image is not rebuilt, and that is no failure.
                     failed.insert(r.image_id, "not acknowledged".into());
                 }
             }
@@ -410,13 +431,37 @@ impl ClusterClient {
     }
 }
 
-/// The records of an export that decode; one that does not is left out (the repair then
-/// takes that image from the other nodes).
-fn decode_records(records: &[Vec<u8>]) -> Vec<StoredRecord> {
+/// The records of an export with the owner each was stored for (as many owners as records
+/// or none: an older node's answer).
+fn decode_owned(records: &[Vec<u8>], owners: &[String]) -> Vec<(StoredRecord, String)> {
     records
         .iter()
-        .filter_map(|b| StoredRecord::from_bytes(b).ok())
+        .enumerate()
+        .filter_map(|(i, b)| {
+            StoredRecord::from_bytes(b).ok().map(|r| {
+                let owner = if owners.len() == records.len() {
+                    owners.get(i).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                (r, owner)
+            })
+        })
         .collect()
+}
+
+/// The owner at least `t` of the exporting nodes name, else none (the rebuilt record is then
+/// the operator's): fewer could be one node's claim alone.
+fn agreed_owner(found: &[(NodeId, &StoredRecord, &str)], t: usize) -> String {
+    let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, _, o) in found {
+        *votes.entry(*o).or_default() += 1;
+    }
+    votes
+        .into_iter()
+        .find(|(o, v)| !o.is_empty() && o.len() <= 64 && *v >= t)
+        .map(|(o, _)| o.to_owned())
+        .unwrap_or_default()
 }
 
 /// Node `fresh`'s record of one image from the other nodes' records of it.

@@ -13,29 +13,49 @@
 #[allow(clippy::wildcard_imports)] // the handlers use the state's own types throughout
 use super::*;
 
-use phr_sis::store::Deleted;
+use phr_sis::store::{Deleted, Deleter};
 
 /// Most ids in one page of [`NodeState::list_records`].
 pub const MAX_LIST_PAGE: usize = 4096;
 
 impl NodeState {
-    /// Deletes images for good: records removed, tombstones written (also for ids not held,
-    /// so a later store of them is refused), the bytes given back to `caller`'s quota.
+    /// Deletes images for good: records removed, tombstones written, the bytes given back to
+    /// the account that stored each. An owner deletes only the images it stored (an id it
+    /// names that is not stored gets no tombstone); an admin any image, and writes the
+    /// tombstones of ids not held too (a replaced node learning what the others deleted).
     ///
     /// # Errors
     /// [`NodeError::Invalid`] for no ids, more than `max_batch` or an id twice;
+    /// [`NodeError::Conflict`] naming an image another client stored (nothing is deleted);
     /// [`NodeError::Unavailable`] when the write fails (nothing is deleted then).
     pub fn delete_records(
         &self,
         caller: &str,
+        admin: bool,
         req: &proto::DeleteRecordsRequest,
     ) -> Result<proto::DeleteRecordsReply, NodeError> {
         self.fresh(caller, req.meta.as_ref())?;
         let ids = self.distinct_ids(&req.ids, "delete")?;
         let store = self.store()?;
+        let by = if admin {
+            Deleter::Admin
+        } else {
+            Deleter::Account(caller)
+        };
+        // The index stays locked from the store's delete until the ids are out of it, so a
+        // store finishing meanwhile cannot put a deleted id back into the index.
+        let mut index = self
+            .index
+            .write()
+            .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
         let outcome = store
-            .delete_images(&ids, Some(caller))
+            .delete_images(&ids, by)
             .map_err(|e| self.disk.failed(e))?;
+        for id in &ids {
+            index.remove(*id);
+        }
+        self.images.store(index.len() as u64, Ordering::Relaxed);
+        drop(index);
         self.forget_records(&ids)?;
         let mut reply = proto::DeleteRecordsReply::default();
         for (id, what) in outcome {
@@ -59,13 +79,16 @@ impl NodeState {
         Ok(reply)
     }
 
-    /// A page of the stored ids (or, with `deleted`, of the tombstones), ascending.
+    /// A page of the stored ids, ascending: every id for an admin, the ids it stored for an
+    /// owner; with `deleted` (admin only), of the tombstones.
     ///
     /// # Errors
-    /// [`NodeError::Invalid`] for a page of 0 or more than [`MAX_LIST_PAGE`] ids.
+    /// [`NodeError::Invalid`] for a page of 0 or more than [`MAX_LIST_PAGE`] ids, or an
+    /// owner asking for the deleted ids.
     pub fn list_records(
         &self,
         caller: &str,
+        admin: bool,
         req: &proto::ListRecordsRequest,
     ) -> Result<proto::ListRecordsReply, NodeError> {
         self.fresh(caller, req.meta.as_ref())?;
@@ -77,10 +100,15 @@ impl NodeState {
         }
         let store = self.store()?;
         let after = req.after.map(ImageId);
+        if req.deleted && !admin {
+            return Err(invalid("only an admin lists the deleted ids"));
+        }
         let page = if req.deleted {
             store.list_deleted(after, limit)
-        } else {
+        } else if admin {
             store.list(after, limit)
+        } else {
+            store.list_owned(caller, after, limit)
         }
         .map_err(|e| self.disk.failed(e))?;
         Ok(proto::ListRecordsReply {
@@ -239,7 +267,8 @@ impl NodeState {
         Ok(raw.iter().copied().map(ImageId).collect())
     }
 
-    /// Drops `ids` from the index and the bit-share cache (their records are gone).
+    /// Drops `ids` from the index and the bit-share cache (their records are gone): the
+    /// index first, so a reader that finds an id out of the index caches nothing of it.
     fn forget_records(&self, ids: &[ImageId]) -> Result<(), NodeError> {
         if ids.is_empty() {
             return Ok(());

@@ -7,6 +7,9 @@ use super::*;
 use dealer_free::record::StoredRecord;
 use phr_sis::store::Charge;
 
+/// The longest owner name a rebuild may give a record (client names are at most 64 bytes).
+const MAX_OWNER_LEN: usize = 64;
+
 /// The budget key of every caller together (no client name holds a NUL).
 const ALL_CALLERS: &str = "\u{0}all callers";
 
@@ -58,6 +61,7 @@ impl NodeState {
         };
         let store = self.store()?;
         let mut records = Vec::with_capacity(ids.len());
+        let mut owners = Vec::with_capacity(ids.len());
         let mut damaged = Vec::new();
         let mut bytes_out: u64 = 0;
         let mut next = next;
@@ -83,6 +87,12 @@ impl NodeState {
                         }
                         bytes_out = bytes_out.saturating_add(len);
                         records.push(bytes);
+                        owners.push(
+                            store
+                                .owner_of(id)
+                                .map_err(|e| self.disk.failed(e))?
+                                .unwrap_or_default(),
+                        );
                     }
                     Err(_) => damaged.push(id),
                 },
@@ -107,7 +117,11 @@ impl NodeState {
             ),
             false,
         )?;
-        Ok(proto::ExportRecordsReply { records, next })
+        Ok(proto::ExportRecordsReply {
+            records,
+            next,
+            owners,
+        })
     }
 
     /// Threshold-VOPRF partial evaluation of a token request, charged to `caller`'s budget.
@@ -199,7 +213,9 @@ impl NodeState {
     }
 
     /// Stores records atomically (all or none), their bytes counted to `caller` (and held to
-    /// its quota with `quota`), and indexes their tokens. A record already stored with the same bytes is acknowledged again (a
+    /// its quota with `quota`; an admin, not held to one, may name each record's owner, as
+    /// a rebuild does), and indexes their tokens. Records of deleted ids are left out and
+    /// named in the reply. A record already stored with the same bytes is acknowledged again (a
     /// retried request) and logged in a short line; one stored with other bytes is a
     /// conflict.
     ///
@@ -224,11 +240,27 @@ impl NodeState {
                 req.records.len()
             )));
         }
+        if !req.owners.is_empty() {
+            if quota {
+                return Err(invalid(
+                    "only an admin names the owners of the records it stores",
+                ));
+            }
+            if req.owners.len() != req.records.len()
+                || req.owners.iter().any(|o| o.len() > MAX_OWNER_LEN)
+            {
+                return Err(invalid(format!(
+                    "owners: one per record, each at most {MAX_OWNER_LEN} bytes"
+                )));
+            }
+        }
         let store = self.store()?;
         let mut fresh: Vec<(ImageId, ImageRecord, Vec<Token>)> = Vec::new();
+        let mut fresh_owners: Vec<&str> = Vec::new();
         let mut again: Vec<(ImageId, Vec<Token>)> = Vec::new();
+        let mut deleted: Vec<u64> = Vec::new();
         let mut seen = BTreeSet::new();
-        for bytes in &req.records {
+        for (i, bytes) in req.records.iter().enumerate() {
             let r = StoredRecord::from_bytes(bytes).map_err(|e| invalid(format!("record: {e}")))?;
             let id = r.image_id;
             if !seen.insert(id) {
@@ -262,7 +294,19 @@ impl NodeState {
                         "image {id} is stored with other contents"
                     )));
                 }
-                Ok(None) => fresh.push((id, record, tokens)),
+                Ok(None) if store.is_deleted(id).map_err(|e| self.disk.failed(e))? => {
+                    deleted.push(id.0);
+                }
+                Ok(None) => {
+                    fresh_owners.push(
+                        req.owners
+                            .get(i)
+                            .map(String::as_str)
+                            .filter(|o| !o.is_empty())
+                            .unwrap_or(caller),
+                    );
+                    fresh.push((id, record, tokens));
+                }
                 Err(e) => return Err(self.disk.failed(e)),
             }
         }
@@ -282,9 +326,13 @@ impl NodeState {
             self.log(&format!("store-again count={}", again.len()), false)?;
             return Ok(proto::StoreRecordsReply {
                 stored: again.iter().map(|(i, _)| i.0).collect(),
+                deleted,
             });
         }
-        let adding: u64 = req.records.iter().map(|r| r.len() as u64).sum();
+        let adding: u64 = fresh
+            .iter()
+            .map(|(_, r, _)| (r.share.len() + r.bit_shares.len() + r.meta.len()) as u64)
+            .sum();
         let charge = Charge {
             account: caller,
             limit: if quota {
@@ -305,7 +353,11 @@ impl NodeState {
             .lock()
             .map(|mut s| std::mem::take(&mut *s))
             .unwrap_or_default();
-        let stored = store.put_images_charged(&batch, charge, &settled);
+        let stored = if req.owners.is_empty() {
+            store.put_images_charged(&batch, charge, &settled)
+        } else {
+            store.put_images_owned(&batch, &fresh_owners, charge, &settled)
+        };
         // Once committed, the bytes are on disk: no longer reserved.
         drop(room);
         if stored.is_err()
@@ -321,7 +373,9 @@ impl NodeState {
                 .write()
                 .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
             for (id, _, tokens) in &fresh {
-                if !index.contains(*id) {
+                // Deleted since the commit (the delete holds this lock across its own
+                // commit): not indexed again.
+                if !index.contains(*id) && !store.is_deleted(*id).unwrap_or(true) {
                     index
                         .insert(*id, tokens)
                         .map_err(|e| invalid(format!("image {id}: {e}")))?;
@@ -340,6 +394,7 @@ impl NodeState {
                 .into_iter()
                 .chain(again.iter().map(|(i, _)| i.0))
                 .collect(),
+            deleted,
         })
     }
 

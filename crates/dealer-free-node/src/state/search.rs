@@ -362,8 +362,19 @@ impl NodeState {
             }
         }
         if let Ok(mut cache) = self.bit_shares.write() {
+            // Only ids still indexed: a delete takes an id out of the index before it empties
+            // the cache, so an id it deleted since the read above is not cached again.
+            let index = self
+                .index
+                .read()
+                .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
             let room = self.limits.bit_share_cache.saturating_sub(cache.len());
-            cache.extend(fresh.into_iter().take(room));
+            cache.extend(
+                fresh
+                    .into_iter()
+                    .filter(|(id, _)| index.contains(*id))
+                    .take(room),
+            );
         }
         Ok(found)
     }

@@ -10,19 +10,30 @@ use std::ops::Bound;
 
 use redb::{ReadableTable, TableDefinition};
 
-use super::{LIST_PREALLOCATE, PARTS, Page, ShareStore, StoreError, usage};
+use super::{LIST_PREALLOCATE, PARTS, Page, SHARE, ShareStore, StoreError, owners, usage};
 use crate::ImageId;
 
 /// The table of deleted ids.
 pub(super) const TOMBSTONES: TableDefinition<'static, u64, ()> = TableDefinition::new("tombstones");
+
+/// Who asks [`ShareStore::delete_images`] to delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleter<'a> {
+    /// An account: it may delete only the images it stored, and an id not stored gets no
+    /// tombstone (so deletes cost an account only what it stored first).
+    Account(&'a str),
+    /// An operator: any image, and an id not stored gets its tombstone all the same (a
+    /// replaced node learning what the others deleted).
+    Admin,
+}
 
 /// What [`ShareStore::delete_images`] did with each id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {
     /// The image was stored: its parts are removed and its tombstone written.
     Removed,
-    /// It was not stored (and had no tombstone): only the tombstone is written, so it can
-    /// never be stored here later.
+    /// It was not stored (and had no tombstone): nothing was removed; for
+    /// [`Deleter::Admin`] the tombstone is written, so it can never be stored here later.
     Absent,
     /// It had a tombstone already: nothing changed.
     Already,
@@ -30,19 +41,35 @@ pub enum Deleted {
 
 impl ShareStore {
     /// Deletes `ids`: every stored part removed and a tombstone written for each, all in one
-    /// transaction, durable when this returns. The bytes removed are given back to
-    /// `account` (saturating at zero), if given. Returns what happened to each id, in order.
+    /// transaction, durable when this returns. The bytes removed are given back to the
+    /// account that stored each image (saturating at zero). Returns what happened to each
+    /// id, in order.
     ///
     /// # Errors
-    /// redb's errors if the write fails, in which case nothing is deleted.
+    /// [`StoreError::NotOwner`] if an [account](Deleter::Account) names an image another
+    /// account (or no account) stored; redb's errors if the write fails. Nothing is deleted
+    /// then.
     pub fn delete_images(
         &self,
         ids: &[ImageId],
-        account: Option<&str>,
+        by: Deleter<'_>,
     ) -> Result<Vec<(ImageId, Deleted)>, StoreError> {
         let txn = self.begin_write()?;
+        // An account's request is checked whole before anything changes.
+        if let Deleter::Account(account) = by {
+            let shares = txn.open_table(SHARE.table())?;
+            for id in ids {
+                if shares.get(id.0)?.is_some()
+                    && owners::get_in(&txn, *id)?.as_deref() != Some(account)
+                {
+                    drop(shares);
+                    txn.abort()?;
+                    return Err(StoreError::NotOwner { id: *id });
+                }
+            }
+        }
         let mut outcome = Vec::with_capacity(ids.len());
-        let mut freed: u64 = 0;
+        let mut removed = Vec::new();
         {
             let mut tombs = txn.open_table(TOMBSTONES)?;
             for id in ids {
@@ -50,6 +77,7 @@ impl ShareStore {
                     outcome.push((*id, Deleted::Already));
                     continue;
                 }
+                let mut freed: u64 = 0;
                 let mut existed = false;
                 for part in PARTS {
                     let mut table = txn.open_table(part.table())?;
@@ -58,7 +86,12 @@ impl ShareStore {
                         freed = freed.saturating_add(old.value().len() as u64);
                     }
                 }
-                tombs.insert(id.0, ())?;
+                if existed || by == Deleter::Admin {
+                    tombs.insert(id.0, ())?;
+                }
+                if let Some(owner) = owners::take_in(&txn, *id)? {
+                    removed.push((owner, freed));
+                }
                 outcome.push((
                     *id,
                     if existed {
@@ -69,8 +102,8 @@ impl ShareStore {
                 ));
             }
         }
-        if let Some(account) = account {
-            usage::credit_in(&txn, account, freed)?;
+        for (owner, freed) in removed {
+            usage::credit_in(&txn, &owner, freed)?;
         }
         super::unsettled::settle_in(&txn, ids)?;
         txn.commit()?;
@@ -112,8 +145,7 @@ impl ShareStore {
         let mut range = table.range::<u64>((start, Bound::Unbounded))?;
         let mut ids = Vec::with_capacity(limit.min(LIST_PREALLOCATE));
         for entry in range.by_ref() {
-            let (key, ()) = entry.map(|(k, v)| (k, v.value()))?;
-            ids.push(ImageId(key.value()));
+            ids.push(ImageId(entry?.0.value()));
             if ids.len() == limit {
                 break;
             }

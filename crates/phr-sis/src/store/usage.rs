@@ -35,7 +35,24 @@ impl ShareStore {
         charge: Charge<'_>,
         settled: &[ImageId],
     ) -> Result<u64, StoreError> {
-        self.put_images_in(records, Some(charge), Some(settled))
+        self.put_images_in(records, None, Some(charge), Some(settled))
+            .map(|used| used.unwrap_or(0))
+    }
+
+    /// [`ShareStore::put_images_charged`] of records each owned by `owners[i]` (e.g. records
+    /// rebuilt by an operator for their owners): the bytes of the records `charge.account`
+    /// owns are held to its limit, the others charged to their owners without one.
+    ///
+    /// # Errors
+    /// As [`ShareStore::put_images_charged`].
+    pub fn put_images_owned(
+        &self,
+        records: &[(ImageId, &ImageRecord)],
+        owners: &[&str],
+        charge: Charge<'_>,
+        settled: &[ImageId],
+    ) -> Result<u64, StoreError> {
+        self.put_images_in(records, Some(owners), Some(charge), Some(settled))
             .map(|used| used.unwrap_or(0))
     }
 
