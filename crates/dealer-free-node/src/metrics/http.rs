@@ -47,11 +47,28 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await
 }
 
-/// Serves `metrics` on `listener` until the returned task is aborted (or the runtime ends).
+/// The task serving scrapes: it stops when this is dropped or aborted.
+#[derive(Debug)]
+pub struct Serving(JoinHandle<()>);
+
+impl Serving {
+    /// Stops taking scrapes (those under way end within [`CONNECTION_TIMEOUT`]).
+    pub fn abort(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves `metrics` on `listener` until the returned [`Serving`] is dropped.
 #[must_use]
-pub fn spawn(listener: TcpListener, metrics: Arc<Metrics>) -> JoinHandle<()> {
+pub fn spawn(listener: TcpListener, metrics: Arc<Metrics>) -> Serving {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    tokio::spawn(async move {
+    Serving(tokio::spawn(async move {
         loop {
             let tcp = match listener.accept().await {
                 Ok((tcp, _)) => tcp,
@@ -83,7 +100,7 @@ pub fn spawn(listener: TcpListener, metrics: Arc<Metrics>) -> JoinHandle<()> {
                 drop(slot);
             });
         }
-    })
+    }))
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<String> {
@@ -131,7 +148,7 @@ mod tests {
     use crate::metrics::{Snapshot, Source};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    async fn served() -> Option<(SocketAddr, JoinHandle<()>)> {
+    async fn served() -> Option<(SocketAddr, Serving)> {
         let source: Source = Arc::new(|| Snapshot {
             images: 4,
             ..Snapshot::default()
@@ -177,7 +194,17 @@ mod tests {
         );
         let refused = ask(address, long.as_bytes()).await;
         assert!(refused.starts_with("HTTP/1.1 431"), "{refused}");
-        task.abort();
+        // Dropped, it stops listening.
+        drop(task);
+        let mut closed = false;
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(address).await.is_err() {
+                closed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(closed, "still listening after the drop");
     }
 
     #[tokio::test]
