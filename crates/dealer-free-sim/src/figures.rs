@@ -3,10 +3,13 @@
 //! `<name>.svg` and `<name>.png`, each atomically (temporary file in the same directory, then a
 //! rename), so an interrupted run leaves either the old file or the new one, never half of one.
 //!
-//! Two kinds of chart cover the experiments: grouped bars ([`FigureKind::Bars`]: categories ×
-//! series) and x–y lines with markers ([`FigureKind::Lines`]). Either axis may be logarithmic.
-//! Odd data never panics: non-finite values are left out, values ≤ 0 are left out on a
-//! logarithmic axis, and every such omission is reported as a note under the chart and in
+//! Three kinds of chart cover the experiments: grouped bars ([`FigureKind::Bars`]: categories ×
+//! series), x–y lines with markers ([`FigureKind::Lines`], optionally as several
+//! [`Panel`]s side by side over one x axis, labelled at chosen values with
+//! [`Figure::x_ticks`]) and a grid of coloured cells ([`FigureKind::Grid`]: an outcome per row
+//! and column). Either axis may be logarithmic. Odd data never panics: non-finite values are
+//! left out, values ≤ 0 are left out on a logarithmic axis, cells outside the grid are left
+//! out, and every such omission is reported as a note under the chart and in
 //! [`FigureFiles::render_notes`].
 //!
 //! [`write_index_html`](crate::report::write_index_html) gathers written figures into one
@@ -38,8 +41,69 @@ pub enum FigureKind {
     /// Grouped bars: one group per entry of [`Figure::categories`], one bar per series in each
     /// group, heights from [`Series::values`].
     Bars,
-    /// x–y lines with markers, one per series, from [`Series::points`] (drawn in order of x).
+    /// x–y lines with markers, one per series, from [`Series::points`] (drawn in order of x);
+    /// with [`Figure::panels`], one chart per panel side by side.
     Lines,
+    /// A grid of coloured cells, [`Figure::grid`]: rows (labels on the left) × columns
+    /// (labels on top), each cell's colour its [`CellStatus`] and its text inside.
+    Grid,
+}
+
+/// One chart of a Lines figure with [`Figure::panels`]: its own y axis and series, the
+/// figure's x axis. Series at the same position in every panel share a colour and a legend
+/// entry (the first panel's names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Panel {
+    /// The panel's heading, e.g. `"messages"`.
+    pub title: String,
+    /// The y axis' label, with its unit.
+    pub y_label: String,
+    /// Logarithmic y axis.
+    #[serde(default)]
+    pub y_log: bool,
+    /// The lines.
+    pub series: Vec<Series>,
+}
+
+/// What a grid cell shows by its colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellStatus {
+    /// Succeeded (green).
+    Good,
+    /// Partly succeeded (amber).
+    Partial,
+    /// Failed (red).
+    Bad,
+    /// Not run (grey); a cell missing from [`Grid::cells`] is drawn the same way.
+    Empty,
+}
+
+/// One cell of a [`Grid`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridCell {
+    /// Row index into [`Grid::rows`].
+    pub row: usize,
+    /// Column index into [`Grid::columns`].
+    pub column: usize,
+    /// The cell's colour.
+    pub status: CellStatus,
+    /// Short lines of text drawn inside the cell (each shortened with "…" if too wide).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub text: Vec<String>,
+}
+
+/// The data of a [`FigureKind::Grid`] figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grid {
+    /// Row labels, top to bottom.
+    pub rows: Vec<String>,
+    /// Column labels, left to right.
+    pub columns: Vec<String>,
+    /// The cells that have something to show (others are drawn empty).
+    pub cells: Vec<GridCell>,
+    /// The legend: what each colour means, in order.
+    pub legend: Vec<(CellStatus, String)>,
 }
 
 /// One series of a [`Figure`]: a line (Lines) or one bar per category (Bars).
@@ -100,6 +164,18 @@ pub struct Figure {
     pub categories: Vec<String>,
     /// The series, in legend order.
     pub series: Vec<Series>,
+    /// Lines only: charts side by side over the one x axis, each with its own y axis and
+    /// series ([`Figure::series`], [`Figure::y_label`] and [`Figure::y_log`] are then unused).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub panels: Vec<Panel>,
+    /// Lines only: the x values to label. When given, the x axis spans them and the data
+    /// (padded a little), every one is labelled and no other value is, so a logarithmic axis
+    /// starts at the data rather than at a power of ten.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub x_ticks: Vec<f64>,
+    /// Grid only: rows, columns and cells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<Grid>,
     /// Remarks shown under the chart and in the report, e.g. the parameters of the run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -124,6 +200,34 @@ impl Figure {
             y_log: false,
             categories,
             series: Vec::new(),
+            panels: Vec::new(),
+            x_ticks: Vec::new(),
+            grid: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// A grid chart of `grid`: `column_label` names the columns, `row_label` the rows.
+    pub fn grid(
+        name: impl Into<String>,
+        title: impl Into<String>,
+        column_label: impl Into<String>,
+        row_label: impl Into<String>,
+        grid: Grid,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            title: title.into(),
+            kind: FigureKind::Grid,
+            x_label: column_label.into(),
+            y_label: row_label.into(),
+            x_log: false,
+            y_log: false,
+            categories: Vec::new(),
+            series: Vec::new(),
+            panels: Vec::new(),
+            x_ticks: Vec::new(),
+            grid: Some(grid),
             notes: Vec::new(),
         }
     }
@@ -145,6 +249,9 @@ impl Figure {
             y_log: false,
             categories: Vec::new(),
             series: Vec::new(),
+            panels: Vec::new(),
+            x_ticks: Vec::new(),
+            grid: None,
             notes: Vec::new(),
         }
     }
@@ -168,6 +275,20 @@ impl Figure {
     #[must_use]
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
         self.notes.push(note.into());
+        self
+    }
+
+    /// This figure with one more panel (Lines).
+    #[must_use]
+    pub fn with_panel(mut self, panel: Panel) -> Self {
+        self.panels.push(panel);
+        self
+    }
+
+    /// This figure with its x axis labelled at `ticks` only (Lines).
+    #[must_use]
+    pub fn with_x_ticks(mut self, ticks: Vec<f64>) -> Self {
+        self.x_ticks = ticks;
         self
     }
 }

@@ -9,7 +9,8 @@ mod browser;
 use std::path::{Path, PathBuf};
 
 use dealer_free_sim::figures::{
-    FIGURE_HEIGHT, FIGURE_SCHEMA, FIGURE_WIDTH, Figure, FigureFiles, Series, write_figure,
+    CellStatus, FIGURE_HEIGHT, FIGURE_SCHEMA, FIGURE_WIDTH, Figure, FigureFiles, Grid, GridCell,
+    Panel, Series, write_figure,
 };
 use dealer_free_sim::report::write_index_html;
 
@@ -49,6 +50,62 @@ fn lines_figure() -> Figure {
         "plaintext baseline",
         xs.iter().map(|&x| (x, 0.8 * x + 2.0)).collect(),
     ))
+}
+
+/// Three panels over one x axis labelled at chosen values.
+fn panels_figure() -> Figure {
+    let ns: [f64; 6] = [3.0, 5.0, 8.0, 16.0, 32.0, 64.0];
+    // Exact in binary, so that the JSON gives back the same numbers.
+    let panel = |title: &str, power: i32| Panel {
+        title: title.to_owned(),
+        y_label: format!("{title} (log scale)"),
+        y_log: true,
+        series: vec![
+            Series::line(
+                "DKG",
+                ns.iter().map(|&n| (n, n.powi(power) * 0.5)).collect(),
+            ),
+            Series::line("dealer", ns.iter().map(|&n| (n, n)).collect()),
+        ],
+    };
+    Figure::lines("panels", "Three panels", "nodes n (log scale)", "")
+        .with_log_axes(true, true)
+        .with_x_ticks(ns.to_vec())
+        .with_panel(panel("messages", 2))
+        .with_panel(panel("bytes", 3))
+        .with_panel(panel("CPU", 1))
+}
+
+/// A grid of outcomes.
+fn grid_figure() -> Figure {
+    let cell = |row, column, status, text: &[&str]| GridCell {
+        row,
+        column,
+        status,
+        text: text.iter().map(|t| (*t).to_owned()).collect(),
+    };
+    Figure::grid(
+        "grid",
+        "Outcomes",
+        "faulty nodes",
+        "stage: fault",
+        Grid {
+            rows: vec!["DKG: crash".into(), "Stage-2: crash".into()],
+            columns: vec!["0".into(), "1".into(), "2".into()],
+            cells: vec![
+                cell(0, 0, CellStatus::Good, &["ok", "136 ms"]),
+                cell(0, 1, CellStatus::Bad, &["failed", "no key"]),
+                cell(1, 0, CellStatus::Good, &["ok", "599 ms"]),
+                cell(1, 1, CellStatus::Partial, &["no search", "110 ms"]),
+            ],
+            legend: vec![
+                (CellStatus::Good, "ok".into()),
+                (CellStatus::Partial, "partly".into()),
+                (CellStatus::Bad, "failed".into()),
+                (CellStatus::Empty, "not injected".into()),
+            ],
+        },
+    )
 }
 
 /// Figures with data that must not break the renderer.
@@ -172,6 +229,46 @@ fn odd_figures() -> Vec<Figure> {
             true,
             vec![Series::line("wide", vec![(1e-140, 1e-140), (1e140, 1e140)])],
         ),
+        {
+            let mut f = lines("lines_bad_ticks", true, false, vec![]);
+            f.x_ticks = vec![f64::NAN, -1.0, 0.0, 2.0];
+            f.series = vec![Series::line("s", vec![(2.0, 1.0), (4.0, 2.0)])];
+            f
+        },
+        {
+            let mut f = grid_figure();
+            f.name = "grid_outside".into();
+            if let Some(g) = &mut f.grid {
+                g.cells[0].row = 7;
+                g.cells[1].column = 9;
+            }
+            f
+        },
+        {
+            let mut f = grid_figure();
+            f.name = "grid_empty".into();
+            f.grid = None;
+            f
+        },
+        {
+            let mut f = grid_figure();
+            f.name = "grid_huge".into();
+            if let Some(g) = &mut f.grid {
+                g.columns = (0..300).map(|i| i.to_string()).collect();
+                g.rows = (0..200)
+                    .map(|i| format!("row {i} with a long label"))
+                    .collect();
+                g.cells = (0..300)
+                    .map(|i| GridCell {
+                        row: i % 200,
+                        column: i,
+                        status: CellStatus::Good,
+                        text: vec!["a long text in a tiny cell".into()],
+                    })
+                    .collect();
+            }
+            f
+        },
     ]
 }
 
@@ -211,7 +308,24 @@ fn check_files(fig: &Figure, files: &FigureFiles) {
             fig.name
         );
     }
-    for s in fig.series.iter().take(5) {
+    let panel_series = fig.panels.iter().flat_map(|p| p.series.iter().take(1));
+    for title in fig.panels.iter().map(|p| &p.title) {
+        assert!(
+            svg.contains(&xml_escape(title)),
+            "{}: no panel {title:?}",
+            fig.name
+        );
+    }
+    // Rows are labelled where they have room (not in a grid of hundreds).
+    let labelled = fig.grid.iter().filter(|g| g.rows.len() <= 20);
+    for row in labelled.flat_map(|g| g.rows.iter().take(5)) {
+        assert!(
+            svg.contains(&xml_escape(row)),
+            "{}: no row {row:?}",
+            fig.name
+        );
+    }
+    for s in fig.series.iter().take(5).chain(panel_series) {
         assert!(
             svg.contains(&xml_escape(&s.name)),
             "{}: SVG lacks the legend entry {:?}",
@@ -253,7 +367,12 @@ fn no_temporary_files(dir: &Path) {
 fn figures_are_written_as_json_svg_and_png() {
     let (_tmp, dir) = out_dir("figures");
     let mut written = Vec::new();
-    for fig in [bars_figure(), lines_figure()] {
+    for fig in [
+        bars_figure(),
+        lines_figure(),
+        panels_figure(),
+        grid_figure(),
+    ] {
         let data = serde_json::json!({"runs": 20, "raw_ms": [1.0, 2.0]});
         let files = write_figure(dir.as_path(), &fig, &data).unwrap();
         check_files(&fig, &files);
@@ -306,6 +425,10 @@ fn odd_data_renders_with_notes() {
     assert!(bad.contains("2 point(s) with y ≤ 0"), "{bad}");
     assert!(bad.contains("1 point(s) with a coordinate beyond"), "{bad}");
     assert!(notes("bars_log_bad").contains("≤ 0 left out"));
+    assert!(notes("lines_bad_ticks").contains("3 x tick(s) that cannot be drawn"));
+    assert!(notes("grid_outside").contains("2 cell(s) outside the grid"));
+    assert!(notes("grid_empty").contains("no data"));
+    assert!(notes("grid_huge").is_empty());
     assert!(notes("lines_single").is_empty());
     // NaN in the figure becomes null in the JSON.
     let json = std::fs::read_to_string(dir.as_path().join("lines_bad_values.json")).unwrap();

@@ -1,6 +1,11 @@
 //! Drawing a [`Figure`] on any plotters backend: the data is first cleaned ([`prepare`]: what
 //! cannot be drawn is left out and noted), then drawn ([`draw`]): title on top, chart on the
-//! left, legend on the right, notes at the bottom.
+//! left, legend on the right, notes at the bottom. A figure with panels has its legend in one
+//! row under the title and its panels side by side; a grid ([`grid`]) is drawn as cells.
+
+mod grid;
+
+use std::borrow::Cow;
 
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
@@ -12,7 +17,7 @@ use super::{FONT, Figure, FigureError, FigureKind, format_tick, render_error};
 
 /// A figure with its data cleaned for drawing.
 pub(super) struct Prepared<'a> {
-    fig: &'a Figure,
+    fig: Cow<'a, Figure>,
     /// Logarithmic x axis in effect (never for bars).
     x_log: bool,
     y_log: bool,
@@ -27,6 +32,13 @@ pub(super) struct Prepared<'a> {
     lines: Vec<Vec<(f64, f64)>>,
     /// Bars: per series, per category, the drawable value.
     bars: Vec<Vec<Option<f64>>>,
+    /// Lines: the x values labelled (the figure's `x_ticks` that can be drawn); empty: the
+    /// axis' own ticks.
+    x_ticks: Vec<f64>,
+    /// Lines with panels: each panel prepared as a figure of its own, over one x range.
+    panels: Vec<Prepared<'static>>,
+    /// Grid: the cells to draw (those inside the grid).
+    cells: Vec<super::GridCell>,
     /// What was left out or adjusted.
     pub(super) render_notes: Vec<String>,
 }
@@ -35,15 +47,123 @@ pub(super) struct Prepared<'a> {
 const INTEGER_AXIS_SPAN: f64 = 16.0;
 
 /// Cleans `fig`'s data: non-finite values and values ≤ 0 on a log axis are left out (with a
-/// note), axis ranges are padded and never empty.
+/// note), axis ranges are padded and never empty; panels share one x range.
 pub(super) fn prepare(fig: &Figure) -> Prepared<'_> {
+    if fig.kind == FigureKind::Grid {
+        return prepare_grid(fig);
+    }
+    if fig.kind != FigureKind::Lines || fig.panels.is_empty() {
+        return prepare_one(Cow::Borrowed(fig));
+    }
+    let mut notes = Vec::new();
+    let mut panels: Vec<Prepared<'static>> = fig
+        .panels
+        .iter()
+        .map(|panel| {
+            let mut sub = Figure::lines(
+                fig.name.clone(),
+                panel.title.clone(),
+                fig.x_label.clone(),
+                panel.y_label.clone(),
+            )
+            .with_log_axes(fig.x_log, panel.y_log)
+            .with_x_ticks(fig.x_ticks.clone());
+            sub.series.clone_from(&panel.series);
+            let prepared = prepare_one(Cow::Owned(sub));
+            for note in &prepared.render_notes {
+                notes.push(format!("panel “{}”: {note}", panel.title));
+            }
+            prepared
+        })
+        .collect();
+    // One x range over every panel.
+    let lo = panels
+        .iter()
+        .map(|p| p.x_range.0)
+        .fold(f64::INFINITY, f64::min);
+    let hi = panels
+        .iter()
+        .map(|p| p.x_range.1)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let integer_x = panels.iter().all(|p| p.integer_x);
+    for p in &mut panels {
+        p.x_range = (lo, hi);
+        p.integer_x = integer_x && hi - lo <= INTEGER_AXIS_SPAN;
+    }
+    let (x_range, y_range) = panels
+        .first()
+        .map_or(((0.0, 1.0), (0.0, 1.0)), |p| (p.x_range, p.y_range));
+    Prepared {
+        x_log: panels.first().is_some_and(|p| p.x_log),
+        y_log: false,
+        x_range,
+        y_range,
+        integer_x,
+        categories: Vec::new(),
+        lines: Vec::new(),
+        bars: Vec::new(),
+        x_ticks: panels
+            .first()
+            .map(|p| p.x_ticks.clone())
+            .unwrap_or_default(),
+        panels,
+        cells: Vec::new(),
+        render_notes: notes,
+        fig: Cow::Borrowed(fig),
+    }
+}
+
+/// A grid's cells, those outside the grid left out (with a note).
+fn prepare_grid(fig: &Figure) -> Prepared<'_> {
+    let mut notes = Vec::new();
+    let mut cells = Vec::new();
+    match &fig.grid {
+        None => notes.push("no data: the grid figure has no grid".to_owned()),
+        Some(g) => {
+            if g.rows.is_empty() || g.columns.is_empty() {
+                notes.push("no data: the grid has no rows or no columns".to_owned());
+            }
+            let (inside, outside): (Vec<_>, Vec<_>) = g
+                .cells
+                .iter()
+                .cloned()
+                .partition(|c| c.row < g.rows.len() && c.column < g.columns.len());
+            if !outside.is_empty() {
+                notes.push(format!(
+                    "{} cell(s) outside the grid left out",
+                    outside.len()
+                ));
+            }
+            cells = inside;
+        }
+    }
+    Prepared {
+        fig: Cow::Borrowed(fig),
+        x_log: false,
+        y_log: false,
+        x_range: (0.0, 1.0),
+        y_range: (0.0, 1.0),
+        integer_x: false,
+        categories: Vec::new(),
+        lines: Vec::new(),
+        bars: Vec::new(),
+        x_ticks: Vec::new(),
+        panels: Vec::new(),
+        cells,
+        render_notes: notes,
+    }
+}
+
+/// [`prepare`] for one chart (bars, or lines without panels).
+fn prepare_one(fig: Cow<'_, Figure>) -> Prepared<'_> {
     let mut notes = Vec::new();
     let y_log = fig.y_log;
     let mut x_log = fig.x_log;
     let mut categories = fig.categories.clone();
     let mut lines = Vec::new();
     let mut bars = Vec::new();
-    let (x_range, y_range);
+    let mut x_ticks = Vec::new();
+    let (mut x_range, y_range);
     if fig.series.is_empty() {
         notes.push("no data: the figure has no series".to_owned());
     }
@@ -94,6 +214,32 @@ pub(super) fn prepare(fig: &Figure) -> Prepared<'_> {
             }
             x_range = axis_range(lines.iter().flatten().map(|p| p.0), x_log, false);
             y_range = axis_range(lines.iter().flatten().map(|p| p.1), y_log, false);
+            x_ticks = fig
+                .x_ticks
+                .iter()
+                .copied()
+                .filter(|&v| v.is_finite() && (!x_log || v > 0.0) && drawable(v, x_log))
+                .collect();
+            x_ticks.sort_by(f64::total_cmp);
+            x_ticks.dedup();
+            if x_ticks.len() < fig.x_ticks.len() {
+                notes.push(format!(
+                    "{} x tick(s) that cannot be drawn left out",
+                    fig.x_ticks.len() - x_ticks.len()
+                ));
+            }
+            if !x_ticks.is_empty() {
+                let xs = x_ticks
+                    .iter()
+                    .copied()
+                    .chain(lines.iter().flatten().map(|p| p.0));
+                x_range = tick_range(xs, x_log);
+            }
+        }
+        FigureKind::Grid => {
+            // Grids are prepared by `prepare_grid`.
+            x_range = (0.0, 1.0);
+            y_range = (0.0, 1.0);
         }
         FigureKind::Bars => {
             if x_log {
@@ -157,6 +303,7 @@ pub(super) fn prepare(fig: &Figure) -> Prepared<'_> {
     }
     let integer_x = fig.kind == FigureKind::Lines
         && !x_log
+        && x_ticks.is_empty()
         && lines.iter().flatten().next().is_some()
         && lines.iter().flatten().all(|p| p.0.fract() == 0.0)
         && x_range.1 - x_range.0 <= INTEGER_AXIS_SPAN;
@@ -170,7 +317,40 @@ pub(super) fn prepare(fig: &Figure) -> Prepared<'_> {
         categories,
         lines,
         bars,
+        x_ticks,
+        panels: Vec::new(),
+        cells: Vec::new(),
         render_notes: notes,
+    }
+}
+
+/// The range of an axis labelled at chosen values: from the smallest of `values` to the
+/// largest, padded by 4% of the span (of its logarithm on a log axis), never widened to powers
+/// of ten. `values` are finite (and > 0 when `log`).
+pub(super) fn tick_range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !(lo.is_finite() && hi.is_finite()) {
+        return if log { (1.0, 10.0) } else { (0.0, 1.0) };
+    }
+    if log {
+        let pad = if hi / lo < 1.000_001 {
+            1.5
+        } else {
+            (hi / lo).powf(0.04)
+        };
+        ((lo / pad).max(LOG_MIN), (hi * pad).min(LOG_MAX))
+    } else {
+        let span = hi - lo;
+        let pad = if span > 0.0 {
+            span * 0.04
+        } else {
+            hi.abs().max(1.0) * 0.1
+        };
+        ((lo - pad).max(-LINEAR_MAX), (hi + pad).min(LINEAR_MAX))
     }
 }
 
@@ -296,30 +476,47 @@ pub(super) fn draw<DB: DrawingBackend>(
     let notes_h = if shown == 0 { 0 } else { shown as u32 * 20 + 8 };
     let (main, notes_area) = body.split_vertically(body.dim_in_pixel().1.saturating_sub(notes_h));
 
-    let longest = p
-        .fig
-        .series
-        .iter()
-        .map(|s| s.name.chars().count())
-        .max()
-        .unwrap_or(0) as u32;
-    let legend_w = (longest * 9 + 70).clamp(120, w / 3);
-    let (chart_area, legend_area) = main.split_horizontally(w - legend_w);
-
-    match (p.x_log, p.y_log) {
-        (false, false) => draw_chart(&chart_area, p, linear(p.x_range), linear(p.y_range))?,
-        (true, false) => draw_chart(&chart_area, p, logarithmic(p.x_range), linear(p.y_range))?,
-        (false, true) => draw_chart(&chart_area, p, linear(p.x_range), logarithmic(p.y_range))?,
-        (true, true) => {
-            draw_chart(
-                &chart_area,
-                p,
-                logarithmic(p.x_range),
-                logarithmic(p.y_range),
-            )?;
+    if p.fig.kind == FigureKind::Grid {
+        let legend = legend_entries(p);
+        let legend_w = legend_width(&legend, w);
+        let (chart_area, legend_area) = main.split_horizontally(w - legend_w);
+        let empty = super::Grid {
+            rows: Vec::new(),
+            columns: Vec::new(),
+            cells: Vec::new(),
+            legend: Vec::new(),
+        };
+        let g = p.fig.grid.as_ref().unwrap_or(&empty);
+        grid::draw(&chart_area, &p.fig, g, &p.cells)?;
+        draw_legend(&legend_area, &legend)?;
+    } else if !p.panels.is_empty() {
+        let legend = legend_entries(p);
+        let (legend_area, charts) = main.split_vertically(30);
+        draw_legend_row(&legend_area, &legend)?;
+        let k = p.panels.len() as u32;
+        let (cw, ch) = charts.dim_in_pixel();
+        let width = cw / k;
+        for (i, panel) in p.panels.iter().enumerate() {
+            let x0 = i as i32 * width as i32;
+            let area = charts.clone().shrink((x0, 0), (width, ch));
+            let (heading, chart_area) = area.split_vertically(24);
+            let style = (FONT, 17)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Top));
+            let text = fit(&heading, &panel.fig.title, &style, width.saturating_sub(10))?;
+            heading
+                .draw_text(&text, &style, (width as i32 / 2, 2))
+                .map_err(render_error)?;
+            draw_axes(&chart_area, panel)?;
         }
+    } else {
+        let legend = legend_entries(p);
+        let legend_w = legend_width(&legend, w);
+        let (chart_area, legend_area) = main.split_horizontally(w - legend_w);
+        draw_axes(&chart_area, p)?;
+        draw_legend(&legend_area, &legend)?;
     }
-    draw_legend(&legend_area, p)?;
 
     let note_style = (FONT, 14).into_font().color(&RGBColor(80, 80, 80));
     for (i, note) in notes.iter().take(shown).enumerate() {
@@ -331,6 +528,178 @@ pub(super) fn draw<DB: DrawingBackend>(
         let text = fit(&notes_area, &text, &note_style, w.saturating_sub(40))?;
         notes_area
             .draw_text(&text, &note_style, (20, 4 + 20 * i as i32))
+            .map_err(render_error)?;
+    }
+    Ok(())
+}
+
+/// Draws `p`'s chart on `area` with the axis types its log flags ask for.
+fn draw_axes<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    p: &Prepared<'_>,
+) -> Result<(), FigureError> {
+    match (p.x_log, p.y_log) {
+        (false, false) => draw_chart(area, p, linear(p.x_range), linear(p.y_range)),
+        (true, false) => draw_chart(area, p, logarithmic(p.x_range), linear(p.y_range)),
+        (false, true) => draw_chart(area, p, linear(p.x_range), logarithmic(p.y_range)),
+        (true, true) => draw_chart(area, p, logarithmic(p.x_range), logarithmic(p.y_range)),
+    }
+}
+
+/// The mark of a legend entry.
+enum Mark {
+    /// Series `i` of a bar chart (a filled box).
+    Bar(usize),
+    /// Series `i` of a line chart (a line with its marker).
+    Line(usize),
+    /// A grid colour.
+    Cell(super::CellStatus),
+}
+
+/// The legend's entries: the series (of the first panel, for panels), or the grid's colours.
+fn legend_entries<'p>(p: &'p Prepared<'_>) -> Vec<(Mark, &'p str)> {
+    if p.fig.kind == FigureKind::Grid {
+        return p
+            .fig
+            .grid
+            .iter()
+            .flat_map(|g| g.legend.iter())
+            .map(|(status, label)| (Mark::Cell(*status), label.as_str()))
+            .collect();
+    }
+    let series = match p.fig.panels.first() {
+        Some(first) => &first.series,
+        None => &p.fig.series,
+    };
+    series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mark = if p.fig.kind == FigureKind::Bars {
+                Mark::Bar(i)
+            } else {
+                Mark::Line(i)
+            };
+            (mark, s.name.as_str())
+        })
+        .collect()
+}
+
+/// The legend column's width for `entries` in a figure `w` pixels wide.
+fn legend_width(entries: &[(Mark, &str)], w: u32) -> u32 {
+    let longest = entries
+        .iter()
+        .map(|(_, name)| name.chars().count())
+        .max()
+        .unwrap_or(0) as u32;
+    (longest * 9 + 70).clamp(120, w / 3)
+}
+
+/// Draws one legend mark centred vertically at `y`, from x = 8 to 36 of `area`.
+fn draw_mark<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    mark: &Mark,
+    (x, y): (i32, i32),
+) -> Result<(), FigureError> {
+    match *mark {
+        Mark::Bar(i) => area
+            .draw(&Rectangle::new(
+                [(x + 2, y - 7), (x + 26, y + 7)],
+                series_color(i).filled(),
+            ))
+            .map_err(render_error),
+        Mark::Line(i) => {
+            let color = series_color(i);
+            area.draw(&PathElement::new(
+                vec![(x, y), (x + 28, y)],
+                color.stroke_width(2),
+            ))
+            .map_err(render_error)?;
+            draw_marker(area, i, (x + 14, y), color)
+        }
+        Mark::Cell(status) => {
+            area.draw(&Rectangle::new(
+                [(x + 2, y - 8), (x + 26, y + 8)],
+                grid::cell_color(status).filled(),
+            ))
+            .map_err(render_error)?;
+            area.draw(&Rectangle::new(
+                [(x + 2, y - 8), (x + 26, y + 8)],
+                RGBColor(150, 150, 150).stroke_width(1),
+            ))
+            .map_err(render_error)
+        }
+    }
+}
+
+/// Draws the legend as a column: one row per entry, its mark, then its name.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(Mark, &str)],
+) -> Result<(), FigureError> {
+    let (w, h) = area.dim_in_pixel();
+    let style = (FONT, 15)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let row_h = 26;
+    let top = 20;
+    let rows = ((h.saturating_sub(top as u32 + 60)) / row_h as u32).max(1) as usize;
+    for (i, (mark, name)) in entries.iter().enumerate() {
+        let y = top + i as i32 * row_h;
+        if i + 1 == rows && entries.len() > rows {
+            let more = format!("… {} more", entries.len() - i);
+            area.draw_text(&more, &style, (10, y))
+                .map_err(render_error)?;
+            break;
+        }
+        draw_mark(area, mark, (8, y))?;
+        let name = fit(area, name, &style, w.saturating_sub(52))?;
+        area.draw_text(&name, &style, (44, y))
+            .map_err(render_error)?;
+    }
+    Ok(())
+}
+
+/// Draws the legend as one centred row (figures with panels): each entry's mark, then its
+/// name; entries that do not fit are left out with "… N more".
+fn draw_legend_row<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(Mark, &str)],
+) -> Result<(), FigureError> {
+    let (w, h) = area.dim_in_pixel();
+    let style = (FONT, 15)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let widths = entries
+        .iter()
+        .map(|(_, name)| {
+            area.estimate_text_size(name, &style)
+                .map(|d| d.0 + 36 + 24)
+                .map_err(render_error)
+        })
+        .collect::<Result<Vec<u32>, _>>()?;
+    let mut fitting = 0;
+    let mut total = 0;
+    for wi in &widths {
+        if total + wi > w.saturating_sub(80) {
+            break;
+        }
+        total += wi;
+        fitting += 1;
+    }
+    let y = h as i32 / 2;
+    let mut x = (w.saturating_sub(total) / 2) as i32;
+    for ((mark, name), wi) in entries.iter().zip(&widths).take(fitting) {
+        draw_mark(area, mark, (x, y))?;
+        area.draw_text(name, &style, (x + 36, y))
+            .map_err(render_error)?;
+        x += *wi as i32;
+    }
+    if fitting < entries.len() {
+        let more = format!("… {} more", entries.len() - fitting);
+        area.draw_text(&more, &style, (x, y))
             .map_err(render_error)?;
     }
     Ok(())
@@ -372,6 +741,7 @@ fn draw_chart<DB: DrawingBackend, X: Axis, Y: Axis>(
             String::new()
         }
     };
+    let no_tick = |_: &f64| String::new();
     let bars = p.fig.kind == FigureKind::Bars;
     {
         let mut mesh = chart.configure_mesh();
@@ -384,7 +754,14 @@ fn draw_chart<DB: DrawingBackend, X: Axis, Y: Axis>(
             .y_labels(8)
             .y_label_formatter(&tick);
         if bars {
+            // Labelled below.
             mesh.x_label_formatter(&tick).disable_x_mesh().x_labels(0);
+        } else if !p.x_ticks.is_empty() {
+            // Labelled below at the chosen ticks; no label of the axis' own (a logarithmic
+            // axis labels its powers of ten whatever `x_labels` says).
+            mesh.x_label_formatter(&no_tick)
+                .disable_x_mesh()
+                .x_labels(0);
         } else if p.integer_x {
             // At most one label per integer (the span is small), none between.
             let span = (p.x_range.1 - p.x_range.0).floor();
@@ -428,6 +805,28 @@ fn draw_chart<DB: DrawingBackend, X: Axis, Y: Axis>(
                 .map_err(render_error)?;
         }
     } else {
+        if !p.x_ticks.is_empty() {
+            // The chosen ticks: a light grid line and a label each.
+            let (y0, y1) = p.y_range;
+            for &t in &p.x_ticks {
+                chart
+                    .draw_series(LineSeries::new(
+                        [(t, y0), (t, y1)],
+                        RGBColor(205, 205, 205).stroke_width(1),
+                    ))
+                    .map_err(render_error)?;
+            }
+            let style = (FONT, 14)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Top));
+            let (ax, ay) = area.get_base_pixel();
+            for &t in &p.x_ticks {
+                let (px, py) = chart.backend_coord(&(t, y0));
+                area.draw_text(&format_tick(t), &style, (px - ax, py - ay + 6))
+                    .map_err(render_error)?;
+            }
+        }
         for (i, pts) in p.lines.iter().enumerate() {
             let color = series_color(i);
             chart
@@ -437,46 +836,6 @@ fn draw_chart<DB: DrawingBackend, X: Axis, Y: Axis>(
                 draw_marker(chart.plotting_area(), i, pt, color)?;
             }
         }
-    }
-    Ok(())
-}
-
-/// Draws the legend: one row per series with its colour (and marker), then its name.
-fn draw_legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    p: &Prepared<'_>,
-) -> Result<(), FigureError> {
-    let (w, h) = area.dim_in_pixel();
-    let style = (FONT, 15)
-        .into_font()
-        .color(&BLACK)
-        .pos(Pos::new(HPos::Left, VPos::Center));
-    let row_h = 26;
-    let top = 20;
-    let rows = ((h.saturating_sub(top as u32 + 60)) / row_h as u32).max(1) as usize;
-    for (i, s) in p.fig.series.iter().enumerate() {
-        let y = top + i as i32 * row_h;
-        if i + 1 == rows && p.fig.series.len() > rows {
-            let more = format!("… {} more", p.fig.series.len() - i);
-            area.draw_text(&more, &style, (10, y))
-                .map_err(render_error)?;
-            break;
-        }
-        let color = series_color(i);
-        if p.fig.kind == FigureKind::Bars {
-            area.draw(&Rectangle::new([(10, y - 7), (34, y + 7)], color.filled()))
-                .map_err(render_error)?;
-        } else {
-            area.draw(&PathElement::new(
-                vec![(8, y), (36, y)],
-                color.stroke_width(2),
-            ))
-            .map_err(render_error)?;
-            draw_marker(area, i, (22, y), color)?;
-        }
-        let name = fit(area, &s.name, &style, w.saturating_sub(52))?;
-        area.draw_text(&name, &style, (44, y))
-            .map_err(render_error)?;
     }
     Ok(())
 }
@@ -542,4 +901,46 @@ fn series_color(i: usize) -> RGBColor {
         RGBColor(23, 190, 207),
     ];
     COLORS[i % COLORS.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chosen_ticks_span_the_data_not_the_decades() {
+        let (lo, hi) = tick_range([3.0, 5.0, 8.0, 64.0].into_iter(), true);
+        assert!(
+            (2.5..3.0).contains(&lo) && (64.0..80.0).contains(&hi),
+            "{lo} {hi}"
+        );
+        let fig = Figure::lines("f", "t", "x", "y")
+            .with_log_axes(true, true)
+            .with_x_ticks(vec![3.0, 64.0])
+            .with_series(crate::figures::Series::line(
+                "s",
+                vec![(3.0, 1.0), (64.0, 9.0)],
+            ));
+        let p = prepare(&fig);
+        assert!(p.x_range.0 > 2.5 && p.x_range.0 < 3.0, "{:?}", p.x_range);
+        // Without ticks the same data is widened to the decades 1 to 100.
+        let mut plain = fig.clone();
+        plain.x_ticks.clear();
+        assert!(prepare(&plain).x_range.0 < 1.0);
+        // Panels share the x range.
+        let panel = |lo: f64| crate::figures::Panel {
+            title: "p".into(),
+            y_label: "y".into(),
+            y_log: false,
+            series: vec![crate::figures::Series::line(
+                "s",
+                vec![(lo, 1.0), (64.0, 2.0)],
+            )],
+        };
+        let fig = fig.with_panel(panel(5.0)).with_panel(panel(3.0));
+        let p = prepare(&fig);
+        assert_eq!(p.panels.len(), 2);
+        assert_eq!(p.panels[0].x_range, p.panels[1].x_range);
+        assert!(p.panels[0].x_range.0 > 2.5, "{:?}", p.panels[0].x_range);
+    }
 }
