@@ -208,7 +208,30 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
         );
     }
 
-    // 3. The offline phase: one dealing of a search pool.
+    // 3. Every node checks every record it holds (`cluster scrub`), and lists its ids.
+    let start = Instant::now();
+    let report = rt.block_on(client.scrub());
+    let secs = start.elapsed().as_secs_f64();
+    let checked: u64 = report.checked.values().sum();
+    records.push(
+        base("scrub")
+            .with("records", json!(checked))
+            .with("damaged", json!(report.damaged.len()))
+            .with("errors", json!(report.failed.len()))
+            .with("ms", json!(round2(secs * 1e3)))
+            .with("per_second", json!(round2(checked as f64 / secs))),
+    );
+    let start = Instant::now();
+    let listing = rt.block_on(client.list(false));
+    let secs = start.elapsed().as_secs_f64();
+    records.push(
+        base("list")
+            .with("images", json!(listing.holders.len()))
+            .with("errors", json!(listing.failed.len()))
+            .with("ms", json!(round2(secs * 1e3))),
+    );
+
+    // 4. The offline phase: one dealing of a search pool.
     let servers = rt.block_on(client.search_servers())?;
     let start = Instant::now();
     let dealt = rt.block_on(client.deal_masks(&servers, SEARCH_MASK_POOL))?;
@@ -222,7 +245,7 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
             .with("per_second", json!(round2(f64::from(dealt.masks) / secs))),
     );
 
-    // 4. Search latency under 1..k concurrent clients.
+    // 5. Search latency under 1..k concurrent clients.
     let queries: Arc<Vec<ImageHash>> = Arc::new(fixtures.iter().map(|f| f.hash).collect());
     for &clients in &args.clients {
         let searchers = rt.block_on(async {
@@ -290,7 +313,7 @@ pub(super) fn bench_cluster(args: &BenchArgs) -> anyhow::Result<Vec<Record>> {
         );
     }
 
-    // 5. Soak: mixed load, every read checked.
+    // 6. Soak: mixed load, every read checked.
     if args.soak > 0 {
         records.push(soak(
             &rt,
