@@ -6,6 +6,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/flip.rs"]
+mod flip;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -143,7 +145,7 @@ fn list_delete_dedupe_scrub_and_repair_over_real_nodes() -> TestResult {
 
     // A share flipped on disk: scrub names exactly that (node, id); repair rebuilds it.
     assert!(c.folder().stop_node(1, Duration::from_secs(10)));
-    c.flip_stored_share(1, skagen.parse()?)?;
+    flip::flip_stored_share(&c.node_dir(1), 1, skagen.parse()?)?;
     c.ok(&["cluster", "up", "--wait", "20"])?;
     let out = c.cli(&["cluster", "scrub"])?;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));

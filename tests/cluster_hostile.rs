@@ -35,16 +35,16 @@ fn meta() -> Option<proto::RequestMeta> {
 
 /// A 3-node cluster (t = 2) with one image stored and a second client `other` (search role).
 fn cluster() -> TestResult<(Cluster, String)> {
+    cluster_with(&[("other", "search")])
+}
+
+/// A 3-node cluster (t = 2) with one image stored and the clients `(name, role)`.
+fn cluster_with(clients: &[(&str, &str)]) -> TestResult<(Cluster, String)> {
     let c = Cluster::new()?;
     c.ok(&["cluster", "init", "--nodes", "3", "--threshold", "2"])?;
-    c.ok(&[
-        "cluster",
-        "add-client",
-        "--name",
-        "other",
-        "--role",
-        "search",
-    ])?;
+    for (name, role) in clients {
+        c.ok(&["cluster", "add-client", "--name", name, "--role", role])?;
+    }
     c.ok(&["cluster", "up", "--wait", "20"])?;
     let (ids, out) = c.ingest(&[fixture("sk_coffee.png")])?;
     let id = ids
@@ -495,17 +495,7 @@ fn a_flood_of_fresh_request_ids_is_remembered_only_up_to_its_bound() -> TestResu
 
 #[test]
 fn a_deleted_image_stays_deleted_and_no_client_removes_a_good_record() -> TestResult {
-    let c = Cluster::new()?;
-    c.ok(&["cluster", "init", "--nodes", "3", "--threshold", "2"])?;
-    for (name, role) in [("other", "search"), ("clerk", "owner")] {
-        c.ok(&["cluster", "add-client", "--name", name, "--role", role])?;
-    }
-    c.ok(&["cluster", "up", "--wait", "20"])?;
-    let (ids, out) = c.ingest(&[fixture("sk_coffee.png")])?;
-    let id = ids
-        .first()
-        .ok_or_else(|| format!("nothing stored: {}", text(&out.stderr)))?
-        .clone();
+    let (c, id) = cluster_with(&[("other", "search"), ("clerk", "owner")])?;
     let rt = runtime()?;
     let _entered = rt.enter();
     let admin = ClusterClient::open(&c.dir.join("client.toml"))?;

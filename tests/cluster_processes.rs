@@ -24,6 +24,9 @@ use pinned::Identity;
 #[path = "support/stage2.rs"]
 mod stage2;
 
+#[path = "support/flip.rs"]
+mod flip;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// Each `(id, path)` line of an ingest, and its whole output.
 type Ingested = (Vec<(String, String)>, Output);
@@ -178,19 +181,7 @@ fn open_store(c: &Cluster, node: u8) -> Result<ShareStore, Box<dyn std::error::E
 
 /// Flips one byte inside node `node`'s stored share of `image` (the node must be stopped).
 fn flip_stored_share(c: &Cluster, node: u8, image: ImageId) -> TestResult {
-    let path = c.folder().node_dir(node).join("data/shares.redb");
-    let share = open_store(c, node)?.get_share(image)?.ok_or("no share")?;
-    let window = share.get(200..264).ok_or("share too short")?;
-    let mut file = std::fs::read(&path)?;
-    let at = file
-        .windows(window.len())
-        .position(|w| w == window)
-        .ok_or("share bytes not found in the store file")?;
-    if let Some(b) = file.get_mut(at + 10) {
-        *b ^= 0x01;
-    }
-    std::fs::write(&path, file)?;
-    Ok(())
+    flip::flip_stored_share(&c.folder().node_dir(node), node, image)
 }
 
 /// The text and JSON of `search`, `get` into folders not made yet or below a file, both

@@ -188,31 +188,6 @@ impl Cluster {
         Ok(())
     }
 
-    /// Flips one byte inside node `node`'s stored share of `image` (the node must be
-    /// stopped): the record's bytes found in the store file by a window of the share.
-    pub(crate) fn flip_stored_share(&self, node: u8, image: phr_sis::ImageId) -> TestResult {
-        use dealer_free_node::secrets::{AtRestKey, NodeSecrets};
-        let dir = self.node_dir(node);
-        let key = AtRestKey::from_hex(&std::fs::read_to_string(dir.join("at-rest.key"))?)?;
-        let secrets = NodeSecrets::open(&dir.join("data"), phr_sis::NodeId::new(node)?, &key)?
-            .ok_or("no secrets")?;
-        let path = dir.join("data/shares.redb");
-        let share = phr_sis::store::ShareStore::open(&path, secrets.mac_key)?
-            .get_share(image)?
-            .ok_or("no share")?;
-        let window = share.get(200..264).ok_or("share too short")?;
-        let mut file = std::fs::read(&path)?;
-        let at = file
-            .windows(window.len())
-            .position(|w| w == window)
-            .ok_or("share bytes not found in the store file")?;
-        if let Some(b) = file.get_mut(at + 10) {
-            *b ^= 0x01;
-        }
-        std::fs::write(&path, file)?;
-        Ok(())
-    }
-
     /// The cluster's `cluster-key.json`.
     pub(crate) fn key(&self) -> TestResult<serde_json::Value> {
         Ok(serde_json::from_slice(&std::fs::read(

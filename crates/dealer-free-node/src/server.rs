@@ -347,10 +347,7 @@ impl Node for NodeService {
         let caller = caller(&request)?;
         // Admins (the operators: a replacement's repair stores a whole node) are not held
         // to the quota of stored bytes; owners are.
-        let quota = request
-            .extensions()
-            .get::<Caller>()
-            .is_none_or(|c| c.role != crate::access::Role::Admin);
+        let quota = !is_admin(&request);
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
@@ -510,10 +507,7 @@ impl Node for NodeService {
         request: Request<proto::DeleteRecordsRequest>,
     ) -> Result<Response<proto::DeleteRecordsReply>, Status> {
         let caller = caller(&request)?;
-        let admin = request
-            .extensions()
-            .get::<Caller>()
-            .is_some_and(|c| c.role == crate::access::Role::Admin);
+        let admin = is_admin(&request);
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
@@ -526,10 +520,7 @@ impl Node for NodeService {
         request: Request<proto::ListRecordsRequest>,
     ) -> Result<Response<proto::ListRecordsReply>, Status> {
         let caller = caller(&request)?;
-        let admin = request
-            .extensions()
-            .get::<Caller>()
-            .is_some_and(|c| c.role == crate::access::Role::Admin);
+        let admin = is_admin(&request);
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
@@ -560,6 +551,14 @@ impl Node for NodeService {
         self.blocking(&caller, move || s.remove_damaged(&name, &r))
             .await
     }
+}
+
+/// Whether the caller of `request` is an admin (the access layer put its role there).
+fn is_admin<T>(request: &Request<T>) -> bool {
+    request
+        .extensions()
+        .get::<Caller>()
+        .is_some_and(|c| c.role == crate::access::Role::Admin)
 }
 
 /// File descriptors kept for the node's own files (store, audit log, secrets, logs).

@@ -153,11 +153,7 @@ impl NodeState {
             &format!(
                 "scrub caller={caller} checked={} damaged={}",
                 page.ids.len(),
-                damaged
-                    .iter()
-                    .map(|d| format!("{:016x}", d.id))
-                    .collect::<Vec<_>>()
-                    .join(",")
+                hex_ids(&damaged.iter().map(|d| ImageId(d.id)).collect::<Vec<_>>())
             ),
             false,
         )?;
