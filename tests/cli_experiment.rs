@@ -1,16 +1,69 @@
 //! End-to-end: `dealer-free-sis experiment --mpc-*`: both rankings side by side, the
-//! comparison JSON, determinism under a seed, and bad flags exiting 2 with nothing written;
-//! the figure-set, stage, network, batching and scaling flags, `--config` files (every
-//! experiments/*.toml among them) and their precedence, and the output folder's checks.
+//! comparison JSON (alone unless figure sets are named, with its section in summary.md and
+//! index.html), determinism under a seed, and bad flags exiting 2 with nothing written; the
+//! figure-set (`none` among them), stage, network, batching and scaling flags, `--config`
+//! files (every experiments/*.toml among them) and their precedence, summary.md's sections
+//! (only for what ran), the fault-tolerance matrix, the DKG figure's three metrics, and the
+//! output folder's checks (`--check` failing as the run would). Every run is killed after
+//! [`LIMIT`].
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 #[path = "support/cli.rs"]
 mod cli;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-use cli::{run, run_in, stderr, stdout};
+use cli::{stderr, stdout};
 use serde_json::Value;
+
+/// The longest any one run of the binary may take (debug build, small sweeps).
+const LIMIT: Duration = Duration::from_secs(900);
+
+/// Runs the binary with `args` in `dir` (or the current folder), killed after [`LIMIT`]. Its
+/// output goes to files, so no pipe can fill up and stall it.
+fn run_limited(dir: Option<&Path>, args: &[&str]) -> Output {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (tmp.path().join("stdout"), tmp.path().join("stderr"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dealer-free-sis"));
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let mut child = command.spawn().expect("the dealer-free-sis binary runs");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} did not end within {LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    }
+}
+
+/// Runs the binary with `args`, bounded.
+fn run(args: &[&str]) -> Output {
+    run_limited(None, args)
+}
+
+/// Runs the binary with `args` in `dir`, bounded.
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    run_limited(Some(dir), args)
+}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/images")
@@ -22,7 +75,7 @@ fn query(name: &str) -> String {
 
 /// Runs `experiment ARGS --images FIXTURES --out OUT`, with small sweeps (DKG sizes, batch
 /// sizes, scale runs) where ARGS gives none.
-fn experiment(out: &Path, args: &[&str]) -> std::process::Output {
+fn experiment(out: &Path, args: &[&str]) -> Output {
     let images = fixtures().display().to_string();
     let out = out.display().to_string();
     let mut all = vec!["experiment", "--images", &images, "--out", &out];
@@ -260,7 +313,7 @@ const SCHEMAS: [FigureSchema; 7] = [
     ),
     (
         "dkg_overhead",
-        &["rows", "bytes_exponent"],
+        &["rows", "bytes_exponent", "exponents"],
         &[(
             "rows",
             &[
@@ -270,7 +323,9 @@ const SCHEMAS: [FigureSchema; 7] = [
                 "bytes",
                 "agree",
                 "cpu_ms",
+                "dealer_messages",
                 "dealer_bytes",
+                "dealer_cpu_ms",
             ],
         )],
     ),
@@ -303,7 +358,7 @@ const SCHEMAS: [FigureSchema; 7] = [
     ),
     (
         "fault_tolerance",
-        &["rows"],
+        &["rows", "matrix", "details"],
         &[(
             "rows",
             &[
@@ -313,6 +368,7 @@ const SCHEMAS: [FigureSchema; 7] = [
                 "faulty",
                 "dkg_key",
                 "disqualified",
+                "ingest_ok",
                 "search_same",
                 "retrieval_ok",
                 "reason",
@@ -488,6 +544,21 @@ fn bad_figure_network_batch_and_scale_flags_exit_2_and_write_nothing() {
         ),
         (vec!["--figures", ""], "--figures: unknown figure set \"\""),
         (
+            vec!["--figures", "none,batching"],
+            "--figures none,batching: none selects no figure set; name it alone",
+        ),
+        (
+            vec!["--figures", "none"],
+            "--figures none: no figure set, and neither --mpc-query-image nor --cluster: \
+             nothing to run",
+        ),
+        (
+            vec!["--figures", "batching,cluster"],
+            "--figures: \"cluster\" is not a figure set: --cluster DIR writes the cluster_stages \
+             figure; expected none or some of: stage_communication, dkg_overhead, \
+             stage_latency, batching, fault_tolerance, scaling",
+        ),
+        (
             vec!["--batch-sizes", "1,0,4"],
             "--batch-sizes: 0 images per token request; allowed: 1 to",
         ),
@@ -563,7 +634,10 @@ fn bad_config_files_exit_2_naming_the_file_and_write_nothing() {
         ),
         (
             config(d, "empty_list.toml", "figures = []\n"),
-            vec!["empty_list.toml: figures: name at least one figure set"],
+            vec![
+                "empty_list.toml: figures = []: no figure set",
+                "nothing to run",
+            ],
         ),
         (
             config(d, "threshold.toml", "nodes = 4\nthreshold = 3\n"),
@@ -615,7 +689,12 @@ fn an_unwritable_out_exits_2_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "not a folder").unwrap();
-    for out in [blocker.join("figures"), blocker.clone()] {
+    for out in [
+        blocker.join("figures"),
+        blocker.join("a/b"),
+        blocker.clone(),
+    ] {
+        let mut messages = Vec::new();
         for check in [false, true] {
             let images = fixtures().display().to_string();
             let out_s = out.display().to_string();
@@ -631,7 +710,11 @@ fn an_unwritable_out_exits_2_before_any_work() {
                 stderr(&o)
             );
             assert!(!stderr(&o).contains("wrote"), "{}", stderr(&o));
+            assert_eq!(stdout(&o), "", "{args:?}");
+            messages.push(stderr(&o));
         }
+        // --check fails exactly as the run does, with the same message.
+        assert_eq!(messages[0], messages[1], "{}", out.display());
     }
     assert_eq!(std::fs::read_to_string(&blocker).unwrap(), "not a folder");
     assert_eq!(listing(dir.path()), ["a-file"]);
@@ -851,9 +934,9 @@ fn the_same_seed_gives_the_same_figure_data_apart_from_the_times() {
         for name in files {
             let mut v = json(&out.join(&name));
             without_times(&mut v);
-            // The drawn series of the latency figures are times (under `values`/`points`);
-            // the byte figures are compared whole.
-            if !["stage_communication.json", "dkg_overhead.json"].contains(&name.as_str()) {
+            // The drawn series of the latency figures (and the DKG's CPU panel) are times
+            // (under `values`/`points`); the byte figure is compared whole.
+            if name != "stage_communication.json" {
                 v = v["data"].take();
             }
             all.push((name, v));
@@ -918,6 +1001,12 @@ fn every_experiments_toml_is_a_valid_config() {
                     "{rel} differs from the default run"
                 );
             }
+            "cluster" => {
+                // cluster_stages is no figure set: --cluster writes it.
+                assert!(resolved.contains("figures = []\n"), "{resolved}");
+                assert!(resolved.contains("cluster = \"cluster\"\n"), "{resolved}");
+                assert_eq!(out, "\"output/figures/dealer_free/cluster\"");
+            }
             "scale_100k" => {
                 assert!(resolved.contains("figures = [\"scaling\"]\n"), "{resolved}");
                 assert!(resolved.contains("64]\n"), "{resolved}");
@@ -946,4 +1035,346 @@ fn check_writes_nothing() {
         stdout(&o)
     );
     assert!(!dir.path().join("a").exists());
+}
+
+/// The names of the `## ` sections of a summary, in order.
+fn sections(summary: &str) -> Vec<String> {
+    summary
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_query_alone_runs_only_the_comparison_with_its_section_in_the_summary_and_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = query("sk_coffee.png");
+    let args = [
+        "--mpc-query-image",
+        &q,
+        "--mpc-min-band-votes",
+        "0",
+        "--mpc-topk",
+        "3",
+    ];
+    let out = dir.path().join("flag");
+    let o = experiment(&out, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // No figure set ran: no figure file.
+    assert_eq!(
+        listing(&out),
+        [
+            "index.html",
+            "secure_distance_comparison.json",
+            "summary.md"
+        ]
+    );
+    assert_eq!(comparison(&out)["agree"], true);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert_eq!(
+        sections(&summary),
+        ["secure_distance_comparison"],
+        "{summary}"
+    );
+    assert!(summary.contains("- figure sets: none"), "{summary}");
+    assert!(
+        summary.contains(
+            "| rank | baseline: distance | votes | image | secure: distance | votes | image |"
+        ),
+        "{summary}"
+    );
+    // The query is stored: rank 1 on both sides at distance 0.
+    assert!(
+        summary.contains("| 1 | 0 | ") && summary.contains("sk_coffee.png | 0 |"),
+        "{summary}"
+    );
+    for line in ["- agree: yes", "- time: baseline ", "- bytes: baseline "] {
+        assert!(summary.contains(line), "{line} in {summary}");
+    }
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        page.contains("<h3>secure_distance_comparison</h3>"),
+        "{page}"
+    );
+    assert!(page.contains("<th>secure: distance</th>"), "{page}");
+    assert!(!page.contains("<svg"));
+    assert!(
+        stdout(&o).trim_end().ends_with("index.html"),
+        "{}",
+        stdout(&o)
+    );
+
+    // --figures none and figures = [] say the same; naming a set runs it beside.
+    let none = dir.path().join("none");
+    let o = experiment(&none, &[&args[..], &["--figures", "none"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(listing(&none), listing(&out));
+    let file = config(
+        dir.path(),
+        "query.toml",
+        &format!(
+            "figures = []\nimages = {:?}\nout = {:?}\n[mpc]\nquery_image = {q:?}\n",
+            fixtures().display().to_string(),
+            dir.path().join("file").display().to_string()
+        ),
+    );
+    let o = run(&["experiment", "--config", &file]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(listing(&dir.path().join("file")), listing(&out));
+    let o = run(&["experiment", "--config", &file, "--check"]);
+    assert!(stdout(&o).contains("figures = []\n"), "{}", stdout(&o));
+    let both = dir.path().join("both");
+    let o = experiment(&both, &[&args[..], &["--figures", "dkg_overhead"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(both.join("dkg_overhead.png").is_file());
+    assert!(both.join("secure_distance_comparison.json").is_file());
+    let summary = std::fs::read_to_string(both.join("summary.md")).unwrap();
+    assert_eq!(
+        sections(&summary),
+        ["dkg_overhead", "secure_distance_comparison"]
+    );
+}
+
+#[test]
+fn the_summary_has_sections_only_for_the_figure_sets_that_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("figures");
+    let o = experiment(&out, &["--figures", "batching", "--batch-sizes", "1,2"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert_eq!(sections(&summary), ["batching"], "{summary}");
+    assert!(summary.contains("- figure sets: batching"), "{summary}");
+    // The section has its rows: one per batch size, padded and not.
+    assert_eq!(
+        summary
+            .lines()
+            .filter(|l| l.starts_with("| 1 |") || l.starts_with("| 2 |"))
+            .count(),
+        json(&out.join("batching.json"))["data"]["rows"]
+            .as_array()
+            .unwrap()
+            .len()
+    );
+}
+
+/// The fixture images `names`, copied into `dir/images` (a small run).
+fn few_images(dir: &Path, names: &[&str]) -> String {
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    for name in names {
+        std::fs::copy(fixtures().join(name), images.join(name)).unwrap();
+    }
+    images.display().to_string()
+}
+
+#[test]
+fn the_fault_tolerance_figure_is_a_success_matrix_in_plain_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = few_images(
+        dir.path(),
+        &["sk_coins.png", "kpa_spiff.jpg", "sk_chelsea.jpg"],
+    );
+    let out = dir.path().join("figures");
+    let out_s = out.display().to_string();
+    // (t, n) = (2, 3): the DKG tolerates t − 1 = 1 faulty node; the experiment crashes up to
+    // n − t + 1 = 2 nodes and makes up to t = 2 misbehave.
+    let o = run(&[
+        "experiment",
+        "--images",
+        &images,
+        "--out",
+        &out_s,
+        "--figures",
+        "fault_tolerance",
+        "--nodes",
+        "3",
+        "--threshold",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&out.join("fault_tolerance.json"));
+    assert_eq!(v["figure"]["kind"], "grid");
+    let m = &v["data"]["matrix"];
+    assert_eq!(m["faulty"], serde_json::json!([0, 1, 2]));
+    let cell = |label: &str, k: u64| -> (String, Value) {
+        let row = m["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["label"] == label)
+            .unwrap_or_else(|| panic!("no row {label}"));
+        let c = row["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["faulty"] == k)
+            .unwrap_or_else(|| panic!("no cell {label}, {k}"));
+        (
+            c["outcome"].as_str().unwrap().to_owned(),
+            c["latency_wan_ms"].clone(),
+        )
+    };
+    for (label, k, want) in [
+        ("DKG: crash", 0, "ok"),
+        ("DKG: crash", 1, "ok"),
+        ("DKG: crash", 2, "failed"),
+        ("DKG: silent", 1, "ok"),
+        ("DKG: silent", 2, "failed"),
+        ("DKG: equivocate", 1, "ok"),
+        ("Stage-1: crash", 0, "ok"),
+        // One node down: the secure search needs 2t − 1 = 3, the retrieval t = 2.
+        ("Stage-2: crash", 1, "partial"),
+        ("Stage-2: crash", 2, "failed"),
+    ] {
+        let (outcome, latency) = cell(label, k);
+        assert_eq!(outcome, want, "{label}, {k} faulty");
+        // The latency where the stage did its job (or part of it), none where it failed.
+        assert_eq!(
+            latency.is_f64(),
+            want != "failed",
+            "{label}, {k}: {latency}"
+        );
+    }
+    // Grid cells of the figure: one per scenario, the latency inside where it succeeded.
+    let cells = v["figure"]["grid"]["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), v["data"]["rows"].as_array().unwrap().len());
+    assert!(
+        cells
+            .iter()
+            .any(|c| c["status"] == "good" && c["text"][1].as_str().unwrap().ends_with(" ms"))
+    );
+    // Notes and details in plain words, and few enough notes to be drawn whole.
+    let mut texts: Vec<String> = Vec::new();
+    for list in [
+        &v["figure"]["notes"],
+        &v["render_notes"],
+        &v["data"]["details"],
+    ] {
+        texts.extend(
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().to_owned()),
+        );
+    }
+    texts.extend(
+        v["data"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["reason"].as_str().map(str::to_owned)),
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("not possible")),
+        "{texts:?}"
+    );
+    for t in &texts {
+        assert!(!t.contains("NodeId(") && !t.contains("[]"), "{t}");
+    }
+    let notes = v["figure"]["notes"].as_array().unwrap().len()
+        + v["render_notes"].as_array().unwrap().len();
+    assert!(notes <= 5, "{notes} notes: more than the image shows");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert_eq!(sections(&summary), ["fault_tolerance"]);
+    assert!(
+        summary.contains("| stage: fault | 0 faulty | 1 faulty | 2 faulty |"),
+        "{summary}"
+    );
+    assert!(summary.contains("| DKG: crash | ok, "), "{summary}");
+    let details = v["data"]["details"].as_array().unwrap();
+    for d in details {
+        assert!(
+            summary.contains(d.as_str().unwrap()),
+            "{d} not in the summary"
+        );
+    }
+}
+
+#[test]
+fn the_dkg_figure_has_messages_bytes_and_cpu_per_n_from_the_smallest_n() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("figures");
+    let o = experiment(&out, &["--figures", "dkg_overhead", "--dkg-nodes", "5,3,8"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&out.join("dkg_overhead.json"));
+    for r in v["data"]["rows"].as_array().unwrap() {
+        for k in ["messages", "bytes", "dealer_messages", "dealer_bytes"] {
+            assert!(r[k].as_u64().unwrap() > 0, "{k}: {r}");
+        }
+        for k in ["cpu_ms", "dealer_cpu_ms"] {
+            assert!(r[k].as_f64().unwrap() > 0.0, "{k}: {r}");
+        }
+    }
+    for metric in ["messages", "bytes", "cpu_ms"] {
+        assert_eq!(
+            v["data"]["exponents"][metric].as_object().unwrap().len(),
+            2,
+            "{metric}"
+        );
+    }
+    let fig = &v["figure"];
+    // Labelled at the data's n only: the axis starts at 3, not at 1.
+    assert_eq!(fig["x_ticks"], serde_json::json!([3.0, 5.0, 8.0]));
+    let panels = fig["panels"].as_array().unwrap();
+    let titles: Vec<&str> = panels
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles[0].starts_with("messages: n^")
+            && titles[1].starts_with("bytes on the wire: n^")
+            && titles[2].starts_with("CPU, all parties: n^"),
+        "{titles:?}"
+    );
+    for p in panels {
+        let series = p["series"].as_array().unwrap();
+        assert_eq!(series.len(), 3, "{p}");
+        for s in series {
+            let xs: Vec<f64> = s["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|pt| pt[0].as_f64().unwrap())
+                .collect();
+            assert_eq!(xs, [3.0, 5.0, 8.0], "{s}");
+        }
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert_eq!(sections(&summary), ["dkg_overhead"]);
+    assert!(
+        summary.contains("- DKG CPU (measured) grow as n^"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn help_readme_and_errors_name_the_same_figure_sets() {
+    let sets =
+        "stage_communication, dkg_overhead, stage_latency, batching, fault_tolerance, scaling";
+    let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let help = flat(&stdout(&run(&["experiment", "--help"])));
+    assert!(help.contains(&format!("of {sets}; or none")), "{help}");
+    assert!(
+        help.contains("--cluster: the cluster_stages figure alone"),
+        "{help}"
+    );
+    let readme = flat(&std::fs::read_to_string(root().join("README.md")).unwrap());
+    let readme_sets = sets
+        .split(", ")
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(
+        readme.contains(&format!("of {readme_sets}; or `none`")),
+        "README"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let o = experiment(&dir.path().join("x"), &["--figures", "plots"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(&format!("expected one of: {sets}; or none")),
+        "{}",
+        stderr(&o)
+    );
 }

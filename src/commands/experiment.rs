@@ -1,18 +1,21 @@
-//! `dealer-free-sis experiment`: the dealer-free experiment on a folder of images. With
-//! `--mpc-query-image`, the secure ranking compared with the plaintext baseline
-//! (`secure_distance_comparison.json`).
+//! `dealer-free-sis experiment`: the dealer-free experiment on a folder of images: the figure
+//! sets `--figures` names (default: all), and with `--mpc-query-image` the secure ranking
+//! compared with the plaintext baseline (`secure_distance_comparison.json`; alone, unless
+//! figure sets are named); `summary.md` and `index.html` over whatever ran.
 //!
 //! The settings come from the flags over an optional `--config` TOML file over the defaults
 //! ([`config`]). Every setting is checked, the query image hashed and the output folder
 //! created and probed for writing before any other work; a usage error then exits 2 with
-//! nothing written. The JSON is written to a
+//! nothing written. `--check` makes the same checks, the output folder's included (folders it
+//! creates for the probe are removed again), and runs nothing. The JSON is written to a
 //! temporary file and renamed into place, so an interrupted run leaves no half-written file.
 //!
 //! With `--cluster DIR` the run also measures Stage-1 and Stage-2 on the running cluster of
 //! DIR, with (t, n) read from it, and writes `cluster_stages.csv` and the `cluster_stages`
-//! figure beside the simulated costs ([`cluster`]).
+//! figure beside the simulated costs ([`cluster`]), with its section in `summary.md`
+//! ([`sections`]). `cluster_stages` is not a figure set of `--figures`: `--cluster` writes it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +29,7 @@ use dealer_free_sim::figures::write_figure;
 use dealer_free_sim::network::{NETWORK_PRESET_NAMES, NetworkPreset};
 use dealer_free_sim::ranking::{ComparisonQuery, Hit, SecureDistanceComparison};
 use dealer_free_sim::report::write_index_html;
-use dealer_free_sim::summary::{RunInfo, summary_markdown};
+use dealer_free_sim::summary::{RunInfo, Section, comparison_section, summary_markdown};
 use dealer_free_sim::trace::Stage;
 use dealer_free_sim::{IngestImage, LocalDeployment, compare_secure_vs_baseline};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -44,6 +47,7 @@ use crate::{Outcome, UsageError};
 
 mod cluster;
 mod config;
+mod sections;
 
 /// The largest batch of the batching figure (images per token request).
 const MAX_BATCH: usize = 1 << 16;
@@ -141,9 +145,40 @@ fn counts<T: Copy + Ord + std::fmt::Display>(
     Ok(sorted)
 }
 
-/// Checks every setting, hashes the query image and creates the output folder (or, with
-/// `--check`, only checks that it could be created), in that order: a usage error before the
-/// last step leaves nothing written.
+/// `--figures`: `none` (or an empty list) for no figure set, else figure set names; `cluster`
+/// is refused with where its figure comes from.
+fn figure_sets(s: &Settings, list: &[String]) -> anyhow::Result<BTreeSet<FigureSet>> {
+    let list: Vec<&str> = list.iter().map(|n| n.trim()).collect();
+    if list.is_empty() || list == ["none"] {
+        return Ok(BTreeSet::new());
+    }
+    if list.contains(&"none") {
+        return Err(usage(format!(
+            "{}: none selects no figure set; name it alone",
+            s.show("figures", list.join(","))
+        )));
+    }
+    let mut sets = BTreeSet::new();
+    for name in list {
+        if name == cluster::FIGURE_SET {
+            return Err(usage(format!(
+                "{}: {name:?} is not a figure set: --cluster DIR writes the {} figure; expected \
+                 none or some of: {FIGURE_SET_NAMES}",
+                s.label("figures"),
+                cluster::FIGURE_NAME
+            )));
+        }
+        let set = name
+            .parse::<FigureSet>()
+            .map_err(|e| usage(format!("{}: {e}; or none", s.label("figures"))))?;
+        sets.insert(set);
+    }
+    Ok(sets)
+}
+
+/// Checks every setting, hashes the query image and creates the output folder (with
+/// `--check`, creates and probes it as the run would, then removes the folders it created),
+/// in that order: a usage error before the last step leaves nothing written.
 fn plan(s: &Settings) -> anyhow::Result<Plan> {
     // With `--check` a cluster folder not created yet is fine: (t, n) are then not known.
     let cluster_shape = match &s.cluster {
@@ -235,28 +270,25 @@ fn plan(s: &Settings) -> anyhow::Result<Plan> {
     };
 
     let mut config = ExperimentConfig::new(threshold, s.seed);
-    if let Some(list) = &s.figures {
-        // `cluster`: the comparison figure of `--cluster` (written whenever it is given).
-        let is_cluster = |n: &String| n.trim() == cluster::FIGURE_SET;
-        if s.cluster.is_none() && list.iter().any(is_cluster) {
-            return Err(usage(format!(
-                "{}: the figure set {} needs --cluster DIR (a running cluster)",
-                s.label("figures"),
-                cluster::FIGURE_SET
-            )));
-        }
-        let sets: Vec<String> = list.iter().filter(|n| !is_cluster(n)).cloned().collect();
-        config.figures = if sets.is_empty() && list.iter().any(is_cluster) {
-            std::collections::BTreeSet::new()
-        } else {
-            names(s, "figures", "figure set", FIGURE_SET_NAMES, &sets, |n| {
-                n.parse::<FigureSet>()
-            })?
-            .into_iter()
-            .collect()
-        };
-    } else if s.cluster.is_some() {
-        config.figures = std::collections::BTreeSet::new();
+    config.figures = match &s.figures {
+        Some(list) => figure_sets(s, list)?,
+        // The comparison or the cluster alone, unless figure sets are named.
+        None if s.mpc_query_image.is_some() || s.cluster.is_some() => BTreeSet::new(),
+        None => config.figures,
+    };
+    if config.figures.is_empty() && s.mpc_query_image.is_none() && s.cluster.is_none() {
+        return Err(usage(format!(
+            "{}: no figure set, and neither --mpc-query-image nor --cluster: nothing to run \
+             (name figure sets: {FIGURE_SET_NAMES})",
+            s.show(
+                "figures",
+                if s.figures.as_ref().is_some_and(Vec::is_empty) {
+                    "[]"
+                } else {
+                    "none"
+                }
+            )
+        )));
     }
     if let Some(list) = &s.stages {
         config.stages = names(s, "stages", "stage", STAGE_NAMES, list, parse_stage)?
@@ -371,7 +403,7 @@ fn plan(s: &Settings) -> anyhow::Result<Plan> {
             })
         }
     };
-    check_out(s, !s.check)?;
+    check_out(s)?;
     Ok(Plan {
         threshold,
         seed: s.seed,
@@ -386,9 +418,10 @@ fn plan(s: &Settings) -> anyhow::Result<Plan> {
     })
 }
 
-/// Checks that the output folder can be written: with `create`, creates it and creates and
-/// removes a probe file in it; without, checks that its nearest existing ancestor is a folder.
-fn check_out(s: &Settings, create: bool) -> anyhow::Result<()> {
+/// Checks that the output folder can be written: creates it and creates and removes a probe
+/// file in it. With `--check` the folders created for this are removed again (innermost
+/// first), so the check leaves nothing behind and fails exactly where the run would.
+fn check_out(s: &Settings) -> anyhow::Result<()> {
     let out = &s.out;
     let fail = |e: &dyn std::fmt::Display| {
         usage(format!(
@@ -396,25 +429,28 @@ fn check_out(s: &Settings, create: bool) -> anyhow::Result<()> {
             s.show("out", out.display())
         ))
     };
-    if !create {
-        let existing = out
-            .ancestors()
-            .find(|a| a.as_os_str().is_empty() || a.exists());
-        return match existing {
-            Some(a) if a.as_os_str().is_empty() || a.is_dir() => Ok(()),
-            Some(a) => Err(fail(&format!("{} is not a folder", a.display()))),
-            None => Ok(()),
-        };
-    }
-    std::fs::create_dir_all(out).map_err(|e| fail(&e))?;
+    // The folders the check creates: `out` and its missing ancestors.
+    let created: Vec<&Path> = if s.check {
+        out.ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let probe = out.join(format!(".dealer-free-sis-probe-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .map_err(|e| fail(&e))?;
-    std::fs::remove_file(&probe).map_err(|e| fail(&e))?;
-    Ok(())
+    let result = std::fs::create_dir_all(out)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&probe)
+        })
+        .and_then(|_| std::fs::remove_file(&probe));
+    for dir in &created {
+        // Only empty folders go; one that something else filled meanwhile stays.
+        let _ = std::fs::remove_dir(dir);
+    }
+    result.map_err(|e| fail(&e))
 }
 
 /// The resolved settings as a TOML config file (what `--check` prints).
@@ -460,16 +496,7 @@ fn resolved_toml(plan: &Plan) -> String {
         (Some(cp), FigureSet::Batching) => cp.wants_batching,
         _ => true,
     });
-    let cluster_set = plan.cluster.as_ref().map(|_| cluster::FIGURE_SET);
-    line(
-        "figures",
-        list(
-            shown
-                .map(ToString::to_string)
-                .chain(cluster_set.map(str::to_owned)),
-            true,
-        ),
-    );
+    line("figures", list(shown, true));
     line("stages", list(c.stages.iter().map(stage), true));
     line("network", list(c.networks.iter(), true));
     line("dkg_nodes", list(c.dkg_nodes.iter(), false));
@@ -489,8 +516,9 @@ fn resolved_toml(plan: &Plan) -> String {
             "no cluster there yet: (t, n) will be read from it once `cluster up` made it".to_owned()
         };
         t.push_str(&format!(
-            "# cluster: {shape}; Stage-1 per image, Stage-2 by the first {} images; the simulated \
-             stage latency and Stage-1 at batch 1 are run for the comparison\n",
+            "# cluster: {shape}; Stage-1 per image, Stage-2 by the first {} images; writes the \
+             cluster_stages figure; the simulated stage latency and Stage-1 at batch 1 are run \
+             for the comparison\n",
             cp.queries
         ));
     }
@@ -561,13 +589,9 @@ pub(crate) fn run(args: &ExperimentArgs) -> anyhow::Result<Outcome> {
         return Err(usage("none of the images could be read"));
     }
 
-    let figures = run_figures(&plan, &files)?;
-    let skipped = skipped || figures.1;
-    let figures = figures.0;
-    if let Some((query_path, query_hash)) = &plan.query {
-        compare(&plan, &files, query_path, *query_hash)?;
-    }
-    println!("open {}", figures.display());
+    let (index, incomplete) = run_and_report(&plan, &files)?;
+    let skipped = skipped || incomplete;
+    println!("open {}", index.display());
     Ok(if skipped {
         Outcome::PartialFailure
     } else {
@@ -575,10 +599,12 @@ pub(crate) fn run(args: &ExperimentArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// The overhead figures: runs the experiment (and with `--cluster` the measurements on the
-/// cluster), writes every figure, `summary.md` and `index.html`; returns the path of
-/// `index.html` and whether some image was not stored on every node of the cluster.
-fn run_figures(
+/// Runs what the plan asks for — the figure sets, with `--cluster` the measurements on the
+/// cluster, with a query image the secure-ranking comparison — and writes its figures,
+/// `summary.md` (a section for each of those, none for the rest) and `index.html`; returns
+/// the path of `index.html` and whether some image was not stored on every node of the
+/// cluster.
+fn run_and_report(
     plan: &Plan,
     files: &[(PathBuf, Vec<u8>, ImageHash)],
 ) -> anyhow::Result<(PathBuf, bool)> {
@@ -611,17 +637,23 @@ fn run_figures(
     progress.finish_and_clear();
     let mut data = data;
     let mut extra = Vec::new();
+    let mut sections: Vec<Section> = Vec::new();
     let mut incomplete = false;
     if let Some(cp) = &plan.cluster {
-        let (figure, json, partial) = run_cluster(plan, cp, files, &data)?;
+        let (figure, json, section, partial) = run_cluster(plan, cp, files, &data)?;
         incomplete = partial;
         extra.push((figure, json));
+        sections.push(section);
         if !cp.wants_latency {
             data.figures.remove(&FigureSet::StageLatency);
         }
         if !cp.wants_batching {
             data.figures.remove(&FigureSet::Batching);
         }
+    }
+    if let Some((query_path, query_hash)) = &plan.query {
+        let comparison = compare(plan, files, query_path, *query_hash)?;
+        sections.push(comparison_section(&comparison));
     }
     let mut written = Vec::new();
     for (figure, json) in experiment_figures(&data).into_iter().chain(extra) {
@@ -635,7 +667,7 @@ fn run_figures(
         version: env!("CARGO_PKG_VERSION").to_owned(),
         machine: machine(),
     };
-    let summary = summary_markdown(&data, &run);
+    let summary = summary_markdown(&data, &run, &sections);
     let summary_path = plan.out.join("summary.md");
     write_atomically(&summary_path, summary.as_bytes())
         .with_context(|| format!("writing {}", summary_path.display()))?;
@@ -645,14 +677,19 @@ fn run_figures(
 }
 
 /// `--cluster`: measures the stages on the cluster, writes `cluster_stages.csv` and returns
-/// the comparison figure (written with the others) and whether some image was not stored on
-/// every node.
+/// the comparison figure (written with the others), its section of `summary.md` and whether
+/// some image was not stored on every node.
 fn run_cluster(
     plan: &Plan,
     cp: &ClusterPlan,
     files: &[(PathBuf, Vec<u8>, ImageHash)],
     data: &dealer_free_sim::experiment::ExperimentData,
-) -> anyhow::Result<(dealer_free_sim::figures::Figure, serde_json::Value, bool)> {
+) -> anyhow::Result<(
+    dealer_free_sim::figures::Figure,
+    serde_json::Value,
+    Section,
+    bool,
+)> {
     let Some(conn) = &cp.conn else {
         return Err(anyhow::anyhow!("the cluster was not connected"));
     };
@@ -712,7 +749,8 @@ fn run_cluster(
         m.stage2.samples
     );
     let (figure, json) = cluster::figure(&rows, &cp.dir, files.len(), cp.queries);
-    Ok((figure, json, m.incomplete > 0))
+    let section = sections::cluster_section(&rows, &cp.dir, unequal);
+    Ok((figure, json, section, m.incomplete > 0))
 }
 
 /// The CPU model and core count, from /proc/cpuinfo where there is one.
@@ -730,13 +768,14 @@ fn machine() -> String {
     format!("{model}, {cores} cores, {}", std::env::consts::OS)
 }
 
-/// The secure-ranking comparison for the query image.
+/// The secure-ranking comparison for the query image: written to its JSON file, printed side
+/// by side, and returned.
 fn compare(
     plan: &Plan,
     files: &[(PathBuf, Vec<u8>, ImageHash)],
     query_path: &Path,
     query_hash: ImageHash,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<SecureDistanceComparison> {
     let mut rng = ChaCha20Rng::seed_from_u64(plan.seed);
     eprintln!(
         "ingesting {} images into {} nodes (t = {}) for the secure-ranking comparison",
@@ -774,7 +813,7 @@ fn compare(
         .with_context(|| format!("writing {}", target.display()))?;
     print_side_by_side(&comparison)?;
     println!("wrote {}", target.display());
-    Ok(())
+    Ok(comparison)
 }
 
 fn display_name(path: &Path) -> String {

@@ -5,20 +5,21 @@
 //!   dealer-based, for the configured `(t, n)` over the given images.
 //! * **dkg_overhead**: DKG messages, bytes and CPU vs `n`, for two thresholds
 //!   (`⌊n/2⌋ + 1` and `⌈n/3⌉ + 1`), beside the dealer's key setup; with the fitted exponent of
-//!   bytes in `n`.
+//!   each in `n`.
 //! * **stage_latency**: each stage's latency under the LAN and WAN presets of
 //!   [`NetworkModel`](crate::network::NetworkModel), both designs.
 //! * **fault_tolerance**: nodes crash during the DKG, Stage-1 or Stage-2, up to `t`
 //!   nodes misbehave in the DKG, DKG messages are dropped, messages are delayed: whether the
-//!   DKG ends with a key, the secure search with the fault-free ranking and the retrieval with
-//!   the right bytes, and the latency of the stage hit.
+//!   DKG ends with a key, the ingest stores the images, the secure search gives the fault-free
+//!   ranking and the retrieval the right bytes, and the latency of the stage hit; as a success
+//!   matrix stage and fault × faulty nodes ([`fault_matrix`]).
 //! * **batching**: Stage-1's messages, bytes and time vs images per token request, with and
 //!   without padding ([`batching`]).
 //! * **scaling**: how the stages' costs grow with `n` and the number of stored images, with
 //!   fitted exponents ([`scale`]).
 //!
-//! [`ExperimentConfig::figures`] selects the figure sets and [`ExperimentConfig::stages`] the
-//! stages the stage figures show. The key setup is run once, by [`DealerFreeSimulator`]; the
+//! [`ExperimentConfig::figures`] selects the figure sets (none: nothing is run) and
+//! [`ExperimentConfig::stages`] the stages the stage figures show. The key setup is run once, by [`DealerFreeSimulator`]; the
 //! deployment of Stage-1 and Stage-2 holds the key shares it produced.
 //!
 //! **The dealer-based design** is modelled from the same measurements: its key setup is
@@ -36,6 +37,7 @@
 
 pub mod batching;
 pub mod dkg_sizes;
+pub mod fault_matrix;
 mod faults;
 pub mod figures;
 pub mod scale;
@@ -282,8 +284,12 @@ pub struct DkgRow {
     pub agree: bool,
     /// CPU of all nodes (measured).
     pub cpu_ms: f64,
-    /// The dealer's key setup for the same `(t, n)`: bytes.
+    /// The dealer's key setup for the same `(t, n)`: messages (one per node).
+    pub dealer_messages: usize,
+    /// The dealer's key setup: bytes.
     pub dealer_bytes: usize,
+    /// The dealer's key setup: CPU of the dealer and the nodes (measured).
+    pub dealer_cpu_ms: f64,
 }
 
 /// One fault scenario (see the `fault_tolerance` figure set in the module documentation).
@@ -293,7 +299,8 @@ pub struct FaultRow {
     pub scenario: String,
     /// The stage the fault hits: "DKG", "Stage-1" or "Stage-2".
     pub stage: &'static str,
-    /// "crash", `misbehave:<kind>` (the `Misbehaviour`'s name), "drop" or "delay".
+    /// "crash", `misbehave:<kind>` (the `Misbehaviour`'s name), `drop:<what>`
+    /// (`deal-message`, `all-deals`, `link`) or "delay".
     pub fault: String,
     /// Nodes crashed, misbehaving, or whose messages were dropped or delayed.
     pub faulty: usize,
@@ -302,13 +309,17 @@ pub struct FaultRow {
     pub dkg_key: Option<bool>,
     /// The dealers the honest nodes disqualified.
     pub disqualified: Vec<u8>,
+    /// The images were stored (on the alive nodes, each on at least `t`); `None`: no ingest
+    /// in this scenario.
+    pub ingest_ok: Option<bool>,
     /// The secure search returned the fault-free ranking; `None`: not run or not possible
     /// (see `reason`).
     pub search_same: Option<bool>,
     /// A known image (the query's own) was reconstructed byte-identically from the alive
     /// nodes that hold it; `Some(false)` with `reason` when too few do; `None`: not run.
     pub retrieval_ok: Option<bool>,
-    /// Why something was not possible (the typed error's text), if anything was not.
+    /// Why something was not possible, in plain words (node ids as numbers), if anything
+    /// was not.
     pub reason: Option<String>,
     /// The latency of the stage hit, under the WAN preset (measured CPU plus the model,
     /// with the scenario's delays).
@@ -334,6 +345,9 @@ pub struct ExperimentData {
     pub dkg_overhead: Vec<DkgRow>,
     /// Fitted exponent `b` of `bytes ≈ a·n^b` per threshold rule.
     pub dkg_bytes_exponent: BTreeMap<String, f64>,
+    /// Fitted exponents of messages, bytes and CPU (`cpu_ms`, measured) in `n`: metric →
+    /// threshold rule → `b`.
+    pub dkg_exponents: dkg_sizes::Exponents,
     /// Per fault scenario.
     pub fault_tolerance: Vec<FaultRow>,
     /// The batching figure's data.
@@ -387,8 +401,9 @@ pub(crate) fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-/// Runs the whole experiment (module documentation). `progress(stage name, done, total)` is
-/// called as work advances.
+/// Runs the figure sets of `config` (module documentation); with none, returns the empty
+/// data of the setting at once. `progress(stage name, done, total)` is called as work
+/// advances.
 ///
 /// # Errors
 /// [`SimError::Params`] for an empty image list or a threshold without a secure search
@@ -418,11 +433,15 @@ pub fn run_dealer_free_experiment(
         stage_latency: Vec::new(),
         dkg_overhead: Vec::new(),
         dkg_bytes_exponent: BTreeMap::new(),
+        dkg_exponents: BTreeMap::new(),
         fault_tolerance: Vec::new(),
         batching: None,
         scaling: None,
         figures: config.figures.clone(),
     };
+    if config.figures.is_empty() {
+        return Ok(data);
+    }
     // Key setup: the DKG and the dealer's.
     progress("key setup", 0, 1);
     let mut sim = DealerFreeSimulator::new(th, config.seed);
@@ -488,7 +507,8 @@ pub fn run_dealer_free_experiment(
         }
     }
     if config.wants(FigureSet::DkgOverhead) {
-        (data.dkg_overhead, data.dkg_bytes_exponent) = dkg_sizes::run(config, progress)?;
+        (data.dkg_overhead, data.dkg_exponents) = dkg_sizes::run(config, progress)?;
+        data.dkg_bytes_exponent = data.dkg_exponents.get("bytes").cloned().unwrap_or_default();
     }
     if config.wants(FigureSet::Batching) {
         data.batching = Some(batching::run(config, images, &key, progress)?);

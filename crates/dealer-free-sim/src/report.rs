@@ -15,7 +15,8 @@ pub const INDEX_CSP: &str =
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'";
 
 /// Writes `dir/index.html` (atomically): `title`, the summary (`summary_md`, Markdown: tables,
-/// headings, code blocks and paragraphs are rendered, everything else shown as text), then each
+/// headings, `- ` lists, code blocks and paragraphs are rendered, everything else shown as
+/// text), then each
 /// figure under its title, its SVG inlined, with links to its `.json`, `.png` and `.svg` files
 /// and its notes. Returns the page's path.
 ///
@@ -156,8 +157,8 @@ fn escape(s: &str) -> String {
     out
 }
 
-/// A minimal Markdown rendering: `#` headings, pipe tables, fenced code blocks and paragraphs;
-/// inline markup is shown as text.
+/// A minimal Markdown rendering: `#` headings, pipe tables, `- ` lists, fenced code blocks and
+/// paragraphs; inline markup is shown as text.
 fn markdown_to_html(md: &str) -> String {
     let mut out = String::new();
     let lines: Vec<&str> = md.lines().collect();
@@ -190,6 +191,17 @@ fn markdown_to_html(md: &str) -> String {
                 i += 1;
             }
             out.push_str(&table_to_html(&rows));
+        } else if trimmed.starts_with("- ") {
+            flush(&mut paragraph, &mut out);
+            out.push_str("<ul>\n");
+            while i < lines.len() {
+                let Some(item) = lines[i].trim().strip_prefix("- ") else {
+                    break;
+                };
+                let _ = writeln!(out, "<li>{}</li>", escape(item));
+                i += 1;
+            }
+            out.push_str("</ul>\n");
         } else if let Some(level) = heading_level(trimmed) {
             flush(&mut paragraph, &mut out);
             let text = trimmed[level..].trim();
@@ -253,8 +265,9 @@ mod tests {
     #[test]
     fn markdown_table_headings_and_code() {
         let html = markdown_to_html(
-            "# Summary\n\n| a | b |\n|---|--:|\n| 1 | <2> |\n\ntext\nmore\n\n```\ncode & x\n```\n",
+            "# Summary\n\n| a | b |\n|---|--:|\n| 1 | <2> |\n\ntext\nmore\n\n```\ncode & x\n```\n\n- one\n- two\nafter\n",
         );
+        assert!(html.contains("<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n<p>after</p>"));
         assert!(html.contains("<h2>Summary</h2>"));
         assert!(html.contains("<tr><th>a</th><th>b</th></tr>"));
         assert!(html.contains("<tr><td>1</td><td>&lt;2&gt;</td></tr>"));

@@ -7,6 +7,7 @@ mod common;
 
 use common::{named_images, without_times};
 
+use dealer_free_sim::experiment::figures::experiment_figures;
 use dealer_free_sim::experiment::{
     ExperimentConfig, ExperimentData, ScaleConfig, run_dealer_free_experiment,
 };
@@ -66,6 +67,42 @@ fn both_designs_appear_in_every_stage_and_the_secure_search_costs_more_bytes() {
     );
     let exponent = d.dkg_bytes_exponent["t = floor(n/2) + 1"];
     assert!((1.5..3.5).contains(&exponent), "{exponent}");
+}
+
+#[test]
+fn the_dkg_figure_plots_messages_bytes_and_cpu_from_the_smallest_n() {
+    let d = run(2, 5, 1);
+    for r in &d.dkg_overhead {
+        assert!(r.messages > 0 && r.bytes > 0 && r.cpu_ms > 0.0, "{r:?}");
+        assert!(
+            r.dealer_messages == usize::from(r.n) && r.dealer_cpu_ms > 0.0,
+            "{r:?}"
+        );
+    }
+    for metric in ["messages", "bytes", "cpu_ms"] {
+        assert_eq!(d.dkg_exponents[metric].len(), 2, "{metric}");
+    }
+    assert_eq!(d.dkg_exponents["bytes"], d.dkg_bytes_exponent);
+    let figures = experiment_figures(&d);
+    let (fig, json) = figures
+        .iter()
+        .find(|(f, _)| f.name == "dkg_overhead")
+        .unwrap();
+    // The x axis is labelled at the data's n only, so it starts at 3 (not at 1).
+    assert_eq!(fig.x_ticks, vec![3.0, 5.0, 8.0]);
+    let titles: Vec<&str> = fig.panels.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert!(titles[0].starts_with("messages") && titles[1].starts_with("bytes"));
+    assert!(titles[2].starts_with("CPU"));
+    for panel in &fig.panels {
+        // Both thresholds and the dealer, one point per n each.
+        assert_eq!(panel.series.len(), 3);
+        for s in &panel.series {
+            let xs: Vec<f64> = s.points.iter().map(|p| p.0).collect();
+            assert_eq!(xs, [3.0, 5.0, 8.0], "{}: {}", panel.title, s.name);
+        }
+    }
+    assert!(json["exponents"]["cpu_ms"].is_object());
 }
 
 #[test]

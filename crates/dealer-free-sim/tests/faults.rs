@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use dealer_free::dkg::{Misbehaviour, Round};
+use dealer_free_sim::experiment::fault_matrix::{Outcome, details, fault_matrix};
 use dealer_free_sim::experiment::{
     ExperimentConfig, FaultRow, FigureSet, run_dealer_free_experiment,
 };
@@ -90,7 +91,10 @@ fn faults_within_tolerance_give_the_fault_free_results_and_beyond_say_why_not() 
         assert_ne!(r.search_same, Some(false), "{r:?}");
         assert_ne!(r.retrieval_ok, Some(false), "{r:?}");
     }
-    let drops = find("DKG", "drop");
+    let drops: Vec<&FaultRow> = rows
+        .iter()
+        .filter(|r| r.stage == "DKG" && r.fault.starts_with("drop:"))
+        .collect();
     assert_eq!(drops.len(), 3);
     // A missing deal is complained about and answered: the key stands.
     assert_eq!(drops[0].dkg_key, Some(true), "{:?}", drops[0]);
@@ -107,6 +111,68 @@ fn faults_within_tolerance_give_the_fault_free_results_and_beyond_say_why_not() 
             .iter()
             .all(|r| r.latency_wan_ms > stage2_base)
     );
+}
+
+#[test]
+fn the_matrix_says_which_stage_survives_how_many_faulty_nodes_in_plain_words() {
+    // (2, 5): the DKG tolerates t − 1 = 1 faulty node; the search n − (2t − 1) = 2 nodes
+    // down, the retrieval n − t = 3.
+    let rows = fault_rows(2, 5, 4);
+    let m = fault_matrix(&rows);
+    assert_eq!(m.faulty, vec![0, 1, 2, 3, 4]);
+    let cell = |label: &str, k: usize| -> Outcome {
+        let row = m.rows.iter().find(|r| r.label == label).unwrap();
+        row.cells.iter().find(|c| c.faulty == k).unwrap().outcome
+    };
+    let labels: Vec<&str> = m.rows.iter().map(|r| r.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "DKG: crash",
+            "DKG: bad commitment",
+            "DKG: bad justification",
+            "DKG: silent",
+            "DKG: equivocate",
+            "DKG: 1 deal message dropped",
+            "DKG: a node's deals dropped",
+            "DKG: a link's messages dropped",
+            "DKG: +100 ms delay",
+            "Stage-1: crash",
+            "Stage-2: crash",
+            "Stage-2: +100 ms delay",
+        ]
+    );
+    for (label, k, want) in [
+        ("DKG: crash", 0, Outcome::Ok),
+        ("DKG: crash", 1, Outcome::Ok),
+        ("DKG: crash", 2, Outcome::Failed),
+        ("DKG: silent", 1, Outcome::Ok),
+        ("DKG: silent", 2, Outcome::Failed),
+        ("DKG: bad commitment", 2, Outcome::Failed),
+        ("Stage-2: crash", 2, Outcome::Ok),
+        // The search needs 2t − 1 = 3 alive, the retrieval t = 2.
+        ("Stage-2: crash", 3, Outcome::Partial),
+        ("Stage-2: crash", 4, Outcome::Failed),
+        ("Stage-1: crash", 3, Outcome::Partial),
+        ("Stage-1: crash", 4, Outcome::Failed),
+        ("Stage-2: +100 ms delay", 3, Outcome::Ok),
+    ] {
+        assert_eq!(cell(label, k), want, "{label}, {k} faulty");
+    }
+    let crashed = m.rows.iter().find(|r| r.label == "DKG: crash").unwrap();
+    assert!(
+        crashed.cells[2].scenario.ends_with("(nodes 4, 5)"),
+        "{crashed:?}"
+    );
+    // Every text in plain words: no Rust debug forms.
+    let texts: Vec<String> = details(&rows)
+        .into_iter()
+        .chain(rows.iter().filter_map(|r| r.reason.clone()))
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("not possible")));
+    for t in &texts {
+        assert!(!t.contains("NodeId(") && !t.contains("[]"), "{t}");
+    }
 }
 
 #[test]
@@ -231,7 +297,7 @@ fn print_the_fault_tolerance_summary_at_3_5() {
         version: String::new(),
         machine: String::new(),
     };
-    let summary = dealer_free_sim::summary::summary_markdown(&data, &run);
+    let summary = dealer_free_sim::summary::summary_markdown(&data, &run, &[]);
     let section = summary.split("## fault_tolerance").nth(1).unwrap_or("");
     println!("{} images\n## fault_tolerance{section}", all.len());
 }

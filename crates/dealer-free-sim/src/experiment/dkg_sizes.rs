@@ -1,5 +1,5 @@
 //! The `dkg_overhead` data: the DKG's messages, bytes and CPU for each node count, under two
-//! threshold rules, beside the dealer's key setup; and the fitted exponent of bytes in `n`.
+//! threshold rules, beside the dealer's key setup; and the fitted exponent of each in `n`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,11 +19,18 @@ pub const RULES: [(&str, Rule); 2] = [
     ("t = ceil(n/3) + 1", |n| n.div_ceil(3) + 1),
 ];
 
-/// Every DKG size of `config.dkg_nodes` under both rules.
+/// One measure of a DKG row, as a number.
+pub type Metric = fn(&DkgRow) -> f64;
+
+/// The fitted exponents of the DKG's costs in `n`: metric (`"messages"`, `"bytes"`,
+/// `"cpu_ms"`, the last measured) → rule → exponent.
+pub type Exponents = BTreeMap<String, BTreeMap<String, f64>>;
+
+/// Every DKG size of `config.dkg_nodes` under both rules, and the exponents.
 pub(crate) fn run(
     config: &ExperimentConfig,
     progress: &mut dyn FnMut(&str, usize, usize),
-) -> Result<(Vec<DkgRow>, BTreeMap<String, f64>), SimError> {
+) -> Result<(Vec<DkgRow>, Exponents), SimError> {
     let mut rows = Vec::new();
     let total = config.dkg_nodes.len();
     for (i, &n) in config.dkg_nodes.iter().enumerate() {
@@ -40,6 +47,7 @@ pub(crate) fn run(
             let cpu = sim.trace().stage_cpu_total(Stage::Dkg);
             let mut dealer = DealerFreeSimulator::new(th, config.seed);
             let setup = dealer.run_dealer_setup()?;
+            let dealer_cpu = dealer.trace().stage_cpu_total(Stage::DealerSetup);
             rows.push(DkgRow {
                 n,
                 t,
@@ -47,19 +55,29 @@ pub(crate) fn run(
                 bytes: run.bytes,
                 agree: run.honest_agree,
                 cpu_ms: ms(cpu),
+                dealer_messages: setup.messages,
                 dealer_bytes: setup.bytes,
+                dealer_cpu_ms: ms(dealer_cpu),
             });
         }
     }
     progress("DKG sizes", total, total);
-    let mut exponents = BTreeMap::new();
-    for (rule, pick) in RULES {
-        let pts: Vec<(f64, f64)> = rows
-            .iter()
-            .filter(|r| r.t == pick(r.n))
-            .map(|r| (f64::from(r.n), r.bytes as f64))
-            .collect();
-        exponents.insert(rule.to_owned(), round3(loglog_slope(&pts)));
+    let metrics: [(&str, Metric); 3] = [
+        ("messages", |r| r.messages as f64),
+        ("bytes", |r| r.bytes as f64),
+        ("cpu_ms", |r| r.cpu_ms),
+    ];
+    let mut exponents = Exponents::new();
+    for (metric, value) in metrics {
+        let by_rule = exponents.entry(metric.to_owned()).or_default();
+        for (rule, pick) in RULES {
+            let pts: Vec<(f64, f64)> = rows
+                .iter()
+                .filter(|r| r.t == pick(r.n))
+                .map(|r| (f64::from(r.n), value(r)))
+                .collect();
+            by_rule.insert(rule.to_owned(), round3(loglog_slope(&pts)));
+        }
     }
     Ok((rows, exponents))
 }

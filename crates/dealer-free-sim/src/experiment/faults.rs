@@ -19,16 +19,21 @@
 //!   then used for an ingest and a search among the nodes that hold a key share, compared
 //!   with the `k = 0` ingest's ranking (a silent node ends without a share and takes no
 //!   part, like a crashed one).
-//! * **dropped DKG messages**: one deal message, all of one dealer's deal messages, every
-//!   message on one link (`DealerFreeSimulator::run_dkg_with`; a dropped message is a
-//!   missing one to its recipient).
+//! * **dropped DKG messages** (`drop:deal-message`, `drop:all-deals`, `drop:link`): one deal
+//!   message, all of one dealer's deal messages, every message on one link
+//!   (`DealerFreeSimulator::run_dkg_with`; a dropped message is a missing one to its
+//!   recipient).
 //! * **delayed messages**: 100 ms more on every link out of `k` nodes in the DKG (`dkg_key`:
 //!   the same key as the fault-free DKG under the seed) and on the links between the client
 //!   and `k` nodes in Stage-2 (the fault-free Stage-2 run replayed with the delay).
 //!
+//! Crashed nodes are the last ones (`n, n − 1, …`), misbehaving and delayed ones the first
+//! (`1, 2, …`); each scenario names them.
+//!
 //! **Guarantees.** Nothing here panics on a fault: an impossible search, retrieval or ingest
-//! becomes a row with `reason` (the typed error's text). Every field but `latency_wan_ms` is
-//! a function of the threshold, the images and the seed.
+//! becomes a row with `reason` (the typed error's text in plain words:
+//! [`plain_words`](super::fault_matrix::plain_words)). Every field but `latency_wan_ms` is a
+//! function of the threshold, the images and the seed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -38,6 +43,7 @@ use phr_sis::{ImageId, NodeId, RankedCandidate, Threshold};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+use super::fault_matrix::plain_words;
 use super::stages::{self, Ingested, Searched};
 use super::{ExperimentConfig, ExperimentImage, FaultRow, ms};
 use crate::SimError;
@@ -77,6 +83,18 @@ fn by_image(ranked: &[RankedCandidate], ids: &[ImageId]) -> ByImage {
 
 fn node_list(ids: impl IntoIterator<Item = NodeId>) -> Vec<u8> {
     ids.into_iter().map(NodeId::get).collect()
+}
+
+/// The nodes of a scenario in words, ascending: `""`, `" (node 5)"`, `" (nodes 4, 5)"`.
+fn which(ids: impl IntoIterator<Item = NodeId>) -> String {
+    let mut ids = node_list(ids);
+    ids.sort_unstable();
+    let list: Vec<String> = ids.iter().map(u8::to_string).collect();
+    match list.len() {
+        0 => String::new(),
+        1 => format!(" (node {})", list.join("")),
+        _ => format!(" (nodes {})", list.join(", ")),
+    }
 }
 
 /// The last `k` nodes (`n, n − 1, …`): the ones crashed.
@@ -136,6 +154,9 @@ fn dkg_row(scenario: String, fault: String, faulty: usize, run: &DkgRun) -> Faul
         match failures.iter().next() {
             None => "no agreed key".to_owned(),
             Some((id, e)) if failures.len() == 1 => format!("no agreed key (node {id}: {e})"),
+            Some((id, e)) if failures.len() == 2 => {
+                format!("no agreed key (node {id}: {e}; 1 more node failed)")
+            }
             Some((id, e)) => format!(
                 "no agreed key (node {id}: {e}; {} more nodes failed)",
                 failures.len() - 1
@@ -149,6 +170,7 @@ fn dkg_row(scenario: String, fault: String, faulty: usize, run: &DkgRun) -> Faul
         faulty,
         dkg_key: Some(run.summary.honest_agree),
         disqualified: node_list(run.summary.disqualified.keys().copied()),
+        ingest_ok: None,
         search_same: None,
         retrieval_ok: None,
         reason,
@@ -312,7 +334,7 @@ pub(crate) fn run(
             fault_free_material.clone_from(&run.key);
         }
         rows.push(dkg_row(
-            format!("{k} crashed in the DKG"),
+            format!("{k} crashed in the DKG{}", which(last_nodes(th, k))),
             "crash".into(),
             k,
             &run,
@@ -342,12 +364,13 @@ pub(crate) fn run(
         );
         let latency = wan_ms(&trace, Stage::Stage1, config.seed, &BTreeMap::new());
         let mut row = FaultRow {
-            scenario: format!("{k} crashed in Stage-1"),
+            scenario: format!("{k} crashed in Stage-1{}", which(crashed.iter().copied())),
             stage: Stage::Stage1.name(),
             fault: "crash".into(),
             faulty: k,
             dkg_key: None,
             disqualified: Vec::new(),
+            ingest_ok: Some(ingest.is_ok()),
             search_same: None,
             retrieval_ok: None,
             reason: None,
@@ -391,12 +414,13 @@ pub(crate) fn run(
             r.iter().map(|c| c.id).eq(reference.ranking.iter().copied())
         });
         rows.push(FaultRow {
-            scenario: format!("{k} crashed in Stage-2"),
+            scenario: format!("{k} crashed in Stage-2{}", which(crashed.iter().copied())),
             stage: Stage::Stage2.name(),
             fault: "crash".into(),
             faulty: k,
             dkg_key: None,
             disqualified: Vec::new(),
+            ingest_ok: None,
             search_same,
             retrieval_ok,
             reason,
@@ -421,7 +445,7 @@ pub(crate) fn run(
                 .collect();
             let run = dkg(config, &faulty, &nobody, &no_faults)?;
             let mut row = dkg_row(
-                format!("{m} {name} in the DKG"),
+                format!("{m} {name} in the DKG{}", which(faulty.keys().copied())),
                 format!("misbehave:{name}"),
                 m,
                 &run,
@@ -431,15 +455,17 @@ pub(crate) fn run(
             {
                 let mut rng = rng_for(config, 0x5a9e_0003_0000, m);
                 let mut trace = Trace::new();
-                match stages::ingest(
+                let ingest = stages::ingest(
                     th,
                     key,
                     images,
                     &IngestOptions::default(),
                     &mut rng,
                     &mut trace,
-                ) {
-                    Err(e) => row.reason = Some(format!("stages not run on this key: {e}")),
+                );
+                row.ingest_ok = Some(ingest.is_ok());
+                match ingest {
+                    Err(e) => row.reason = Some(format!("ingest on this key failed: {e}")),
                     Ok(ingested_m) => {
                         // Nodes that ended the DKG without the key take no part.
                         let all: Vec<NodeId> = th
@@ -464,16 +490,19 @@ pub(crate) fn run(
     // Dropped DKG messages.
     step(progress);
     let others: Vec<NodeId> = th.nodes().filter(|id| *id != first).collect();
-    let drops: [(String, Dropped); 3] = [
+    let drops: [(&str, String, Dropped); 3] = [
         (
+            "drop:deal-message",
             format!("deal message {first} → {last} dropped"),
             BTreeSet::from([(Round::Deal, first, last)]),
         ),
         (
+            "drop:all-deals",
             format!("every deal message of node {first} dropped"),
             others.iter().map(|to| (Round::Deal, first, *to)).collect(),
         ),
         (
+            "drop:link",
             format!("every message {first} → {last} dropped"),
             [Round::Deal, Round::Complain, Round::Justify, Round::Confirm]
                 .into_iter()
@@ -481,13 +510,13 @@ pub(crate) fn run(
                 .collect(),
         ),
     ];
-    for (scenario, drop) in drops {
+    for (fault, scenario, drop) in drops {
         let faults = MessageFaults {
             drop,
             ..MessageFaults::default()
         };
         let run = dkg(config, &none, &nobody, &faults)?;
-        rows.push(dkg_row(scenario, "drop".into(), 1, &run));
+        rows.push(dkg_row(scenario, fault.into(), 1, &run));
     }
 
     // Delayed messages.
@@ -508,7 +537,12 @@ pub(crate) fn run(
         };
         let run = dkg(config, &none, &nobody, &faults)?;
         let mut row = dkg_row(
-            format!("{} DKG messages +{} ms", nodes_of(k), DELAY.as_millis()),
+            format!(
+                "{} DKG messages +{} ms{}",
+                nodes_of(k),
+                DELAY.as_millis(),
+                which(slow.iter().copied())
+            ),
             "delay".into(),
             k,
             &run,
@@ -535,12 +569,18 @@ pub(crate) fn run(
                 r.iter().map(|c| c.id).eq(reference.ranking.iter().copied())
             });
             rows.push(FaultRow {
-                scenario: format!("{} Stage-2 links +{} ms", nodes_of(k), DELAY.as_millis()),
+                scenario: format!(
+                    "{} Stage-2 links +{} ms{}",
+                    nodes_of(k),
+                    DELAY.as_millis(),
+                    which(first_nodes(th, k))
+                ),
                 stage: Stage::Stage2.name(),
                 fault: "delay".into(),
                 faulty: k,
                 dkg_key: None,
                 disqualified: Vec::new(),
+                ingest_ok: None,
                 search_same,
                 retrieval_ok,
                 reason,
@@ -549,5 +589,8 @@ pub(crate) fn run(
         }
     }
     progress("faults", total, total);
+    for row in &mut rows {
+        row.reason = row.reason.take().map(|r| plain_words(&r));
+    }
     Ok(rows)
 }

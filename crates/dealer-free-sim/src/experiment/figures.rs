@@ -3,8 +3,10 @@
 
 use serde_json::{Value, json};
 
+use super::dkg_sizes::{Metric, RULES, Rule};
+use super::fault_matrix::{self, Outcome};
 use super::{ExperimentData, FigureSet, batching, scale};
-use crate::figures::{Figure, Series};
+use crate::figures::{CellStatus, Figure, Grid, GridCell, Panel, Series};
 
 const STAGES: [(&str, &str, &str); 3] = [
     ("key setup", "DKG", "dealer setup"),
@@ -103,47 +105,94 @@ fn stage_communication(data: &ExperimentData, setting: &str) -> (Figure, Value) 
 }
 
 fn dkg_overhead(data: &ExperimentData) -> (Figure, Value) {
+    let mut ns: Vec<u8> = data.dkg_overhead.iter().map(|r| r.n).collect();
+    ns.sort_unstable();
+    ns.dedup();
     let mut f = Figure::lines(
         "dkg_overhead",
-        "DKG bytes on the wire vs number of nodes",
+        "DKG messages, bytes and CPU vs number of nodes",
         "nodes n (log scale)",
-        "bytes on the wire (log scale)",
+        "",
     )
-    .with_log_axes(true, true);
-    let rule_half = |n: u8| n / 2 + 1;
-    let rule_third = |n: u8| n.div_ceil(3) + 1;
-    f.series = vec![
-        Series::line(
-            "DKG, t = floor(n/2) + 1",
-            data.dkg_overhead
-                .iter()
-                .filter(|r| r.t == rule_half(r.n))
-                .map(|r| (f64::from(r.n), r.bytes as f64))
-                .collect(),
+    .with_log_axes(true, true)
+    .with_x_ticks(ns.iter().map(|&n| f64::from(n)).collect());
+    let [(half, rule_half), (third, rule_third)] = RULES;
+    // Metric key, panel title, y label, the DKG's value, the dealer's value.
+    let metrics: [(&str, &str, &str, Metric, Metric); 3] = [
+        (
+            "messages",
+            "messages",
+            "messages (log scale)",
+            |r| r.messages as f64,
+            |r| r.dealer_messages as f64,
         ),
-        Series::line(
-            "DKG, t = ceil(n/3) + 1",
-            data.dkg_overhead
-                .iter()
-                .filter(|r| r.t == rule_third(r.n))
-                .map(|r| (f64::from(r.n), r.bytes as f64))
-                .collect(),
+        (
+            "bytes",
+            "bytes on the wire",
+            "bytes (log scale)",
+            |r| r.bytes as f64,
+            |r| r.dealer_bytes as f64,
         ),
-        Series::line(
-            "dealer setup, t = floor(n/2) + 1",
-            data.dkg_overhead
-                .iter()
-                .filter(|r| r.t == rule_half(r.n))
-                .map(|r| (f64::from(r.n), r.dealer_bytes as f64))
-                .collect(),
+        (
+            "cpu_ms",
+            "CPU, all parties",
+            "CPU in ms (log scale)",
+            |r| r.cpu_ms,
+            |r| r.dealer_cpu_ms,
         ),
     ];
-    for (rule, b) in &data.dkg_bytes_exponent {
-        f.notes.push(format!("{rule}: bytes grow as n^{b:.2}"));
+    let exponent = |metric: &str, rule: &str| {
+        data.dkg_exponents
+            .get(metric)
+            .and_then(|m| m.get(rule))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let mut fitted = Vec::new();
+    for (metric, title, y_label, dkg, dealer) in metrics {
+        let points = |rule: Rule, value: Metric| -> Vec<(f64, f64)> {
+            data.dkg_overhead
+                .iter()
+                .filter(|r| r.t == rule(r.n))
+                .map(|r| (f64::from(r.n), value(r)))
+                .collect()
+        };
+        f = f.with_panel(Panel {
+            title: format!(
+                "{title}: n^{:.2}, n^{:.2}",
+                exponent(metric, half),
+                exponent(metric, third)
+            ),
+            y_label: y_label.to_owned(),
+            y_log: true,
+            series: vec![
+                Series::line(format!("DKG, {half}"), points(rule_half, dkg)),
+                Series::line(format!("DKG, {third}"), points(rule_third, dkg)),
+                Series::line(format!("dealer, {half}"), points(rule_half, dealer)),
+            ],
+        });
+        fitted.push(format!(
+            "{metric} n^{:.2} / n^{:.2}",
+            exponent(metric, half),
+            exponent(metric, third)
+        ));
     }
+    f.notes.push(format!(
+        "fitted exponents in n for {half} / {third}: {}",
+        fitted.join(", ")
+    ));
+    f.notes.push(
+        "messages and bytes delivered (a broadcast once per recipient); CPU measured on one \
+         thread; the dealer's key setup sends one message per node"
+            .to_owned(),
+    );
     (
         f,
-        json!({ "rows": data.dkg_overhead, "bytes_exponent": data.dkg_bytes_exponent }),
+        json!({
+            "rows": data.dkg_overhead,
+            "bytes_exponent": data.dkg_bytes_exponent,
+            "exponents": data.dkg_exponents,
+        }),
     )
 }
 
@@ -191,88 +240,63 @@ fn stage_latency(data: &ExperimentData, setting: &str) -> (Figure, Value) {
 }
 
 fn fault_tolerance(data: &ExperimentData) -> (Figure, Value) {
-    let mut f = Figure::lines(
-        "fault_tolerance",
-        format!(
-            "Latency (WAN) of the stage hit, while it succeeds (t = {}, n = {})",
-            data.t, data.n
-        ),
-        "faulty nodes (crashed, misbehaving or delayed)",
-        "latency of the stage hit, WAN, in ms (log scale)",
-    )
-    .with_log_axes(false, true);
-    // One series per (stage, fault), in row order, with a point only where the stage hit
-    // still did its job (the DKG ended with a key; after Stage-1 the image can be
-    // retrieved; Stage-2 searched as without faults and retrieved), so a line ends where the
-    // fault goes beyond what the stage tolerates. Dropped messages are in
-    // the notes only (every drop scenario has one faulty sender).
-    let succeeded = |r: &&super::FaultRow| match r.stage {
-        "DKG" => r.dkg_key == Some(true),
-        "Stage-1" => r.retrieval_ok == Some(true),
-        _ => r.search_same == Some(true) && r.retrieval_ok == Some(true),
-    };
-    let mut keys: Vec<(&str, &str)> = Vec::new();
-    for r in data.fault_tolerance.iter().filter(|r| r.fault != "drop") {
-        if !keys.contains(&(r.stage, r.fault.as_str())) {
-            keys.push((r.stage, &r.fault));
-        }
-    }
-    f.series = keys
+    let matrix = fault_matrix::fault_matrix(&data.fault_tolerance);
+    let cells = matrix
+        .rows
         .iter()
-        .map(|(stage, fault)| {
-            Series::line(
-                format!("{stage}, {fault}"),
-                data.fault_tolerance
+        .enumerate()
+        .flat_map(|(i, row)| {
+            let columns = &matrix.faulty;
+            row.cells.iter().map(move |c| GridCell {
+                row: i,
+                column: columns
                     .iter()
-                    .filter(|r| r.stage == *stage && r.fault == *fault)
-                    .filter(succeeded)
-                    .map(|r| (r.faulty as f64, r.latency_wan_ms))
-                    .collect(),
-            )
+                    .position(|k| *k == c.faulty)
+                    .unwrap_or(usize::MAX),
+                status: match c.outcome {
+                    Outcome::Ok => CellStatus::Good,
+                    Outcome::Partial => CellStatus::Partial,
+                    Outcome::Failed => CellStatus::Bad,
+                },
+                text: fault_matrix::cell_lines(c).to_vec(),
+            })
         })
         .collect();
-    let (t, n) = (usize::from(data.t), usize::from(data.n));
-    f.notes.push(format!(
-        "tolerance: retrieval up to n − t = {} nodes down; secure search up to n − (2t − 1) = {}; \
-         DKG up to t − 1 = {} crashed, misbehaving or silent nodes",
-        n - t,
-        n.saturating_sub(2 * t - 1),
-        t - 1
-    ));
-    let yes = |b: Option<bool>, ok: &str, bad: &str| match b {
-        Some(true) => ok.to_owned(),
-        Some(false) => bad.to_owned(),
-        None => "not run".to_owned(),
+    let grid = Grid {
+        rows: matrix.rows.iter().map(|r| r.label.clone()).collect(),
+        columns: matrix.faulty.iter().map(ToString::to_string).collect(),
+        cells,
+        legend: vec![
+            (CellStatus::Good, "ok (WAN latency)".to_owned()),
+            (CellStatus::Partial, "partly: what failed".to_owned()),
+            (CellStatus::Bad, "failed: why".to_owned()),
+            (CellStatus::Empty, "not injected".to_owned()),
+        ],
     };
-    for r in &data.fault_tolerance {
-        let mut parts = Vec::new();
-        if let Some(key) = r.dkg_key {
-            parts.push(if key { "DKG key" } else { "NO DKG key" }.to_owned());
-            if !r.disqualified.is_empty() {
-                let ids: Vec<String> = r.disqualified.iter().map(u8::to_string).collect();
-                parts.push(format!("disqualified {}", ids.join(", ")));
-            }
-        }
-        if r.dkg_key.is_none() || r.search_same.is_some() || r.retrieval_ok.is_some() {
-            parts.push(format!(
-                "search {}",
-                yes(r.search_same, "same as fault-free", "DIFFERENT")
-            ));
-            parts.push(format!(
-                "retrieval {}",
-                yes(r.retrieval_ok, "byte-identical", "FAILED")
-            ));
-        }
-        if let Some(reason) = &r.reason {
-            parts.push(reason.clone());
-        }
-        f.notes.push(format!(
-            "{}, {}: {} ({:.0} ms)",
-            r.stage,
-            r.scenario,
-            parts.join("; "),
-            r.latency_wan_ms
-        ));
-    }
-    (f, json!({ "rows": data.fault_tolerance }))
+    let mut f = Figure::grid(
+        "fault_tolerance",
+        format!(
+            "Which stage survives how many faulty nodes (t = {}, n = {})",
+            data.t, data.n
+        ),
+        "faulty nodes",
+        "stage: fault injected",
+        grid,
+    );
+    f.notes.push(fault_matrix::tolerance(data.t, data.n));
+    f.notes.push(
+        "crashed: the last nodes (n, n − 1, …); misbehaving or delayed: the first (1, 2, …)"
+            .to_owned(),
+    );
+    f.notes.push(
+        "every scenario in words: summary.md and this figure's JSON (data.details)".to_owned(),
+    );
+    (
+        f,
+        json!({
+            "rows": data.fault_tolerance,
+            "matrix": matrix,
+            "details": fault_matrix::details(&data.fault_tolerance),
+        }),
+    )
 }
