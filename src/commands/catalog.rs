@@ -27,7 +27,7 @@ pub(super) fn flush_pending(
 
 /// Deletes `ids` on every node and records in the catalog which nodes still owe it; the
 /// nodes that failed, with why (also on stderr).
-fn send_deletes(
+pub(super) fn send_deletes(
     rt: &tokio::runtime::Runtime,
     client: &ClusterClient,
     ids: &[ImageId],

@@ -34,14 +34,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use dealer_free_node::client::{
-    Catalog, ClientError, ClusterClient, Direction, IngestFile, WireCounts,
-};
+use dealer_free_node::client::{ClientError, ClusterClient, Direction, IngestFile, WireCounts};
 use dealer_free_node::cluster::ClusterDir;
 use dealer_free_sim::experiment::ExperimentData;
 use dealer_free_sim::figures::{Figure, Series};
 use dealer_free_sim::network::NetworkPreset;
-use phr_sis::{ImageHash, ImageId, NodeId, SearchParams, Threshold};
+use phr_sis::{ImageHash, ImageId, SearchParams, Threshold};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -358,28 +356,9 @@ fn remove_run_images(
     if ids.is_empty() {
         return Ok(0);
     }
-    let results = rt.block_on(client.delete(ids));
-    let owed: BTreeSet<NodeId> = results
-        .iter()
-        .filter(|(_, r)| r.is_err())
-        .map(|(n, _)| *n)
-        .collect();
-    for (node, r) in &results {
-        if let Err(why) = r {
-            eprintln!(
-                "dealer-free-sis: node {node}: {why}: the {} images of this run are deleted \
-                 when a later delete, list or ingest reaches it",
-                ids.len()
-            );
-        }
-    }
-    if !owed.is_empty() {
-        Catalog::update(&client.profile().raw.catalog, |c| {
-            for id in ids {
-                c.pending_deletes.insert(*id, owed.clone());
-            }
-        })?;
-    }
+    // Noted in the catalog as owed before anything is sent; the nodes that do not answer
+    // keep owing it there.
+    crate::commands::catalog::send_deletes(rt, client, ids)?;
     Ok(ids.len())
 }
 
