@@ -29,6 +29,11 @@ pub(crate) struct UsageError(pub(crate) String);
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // DEALER_FREE_SIS_KERNELS is read once; a value naming no kernel set is bad usage.
+    if let Err(err) = phr_sis::kernels::check() {
+        eprintln!("dealer-free-sis: {err}");
+        return ExitCode::from(2);
+    }
     match commands::run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::PartialFailure) => ExitCode::from(1),

@@ -3,8 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::process::Command;
+use std::time::Duration;
+
+#[path = "support/process.rs"]
+mod process;
 
 use phr_sis::testing::fixtures_dir;
+use process::run_bounded_with_env;
 use serde_json::Value;
 
 fn bench(args: &[&str]) -> Vec<Value> {
@@ -154,4 +159,48 @@ fn bench_secure_ranking_json_has_the_design_fields() {
             "{r}"
         );
     }
+}
+
+#[test]
+fn bench_shamir_runs_the_portable_kernel_when_asked() {
+    let out = run_bounded_with_env(
+        env!("CARGO_BIN_EXE_dealer-free-sis"),
+        &["bench", "shamir-gf256", "--quick", "--json"],
+        &[("DEALER_FREE_SIS_KERNELS", "portable")],
+        Duration::from_secs(300),
+    )
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    let ops: Vec<(&str, u64, u64)> = records
+        .iter()
+        .map(|r| {
+            check_common(r, "shamir-gf256");
+            assert_eq!(r["kernel"], "Portable", "{r}");
+            assert_eq!(r["size_bytes"], 1 << 20, "{r}");
+            assert!(r["mb_per_s"].as_f64().unwrap() > 0.0, "{r}");
+            (
+                r["op"].as_str().unwrap(),
+                r["t"].as_u64().unwrap(),
+                r["n"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("split", 3, 5),
+            ("combine", 3, 5),
+            ("split", 5, 10),
+            ("combine", 5, 10)
+        ]
+    );
 }

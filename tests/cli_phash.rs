@@ -1,13 +1,21 @@
 //! End-to-end: the `dealer-free-sis phash` binary, run as a user runs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/process.rs"]
+mod process;
 
 use cli::{run, stderr, stdout};
 use phr_sis::testing::{fixtures_dir, reference_hashes};
+use process::run_bounded_with_env;
+
+/// Time allowed to one `phash` run over fixture folders.
+const LIMIT: Duration = Duration::from_secs(300);
 
 #[test]
 fn phash_of_the_bundled_folder_prints_imagehash_lines_in_sorted_order() {
@@ -107,6 +115,87 @@ fn phash_bad_usage_exits_2() {
         Some(2)
     );
     assert_eq!(run(&["no-such-command"]).status.code(), Some(2));
+}
+
+#[test]
+fn phash_with_portable_kernels_matches_imagehash_on_every_fixture() {
+    let sets = ["images", "images-modes", "synthetic"];
+    let dirs: Vec<String> = sets
+        .iter()
+        .map(|set| fixtures_dir().join(set).display().to_string())
+        .collect();
+    let rows: Vec<_> = sets.iter().flat_map(|set| reference_hashes(set)).collect();
+    for algo in ["phash", "dhash", "ahash"] {
+        let mut args = vec!["phash", "--algo", algo];
+        args.extend(dirs.iter().map(String::as_str));
+        let out = run_bounded_with_env(
+            env!("CARGO_BIN_EXE_dealer-free-sis"),
+            &args,
+            &[("DEALER_FREE_SIS_KERNELS", "portable")],
+            LIMIT,
+        )
+        .unwrap();
+        assert!(out.status.success(), "{algo}: {}", stderr(&out));
+        let got: HashMap<PathBuf, String> = stdout(&out)
+            .lines()
+            .map(|line| {
+                let (hex, path) = line.split_once("  ").unwrap();
+                (PathBuf::from(path), hex.to_owned())
+            })
+            .collect();
+        assert_eq!(got.len(), rows.len(), "{algo}: one line per fixture image");
+        let mismatches: Vec<String> = rows
+            .iter()
+            .filter_map(|row| {
+                let want = match algo {
+                    "phash" => &row.phash,
+                    "dhash" => &row.dhash,
+                    _ => &row.ahash,
+                };
+                let have = got.get(&row.path).map_or("<missing>", String::as_str);
+                (have != want)
+                    .then(|| format!("{}: {have} vs imagehash {want}", row.path.display()))
+            })
+            .collect();
+        assert!(
+            mismatches.is_empty(),
+            "{algo} with portable kernels differs from imagehash:\n{}",
+            mismatches.join("\n")
+        );
+    }
+}
+
+#[test]
+fn an_unknown_kernel_set_is_bad_usage() {
+    let image = reference_hashes("images")[0].path.display().to_string();
+    for bad in ["avx9000", "Portable", "scalar"] {
+        let out = run_bounded_with_env(
+            env!("CARGO_BIN_EXE_dealer-free-sis"),
+            &["phash", &image],
+            &[("DEALER_FREE_SIS_KERNELS", bad)],
+            LIMIT,
+        )
+        .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{bad}: nothing is hashed");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("DEALER_FREE_SIS_KERNELS=\"{bad}\""))
+                && err.contains("`auto`")
+                && err.contains("`portable`"),
+            "{err}"
+        );
+    }
+    for good in ["auto", "portable", ""] {
+        let out = run_bounded_with_env(
+            env!("CARGO_BIN_EXE_dealer-free-sis"),
+            &["phash", &image],
+            &[("DEALER_FREE_SIS_KERNELS", good)],
+            LIMIT,
+        )
+        .unwrap();
+        assert!(out.status.success(), "{good:?}: {}", stderr(&out));
+    }
 }
 
 #[test]

@@ -11,8 +11,19 @@ pub(crate) fn run_bounded(
     args: &[&str],
     limit: Duration,
 ) -> Result<Output, Box<dyn std::error::Error>> {
+    run_bounded_with_env(exe, args, &[], limit)
+}
+
+/// [`run_bounded`] with `env` added to the child's environment.
+pub(crate) fn run_bounded_with_env(
+    exe: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Result<Output, Box<dyn std::error::Error>> {
     let mut child = Command::new(exe)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

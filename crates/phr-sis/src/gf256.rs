@@ -15,9 +15,9 @@
 //! - **Kernels.** [`Kernel::Portable`] (SWAR on `u64`, any target), and on x86-64
 //!   [`Kernel::Ssse3`] (16-byte `pshufb`) and [`Kernel::Avx2`] (32-byte `vpshufb`), the
 //!   classic split-nibble technique: `c·v = T_lo[v & 15] ^ T_hi[v >> 4]` with two 16-entry
-//!   tables per constant. The best one is chosen once, at the first call, by
-//!   `is_x86_feature_detected!` ([`kernel`] tells which); the API is safe and identical for
-//!   all of them. GFNI / AVX-512 kernels are not included yet: the machines this is built and
+//!   tables per constant. The best one the CPU runs is chosen once, at the first call
+//!   (the portable one when [`crate::kernels`] says `portable`; [`kernel`] tells which); the
+//!   API is safe and identical for all of them. GFNI / AVX-512 kernels are not included yet: the machines this is built and
 //!   tested on do not expose those instructions, and an untested kernel has no place here.
 //! - **Tested** (unit tests of this module): every kernel available on the running CPU
 //!   (portable included) against the scalar definition on random data, constants 0, 1, 2,
@@ -147,7 +147,8 @@ impl fmt::Display for Kernel {
     }
 }
 
-/// The bulk kernel this process uses: the best one the CPU supports, detected once.
+/// The bulk kernel this process uses: the best one the CPU supports, detected once, or the
+/// portable one when [`crate::kernels::active`] is [`crate::kernels::KernelSet::Portable`].
 #[must_use]
 pub fn kernel() -> Kernel {
     Backend::get().kernel()
@@ -164,10 +165,14 @@ enum Backend {
 }
 
 impl Backend {
-    /// The one dispatch point: the best available kernel, detected at the first call.
+    /// The one dispatch point: the best available kernel, detected at the first call (the
+    /// portable one if the kernel set says so).
     fn get() -> Backend {
         static BACKEND: OnceLock<Backend> = OnceLock::new();
         *BACKEND.get_or_init(|| {
+            if !crate::kernels::simd_allowed() {
+                return Backend::Portable;
+            }
             Backend::available()
                 .last()
                 .copied()
@@ -175,7 +180,8 @@ impl Backend {
         })
     }
 
-    /// Every kernel this CPU runs, slowest first.
+    /// Every kernel this CPU runs, slowest first, whatever the kernel set (the tests run them
+    /// all).
     fn available() -> Vec<Backend> {
         #[allow(unused_mut)] // Only the portable kernel on other architectures.
         let mut all = vec![Backend::Portable];

@@ -41,7 +41,8 @@
 //! * Results do not depend on the strategy ([`SearchStrategy`]): walking band postings and
 //!   scanning every hash return identical vectors (the band votes of a hash are computed from
 //!   the hash itself, so the postings only decide which hashes are looked at). Nor do they
-//!   depend on the CPU: an AVX2 copy of the hot loops, chosen at run time, computes the same.
+//!   depend on the CPU: an AVX2 copy of the hot loops, chosen at run time (unless
+//!   [`crate::kernels`] says `portable`), computes the same.
 //! * [`SearchableSISIndex::from_bytes`] never panics, whatever the input; it accepts exactly
 //!   the byte strings that [`SearchableSISIndex::to_bytes`] produces.
 //!
@@ -563,7 +564,8 @@ struct Job<'a> {
 enum Kernel {
     /// Plain Rust for the build's baseline target.
     Portable,
-    /// The same code compiled with AVX2 and POPCNT (used only when the CPU has both).
+    /// The same code compiled with AVX2 and POPCNT (used only when the CPU has both and
+    /// [`crate::kernels`] allows SIMD).
     #[cfg(target_arch = "x86_64")]
     Avx2,
 }
@@ -571,7 +573,7 @@ enum Kernel {
 impl Kernel {
     fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
-        if avx2_available() {
+        if crate::kernels::avx2_popcnt() {
             return Kernel::Avx2;
         }
         Kernel::Portable
@@ -582,7 +584,7 @@ impl Kernel {
             Kernel::Portable => run_portable(job, top),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => {
-                if avx2_available() {
+                if crate::kernels::cpu::avx2_popcnt() {
                     #[allow(unsafe_code)]
                     // SAFETY: `run_avx2` is safe Rust whose only requirement is that the CPU
                     // supports its target features, AVX2 and POPCNT, checked just above.
@@ -595,11 +597,6 @@ impl Kernel {
             }
         }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn avx2_available() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("popcnt")
 }
 
 fn run_portable(job: Job<'_>, top: &mut TopK) {
@@ -1686,7 +1683,7 @@ mod tests {
             Kernel::Avx2,
         ];
         #[cfg(target_arch = "x86_64")]
-        if !avx2_available() {
+        if !crate::kernels::cpu::avx2_popcnt() {
             eprintln!("this CPU lacks AVX2/POPCNT: the Avx2 kernel runs the portable code");
         }
         for &(bands, bits) in &ALL_LAYOUTS {

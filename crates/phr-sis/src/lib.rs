@@ -4,6 +4,7 @@ pub mod fp61;
 pub mod gf256;
 pub mod image_id;
 pub mod index;
+pub mod kernels;
 pub mod params;
 pub mod phash;
 pub mod shamir;

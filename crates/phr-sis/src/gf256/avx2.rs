@@ -39,7 +39,7 @@ pub(super) struct Avx2(());
 impl Avx2 {
     /// `Some` exactly when the CPU supports AVX2.
     pub(super) fn detect() -> Option<Avx2> {
-        std::arch::is_x86_feature_detected!("avx2").then_some(Avx2(()))
+        crate::kernels::cpu::avx2().then_some(Avx2(()))
     }
 
     /// `dst ^= c · src`; lengths are equal (checked by the caller).

@@ -38,7 +38,7 @@ pub(super) struct Ssse3(());
 impl Ssse3 {
     /// `Some` exactly when the CPU supports SSSE3.
     pub(super) fn detect() -> Option<Ssse3> {
-        std::arch::is_x86_feature_detected!("ssse3").then_some(Ssse3(()))
+        crate::kernels::cpu::ssse3().then_some(Ssse3(()))
     }
 
     /// `dst ^= c · src`; lengths are equal (checked by the caller).

@@ -16,8 +16,9 @@
 //! `(input length, output length)` and cached.
 //!
 //! # SIMD
-//! On x86-64 CPUs with AVX2 (detected at run time) both passes run explicit AVX2 kernels; the
-//! portable loops are the fallback and the model the kernels are tested against. Integer sums
+//! On x86-64 CPUs with AVX2 (detected at run time) both passes run explicit AVX2 kernels, unless
+//! [`crate::kernels`] says `portable`; the portable loops are the fallback and the model the
+//! kernels are tested against. Integer sums
 //! do not depend on their order, so the kernels only have to make every product exact and
 //! every sum agree with Pillow's wrapping 32-bit `int` accumulator modulo 2³².
 //!
@@ -234,7 +235,7 @@ fn vertical_first(w: usize, h: usize, out_w: usize, out_h: usize) -> bool {
 fn horizontal_pass(pixels: &[u8], w: usize, h: usize, c: &Coefficients) -> Vec<u8> {
     let mut out = vec![0u8; c.bounds.len() * h];
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2")
+    if crate::kernels::avx2()
         && let Some(layout) = c.row_layout()
     {
         #[allow(unsafe_code)]
@@ -274,7 +275,7 @@ fn vertical_pass(pixels: &[u8], w: usize, c: &Coefficients) -> Vec<u8> {
     let mut out = vec![0u8; w * c.bounds.len()];
     #[cfg(target_arch = "x86_64")]
     if w >= avx2::STRIP
-        && std::arch::is_x86_feature_detected!("avx2")
+        && crate::kernels::avx2()
         && let Some(layout) = c.pair_layout()
     {
         #[allow(unsafe_code)]

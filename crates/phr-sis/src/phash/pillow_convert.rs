@@ -14,8 +14,8 @@
 //! | `F` | 0 if ≤ 0, 255 if ≥ 255, else truncated toward zero |
 //!
 //! The RGB(A) kernel is the hot loop of hashing a PNG (it runs on whole images in [`to_luma`]
-//! and on every decoded row). On a CPU with AVX2 (detected at run time, in one place) it is an
-//! explicit AVX2 kernel: 32 pixels per step, deinterleaved by in-lane byte shuffles into the
+//! and on every decoded row). On a CPU with AVX2 (detected at run time, in one place; not when
+//! [`crate::kernels`] says `portable`) it is an explicit AVX2 kernel: 32 pixels per step, deinterleaved by in-lane byte shuffles into the
 //! 16-bit pairs `(R, G)` and `(G, B)`, multiplied and summed by `vpmaddwd` with the weights
 //! `(19595, 19235)` and `(19235, 7471)` (19235·2 = 38470, so the 32-bit sum is Pillow's exactly),
 //! then rounded, shifted and packed back to bytes; the last < 8 pixels go through the portable
@@ -106,7 +106,7 @@ fn rgb_to_luma(samples: &[u8], channels: usize) -> Vec<u8> {
 /// The RGB(A) → L kernel, dispatched on the CPU's features; fills `out` (one byte per pixel).
 fn rgb_to_luma_into(samples: &[u8], channels: usize, out: &mut [u8]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
+    if crate::kernels::avx2() {
         #[allow(unsafe_code)]
         // SAFETY: `rgb_to_luma_avx2` only needs AVX2, which the CPU was just found to have.
         return unsafe { rgb_to_luma_avx2(samples, channels, out) };
@@ -353,8 +353,10 @@ mod tests {
     /// The dispatched kernel, which is the explicit AVX2 one on a CPU with AVX2.
     fn dispatched(samples: &[u8], channels: usize) -> Vec<u8> {
         #[cfg(target_arch = "x86_64")]
-        if !std::arch::is_x86_feature_detected!("avx2") {
-            eprintln!("no AVX2 on this CPU: only the portable kernel is tested");
+        if !crate::kernels::avx2() {
+            eprintln!(
+                "no AVX2 on this CPU, or portable kernels asked for: only the portable kernel is tested"
+            );
         }
         rgb_to_luma(samples, channels)
     }
