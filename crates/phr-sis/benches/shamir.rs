@@ -12,10 +12,11 @@
 //!   (`BatchSize::PerIteration`), for everyone: wiping is the caller's cost at a time of its
 //!   choosing, and one output at a time lets the allocator reuse memory as a steady-state
 //!   caller's would.
-//! - `phr-sis split_into` reuses the share buffers of the previous call: on this VM a fresh
-//!   4 KiB page costs about 1.5 µs to fault in, so an allocating split of 1 MiB into 10 shares
-//!   spends milliseconds in the kernel whenever the allocator has returned the memory to the
-//!   system (glibc trims freed heap tops over ~2 MiB).
+//! - `phr-sis split_into` reuses the share buffers of the previous call. An allocating `split`
+//!   takes wiped buffers that earlier shares left in `SecretBytes`'s pool: on this VM a fresh
+//!   4 KiB page costs about 1.5 µs to fault in, so without the pool an allocating split of
+//!   1 MiB into 10 shares would spend milliseconds in the kernel whenever the allocator has
+//!   returned the memory to the system (glibc trims freed heap tops over ~2 MiB).
 //!
 //! Under `cargo bench` the secret is 1 MiB; when the binary runs without `--bench` (as
 //! `cargo test --benches` does) it is 4 KiB. Run it on one core:
@@ -181,7 +182,7 @@ fn bench_combine(c: &mut Criterion) {
             &theirs_blahaj[n as usize - tu..],
             &theirs_vsss[n as usize - tu..],
         );
-        assert_eq!(combine(ours, t).ok().as_deref(), Some(&secret));
+        assert_eq!(combine(ours, t).ok().as_deref(), Some(&secret[..]));
         assert_eq!(
             blahaj::Sharks(t).recover(theirs_blahaj).ok(),
             Some(secret.clone())

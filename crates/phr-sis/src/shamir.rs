@@ -17,10 +17,11 @@
 //!   bijection for a fixed `f(0)` (a Vandermonde system), so the polynomial has exactly the
 //!   distribution of textbook Shamir, at `(n − t + 1) · t` instead of `n · (t − 1)`
 //!   multiplications per byte and with no coefficient buffer.
-//! - **Hygiene.** Share data are [`SecretBytes`], wiped on drop (a bulk wipe behind an
-//!   optimisation barrier); combined secrets are `Zeroizing<Vec<u8>>`. Split computes straight
-//!   into the shares, and the block scratch space of [`combine`] is wiped before it is freed. [`SecretBytes`]'s and [`ShamirShare`]'s `Debug` print `<redacted>`, and
-//!   their equality is constant time ([`ConstantTimeEq`]).
+//! - **Hygiene.** Share data and combined secrets are [`SecretBytes`], wiped on drop (a bulk
+//!   wipe behind an optimisation barrier). Split draws and computes straight into the shares
+//!   and combine straight into the secret: no secret byte is copied anywhere else.
+//!   [`SecretBytes`]'s and [`ShamirShare`]'s `Debug` print `<redacted>`, and their equality is
+//!   constant time ([`ConstantTimeEq`]).
 //! - **Constant time in the secret.** All arithmetic on secret bytes goes through the
 //!   [`gf256`] bulk kernels (no secret-indexed memory, no secret branches); ids, lengths and
 //!   the threshold are public and do steer control flow.
@@ -28,7 +29,10 @@
 //!   with `fill_bytes`, then one [`gf256::mul_matrix`] computes every other share's block
 //!   from them and the secret (each source byte split into nibbles once for all outputs).
 //!   [`combine`] computes one Lagrange coefficient per share, then a single
-//!   [`gf256::lin_comb`] pass over the data.
+//!   [`gf256::lin_comb`] pass over the data. Outputs are allocated once at their final size;
+//!   buffers of 64 KiB and more are taken, already zeroed, from the wiped buffers earlier
+//!   `SecretBytes` left behind, so a steady caller's outputs reuse mapped pages instead of
+//!   faulting in fresh ones (see [`SecretBytes`]).
 //!
 //! # Caller obligations
 //! - Pass a cryptographically secure RNG (the bound is [`rand::CryptoRng`]); the secrecy of
@@ -40,128 +44,23 @@
 //! - A. Shamir, "How to share a secret", Communications of the ACM 22(11), 1979.
 //! - The field and its kernels: [`gf256`].
 
+mod secret_bytes;
+
 use std::fmt;
 use std::iter;
-use std::ops::{Deref, DerefMut};
 
 use rand::CryptoRng;
 use subtle::{Choice, ConstantTimeEq};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::gf256;
 use crate::params::{NodeId, Threshold};
+
+pub use secret_bytes::SecretBytes;
 
 /// Bytes of all shares together per block of [`split`] (each block between 256 B and 32 KiB):
 /// a block's drawn shares are still in L2 when the other shares' blocks are computed from
 /// them. Measured flat between 64 and 256 KiB on Zen 3; smaller blocks pay per-call overhead.
 const SCRATCH: usize = 160 * 1024;
-
-/// Bytes of secret per block in [`combine`]: the block goes through an L2-resident scratch
-/// buffer; 8 KiB blocks measured 20 % slower (per-call overhead), 32–128 KiB alike.
-const COMBINE_BLOCK: usize = 32 * 1024;
-
-/// Secret bytes: a byte vector wiped when dropped (or [`Zeroize::zeroize`]d), with a redacted
-/// `Debug` and constant-time equality. Reads and writes go through `Deref<Target = [u8]>`.
-///
-/// The wipe is a bulk `memset` behind an optimisation barrier (`zeroize`'s slice path), about
-/// as fast as writing the bytes; `Zeroizing<Vec<u8>>` wipes byte by byte, several times slower
-/// on megabytes.
-#[derive(Clone, Default)]
-pub struct SecretBytes(Vec<u8>);
-
-impl SecretBytes {
-    /// `len` zero bytes.
-    #[must_use]
-    pub fn zeroed(len: usize) -> SecretBytes {
-        SecretBytes(vec![0; len])
-    }
-
-    /// Makes this exactly `len` bytes long for overwriting: bytes beyond `len` are wiped and
-    /// dropped, missing ones zero-filled; a buffer too small is replaced (and the old one
-    /// wiped) rather than grown, so no unwiped copy is left behind. The first `len` bytes are
-    /// left as they were: the caller overwrites them all.
-    fn resize_for_overwrite(&mut self, len: usize) {
-        if self.0.capacity() < len {
-            *self = SecretBytes::zeroed(len);
-        } else if self.0.len() >= len {
-            self.0[len..].zeroize();
-            self.0.truncate(len);
-        } else {
-            self.0.resize(len, 0);
-        }
-    }
-
-    /// The bytes, moved into a [`Zeroizing`] vector (for APIs that want one; note that it
-    /// wipes byte by byte).
-    #[must_use]
-    pub fn into_zeroizing(mut self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(std::mem::take(&mut self.0))
-    }
-}
-
-impl From<Vec<u8>> for SecretBytes {
-    /// Takes ownership of `bytes` (earlier copies or reallocations of it are not wiped).
-    fn from(bytes: Vec<u8>) -> SecretBytes {
-        SecretBytes(bytes)
-    }
-}
-
-impl Deref for SecretBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl DerefMut for SecretBytes {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.0
-    }
-}
-
-impl AsRef<[u8]> for SecretBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Zeroize for SecretBytes {
-    /// Wipes every byte of the allocation (spare capacity included) and empties it.
-    fn zeroize(&mut self) {
-        self.0.as_mut_slice().zeroize();
-        self.0.spare_capacity_mut().zeroize();
-        self.0.clear();
-    }
-}
-
-impl Drop for SecretBytes {
-    fn drop(&mut self) {
-        self.zeroize();
-    }
-}
-
-impl ZeroizeOnDrop for SecretBytes {}
-
-impl fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretBytes(<redacted, {} bytes>)", self.0.len())
-    }
-}
-
-impl ConstantTimeEq for SecretBytes {
-    /// Constant time in the bytes (the lengths are public).
-    fn ct_eq(&self, other: &SecretBytes) -> Choice {
-        self.0.as_slice().ct_eq(other.0.as_slice())
-    }
-}
-
-impl PartialEq for SecretBytes {
-    fn eq(&self, other: &SecretBytes) -> bool {
-        self.ct_eq(other).into()
-    }
-}
-
-impl Eq for SecretBytes {}
 
 /// One node's share of a byte string: the node's id (its x-coordinate) and `f(id)` for every
 /// byte of the secret.
@@ -394,29 +293,22 @@ where
 /// docs). The work is one Lagrange coefficient per used share and one [`gf256::lin_comb`]
 /// pass over the data.
 ///
-/// The secret comes back as `Zeroizing<Vec<u8>>` (wiped on drop, byte by byte: on megabytes
-/// that wipe costs about as much as the combination itself).
+/// The secret comes back as [`SecretBytes`], wiped on drop.
 ///
 /// # Errors
 /// [`ShamirError::ZeroThreshold`] for `t = 0`, [`ShamirError::DuplicateId`] if two shares
 /// carry the same id, [`ShamirError::LengthMismatch`] if their lengths differ,
 /// [`ShamirError::NotEnoughShares`] if fewer than `t` are given.
-pub fn combine(shares: &[ShamirShare], t: u8) -> Result<Zeroizing<Vec<u8>>, ShamirError> {
+pub fn combine(shares: &[ShamirShare], t: u8) -> Result<SecretBytes, ShamirError> {
     let len = check_shares(shares.iter().map(|s| (s.id, s.data.len())), t)?;
     let used = &shares[..usize::from(t)];
     let points: Vec<u8> = used.iter().map(|s| s.id.get()).collect();
     let lambdas = lagrange_at(&points, 0);
-    // Block by block through an L1 scratch buffer, appended to the output: each output byte
-    // is written once (no zero-fill pass first).
-    let mut secret = Zeroizing::new(Vec::with_capacity(len));
-    let mut scratch = SecretBytes::zeroed(COMBINE_BLOCK.min(len));
-    for start in (0..len).step_by(COMBINE_BLOCK) {
-        let end = (start + COMBINE_BLOCK).min(len);
-        let srcs: Vec<&[u8]> = used.iter().map(|s| &s.data[start..end]).collect();
-        let out = &mut scratch[..end - start];
-        gf256::lin_comb(out, &srcs, &lambdas);
-        secret.extend_from_slice(out);
-    }
+    // Straight into the output, allocated once at its size (zeros: a pooled buffer, or fresh
+    // pages the kernel zeroes anyway); each byte is then written once.
+    let mut secret = SecretBytes::zeroed(len);
+    let srcs: Vec<&[u8]> = used.iter().map(|s| &s.data[..]).collect();
+    gf256::lin_comb(&mut secret, &srcs, &lambdas);
     Ok(secret)
 }
 
@@ -513,9 +405,9 @@ mod tests {
                 };
                 let shares = split(&secret, th, &mut rng);
                 let back = combine(&shares[n as usize - t as usize..], t);
-                assert_eq!(back.as_deref().map(Vec::as_slice), Ok(&secret[..]));
+                assert_eq!(back.as_deref(), Ok(&secret[..]));
                 let back = combine(&shares[..t as usize], t);
-                assert_eq!(back.as_deref().map(Vec::as_slice), Ok(&secret[..]));
+                assert_eq!(back.as_deref(), Ok(&secret[..]));
             }
         }
     }

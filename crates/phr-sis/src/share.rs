@@ -597,7 +597,7 @@ pub fn reconstruct(shares: &[Share]) -> Result<Reconstruction, ShareError> {
             let mut padded =
                 shamir::combine(&parts, t).map_err(|e| ShareError::Coding(e.to_string()))?;
             padded.truncate(header.original_len as usize);
-            padded
+            padded.into_zeroizing()
         }
         Scheme::Compact => compact_reconstruct(&header, &members)?,
     };
