@@ -156,11 +156,10 @@ pub fn fault_matrix(rows: &[FaultRow]) -> FaultMatrix {
 /// A cell in two short lines: what happened, then the latency (or why it failed).
 #[must_use]
 pub fn cell_lines(cell: &MatrixCell) -> [String; 2] {
-    let failing: Vec<&str> = cell
-        .checks
-        .iter()
-        .filter(|(_, ok)| !**ok)
-        .map(|(what, _)| *what)
+    // In the order the stages make them.
+    let failing: Vec<&str> = ["key", "ingest", "search", "retrieval"]
+        .into_iter()
+        .filter(|what| cell.checks.get(what) == Some(&false))
         .collect();
     let latency = cell
         .latency_wan_ms
@@ -364,6 +363,11 @@ mod tests {
         assert_eq!(m.rows[0].cells[0].latency_wan_ms, None);
         assert_eq!(cell_lines(&m.rows[1].cells[0]), ["no search", "10 ms"]);
         assert_eq!(cell_lines(&m.rows[0].cells[0]), ["failed", "no key"]);
+        let mut gone = row("Stage-2", "crash", 3);
+        gone.retrieval_ok = Some(false);
+        let m = fault_matrix(&[gone]);
+        assert_eq!(m.rows[0].cells[0].outcome, Outcome::Failed);
+        assert_eq!(cell_lines(&m.rows[0].cells[0]), ["failed", "no search or get"]);
         let d = details(&[key]);
         assert!(d[0].contains("no key; none disqualified"), "{d:?}");
     }

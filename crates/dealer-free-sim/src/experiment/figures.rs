@@ -159,7 +159,7 @@ fn dkg_overhead(data: &ExperimentData) -> (Figure, Value) {
         };
         f = f.with_panel(Panel {
             title: format!(
-                "{title}: n^{:.2}, n^{:.2}",
+                "{title}: n^{:.2} / n^{:.2}",
                 exponent(metric, half),
                 exponent(metric, third)
             ),
@@ -171,8 +171,9 @@ fn dkg_overhead(data: &ExperimentData) -> (Figure, Value) {
                 Series::line(format!("dealer, {half}"), points(rule_half, dealer)),
             ],
         });
+        let what = if metric == "cpu_ms" { "CPU" } else { metric };
         fitted.push(format!(
-            "{metric} n^{:.2} / n^{:.2}",
+            "{what} n^{:.2} / n^{:.2}",
             exponent(metric, half),
             exponent(metric, third)
         ));

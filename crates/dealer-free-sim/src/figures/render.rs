@@ -761,7 +761,8 @@ fn draw_chart<DB: DrawingBackend, X: Axis, Y: Axis>(
             // axis labels its powers of ten whatever `x_labels` says).
             mesh.x_label_formatter(&no_tick)
                 .disable_x_mesh()
-                .x_labels(0);
+                .x_labels(0)
+                .set_tick_mark_size(LabelAreaPosition::Bottom, 0);
         } else if p.integer_x {
             // At most one label per integer (the span is small), none between.
             let span = (p.x_range.1 - p.x_range.0).floor();
