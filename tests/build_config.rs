@@ -1,7 +1,6 @@
-//! The build settings of `.cargo/config.toml` hold for every target: a CPU-specific setting
-//! is given only to the targets that have that CPU (no other target can be built here, so
-//! the file itself is checked).
-
+//! The build settings hold for every target: `.cargo/config.toml` gives a CPU-specific
+//! setting only to the targets that have that CPU (no other target can be built here, so the
+//! file itself is checked), and the release profile builds a binary without debug info.
 use std::path::Path;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -44,5 +43,36 @@ fn the_avx512_backend_is_asked_for_only_on_x86_64() -> TestResult {
         }
     }
     assert!(found, "x86-64 no longer asks for the AVX-512 backend");
+    Ok(())
+}
+
+#[test]
+fn the_release_binary_carries_no_debug_info_and_benches_keep_line_tables() -> TestResult {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let manifest: toml::Table = std::fs::read_to_string(path)?.parse()?;
+    let profile = |name: &str| {
+        manifest
+            .get("profile")
+            .and_then(|p| p.get(name))
+            .cloned()
+            .ok_or_else(|| format!("no [profile.{name}]"))
+    };
+    let release = profile("release")?;
+    assert_eq!(release.get("debug"), Some(&toml::Value::Boolean(false)));
+    assert_eq!(
+        release.get("strip").and_then(toml::Value::as_str),
+        Some("debuginfo"),
+        "the release binary would keep the debug info of its dependencies"
+    );
+    // Benches inherit release's settings: profiling wants their line tables kept.
+    let bench = profile("bench")?;
+    assert_eq!(
+        bench.get("debug").and_then(toml::Value::as_str),
+        Some("line-tables-only")
+    );
+    assert_eq!(
+        bench.get("strip").and_then(toml::Value::as_str),
+        Some("none")
+    );
     Ok(())
 }
