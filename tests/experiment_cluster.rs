@@ -178,6 +178,8 @@ fn experiment_measures_a_running_cluster_beside_the_simulation() -> TestResult {
         let f = out.join(format!("cluster_stages.{ext}"));
         assert!(std::fs::metadata(&f)?.len() > 0, "{} is empty", f.display());
     }
+    let summary = std::fs::read_to_string(out.join("summary.md"))?;
+    assert!(summary.contains("## cluster_stages"), "{summary}");
     assert!(
         std::fs::read_to_string(out.join("index.html"))?.contains("cluster_stages"),
         "index.html shows the comparison"

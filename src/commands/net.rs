@@ -671,11 +671,11 @@ fn load_catalog(path: &Path) -> BTreeMap<String, String> {
 /// The files of `files` whose bytes the catalog (or an earlier file of this run) holds
 /// already, each said on stdout with its id (or, for a twin, the index of its first copy);
 /// the rest, with the SHA-256 of each.
-fn without_duplicates(
-    files: Vec<IngestFile>,
-    catalog: &Catalog,
-    allow: bool,
-) -> (Vec<(IngestFile, String)>, Vec<(PathBuf, usize)>) {
+/// What [`without_duplicates`] keeps: the files to store with their SHA-256, and each twin
+/// of an earlier file of the run with the index of that file.
+type Deduplicated = (Vec<(IngestFile, String)>, Vec<(PathBuf, usize)>);
+
+fn without_duplicates(files: Vec<IngestFile>, catalog: &Catalog, allow: bool) -> Deduplicated {
     let shas: Vec<String> = files
         .par_iter()
         .map(|f| Catalog::content_hash(&f.bytes))

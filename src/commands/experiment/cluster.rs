@@ -49,7 +49,8 @@ use crate::commands::bench::percentile;
 /// The figure's (and the CSV's) file stem.
 pub(super) const FIGURE_NAME: &str = "cluster_stages";
 
-/// The name of the comparison in `--figures` and config files.
+/// The name a user might give this comparison in `--figures`: refused there, with a message
+/// saying that `--cluster DIR` writes it.
 pub(super) const FIGURE_SET: &str = "cluster";
 
 /// Whether `dir` holds a cluster (its cluster.toml).
