@@ -63,6 +63,18 @@ pub(super) fn send_deletes(
             }
         }
     })?;
+    // An image another client stored on a node is not this client's to delete there: said
+    // once, and not owed any more (an admin's `delete` removes it).
+    for (node, r) in &results {
+        if let Ok(done) = r {
+            for id in &done.not_yours {
+                eprintln!(
+                    "dealer-free-sis: node {node}: {id} was stored there by another client: \
+                     only it or an admin can delete it there"
+                );
+            }
+        }
+    }
     let failed: BTreeMap<NodeId, String> = results
         .into_iter()
         .filter_map(|(n, r)| r.err().map(|e| (n, e)))

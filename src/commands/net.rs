@@ -842,7 +842,9 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Outcome> {
                 eprintln!(
                     "dealer-free-sis: {}: the same bytes as {}, stored once as {id}",
                     path.display(),
-                    files.get(first).map_or_else(String::new, |f| f.path.display().to_string())
+                    files
+                        .get(first)
+                        .map_or_else(String::new, |f| f.path.display().to_string())
                 );
             }
             None => {

@@ -61,7 +61,9 @@ mod wire_count;
 use crate::proto;
 use crate::proto::node_client::NodeClient;
 use crate::replay::{REQUEST_ID_LEN, unix_ms};
-pub use catalog::{LIST_PAGE, Listing, MAX_LISTED, MAX_PAGES, RepairOutcome, ScrubReport};
+pub use catalog::{
+    LIST_PAGE, Listing, MAX_DAMAGED, MAX_LISTED, MAX_PAGES, NodeDeleted, RepairOutcome, ScrubReport,
+};
 pub use catalog_file::{Catalog, CatalogEntry};
 pub use commit::ResumeOutcome;
 pub use dkg::DkgOutcome;

@@ -119,7 +119,6 @@ pub fn status(e: &NodeError) -> Status {
         NodeError::NotFound(_) => Status::not_found(m),
         NodeError::NotReady(_) => Status::failed_precondition(m),
         NodeError::Conflict(_) => Status::already_exists(m),
-        NodeError::NotYours(_) => Status::permission_denied(m),
         NodeError::RateLimited(_) | NodeError::Full(_) => Status::resource_exhausted(m),
         NodeError::Unavailable(_) => Status::unavailable(m),
         // Stale under load: the request is fine, a fresh send of it is accepted.

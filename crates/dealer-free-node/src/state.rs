@@ -78,9 +78,6 @@ pub enum NodeError {
     /// It conflicts with what the node holds.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// The caller may not do it to this record (another client stored it).
-    #[error("not allowed: {0}")]
-    NotYours(String),
     /// The caller asked too much.
     #[error("rate limit: {0}")]
     RateLimited(String),
@@ -139,7 +136,6 @@ impl From<StoreError> for NodeError {
                 "{e}: it was stored meanwhile; send the request again"
             )),
             StoreError::Deleted(_) => NodeError::Conflict(e.to_string()),
-            StoreError::NotOwner { .. } => NodeError::NotYours(e.to_string()),
             other => NodeError::Store(other),
         }
     }

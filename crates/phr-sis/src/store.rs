@@ -292,13 +292,7 @@ pub enum StoreError {
     /// was changed.
     #[error("image {0} was deleted: a deleted image is never stored again")]
     Deleted(ImageId),
-    /// [`ShareStore::delete_images`] was asked by an account to delete an image another
-    /// account stored; nothing was deleted.
-    #[error("image {id} was stored by another client: only it or an admin may delete it")]
-    NotOwner {
-        /// The image.
-        id: ImageId,
-    },
+
     /// A stored value failed its integrity check: it was changed on disk, moved from another
     /// id or table, truncated, or written under another node's key.
     #[error("{what} of image {id} failed its integrity check")]
@@ -889,6 +883,7 @@ fn create_tables(db: &Database) -> Result<(), StoreError> {
     txn.open_table(unsettled::UNSETTLED)?;
     txn.open_table(tombstones::TOMBSTONES)?;
     txn.open_table(owners::OWNERS)?;
+    txn.open_table(owners::OWNED)?;
     txn.commit()?;
     Ok(())
 }

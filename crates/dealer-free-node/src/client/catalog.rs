@@ -27,6 +27,8 @@ pub const MAX_LISTED: usize = 1 << 24;
 pub const MAX_PAGES: usize = 1 << 18;
 /// The longest reason a scrub keeps for one damaged record (in characters).
 const MAX_REASON: usize = 200;
+/// The most damaged records a scrub takes from one node.
+pub const MAX_DAMAGED: usize = 1 << 20;
 
 /// What every node holds: for each id, the nodes that list it.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +50,15 @@ pub struct ScrubReport {
     pub failed: BTreeMap<NodeId, String>,
 }
 
+/// What one node did with a delete.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeDeleted {
+    /// The ids whose records it removed.
+    pub removed: BTreeSet<ImageId>,
+    /// The ids another client stored there, which it left (an owner deletes only its own).
+    pub not_yours: BTreeSet<ImageId>,
+}
+
 /// What a repair of damaged records did.
 #[derive(Debug, Clone, Default)]
 pub struct RepairOutcome {
@@ -61,10 +72,7 @@ impl ClusterClient {
     /// Deletes `ids` on every node (records removed, tombstones left): for each node, the ids
     /// whose records it removed, or why it failed. A node that fails keeps its records until
     /// a later delete reaches it (deleting twice is harmless).
-    pub async fn delete(
-        &self,
-        ids: &[ImageId],
-    ) -> BTreeMap<NodeId, Result<BTreeSet<ImageId>, String>> {
+    pub async fn delete(&self, ids: &[ImageId]) -> BTreeMap<NodeId, Result<NodeDeleted, String>> {
         self.delete_on(&self.node_ids(), ids).await
     }
 
@@ -73,9 +81,11 @@ impl ClusterClient {
         &self,
         nodes: &[NodeId],
         ids: &[ImageId],
-    ) -> BTreeMap<NodeId, Result<BTreeSet<ImageId>, String>> {
-        let mut out: BTreeMap<NodeId, Result<BTreeSet<ImageId>, String>> =
-            nodes.iter().map(|n| (*n, Ok(BTreeSet::new()))).collect();
+    ) -> BTreeMap<NodeId, Result<NodeDeleted, String>> {
+        let mut out: BTreeMap<NodeId, Result<NodeDeleted, String>> = nodes
+            .iter()
+            .map(|n| (*n, Ok(NodeDeleted::default())))
+            .collect();
         for chunk in ids.chunks(REPAIR_PAGE as usize) {
             let pending: Vec<NodeId> = out
                 .iter()
@@ -92,17 +102,26 @@ impl ClusterClient {
                 .await;
             for node in pending {
                 let result = match answers.get(&node) {
-                    Some(Ok(reply)) => Ok(reply
-                        .removed
-                        .iter()
-                        .filter(|i| asked.contains(i))
-                        .map(|i| ImageId(*i))
-                        .collect::<BTreeSet<_>>()),
+                    Some(Ok(reply)) => {
+                        let of = |list: &[u64]| -> BTreeSet<ImageId> {
+                            list.iter()
+                                .filter(|i| asked.contains(i))
+                                .map(|i| ImageId(*i))
+                                .collect()
+                        };
+                        Ok(NodeDeleted {
+                            removed: of(&reply.removed),
+                            not_yours: of(&reply.not_yours),
+                        })
+                    }
                     Some(Err(e)) => Err(short(e)),
                     None => Err("no answer".to_owned()),
                 };
                 match (result, out.get_mut(&node)) {
-                    (Ok(removed), Some(Ok(all))) => all.extend(removed),
+                    (Ok(done), Some(Ok(all))) => {
+                        all.removed.extend(done.removed);
+                        all.not_yours.extend(done.not_yours);
+                    }
                     (Err(why), Some(slot)) => *slot = Err(why),
                     _ => {}
                 }
@@ -254,6 +273,13 @@ impl ClusterClient {
                         checked,
                         damaged,
                         Some("named a record outside its page".into()),
+                    );
+                }
+                if damaged.len() >= MAX_DAMAGED {
+                    return (
+                        checked,
+                        damaged,
+                        Some(format!("named more than {MAX_DAMAGED} damaged records")),
                     );
                 }
                 let reason: String = d.reason.chars().take(MAX_REASON).collect();

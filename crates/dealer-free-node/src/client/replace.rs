@@ -249,7 +249,13 @@ impl ClusterClient {
         let mut repaired = 0;
         let mut failed = BTreeMap::new();
         let mut after: Option<u64> = None;
-        loop {
+        for page_number in 0.. {
+            if page_number >= super::catalog::MAX_PAGES {
+                return Err(ClientError::Protocol(format!(
+                    "the repair's listing passed {} pages",
+                    super::catalog::MAX_PAGES
+                )));
+            }
             // The listing comes from the first other node that answers; the records of
             // that page from every other node by id, so the pages line up.
             let mut listing = None;
@@ -396,7 +402,7 @@ impl ClusterClient {
             match repair_record(&plain, fresh, t) {
                 Ok(record) => {
                     records.push(record);
-                    owners.push(agreed_owner(&found, t));
+                    owners.push(agreed_owner(&found));
                 }
                 Err(reason) => {
                     failed.insert(ImageId(*id), reason);
@@ -450,16 +456,17 @@ fn decode_owned(records: &[Vec<u8>], owners: &[String]) -> Vec<(StoredRecord, St
         .collect()
 }
 
-/// The owner at least `t` of the exporting nodes name, else none (the rebuilt record is then
-/// the operator's): fewer could be one node's claim alone.
-fn agreed_owner(found: &[(NodeId, &StoredRecord, &str)], t: usize) -> String {
+/// The owner more than half of the exporting nodes name (with at most `t − 1` lying among
+/// at least `2t − 1` exporters, the honest ones' answer), else none: the rebuilt record is
+/// then the operator's.
+fn agreed_owner(found: &[(NodeId, &StoredRecord, &str)]) -> String {
     let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, _, o) in found {
         *votes.entry(*o).or_default() += 1;
     }
     votes
         .into_iter()
-        .find(|(o, v)| !o.is_empty() && o.len() <= 64 && *v >= t)
+        .find(|(o, v)| !o.is_empty() && o.len() <= 64 && 2 * *v > found.len())
         .map(|(o, _)| o.to_owned())
         .unwrap_or_default()
 }

@@ -20,13 +20,13 @@ pub const MAX_LIST_PAGE: usize = 4096;
 
 impl NodeState {
     /// Deletes images for good: records removed, tombstones written, the bytes given back to
-    /// the account that stored each. An owner deletes only the images it stored (an id it
-    /// names that is not stored gets no tombstone); an admin any image, and writes the
-    /// tombstones of ids not held too (a replaced node learning what the others deleted).
+    /// the account that stored each. An owner deletes only the images it stored (the others
+    /// are named in `not_yours` and left; an id not stored gets no tombstone); an admin any
+    /// image, and writes the tombstones of ids not held too (a replaced node learning what
+    /// the others deleted).
     ///
     /// # Errors
     /// [`NodeError::Invalid`] for no ids, more than `max_batch` or an id twice;
-    /// [`NodeError::Conflict`] naming an image another client stored (nothing is deleted);
     /// [`NodeError::Unavailable`] when the write fails (nothing is deleted then).
     pub fn delete_records(
         &self,
@@ -63,14 +63,16 @@ impl NodeState {
                 Deleted::Removed => reply.removed.push(id.0),
                 Deleted::Absent => reply.absent.push(id.0),
                 Deleted::Already => reply.already.push(id.0),
+                Deleted::NotYours => reply.not_yours.push(id.0),
             }
         }
         self.log(
             &format!(
-                "delete caller={caller} removed={} absent={} already={} ids={}",
+                "delete caller={caller} removed={} absent={} already={} not-yours={} ids={}",
                 reply.removed.len(),
                 reply.absent.len(),
                 reply.already.len(),
+                reply.not_yours.len(),
                 hex_ids(&ids)
             ),
             true,

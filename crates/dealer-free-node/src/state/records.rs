@@ -445,8 +445,14 @@ impl NodeState {
             .write()
             .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
         let mut added = Vec::new();
+        let store = self.store()?;
         for (id, tokens) in again {
-            if !index.contains(*id) && index.insert(*id, tokens).is_ok() {
+            // Deleted since it was read (the delete holds this lock across its commit): not
+            // indexed again.
+            if !index.contains(*id)
+                && !store.is_deleted(*id).unwrap_or(true)
+                && index.insert(*id, tokens).is_ok()
+            {
                 added.push(id.0);
             }
         }

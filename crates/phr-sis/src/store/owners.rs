@@ -1,20 +1,20 @@
-//! Which account stored each image, in the store's own `owners` table, written in the same
-//! transaction as the record: a delete by an account is limited to the images it stored, and
-//! the bytes a delete frees are given back to the account that paid for them.
-
-use std::ops::Bound;
+//! Which account stored each image, in the store's own `owners` table (and the `owned`
+//! index by account), written in the same transaction as the record: a delete by an account
+//! is limited to the images it stored, an account lists its own ids without reading any
+//! other's, and the bytes a delete frees are given back to the account that paid for them.
 
 use redb::{ReadableTable, TableDefinition};
 
-use super::{LIST_PREALLOCATE, Page, SHARE, ShareStore, StoreError};
+use super::{LIST_PREALLOCATE, Page, ShareStore, StoreError};
 use crate::ImageId;
 
-/// The table of owners.
+/// The table of owners: id → account.
 pub(super) const OWNERS: TableDefinition<'static, u64, &'static str> =
     TableDefinition::new("owners");
 
-/// The most rows one [`ShareStore::list_owned`] call reads past the ids it returns.
-const SCAN_PER_PAGE: usize = 8 * LIST_PREALLOCATE;
+/// The same, as an index by account: (account, id) → (), so an account's ids are one range.
+pub(super) const OWNED: TableDefinition<'static, (&'static str, u64), ()> =
+    TableDefinition::new("owned");
 
 impl ShareStore {
     /// The account that stored `id`, if the store noted one (records stored without a charge,
@@ -32,9 +32,8 @@ impl ShareStore {
         Ok(table.get(id.0)?.map(|v| v.value().to_owned()))
     }
 
-    /// Up to `limit` stored ids greater than `after` that `account` owns, ascending. A call
-    /// reads at most `limit` plus a bounded number of other rows: a page may hold fewer ids
-    /// (even none) while `next` says where to go on.
+    /// Up to `limit` stored ids greater than `after` that `account` owns, ascending, read
+    /// from the account's own range of the `owned` index: no other account's id is read.
     ///
     /// # Errors
     /// redb's errors if the read fails.
@@ -46,37 +45,27 @@ impl ShareStore {
     ) -> Result<Page, StoreError> {
         let limit = limit.max(1);
         let txn = self.db.begin_read()?;
-        let shares = txn.open_table(SHARE.table())?;
-        let owners = match txn.open_table(OWNERS) {
-            Ok(t) => Some(t),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
+        let table = match txn.open_table(OWNED) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Page::default()),
             Err(e) => return Err(e.into()),
         };
-        let start = after.map_or(Bound::Unbounded, |a| Bound::Excluded(a.0));
-        let mut range = shares.range::<u64>((start, Bound::Unbounded))?;
+        let start = match after {
+            Some(a) if a.0 == u64::MAX => return Ok(Page::default()),
+            Some(a) => (account, a.0 + 1),
+            None => (account, 0),
+        };
+        let mut range = table.range(start..=(account, u64::MAX))?;
         let mut ids = Vec::with_capacity(limit.min(LIST_PREALLOCATE));
-        let mut scanned = 0usize;
-        let mut last = None;
         for entry in range.by_ref() {
-            let id = entry?.0.value();
-            last = Some(ImageId(id));
-            scanned += 1;
-            let mine = match &owners {
-                Some(t) => t.get(id)?.is_some_and(|o| o.value() == account),
-                None => false,
-            };
-            if mine {
-                ids.push(ImageId(id));
-            }
-            if ids.len() == limit || scanned >= limit.saturating_add(SCAN_PER_PAGE) {
+            ids.push(ImageId(entry?.0.value().1));
+            if ids.len() == limit {
                 break;
             }
         }
-        let more = last.is_some() && range.next().transpose()?.is_some();
-        Ok(Page {
-            ids,
-            next: if more { last } else { None },
-        })
+        let more = ids.len() == limit && range.next().transpose()?.is_some();
+        let next = if more { ids.last().copied() } else { None };
+        Ok(Page { ids, next })
     }
 }
 
@@ -86,8 +75,10 @@ pub(super) fn note_in(
     ids: &[(ImageId, &str)],
 ) -> Result<u64, StoreError> {
     let mut table = txn.open_table(OWNERS)?;
+    let mut owned = txn.open_table(OWNED)?;
     for (id, owner) in ids {
         table.insert(id.0, *owner)?;
+        owned.insert((*owner, id.0), ())?;
     }
     Ok(0)
 }
@@ -98,7 +89,11 @@ pub(super) fn take_in(
     id: ImageId,
 ) -> Result<Option<String>, StoreError> {
     let mut table = txn.open_table(OWNERS)?;
-    Ok(table.remove(id.0)?.map(|v| v.value().to_owned()))
+    let owner = table.remove(id.0)?.map(|v| v.value().to_owned());
+    if let Some(owner) = &owner {
+        txn.open_table(OWNED)?.remove((owner.as_str(), id.0))?;
+    }
+    Ok(owner)
 }
 
 /// `id`'s owner within `txn`.

@@ -10,7 +10,7 @@ use std::ops::Bound;
 
 use redb::{ReadableTable, TableDefinition};
 
-use super::{LIST_PREALLOCATE, PARTS, Page, SHARE, ShareStore, StoreError, owners, usage};
+use super::{LIST_PREALLOCATE, PARTS, Page, ShareStore, StoreError, owners, usage};
 use crate::ImageId;
 
 /// The table of deleted ids.
@@ -37,6 +37,9 @@ pub enum Deleted {
     Absent,
     /// It had a tombstone already: nothing changed.
     Already,
+    /// Another account (or none this store noted) stored it, and an
+    /// [account](Deleter::Account) asked: nothing changed.
+    NotYours,
 }
 
 impl ShareStore {
@@ -45,29 +48,17 @@ impl ShareStore {
     /// account that stored each image (saturating at zero). Returns what happened to each
     /// id, in order.
     ///
+    /// An [account](Deleter::Account) naming an image another account (or no account) stored
+    /// gets [`Deleted::NotYours`] for it, and that image is left as it is.
+    ///
     /// # Errors
-    /// [`StoreError::NotOwner`] if an [account](Deleter::Account) names an image another
-    /// account (or no account) stored; redb's errors if the write fails. Nothing is deleted
-    /// then.
+    /// redb's errors if the write fails; nothing is deleted then.
     pub fn delete_images(
         &self,
         ids: &[ImageId],
         by: Deleter<'_>,
     ) -> Result<Vec<(ImageId, Deleted)>, StoreError> {
         let txn = self.begin_write()?;
-        // An account's request is checked whole before anything changes.
-        if let Deleter::Account(account) = by {
-            let shares = txn.open_table(SHARE.table())?;
-            for id in ids {
-                if shares.get(id.0)?.is_some()
-                    && owners::get_in(&txn, *id)?.as_deref() != Some(account)
-                {
-                    drop(shares);
-                    txn.abort()?;
-                    return Err(StoreError::NotOwner { id: *id });
-                }
-            }
-        }
         let mut outcome = Vec::with_capacity(ids.len());
         let mut removed = Vec::new();
         {
@@ -76,6 +67,18 @@ impl ShareStore {
                 if tombs.get(id.0)?.is_some() {
                     outcome.push((*id, Deleted::Already));
                     continue;
+                }
+                // An account deletes only what it stored: a record whose parts any table
+                // holds, with another owner or none, is left as it is.
+                if let Deleter::Account(account) = by {
+                    let mut held = false;
+                    for part in PARTS {
+                        held |= txn.open_table(part.table())?.get(id.0)?.is_some();
+                    }
+                    if held && owners::get_in(&txn, *id)?.as_deref() != Some(account) {
+                        outcome.push((*id, Deleted::NotYours));
+                        continue;
+                    }
                 }
                 let mut freed: u64 = 0;
                 let mut existed = false;
@@ -101,6 +104,14 @@ impl ShareStore {
                     },
                 ));
             }
+        }
+        let changed = outcome.iter().any(|(_, d)| {
+            *d == Deleted::Removed || (*d == Deleted::Absent && by == Deleter::Admin)
+        });
+        if !changed {
+            // Nothing to write: no commit, no fsync.
+            txn.abort()?;
+            return Ok(outcome);
         }
         for (owner, freed) in removed {
             usage::credit_in(&txn, &owner, freed)?;
