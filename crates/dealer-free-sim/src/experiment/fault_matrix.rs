@@ -367,7 +367,10 @@ mod tests {
         gone.retrieval_ok = Some(false);
         let m = fault_matrix(&[gone]);
         assert_eq!(m.rows[0].cells[0].outcome, Outcome::Failed);
-        assert_eq!(cell_lines(&m.rows[0].cells[0]), ["failed", "no search or get"]);
+        assert_eq!(
+            cell_lines(&m.rows[0].cells[0]),
+            ["failed", "no search or get"]
+        );
         let d = details(&[key]);
         assert!(d[0].contains("no key; none disqualified"), "{d:?}");
     }
