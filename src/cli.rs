@@ -314,8 +314,9 @@ pub(crate) enum ClusterCommand {
     },
 }
 
+/// Which running cluster a client command talks to, and as which client.
 #[derive(Debug, clap::Args)]
-pub(crate) struct IngestArgs {
+pub(crate) struct ClusterTarget {
     /// The cluster folder (its client.toml says where the nodes are).
     #[arg(
         long,
@@ -328,6 +329,12 @@ pub(crate) struct IngestArgs {
     /// add-client`) instead of DIR/client.toml.
     #[arg(long, value_name = "FILE")]
     pub(crate) client: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct IngestArgs {
+    #[command(flatten)]
+    pub(crate) target: ClusterTarget,
     /// Images per token request and store request.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) batch: u16,
@@ -343,18 +350,8 @@ pub(crate) struct IngestArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct SearchArgs {
-    /// The cluster folder.
-    #[arg(
-        long,
-        visible_alias = "dir",
-        value_name = "DIR",
-        required_unless_present = "client"
-    )]
-    pub(crate) cluster: Option<PathBuf>,
-    /// Act as the client of this profile (e.g. DIR/clients/NAME/client.toml from `cluster
-    /// add-client`) instead of DIR/client.toml.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) client: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) target: ClusterTarget,
     /// The query image.
     #[arg(value_name = "QUERY")]
     pub(crate) query: PathBuf,
@@ -375,17 +372,8 @@ pub(crate) struct SearchArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ListArgs {
-    /// The cluster folder.
-    #[arg(
-        long,
-        visible_alias = "dir",
-        value_name = "DIR",
-        required_unless_present = "client"
-    )]
-    pub(crate) cluster: Option<PathBuf>,
-    /// Act as the client of this profile (owner or admin) instead of DIR/client.toml.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) client: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) target: ClusterTarget,
     /// One JSON object per line: {id, path, nodes} (path null if the catalog lacks it).
     #[arg(long)]
     pub(crate) json: bool,
@@ -393,17 +381,8 @@ pub(crate) struct ListArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DeleteArgs {
-    /// The cluster folder.
-    #[arg(
-        long,
-        visible_alias = "dir",
-        value_name = "DIR",
-        required_unless_present = "client"
-    )]
-    pub(crate) cluster: Option<PathBuf>,
-    /// Act as the client of this profile (owner or admin) instead of DIR/client.toml.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) client: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) target: ClusterTarget,
     /// The image ids (as `ingest` printed them).
     #[arg(value_name = "ID", required = true)]
     pub(crate) ids: Vec<String>,
@@ -411,18 +390,8 @@ pub(crate) struct DeleteArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct GetArgs {
-    /// The cluster folder.
-    #[arg(
-        long,
-        visible_alias = "dir",
-        value_name = "DIR",
-        required_unless_present = "client"
-    )]
-    pub(crate) cluster: Option<PathBuf>,
-    /// Act as the client of this profile (e.g. DIR/clients/NAME/client.toml from `cluster
-    /// add-client`) instead of DIR/client.toml.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) client: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) target: ClusterTarget,
     /// The image id (as `ingest` printed it).
     #[arg(value_name = "ID")]
     pub(crate) id: String,

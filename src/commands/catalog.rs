@@ -101,7 +101,11 @@ pub(crate) fn delete(args: &DeleteArgs) -> anyhow::Result<Outcome> {
         }
     }
     let rt = runtime()?;
-    let client = open_client(&rt, args.cluster.as_deref(), args.client.as_deref())?;
+    let client = open_client(
+        &rt,
+        args.target.cluster.as_deref(),
+        args.target.client.as_deref(),
+    )?;
     let path = client.profile().raw.catalog.clone();
     let catalog = Catalog::load(&path)?;
     let mut all: BTreeSet<ImageId> = catalog.pending_ids();
@@ -124,7 +128,11 @@ pub(crate) fn delete(args: &DeleteArgs) -> anyhow::Result<Outcome> {
 /// `list --cluster DIR`.
 pub(crate) fn list(args: &ListArgs) -> anyhow::Result<Outcome> {
     let rt = runtime()?;
-    let client = open_client(&rt, args.cluster.as_deref(), args.client.as_deref())?;
+    let client = open_client(
+        &rt,
+        args.target.cluster.as_deref(),
+        args.target.client.as_deref(),
+    )?;
     let owed = flush_pending(&rt, &client)?;
     let listing = rt.block_on(client.list(false));
     let catalog = Catalog::load(&client.profile().raw.catalog)?;

@@ -713,7 +713,11 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Outcome> {
         return Ok(Outcome::PartialFailure);
     }
     let rt = runtime()?;
-    let client = open_client(&rt, args.cluster.as_deref(), args.client.as_deref())?;
+    let client = open_client(
+        &rt,
+        args.target.cluster.as_deref(),
+        args.target.client.as_deref(),
+    )?;
     let mut failed = false;
     let paths: Vec<PathBuf> = found
         .into_iter()
@@ -874,7 +878,11 @@ fn search_header() -> String {
 /// `search --cluster DIR QUERY`.
 pub(crate) fn search(args: &SearchArgs) -> anyhow::Result<Outcome> {
     let rt = runtime()?;
-    let client = open_client(&rt, args.cluster.as_deref(), args.client.as_deref())?;
+    let client = open_client(
+        &rt,
+        args.target.cluster.as_deref(),
+        args.target.client.as_deref(),
+    )?;
     let bytes = std::fs::read(&args.query)
         .with_context(|| format!("{}", args.query.display()))
         .map_err(|e| UsageError(format!("{e:#}")))?;
@@ -938,7 +946,11 @@ pub(crate) fn get(args: &GetArgs) -> anyhow::Result<Outcome> {
         .parse()
         .map_err(|e: phr_sis::image_id::ParseImageIdError| UsageError(e.to_string()))?;
     let rt = runtime()?;
-    let client = open_client(&rt, args.cluster.as_deref(), args.client.as_deref())?;
+    let client = open_client(
+        &rt,
+        args.target.cluster.as_deref(),
+        args.target.client.as_deref(),
+    )?;
     let got = rt.block_on(client.get(id)).map_err(client_error)?;
     for (node, why) in &got.rejected {
         eprintln!("dealer-free-sis: node {node}: share rejected: {why}");
