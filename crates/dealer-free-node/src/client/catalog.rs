@@ -132,17 +132,8 @@ impl ClusterClient {
 
     /// Every node's stored ids (or, with `deleted`, its tombstones), page by page.
     pub async fn list(&self, deleted: bool) -> Listing {
-        let tasks: Vec<(NodeId, JoinHandle<_>)> = self
-            .node_ids()
-            .into_iter()
-            .map(|node| {
-                let this = self.clone();
-                (
-                    node,
-                    tokio::spawn(async move { this.list_node(node, deleted).await }),
-                )
-            })
-            .collect();
+        let tasks =
+            self.on_each_node(move |c, node| async move { c.list_node(node, deleted).await });
         let mut listing = Listing::default();
         for (node, task) in tasks {
             let (ids, failure) = task
@@ -156,6 +147,20 @@ impl ClusterClient {
             }
         }
         listing
+    }
+
+    /// Runs `work` for every node at once, each on its own task: every node's task, by node,
+    /// so that a task that fails is still that node's failure.
+    fn on_each_node<T, F, Fut>(&self, work: F) -> Vec<(NodeId, JoinHandle<T>)>
+    where
+        F: Fn(ClusterClient, NodeId) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.node_ids()
+            .into_iter()
+            .map(|node| (node, tokio::spawn(work(self.clone(), node))))
+            .collect()
     }
 
     /// One node's listing, and why it stopped early (if it did).
@@ -207,17 +212,7 @@ impl ClusterClient {
 
     /// Has every node check every record it holds; names each damaged (node, image).
     pub async fn scrub(&self) -> ScrubReport {
-        let tasks: Vec<(NodeId, JoinHandle<_>)> = self
-            .node_ids()
-            .into_iter()
-            .map(|node| {
-                let this = self.clone();
-                (
-                    node,
-                    tokio::spawn(async move { this.scrub_node(node).await }),
-                )
-            })
-            .collect();
+        let tasks = self.on_each_node(|c, node| async move { c.scrub_node(node).await });
         let mut report = ScrubReport::default();
         for (node, task) in tasks {
             let (checked, damaged, failure) = task
