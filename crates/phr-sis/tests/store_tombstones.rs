@@ -49,6 +49,10 @@ fn a_deleted_image_is_gone_for_good_and_listed() -> TestResult {
     );
     assert!(store.is_deleted(ImageId(1))? && store.is_deleted(ImageId(9))?);
     assert!(!store.is_deleted(ImageId(2))?);
+    assert_eq!(
+        store.deleted_among([ImageId(1), ImageId(2), ImageId(9)])?,
+        std::collections::BTreeSet::from([ImageId(1), ImageId(9)])
+    );
 
     // Every way of storing refuses a deleted id, and changes nothing.
     for attempt in [

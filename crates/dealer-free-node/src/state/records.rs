@@ -372,10 +372,11 @@ impl NodeState {
                 .index
                 .write()
                 .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
+            // Deleted since the commit (the delete holds this lock across its own commit):
+            // not indexed again. One read for the batch; if it fails, none is indexed here.
+            let deleted = store.deleted_among(fresh.iter().map(|(id, _, _)| *id));
             for (id, _, tokens) in &fresh {
-                // Deleted since the commit (the delete holds this lock across its own
-                // commit): not indexed again.
-                if !index.contains(*id) && !store.is_deleted(*id).unwrap_or(true) {
+                if !index.contains(*id) && deleted.as_ref().is_ok_and(|d| !d.contains(id)) {
                     index
                         .insert(*id, tokens)
                         .map_err(|e| invalid(format!("image {id}: {e}")))?;
@@ -445,12 +446,12 @@ impl NodeState {
             .write()
             .map_err(|_| NodeError::NotReady("the index lock is poisoned".into()))?;
         let mut added = Vec::new();
-        let store = self.store()?;
+        // Deleted since it was read (the delete holds this lock across its commit): not
+        // indexed again. One read for the batch; if it fails, none is indexed here.
+        let deleted = self.store()?.deleted_among(again.iter().map(|(id, _)| *id));
         for (id, tokens) in again {
-            // Deleted since it was read (the delete holds this lock across its commit): not
-            // indexed again.
             if !index.contains(*id)
-                && !store.is_deleted(*id).unwrap_or(true)
+                && deleted.as_ref().is_ok_and(|d| !d.contains(id))
                 && index.insert(*id, tokens).is_ok()
             {
                 added.push(id.0);

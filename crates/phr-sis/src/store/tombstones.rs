@@ -135,6 +135,29 @@ impl ShareStore {
         Ok(table.get(id.0)?.is_some())
     }
 
+    /// The ids of `ids` that have a tombstone, read in one transaction.
+    ///
+    /// # Errors
+    /// redb's errors if the read fails.
+    pub fn deleted_among(
+        &self,
+        ids: impl IntoIterator<Item = ImageId>,
+    ) -> Result<std::collections::BTreeSet<ImageId>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = match txn.open_table(TOMBSTONES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut deleted = std::collections::BTreeSet::new();
+        for id in ids {
+            if table.get(id.0)?.is_some() {
+                deleted.insert(id);
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Up to `limit` deleted ids greater than `after`, ascending (as [`ShareStore::list`]).
     ///
     /// # Errors
