@@ -2,7 +2,9 @@
 //! `ingest` returning the stored id for content it already holds (decided from the catalog
 //! alone) with absolute paths in the catalog, `list`, `delete` with tombstones (a node that
 //! was down gets the delete when it is back; a replacement keeps deleted images deleted),
-//! and `cluster scrub` naming a record flipped on disk, which `cluster repair` rebuilds.
+//! and `cluster scrub` naming a record flipped on disk, which `cluster repair` rebuilds, and
+//! bit shares stored wrong under a valid integrity tag, which only the masked check across
+//! the nodes can see.
 
 #[path = "support/cluster.rs"]
 mod cluster;
@@ -13,6 +15,90 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cluster::{Cluster, TestResult, fixture, text};
+use dealer_free::mpc::HashBitShares;
+use dealer_free::record::StoredRecord;
+use dealer_free_node::client::ClusterClient;
+use dealer_free_node::proto;
+use phr_sis::NodeId;
+use phr_sis::fp61::Fp61;
+use rand::RngCore;
+
+fn meta() -> Option<proto::RequestMeta> {
+    let mut id = vec![0u8; 16];
+    rand::rng().fill_bytes(&mut id);
+    let unix_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Some(proto::RequestMeta {
+        request_id: id,
+        unix_ms,
+    })
+}
+
+/// Node `node`'s record of image `id`, exported by the cluster's admin client.
+fn exported(c: &Cluster, node: u8, id: &str) -> TestResult<(StoredRecord, Vec<String>)> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let _entered = rt.enter();
+    let admin = ClusterClient::open(&c.dir.join("client.toml"))?;
+    let mut n = admin
+        .node_client(NodeId::new(node)?)
+        .ok_or("no such node")?;
+    let reply = rt
+        .block_on(n.export_records(proto::ExportRecordsRequest {
+            meta: meta(),
+            ids: vec![u64::from_str_radix(id, 16)?],
+            after: None,
+            limit: 0,
+        }))?
+        .into_inner();
+    let record = reply.records.first().ok_or("not exported")?;
+    Ok((StoredRecord::from_bytes(record)?, reply.owners))
+}
+
+/// Stores on node `node`, in place of its record of image `id`, the same record with one
+/// bit share shifted by one: what a dishonest ingest (or a fault of the node's own) leaves,
+/// under a valid integrity tag, since the node tags what it is sent.
+fn store_wrong_bit_share(c: &Cluster, node: u8, id: &str) -> TestResult<StoredRecord> {
+    let (original, owners) = exported(c, node, id)?;
+    let mut shares = *original.bit_shares.shares();
+    shares[17] += Fp61::ONE;
+    let mut record = original.clone();
+    record.bit_shares = HashBitShares::from_shares(shares);
+    let rt = tokio::runtime::Runtime::new()?;
+    let _entered = rt.enter();
+    let admin = ClusterClient::open(&c.dir.join("client.toml"))?;
+    let mut n = admin
+        .node_client(NodeId::new(node)?)
+        .ok_or("no such node")?;
+    let raw = u64::from_str_radix(id, 16)?;
+    let removed = rt
+        .block_on(n.remove_damaged(proto::RemoveDamagedRequest {
+            meta: meta(),
+            ids: vec![raw],
+            off_codeword: true,
+        }))?
+        .into_inner()
+        .removed;
+    assert_eq!(removed, vec![raw]);
+    let stored = rt
+        .block_on(n.store_records(proto::StoreRecordsRequest {
+            meta: meta(),
+            records: vec![record.to_bytes()?.to_vec()],
+            owners,
+        }))?
+        .into_inner();
+    assert_eq!(stored.stored, vec![raw], "{stored:?}");
+    // The node's own check (the whole scrub before the masked check) finds nothing wrong.
+    let page = rt
+        .block_on(n.scrub_records(proto::ScrubRecordsRequest {
+            meta: meta(),
+            after: None,
+            limit: 64,
+        }))?
+        .into_inner();
+    assert!(page.damaged.is_empty(), "{:?}", page.damaged);
+    Ok(original)
+}
 
 /// `cluster status --json`'s capability `what`: (works, survives).
 fn capability(c: &Cluster, what: &str) -> TestResult<(bool, u64)> {
@@ -160,6 +246,40 @@ fn list_delete_dedupe_scrub_and_repair_over_real_nodes() -> TestResult {
         text(&out.stdout).contains(&format!("repaired  node 1  {skagen}")),
         "{}",
         text(&out.stdout)
+    );
+    c.ok(&["cluster", "scrub"])?;
+
+    // A bit share stored wrong under a valid tag: the masked check names exactly (node 2,
+    // coffee), without any node or the client seeing a bit; repair rebuilds node 2's bit
+    // shares from the others, exactly as they were dealt.
+    let original = store_wrong_bit_share(&c, 2, &coffee)?;
+    let out = c.cli(&["cluster", "scrub", "--json"])?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(
+        v["bit_shares"]["off_codeword"],
+        serde_json::json!([{"node": 2, "id": coffee}]),
+        "{v}"
+    );
+    assert_eq!(v["bit_shares"]["checked"], 2, "{v}");
+    let damaged = v["damaged"].as_array().ok_or("no damaged")?;
+    assert_eq!(damaged.len(), 1, "{v}");
+    let out = c.cli(&["cluster", "scrub"])?;
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("damaged  node 2  {coffee}  bit shares off")),
+        "{lines:?}"
+    );
+    let out = c.ok(&["cluster", "repair"])?;
+    assert!(
+        text(&out.stdout).contains(&format!("repaired  node 2  {coffee}")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        exported(&c, 2, &coffee)?.0 == original,
+        "not rebuilt as dealt"
     );
     c.ok(&["cluster", "scrub"])?;
     // With nodes 2 and 3 down, get needs node 1's repaired share.

@@ -23,6 +23,25 @@ fn print_report(report: &ScrubReport, json: bool) {
                 "failed": report.failed.iter()
                     .map(|(n, why)| (n.get().to_string(), serde_json::Value::from(why.as_str())))
                     .collect::<serde_json::Map<_, _>>(),
+                "bit_shares": {
+                    "nodes": report.bit_shares.servers.iter().map(|n| n.get()).collect::<Vec<_>>(),
+                    "checked": report.bit_shares.checked,
+                    "off_codeword": report.bit_shares.off_codeword.iter()
+                        .map(|(n, id)| serde_json::json!({"node": n.get(), "id": id.to_string()}))
+                        .collect::<Vec<_>>(),
+                    "undecided": report.bit_shares.undecided.iter()
+                        .map(|(id, h)| serde_json::json!({
+                            "id": id.to_string(),
+                            "holders": h.iter().map(|n| n.get()).collect::<Vec<_>>(),
+                        }))
+                        .collect::<Vec<_>>(),
+                    "too_few_holders": report.bit_shares.too_few_holders.iter()
+                        .map(ToString::to_string).collect::<Vec<_>>(),
+                    "failed": report.bit_shares.failed.iter()
+                        .map(|(n, why)| (n.get().to_string(), serde_json::Value::from(why.as_str())))
+                        .collect::<serde_json::Map<_, _>>(),
+                    "stopped": report.bit_shares.stopped,
+                },
             })
         );
         return;
@@ -33,12 +52,41 @@ fn print_report(report: &ScrubReport, json: bool) {
     for (node, why) in &report.failed {
         eprintln!("dealer-free-sis: node {node}: scrub did not finish: {why}");
     }
+    let bits = &report.bit_shares;
+    for (id, holders) in &bits.undecided {
+        let nodes: Vec<String> = holders.iter().map(ToString::to_string).collect();
+        println!(
+            "undecided  {id}  bit shares on nodes {} fit no polynomial: too many are off to name one",
+            nodes.join(", ")
+        );
+    }
+    for (node, why) in &bits.failed {
+        eprintln!("dealer-free-sis: node {node}: left out of the bit-share check: {why}");
+    }
+    if let Some(why) = &bits.stopped {
+        eprintln!("dealer-free-sis: the bit-share check did not finish: {why}");
+    }
     let checked: u64 = report.checked.values().sum();
     eprintln!(
-        "{} damaged record(s) of {checked} checked on {} node(s)",
+        "{} damaged record(s) of {checked} checked on {} node(s); bit shares of {} image(s) \
+         checked across {} node(s) without revealing them ({} held by too few nodes to check)",
         report.damaged.len(),
-        report.checked.len() - report.failed.len()
+        report.checked.len() - report.failed.len(),
+        bits.checked,
+        bits.servers.len(),
+        bits.too_few_holders.len(),
     );
+}
+
+/// Whether the scrub found everything in order: nothing damaged, every node and the whole
+/// bit-share check done.
+fn clean(report: &ScrubReport) -> bool {
+    let bits = &report.bit_shares;
+    report.damaged.is_empty()
+        && report.failed.is_empty()
+        && bits.undecided.is_empty()
+        && bits.failed.is_empty()
+        && bits.stopped.is_none()
 }
 
 /// `cluster scrub --dir DIR`.
@@ -47,7 +95,7 @@ pub(crate) fn scrub(dir: &Path, json: bool, client: Option<&Path>) -> anyhow::Re
     let client = open_client(&rt, Some(dir), client)?;
     let report = rt.block_on(client.scrub());
     print_report(&report, json);
-    Ok(if report.damaged.is_empty() && report.failed.is_empty() {
+    Ok(if clean(&report) {
         Outcome::Success
     } else {
         Outcome::PartialFailure

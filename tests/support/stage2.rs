@@ -45,6 +45,7 @@ pub(crate) async fn deal_raw_pool(
         session,
         servers: nodes.iter().map(|(id, _)| *id).collect(),
         count,
+        kind: dealer_free::mpc::masks::MaskKind::ZeroSum,
     }
     .to_bytes();
     let mut commitments = Vec::new();

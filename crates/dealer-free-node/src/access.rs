@@ -219,11 +219,13 @@ pub enum Method {
     ScrubRecords,
     /// `RemoveDamaged`.
     RemoveDamaged,
+    /// `CheckBitShares`.
+    CheckBitShares,
 }
 
 impl Method {
     /// Every method.
-    pub const ALL: [Method; 20] = [
+    pub const ALL: [Method; 21] = [
         Method::Health,
         Method::Identity,
         Method::DkgRound,
@@ -244,6 +246,7 @@ impl Method {
         Method::ListRecords,
         Method::ScrubRecords,
         Method::RemoveDamaged,
+        Method::CheckBitShares,
     ];
 
     /// The lowest role allowed to call the method: the whole access policy, in one place.
@@ -275,7 +278,8 @@ impl Method {
             | Method::ReshareRound
             | Method::ExportRecords
             | Method::ScrubRecords
-            | Method::RemoveDamaged => Role::Admin,
+            | Method::RemoveDamaged
+            | Method::CheckBitShares => Role::Admin,
         }
     }
 
@@ -303,6 +307,7 @@ impl Method {
             Method::ListRecords => "ListRecords",
             Method::ScrubRecords => "ScrubRecords",
             Method::RemoveDamaged => "RemoveDamaged",
+            Method::CheckBitShares => "CheckBitShares",
         }
     }
 
@@ -327,7 +332,8 @@ impl Method {
             | Method::ListRecords
             | Method::ScrubRecords
             | Method::DeleteRecords
-            | Method::RemoveDamaged => SMALL,
+            | Method::RemoveDamaged
+            | Method::CheckBitShares => SMALL,
             Method::EvaluateTokens => TOKENS,
             Method::Candidates
             | Method::QueryCheck

@@ -47,6 +47,7 @@ fn a_search_client_gets_no_share_record_or_ceremony() {
         Method::ListRecords,
         Method::ScrubRecords,
         Method::RemoveDamaged,
+        Method::CheckBitShares,
     ] {
         assert!(!Role::Search.may_call(m), "search may call {m:?}");
     }
@@ -68,6 +69,7 @@ fn a_search_client_gets_no_share_record_or_ceremony() {
         Method::DkgRound,
         Method::ScrubRecords,
         Method::RemoveDamaged,
+        Method::CheckBitShares,
     ] {
         assert!(!Role::Owner.may_call(m), "owner may call {m:?}");
     }

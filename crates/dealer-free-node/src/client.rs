@@ -57,12 +57,14 @@ mod relay;
 mod replace;
 mod rpc;
 mod search;
+mod share_check;
 mod wire_count;
 use crate::proto;
 use crate::proto::node_client::NodeClient;
 use crate::replay::{REQUEST_ID_LEN, unix_ms};
 pub use catalog::{
-    LIST_PAGE, Listing, MAX_DAMAGED, MAX_LISTED, MAX_PAGES, NodeDeleted, RepairOutcome, ScrubReport,
+    LIST_PAGE, Listing, MAX_DAMAGED, MAX_LISTED, MAX_PAGES, NodeDeleted, OFF_CODEWORD,
+    RepairOutcome, ScrubReport,
 };
 pub use catalog_file::{Catalog, CatalogEntry};
 pub use commit::ResumeOutcome;
@@ -73,6 +75,7 @@ pub use pinned::{PinError, PinWitness, pinned_channel};
 pub use relay::{Dropped, route_checked, route_envelopes};
 pub use replace::{REPAIR_PAGE, ReplaceOutcome};
 use rpc::Rpc;
+pub use share_check::{SHARE_CHECK_DEALING, SHARE_CHECK_ORDER, ShareCheckReport};
 use wire_count::WireCounter;
 pub use wire_count::{Direction, Tally, WireCounts};
 

@@ -384,11 +384,12 @@ impl Node for NodeService {
         request: Request<proto::MaskDealRequest>,
     ) -> Result<Response<proto::MaskDealReply>, Status> {
         let caller = caller(&request)?;
+        let admin = is_admin(&request);
         let name = caller.0.clone();
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         self.once(&caller, Method::MaskDeal, r.meta.clone(), move || {
-            s.mask_deal(&name, &r)
+            s.mask_deal(&name, admin, &r)
         })
         .await
     }
@@ -536,6 +537,18 @@ impl Node for NodeService {
         let s = Arc::clone(&self.state);
         let r = request.into_inner();
         self.blocking(&caller, move || s.scrub_records(&name, &r))
+            .await
+    }
+
+    async fn check_bit_shares(
+        &self,
+        request: Request<proto::CheckBitSharesRequest>,
+    ) -> Result<Response<proto::CheckBitSharesReply>, Status> {
+        let caller = caller(&request)?;
+        let name = caller.0.clone();
+        let s = Arc::clone(&self.state);
+        let r = request.into_inner();
+        self.blocking(&caller, move || s.check_bit_shares(&name, &r))
             .await
     }
 

@@ -48,6 +48,7 @@ mod receivers;
 mod records;
 mod reshare;
 mod search;
+mod share_check;
 
 pub use catalog::MAX_LIST_PAGE;
 pub use disk::FULL_MARKER;

@@ -265,6 +265,7 @@ async fn a_query_session_belongs_to_the_client_that_asked() -> TestResult {
         session: [6; 32],
         servers: NodeId::first(3).collect(),
         count: 4,
+        kind: dealer_free::mpc::masks::MaskKind::ZeroSum,
     }
     .to_bytes();
     let e = c

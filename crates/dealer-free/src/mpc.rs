@@ -48,6 +48,7 @@ pub mod querier;
 pub mod query;
 pub mod rank;
 pub mod server;
+pub mod share_check;
 
 pub use error::SearchError;
 pub use querier::{Integrity, SearchResult};

@@ -74,6 +74,10 @@ pub enum MessageKind {
     SealedMaskDeal,
     /// Stage-1: the record one node stores of one image (share, bit shares, tokens).
     StoredRecord,
+    /// Scrub: the client's order of a masked bit-share check (`mpc::share_check`).
+    ShareCheckOrder,
+    /// Scrub: one server's masked bit-share check values (`mpc::share_check`).
+    ShareCheckAnswer,
 }
 
 impl MessageKind {
@@ -103,6 +107,8 @@ impl MessageKind {
             MessageKind::MaskOrder => "mask-order",
             MessageKind::SealedMaskDeal => "sealed-mask-deal",
             MessageKind::StoredRecord => "stored-record",
+            MessageKind::ShareCheckOrder => "share-check-order",
+            MessageKind::ShareCheckAnswer => "share-check-answer",
         }
     }
 
@@ -132,6 +138,8 @@ impl MessageKind {
             MessageKind::MaskOrder => 0x48,
             MessageKind::SealedMaskDeal => 0x49,
             MessageKind::StoredRecord => 0x51,
+            MessageKind::ShareCheckOrder => 0x52,
+            MessageKind::ShareCheckAnswer => 0x53,
         }
     }
 
@@ -163,6 +171,8 @@ impl MessageKind {
             0x48 => MessageKind::MaskOrder,
             0x49 => MessageKind::SealedMaskDeal,
             0x51 => MessageKind::StoredRecord,
+            0x52 => MessageKind::ShareCheckOrder,
+            0x53 => MessageKind::ShareCheckAnswer,
             other => return Err(WireError::UnknownKind(other)),
         })
     }
@@ -584,6 +594,8 @@ mod tests {
             MessageKind::MaskOrder,
             MessageKind::SealedMaskDeal,
             MessageKind::StoredRecord,
+            MessageKind::ShareCheckOrder,
+            MessageKind::ShareCheckAnswer,
         ] {
             assert_eq!(MessageKind::from_byte(kind.to_byte()), Ok(kind));
         }

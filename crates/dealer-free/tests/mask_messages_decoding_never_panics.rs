@@ -3,7 +3,7 @@
 //! bytes and mutations of valid encodings give a value or a typed error, whatever decodes
 //! re-encodes to the same bytes, and no message decodes as another kind.
 
-use dealer_free::mpc::masks::{MaskCheck, MaskCommitment, MaskDeal, deal_checked};
+use dealer_free::mpc::masks::{MaskCheck, MaskCommitment, MaskDeal, MaskKind, deal_checked};
 use dealer_free::wire::{MessageKind, peek_kind};
 use phr_sis::NodeId;
 use phr_sis::fp61::Fp61;
@@ -14,8 +14,16 @@ use rand_chacha::ChaCha20Rng;
 fn valid_encodings(seed: u64, n: u8, count: usize) -> [Vec<u8>; 3] {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let servers: Vec<NodeId> = NodeId::first(n).collect();
-    let (commitment, deals) =
-        deal_checked([seed as u8; 32], servers[0], &servers, 2, count, &mut rng).unwrap();
+    let (commitment, deals) = deal_checked(
+        [seed as u8; 32],
+        MaskKind::ZeroSum,
+        servers[0],
+        &servers,
+        2,
+        count,
+        &mut rng,
+    )
+    .unwrap();
     let check = deals[1].verify(&commitment).unwrap();
     [
         commitment.to_bytes(),

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::catalog_file::Catalog;
 use super::replace::REPAIR_PAGE;
+use super::share_check::ShareCheckReport;
 use super::{ClientError, ClusterClient, short};
 use crate::proto;
 
@@ -44,11 +45,18 @@ pub struct Listing {
 pub struct ScrubReport {
     /// Records checked per node.
     pub checked: BTreeMap<NodeId, u64>,
-    /// Each damaged record: node, image, why.
+    /// Each damaged record: node, image, why (the node's own check, or the masked bit-share
+    /// check's [`OFF_CODEWORD`]).
     pub damaged: Vec<(NodeId, ImageId, String)>,
     /// The nodes whose scrub did not finish, and why.
     pub failed: BTreeMap<NodeId, String>,
+    /// The masked check of the bit shares across the nodes.
+    pub bit_shares: ShareCheckReport,
 }
+
+/// The reason a scrub gives for bit shares the masked check found off the codeword.
+pub const OFF_CODEWORD: &str =
+    "bit shares off the polynomial the other nodes' shares agree on (masked check)";
 
 /// What one node did with a delete.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -210,7 +218,9 @@ impl ClusterClient {
         (ids, Some(format!("listed more than {MAX_PAGES} pages")))
     }
 
-    /// Has every node check every record it holds; names each damaged (node, image).
+    /// Has every node check every record it holds, then the nodes whose scrub finished check
+    /// their bit shares against each other without revealing them
+    /// ([`dealer_free::mpc::share_check`]); names each damaged (node, image).
     pub async fn scrub(&self) -> ScrubReport {
         let tasks = self.on_each_node(|c, node| async move { c.scrub_node(node).await });
         let mut report = ScrubReport::default();
@@ -224,6 +234,21 @@ impl ClusterClient {
                 .extend(damaged.into_iter().map(|(id, why)| (node, id, why)));
             if let Some(why) = failure {
                 report.failed.insert(node, why);
+            }
+        }
+        let listing = self.list(false).await;
+        let servers: Vec<NodeId> = report
+            .checked
+            .keys()
+            .filter(|n| !report.failed.contains_key(n) && !listing.failed.contains_key(n))
+            .copied()
+            .collect();
+        report.bit_shares = self.check_bit_shares(&listing.holders, &servers).await;
+        let locally: BTreeSet<(NodeId, ImageId)> =
+            report.damaged.iter().map(|(n, i, _)| (*n, *i)).collect();
+        for (node, id) in &report.bit_shares.off_codeword {
+            if !locally.contains(&(*node, *id)) {
+                report.damaged.push((*node, *id, OFF_CODEWORD.to_owned()));
             }
         }
         report.damaged.sort_by_key(|(n, i, _)| (*n, *i));
@@ -301,37 +326,47 @@ impl ClusterClient {
     /// encoding a rebuilt record fails.
     pub async fn repair_damaged(&self, report: &ScrubReport) -> Result<RepairOutcome, ClientError> {
         let deleted = self.deleted_ids().await?;
-        let mut by_node: BTreeMap<NodeId, Vec<ImageId>> = BTreeMap::new();
-        for (node, id, _) in &report.damaged {
-            by_node.entry(*node).or_default().push(*id);
+        let mut by_node: BTreeMap<NodeId, Vec<(ImageId, bool)>> = BTreeMap::new();
+        for (node, id, why) in &report.damaged {
+            by_node
+                .entry(*node)
+                .or_default()
+                .push((*id, why == OFF_CODEWORD));
         }
         let mut outcome = RepairOutcome::default();
-        for (node, ids) in by_node {
+        for (node, marked) in by_node {
+            let ids: Vec<ImageId> = marked.iter().map(|(i, _)| *i).collect();
             let mut removed = Vec::new();
-            for chunk in ids.chunks(REPAIR_PAGE as usize) {
-                let raw: Vec<u64> = chunk.iter().map(|i| i.0).collect();
-                match self
-                    .call(node, |m| proto::RemoveDamagedRequest {
-                        meta: Some(m),
-                        ids: raw.clone(),
-                    })
-                    .await
-                {
-                    Ok(reply) => {
-                        let asked: BTreeSet<u64> = raw.iter().copied().collect();
-                        removed.extend(
-                            reply
-                                .removed
-                                .into_iter()
-                                .filter(|i| asked.contains(i))
-                                .map(ImageId),
-                        );
-                    }
-                    Err(e) => {
-                        let why = short(&e);
-                        outcome
-                            .failed
-                            .extend(chunk.iter().map(|i| (node, *i, why.clone())));
+            let (off, own): (Vec<_>, Vec<_>) = marked.iter().partition(|(_, off)| *off);
+            let groups = [(own, false), (off, true)];
+            for (group, off_codeword) in &groups {
+                let group: Vec<ImageId> = group.iter().map(|(i, _)| *i).collect();
+                for chunk in group.chunks(REPAIR_PAGE as usize) {
+                    let raw: Vec<u64> = chunk.iter().map(|i| i.0).collect();
+                    match self
+                        .call(node, |m| proto::RemoveDamagedRequest {
+                            meta: Some(m),
+                            ids: raw.clone(),
+                            off_codeword: *off_codeword,
+                        })
+                        .await
+                    {
+                        Ok(reply) => {
+                            let asked: BTreeSet<u64> = raw.iter().copied().collect();
+                            removed.extend(
+                                reply
+                                    .removed
+                                    .into_iter()
+                                    .filter(|i| asked.contains(i))
+                                    .map(ImageId),
+                            );
+                        }
+                        Err(e) => {
+                            let why = short(&e);
+                            outcome
+                                .failed
+                                .extend(chunk.iter().map(|i| (node, *i, why.clone())));
+                        }
                     }
                 }
             }

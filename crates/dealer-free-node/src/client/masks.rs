@@ -26,6 +26,7 @@ use phr_sis::NodeId;
 use rand::RngCore;
 
 use dealer_free::mpc::SearchError;
+use dealer_free::mpc::masks::MaskKind;
 use dealer_free::mpc::masks::session::{MaskOrder, SealedMaskDeal};
 
 use super::wire_count::Direction;
@@ -230,9 +231,30 @@ impl ClusterClient {
         servers: &[NodeId],
         masks: u32,
     ) -> Result<DealtMasks, ClientError> {
-        let (pool, dealt) = self.deal_pool(servers, masks).await?;
+        let (pool, dealt) = self.deal_pool(servers, masks, MaskKind::ZeroSum).await?;
         self.masks.add(pool, 0);
         Ok(dealt)
+    }
+
+    /// Deals `count` random sharings of degree `t − 1` among `servers` (at least `t + 1`
+    /// nodes) for the scrub's bit-share check: the session of the servers' pools and the
+    /// dealers they sum. The pools serve only that check; release them with
+    /// [`ClusterClient::release_pool`] when done.
+    ///
+    /// # Errors
+    /// As [`ClusterClient::deal_masks`].
+    pub(crate) async fn deal_random_masks(
+        &self,
+        servers: &[NodeId],
+        count: u32,
+    ) -> Result<([u8; 32], DealtMasks), ClientError> {
+        let (pool, dealt) = self.deal_pool(servers, count, MaskKind::Random).await?;
+        Ok((pool.session, dealt))
+    }
+
+    /// Has `servers` drop mask session `session` (in the background).
+    pub(crate) fn release_pool(&self, session: [u8; 32], servers: &[NodeId]) {
+        self.release(vec![(session, servers.to_vec())]);
     }
 
     /// One dealing of `count` masks among `servers`. A dealing that fails part-way is
@@ -241,10 +263,11 @@ impl ClusterClient {
         &self,
         servers: &[NodeId],
         count: u32,
+        kind: MaskKind,
     ) -> Result<(Pool, DealtMasks), ClientError> {
         let mut session = [0u8; 32];
         rand::rng().fill_bytes(&mut session);
-        let dealt = self.deal_rounds(session, servers, count).await;
+        let dealt = self.deal_rounds(session, servers, count, kind).await;
         if dealt.is_err() {
             self.release(vec![(session, servers.to_vec())]);
         }
@@ -259,12 +282,14 @@ impl ClusterClient {
         session: [u8; 32],
         servers: &[NodeId],
         count: u32,
+        kind: MaskKind,
     ) -> Result<(Pool, DealtMasks), ClientError> {
         let order = std::sync::Arc::new(
             MaskOrder {
                 session,
                 servers: servers.to_vec(),
                 count,
+                kind,
             }
             .to_bytes(),
         );
@@ -400,7 +425,9 @@ impl ClusterClient {
             }
             return Ok((range, false));
         }
-        let (pool, _) = self.deal_pool(servers, count.max(self.mask_pool)).await?;
+        let (pool, _) = self
+            .deal_pool(servers, count.max(self.mask_pool), MaskKind::ZeroSum)
+            .await?;
         let range = MaskRange {
             session: pool.session,
             first: 0,
@@ -450,7 +477,10 @@ impl ClusterClient {
         runtime.spawn(async move {
             // A failed refill is not an error of any search: the next search that finds no
             // masks deals them itself.
-            if let Ok((pool, _)) = this.deal_pool(&servers, this.mask_pool).await {
+            if let Ok((pool, _)) = this
+                .deal_pool(&servers, this.mask_pool, MaskKind::ZeroSum)
+                .await
+            {
                 this.masks.add(pool, 0);
             }
             this.masks.end_refill(&servers);

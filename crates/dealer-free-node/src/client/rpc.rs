@@ -58,4 +58,5 @@ rpc! {
     ListRecordsRequest => ListRecordsReply, list_records, ListRecords;
     ScrubRecordsRequest => ScrubRecordsReply, scrub_records, ScrubRecords;
     RemoveDamagedRequest => RemoveDamagedReply, remove_damaged, RemoveDamaged;
+    CheckBitSharesRequest => CheckBitSharesReply, check_bit_shares, CheckBitShares;
 }

@@ -167,7 +167,10 @@ impl NodeState {
     }
 
     /// Removes the records among `ids` that fail this node's own check (no tombstone: a
-    /// repair stores them again); the others are left as they are.
+    /// repair stores them again); the others are left as they are. With `off_codeword`, the
+    /// ids are those whose bit shares the cluster's masked check found off the codeword (a
+    /// fault the node cannot see alone), and every one held is removed; the audit log says
+    /// which way.
     ///
     /// # Errors
     /// As [`NodeState::delete_records`].
@@ -181,7 +184,7 @@ impl NodeState {
         let store = self.store()?;
         let mut removed = Vec::new();
         for id in ids {
-            if self.record_damage(&store, id)?.is_some()
+            if (req.off_codeword || self.record_damage(&store, id)?.is_some())
                 && store.delete_image(id).map_err(|e| self.disk.failed(e))?
             {
                 removed.push(id);
@@ -190,7 +193,8 @@ impl NodeState {
         self.forget_records(&removed)?;
         self.log(
             &format!(
-                "remove-damaged caller={caller} removed={} ids={}",
+                "remove-damaged caller={caller} off_codeword={} removed={} ids={}",
+                req.off_codeword,
                 removed.len(),
                 hex_ids(&removed)
             ),

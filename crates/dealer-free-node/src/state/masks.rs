@@ -7,10 +7,10 @@
 #[allow(clippy::wildcard_imports)] // the handlers use the state's own types throughout
 use super::*;
 
-use dealer_free::mpc::masks::MaskPool;
 use dealer_free::mpc::masks::session::{
     self, Checked, Dealt, MaskOrder, SealedMaskDeal, SignedMaskCheck, SignedMaskCommitment,
 };
+use dealer_free::mpc::masks::{MaskKind, MaskPool};
 use dealer_free::mpc::query::CHECK_MASKS;
 
 /// One mask session: a checked dealing among one server set, then the pool it yields.
@@ -136,22 +136,31 @@ impl NodeState {
             .ok_or_else(|| NodeError::NotReady("no such mask session (expired?)".into()))
     }
 
-    /// Offline phase 1 of the secure ranking: deals this node's zero-sharings for the order's
-    /// servers and masks; the commitment is signed, each other server's deal sealed for it
-    /// (the relaying client reads neither). The session belongs to `caller`.
+    /// Offline phase 1 of the secure ranking (or of the scrub's bit-share check): deals this
+    /// node's sharings of the order's kind for its servers and masks; the commitment is
+    /// signed, each other server's deal sealed for it (the relaying client reads neither).
+    /// The session belongs to `caller`. Random sharings serve only the scrub, so only an
+    /// admin (`admin`) orders them.
     ///
     /// # Errors
-    /// [`NodeError::Invalid`] for a malformed or out-of-bounds order; [`NodeError::Conflict`]
-    /// for a session dealt already; [`NodeError::RateLimited`] past a session or mask cap.
+    /// [`NodeError::Invalid`] for a malformed or out-of-bounds order, or random sharings
+    /// ordered by a caller that is not an admin; [`NodeError::Conflict`] for a session dealt
+    /// already; [`NodeError::RateLimited`] past a session or mask cap.
     pub fn mask_deal(
         &self,
         caller: &str,
+        admin: bool,
         req: &proto::MaskDealRequest,
     ) -> Result<proto::MaskDealReply, NodeError> {
         self.fresh(caller, req.meta.as_ref())?;
         let key = self.cluster_key()?;
         let order =
             MaskOrder::from_bytes(&req.order).map_err(|e| invalid(format!("mask order: {e}")))?;
+        if order.kind == MaskKind::Random && !admin {
+            return Err(invalid(
+                "random masks serve only the scrub's bit-share check, which needs the admin role",
+            ));
+        }
         order.validate(
             self.id,
             self.threshold.t(),
@@ -407,10 +416,11 @@ fn off_points_deal(
     ),
     NodeError,
 > {
-    use dealer_free::mpc::masks::{CHECKS, deal_from_values, deal_zero_sharings};
-    let mut points = deal_zero_sharings(
+    use dealer_free::mpc::masks::{CHECKS, deal_from_values, deal_sharings};
+    let mut points = deal_sharings(
         &order.servers,
-        2 * usize::from(t) - 2,
+        order.kind,
+        t,
         order.count as usize + CHECKS,
         rng,
     );
@@ -421,6 +431,12 @@ fn off_points_deal(
             *p += delta;
         }
     }
-    deal_from_values(order.session, dealer, points.into_iter().collect(), rng)
-        .map_err(|e| NodeError::Search(e.into()))
+    deal_from_values(
+        order.session,
+        order.kind,
+        dealer,
+        points.into_iter().collect(),
+        rng,
+    )
+    .map_err(|e| NodeError::Search(e.into()))
 }

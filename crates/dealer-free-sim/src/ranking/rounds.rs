@@ -347,6 +347,7 @@ fn deal_masks<R: CryptoRng + ?Sized>(
         session: rng.random(),
         servers: servers.to_vec(),
         count,
+        kind: dealer_free::mpc::masks::MaskKind::ZeroSum,
     }
     .to_bytes();
     let total = &mut bytes.masks_offline;

@@ -11,8 +11,8 @@ use phr_sis::{ImageHash, ImageId, NodeId, SearchParams, Threshold};
 use rand::CryptoRng;
 
 use super::masks::{
-    CHECKS, MaskCheck, MaskDeal, MaskPool, Verdict, deal_from_values, deal_zero_sharings, judge,
-    masked_distance_shares,
+    CHECKS, MaskCheck, MaskDeal, MaskKind, MaskPool, Verdict, deal_from_values, deal_zero_sharings,
+    judge, masked_distance_shares,
 };
 use super::messages::{CandidateResponse, ChecksRelay};
 use super::querier::{Querier, SearchResult};
@@ -75,8 +75,13 @@ where
     for dealer in servers {
         let mut points = deal_zero_sharings(servers, degree, count + CHECKS, rng);
         deal_hook(*dealer, &mut points);
-        let (commitment, deals) =
-            deal_from_values(session, *dealer, points.into_iter().collect(), rng)?;
+        let (commitment, deals) = deal_from_values(
+            session,
+            MaskKind::ZeroSum,
+            *dealer,
+            points.into_iter().collect(),
+            rng,
+        )?;
         commitments.push(commitment);
         for d in deals {
             received.entry(d.recipient()).or_default().push(d);

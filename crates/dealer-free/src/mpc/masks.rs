@@ -50,6 +50,69 @@ pub use check::{
     deal_from_values, judge,
 };
 
+/// What a checked dealing deals: the search's zero-sharings, or the scrub's random sharings.
+/// The kind is part of the order, the commitment (so of the challenges) and the pool, and
+/// each use takes only the pools of its own kind: a zero-sharing of degree `2t − 2` added to
+/// a degree-`t − 1` combination of bit shares would reveal that combination's secret, and a
+/// random sharing added to a distance share would shift the distance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum MaskKind {
+    /// Zero-sharings of degree `2t − 2` (constant term 0): the secure ranking's masks, for
+    /// at least `2t − 1` servers.
+    #[default]
+    ZeroSum,
+    /// Sharings of a uniformly random secret, of degree `t − 1`: the masks of the scrub's
+    /// bit-share check ([`crate::mpc::share_check`]), for at least `t + 1` servers (with `t`
+    /// any `t` points fit, and nothing could be checked).
+    Random,
+}
+
+impl MaskKind {
+    /// The sharings' degree for threshold `t ≥ 1`.
+    #[must_use]
+    pub fn degree(self, t: u8) -> usize {
+        let t = usize::from(t.max(1));
+        match self {
+            MaskKind::ZeroSum => 2 * t - 2,
+            MaskKind::Random => t - 1,
+        }
+    }
+
+    /// The fewest servers a dealing of this kind serves: `2t − 1`, or `t + 1`.
+    #[must_use]
+    pub fn min_servers(self, t: u8) -> usize {
+        match self {
+            MaskKind::ZeroSum => self.degree(t) + 1,
+            MaskKind::Random => self.degree(t) + 2,
+        }
+    }
+
+    /// Whether the constant term is fixed at 0 (and checked to be).
+    #[must_use]
+    pub fn zero_constant(self) -> bool {
+        matches!(self, MaskKind::ZeroSum)
+    }
+
+    /// The byte on the wire.
+    #[must_use]
+    pub fn to_byte(self) -> u8 {
+        match self {
+            MaskKind::ZeroSum => 0,
+            MaskKind::Random => 1,
+        }
+    }
+
+    /// The kind of a wire byte, if any.
+    #[must_use]
+    pub fn from_byte(b: u8) -> Option<MaskKind> {
+        match b {
+            0 => Some(MaskKind::ZeroSum),
+            1 => Some(MaskKind::Random),
+            _ => None,
+        }
+    }
+}
+
 /// Bytes on the wire of one checked dealing among `servers` servers for `count` masks,
 /// relayed by the client as a deployment does ([`session`]), from the encoded sizes of its
 /// messages, each counted on both hops: the order to every server; every dealer's signed
@@ -98,10 +161,39 @@ pub fn deal_zero_sharings<R: CryptoRng + ?Sized>(
     out
 }
 
+/// One dealer's sharings of `kind` for `count` masks: per server, its points (see
+/// [`deal_zero_sharings`]; a [`MaskKind::Random`] sharing has a uniformly random constant term).
+pub fn deal_sharings<R: CryptoRng + ?Sized>(
+    servers: &[NodeId],
+    kind: MaskKind,
+    t: u8,
+    count: usize,
+    rng: &mut R,
+) -> BTreeMap<NodeId, Vec<Fp61>> {
+    let degree = kind.degree(t);
+    match kind {
+        MaskKind::ZeroSum => deal_zero_sharings(servers, degree, count, rng),
+        MaskKind::Random => {
+            // A random polynomial of degree `t − 1` is a zero-sharing of that degree plus a
+            // random constant: the same points, each shifted by it.
+            let mut out = deal_zero_sharings(servers, degree, count, rng);
+            let mut constants: Vec<Fp61> = (0..count).map(|_| Fp61::random(rng)).collect();
+            for values in out.values_mut() {
+                for (v, c) in values.iter_mut().zip(&constants) {
+                    *v += *c;
+                }
+            }
+            constants.zeroize();
+            out
+        }
+    }
+}
+
 /// A node's masks for one server set, by position; each is handed out once. Zeroized on
 /// drop.
 #[derive(Default)]
 pub struct MaskPool {
+    kind: MaskKind,
     masks: Vec<Fp61>,
     used: Vec<bool>,
     /// Where [`MaskPool::take`] goes on: past every range handed out.
@@ -125,7 +217,7 @@ impl MaskPool {
         let masks = (0..len)
             .map(|c| deals.iter().filter_map(|d| d.get(c)).copied().sum())
             .collect();
-        Ok(MaskPool::new(masks))
+        Ok(MaskPool::new(MaskKind::ZeroSum, masks))
     }
 
     /// Node `node`'s pool from the checked dealing of one session: the verdicts of every
@@ -150,9 +242,13 @@ impl MaskPool {
         let session = verdicts.first().map(Verdict::session);
         let mut accepted: BTreeMap<NodeId, u32> = BTreeMap::new();
         let mut rejected = Vec::new();
+        let kind = verdicts.first().map_or(MaskKind::ZeroSum, Verdict::kind);
         for v in verdicts {
             if Some(v.session()) != session {
                 return Err(MpcError::Params("verdicts of different sessions".into()));
+            }
+            if v.kind() != kind {
+                return Err(MpcError::Params("verdicts of different kinds".into()));
             }
             if accepted.contains_key(&v.dealer()) || rejected.contains(&v.dealer()) {
                 return Err(MpcError::Params(format!(
@@ -213,15 +309,37 @@ impl MaskPool {
                 "no deal from dealer {dealer}, whose masks every other server uses"
             )));
         }
-        Ok(MaskPool::new(masks))
+        Ok(MaskPool::new(kind, masks))
     }
 
-    fn new(masks: Vec<Fp61>) -> MaskPool {
+    fn new(kind: MaskKind, masks: Vec<Fp61>) -> MaskPool {
         MaskPool {
+            kind,
             used: vec![false; masks.len()],
             next: 0,
             left: masks.len(),
             masks,
+        }
+    }
+
+    /// What the pool's masks share: zero ([`MaskKind::ZeroSum`]) or a random secret.
+    #[must_use]
+    pub fn kind(&self) -> MaskKind {
+        self.kind
+    }
+
+    /// Refuses a pool of another kind than `wanted` (before any mask is taken).
+    ///
+    /// # Errors
+    /// [`MpcError::Params`] naming both kinds.
+    pub fn expect_kind(&self, wanted: MaskKind) -> Result<(), MpcError> {
+        if self.kind == wanted {
+            Ok(())
+        } else {
+            Err(MpcError::Params(format!(
+                "these masks are {:?} sharings, this use needs {wanted:?} ones",
+                self.kind
+            )))
         }
     }
 
@@ -313,6 +431,7 @@ pub fn masked_distance_shares(
     query: &HashBitShares,
     pool: &mut MaskPool,
 ) -> Result<Vec<Fp61>, MpcError> {
+    pool.expect_kind(MaskKind::ZeroSum)?;
     let masks = pool.take(candidates.len())?;
     Ok(mask_distance_shares(candidates, query, masks))
 }

@@ -191,6 +191,7 @@ impl AnsweredQuery {
             ));
         }
         request.opening.matches(self.server, &request.commitment)?;
+        pool.expect_kind(super::masks::MaskKind::ZeroSum)?;
         let count = CHECK_MASKS + request.candidates.len();
         let mut masks = Zeroizing::new(pool.take_at(scope.first_mask as usize, count)?);
         let (check_masks, rest) = masks.split_at(CHECK_MASKS.min(masks.len()));

@@ -40,6 +40,13 @@
 //! `m` checks, up to `⌊(m − 2t + 1)/2⌋` wrong checks are corrected and named, and a degree
 //! above `2t − 2` is caught.
 //!
+//! **Random sharings** ([`MaskKind::Random`], the scrub's bit-share check): the same steps
+//! with sharings (and blinding sharings) of degree `t − 1` whose constant terms are uniformly
+//! random; the judge decodes degree `t − 1` and tests no constant term. It needs at least
+//! `t + 1` checks: any `t` values lie on a polynomial of degree `t − 1`. With `m` checks, up to
+//! `⌊(m − t)/2⌋` wrong checks are corrected and named. The kind is in the commitment, so in
+//! the challenges and in the associated data each deal is sealed under.
+//!
 //! The commitment must reach every server unchanged: the transport signs it with the
 //! dealer's `identity::NodeKeys` and the servers compare what they received (not done here).
 
@@ -52,7 +59,7 @@ use rand::CryptoRng;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
-use super::deal_zero_sharings;
+use super::{MaskKind, deal_sharings};
 use crate::mpc::{MpcError, reduce_u128};
 use crate::wire::{MessageKind, Reader, WireError, Writer};
 
@@ -72,6 +79,7 @@ const CHALLENGE_LABEL: &[u8] = b"dealer-free-sis/mpc/mask-challenge/v1";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MaskCommitment {
     session: [u8; 32],
+    kind: MaskKind,
     dealer: NodeId,
     servers: Vec<NodeId>,
     count: u32,
@@ -123,6 +131,8 @@ pub enum Verdict {
     Accepted {
         /// The dealing session.
         session: [u8; 32],
+        /// What the sharings share.
+        kind: MaskKind,
         /// The dealer.
         dealer: NodeId,
         /// Masks dealt.
@@ -136,6 +146,8 @@ pub enum Verdict {
     Rejected {
         /// The dealing session.
         session: [u8; 32],
+        /// What the sharings were to share.
+        kind: MaskKind,
         /// The dealer.
         dealer: NodeId,
         /// Why.
@@ -157,6 +169,14 @@ impl Verdict {
     pub fn session(&self) -> [u8; 32] {
         match self {
             Verdict::Accepted { session, .. } | Verdict::Rejected { session, .. } => *session,
+        }
+    }
+
+    /// What the dealer's sharings were to share.
+    #[must_use]
+    pub fn kind(&self) -> MaskKind {
+        match self {
+            Verdict::Accepted { kind, .. } | Verdict::Rejected { kind, .. } => *kind,
         }
     }
 
@@ -236,6 +256,7 @@ fn invalid(field: &'static str, reason: &str) -> WireError {
 /// As [`deal_from_values`].
 pub fn deal_checked<R: CryptoRng + ?Sized>(
     session: [u8; 32],
+    kind: MaskKind,
     dealer: NodeId,
     servers: &[NodeId],
     t: u8,
@@ -254,9 +275,8 @@ pub fn deal_checked<R: CryptoRng + ?Sized>(
     if sorted.len() != servers.len() {
         return Err(params("a server is listed twice"));
     }
-    let degree = 2 * usize::from(t) - 2;
-    let values = deal_zero_sharings(servers, degree, count + CHECKS, rng);
-    deal_from_values(session, dealer, values.into_iter().collect(), rng)
+    let values = deal_sharings(servers, kind, t, count + CHECKS, rng);
+    deal_from_values(session, kind, dealer, values.into_iter().collect(), rng)
 }
 
 /// Dealer side from given points: `values` holds, per server, its `K + CHECKS` points (the
@@ -267,6 +287,7 @@ pub fn deal_checked<R: CryptoRng + ?Sized>(
 /// different or zero lengths, or more than [`MAX_MASKS`] masks.
 pub fn deal_from_values<R: CryptoRng + ?Sized>(
     session: [u8; 32],
+    kind: MaskKind,
     dealer: NodeId,
     mut values: Vec<(NodeId, Vec<Fp61>)>,
     rng: &mut R,
@@ -306,6 +327,7 @@ pub fn deal_from_values<R: CryptoRng + ?Sized>(
     Ok((
         MaskCommitment {
             session,
+            kind,
             dealer,
             servers,
             count,
@@ -326,6 +348,12 @@ impl MaskCommitment {
     #[must_use]
     pub fn dealer(&self) -> NodeId {
         self.dealer
+    }
+
+    /// What the sharings share.
+    #[must_use]
+    pub fn kind(&self) -> MaskKind {
+        self.kind
     }
 
     /// The servers `S`, ascending.
@@ -349,7 +377,7 @@ impl MaskCommitment {
     /// The encoded length of a commitment to `servers` servers.
     #[must_use]
     pub const fn encoded_len(servers: usize) -> usize {
-        2 + 32 + 1 + 4 + 2 + 33 * servers
+        2 + 32 + 1 + 1 + 4 + 2 + 33 * servers
     }
 
     /// The challenges `ρ_0 … ρ_{CHECKS−1}`: SHA-256 over a label, the challenge's index and
@@ -371,8 +399,8 @@ impl MaskCommitment {
         out
     }
 
-    /// `version ‖ kind ‖ session (32) ‖ dealer ‖ count (u32 BE) ‖ servers (u16 BE) ‖
-    /// (server ‖ digest (32))*`, servers ascending.
+    /// `version ‖ kind ‖ session (32) ‖ mask kind (0 zero-sum, 1 random) ‖ dealer ‖ count
+    /// (u32 BE) ‖ servers (u16 BE) ‖ (server ‖ digest (32))*`, servers ascending.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(
@@ -380,6 +408,7 @@ impl MaskCommitment {
             MaskCommitment::encoded_len(self.servers.len()),
         );
         w.bytes(&self.session);
+        w.u8(self.kind.to_byte());
         w.node(self.dealer);
         w.u32(self.count);
         w.u16(u16::try_from(self.servers.len()).unwrap_or(u16::MAX));
@@ -399,6 +428,8 @@ impl MaskCommitment {
     pub fn from_bytes(bytes: &[u8]) -> Result<MaskCommitment, WireError> {
         let mut r = Reader::new(bytes, MessageKind::MaskCommitment)?;
         let session = r.array::<32>("session")?;
+        let kind = MaskKind::from_byte(r.u8("mask kind")?)
+            .ok_or_else(|| invalid("mask kind", "neither zero-sum (0) nor random (1)"))?;
         let dealer = r.node("dealer")?;
         let count = r.u32("count")?;
         if count as usize > MAX_MASKS {
@@ -431,6 +462,7 @@ impl MaskCommitment {
         }
         Ok(MaskCommitment {
             session,
+            kind,
             dealer,
             servers,
             count,
@@ -659,7 +691,9 @@ pub fn judge(
     if t == 0 {
         return Err(params("t = 0"));
     }
-    let needed = 2 * usize::from(t) - 1;
+    let kind = commitment.kind;
+    let needed = kind.min_servers(t);
+    let degree = kind.degree(t);
     if commitment.servers.len() < needed {
         return Err(MpcError::TooFewNodes {
             needed,
@@ -698,8 +732,8 @@ pub fn judge(
             .iter()
             .map(|(node, v)| (*node, v.get(l).copied().unwrap_or(Fp61::ZERO)))
             .collect();
-        let reason = match decode(&lane, needed - 1) {
-            Ok(d) if d.value_at_zero == Fp61::ZERO => {
+        let reason = match decode(&lane, degree) {
+            Ok(d) if !kind.zero_constant() || d.value_at_zero == Fp61::ZERO => {
                 off_codeword.extend(d.wrong);
                 continue;
             }
@@ -709,12 +743,14 @@ pub fn judge(
         };
         return Ok(Verdict::Rejected {
             session,
+            kind,
             dealer,
             reason,
         });
     }
     Ok(Verdict::Accepted {
         session,
+        kind,
         dealer,
         count: commitment.count,
         off_codeword: off_codeword.into_iter().collect(),

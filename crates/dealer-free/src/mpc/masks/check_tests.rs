@@ -4,7 +4,16 @@ use rand::SeedableRng;
 fn setup(t: u8, n: u8) -> (MaskCommitment, Vec<MaskDeal>) {
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(n));
     let servers: Vec<NodeId> = NodeId::first(n).collect();
-    deal_checked([7; 32], servers[0], &servers, t, 4, &mut rng).unwrap()
+    deal_checked(
+        [7; 32],
+        MaskKind::ZeroSum,
+        servers[0],
+        &servers,
+        t,
+        4,
+        &mut rng,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -44,7 +53,16 @@ fn a_deal_failing_verification_is_named_missing_and_left_out_of_the_pool() {
     let mut all = Vec::new();
     let mut verdicts = Vec::new();
     for dealer in &servers {
-        let (c, mut deals) = deal_checked([3; 32], *dealer, &servers, 2, 3, &mut rng).unwrap();
+        let (c, mut deals) = deal_checked(
+            [3; 32],
+            MaskKind::ZeroSum,
+            *dealer,
+            &servers,
+            2,
+            3,
+            &mut rng,
+        )
+        .unwrap();
         if dealer.get() == 1 {
             deals[4].values[1] += Fp61::ONE; // after committing: node 5's deal fails
         }
@@ -63,7 +81,7 @@ fn a_deal_failing_verification_is_named_missing_and_left_out_of_the_pool() {
     let twice = [verdicts[0].clone(), verdicts[0].clone()];
     assert!(super::super::MaskPool::from_checked_deals(servers[0], &twice, &[], 2).is_err());
     let dup = [servers[0], servers[0], servers[1]];
-    assert!(deal_checked([3; 32], servers[0], &dup, 2, 1, &mut rng).is_err());
+    assert!(deal_checked([3; 32], MaskKind::ZeroSum, servers[0], &dup, 2, 1, &mut rng).is_err());
 }
 
 #[test]

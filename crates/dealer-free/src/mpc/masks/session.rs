@@ -24,7 +24,7 @@ use phr_sis::NodeId;
 use rand::CryptoRng;
 
 use super::check::{MaskCheck, MaskCommitment, MaskDeal, Verdict, deal_checked, judge};
-use super::{MAX_MASKS, MaskPool};
+use super::{MAX_MASKS, MaskKind, MaskPool};
 use crate::identity::{NodeKeys, NodePublicKeys, SIGNATURE_LEN, Signature};
 use crate::mpc::SearchError;
 use crate::mpc::error::verify_signatures;
@@ -47,6 +47,8 @@ pub struct MaskOrder {
     pub servers: Vec<NodeId>,
     /// Masks each server's pool will hold.
     pub count: u32,
+    /// What the sharings share: the search's zero-sharings or the scrub's random ones.
+    pub kind: MaskKind,
 }
 
 /// A dealer's commitment, signed.
@@ -148,10 +150,11 @@ impl MaskOrder {
     /// Encoded length for `servers` servers.
     #[must_use]
     pub const fn encoded_len(servers: usize) -> usize {
-        2 + 32 + 1 + servers + 4
+        2 + 32 + 1 + servers + 4 + 1
     }
 
-    /// `version ‖ kind ‖ session (32) ‖ servers (u8) ‖ server ids ‖ count (u32)`.
+    /// `version ‖ kind ‖ session (32) ‖ servers (u8) ‖ server ids ‖ count (u32) ‖ mask kind
+    /// (0 zero-sum, 1 random)`.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(
@@ -164,6 +167,7 @@ impl MaskOrder {
             w.node(*s);
         }
         w.u32(self.count);
+        w.u8(self.kind.to_byte());
         w.finish()
     }
 
@@ -187,11 +191,14 @@ impl MaskOrder {
             servers.push(s);
         }
         let count = r.u32("count")?;
+        let kind = MaskKind::from_byte(r.u8("mask kind")?)
+            .ok_or_else(|| invalid("mask kind", "neither zero-sum (0) nor random (1)"))?;
         r.finish()?;
         Ok(MaskOrder {
             session,
             servers,
             count,
+            kind,
         })
     }
 
@@ -212,10 +219,14 @@ impl MaskOrder {
         if let Some(s) = self.servers.iter().find(|s| s.get() > n) {
             return Err(bad(format!("server {s} is not in 1 to {n}")));
         }
-        let quorum = 2 * usize::from(t) - 1;
+        let quorum = self.kind.min_servers(t);
         if self.servers.len() < quorum {
+            let rule = match self.kind {
+                MaskKind::ZeroSum => "secure ranking needs 2t − 1",
+                MaskKind::Random => "a bit-share check needs t + 1",
+            };
             return Err(bad(format!(
-                "secure ranking needs 2t − 1 = {quorum} servers, {} given",
+                "{rule} = {quorum} servers, {} given",
                 self.servers.len()
             )));
         }
@@ -373,6 +384,7 @@ pub fn deal<R: CryptoRng + ?Sized>(
     let me = keys.id();
     let (commitment, deals) = deal_checked(
         order.session,
+        order.kind,
         me,
         &order.servers,
         t,
@@ -398,6 +410,7 @@ pub fn seal_dealing<R: CryptoRng + ?Sized>(
 ) -> Result<(Dealt, SignedMaskCommitment, Vec<SealedMaskDeal>), SearchError> {
     let me = keys.id();
     if commitment.session() != order.session
+        || commitment.kind() != order.kind
         || commitment.dealer() != me
         || commitment.servers() != order.servers.as_slice()
         || commitment.count() != order.count
@@ -496,13 +509,14 @@ impl Dealt {
             }
             let co = &c.commitment;
             if co.session() != self.order.session
+                || co.kind() != self.order.kind
                 || co.servers() != self.order.servers.as_slice()
                 || co.count() != self.order.count
             {
                 return Err(misaddressed(
                     dealer,
                     "mask commitment",
-                    "for another session, servers or count",
+                    "for another session, kind, servers or count",
                 ));
             }
             if dealer == self.me {

@@ -21,6 +21,7 @@ fn order(m: u8, count: u32) -> MaskOrder {
         session: [4; 32],
         servers: NodeId::first(m).collect(),
         count,
+        kind: MaskKind::ZeroSum,
     }
 }
 
