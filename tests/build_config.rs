@@ -57,6 +57,18 @@ fn the_release_binary_carries_no_debug_info_and_benches_keep_line_tables() -> Te
             .cloned()
             .ok_or_else(|| format!("no [profile.{name}]"))
     };
+    // Test builds link ~90 binaries: dependencies without debug info, the workspace with line
+    // tables only.
+    let dev = profile("dev")?;
+    assert_eq!(
+        dev.get("debug").and_then(toml::Value::as_str),
+        Some("line-tables-only")
+    );
+    let deps = dev
+        .get("package")
+        .and_then(|p| p.get("*"))
+        .ok_or("no [profile.dev.package.\"*\"]")?;
+    assert_eq!(deps.get("debug"), Some(&toml::Value::Boolean(false)));
     let release = profile("release")?;
     assert_eq!(release.get("debug"), Some(&toml::Value::Boolean(false)));
     assert_eq!(

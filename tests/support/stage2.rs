@@ -46,6 +46,7 @@ pub(crate) async fn deal_raw_pool(
         servers: nodes.iter().map(|(id, _)| *id).collect(),
         count,
         kind: dealer_free::mpc::masks::MaskKind::ZeroSum,
+        ids: Vec::new(),
     }
     .to_bytes();
     let mut commitments = Vec::new();

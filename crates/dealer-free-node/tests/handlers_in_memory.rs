@@ -266,6 +266,7 @@ async fn a_query_session_belongs_to_the_client_that_asked() -> TestResult {
         servers: NodeId::first(3).collect(),
         count: 4,
         kind: dealer_free::mpc::masks::MaskKind::ZeroSum,
+        ids: Vec::new(),
     }
     .to_bytes();
     let e = c
@@ -281,6 +282,28 @@ async fn a_query_session_belongs_to_the_client_that_asked() -> TestResult {
         .ok_or("a keyless node dealt masks")?;
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
     assert!(e.message().contains("no key share"), "{e:?}");
+    // The scrub's random masks are an admin's to order, refused to a search client first.
+    let order = dealer_free::mpc::masks::session::MaskOrder {
+        session: [7; 32],
+        servers: NodeId::first(3).collect(),
+        count: 4,
+        kind: dealer_free::mpc::masks::MaskKind::Random,
+        ids: (1..=4).map(phr_sis::ImageId).collect(),
+    }
+    .to_bytes();
+    let e = c
+        .mask_deal(as_caller(
+            ALICE,
+            proto::MaskDealRequest {
+                meta: meta(),
+                order,
+            },
+        ))
+        .await
+        .err()
+        .ok_or("a search client ordered random masks")?;
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("admin role"), "{e:?}");
     Ok(())
 }
 

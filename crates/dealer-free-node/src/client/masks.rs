@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use phr_sis::NodeId;
+use phr_sis::{ImageId, NodeId};
 use rand::RngCore;
 
 use dealer_free::mpc::SearchError;
@@ -91,6 +91,9 @@ pub struct DealtMasks {
     /// The dealers whose masks the pools sum: accepted with no server named (the same at
     /// every server).
     pub accepted: Vec<NodeId>,
+    /// Every server's signed confirmation of the order and the dealers it summed, to relay
+    /// to each before a random-mask pool is used.
+    pub confirmations: Vec<Vec<u8>>,
 }
 
 /// A pool the servers should drop: `(session, servers)`.
@@ -231,13 +234,16 @@ impl ClusterClient {
         servers: &[NodeId],
         masks: u32,
     ) -> Result<DealtMasks, ClientError> {
-        let (pool, dealt) = self.deal_pool(servers, masks, MaskKind::ZeroSum).await?;
+        let (pool, dealt) = self
+            .deal_pool(servers, masks, MaskKind::ZeroSum, Vec::new())
+            .await?;
         self.masks.add(pool, 0);
         Ok(dealt)
     }
 
-    /// Deals `count` random sharings of degree `t − 1` among `servers` (at least `t + 1`
-    /// nodes) for the scrub's bit-share check: the session of the servers' pools and the
+    /// Deals one random sharing of degree `t − 1` per image of `ids` (ascending) among
+    /// `servers` (at least `t + 1` nodes) for the scrub's bit-share check, each mask bound to
+    /// its image: the session of the servers' pools and the
     /// dealers they sum. The pools serve only that check; release them with
     /// [`ClusterClient::release_pool`] when done.
     ///
@@ -246,9 +252,12 @@ impl ClusterClient {
     pub(crate) async fn deal_random_masks(
         &self,
         servers: &[NodeId],
-        count: u32,
+        ids: Vec<ImageId>,
     ) -> Result<([u8; 32], DealtMasks), ClientError> {
-        let (pool, dealt) = self.deal_pool(servers, count, MaskKind::Random).await?;
+        let count = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let (pool, dealt) = self
+            .deal_pool(servers, count, MaskKind::Random, ids)
+            .await?;
         Ok((pool.session, dealt))
     }
 
@@ -264,10 +273,11 @@ impl ClusterClient {
         servers: &[NodeId],
         count: u32,
         kind: MaskKind,
+        ids: Vec<ImageId>,
     ) -> Result<(Pool, DealtMasks), ClientError> {
         let mut session = [0u8; 32];
         rand::rng().fill_bytes(&mut session);
-        let dealt = self.deal_rounds(session, servers, count, kind).await;
+        let dealt = self.deal_rounds(session, servers, count, kind, ids).await;
         if dealt.is_err() {
             self.release(vec![(session, servers.to_vec())]);
         }
@@ -283,6 +293,7 @@ impl ClusterClient {
         servers: &[NodeId],
         count: u32,
         kind: MaskKind,
+        ids: Vec<ImageId>,
     ) -> Result<(Pool, DealtMasks), ClientError> {
         let order = std::sync::Arc::new(
             MaskOrder {
@@ -290,6 +301,7 @@ impl ClusterClient {
                 servers: servers.to_vec(),
                 count,
                 kind,
+                ids,
             }
             .to_bytes(),
         );
@@ -373,8 +385,10 @@ impl ClusterClient {
             })
             .await;
         let mut verdicts = BTreeSet::new();
+        let mut confirmations = Vec::with_capacity(servers.len());
         for (node, r) in judged {
             let reply = r?;
+            confirmations.push(reply.confirmation.clone());
             self.wire
                 .payloads(MessageKind::MaskCheck, Direction::Sent, &checks_sent);
             if reply.masks != count {
@@ -402,6 +416,7 @@ impl ClusterClient {
             DealtMasks {
                 servers: servers.to_vec(),
                 masks: count,
+                confirmations,
                 accepted,
             },
         ))
@@ -426,7 +441,12 @@ impl ClusterClient {
             return Ok((range, false));
         }
         let (pool, _) = self
-            .deal_pool(servers, count.max(self.mask_pool), MaskKind::ZeroSum)
+            .deal_pool(
+                servers,
+                count.max(self.mask_pool),
+                MaskKind::ZeroSum,
+                Vec::new(),
+            )
             .await?;
         let range = MaskRange {
             session: pool.session,
@@ -478,7 +498,7 @@ impl ClusterClient {
             // A failed refill is not an error of any search: the next search that finds no
             // masks deals them itself.
             if let Ok((pool, _)) = this
-                .deal_pool(&servers, this.mask_pool, MaskKind::ZeroSum)
+                .deal_pool(&servers, this.mask_pool, MaskKind::ZeroSum, Vec::new())
                 .await
             {
                 this.masks.add(pool, 0);

@@ -39,12 +39,25 @@ pub struct ShareCheckReport {
     pub failed: BTreeMap<NodeId, String>,
     /// Why the check did not run or stopped, if it did.
     pub stopped: Option<String>,
+    /// How long it took, dealings included.
+    pub elapsed: std::time::Duration,
 }
 
 impl ClusterClient {
     /// Checks the bit shares of the images in `holders` (each with the servers that list
     /// it) among `servers` (at least `t + 1`).
     pub(crate) async fn check_bit_shares(
+        &self,
+        holders: &BTreeMap<ImageId, BTreeSet<NodeId>>,
+        servers: &[NodeId],
+    ) -> ShareCheckReport {
+        let start = std::time::Instant::now();
+        let mut report = self.check_bit_shares_untimed(holders, servers).await;
+        report.elapsed = start.elapsed();
+        report
+    }
+
+    async fn check_bit_shares_untimed(
         &self,
         holders: &BTreeMap<ImageId, BTreeSet<NodeId>>,
         servers: &[NodeId],
@@ -71,14 +84,14 @@ impl ClusterClient {
             }
         }
         for chunk in ids.chunks(SHARE_CHECK_DEALING) {
-            let count = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-            let session = match self.deal_random_masks(servers, count).await {
-                Ok((session, _)) => session,
-                Err(e) => {
-                    report.stopped = Some(format!("the random masks: {}", short(&e)));
-                    return report;
-                }
-            };
+            let (session, confirmations) =
+                match self.deal_random_masks(servers, chunk.to_vec()).await {
+                    Ok((session, dealt)) => (session, dealt.confirmations),
+                    Err(e) => {
+                        report.stopped = Some(format!("the random masks: {}", short(&e)));
+                        return report;
+                    }
+                };
             let mut first = 0u32;
             for ids in chunk.chunks(SHARE_CHECK_ORDER) {
                 let order = ShareCheckOrder {
@@ -87,7 +100,10 @@ impl ClusterClient {
                     ids: ids.to_vec(),
                 };
                 first += u32::try_from(ids.len()).unwrap_or(u32::MAX);
-                if let Err(e) = self.check_order(&order, servers, t, &mut report).await {
+                if let Err(e) = self
+                    .check_order(&order, &confirmations, servers, t, &mut report)
+                    .await
+                {
                     report.stopped = Some(short(&e));
                     self.release_pool(session, servers);
                     return report;
@@ -103,15 +119,18 @@ impl ClusterClient {
     async fn check_order(
         &self,
         order: &ShareCheckOrder,
+        confirmations: &[Vec<u8>],
         servers: &[NodeId],
         t: u8,
         report: &mut ShareCheckReport,
     ) -> Result<(), ClientError> {
         let bytes = std::sync::Arc::new(order.to_bytes());
+        let confirmations = std::sync::Arc::new(confirmations.to_vec());
         let replies = self
             .call_all(servers, move |_, m| proto::CheckBitSharesRequest {
                 meta: Some(m),
                 order: bytes.as_ref().clone(),
+                confirmations: confirmations.as_ref().clone(),
             })
             .await;
         let mut answers = Vec::with_capacity(servers.len());

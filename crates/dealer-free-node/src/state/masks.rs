@@ -10,7 +10,7 @@ use super::*;
 use dealer_free::mpc::masks::session::{
     self, Checked, Dealt, MaskOrder, SealedMaskDeal, SignedMaskCheck, SignedMaskCommitment,
 };
-use dealer_free::mpc::masks::{MaskKind, MaskPool};
+use dealer_free::mpc::masks::{MaskKind, MaskPool, confirm};
 use dealer_free::mpc::query::CHECK_MASKS;
 
 /// One mask session: a checked dealing among one server set, then the pool it yields.
@@ -21,6 +21,12 @@ pub(super) struct MaskSession {
     pub(super) servers: Vec<NodeId>,
     count: u32,
     pub(super) phase: MaskPhase,
+    /// The order dealt (a random order binds its image ids to the masks).
+    pub(super) order: MaskOrder,
+    /// The dealers the pool sums, once judged.
+    pub(super) used: Vec<NodeId>,
+    /// Every server confirmed the same order and dealers (`mpc::masks::confirm`).
+    pub(super) confirmed: bool,
 }
 
 /// Where a mask session is.
@@ -153,7 +159,6 @@ impl NodeState {
         req: &proto::MaskDealRequest,
     ) -> Result<proto::MaskDealReply, NodeError> {
         self.fresh(caller, req.meta.as_ref())?;
-        let key = self.cluster_key()?;
         let order =
             MaskOrder::from_bytes(&req.order).map_err(|e| invalid(format!("mask order: {e}")))?;
         if order.kind == MaskKind::Random && !admin {
@@ -161,6 +166,7 @@ impl NodeState {
                 "random masks serve only the scrub's bit-share check, which needs the admin role",
             ));
         }
+        let key = self.cluster_key()?;
         order.validate(
             self.id,
             self.threshold.t(),
@@ -196,6 +202,9 @@ impl NodeState {
                     servers: order.servers.clone(),
                     count: order.count,
                     phase: MaskPhase::Pending,
+                    order: order.clone(),
+                    used: Vec::new(),
+                    confirmed: false,
                 },
             );
         }
@@ -365,7 +374,14 @@ impl NodeState {
         }
         let checks = decode_all(&req.checks, "mask check", SignedMaskCheck::from_bytes)?;
         let count = checked.order().count;
+        let order = checked.order().clone();
         let judged = checked.judge(&checks, &key.participants, &mut rand::rng())?;
+        let confirmation = confirm::confirm(
+            &order,
+            &judged.used,
+            &self.read_secrets()?.keys,
+            &mut rand::rng(),
+        );
         let mut sessions = self.mask_sessions()?;
         let state = Self::own_session(&mut sessions, &session, caller)?;
         if !matches!(state.phase, MaskPhase::Checked(_)) {
@@ -374,9 +390,11 @@ impl NodeState {
             ));
         }
         state.phase = MaskPhase::Ready(judged.pool);
+        state.used.clone_from(&judged.used);
         Ok(proto::MaskJudgeReply {
             accepted: judged.used.iter().map(|d| d.get()).collect(),
             masks: count,
+            confirmation: confirmation.to_bytes(),
         })
     }
 

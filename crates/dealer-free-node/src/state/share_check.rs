@@ -11,6 +11,7 @@
 #[allow(clippy::wildcard_imports)] // the handlers use the state's own types throughout
 use super::*;
 
+use dealer_free::mpc::masks::confirm::{self, SignedPoolConfirmation};
 use dealer_free::mpc::share_check::{self, ShareCheckOrder};
 use phr_sis::store::StoreError;
 
@@ -55,9 +56,46 @@ impl NodeState {
                 stored.insert(*id, s);
             }
         }
+        let key = self.cluster_key()?;
+        if req.confirmations.len() > usize::from(self.threshold.n()) {
+            return Err(invalid(format!(
+                "{} pool confirmations for at most {} servers",
+                req.confirmations.len(),
+                self.threshold.n()
+            )));
+        }
+        let confirmations = req
+            .confirmations
+            .iter()
+            .map(|b| SignedPoolConfirmation::from_bytes(b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("pool confirmation: {e}")))?;
         let answer = {
             let mut sessions = self.mask_sessions()?;
             let state = Self::own_session(&mut sessions, &order.mask_session, caller)?;
+            if !matches!(state.phase, MaskPhase::Ready(_)) {
+                return Err(NodeError::NotReady("the masks were not judged yet".into()));
+            }
+            if !state.confirmed {
+                confirm::check_confirmations(
+                    &state.order,
+                    &state.used,
+                    self.id,
+                    &confirmations,
+                    &key.participants,
+                    &mut rand::rng(),
+                )?;
+                state.confirmed = true;
+            }
+            let first = order.first_mask as usize;
+            let bound = first
+                .checked_add(order.ids.len())
+                .and_then(|end| state.order.ids.get(first..end));
+            if bound != Some(order.ids.as_slice()) {
+                return Err(invalid(
+                    "these images are not the ones the pool's dealing bound to that range",
+                ));
+            }
             let MaskPhase::Ready(pool) = &mut state.phase else {
                 return Err(NodeError::NotReady("the masks were not judged yet".into()));
             };
@@ -69,10 +107,16 @@ impl NodeState {
         };
         self.log(
             &format!(
-                "check-bit-shares caller={caller} session={} first_mask={} images={}",
+                "check-bit-shares caller={caller} session={} first_mask={} images={} ids={}",
                 crate::hex(&order.mask_session),
                 order.first_mask,
-                order.ids.len()
+                order.ids.len(),
+                order
+                    .ids
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
             false,
         )?;

@@ -348,6 +348,7 @@ fn deal_masks<R: CryptoRng + ?Sized>(
         servers: servers.to_vec(),
         count,
         kind: dealer_free::mpc::masks::MaskKind::ZeroSum,
+        ids: Vec::new(),
     }
     .to_bytes();
     let total = &mut bytes.masks_offline;

@@ -43,6 +43,7 @@ use zeroize::Zeroize;
 use super::{HashBitShares, MpcError, PreparedQuery};
 
 pub mod check;
+pub mod confirm;
 pub mod session;
 
 pub use check::{

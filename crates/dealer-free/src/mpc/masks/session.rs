@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use phr_sis::NodeId;
+use phr_sis::{ImageId, NodeId};
 use rand::CryptoRng;
 
 use super::check::{MaskCheck, MaskCommitment, MaskDeal, Verdict, deal_checked, judge};
@@ -49,6 +49,9 @@ pub struct MaskOrder {
     pub count: u32,
     /// What the sharings share: the search's zero-sharings or the scrub's random ones.
     pub kind: MaskKind,
+    /// For random sharings, the images they serve, ascending, one per mask (`count` of
+    /// them): mask `i` checks image `ids[i]` only, at every server. Empty for zero-sharings.
+    pub ids: Vec<ImageId>,
 }
 
 /// A dealer's commitment, signed.
@@ -147,14 +150,14 @@ fn key_of(
 }
 
 impl MaskOrder {
-    /// Encoded length for `servers` servers.
+    /// Encoded length for `servers` servers (and no image ids: a zero-sum order).
     #[must_use]
     pub const fn encoded_len(servers: usize) -> usize {
         2 + 32 + 1 + servers + 4 + 1
     }
 
     /// `version ‖ kind ‖ session (32) ‖ servers (u8) ‖ server ids ‖ count (u32) ‖ mask kind
-    /// (0 zero-sum, 1 random)`.
+    /// (0 zero-sum, 1 random) ‖ for random sharings, `count` image ids (u64 BE each)`.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::with_capacity(
@@ -168,6 +171,9 @@ impl MaskOrder {
         }
         w.u32(self.count);
         w.u8(self.kind.to_byte());
+        for id in &self.ids {
+            w.u64(id.0);
+        }
         w.finish()
     }
 
@@ -193,12 +199,29 @@ impl MaskOrder {
         let count = r.u32("count")?;
         let kind = MaskKind::from_byte(r.u8("mask kind")?)
             .ok_or_else(|| invalid("mask kind", "neither zero-sum (0) nor random (1)"))?;
+        let mut ids: Vec<ImageId> = Vec::new();
+        if kind == MaskKind::Random {
+            // One id per mask, bounded by the bytes left before anything is allocated.
+            let n = count as usize;
+            if r.remaining() != 8 * n {
+                return Err(invalid("ids", "not one image id per mask"));
+            }
+            ids.reserve_exact(n);
+            for _ in 0..n {
+                let id = ImageId(r.u64("id")?);
+                if ids.last().is_some_and(|l| *l >= id) {
+                    return Err(invalid("ids", "not strictly ascending"));
+                }
+                ids.push(id);
+            }
+        }
         r.finish()?;
         Ok(MaskOrder {
             session,
             servers,
             count,
             kind,
+            ids,
         })
     }
 
@@ -236,6 +259,16 @@ impl MaskOrder {
         let max = max_count.min(u32::try_from(MAX_MASKS).unwrap_or(u32::MAX));
         if self.count == 0 || self.count > max {
             return Err(bad(format!("{} masks, 1 to {max} per dealing", self.count)));
+        }
+        let ids_wanted = match self.kind {
+            MaskKind::ZeroSum => 0,
+            MaskKind::Random => self.count as usize,
+        };
+        if self.ids.len() != ids_wanted || self.ids.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(bad(format!(
+                "{} image ids: a random order names one per mask, ascending, a zero-sum one none",
+                self.ids.len()
+            )));
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ fn order(m: u8, count: u32) -> MaskOrder {
         servers: NodeId::first(m).collect(),
         count,
         kind: MaskKind::ZeroSum,
+        ids: Vec::new(),
     }
 }
 

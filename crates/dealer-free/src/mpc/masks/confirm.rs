@@ -1,0 +1,286 @@
+//! The confirmation that closes a checked mask dealing: before a server uses its pool, every
+//! server of the dealing must have signed the same order and the same dealers summed.
+//!
+//! Without it the relaying client could make servers sum different dealers (by relaying
+//! different subsets of the checks, or a malicious checker's two different signed checks),
+//! or deal to different servers under different orders. Masks summed from different dealers
+//! no longer form one sharing, and a client colluding with `t − 1` servers could then solve
+//! the answers for the secrets they mask. Each server therefore signs a [`PoolConfirmation`]
+//! — the session and SHA-256 over the order's encoding and the dealers it summed — when it
+//! judges, and takes its pool into use only once the client relays a confirmation from
+//! every server of the order, each signed by its server and equal to its own
+//! ([`check_confirmations`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use phr_sis::NodeId;
+use rand::CryptoRng;
+use sha2::{Digest, Sha256};
+
+use super::session::MaskOrder;
+use crate::identity::{NodeKeys, NodePublicKeys, SIGNATURE_LEN, Signature};
+use crate::mpc::SearchError;
+use crate::mpc::error::verify_signatures;
+use crate::mpc::messages::SessionId;
+use crate::wire::WireError;
+
+/// The domain a server signs its confirmation under.
+pub const CONFIRM_DOMAIN: &[u8] = b"dealer-free-sis/mpc/mask-pool-confirmation/v1";
+
+/// One server's word on a judged dealing: its session, the server, and the digest of the
+/// order and the dealers it summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfirmation {
+    /// The dealing session.
+    pub session: SessionId,
+    /// The server that judged.
+    pub node: NodeId,
+    /// SHA-256 over the order's encoding and the dealers summed, ascending.
+    pub digest: [u8; 32],
+}
+
+/// A [`PoolConfirmation`] signed by its server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPoolConfirmation {
+    /// The confirmation.
+    pub confirmation: PoolConfirmation,
+    /// The server's signature under [`CONFIRM_DOMAIN`].
+    pub signature: Signature,
+}
+
+/// The digest a server confirms: SHA-256 over a label, the order's encoding and the dealers
+/// it summed (ascending).
+#[must_use]
+pub fn digest(order: &MaskOrder, used: &[NodeId]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(CONFIRM_DOMAIN);
+    let bytes = order.to_bytes();
+    h.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
+    h.update(&bytes);
+    let mut used = used.to_vec();
+    used.sort_unstable();
+    h.update([u8::try_from(used.len()).unwrap_or(u8::MAX)]);
+    for d in used {
+        h.update([d.get()]);
+    }
+    h.finalize().into()
+}
+
+impl PoolConfirmation {
+    /// Encoded length: session, node, digest.
+    pub const ENCODED_LEN: usize = 32 + 1 + 32;
+
+    fn to_bytes(self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        out[..32].copy_from_slice(&self.session);
+        out[32] = self.node.get();
+        out[33..].copy_from_slice(&self.digest);
+        out
+    }
+
+    fn signed_message(self) -> Vec<u8> {
+        let mut v = CONFIRM_DOMAIN.to_vec();
+        v.extend_from_slice(&self.to_bytes());
+        v
+    }
+}
+
+impl SignedPoolConfirmation {
+    /// Encoded length.
+    pub const ENCODED_LEN: usize = PoolConfirmation::ENCODED_LEN + SIGNATURE_LEN;
+
+    /// `session (32) ‖ node ‖ digest (32) ‖ signature (64)`.
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = self.confirmation.to_bytes().to_vec();
+        v.extend_from_slice(&self.signature.to_bytes());
+        v
+    }
+
+    /// Decodes [`SignedPoolConfirmation::to_bytes`] (the signature is not verified here).
+    ///
+    /// # Errors
+    /// [`WireError`] for a wrong length, node id 0 or a malformed signature.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SignedPoolConfirmation, WireError> {
+        let invalid = |field: &'static str, reason: &str| WireError::InvalidField {
+            field,
+            reason: reason.to_owned(),
+        };
+        if bytes.len() != Self::ENCODED_LEN {
+            return Err(invalid("confirmation", "not 129 bytes"));
+        }
+        let (body, sig) = bytes.split_at(PoolConfirmation::ENCODED_LEN);
+        let mut session = [0u8; 32];
+        session.copy_from_slice(&body[..32]);
+        let node = NodeId::new(body[32]).map_err(|_| invalid("node", "node id 0"))?;
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(&body[33..]);
+        let sig: [u8; SIGNATURE_LEN] = sig
+            .try_into()
+            .map_err(|_| invalid("signature", "not 64 bytes"))?;
+        let signature =
+            Signature::from_bytes(&sig).ok_or_else(|| invalid("signature", "malformed"))?;
+        Ok(SignedPoolConfirmation {
+            confirmation: PoolConfirmation {
+                session,
+                node,
+                digest,
+            },
+            signature,
+        })
+    }
+}
+
+/// This server's signed confirmation of `order` judged with the dealers `used` summed.
+pub fn confirm<R: CryptoRng + ?Sized>(
+    order: &MaskOrder,
+    used: &[NodeId],
+    keys: &NodeKeys,
+    rng: &mut R,
+) -> SignedPoolConfirmation {
+    let confirmation = PoolConfirmation {
+        session: order.session,
+        node: keys.id(),
+        digest: digest(order, used),
+    };
+    SignedPoolConfirmation {
+        signature: keys.sign(&confirmation.signed_message(), rng),
+        confirmation,
+    }
+}
+
+/// Checks that every server of `order` confirmed it with the dealers `used`, as this server
+/// did: one confirmation per server, each of this session, signed by its server, and of
+/// the same digest. Anything else (a server missing, repeated or not of the order, a
+/// forged signature, another digest) refuses the pool's use.
+///
+/// # Errors
+/// [`SearchError::TooMany`] for more confirmations than servers (before any signature is
+/// checked); [`SearchError::Misaddressed`] naming the server that is missing, repeated, not
+/// of the order or of another digest; [`SearchError::Forged`] for a bad signature.
+pub fn check_confirmations<R: CryptoRng + ?Sized>(
+    order: &MaskOrder,
+    used: &[NodeId],
+    me: NodeId,
+    confirmations: &[SignedPoolConfirmation],
+    roster: &BTreeMap<NodeId, NodePublicKeys>,
+    rng: &mut R,
+) -> Result<(), SearchError> {
+    let servers = &order.servers;
+    if confirmations.len() > servers.len() {
+        return Err(SearchError::TooMany {
+            what: "mask pool confirmations",
+            got: confirmations.len(),
+            max: servers.len(),
+        });
+    }
+    let bad = |node: NodeId, reason: &str| SearchError::Misaddressed {
+        from: Some(node),
+        what: "mask pool confirmation",
+        reason: reason.to_owned(),
+    };
+    let want = digest(order, used);
+    let mut seen = BTreeSet::new();
+    let mut signed = Vec::with_capacity(confirmations.len());
+    for c in confirmations {
+        let x = c.confirmation;
+        if !servers.contains(&x.node) {
+            return Err(bad(x.node, "not a server of the dealing"));
+        }
+        if !seen.insert(x.node) {
+            return Err(bad(x.node, "two confirmations"));
+        }
+        if x.session != order.session || x.digest != want {
+            return Err(bad(
+                x.node,
+                "another order or other dealers summed than this server's",
+            ));
+        }
+        signed.push((x.node, x.signed_message(), &c.signature));
+    }
+    if let Some(missing) = servers.iter().find(|s| !seen.contains(s)) {
+        return Err(bad(*missing, "no confirmation from this server"));
+    }
+    verify_signatures(
+        &signed,
+        roster,
+        "mask pool confirmation",
+        "mask pool confirmation",
+        me,
+        rng,
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // test code
+mod tests {
+    use super::*;
+    use crate::mpc::masks::MaskKind;
+    use phr_sis::ImageId;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    fn order(ids: &[u64]) -> MaskOrder {
+        MaskOrder {
+            session: [5; 32],
+            servers: NodeId::first(4).collect(),
+            count: u32::try_from(ids.len()).unwrap(),
+            kind: MaskKind::Random,
+            ids: ids.iter().copied().map(ImageId).collect(),
+        }
+    }
+
+    #[test]
+    fn every_server_must_confirm_the_same_order_and_dealers() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let keys: Vec<NodeKeys> = NodeId::first(4)
+            .map(|id| NodeKeys::generate(id, &mut rng))
+            .collect();
+        let roster: BTreeMap<NodeId, NodePublicKeys> =
+            keys.iter().map(|k| (k.id(), k.public())).collect();
+        let used: Vec<NodeId> = NodeId::first(3).collect();
+        let o = order(&[1, 2]);
+        let all: Vec<SignedPoolConfirmation> = keys
+            .iter()
+            .map(|k| confirm(&o, &used, k, &mut rng))
+            .collect();
+        let me = keys[0].id();
+        let check = |c: &[SignedPoolConfirmation], o: &MaskOrder, used: &[NodeId]| {
+            check_confirmations(o, used, me, c, &roster, &mut ChaCha20Rng::seed_from_u64(2))
+        };
+        check(&all, &o, &used).unwrap();
+        let bytes = all[1].to_bytes();
+        assert_eq!(SignedPoolConfirmation::from_bytes(&bytes).unwrap(), all[1]);
+        assert!(SignedPoolConfirmation::from_bytes(&bytes[1..]).is_err());
+        // One server missing, or repeated.
+        assert!(check(&all[..3], &o, &used).is_err());
+        let twice = [
+            all[0].clone(),
+            all[1].clone(),
+            all[2].clone(),
+            all[2].clone(),
+        ];
+        assert!(check(&twice, &o, &used).is_err());
+        // A server that summed other dealers, or was dealt another order (other images).
+        let mut split = all.clone();
+        split[3] = confirm(&o, &used[..2], &keys[3], &mut rng);
+        assert!(check(&split, &o, &used).is_err());
+        let mut other = all.clone();
+        other[2] = confirm(&order(&[1, 3]), &used, &keys[2], &mut rng);
+        assert!(check(&other, &o, &used).is_err());
+        // A confirmation claimed for a server by another's key.
+        let mut forged = all.clone();
+        forged[1].confirmation.node = keys[1].id();
+        forged[1].signature = all[3].signature;
+        assert!(matches!(
+            check(&forged, &o, &used),
+            Err(SearchError::Forged { .. })
+        ));
+        // More confirmations than servers are refused before any is checked.
+        let many = vec![all[0].clone(); 5];
+        assert!(matches!(
+            check(&many, &o, &used),
+            Err(SearchError::TooMany { .. })
+        ));
+    }
+}
