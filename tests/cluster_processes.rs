@@ -732,6 +732,7 @@ fn replays_strangers_and_malformed_requests_are_refused() -> TestResult {
                 .query_check(proto::QueryCheckRequest {
                     meta: meta(9),
                     distance_request: payload.clone(),
+                    pool_confirmations: Vec::new(),
                 })
                 .await
                 .err()

@@ -376,6 +376,123 @@ fn a_querier_gets_no_distance_of_an_image_that_is_not_its_candidate() -> TestRes
 }
 
 /// Searches for each of `images` and returns, per image, the top hit and the servers named.
+/// A relaying client (the cluster's admin, over raw calls) that withholds one check from
+/// one server, so that it sums other dealers than the others, gets no answer from the pool;
+/// and the scrub's random masks answer only for the images their dealing bound to them,
+/// only once every server confirmed, and only once.
+#[test]
+fn a_relay_that_splits_the_dealers_or_the_images_gets_no_mask_used() -> TestResult {
+    use dealer_free::mpc::masks::MaskKind;
+    use dealer_free::mpc::masks::session::MaskOrder;
+    use dealer_free::mpc::share_check::{ShareCheckAnswer, ShareCheckOrder};
+    use dealer_free_node::proto;
+
+    let c = Cluster::up(3, 2, None)?;
+    let stored = c.ingest(&["sk_coffee.png", "kpa_skagen.jpg"])?;
+    let (id, hash) = *stored.first().ok_or("nothing ingested")?;
+    let other = stored.get(1).ok_or("one image only")?.0;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let mut nodes = vec![
+            (node(1), c.raw(1)?),
+            (node(2), c.raw(2)?),
+            (node(3), c.raw(3)?),
+        ];
+        let servers: Vec<NodeId> = nodes.iter().map(|(n, _)| *n).collect();
+
+        // Node 1 never sees node 2's check of dealer 3: it cannot judge dealer 3 and sums
+        // dealers 1 and 2, the others all three. Before the confirmation each server would
+        // have answered from its own sum; now none takes the pool into use.
+        let mask_session: [u8; 32] = rand::random();
+        let order = MaskOrder {
+            session: mask_session,
+            servers: servers.clone(),
+            count: 64,
+            kind: MaskKind::ZeroSum,
+            ids: Vec::new(),
+        };
+        let judged = stage2::deal_raw_pool_with(&mut nodes, &order, |judge, dealer, checker| {
+            judge == node(1) && dealer == node(3) && checker == node(2)
+        })
+        .await?;
+        let accepted: Vec<Vec<u8>> = judged.iter().map(|j| j.accepted.clone()).collect();
+        assert_eq!(accepted[0], vec![1, 2], "{accepted:?}");
+        assert_eq!(accepted[1], vec![1, 2, 3], "{accepted:?}");
+        let mut values = [Fp61::ZERO; 64];
+        for (k, v) in values.iter_mut().enumerate() {
+            *v = Fp61::from((hash.0 >> (63 - k)) & 1 == 1);
+        }
+        let session: [u8; 32] = rand::random();
+        let tokens = c.client()?.tokens(&[hash]).await?.remove(0);
+        stage2::candidates(&mut nodes, session, tokens, 1).await?;
+        let scope = QueryScope::new(mask_session, 0, &[id]);
+        let (commitment, openings) = committed(session, scope, &values, 2, &servers)?;
+        let requests = stage2::requests(session, &[id], &commitment, &openings)?;
+        let refused = stage2::query_checks(&mut nodes, &requests)
+            .await?
+            .err()
+            .ok_or("a pool the servers sum differently was used")?;
+        assert!(refused.message().contains("confirmation"), "{refused:?}");
+
+        // The scrub's random masks, bound to the two images in order.
+        let random: [u8; 32] = rand::random();
+        let mut ids = vec![id, other];
+        ids.sort_unstable();
+        let order = MaskOrder {
+            session: random,
+            servers: servers.clone(),
+            count: 2,
+            kind: MaskKind::Random,
+            ids: ids.clone(),
+        };
+        let judged = stage2::deal_raw_pool_with(&mut nodes, &order, |_, _, _| false).await?;
+        let confirmations: Vec<Vec<u8>> = judged.iter().map(|j| j.confirmation.clone()).collect();
+        let ask = |ids: Vec<ImageId>, confirmations: Vec<Vec<u8>>| proto::CheckBitSharesRequest {
+            meta: stage2::meta(),
+            order: ShareCheckOrder {
+                mask_session: random,
+                first_mask: 0,
+                ids,
+            }
+            .to_bytes(),
+            confirmations,
+        };
+        let n1 = &mut nodes[0].1;
+        // Without every server's confirmation: refused.
+        let e = n1
+            .check_bit_shares(ask(ids.clone(), confirmations[..2].to_vec()))
+            .await
+            .err()
+            .ok_or("answered without every confirmation")?;
+        assert!(e.message().contains("confirmation"), "{e:?}");
+        // Another image at mask 0 than the dealing bound there (one node asked for `other`
+        // with the mask the others use for `id`): refused.
+        let e = n1
+            .check_bit_shares(ask(vec![ids[1]], confirmations.clone()))
+            .await
+            .err()
+            .ok_or("answered for an image not bound to that mask")?;
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains("bound"), "{e:?}");
+        // The bound images: answered, once.
+        let answer = n1
+            .check_bit_shares(ask(ids.clone(), confirmations.clone()))
+            .await?
+            .into_inner();
+        let answer = ShareCheckAnswer::from_bytes(&answer.answer)?;
+        assert_eq!(answer.values.len(), 2);
+        assert!(answer.values.iter().all(Option::is_some));
+        let e = n1
+            .check_bit_shares(ask(ids.clone(), confirmations.clone()))
+            .await
+            .err()
+            .ok_or("the same masks answered twice")?;
+        assert!(e.message().contains("mask"), "{e:?}");
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })?;
+    Ok(())
+}
+
 fn search_all(
     c: &Cluster,
     images: &[(ImageId, ImageHash)],

@@ -34,6 +34,11 @@ pub(crate) fn meta() -> Option<proto::RequestMeta> {
     })
 }
 
+/// The servers' confirmations of each pool [`deal_raw_pool`] dealt, by session: the
+/// query-check round relays them as a client does.
+static CONFIRMATIONS: std::sync::Mutex<Vec<([u8; 32], Vec<Vec<u8>>)>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// One judged mask pool of `count` masks among every node of `nodes`, dealt through raw
 /// calls; every node's judge reply.
 pub(crate) async fn deal_raw_pool(
@@ -47,8 +52,19 @@ pub(crate) async fn deal_raw_pool(
         count,
         kind: dealer_free::mpc::masks::MaskKind::ZeroSum,
         ids: Vec::new(),
-    }
-    .to_bytes();
+    };
+    deal_raw_pool_with(nodes, &order, |_, _, _| false).await
+}
+
+/// [`deal_raw_pool`] of `order`, relayed by a client that withholds from judge `j` the check
+/// of dealer `d` by checker `c` whenever `withhold(j, d, c)`.
+pub(crate) async fn deal_raw_pool_with(
+    nodes: &mut [Raw],
+    order: &MaskOrder,
+    withhold: impl Fn(NodeId, NodeId, NodeId) -> bool,
+) -> R<Vec<proto::MaskJudgeReply>> {
+    let session = order.session;
+    let order = order.to_bytes();
     let mut commitments = Vec::new();
     let mut sealed = Vec::new();
     for (_, n) in nodes.iter_mut() {
@@ -83,17 +99,29 @@ pub(crate) async fn deal_raw_pool(
         checks.extend(reply.checks);
     }
     let mut judged = Vec::new();
-    for (_, n) in nodes.iter_mut() {
+    for (judge, n) in nodes.iter_mut() {
+        let mut relayed = Vec::with_capacity(checks.len());
+        for c in &checks {
+            let check = dealer_free::mpc::masks::session::SignedMaskCheck::from_bytes(c)?.check;
+            if !withhold(*judge, check.dealer, check.node) {
+                relayed.push(c.clone());
+            }
+        }
         judged.push(
             n.mask_judge(proto::MaskJudgeRequest {
                 meta: meta(),
                 session: session.to_vec(),
-                checks: checks.clone(),
+                checks: relayed,
             })
             .await?
             .into_inner(),
         );
     }
+    let confirmations = judged.iter().map(|j| j.confirmation.clone()).collect();
+    CONFIRMATIONS
+        .lock()
+        .map_err(|_| "poisoned")?
+        .push((session, confirmations));
     Ok(judged)
 }
 
@@ -165,10 +193,23 @@ pub(crate) async fn query_checks(
         let Some((_, request)) = requests.iter().find(|(s, _)| s == id) else {
             continue;
         };
+        // The pool's confirmations, as a client relays them (none for a request that does
+        // not decode or names no pool dealt here).
+        let pool = DistanceRequest::from_bytes(request)
+            .map(|r| r.commitment.scope().mask_session)
+            .ok();
+        let pool_confirmations = CONFIRMATIONS
+            .lock()
+            .map_err(|_| "poisoned")?
+            .iter()
+            .find(|(s, _)| Some(*s) == pool)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default();
         match n
             .query_check(proto::QueryCheckRequest {
                 meta: meta(),
                 distance_request: request.clone(),
+                pool_confirmations,
             })
             .await
         {

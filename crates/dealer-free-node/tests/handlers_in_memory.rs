@@ -231,6 +231,7 @@ async fn a_query_session_belongs_to_the_client_that_asked() -> TestResult {
             proto::QueryCheckRequest {
                 meta: meta(),
                 distance_request: Vec::new(),
+                pool_confirmations: Vec::new(),
             },
         ))
         .await
@@ -370,6 +371,7 @@ async fn the_roles_reach_the_handlers_they_may() -> TestResult {
             proto::QueryCheckRequest {
                 meta: meta(),
                 distance_request: vec![1, 2, 3],
+                pool_confirmations: Vec::new(),
             },
         ))
         .await

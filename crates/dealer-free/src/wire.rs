@@ -74,6 +74,8 @@ pub enum MessageKind {
     SealedMaskDeal,
     /// Stage-1: the record one node stores of one image (share, bit shares, tokens).
     StoredRecord,
+    /// Masks: a server's signed confirmation of a judged dealing (`mpc::masks::confirm`).
+    PoolConfirmation,
     /// Scrub: the client's order of a masked bit-share check (`mpc::share_check`).
     ShareCheckOrder,
     /// Scrub: one server's masked bit-share check values (`mpc::share_check`).
@@ -107,6 +109,7 @@ impl MessageKind {
             MessageKind::MaskOrder => "mask-order",
             MessageKind::SealedMaskDeal => "sealed-mask-deal",
             MessageKind::StoredRecord => "stored-record",
+            MessageKind::PoolConfirmation => "pool-confirmation",
             MessageKind::ShareCheckOrder => "share-check-order",
             MessageKind::ShareCheckAnswer => "share-check-answer",
         }
@@ -138,6 +141,7 @@ impl MessageKind {
             MessageKind::MaskOrder => 0x48,
             MessageKind::SealedMaskDeal => 0x49,
             MessageKind::StoredRecord => 0x51,
+            MessageKind::PoolConfirmation => 0x4a,
             MessageKind::ShareCheckOrder => 0x52,
             MessageKind::ShareCheckAnswer => 0x53,
         }
@@ -171,6 +175,7 @@ impl MessageKind {
             0x48 => MessageKind::MaskOrder,
             0x49 => MessageKind::SealedMaskDeal,
             0x51 => MessageKind::StoredRecord,
+            0x4a => MessageKind::PoolConfirmation,
             0x52 => MessageKind::ShareCheckOrder,
             0x53 => MessageKind::ShareCheckAnswer,
             other => return Err(WireError::UnknownKind(other)),
@@ -594,6 +599,7 @@ mod tests {
             MessageKind::MaskOrder,
             MessageKind::SealedMaskDeal,
             MessageKind::StoredRecord,
+            MessageKind::PoolConfirmation,
             MessageKind::ShareCheckOrder,
             MessageKind::ShareCheckAnswer,
         ] {

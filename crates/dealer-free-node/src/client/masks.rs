@@ -50,11 +50,14 @@ struct Pool {
     in_flight: u32,
     /// No range will be taken from it again: released once no query holds a range of it.
     abandoned: bool,
+    /// Every server's signed confirmation of the dealing, relayed with each use.
+    confirmations: std::sync::Arc<Vec<Vec<u8>>>,
 }
 
 impl Pool {
-    fn new(session: [u8; 32], servers: &[NodeId], masks: u32) -> Pool {
+    fn new(session: [u8; 32], servers: &[NodeId], masks: u32, confirmations: Vec<Vec<u8>>) -> Pool {
         Pool {
+            confirmations: std::sync::Arc::new(confirmations),
             session,
             servers: servers.to_vec(),
             masks,
@@ -163,6 +166,19 @@ impl MaskReserve {
             .map(Pool::left)
             .sum();
         (range.map(|r| (r, left)), released)
+    }
+
+    /// The servers' confirmations of the dealing `session` (empty if no such pool).
+    pub(crate) fn confirmations(&self, session: &[u8; 32]) -> std::sync::Arc<Vec<Vec<u8>>> {
+        self.pools
+            .lock()
+            .ok()
+            .and_then(|p| {
+                p.iter()
+                    .find(|p| p.session == *session)
+                    .map(|p| std::sync::Arc::clone(&p.confirmations))
+            })
+            .unwrap_or_default()
     }
 
     /// Adds a dealt pool; `first_use` reserves its first `first_use` masks for the query
@@ -412,7 +428,7 @@ impl ClusterClient {
             }
         };
         Ok((
-            Pool::new(session, servers, count),
+            Pool::new(session, servers, count, confirmations.clone()),
             DealtMasks {
                 servers: servers.to_vec(),
                 masks: count,
@@ -517,7 +533,7 @@ mod tests {
     }
 
     fn pool(session: u8, masks: u32) -> Pool {
-        Pool::new([session; 32], &servers(), masks)
+        Pool::new([session; 32], &servers(), masks, Vec::new())
     }
 
     fn reserve(r: &MaskReserve, count: u32) -> Option<(MaskRange, u32)> {

@@ -162,10 +162,12 @@ impl ClusterClient {
         }
         let sizes: BTreeMap<NodeId, usize> = encoded.iter().map(|(n, b)| (*n, b.len())).collect();
         let encoded = std::sync::Arc::new(encoded);
+        let confirmations = self.masks.confirmations(&range.session);
         let answers = self
             .call_all(&servers, move |node, m| proto::QueryCheckRequest {
                 meta: Some(m),
                 distance_request: encoded.get(&node).map(|b| b.to_vec()).unwrap_or_default(),
+                pool_confirmations: confirmations.as_ref().clone(),
             })
             .await;
         let mut checks = Vec::with_capacity(servers.len());

@@ -130,6 +130,47 @@ impl NodeState {
         Ok(sessions)
     }
 
+    /// Confirms `state`'s pool once (`mpc::masks::confirm`): every server of its order must
+    /// have signed the same order and dealers as this node, in `raw` (the relayed
+    /// confirmations); until then the pool serves nothing.
+    ///
+    /// # Errors
+    /// [`NodeError::Invalid`] for more confirmations than nodes or one that does not decode;
+    /// [`NodeError::Search`] naming the server whose confirmation is missing, differs or is
+    /// forged.
+    pub(super) fn confirm_pool(
+        &self,
+        state: &mut MaskSession,
+        raw: &[Vec<u8>],
+        key: &ClusterKey,
+    ) -> Result<(), NodeError> {
+        if state.confirmed {
+            return Ok(());
+        }
+        if raw.len() > usize::from(self.threshold.n()) {
+            return Err(invalid(format!(
+                "{} pool confirmations for at most {} servers",
+                raw.len(),
+                self.threshold.n()
+            )));
+        }
+        let confirmations = decode_all(
+            raw,
+            "pool confirmation",
+            confirm::SignedPoolConfirmation::from_bytes,
+        )?;
+        confirm::check_confirmations(
+            &state.order,
+            &state.used,
+            self.id,
+            &confirmations,
+            &key.participants,
+            &mut rand::rng(),
+        )?;
+        state.confirmed = true;
+        Ok(())
+    }
+
     /// Caller `caller`'s session `session`.
     pub(super) fn own_session<'a>(
         sessions: &'a mut HashMap<[u8; 32], MaskSession>,

@@ -214,10 +214,15 @@ impl NodeState {
         };
         let scope = request.commitment.scope();
         let (first, count) = (scope.first_mask, request.candidates.len());
+        let key = self.cluster_key()?;
         let outcome = {
             let mut sessions = self.mask_sessions()?;
             let pool_session = scope.mask_session;
             let state = Self::own_session(&mut sessions, &pool_session, caller)?;
+            if !matches!(state.phase, MaskPhase::Ready(_)) {
+                return Err(NodeError::NotReady("the masks were not judged yet".into()));
+            }
+            self.confirm_pool(state, &req.pool_confirmations, &key)?;
             let servers = state.servers.clone();
             let MaskPhase::Ready(pool) = &mut state.phase else {
                 return Err(NodeError::NotReady("the masks were not judged yet".into()));

@@ -11,7 +11,6 @@
 #[allow(clippy::wildcard_imports)] // the handlers use the state's own types throughout
 use super::*;
 
-use dealer_free::mpc::masks::confirm::{self, SignedPoolConfirmation};
 use dealer_free::mpc::share_check::{self, ShareCheckOrder};
 use phr_sis::store::StoreError;
 
@@ -57,36 +56,13 @@ impl NodeState {
             }
         }
         let key = self.cluster_key()?;
-        if req.confirmations.len() > usize::from(self.threshold.n()) {
-            return Err(invalid(format!(
-                "{} pool confirmations for at most {} servers",
-                req.confirmations.len(),
-                self.threshold.n()
-            )));
-        }
-        let confirmations = req
-            .confirmations
-            .iter()
-            .map(|b| SignedPoolConfirmation::from_bytes(b))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| invalid(format!("pool confirmation: {e}")))?;
         let answer = {
             let mut sessions = self.mask_sessions()?;
             let state = Self::own_session(&mut sessions, &order.mask_session, caller)?;
             if !matches!(state.phase, MaskPhase::Ready(_)) {
                 return Err(NodeError::NotReady("the masks were not judged yet".into()));
             }
-            if !state.confirmed {
-                confirm::check_confirmations(
-                    &state.order,
-                    &state.used,
-                    self.id,
-                    &confirmations,
-                    &key.participants,
-                    &mut rand::rng(),
-                )?;
-                state.confirmed = true;
-            }
+            self.confirm_pool(state, &req.confirmations, &key)?;
             let first = order.first_mask as usize;
             let bound = first
                 .checked_add(order.ids.len())

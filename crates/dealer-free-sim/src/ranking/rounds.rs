@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use dealer_free::mpc::masks::MaskPool;
+use dealer_free::mpc::masks::confirm;
 use dealer_free::mpc::masks::session::{
     self, MaskOrder, SealedMaskDeal, SignedMaskCheck, SignedMaskCommitment,
 };
@@ -431,6 +432,7 @@ fn deal_masks<R: CryptoRng + ?Sized>(
     }
     rec.round("mask-judge");
     let mut pools = BTreeMap::new();
+    let mut confirmations: Vec<Vec<u8>> = Vec::with_capacity(servers.len());
     for (s, c) in checked {
         send_each(
             rec,
@@ -444,9 +446,42 @@ fn deal_masks<R: CryptoRng + ?Sized>(
             .iter()
             .map(|b| SignedMaskCheck::from_bytes(b).map_err(wire))
             .collect::<Result<Vec<_>, _>>()?;
+        let order = c.order().clone();
         let judged = c.judge(&all, roster, rng)?;
+        let me = node(deployment, s)?;
+        let confirmation = confirm::confirm(&order, &judged.used, me.identity(), rng).to_bytes();
         rec.cpu(Party::Node(s), start.elapsed());
-        pools.insert(s, judged.pool);
+        send(
+            rec,
+            total,
+            Party::Node(s),
+            Party::Client,
+            confirmation.len(),
+            MessageKind::PoolConfirmation,
+        );
+        confirmations.push(confirmation);
+        pools.insert(s, (order, judged.used, judged.pool));
     }
-    Ok(pools)
+    // Every server's confirmation to every server (a deployment relays them with the pool's
+    // first use): each server takes its pool into use once all confirm its order and dealers.
+    rec.round("mask-confirm");
+    let mut confirmed = BTreeMap::new();
+    for (s, (order, used, pool)) in pools {
+        send_each(
+            rec,
+            total,
+            (Party::Client, Party::Node(s)),
+            &confirmations,
+            MessageKind::PoolConfirmation,
+        );
+        let start = Instant::now();
+        let all = confirmations
+            .iter()
+            .map(|b| confirm::SignedPoolConfirmation::from_bytes(b).map_err(wire))
+            .collect::<Result<Vec<_>, _>>()?;
+        confirm::check_confirmations(&order, &used, s, &all, roster, rng)?;
+        rec.cpu(Party::Node(s), start.elapsed());
+        confirmed.insert(s, pool);
+    }
+    Ok(confirmed)
 }

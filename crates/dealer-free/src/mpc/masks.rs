@@ -119,7 +119,8 @@ impl MaskKind {
 /// messages, each counted on both hops: the order to every server; every dealer's signed
 /// commitment to the client and from it to every server; every sealed deal to the client
 /// and on to its recipient; every server's signed check of every dealer to the client, and
-/// every check to every server.
+/// every check to every server; every server's signed confirmation to the client, and every
+/// confirmation to every server (with the pool's first use).
 #[must_use]
 pub fn offline_bytes(servers: usize, count: usize) -> usize {
     let m = servers;
@@ -128,6 +129,7 @@ pub fn offline_bytes(servers: usize, count: usize) -> usize {
         + (m + m * m) * session::SignedMaskCommitment::encoded_len(m)
         + 2 * m * others * session::SealedMaskDeal::encoded_len(count)
         + (m * m + m * m * m) * session::SignedMaskCheck::ENCODED_LEN
+        + (m + m * m) * confirm::SignedPoolConfirmation::ENCODED_LEN
 }
 
 /// One dealer's zero-sharings for `count` candidates: `g_c(j)` for every server `j` and

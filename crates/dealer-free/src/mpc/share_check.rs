@@ -4,12 +4,15 @@
 //! bit, a share or a hash to the client or to any `t − 1` servers.
 //!
 //! 1. **Masks.** The servers run a checked dealing of [`MaskKind::Random`] sharings among
-//!    themselves ([`super::masks::session`]): each server's pool then holds its points of
-//!    `K` sharings `M_c` of degree `t − 1` whose constant terms are uniformly random and known
-//!    to nobody, as long as one of the `t` or more dealers summed is honest.
+//!    themselves ([`super::masks::session`]) whose order binds one image id to each mask:
+//!    each server's pool then holds its points of `K` sharings `M_c` of degree `t − 1` whose
+//!    constant terms are uniformly random and known to nobody, as long as one of the `t` or
+//!    more dealers summed is honest. Every server confirms the same order and dealers before
+//!    the pool serves ([`super::masks::confirm`]).
 //! 2. **Order** ([`ShareCheckOrder`]): the client names the pool, the first mask of the range
-//!    it uses, and the images (ascending, distinct, at most [`MAX_CHECK_IDS`]); every server
-//!    gets the same order.
+//!    it uses, and the images (ascending, distinct, at most [`MAX_CHECK_IDS`]); a node answers
+//!    only if they are the ids its dealing bound to that range, so every server answers for
+//!    the same image with the same mask.
 //! 3. **Answer** ([`answer`], each server `j`): for every image `c` it holds, with bit shares
 //!    `b_{c,k}(j)`, `y_c(j) = Σ_k ρ_c^{k+1}·b_{c,k}(j) + M_c(j)`, where `ρ_c` is SHA-256 over a
 //!    label, the pool's session and the image id ([`challenge`]); for an image it does not
@@ -31,9 +34,17 @@
 //! random codeword (or a random codeword plus the errors, which depend on the errors only).
 //! `t − 1` servers with the client know their own points of `M_c` and of the bit shares; the
 //! constant term of `M_c` stays uniform to them, and so do the combination's secret and the
-//! other servers' shares. Each mask is used once: a second order for the same range is
-//! refused by the pool ([`MaskPool::take_at`]), and a mask of the search's kind (a
-//! zero-sharing, which would reveal the combination) is refused by [`answer`].
+//! other servers' shares. This needs every server to mask image `c` with the same `M_c`
+//! (the bound ids and the confirmation see to it: a relay that asked one node about a known
+//! image and the others about a target with the same mask could solve for the target's
+//! combination). Each mask is used once: a second order for the same range is refused by
+//! the pool ([`MaskPool::take_at`]), and a mask of the search's kind (a zero-sharing, which
+//! would reveal the combination) is refused by [`answer`].
+//!
+//! **Against whom.** The client here is the cluster's admin, which can already export any
+//! node's records (a repair needs them); the check reveals it nothing more. What it keeps
+//! from the admin's output, logs and transcripts is every bit: a scrub's report names
+//! (node, image) pairs only.
 //!
 //! **What it does not check.** That each shared value is a bit (0 or 1): a consistent
 //! sharing of 2 passes. And a server that lies in its answer can make its own shares look

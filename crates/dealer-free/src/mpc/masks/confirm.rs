@@ -22,7 +22,7 @@ use crate::identity::{NodeKeys, NodePublicKeys, SIGNATURE_LEN, Signature};
 use crate::mpc::SearchError;
 use crate::mpc::error::verify_signatures;
 use crate::mpc::messages::SessionId;
-use crate::wire::WireError;
+use crate::wire::{MessageKind, Reader, WireError, Writer};
 
 /// The domain a server signs its confirmation under.
 pub const CONFIRM_DOMAIN: &[u8] = b"dealer-free-sis/mpc/mask-pool-confirmation/v1";
@@ -67,15 +67,13 @@ pub fn digest(order: &MaskOrder, used: &[NodeId]) -> [u8; 32] {
 }
 
 impl PoolConfirmation {
-    /// Encoded length: session, node, digest.
-    pub const ENCODED_LEN: usize = 32 + 1 + 32;
-
-    fn to_bytes(self) -> [u8; Self::ENCODED_LEN] {
-        let mut out = [0u8; Self::ENCODED_LEN];
-        out[..32].copy_from_slice(&self.session);
-        out[32] = self.node.get();
-        out[33..].copy_from_slice(&self.digest);
-        out
+    /// `version ‖ kind ‖ session (32) ‖ node ‖ digest (32)`.
+    fn to_bytes(self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(MessageKind::PoolConfirmation, 32 + 1 + 32);
+        w.bytes(&self.session);
+        w.node(self.node);
+        w.bytes(&self.digest);
+        w.finish()
     }
 
     fn signed_message(self) -> Vec<u8> {
@@ -87,37 +85,32 @@ impl PoolConfirmation {
 
 impl SignedPoolConfirmation {
     /// Encoded length.
-    pub const ENCODED_LEN: usize = PoolConfirmation::ENCODED_LEN + SIGNATURE_LEN;
+    pub const ENCODED_LEN: usize = 2 + 32 + 1 + 32 + SIGNATURE_LEN;
 
-    /// `session (32) ‖ node ‖ digest (32) ‖ signature (64)`.
+    /// The confirmation's encoding, then the signature (64 bytes).
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = self.confirmation.to_bytes().to_vec();
+        let mut v = self.confirmation.to_bytes();
         v.extend_from_slice(&self.signature.to_bytes());
         v
     }
 
     /// Decodes [`SignedPoolConfirmation::to_bytes`] (the signature is not verified here).
+    /// Never panics.
     ///
     /// # Errors
-    /// [`WireError`] for a wrong length, node id 0 or a malformed signature.
+    /// [`WireError`] for a wrong header or length, node id 0 or a malformed signature.
     pub fn from_bytes(bytes: &[u8]) -> Result<SignedPoolConfirmation, WireError> {
         let invalid = |field: &'static str, reason: &str| WireError::InvalidField {
             field,
             reason: reason.to_owned(),
         };
-        if bytes.len() != Self::ENCODED_LEN {
-            return Err(invalid("confirmation", "not 129 bytes"));
-        }
-        let (body, sig) = bytes.split_at(PoolConfirmation::ENCODED_LEN);
-        let mut session = [0u8; 32];
-        session.copy_from_slice(&body[..32]);
-        let node = NodeId::new(body[32]).map_err(|_| invalid("node", "node id 0"))?;
-        let mut digest = [0u8; 32];
-        digest.copy_from_slice(&body[33..]);
-        let sig: [u8; SIGNATURE_LEN] = sig
-            .try_into()
-            .map_err(|_| invalid("signature", "not 64 bytes"))?;
+        let mut r = Reader::new(bytes, MessageKind::PoolConfirmation)?;
+        let session = r.array::<32>("session")?;
+        let node = r.node("node")?;
+        let digest = r.array::<32>("digest")?;
+        let sig = r.array::<SIGNATURE_LEN>("signature")?;
+        r.finish()?;
         let signature =
             Signature::from_bytes(&sig).ok_or_else(|| invalid("signature", "malformed"))?;
         Ok(SignedPoolConfirmation {

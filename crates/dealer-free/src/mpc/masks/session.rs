@@ -12,6 +12,11 @@
 //!    dealer ([`super::judge`]) and this server's [`MaskPool`], summed from the dealers
 //!    accepted with no server named ([`super::Verdict::is_clean`]).
 //!
+//! 4. [`super::confirm`]: each server signs the order and the dealers it summed
+//!    ([`super::confirm::confirm`]); a pool serves only once every server's confirmation,
+//!    relayed by the client, equals its own ([`super::confirm::check_confirmations`]), since a
+//!    relay can show servers different subsets of the checks.
+//!
 //! What holds: every message is checked on arrival — signatures against the roster's keys,
 //! sessions, dealers, servers and counts against the order — and every count is bounded
 //! before anything is allocated or verified. A commitment of this server that comes back
