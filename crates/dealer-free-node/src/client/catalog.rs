@@ -326,12 +326,15 @@ impl ClusterClient {
     /// encoding a rebuilt record fails.
     pub async fn repair_damaged(&self, report: &ScrubReport) -> Result<RepairOutcome, ClientError> {
         let deleted = self.deleted_ids().await?;
+        // Named off the codeword by the masked check itself, not by a node's reason.
+        let off: BTreeSet<(NodeId, ImageId)> =
+            report.bit_shares.off_codeword.iter().copied().collect();
         let mut by_node: BTreeMap<NodeId, Vec<(ImageId, bool)>> = BTreeMap::new();
-        for (node, id, why) in &report.damaged {
+        for (node, id, _) in &report.damaged {
             by_node
                 .entry(*node)
                 .or_default()
-                .push((*id, why == OFF_CODEWORD));
+                .push((*id, off.contains(&(*node, *id))));
         }
         let mut outcome = RepairOutcome::default();
         for (node, marked) in by_node {
