@@ -14,35 +14,34 @@ mod flip;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use cluster::{Cluster, TestResult, fixture, text};
+use cluster::{Cluster, TestResult, fixture, meta, text};
 use dealer_free::mpc::HashBitShares;
 use dealer_free::record::StoredRecord;
 use dealer_free_node::client::ClusterClient;
 use dealer_free_node::proto;
 use phr_sis::NodeId;
 use phr_sis::fp61::Fp61;
-use rand::RngCore;
 
-fn meta() -> Option<proto::RequestMeta> {
-    let mut id = vec![0u8; 16];
-    rand::rng().fill_bytes(&mut id);
-    let unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Some(proto::RequestMeta {
-        request_id: id,
-        unix_ms,
-    })
+/// A runtime and a raw client of node `node` with the cluster's admin identity.
+type AdminNode = (
+    tokio::runtime::Runtime,
+    proto::node_client::NodeClient<tonic::transport::Channel>,
+);
+
+fn admin_node(c: &Cluster, node: u8) -> TestResult<AdminNode> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let n = {
+        let _entered = rt.enter();
+        ClusterClient::open(&c.dir.join("client.toml"))?
+            .node_client(NodeId::new(node)?)
+            .ok_or("no such node")?
+    };
+    Ok((rt, n))
 }
 
 /// Node `node`'s record of image `id`, exported by the cluster's admin client.
 fn exported(c: &Cluster, node: u8, id: &str) -> TestResult<(StoredRecord, Vec<String>)> {
-    let rt = tokio::runtime::Runtime::new()?;
-    let _entered = rt.enter();
-    let admin = ClusterClient::open(&c.dir.join("client.toml"))?;
-    let mut n = admin
-        .node_client(NodeId::new(node)?)
-        .ok_or("no such node")?;
+    let (rt, mut n) = admin_node(c, node)?;
     let reply = rt
         .block_on(n.export_records(proto::ExportRecordsRequest {
             meta: meta(),
@@ -64,12 +63,7 @@ fn store_wrong_bit_share(c: &Cluster, node: u8, id: &str) -> TestResult<StoredRe
     shares[17] += Fp61::ONE;
     let mut record = original.clone();
     record.bit_shares = HashBitShares::from_shares(shares);
-    let rt = tokio::runtime::Runtime::new()?;
-    let _entered = rt.enter();
-    let admin = ClusterClient::open(&c.dir.join("client.toml"))?;
-    let mut n = admin
-        .node_client(NodeId::new(node)?)
-        .ok_or("no such node")?;
+    let (rt, mut n) = admin_node(c, node)?;
     let raw = u64::from_str_radix(id, 16)?;
     let removed = rt
         .block_on(n.remove_damaged(proto::RemoveDamagedRequest {

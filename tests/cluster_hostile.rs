@@ -8,7 +8,7 @@ mod cluster;
 
 use std::time::Duration;
 
-use cluster::{Cluster, TestResult, fixture, text};
+use cluster::{Cluster, TestResult, fixture, meta, text};
 use dealer_free::dkg::SessionId;
 use dealer_free::mpc::messages::CandidateRequest;
 use dealer_free::oprf::tokens::{TokenContext, TokenRequest};
@@ -17,21 +17,9 @@ use dealer_free_node::client::ClusterClient;
 use dealer_free_node::proto;
 use dealer_free_node::proto::node_client::NodeClient;
 use phr_sis::{BandLayout, ImageHash, NodeId, Threshold};
-use rand::{Rng, RngCore};
+use rand::Rng;
 use tonic::Code;
 use tonic::transport::Channel;
-
-fn meta() -> Option<proto::RequestMeta> {
-    let mut id = vec![0u8; 16];
-    rand::rng().fill_bytes(&mut id);
-    let unix_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    Some(proto::RequestMeta {
-        request_id: id,
-        unix_ms,
-    })
-}
 
 /// A 3-node cluster (t = 2) with one image stored and a second client `other` (search role).
 fn cluster() -> TestResult<(Cluster, String)> {
@@ -571,6 +559,7 @@ fn a_deleted_image_stays_deleted_and_no_client_removes_a_good_record() -> TestRe
         .block_on(n1.remove_damaged(proto::RemoveDamagedRequest {
             meta: meta(),
             ids: vec![raw],
+            off_codeword: false,
         }))?
         .into_inner()
         .removed;

@@ -36,6 +36,14 @@ impl Drop for Cluster {
     }
 }
 
+/// Fresh request metadata for a raw call.
+pub(crate) fn meta() -> Option<dealer_free_node::proto::RequestMeta> {
+    Some(dealer_free_node::proto::RequestMeta {
+        request_id: (0..16).map(|_| rand::random::<u8>()).collect(),
+        unix_ms: dealer_free_node::replay::unix_ms(),
+    })
+}
+
 /// Output bytes as text.
 pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

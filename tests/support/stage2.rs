@@ -36,8 +36,10 @@ pub(crate) fn meta() -> Option<proto::RequestMeta> {
 
 /// The servers' confirmations of each pool [`deal_raw_pool`] dealt, by session: the
 /// query-check round relays them as a client does.
-static CONFIRMATIONS: std::sync::Mutex<Vec<([u8; 32], Vec<Vec<u8>>)>> =
-    std::sync::Mutex::new(Vec::new());
+static CONFIRMATIONS: std::sync::Mutex<Vec<PoolConfirmations>> = std::sync::Mutex::new(Vec::new());
+
+/// A pool's session and every server's signed confirmation of it.
+type PoolConfirmations = ([u8; 32], Vec<Vec<u8>>);
 
 /// One judged mask pool of `count` masks among every node of `nodes`, dealt through raw
 /// calls; every node's judge reply.

@@ -15,8 +15,8 @@
 use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
-use phr_sis::NodeId;
 use phr_sis::fp61::Fp61;
+use phr_sis::{ImageId, NodeId};
 
 /// The wire version of every message this crate encodes.
 pub const WIRE_VERSION: u8 = 1;
@@ -428,6 +428,38 @@ impl<'a> Reader<'a> {
             field,
             reason: format!("{word} is not below 2^61 − 1"),
         })
+    }
+
+    /// `n` image ids (8 bytes big-endian each), strictly ascending; the bytes left are
+    /// checked to hold them before anything is allocated.
+    ///
+    /// # Errors
+    /// [`WireError::Truncated`]; [`WireError::InvalidField`] for ids not strictly ascending.
+    pub fn ascending_ids(
+        &mut self,
+        field: &'static str,
+        n: usize,
+    ) -> Result<Vec<ImageId>, WireError> {
+        let need = n.saturating_mul(8);
+        if self.rest.len() < need {
+            return Err(WireError::Truncated {
+                field,
+                need,
+                got: self.rest.len(),
+            });
+        }
+        let mut ids: Vec<ImageId> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let id = ImageId(self.u64(field)?);
+            if ids.last().is_some_and(|l| *l >= id) {
+                return Err(WireError::InvalidField {
+                    field,
+                    reason: "ids not strictly ascending".into(),
+                });
+            }
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     /// A node id (1 to 255).

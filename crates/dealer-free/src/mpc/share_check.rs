@@ -201,17 +201,7 @@ impl ShareCheckOrder {
         {
             return Err(invalid("first mask", "the range of masks overflows"));
         }
-        if r.remaining() != 8 * n {
-            return Err(invalid("ids", "not 8 bytes per image"));
-        }
-        let mut ids: Vec<ImageId> = Vec::with_capacity(n);
-        for _ in 0..n {
-            let id = ImageId(r.u64("id")?);
-            if ids.last().is_some_and(|l| *l >= id) {
-                return Err(invalid("ids", "not strictly ascending"));
-            }
-            ids.push(id);
-        }
+        let ids = r.ascending_ids("ids", n)?;
         r.finish()?;
         Ok(ShareCheckOrder {
             mask_session,

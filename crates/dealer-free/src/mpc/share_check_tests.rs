@@ -290,7 +290,7 @@ fn orders_and_answers_round_trip_and_bad_bytes_are_refused() {
     );
     let unsorted = ShareCheckOrder {
         ids: vec![ImageId(9), ImageId(1)],
-        ..order.clone()
+        ..order
     };
     assert!(ShareCheckOrder::from_bytes(&unsorted.to_bytes()).is_err());
     let overflow = ShareCheckOrder {
@@ -300,7 +300,7 @@ fn orders_and_answers_round_trip_and_bad_bytes_are_refused() {
     assert!(ShareCheckOrder::from_bytes(&overflow.to_bytes()).is_err());
     let empty = ShareCheckOrder {
         ids: vec![],
-        ..order.clone()
+        ..order
     };
     assert!(ShareCheckOrder::from_bytes(&empty.to_bytes()).is_err());
     let a = ShareCheckAnswer {
@@ -324,7 +324,7 @@ fn orders_and_answers_round_trip_and_bad_bytes_are_refused() {
     assert!(judge(&order, 2, &[other]).is_err());
     let short = ShareCheckAnswer {
         values: vec![None],
-        ..a.clone()
+        ..a
     };
     assert!(judge(&order, 2, &[short]).is_err());
     assert!(judge(&order, 2, &[a.clone(), a]).is_err());

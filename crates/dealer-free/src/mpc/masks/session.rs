@@ -204,22 +204,12 @@ impl MaskOrder {
         let count = r.u32("count")?;
         let kind = MaskKind::from_byte(r.u8("mask kind")?)
             .ok_or_else(|| invalid("mask kind", "neither zero-sum (0) nor random (1)"))?;
-        let mut ids: Vec<ImageId> = Vec::new();
-        if kind == MaskKind::Random {
-            // One id per mask, bounded by the bytes left before anything is allocated.
-            let n = count as usize;
-            if r.remaining() != 8 * n {
-                return Err(invalid("ids", "not one image id per mask"));
-            }
-            ids.reserve_exact(n);
-            for _ in 0..n {
-                let id = ImageId(r.u64("id")?);
-                if ids.last().is_some_and(|l| *l >= id) {
-                    return Err(invalid("ids", "not strictly ascending"));
-                }
-                ids.push(id);
-            }
-        }
+        // One id per mask of a random order, bounded by the bytes left before anything is
+        // allocated.
+        let ids = match kind {
+            MaskKind::Random => r.ascending_ids("ids", count as usize)?,
+            MaskKind::ZeroSum => Vec::new(),
+        };
         r.finish()?;
         Ok(MaskOrder {
             session,
