@@ -135,8 +135,9 @@ fn recorded_bytes_are_the_encoded_sizes_of_the_messages() {
     );
     // The mask dealing through the client: the order, each dealer's commitment and four
     // sealed deals (mask-deal); to each server the five commitments and its four deals, its
-    // five checks back (mask-check); all 25 checks to each server (mask-judge). The whole
-    // dealing's bytes are the relayed messages' sizes.
+    // five checks back (mask-check); all 25 checks to each server and its confirmation back
+    // (mask-judge); all five confirmations to each server (mask-confirm). The whole dealing's
+    // bytes are the relayed messages' sizes.
     assert_eq!(
         round_bytes(t, Stage::Stage2, "mask-deal").len(),
         5 * (1 + 1 + 4)
@@ -145,8 +146,15 @@ fn recorded_bytes_are_the_encoded_sizes_of_the_messages() {
         round_bytes(t, Stage::Stage2, "mask-check").len(),
         5 * (5 + 4 + 5)
     );
-    assert_eq!(round_bytes(t, Stage::Stage2, "mask-judge").len(), 5 * 25);
-    let dealing: usize = ["mask-deal", "mask-check", "mask-judge"]
+    assert_eq!(
+        round_bytes(t, Stage::Stage2, "mask-judge").len(),
+        5 * 25 + 5
+    );
+    assert_eq!(
+        round_bytes(t, Stage::Stage2, "mask-confirm"),
+        vec![dealer_free::mpc::masks::confirm::SignedPoolConfirmation::ENCODED_LEN; 5 * 5]
+    );
+    let dealing: usize = ["mask-deal", "mask-check", "mask-judge", "mask-confirm"]
         .iter()
         .flat_map(|r| round_bytes(t, Stage::Stage2, r))
         .sum();
