@@ -50,14 +50,18 @@ struct Pool {
     in_flight: u32,
     /// No range will be taken from it again: released once no query holds a range of it.
     abandoned: bool,
-    /// Every server's signed confirmation of the dealing, relayed with each use.
+    /// Every server's signed confirmation of the dealing, relayed with each use until every
+    /// server took the pool into use.
     confirmations: std::sync::Arc<Vec<Vec<u8>>>,
+    /// Every server answered a query from the pool, so each holds it confirmed.
+    confirmed: bool,
 }
 
 impl Pool {
     fn new(session: [u8; 32], servers: &[NodeId], masks: u32, confirmations: Vec<Vec<u8>>) -> Pool {
         Pool {
             confirmations: std::sync::Arc::new(confirmations),
+            confirmed: false,
             session,
             servers: servers.to_vec(),
             masks,
@@ -168,17 +172,28 @@ impl MaskReserve {
         (range.map(|r| (r, left)), released)
     }
 
-    /// The servers' confirmations of the dealing `session` (empty if no such pool).
+    /// The servers' confirmations of the dealing `session` to relay with a query: none once
+    /// every server took the pool into use (or for no such pool).
     pub(crate) fn confirmations(&self, session: &[u8; 32]) -> std::sync::Arc<Vec<Vec<u8>>> {
         self.pools
             .lock()
             .ok()
             .and_then(|p| {
                 p.iter()
-                    .find(|p| p.session == *session)
+                    .find(|p| p.session == *session && !p.confirmed)
                     .map(|p| std::sync::Arc::clone(&p.confirmations))
             })
             .unwrap_or_default()
+    }
+
+    /// Every server answered a query from the pool `session`: each holds it confirmed, and
+    /// later queries relay no confirmation.
+    pub(crate) fn mark_confirmed(&self, session: &[u8; 32]) {
+        if let Ok(mut pools) = self.pools.lock()
+            && let Some(p) = pools.iter_mut().find(|p| p.session == *session)
+        {
+            p.confirmed = true;
+        }
     }
 
     /// Adds a dealt pool; `first_use` reserves its first `first_use` masks for the query
@@ -404,6 +419,11 @@ impl ClusterClient {
         let mut confirmations = Vec::with_capacity(servers.len());
         for (node, r) in judged {
             let reply = r?;
+            self.wire.payload(
+                MessageKind::PoolConfirmation,
+                Direction::Received,
+                reply.confirmation.len(),
+            );
             confirmations.push(reply.confirmation.clone());
             self.wire
                 .payloads(MessageKind::MaskCheck, Direction::Sent, &checks_sent);

@@ -163,11 +163,12 @@ impl ClusterClient {
         let sizes: BTreeMap<NodeId, usize> = encoded.iter().map(|(n, b)| (*n, b.len())).collect();
         let encoded = std::sync::Arc::new(encoded);
         let confirmations = self.masks.confirmations(&range.session);
+        let relayed = std::sync::Arc::clone(&confirmations);
         let answers = self
             .call_all(&servers, move |node, m| proto::QueryCheckRequest {
                 meta: Some(m),
                 distance_request: encoded.get(&node).map(|b| b.to_vec()).unwrap_or_default(),
-                pool_confirmations: confirmations.as_ref().clone(),
+                pool_confirmations: relayed.as_ref().clone(),
             })
             .await;
         let mut checks = Vec::with_capacity(servers.len());
@@ -176,6 +177,11 @@ impl ClusterClient {
             let size = sizes.get(&server).copied().unwrap_or_default();
             self.wire
                 .payload(MessageKind::DistanceRequest, Direction::Sent, size);
+            self.wire.payloads(
+                MessageKind::PoolConfirmation,
+                Direction::Sent,
+                &confirmations,
+            );
             self.wire.payload(
                 MessageKind::QueryCheck,
                 Direction::Received,
@@ -190,6 +196,8 @@ impl ClusterClient {
             })?;
             checks.push((server, check));
         }
+        // Every server took the pool into use: later queries relay no confirmation.
+        self.masks.mark_confirmed(&range.session);
         let keys = self.manifest.participants();
         let (awaiting, relay) = awaiting.checks(checks, Some(&keys))?;
         let relay: ChecksRelay = relay;

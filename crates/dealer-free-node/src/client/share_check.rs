@@ -125,7 +125,12 @@ impl ClusterClient {
         report: &mut ShareCheckReport,
     ) -> Result<(), ClientError> {
         let bytes = std::sync::Arc::new(order.to_bytes());
-        let confirmations = std::sync::Arc::new(confirmations.to_vec());
+        // The confirmations go with the pool's first order; a node holds it confirmed after.
+        let confirmations = std::sync::Arc::new(if order.first_mask == 0 {
+            confirmations.to_vec()
+        } else {
+            Vec::new()
+        });
         let replies = self
             .call_all(servers, move |_, m| proto::CheckBitSharesRequest {
                 meta: Some(m),
