@@ -276,6 +276,24 @@ fn list_delete_dedupe_scrub_and_repair_over_real_nodes() -> TestResult {
         "not rebuilt as dealt"
     );
     c.ok(&["cluster", "scrub"])?;
+
+    // A node that refuses the random masks is left out of the check and named; the other
+    // four still check every image.
+    c.restart(5, Some("mask-deal-refused@5"))?;
+    let out = c.cli(&["cluster", "scrub", "--json"])?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let bits = &v["bit_shares"];
+    assert_eq!(bits["nodes"], serde_json::json!([1, 2, 3, 4]), "{v}");
+    assert_eq!(bits["checked"], 2, "{v}");
+    assert!(bits["stopped"].is_null(), "{v}");
+    assert!(
+        bits["failed"]["5"]
+            .as_str()
+            .is_some_and(|w| w.contains("random masks")),
+        "{v}"
+    );
+    c.restart(5, None)?;
     // With nodes 2 and 3 down, get needs node 1's repaired share.
     assert!(c.folder().stop_node(2, Duration::from_secs(10)));
     assert!(c.folder().stop_node(3, Duration::from_secs(10)));

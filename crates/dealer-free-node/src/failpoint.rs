@@ -18,6 +18,7 @@
 //! | `coordinator-commit` | the client, right after node `node` acknowledged the commit |
 //! | `distance-shift` | a lying server: adds to each masked distance share it returns what moves the distance opened among servers `1 ..= 2t − 1` by +1 |
 //! | `mask-off-points` | a corrupt mask dealer: its points for the highest other server are off its sharings (committed to, so they pass that server's digest check) |
+//! | `mask-deal-refused` | a node refuses every mask dealing (`MaskDeal` answers `UNAVAILABLE`) |
 
 use phr_sis::NodeId;
 

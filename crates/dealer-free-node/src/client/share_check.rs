@@ -43,6 +43,19 @@ pub struct ShareCheckReport {
     pub elapsed: std::time::Duration,
 }
 
+/// The node a failed dealing names, if one: a node that refused, or the culprit of a
+/// protocol step.
+fn failing_node(e: &ClientError) -> Option<NodeId> {
+    match e {
+        ClientError::Refused { node, .. }
+        | ClientError::CertificateMismatch { node, .. }
+        | ClientError::Address { node, .. } => Some(*node),
+        ClientError::Search(s) => s.culprits().first().copied(),
+        ClientError::TooFewNodes { failures, .. } => failures.keys().next().copied(),
+        _ => None,
+    }
+}
+
 impl ClusterClient {
     /// Checks the bit shares of the images in `holders` (each with the servers that list
     /// it) among `servers` (at least `t + 1`).
@@ -83,15 +96,31 @@ impl ClusterClient {
                 report.too_few_holders.push(*id);
             }
         }
+        let mut servers = servers.to_vec();
         for chunk in ids.chunks(SHARE_CHECK_DEALING) {
-            let (session, confirmations) =
-                match self.deal_random_masks(servers, chunk.to_vec()).await {
-                    Ok((session, dealt)) => (session, dealt.confirmations),
+            // A node that fails the dealing is left out and the dealing run again among the
+            // others, while at least t + 1 are left: one node cannot stop the check.
+            let (session, confirmations) = loop {
+                match self.deal_random_masks(&servers, chunk.to_vec()).await {
+                    Ok((session, dealt)) => break (session, dealt.confirmations),
                     Err(e) => {
-                        report.stopped = Some(format!("the random masks: {}", short(&e)));
-                        return report;
+                        let culprit = failing_node(&e).filter(|n| servers.contains(n));
+                        match culprit {
+                            Some(node) if servers.len() > needed => {
+                                report
+                                    .failed
+                                    .insert(node, format!("the random masks: {}", short(&e)));
+                                servers.retain(|n| *n != node);
+                            }
+                            _ => {
+                                report.stopped = Some(format!("the random masks: {}", short(&e)));
+                                report.servers = servers;
+                                return report;
+                            }
+                        }
                     }
-                };
+                }
+            };
             let mut first = 0u32;
             for ids in chunk.chunks(SHARE_CHECK_ORDER) {
                 let order = ShareCheckOrder {
@@ -101,17 +130,19 @@ impl ClusterClient {
                 };
                 first += u32::try_from(ids.len()).unwrap_or(u32::MAX);
                 if let Err(e) = self
-                    .check_order(&order, &confirmations, servers, t, &mut report)
+                    .check_order(&order, &confirmations, &servers, t, &mut report)
                     .await
                 {
                     report.stopped = Some(short(&e));
-                    self.release_pool(session, servers);
+                    self.release_pool(session, &servers);
+                    report.servers = servers;
                     return report;
                 }
             }
-            self.release_pool(session, servers);
+            self.release_pool(session, &servers);
         }
         report.off_codeword.sort_unstable();
+        report.servers = servers;
         report
     }
 

@@ -200,6 +200,11 @@ impl NodeState {
         req: &proto::MaskDealRequest,
     ) -> Result<proto::MaskDealReply, NodeError> {
         self.fresh(caller, req.meta.as_ref())?;
+        if crate::failpoint::active("mask-deal-refused", self.id) {
+            return Err(NodeError::Unavailable(
+                "this node refuses mask dealings (failpoint)".into(),
+            ));
+        }
         let order =
             MaskOrder::from_bytes(&req.order).map_err(|e| invalid(format!("mask order: {e}")))?;
         if order.kind == MaskKind::Random && !admin {
