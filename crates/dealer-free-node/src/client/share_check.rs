@@ -43,15 +43,23 @@ pub struct ShareCheckReport {
     pub elapsed: std::time::Duration,
 }
 
-/// The node a failed dealing names, if one: a node that refused, or the culprit of a
-/// protocol step.
+/// The node a failed dealing was unable to serve, if one: unreachable, unavailable, past
+/// its deadline, or not the node pinned. A refusal of another node's message (a bad
+/// commitment, deal or check) names no node here, since the refusing node may be the honest
+/// one: the check then stops with the reason rather than leave an honest node out.
 fn failing_node(e: &ClientError) -> Option<NodeId> {
     match e {
-        ClientError::Refused { node, .. }
-        | ClientError::CertificateMismatch { node, .. }
-        | ClientError::Address { node, .. } => Some(*node),
-        ClientError::Search(s) => s.culprits().first().copied(),
-        ClientError::TooFewNodes { failures, .. } => failures.keys().next().copied(),
+        ClientError::Refused { node, status }
+            if matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+            ) =>
+        {
+            Some(*node)
+        }
+        ClientError::CertificateMismatch { node, .. } | ClientError::Address { node, .. } => {
+            Some(*node)
+        }
         _ => None,
     }
 }

@@ -23,8 +23,8 @@ pub(super) struct MaskSession {
     pub(super) phase: MaskPhase,
     /// The order dealt (a random order binds its image ids to the masks).
     pub(super) order: MaskOrder,
-    /// The dealers the pool sums, once judged.
-    pub(super) used: Vec<NodeId>,
+    /// What this node confirmed when it judged (`mpc::masks::confirm::digest`).
+    pub(super) digest: [u8; 32],
     /// Every server confirmed the same order and dealers (`mpc::masks::confirm`).
     pub(super) confirmed: bool,
 }
@@ -161,7 +161,7 @@ impl NodeState {
         )?;
         confirm::check_confirmations(
             &state.order,
-            &state.used,
+            state.digest,
             self.id,
             &confirmations,
             &key.participants,
@@ -249,7 +249,7 @@ impl NodeState {
                     count: order.count,
                     phase: MaskPhase::Pending,
                     order: order.clone(),
-                    used: Vec::new(),
+                    digest: [0; 32],
                     confirmed: false,
                 },
             );
@@ -424,7 +424,7 @@ impl NodeState {
         let judged = checked.judge(&checks, &key.participants, &mut rand::rng())?;
         let confirmation = confirm::confirm(
             &order,
-            &judged.used,
+            judged.digest,
             &self.read_secrets()?.keys,
             &mut rand::rng(),
         );
@@ -436,7 +436,7 @@ impl NodeState {
             ));
         }
         state.phase = MaskPhase::Ready(judged.pool);
-        state.used.clone_from(&judged.used);
+        state.digest = judged.digest;
         Ok(proto::MaskJudgeReply {
             accepted: judged.used.iter().map(|d| d.get()).collect(),
             masks: count,

@@ -449,7 +449,7 @@ fn deal_masks<R: CryptoRng + ?Sized>(
         let order = c.order().clone();
         let judged = c.judge(&all, roster, rng)?;
         let me = node(deployment, s)?;
-        let confirmation = confirm::confirm(&order, &judged.used, me.identity(), rng).to_bytes();
+        let confirmation = confirm::confirm(&order, judged.digest, me.identity(), rng).to_bytes();
         rec.cpu(Party::Node(s), start.elapsed());
         send(
             rec,
@@ -460,13 +460,13 @@ fn deal_masks<R: CryptoRng + ?Sized>(
             MessageKind::PoolConfirmation,
         );
         confirmations.push(confirmation);
-        pools.insert(s, (order, judged.used, judged.pool));
+        pools.insert(s, (order, judged.digest, judged.pool));
     }
     // Every server's confirmation to every server (a deployment relays them with the pool's
     // first use): each server takes its pool into use once all confirm its order and dealers.
     rec.round("mask-confirm");
     let mut confirmed = BTreeMap::new();
-    for (s, (order, used, pool)) in pools {
+    for (s, (order, digest, pool)) in pools {
         send_each(
             rec,
             total,
@@ -479,7 +479,7 @@ fn deal_masks<R: CryptoRng + ?Sized>(
             .iter()
             .map(|b| confirm::SignedPoolConfirmation::from_bytes(b).map_err(wire))
             .collect::<Result<Vec<_>, _>>()?;
-        confirm::check_confirmations(&order, &used, s, &all, roster, rng)?;
+        confirm::check_confirmations(&order, digest, s, &all, roster, rng)?;
         rec.cpu(Party::Node(s), start.elapsed());
         confirmed.insert(s, pool);
     }

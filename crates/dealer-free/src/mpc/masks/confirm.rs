@@ -6,8 +6,9 @@
 //! or deal to different servers under different orders. Masks summed from different dealers
 //! no longer form one sharing, and a client colluding with `t − 1` servers could then solve
 //! the answers for the secrets they mask. Each server therefore signs a [`PoolConfirmation`]
-//! — the session and SHA-256 over the order's encoding and the dealers it summed — when it
-//! judges, and takes its pool into use only once the client relays a confirmation from
+//! — the session and SHA-256 over the order's encoding, the dealers it summed and every
+//! commitment it holds (fresh in every run, so an earlier run's confirmation under a reused
+//! session id never matches) — when it judges, and takes its pool into use only once the client relays a confirmation from
 //! every server of the order, each signed by its server and equal to its own
 //! ([`check_confirmations`]).
 
@@ -17,6 +18,7 @@ use phr_sis::NodeId;
 use rand::CryptoRng;
 use sha2::{Digest, Sha256};
 
+use super::check::MaskCommitment;
 use super::session::MaskOrder;
 use crate::identity::{NodeKeys, NodePublicKeys, SIGNATURE_LEN, Signature};
 use crate::mpc::SearchError;
@@ -48,10 +50,12 @@ pub struct SignedPoolConfirmation {
     pub signature: Signature,
 }
 
-/// The digest a server confirms: SHA-256 over a label, the order's encoding and the dealers
-/// it summed (ascending).
+/// The digest a server confirms: SHA-256 over a label, the order's encoding, the dealers it
+/// summed (ascending) and the encoding of every dealer's commitment it holds (ascending by
+/// dealer). The commitments carry fresh salts and points in every run, so a confirmation of
+/// an earlier run under the same session id never matches a later one.
 #[must_use]
-pub fn digest(order: &MaskOrder, used: &[NodeId]) -> [u8; 32] {
+pub fn digest(order: &MaskOrder, used: &[NodeId], commitments: &[MaskCommitment]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(CONFIRM_DOMAIN);
     let bytes = order.to_bytes();
@@ -62,6 +66,14 @@ pub fn digest(order: &MaskOrder, used: &[NodeId]) -> [u8; 32] {
     h.update([u8::try_from(used.len()).unwrap_or(u8::MAX)]);
     for d in used {
         h.update([d.get()]);
+    }
+    let mut commitments: Vec<&MaskCommitment> = commitments.iter().collect();
+    commitments.sort_unstable_by_key(|c| c.dealer());
+    h.update([u8::try_from(commitments.len()).unwrap_or(u8::MAX)]);
+    for c in commitments {
+        let bytes = c.to_bytes();
+        h.update(u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
+        h.update(&bytes);
     }
     h.finalize().into()
 }
@@ -124,17 +136,17 @@ impl SignedPoolConfirmation {
     }
 }
 
-/// This server's signed confirmation of `order` judged with the dealers `used` summed.
+/// This server's signed confirmation of `order` judged to `digest` ([`digest`]).
 pub fn confirm<R: CryptoRng + ?Sized>(
     order: &MaskOrder,
-    used: &[NodeId],
+    digest: [u8; 32],
     keys: &NodeKeys,
     rng: &mut R,
 ) -> SignedPoolConfirmation {
     let confirmation = PoolConfirmation {
         session: order.session,
         node: keys.id(),
-        digest: digest(order, used),
+        digest,
     };
     SignedPoolConfirmation {
         signature: keys.sign(&confirmation.signed_message(), rng),
@@ -142,9 +154,9 @@ pub fn confirm<R: CryptoRng + ?Sized>(
     }
 }
 
-/// Checks that every server of `order` confirmed it with the dealers `used`, as this server
-/// did: one confirmation per server, each of this session, signed by its server, and of
-/// the same digest. Anything else (a server missing, repeated or not of the order, a
+/// Checks that every server of `order` confirmed the same `want` digest as this server
+/// ([`digest`]: the order, the dealers summed and every commitment held): one confirmation
+/// per server, each of this session, signed by its server. Anything else (a server missing, repeated or not of the order, a
 /// forged signature, another digest) refuses the pool's use.
 ///
 /// # Errors
@@ -153,7 +165,7 @@ pub fn confirm<R: CryptoRng + ?Sized>(
 /// of the order or of another digest; [`SearchError::Forged`] for a bad signature.
 pub fn check_confirmations<R: CryptoRng + ?Sized>(
     order: &MaskOrder,
-    used: &[NodeId],
+    want: [u8; 32],
     me: NodeId,
     confirmations: &[SignedPoolConfirmation],
     roster: &BTreeMap<NodeId, NodePublicKeys>,
@@ -172,7 +184,6 @@ pub fn check_confirmations<R: CryptoRng + ?Sized>(
         what: "mask pool confirmation",
         reason: reason.to_owned(),
     };
-    let want = digest(order, used);
     let mut seen = BTreeSet::new();
     let mut signed = Vec::with_capacity(confirmations.len());
     for c in confirmations {
@@ -233,13 +244,13 @@ mod tests {
             keys.iter().map(|k| (k.id(), k.public())).collect();
         let used: Vec<NodeId> = NodeId::first(3).collect();
         let o = order(&[1, 2]);
-        let all: Vec<SignedPoolConfirmation> = keys
-            .iter()
-            .map(|k| confirm(&o, &used, k, &mut rng))
-            .collect();
+        let d = digest(&o, &used, &[]);
+        let all: Vec<SignedPoolConfirmation> =
+            keys.iter().map(|k| confirm(&o, d, k, &mut rng)).collect();
         let me = keys[0].id();
         let check = |c: &[SignedPoolConfirmation], o: &MaskOrder, used: &[NodeId]| {
-            check_confirmations(o, used, me, c, &roster, &mut ChaCha20Rng::seed_from_u64(2))
+            let want = digest(o, used, &[]);
+            check_confirmations(o, want, me, c, &roster, &mut ChaCha20Rng::seed_from_u64(2))
         };
         check(&all, &o, &used).unwrap();
         let bytes = all[1].to_bytes();
@@ -256,10 +267,26 @@ mod tests {
         assert!(check(&twice, &o, &used).is_err());
         // A server that summed other dealers, or was dealt another order (other images).
         let mut split = all.clone();
-        split[3] = confirm(&o, &used[..2], &keys[3], &mut rng);
+        split[3] = confirm(&o, digest(&o, &used[..2], &[]), &keys[3], &mut rng);
         assert!(check(&split, &o, &used).is_err());
         let mut other = all.clone();
-        other[2] = confirm(&order(&[1, 3]), &used, &keys[2], &mut rng);
+        let o2 = order(&[1, 3]);
+        other[2] = confirm(&o2, digest(&o2, &used, &[]), &keys[2], &mut rng);
+        // A confirmation of an earlier run under the same session (other commitments).
+        let (earlier, _) = crate::mpc::masks::deal_checked(
+            o.session,
+            MaskKind::Random,
+            keys[0].id(),
+            &o.servers,
+            2,
+            2,
+            &mut rng,
+        )
+        .unwrap();
+        assert_ne!(digest(&o, &used, &[earlier.clone()]), d);
+        let mut replayed = all.clone();
+        replayed[1] = confirm(&o, digest(&o, &used, &[earlier]), &keys[1], &mut rng);
+        assert!(check(&replayed, &o, &used).is_err());
         assert!(check(&other, &o, &used).is_err());
         // A confirmation claimed for a server by another's key.
         let mut forged = all.clone();

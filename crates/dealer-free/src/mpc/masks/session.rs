@@ -119,6 +119,9 @@ pub struct Judged {
     pub verdicts: Vec<Verdict>,
     /// The dealers whose masks the pool sums, ascending (the same at every server).
     pub used: Vec<NodeId>,
+    /// What this server confirms ([`super::confirm::digest`]): the order, the dealers summed
+    /// and every commitment it holds.
+    pub digest: [u8; 32],
 }
 
 fn with_domain(domain: &[u8], message: &[u8]) -> Vec<u8> {
@@ -703,15 +706,18 @@ impl Checked {
             })
             .collect();
         let pool = MaskPool::from_checked_deals(self.me, &verdicts, &deals, self.t)?;
-        let used = verdicts
+        let used: Vec<NodeId> = verdicts
             .iter()
             .filter(|v| v.is_clean())
             .map(Verdict::dealer)
             .collect();
+        let held: Vec<MaskCommitment> = self.commitments.values().cloned().collect();
+        let digest = super::confirm::digest(&self.order, &used, &held);
         Ok(Judged {
             pool,
             verdicts,
             used,
+            digest,
         })
     }
 }
