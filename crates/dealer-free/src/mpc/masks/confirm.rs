@@ -283,7 +283,7 @@ mod tests {
             &mut rng,
         )
         .unwrap();
-        assert_ne!(digest(&o, &used, &[earlier.clone()]), d);
+        assert_ne!(digest(&o, &used, std::slice::from_ref(&earlier)), d);
         let mut replayed = all.clone();
         replayed[1] = confirm(&o, digest(&o, &used, &[earlier]), &keys[1], &mut rng);
         assert!(check(&replayed, &o, &used).is_err());
