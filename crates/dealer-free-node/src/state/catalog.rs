@@ -295,7 +295,7 @@ impl NodeState {
 }
 
 /// Ids as comma-separated hex, for an audit line.
-fn hex_ids(ids: &[ImageId]) -> String {
+pub(super) fn hex_ids(ids: &[ImageId]) -> String {
     ids.iter()
         .map(|i| format!("{:016x}", i.0))
         .collect::<Vec<_>>()

@@ -87,12 +87,7 @@ impl NodeState {
                 crate::hex(&order.mask_session),
                 order.first_mask,
                 order.ids.len(),
-                order
-                    .ids
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
+                catalog::hex_ids(&order.ids)
             ),
             false,
         )?;
